@@ -1,0 +1,66 @@
+"""The NumPy interpreter: runs any graph node by node with the reference kernels."""
+from __future__ import annotations
+
+import numpy as np
+
+from graphc.ir.errors import GraphcError, InvalidArgumentError
+from graphc.ir.graph import Graph, Node
+
+from .kernels import run_kernel
+
+
+def _check_shape(node: Node, index: int, array: np.ndarray) -> None:
+    expected = node.outputs[index].type
+    if array.ndim != expected.ndim or any(
+        isinstance(d, int) and d != a for d, a in zip(expected.shape, array.shape)
+    ):
+        raise InvalidArgumentError(
+            f"result has shape {list(array.shape)} where the graph expects {expected} "
+            "(a dimension known only at run time did not match)"
+        )
+
+
+class Interpreter:
+    """Executes a graph. Variable writes are staged and committed only when the whole run succeeds."""
+
+    name = "numpy"
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+
+    def run(self, inputs: list[np.ndarray], observe=None) -> list[np.ndarray]:
+        """Runs the graph on ``inputs``; ``observe(node, arrays)`` is called after each node."""
+        graph = self.graph
+        env: dict = dict(zip(graph.inputs, inputs))
+        staged: dict[str, np.ndarray] = {}
+        for node in graph.nodes:
+            try:
+                results = self.run_node(node, [env[v] for v in node.inputs], staged)
+            except GraphcError as error:
+                raise error.with_context(op=node.op, location=node.loc.long if node.loc else None) from None
+            except (ValueError, IndexError, TypeError, ArithmeticError) as error:
+                raise InvalidArgumentError(
+                    str(error), op=node.op, location=node.loc.long if node.loc else None
+                ) from None
+            env.update(zip(node.outputs, results))
+            if observe is not None:
+                observe(node, results)
+        for name, value in staged.items():
+            graph.variables[name].value = value
+        return [env[v] for v in graph.outputs]
+
+    def run_node(self, node: Node, arrays: list, staged: dict) -> list:
+        if node.op == "read_variable":
+            name = node.attrs["var"]
+            return [staged[name] if name in staged else self.graph.variables[name].value]
+        if node.op == "assign_variable":
+            staged[node.attrs["var"]] = arrays[0]
+            return []
+        results = run_kernel(node.op, arrays, node.attrs, [v.type for v in node.outputs])
+        for i, array in enumerate(results):
+            _check_shape(node, i, array)
+        return results
+
+
+def compile_graph(graph: Graph) -> Interpreter:
+    return Interpreter(graph)

@@ -1,0 +1,143 @@
+"""NumPy kernels: the reference meaning of every op.
+
+Each kernel takes the input arrays and the node's attributes and returns the result array(s).
+``run_kernel`` casts results to the dtype the shape rule inferred, so NumPy's own promotion never
+leaks into graphc's types.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import special
+
+from graphc.ir.registry import OPS, get_op, kernel
+
+BACKEND = "numpy"
+
+
+def _stable_sigmoid(x):
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+def _rsqrt(x):
+    return 1 / np.sqrt(x)
+
+
+def _relu(x):
+    return np.maximum(x, np.zeros((), x.dtype))
+
+
+_UNARY = {
+    "negative": np.negative, "abs": np.abs, "sign": np.sign, "exp": np.exp, "log": np.log,
+    "log1p": np.log1p, "expm1": np.expm1, "sqrt": np.sqrt, "rsqrt": _rsqrt, "square": np.square,
+    "sin": np.sin, "cos": np.cos, "tanh": np.tanh, "sigmoid": _stable_sigmoid, "relu": _relu,
+    "erf": special.erf, "logical_not": np.logical_not,
+    "stop_gradient": lambda x: x, "identity": lambda x: x,
+}
+_BINARY = {
+    "add": np.add, "subtract": np.subtract, "multiply": np.multiply, "divide": np.true_divide,
+    "floordiv": np.floor_divide, "mod": np.mod, "maximum": np.maximum,
+    "minimum": np.minimum, "equal": np.equal, "not_equal": np.not_equal, "less": np.less,
+    "less_equal": np.less_equal, "greater": np.greater, "greater_equal": np.greater_equal,
+    "logical_and": np.logical_and, "logical_or": np.logical_or,
+}
+for _name, _fn in {**_UNARY, **_BINARY}.items():
+    kernel(_name, BACKEND)(lambda *arrays, _fn=_fn: _fn(*arrays))
+
+
+@kernel("pow", BACKEND)
+def _pow(x, y):
+    if x.dtype.kind == "i" and np.any(y < 0):
+        raise ValueError("integers to negative integer powers are not allowed")
+    return np.power(x, y)
+
+
+@kernel("where", BACKEND)
+def _where(c, x, y):
+    return np.where(c, x, y)
+
+
+@kernel("cast", BACKEND)
+def _cast(x, dtype):
+    if dtype.is_integer and x.dtype.kind == "f":
+        x = np.trunc(x)
+    return x.astype(dtype.numpy)
+
+
+# -- creation -------------------------------------------------------------------------------------
+kernel("constant", BACKEND)(lambda value: value)
+kernel("fill", BACKEND)(lambda shape, value, dtype: np.full(shape, value, dtype.numpy))
+kernel("full_like", BACKEND)(lambda x, value, dtype: np.full(x.shape, value, dtype.numpy))
+kernel("range", BACKEND)(lambda start, limit, delta, dtype: np.arange(start, limit, delta, dtype=dtype.numpy))
+kernel("eye", BACKEND)(lambda num_rows, num_columns, dtype: np.eye(num_rows, num_columns, dtype=dtype.numpy))
+
+
+# -- reductions -----------------------------------------------------------------------------------
+kernel("reduce_sum", BACKEND)(lambda x, axes, keepdims: np.sum(x, axis=axes, keepdims=keepdims))
+kernel("reduce_max", BACKEND)(lambda x, axes, keepdims: np.max(x, axis=axes, keepdims=keepdims))
+kernel("reduce_min", BACKEND)(lambda x, axes, keepdims: np.min(x, axis=axes, keepdims=keepdims))
+kernel("reduce_prod", BACKEND)(lambda x, axes, keepdims: np.prod(x, axis=axes, keepdims=keepdims))
+kernel("argmax", BACKEND)(lambda x, axis, dtype: np.argmax(x, axis=axis))
+kernel("argmin", BACKEND)(lambda x, axis, dtype: np.argmin(x, axis=axis))
+kernel("dim_size", BACKEND)(lambda x, axes, dtype: np.asarray(int(np.prod([x.shape[a] for a in axes])), dtype.numpy))
+
+
+# -- shapes ---------------------------------------------------------------------------------------
+kernel("reshape", BACKEND)(lambda x, shape: np.reshape(x, shape))
+kernel("reshape_like", BACKEND)(lambda x, like: np.reshape(x, like.shape))
+kernel("transpose", BACKEND)(lambda x, perm: np.transpose(x, perm))
+kernel("broadcast_to", BACKEND)(lambda x, shape: np.broadcast_to(x, shape).copy())
+kernel("broadcast_like", BACKEND)(lambda x, like: np.broadcast_to(x, like.shape).copy())
+kernel("expand_dims", BACKEND)(lambda x, axes: np.expand_dims(x, axes))
+kernel("squeeze", BACKEND)(lambda x, axes: np.squeeze(x, axes))
+kernel("concat", BACKEND)(lambda *xs, axis: np.concatenate(xs, axis=axis))
+kernel("split", BACKEND)(lambda x, axis, sizes: np.split(x, np.cumsum(sizes)[:-1], axis=axis))
+
+
+@kernel("getitem", BACKEND)
+def _getitem(x, index):
+    return x[index]
+
+
+@kernel("scatter_slice", BACKEND)
+def _scatter_slice(base, update, index):
+    out = base.copy()
+    out[index] = update
+    return out
+
+
+@kernel("gather", BACKEND)
+def _gather(params, indices, axis):
+    return np.take(params, indices, axis=axis, mode="raise")
+
+
+@kernel("scatter_add", BACKEND)
+def _scatter_add(base, indices, updates, axis):
+    out = base.copy()
+    np.add.at(out, (slice(None),) * axis + (indices,), updates)
+    return out
+
+
+@kernel("matmul", BACKEND)
+def _matmul(a, b):
+    return np.matmul(a, b)
+
+
+# -- variables ------------------------------------------------------------------------------------
+# read_variable and assign_variable touch state, so the interpreter and the eager handler run them
+# themselves; their kernels are the plain data movement.
+kernel("read_variable", BACKEND)(lambda var: var.value)
+kernel("assign_variable", BACKEND)(lambda value, var: None)
+
+
+def run_kernel(op: str, arrays: list, attrs: dict, out_types) -> list[np.ndarray]:
+    """Runs ``op``'s NumPy kernel and returns its results as arrays of the inferred dtypes."""
+    fn = get_op(op).kernels[BACKEND]
+    with np.errstate(all="ignore"):
+        result = fn(*arrays, **attrs)
+    results = list(result) if isinstance(result, (list, tuple)) else [result]
+    return [np.asarray(r, dtype=t.dtype.numpy) for r, t in zip(results, out_types)]
+
+
+missing = sorted(name for name, opdef in OPS.items() if BACKEND not in opdef.kernels)
+assert not missing, f"ops without a NumPy kernel: {missing}"

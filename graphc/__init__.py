@@ -1,0 +1,53 @@
+"""graphc: NumPy-style tensor code in the TensorFlow 2 style, traced into typed graphs and compiled.
+
+    import graphc as gc
+
+    @gc.function
+    def predict(x, w, b):
+        return gc.nn.sigmoid(gc.matmul(x, w) + b)
+"""
+from graphc.ir import location as _location
+
+_location.register_internal_dir(__file__)
+
+from graphc.backends import numpy as _numpy_backend  # noqa: E402  (registers the NumPy kernels)
+from graphc.ir.dispatch import name_scope  # noqa: E402
+from graphc.ir.ops import (  # noqa: E402
+    abs, add, argmax, argmin, broadcast_to, cast, clip_by_value, concat, constant, cos, divide,
+    equal, exp, expand_dims, expm1, eye, fill, floordiv, gather, gelu, greater, greater_equal,
+    identity, less, less_equal, log, log1p, log_softmax, logical_and, logical_not, logical_or,
+    matmul, maximum, minimum, mod, multiply, negative, norm, not_equal, one_hot, ones, ones_like,
+    power as pow, reciprocal, reduce_logsumexp, reduce_max, reduce_mean, reduce_min, reduce_prod,
+    reduce_std, reduce_sum, reduce_variance, relu, reshape, rsqrt, sigmoid, sign, sin, softmax,
+    softplus, split, sqrt, square, squeeze, stack, stop_gradient, subtract, tanh, transpose, unstack,
+    where, zeros, zeros_like,
+)
+from graphc.ir.ops import range_ as range  # noqa: E402
+from graphc.ir.types import DType, bool_ as bool, float32, float64, int32, int64  # noqa: E402
+
+from . import config, errors, nn  # noqa: E402
+from .function import ConcreteFunction, Function, RetracingWarning, function  # noqa: E402
+from .tensor import Tensor  # noqa: E402
+from .tracing import TensorSpec, init_scope  # noqa: E402
+from .variables import Variable  # noqa: E402
+
+__version__ = "0.1.0"
+
+# NumPy-style aliases
+sum, mean, max, min, prod = reduce_sum, reduce_mean, reduce_max, reduce_min, reduce_prod
+power, clip, concatenate, arange = pow, clip_by_value, concat, range
+logsumexp, var, std = reduce_logsumexp, reduce_variance, reduce_std
+bool_ = bool
+
+
+def convert_to_tensor(value, dtype=None) -> Tensor:
+    """``value`` (array, list, scalar, tensor or variable) as a tensor of ``dtype``."""
+    if isinstance(value, Variable):
+        value = value.read_value()
+    if isinstance(value, Tensor):
+        return value if dtype is None else cast(value, dtype)
+    return constant(value, dtype)
+
+
+def asarray(value, dtype=None) -> Tensor:
+    return convert_to_tensor(value, dtype)

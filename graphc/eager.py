@@ -1,0 +1,40 @@
+"""The eager handler: ops outside any traced function run at once with the NumPy kernels."""
+from __future__ import annotations
+
+import numpy as np
+
+from graphc.backends.numpy.kernels import run_kernel
+from graphc.ir import dispatch
+from graphc.ir.errors import InvalidArgumentError
+from graphc.ir.types import TensorType, as_dtype, weak_type_of
+
+from .tensor import Tensor
+
+
+def to_array(x) -> np.ndarray:
+    """An op input as an array: eager tensors unwrap, Python scalars take their default dtype."""
+    if isinstance(x, Tensor):
+        if x._array is None:
+            raise InvalidArgumentError(
+                f"the symbolic tensor {x!r} belongs to a traced function and cannot be used outside it: "
+                "return it from the function instead"
+            )
+        return x._array
+    weak = weak_type_of(x)
+    array = np.asarray(x, dtype=weak.default.numpy) if weak else np.asarray(x)
+    as_dtype(array.dtype)
+    return array
+
+
+class EagerHandler(dispatch.Handler):
+    def process(self, opdef, inputs, attrs):
+        arrays = [to_array(x) for x in inputs]
+        out_types = opdef.infer([TensorType(a.shape, as_dtype(a.dtype)) for a in arrays], **attrs)
+        if opdef.name == "assign_variable":
+            attrs["var"].value = np.array(arrays[0], copy=True)
+            return []
+        return [Tensor(a) for a in run_kernel(opdef.name, arrays, attrs, out_types)]
+
+
+EAGER = EagerHandler()
+dispatch.set_default_handler(EAGER)

@@ -1,0 +1,184 @@
+"""``gc.Tensor``: an eager value (wrapping an ndarray) or a symbolic value of a graph being traced."""
+from __future__ import annotations
+
+import numpy as np
+
+from graphc.ir import ops
+from graphc.ir.errors import OperatorNotAllowedInGraphError
+from graphc.ir.graph import Value
+from graphc.ir.location import user_location
+from graphc.ir.types import TensorType, as_dtype
+
+
+class TensorLike:
+    """Operators shared by tensors and variables; subclasses define ``_as_tensor()``, the tensor to
+    compute with."""
+
+    __slots__ = ()
+    __array_priority__ = 100
+    __array_ufunc__ = None  # NumPy defers to our reflected operators: array + tensor -> Tensor
+
+    def __add__(self, other): return ops.add(self._as_tensor(), _operand(other))
+    def __radd__(self, other): return ops.add(_operand(other), self._as_tensor())
+    def __sub__(self, other): return ops.subtract(self._as_tensor(), _operand(other))
+    def __rsub__(self, other): return ops.subtract(_operand(other), self._as_tensor())
+    def __mul__(self, other): return ops.multiply(self._as_tensor(), _operand(other))
+    def __rmul__(self, other): return ops.multiply(_operand(other), self._as_tensor())
+    def __truediv__(self, other): return ops.divide(self._as_tensor(), _operand(other))
+    def __rtruediv__(self, other): return ops.divide(_operand(other), self._as_tensor())
+    def __floordiv__(self, other): return ops.floordiv(self._as_tensor(), _operand(other))
+    def __rfloordiv__(self, other): return ops.floordiv(_operand(other), self._as_tensor())
+    def __mod__(self, other): return ops.mod(self._as_tensor(), _operand(other))
+    def __rmod__(self, other): return ops.mod(_operand(other), self._as_tensor())
+    def __pow__(self, other): return ops.power(self._as_tensor(), _operand(other))
+    def __rpow__(self, other): return ops.power(_operand(other), self._as_tensor())
+    def __matmul__(self, other): return ops.matmul(self._as_tensor(), _operand(other))
+    def __rmatmul__(self, other): return ops.matmul(_operand(other), self._as_tensor())
+    def __neg__(self): return ops.negative(self._as_tensor())
+    def __pos__(self): return self._as_tensor()
+    def __abs__(self): return ops.abs(self._as_tensor())
+    def __invert__(self): return ops.logical_not(self._as_tensor())
+    def __and__(self, other): return ops.logical_and(self._as_tensor(), _operand(other))
+    def __rand__(self, other): return ops.logical_and(_operand(other), self._as_tensor())
+    def __or__(self, other): return ops.logical_or(self._as_tensor(), _operand(other))
+    def __ror__(self, other): return ops.logical_or(_operand(other), self._as_tensor())
+    def __lt__(self, other): return ops.less(self._as_tensor(), _operand(other))
+    def __le__(self, other): return ops.less_equal(self._as_tensor(), _operand(other))
+    def __gt__(self, other): return ops.greater(self._as_tensor(), _operand(other))
+    def __ge__(self, other): return ops.greater_equal(self._as_tensor(), _operand(other))
+    def __eq__(self, other): return ops.equal(self._as_tensor(), _operand(other))
+    def __ne__(self, other): return ops.not_equal(self._as_tensor(), _operand(other))
+    def __getitem__(self, index): return ops.getitem(self._as_tensor(), index)
+
+    __hash__ = None  # == is elementwise, as in TensorFlow 2: use .ref() as a dictionary key
+
+    @property
+    def T(self):
+        return ops.transpose(self._as_tensor())
+
+    @property
+    def shape(self) -> tuple:
+        """The static shape; a dimension known only at run time is None."""
+        return tuple(d if isinstance(d, int) else None for d in self.type.shape)
+
+    @property
+    def dtype(self):
+        return self.type.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.type.ndim
+
+    def ref(self):
+        """A hashable reference to this object (for dictionary keys and sets)."""
+        return _Ref(self)
+
+
+class _Ref:
+    __slots__ = ("obj",)
+
+    def __init__(self, obj):
+        self.obj = obj
+
+    def deref(self):
+        return self.obj
+
+    def __hash__(self):
+        return id(self.obj)
+
+    def __eq__(self, other):
+        return isinstance(other, _Ref) and other.obj is self.obj
+
+
+def _operand(x):
+    """Variables take part in arithmetic through their current value; everything else as is."""
+    return x._as_tensor() if isinstance(x, TensorLike) else x
+
+
+class Tensor(TensorLike):
+    """A multi-dimensional array of one dtype.
+
+    Eager tensors hold their value (``.numpy()``); symbolic tensors stand for a value of a graph
+    being traced by ``@gc.function`` and have a static type only."""
+
+    __slots__ = ("_array", "_value", "_graph", "__weakref__")
+
+    def __init__(self, array: np.ndarray | None = None, *, value: Value | None = None, graph=None):
+        self._array = array
+        self._value = value
+        self._graph = graph
+
+    def _as_tensor(self) -> "Tensor":
+        return self
+
+    @property
+    def is_symbolic(self) -> bool:
+        return self._array is None
+
+    @property
+    def type(self) -> TensorType:
+        if self._value is not None:
+            return self._value.type
+        return TensorType(self._array.shape, as_dtype(self._array.dtype))
+
+    @property
+    def name(self) -> str | None:
+        return self._value.name if self._value is not None else None
+
+    def numpy(self) -> np.ndarray:
+        """The value as a NumPy array (eager tensors only)."""
+        self._require_concrete("numpy()")
+        return self._array
+
+    def __array__(self, dtype=None, copy=None):
+        self._require_concrete("np.asarray()")
+        return self._array if dtype is None else self._array.astype(dtype)
+
+    def _require_concrete(self, what: str) -> None:
+        if self._array is None:
+            location = user_location()
+            raise OperatorNotAllowedInGraphError(
+                f"{what} needs a concrete value, but this is a symbolic tensor of type {self.type} inside a "
+                "traced function: compute with gc ops instead, use gc.where for choices on values, or run "
+                "the function eagerly (gc.config.run_functions_eagerly(True))",
+                location=location.long if location else None,
+            )
+
+    def __bool__(self):
+        self._require_concrete("using a tensor as a Python bool (if, while, and/or, not)")
+        return bool(self._array)
+
+    def __int__(self):
+        self._require_concrete("int()")
+        return int(self._array)
+
+    def __float__(self):
+        self._require_concrete("float()")
+        return float(self._array)
+
+    def __index__(self):
+        self._require_concrete("using a tensor as an index")
+        if not self.dtype.is_integer:
+            raise TypeError(f"only integer tensors can be used as an index, got {self.dtype.name}")
+        return int(self._array)
+
+    def __len__(self):
+        if not self.type.shape:
+            raise TypeError("len() of a 0-d tensor")
+        first = self.type.shape[0]
+        if not isinstance(first, int):
+            raise OperatorNotAllowedInGraphError("len() of a tensor whose first dimension is unknown until run time")
+        return first
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def __repr__(self) -> str:
+        shape = "(" + ", ".join(str(d) for d in self.shape) + ("," if self.ndim == 1 else "") + ")"
+        if self._array is None:
+            name = f" {self.name!r}" if self.name else ""
+            return f"<gc.Tensor{name} shape={shape} dtype={self.dtype.name} (symbolic)>"
+        return f"<gc.Tensor: shape={shape}, dtype={self.dtype.name}, numpy={np.array2string(self._array, separator=', ')}>"
+
+    def __str__(self) -> str:
+        return repr(self) if self._array is None else str(self._array)

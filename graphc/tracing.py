@@ -1,0 +1,135 @@
+"""Tracing: running Python once with symbolic tensors to record a graph.
+
+``TraceHandler`` is the dispatch handler in force while a function body is traced: every op bound
+inside appends a node to the function's graph. Eager tensors and arrays used inside become
+constants; variables are read and written through ``read_variable`` / ``assign_variable`` nodes.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from graphc.backends.numpy.interpreter import Interpreter
+from graphc.ir import dispatch
+from graphc.ir.errors import InvalidArgumentError
+from graphc.ir.graph import Graph, Value
+from graphc.ir.types import DType, TensorType, as_dtype, fresh_dim
+
+from .eager import EAGER
+from .tensor import Tensor
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """The type of a tensor argument: ``shape`` may contain None (any size), ``dtype`` a DType."""
+
+    shape: tuple
+    dtype: DType = as_dtype("float32")
+    name: str | None = None
+
+    def __init__(self, shape, dtype="float32", name=None):
+        if shape is not None and not isinstance(shape, (list, tuple)):
+            raise InvalidArgumentError(f"TensorSpec: shape must be a list or tuple, got {shape!r}")
+        dims = tuple(None if d is None else int(d) for d in shape) if shape is not None else None
+        object.__setattr__(self, "shape", dims)
+        object.__setattr__(self, "dtype", as_dtype(dtype))
+        object.__setattr__(self, "name", name)
+
+    @classmethod
+    def from_value(cls, value) -> "TensorSpec":
+        t = value.type if isinstance(value, Tensor) else TensorType(np.shape(value), as_dtype(np.asarray(value).dtype))
+        return cls(tuple(d if isinstance(d, int) else None for d in t.shape), t.dtype)
+
+    def is_compatible_with(self, other: "TensorSpec") -> bool:
+        """True when every tensor of type ``other`` is also of this type."""
+        if self.dtype != other.dtype:
+            return False
+        if self.shape is None:
+            return True
+        if other.shape is None or len(self.shape) != len(other.shape):
+            return False
+        return all(a is None or a == b for a, b in zip(self.shape, other.shape))
+
+    def __str__(self) -> str:
+        if self.shape is None:
+            return f"{self.dtype.short}[*]"
+        return f"{self.dtype.short}[{','.join('None' if d is None else str(d) for d in self.shape)}]"
+
+
+class TraceHandler(dispatch.GraphBuilder):
+    """Records ops into ``graph``; inputs and results are gc.Tensors."""
+
+    def to_value(self, x) -> Value:
+        if isinstance(x, Tensor):
+            if x._array is not None:
+                return self.add("constant", [], {"value": x._array})[0]
+            if x._graph is not self.graph:
+                raise InvalidArgumentError(
+                    f"the symbolic tensor {x!r} belongs to another traced function ({x._graph.name}); "
+                    "pass it as an argument or return it instead"
+                )
+            return x._value
+        return super().to_value(x)
+
+    def process(self, opdef, inputs, attrs):
+        if "var" in attrs:
+            attrs = dict(attrs, var=self.variable_name(attrs["var"]))
+            if opdef.name == "read_variable":
+                node = self.graph.add_node(
+                    "read_variable", [], attrs, [self.graph.variables[attrs["var"]].type], **dispatch.node_metadata()
+                )
+                return [self.wrap(v) for v in node.outputs]
+        return [self.wrap(v) for v in super().process(opdef, inputs, attrs)]
+
+    def wrap(self, value: Value) -> Tensor:
+        return Tensor(value=value, graph=self.graph)
+
+    def variable_name(self, var) -> str:
+        """The graph's name for ``var``, registering it on first use."""
+        for name, known in self.graph.variables.items():
+            if known is var:
+                return name
+        name, n = var.name, 1
+        while name in self.graph.variables:
+            name, n = f"{var.name}_{n}", n + 1
+        self.graph.variables[name] = var
+        return name
+
+
+def current_trace() -> TraceHandler | None:
+    handler = dispatch.current_handler()
+    return handler if isinstance(handler, TraceHandler) else None
+
+
+@contextlib.contextmanager
+def init_scope():
+    """Runs the block eagerly even while a function is being traced (for creating state)."""
+    with dispatch.handler(EAGER):
+        yield
+
+
+def placeholder(graph: Graph, spec: TensorSpec, name: str) -> Tensor:
+    shape = tuple(fresh_dim() if d is None else d for d in spec.shape)
+    return Tensor(value=graph.add_input(TensorType(shape, spec.dtype), name), graph=graph)
+
+
+def constant_value(tensor: Tensor) -> np.ndarray | None:
+    """The value of a symbolic tensor computed only from constants, or None if it depends on inputs
+    or variables."""
+    if not tensor.is_symbolic:
+        return tensor.numpy()
+    graph = tensor._graph
+    needed, stack = set(), [tensor._value]
+    while stack:
+        value = stack.pop()
+        if value.node is None or value.node.op in ("read_variable", "assign_variable"):
+            return None
+        if value.node not in needed:
+            needed.add(value.node)
+            stack.extend(value.node.inputs)
+    sub = Graph("constant")
+    sub.nodes = [n for n in graph.nodes if n in needed]
+    sub.outputs = [tensor._value]
+    return Interpreter(sub).run([])[0]

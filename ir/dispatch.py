@@ -1,0 +1,195 @@
+"""Binding ops: one entry point, ``bind``, that either runs an op or adds it to a graph.
+
+Every op function (``ir.ops.add`` ...) ends in ``bind(op_name, *inputs, **attrs)``. The active
+*handler* decides what that means: the eager handler runs the kernel, a graph builder appends a node.
+Handlers form a stack (the innermost wins). *Observers* (gradient tapes) see every bound op.
+Because VJP and JVP rules are written with the same op functions, they run eagerly or emit nodes
+depending only on the handler in force.
+"""
+from __future__ import annotations
+
+import abc
+import contextlib
+import threading
+from dataclasses import dataclass
+
+from .errors import GraphcError
+from .graph import Graph, Value
+from .location import Location, user_location
+from .registry import OpDef, get_op
+from .types import TensorType, weak_type_of
+
+
+class Handler(abc.ABC):
+    """Interprets bound ops."""
+
+    @abc.abstractmethod
+    def process(self, opdef: OpDef, inputs: list, attrs: dict) -> list:
+        """Runs or records the op and returns its results."""
+
+
+@dataclass
+class _Context:
+    handlers: list
+    observers: list
+    scopes: list
+    gradient_of: Location | None = None
+    in_gradient: bool = False
+
+
+class _State(threading.local):
+    def __init__(self):
+        self.ctx = _Context(handlers=[], observers=[], scopes=[])
+
+
+_state = _State()
+_default_handler: Handler | None = None
+
+
+def set_default_handler(handler: Handler) -> None:
+    """The handler used when no other is pushed (graphc installs its eager handler)."""
+    global _default_handler
+    _default_handler = handler
+
+
+def current_handler() -> Handler:
+    handlers = _state.ctx.handlers
+    return handlers[-1] if handlers else _default_handler
+
+
+@contextlib.contextmanager
+def handler(h: Handler):
+    """Makes ``h`` the handler of every op bound inside the block."""
+    _state.ctx.handlers.append(h)
+    try:
+        yield h
+    finally:
+        _state.ctx.handlers.pop()
+
+
+@contextlib.contextmanager
+def observer(obs):
+    """Lets ``obs.record(opdef, inputs, outputs, attrs)`` see every op bound inside the block."""
+    _state.ctx.observers.append(obs)
+    try:
+        yield obs
+    finally:
+        _state.ctx.observers.remove(obs)
+
+
+@contextlib.contextmanager
+def paused_observers():
+    """Ops bound inside the block are seen by no observer."""
+    saved = _state.ctx.observers
+    _state.ctx.observers = []
+    try:
+        yield
+    finally:
+        _state.ctx.observers = saved
+
+
+def active_observers() -> list:
+    return list(_state.ctx.observers)
+
+
+@contextlib.contextmanager
+def name_scope(name: str):
+    """Groups the nodes created inside the block under ``name`` (nested scopes join with '/')."""
+    if not isinstance(name, str) or not name or "/" in name.strip("/"):
+        raise ValueError(f"name_scope: expected a non-empty name without '/', got {name!r}")
+    _state.ctx.scopes.append(name.strip("/"))
+    try:
+        yield "/".join(_state.ctx.scopes)
+    finally:
+        _state.ctx.scopes.pop()
+
+
+def current_scope() -> str:
+    return "/".join(_state.ctx.scopes)
+
+
+@contextlib.contextmanager
+def gradient_of(loc: Location | None):
+    """Nodes created inside the block are gradient nodes carrying the forward op's location."""
+    ctx = _state.ctx
+    saved = ctx.gradient_of, ctx.in_gradient
+    ctx.gradient_of, ctx.in_gradient = loc, True
+    try:
+        yield
+    finally:
+        ctx.gradient_of, ctx.in_gradient = saved
+
+
+def node_metadata() -> dict:
+    """Scope, source location and gradient flag for a node created now."""
+    ctx = _state.ctx
+    loc = ctx.gradient_of if ctx.in_gradient else None
+    return {
+        "scope": current_scope(),
+        "loc": loc or user_location(2),
+        "is_gradient": ctx.in_gradient,
+    }
+
+
+def bind(op_name: str, *inputs, **attrs):
+    """Applies op ``op_name`` to ``inputs`` under the current handler.
+
+    Returns one result, or a tuple for multi-result ops. Errors are raised with the op's name and the
+    user's source line."""
+    opdef = get_op(op_name)
+    # objects standing for a tensor (variables) take part through their current value
+    inputs = tuple(x._as_tensor() if hasattr(x, "_as_tensor") else x for x in inputs)
+    try:
+        outputs = current_handler().process(opdef, list(inputs), attrs)
+    except GraphcError as error:
+        location = user_location(2)
+        raise error.with_context(op=op_name, location=location.long if location else None) from None
+    for obs in _state.ctx.observers:
+        obs.record(opdef, inputs, outputs, attrs)
+    if opdef.multi_output:
+        return tuple(outputs)
+    return outputs[0] if outputs else None
+
+
+def type_of(x) -> TensorType | None:
+    """The tensor type of anything an op accepts (a value, a tensor, an array); None for Python scalars."""
+    t = getattr(x, "type", None)
+    if isinstance(t, TensorType):
+        return t
+    if weak_type_of(x) is not None:
+        return None
+    import numpy as np
+
+    from .types import as_dtype
+
+    arr = np.asarray(x)
+    return TensorType(arr.shape, as_dtype(arr.dtype))
+
+
+class GraphBuilder(Handler):
+    """Appends every bound op to ``graph`` as a node; inputs are Values of that graph or constants."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+
+    def to_value(self, x) -> Value:
+        """Turns an op input into a Value of this graph (constants become ``constant`` nodes)."""
+        if isinstance(x, Value):
+            return x
+        import numpy as np
+
+        from .types import as_dtype
+
+        weak = weak_type_of(x)
+        array = np.asarray(x, dtype=weak.default.numpy) if weak else np.asarray(x)
+        as_dtype(array.dtype)  # rejects unsupported dtypes with a clear message
+        return self.add("constant", [], {"value": array})[0]
+
+    def add(self, op: str, inputs: list[Value], attrs: dict) -> list[Value]:
+        opdef = get_op(op)
+        out_types = opdef.infer([v.type for v in inputs], **attrs)
+        node = self.graph.add_node(op, inputs, attrs, out_types, **node_metadata())
+        return node.outputs
+
+    def process(self, opdef, inputs, attrs):
+        return self.add(opdef.name, [self.to_value(x) for x in inputs], attrs)

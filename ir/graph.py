@@ -1,0 +1,177 @@
+"""The graph IR: SSA values produced by nodes, in an executable order.
+
+A ``Graph`` has typed inputs (values without a producing node), a list of nodes in execution order
+and a list of outputs. Each ``Node`` is one op application with ordered inputs, attributes, typed
+results, a name scope and the user's source location. Variables are referenced by name from
+``read_variable`` / ``assign_variable`` nodes; ``Graph.variables`` maps each name to its object.
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Any, Iterable
+
+import networkx as nx
+
+from .location import Location
+from .types import TensorType
+
+_value_ids = itertools.count()
+
+
+class Value:
+    """One SSA value: a graph input or a node's result."""
+
+    __slots__ = ("id", "type", "node", "index", "name", "__weakref__")
+
+    def __init__(self, type: TensorType, node: "Node | None" = None, index: int = 0, name: str | None = None):
+        self.id = next(_value_ids)
+        self.type = type
+        self.node = node
+        self.index = index
+        self.name = name
+
+    @property
+    def shape(self):
+        return self.type.shape
+
+    @property
+    def dtype(self):
+        return self.type.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.type.ndim
+
+    def __repr__(self) -> str:
+        producer = self.node.op if self.node else "input"
+        return f"<Value {self.name or self.id}:{self.type} from {producer}>"
+
+
+class Node:
+    """One op application."""
+
+    __slots__ = ("op", "inputs", "attrs", "outputs", "scope", "loc", "is_gradient", "__weakref__")
+
+    def __init__(
+        self,
+        op: str,
+        inputs: Iterable[Value],
+        attrs: dict[str, Any],
+        output_types: Iterable[TensorType],
+        *,
+        scope: str = "",
+        loc: Location | None = None,
+        is_gradient: bool = False,
+    ):
+        self.op = op
+        self.inputs = list(inputs)
+        self.attrs = dict(attrs)
+        self.outputs = [Value(t, self, i) for i, t in enumerate(output_types)]
+        self.scope = scope
+        self.loc = loc
+        self.is_gradient = is_gradient
+
+    @property
+    def opdef(self):
+        from .registry import get_op
+
+        return get_op(self.op)
+
+    def __repr__(self) -> str:
+        return f"<Node {self.op} -> {', '.join(str(v.type) for v in self.outputs)}>"
+
+
+class Graph:
+    """A typed computation graph in SSA form."""
+
+    def __init__(self, name: str = "graph"):
+        self.name = name
+        self.inputs: list[Value] = []
+        self.nodes: list[Node] = []
+        self.outputs: list[Value] = []
+        self.variables: dict[str, Any] = {}
+
+    # -- building ---------------------------------------------------------------------------
+    def add_input(self, type: TensorType, name: str | None = None) -> Value:
+        value = Value(type, None, len(self.inputs), name)
+        self.inputs.append(value)
+        return value
+
+    def add_node(self, op: str, inputs, attrs, output_types, **meta) -> Node:
+        node = Node(op, inputs, attrs, output_types, **meta)
+        self.nodes.append(node)
+        return node
+
+    # -- queries ----------------------------------------------------------------------------
+    def values(self) -> list[Value]:
+        """Every value: the inputs, then each node's results in order."""
+        return self.inputs + [v for n in self.nodes for v in n.outputs]
+
+    def users(self) -> dict[Value, list[Node]]:
+        """For each value, the nodes that read it (in execution order)."""
+        users: dict[Value, list[Node]] = {v: [] for v in self.values()}
+        for node in self.nodes:
+            for v in node.inputs:
+                users.setdefault(v, []).append(node)
+        return users
+
+    def effect_edges(self) -> list[tuple[Node, Node]]:
+        """Ordering constraints between variable reads and writes that carry no data edge."""
+        edges = []
+        last_write: dict[str, Node] = {}
+        reads_since_write: dict[str, list[Node]] = {}
+        for node in self.nodes:
+            var = node.attrs.get("var") if node.op in ("read_variable", "assign_variable") else None
+            if var is None:
+                continue
+            if node.op == "read_variable":
+                if var in last_write:
+                    edges.append((last_write[var], node))
+                reads_since_write.setdefault(var, []).append(node)
+            else:
+                if var in last_write:
+                    edges.append((last_write[var], node))
+                edges.extend((r, node) for r in reads_since_write.pop(var, []))
+                last_write[var] = node
+        return edges
+
+    def to_networkx(self) -> nx.DiGraph:
+        """Nodes as vertices; data edges (with the value as ``value``) and effect-order edges."""
+        g = nx.DiGraph()
+        g.add_nodes_from(self.nodes)
+        for node in self.nodes:
+            for v in node.inputs:
+                if v.node is not None:
+                    g.add_edge(v.node, node, value=v)
+        for a, b in self.effect_edges():
+            if not g.has_edge(a, b):
+                g.add_edge(a, b, value=None)
+        return g
+
+    def topological_order(self) -> list[Node]:
+        """A valid execution order that keeps the current order wherever it is free to."""
+        position = {n: i for i, n in enumerate(self.nodes)}
+        return list(nx.lexicographical_topological_sort(self.to_networkx(), key=position.__getitem__))
+
+    def live_nodes(self) -> list[Node]:
+        """Nodes that an output or a side effect depends on, in order."""
+        g = self.to_networkx()
+        roots = {v.node for v in self.outputs if v.node is not None}
+        roots |= {n for n in self.nodes if n.op == "assign_variable"}
+        keep = set(roots)
+        for r in roots:
+            keep |= nx.ancestors(g, r)
+        return [n for n in self.nodes if n in keep]
+
+    @property
+    def kernels(self) -> list[Node]:
+        """The fused kernels of a fused graph (empty before fusion)."""
+        return [n for n in self.nodes if n.op == "fused"]
+
+    def __str__(self) -> str:
+        from .text import format_graph
+
+        return format_graph(self)
+
+    def __repr__(self) -> str:
+        return f"<Graph {self.name}: {len(self.inputs)} inputs, {len(self.nodes)} nodes, {len(self.outputs)} outputs>"

@@ -1,0 +1,22 @@
+"""The op functions: each builds its operands (dtype promotion, attribute checks) and binds one
+registered op, or composes several. Importing this package registers every op."""
+from .common import unbroadcast
+from .composite import (
+    clip_by_value, gelu, log_softmax, norm, one_hot, reduce_logsumexp, reduce_mean, reduce_std,
+    reduce_variance, softmax, softplus, stack, unstack,
+)
+from .creation import constant, eye, fill, full_like, ones, ones_like, range_, zeros, zeros_like
+from .elementwise import (
+    abs, add, cast, cos, divide, equal, erf, exp, expm1, floordiv, greater, greater_equal, less,
+    less_equal, log, log1p, logical_and, logical_not, logical_or, maximum, minimum, mod, multiply,
+    negative, not_equal, power, reciprocal, relu, rsqrt, sigmoid, sign, sin, sqrt, square, subtract,
+    tanh, where,
+)
+from .indexing import gather, getitem
+from .linalg import matmul
+from .reduction import argmax, argmin, dim_size, reduce_max, reduce_min, reduce_prod, reduce_sum
+from .shape import (
+    broadcast_like, broadcast_to, concat, expand_dims, reshape, reshape_like, split, squeeze,
+    swap_last_axes, transpose,
+)
+from .state import assign_variable, identity, read_variable, stop_gradient

@@ -1,0 +1,89 @@
+"""Helpers shared by the op definitions: defining ops, dtype promotion, and un-broadcasting gradients."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..dispatch import bind, type_of
+from ..errors import DTypeError
+from ..registry import OpDef, register
+from ..types import DType, TensorType, as_dtype, result_dtype, weak_type_of
+
+
+def define(name: str, infer, **fields) -> OpDef:
+    """Registers an op; see ``ir.registry.OpDef`` for the fields."""
+    return register(OpDef(name, infer, **fields))
+
+
+def dtype_kind(x) -> DType:
+    """The dtype of an op input, or the weak type of a Python scalar."""
+    t = type_of(x)
+    return t.dtype if t is not None else weak_type_of(x)
+
+
+def shape_of(x) -> tuple:
+    t = type_of(x)
+    return t.shape if t is not None else ()
+
+
+def cast_to(x, dtype: DType):
+    """``x`` as ``dtype``: Python scalars and arrays become constants, tensors get a ``cast`` node."""
+    t = type_of(x)
+    if t is None:
+        return np.asarray(x, dtype=dtype.numpy)
+    if t.dtype == dtype:
+        return x
+    if not hasattr(x, "type"):  # a NumPy array or scalar: convert now, no node needed
+        return np.asarray(x, dtype=dtype.numpy)
+    return bind("cast", x, dtype=dtype)
+
+
+def float_dtype_for(dtype: DType) -> DType:
+    """The float type integers and bools turn into for float-only ops (int64 -> f64, else f32)."""
+    if dtype.is_floating:
+        return dtype
+    return {"int64": as_dtype("float64")}.get(dtype.name, as_dtype("float32"))
+
+
+def promote(*xs, to_float: bool = False):
+    """Casts the operands to their common dtype (see ``types.result_dtype``)."""
+    dtype = result_dtype(*(dtype_kind(x) for x in xs))
+    if to_float:
+        dtype = float_dtype_for(dtype)
+    return [cast_to(x, dtype) for x in xs]
+
+
+def require(dtype: DType, *, floating=False, numeric=False, boolean=False, integer=False, what="input"):
+    ok = (
+        (floating and dtype.is_floating)
+        or (numeric and not dtype.is_bool)
+        or (boolean and dtype.is_bool)
+        or (integer and dtype.is_integer)
+    )
+    if not ok:
+        wanted = [w for w, f in (("float", floating), ("numeric", numeric), ("bool", boolean), ("integer", integer)) if f]
+        raise DTypeError(f"{what} must be {' or '.join(wanted)}, got {dtype.name}")
+
+
+def reduced_shape(shape: tuple, axes: tuple[int, ...], keepdims: bool) -> tuple:
+    if keepdims:
+        return tuple(1 if i in axes else d for i, d in enumerate(shape))
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
+def unbroadcast(g, target_type: TensorType):
+    """Sums ``g`` over the axes that broadcasting added to a value of ``target_type``."""
+    from . import reduction, shape as shape_ops
+
+    g_shape = shape_of(g)
+    lead = len(g_shape) - target_type.ndim
+    axes = list(range(lead))
+    axes += [lead + i for i, d in enumerate(target_type.shape) if d == 1 and g_shape[lead + i] != 1]
+    if axes:
+        g = reduction.reduce_sum(g, axes, keepdims=True)
+    if lead:
+        g = shape_ops.squeeze(g, tuple(range(lead)))
+    return g
+
+
+def static_tensor_type(shape, dtype) -> TensorType:
+    return TensorType(tuple(int(d) for d in shape), as_dtype(dtype))

@@ -1,0 +1,137 @@
+"""Ops that create tensors: constant, fill (zeros/ones), full_like, range, eye."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..dispatch import bind
+from ..errors import InvalidArgumentError
+from ..types import TensorType, as_dtype, float32, int32, weak_type_of
+from .common import define, dtype_kind, static_tensor_type
+
+
+def _constant_infer(types, value):
+    return [static_tensor_type(value.shape, value.dtype)]
+
+
+define("constant", _constant_infer)
+
+
+def constant(value, dtype=None, shape=None):
+    """A tensor holding ``value`` (array-like); Python floats default to float32, ints to int32."""
+    weak = weak_type_of(value)
+    if dtype is None and weak is not None:
+        dtype = weak.default
+    elif dtype is None:
+        array = np.asarray(value)
+        if array.dtype == np.float64 and not isinstance(value, (np.ndarray, np.generic)):
+            dtype = float32  # nested Python lists of floats, as TensorFlow does
+        elif array.dtype.kind in "iu" and not isinstance(value, (np.ndarray, np.generic)):
+            dtype = int32
+        else:
+            dtype = array.dtype
+    dtype = as_dtype(dtype)
+    array = np.asarray(value, dtype=dtype.numpy)
+    if shape is not None:
+        shape = _static_shape(shape)
+        try:
+            array = np.broadcast_to(array, shape) if array.size == 1 else array.reshape(shape)
+        except ValueError:
+            raise InvalidArgumentError(f"constant: cannot reshape {array.size} values to shape {list(shape)}") from None
+    return bind("constant", value=np.ascontiguousarray(array))
+
+
+def _static_shape(shape) -> tuple[int, ...]:
+    try:
+        dims = tuple(int(d) for d in (shape if isinstance(shape, (list, tuple)) else [shape]))
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"shape must be a list of non-negative ints, got {shape!r}") from None
+    if any(d < 0 for d in dims):
+        raise InvalidArgumentError(f"shape must be a list of non-negative ints, got {list(dims)}")
+    return dims
+
+
+def _fill_infer(types, shape, value, dtype):
+    return [TensorType(tuple(shape), as_dtype(dtype))]
+
+
+define("fill", _fill_infer)
+
+
+def fill(shape, value, dtype=None):
+    """A tensor of ``shape`` filled with the scalar ``value``."""
+    if dtype is None:
+        weak = weak_type_of(value)
+        dtype = weak.default if weak else dtype_kind(value)
+    dtype = as_dtype(dtype)
+    return bind("fill", shape=_static_shape(shape), value=_scalar(value, dtype), dtype=dtype)
+
+
+def _scalar(value, dtype):
+    return np.asarray(value, dtype=dtype.numpy).item()
+
+
+def zeros(shape, dtype=float32):
+    return fill(shape, 0, as_dtype(dtype))
+
+
+def ones(shape, dtype=float32):
+    return fill(shape, 1, as_dtype(dtype))
+
+
+def _full_like_infer(types, value, dtype):
+    return [TensorType(types[0].shape, as_dtype(dtype))]
+
+
+define("full_like", _full_like_infer, vjp=lambda cts, inputs, outputs, **a: [None], jvp=lambda t, i, o, **a: [None])
+
+
+def full_like(x, value, dtype=None):
+    """A tensor shaped like ``x`` filled with ``value`` (the shape may be known only at run time)."""
+    dtype = as_dtype(dtype) if dtype is not None else dtype_kind(x)
+    return bind("full_like", x, value=_scalar(value, dtype), dtype=dtype)
+
+
+def zeros_like(x, dtype=None):
+    return full_like(x, 0, dtype)
+
+
+def ones_like(x, dtype=None):
+    return full_like(x, 1, dtype)
+
+
+def _range_infer(types, start, limit, delta, dtype):
+    return [TensorType((len(range_values(start, limit, delta)),), as_dtype(dtype))]
+
+
+def range_values(start, limit, delta):
+    if delta == 0:
+        raise InvalidArgumentError("range: delta must not be zero")
+    return np.arange(start, limit, delta)
+
+
+define("range", _range_infer)
+
+
+def range_(start, limit=None, delta=1, dtype=None):
+    """``[start, start + delta, ...)`` up to ``limit`` (like ``tf.range`` and ``np.arange``)."""
+    if limit is None:
+        start, limit = 0, start
+    if dtype is None:
+        dtype = float32 if any(isinstance(v, float) for v in (start, limit, delta)) else int32
+    for name, v in (("start", start), ("limit", limit), ("delta", delta)):
+        if weak_type_of(v) is None and not isinstance(v, np.generic):
+            raise InvalidArgumentError(f"range: {name} must be a Python number, got {type(v).__name__}")
+    return bind("range", start=start, limit=limit, delta=delta, dtype=as_dtype(dtype))
+
+
+def _eye_infer(types, num_rows, num_columns, dtype):
+    return [TensorType((num_rows, num_columns), as_dtype(dtype))]
+
+
+define("eye", _eye_infer)
+
+
+def eye(num_rows, num_columns=None, dtype=float32):
+    """The identity matrix (ones on the main diagonal)."""
+    rows, cols = _static_shape([num_rows, num_rows if num_columns is None else num_columns])
+    return bind("eye", num_rows=rows, num_columns=cols, dtype=as_dtype(dtype))

@@ -1,0 +1,165 @@
+"""Indexing: basic NumPy indexing (``getitem``) and its adjoint ``scatter_slice``; ``gather`` and its
+adjoint ``scatter_add``.
+
+``getitem``'s ``index`` attribute is a tuple of ints, slices and None with any Ellipsis expanded,
+so kernels apply it as ``x[index]``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..dispatch import bind
+from ..errors import DTypeError, InvalidArgumentError, ShapeError
+from ..types import TensorType, fresh_dim, normalize_axis
+from .common import define, require, shape_of
+
+
+def _slice_length(s: slice, dim):
+    if isinstance(dim, int):
+        return len(range(*s.indices(dim)))
+    if s.start is None and s.stop is None and s.step in (None, 1, -1):
+        return dim
+    return fresh_dim()
+
+
+def indexed_shape(shape, index) -> tuple:
+    out, axis = [], 0
+    for item in index:
+        if item is None:
+            out.append(1)
+        elif isinstance(item, slice):
+            out.append(_slice_length(item, shape[axis]))
+            axis += 1
+        else:
+            axis += 1
+    return tuple(out) + tuple(shape[axis:])
+
+
+def normalize_index(index, shape) -> tuple:
+    """Expands Ellipsis and checks every item against ``shape``; returns a tuple of int/slice/None."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    for item in index:
+        if not (item is None or item is Ellipsis or isinstance(item, slice) or _is_int(item)):
+            raise InvalidArgumentError(
+                f"only basic indexing is supported (ints, slices, None, ...), got {type(item).__name__}: "
+                "use gc.gather for an index tensor, gc.where or gc.boolean masks for conditions"
+            )
+    if sum(item is Ellipsis for item in index) > 1:
+        raise InvalidArgumentError("an index can only have a single ellipsis ('...')")
+    used = sum(item is not None and item is not Ellipsis for item in index)
+    if used > len(shape):
+        raise ShapeError(f"too many indices: {used} for a tensor of rank {len(shape)}")
+    if Ellipsis in index:
+        at = index.index(Ellipsis)
+        index = index[:at] + (slice(None),) * (len(shape) - used) + index[at + 1:]
+    result, axis = [], 0
+    for item in index:
+        if item is None:
+            result.append(None)
+            continue
+        dim = shape[axis]
+        if isinstance(item, slice):
+            for part in (item.start, item.stop, item.step):
+                if part is not None and not _is_int(part):
+                    raise InvalidArgumentError(f"slice bounds must be Python ints, got {item}")
+            if item.step == 0:
+                raise InvalidArgumentError("slice step cannot be zero")
+            result.append(slice(*(None if p is None else int(p) for p in (item.start, item.stop, item.step))))
+        else:
+            item = int(item)
+            if isinstance(dim, int) and not -dim <= item < dim:
+                raise InvalidArgumentError(f"index {item} is out of bounds for axis {axis} with size {dim}")
+            result.append(item)
+        axis += 1
+    return tuple(result)
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+
+
+def _getitem_infer(types, index):
+    (t,) = types
+    return [TensorType(indexed_shape(t.shape, index), t.dtype)]
+
+
+define(
+    "getitem", _getitem_infer, linear=True,
+    vjp=lambda cts, inputs, outputs, index: [scatter_slice_zeros(inputs[0], cts[0], index)],
+)
+
+
+def getitem(x, index):
+    """``x[index]`` with basic indexing."""
+    return bind("getitem", x, index=normalize_index(index, shape_of(x)))
+
+
+def scatter_slice_zeros(like, update, index):
+    from .creation import zeros_like
+
+    return bind("scatter_slice", zeros_like(like), update, index=index)
+
+
+def _scatter_slice_infer(types, index):
+    base, update = types
+    if base.dtype != update.dtype:
+        raise DTypeError(f"update has dtype {update.dtype.name}, base has {base.dtype.name}")
+    return [base]
+
+
+def _scatter_slice_vjp(cts, inputs, outputs, index):
+    from .creation import zeros_like
+
+    g = cts[0]
+    return [bind("scatter_slice", g, zeros_like(inputs[1]), index=index), getitem_normalized(g, index)]
+
+
+def getitem_normalized(x, index):
+    return bind("getitem", x, index=index)
+
+
+define("scatter_slice", _scatter_slice_infer, vjp=_scatter_slice_vjp, linear=True)
+
+
+# -- gather / scatter_add ----------------------------------------------------------------------
+def _gather_infer(types, axis):
+    params, indices = types
+    require(indices.dtype, integer=True, what="indices")
+    shape = params.shape[:axis] + indices.shape + params.shape[axis + 1:]
+    return [TensorType(shape, params.dtype)]
+
+
+define(
+    "gather", _gather_infer,
+    vjp=lambda cts, inputs, outputs, axis: [scatter_add_zeros(inputs[0], inputs[1], cts[0], axis), None],
+    jvp=lambda tangents, inputs, outputs, axis: [
+        None if tangents[0] is None else bind("gather", tangents[0], inputs[1], axis=axis)
+    ],
+)
+
+
+def gather(params, indices, axis=0):
+    """Slices of ``params`` along ``axis`` at the integer ``indices`` (out-of-range indices are an error)."""
+    axis = normalize_axis(axis, len(shape_of(params)))
+    return bind("gather", params, indices, axis=axis)
+
+
+def scatter_add_zeros(like, indices, updates, axis):
+    from .creation import zeros_like
+
+    return bind("scatter_add", zeros_like(like), indices, updates, axis=axis)
+
+
+def _scatter_add_infer(types, axis):
+    base, indices, updates = types
+    require(indices.dtype, integer=True, what="indices")
+    if updates.dtype != base.dtype:
+        raise DTypeError(f"updates have dtype {updates.dtype.name}, base has {base.dtype.name}")
+    return [base]
+
+
+define(
+    "scatter_add", _scatter_add_infer, linear=True,
+    vjp=lambda cts, inputs, outputs, axis: [cts[0], None, bind("gather", cts[0], inputs[1], axis=axis)],
+)

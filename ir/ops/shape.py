@@ -1,0 +1,281 @@
+"""Ops that move elements without computing: reshape, transpose, broadcast, expand/squeeze, concat, split.
+
+All of them are linear, so their JVP is the op applied to the tangent.
+``reshape_like`` and ``broadcast_like`` take the target shape from a second input, which lets
+gradient rules work on dimensions known only at run time.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..dispatch import bind
+from ..errors import InvalidArgumentError, ShapeError
+from ..types import TensorType, broadcast_shapes, fresh_dim, normalize_axes, normalize_axis
+from .common import define, shape_of, unbroadcast
+
+
+def _product(dims) -> int:
+    return int(np.prod([d for d in dims if isinstance(d, int)], dtype=np.int64))
+
+
+def _fmt(shape) -> str:
+    return "[" + ",".join(map(str, shape)) + "]"
+
+
+# -- reshape ----------------------------------------------------------------------------------
+def _reshape_infer(types, shape):
+    (t,) = types
+    if sum(d == -1 for d in shape) > 1:
+        raise ShapeError(f"at most one -1 is allowed in the new shape, got {_fmt(shape)}")
+    if any(d < -1 for d in shape):
+        raise ShapeError(f"invalid new shape {_fmt(shape)}")
+    known = _product(d for d in shape if d != -1)
+    if t.is_static:
+        size = t.size
+        if -1 in shape:
+            if known == 0 or size % known:
+                raise ShapeError(f"cannot reshape {t} ({size} elements) to {_fmt(shape)}")
+            shape = tuple(size // known if d == -1 else d for d in shape)
+        if _product(shape) != size:
+            raise ShapeError(f"cannot reshape {t} ({size} elements) to {_fmt(shape)} ({_product(shape)} elements)")
+        return [TensorType(tuple(shape), t.dtype)]
+    if -1 not in shape:
+        return [TensorType(tuple(shape), t.dtype)]
+    symbols = [d for d in t.shape if isinstance(d, str)]
+    inferred = symbols[0] if len(symbols) == 1 and _product(t.shape) == known else fresh_dim()
+    return [TensorType(tuple(inferred if d == -1 else d for d in shape), t.dtype)]
+
+
+define(
+    "reshape", _reshape_infer, linear=True,
+    vjp=lambda cts, inputs, outputs, shape: [reshape_like(cts[0], inputs[0])],
+)
+
+
+def reshape(x, shape):
+    """``x`` with a new shape of the same size; one dimension may be -1 (inferred)."""
+    shape = tuple(int(d) for d in (shape if isinstance(shape, (list, tuple)) else [shape]))
+    return bind("reshape", x, shape=shape)
+
+
+def _reshape_like_infer(types):
+    t, like = types
+    if t.is_static and like.is_static and t.size != like.size:
+        raise ShapeError(f"cannot reshape {t} to the shape of {like}")
+    return [TensorType(like.shape, t.dtype)]
+
+
+define(
+    "reshape_like", _reshape_like_infer,
+    vjp=lambda cts, inputs, outputs: [reshape_like(cts[0], inputs[0]), None],
+    jvp=lambda tangents, inputs, outputs: [None if tangents[0] is None else reshape_like(tangents[0], inputs[1])],
+)
+
+
+def reshape_like(x, like):
+    """``x`` reshaped to the shape of ``like``."""
+    if shape_of(x) == shape_of(like):
+        return x
+    return bind("reshape_like", x, like)
+
+
+# -- transpose --------------------------------------------------------------------------------
+def _transpose_infer(types, perm):
+    (t,) = types
+    if sorted(perm) != list(range(t.ndim)):
+        raise ShapeError(f"perm {list(perm)} is not a permutation of the {t.ndim} axes of {t}")
+    return [TensorType(tuple(t.shape[p] for p in perm), t.dtype)]
+
+
+define(
+    "transpose", _transpose_infer, linear=True,
+    vjp=lambda cts, inputs, outputs, perm: [transpose(cts[0], tuple(np.argsort(perm).tolist()))],
+)
+
+
+def transpose(x, perm=None):
+    """Permutes the axes of ``x`` (reverses them when ``perm`` is None)."""
+    ndim = len(shape_of(x))
+    perm = tuple(range(ndim))[::-1] if perm is None else tuple(normalize_axis(p, ndim, "perm entry") for p in perm)
+    if perm == tuple(range(ndim)):
+        return x
+    return bind("transpose", x, perm=perm)
+
+
+def swap_last_axes(x):
+    ndim = len(shape_of(x))
+    return transpose(x, tuple(range(ndim - 2)) + (ndim - 1, ndim - 2))
+
+
+# -- broadcast --------------------------------------------------------------------------------
+def _broadcast_to_infer(types, shape):
+    (t,) = types
+    if len(shape) < t.ndim or broadcast_shapes(t.shape, shape, what=f"{t} to {_fmt(shape)}") != tuple(shape):
+        raise ShapeError(f"cannot broadcast {t} to {_fmt(shape)}")
+    return [TensorType(tuple(shape), t.dtype)]
+
+
+define(
+    "broadcast_to", _broadcast_to_infer, linear=True,
+    vjp=lambda cts, inputs, outputs, shape: [unbroadcast(cts[0], inputs[0].type)],
+)
+
+
+def broadcast_to(x, shape):
+    """``x`` repeated along size-1 and new leading axes to ``shape`` (NumPy broadcasting)."""
+    shape = tuple(int(d) for d in shape)
+    if shape_of(x) == shape:
+        return x
+    return bind("broadcast_to", x, shape=shape)
+
+
+def _broadcast_like_infer(types):
+    t, like = types
+    if len(like.shape) < t.ndim:
+        raise ShapeError(f"cannot broadcast {t} to the shape of {like}")
+    broadcast_shapes(t.shape, like.shape)
+    return [TensorType(like.shape, t.dtype)]
+
+
+define(
+    "broadcast_like", _broadcast_like_infer,
+    vjp=lambda cts, inputs, outputs: [unbroadcast(cts[0], inputs[0].type), None],
+    jvp=lambda tangents, inputs, outputs: [None if tangents[0] is None else broadcast_like(tangents[0], inputs[1])],
+)
+
+
+def broadcast_like(x, like):
+    """``x`` broadcast to the shape of ``like``."""
+    if shape_of(x) == shape_of(like):
+        return x
+    return bind("broadcast_like", x, like)
+
+
+# -- expand_dims, squeeze -----------------------------------------------------------------------
+def _expand_dims_infer(types, axes):
+    (t,) = types
+    shape = list(t.shape)
+    for a in axes:
+        shape.insert(a, 1)
+    return [TensorType(tuple(shape), t.dtype)]
+
+
+define(
+    "expand_dims", _expand_dims_infer, linear=True,
+    vjp=lambda cts, inputs, outputs, axes: [squeeze(cts[0], axes)],
+)
+
+
+def expand_dims(x, axis):
+    """``x`` with new size-1 axes at ``axis`` (an int or a list, positions in the result)."""
+    ndim = len(shape_of(x))
+    count = 1 if isinstance(axis, (int, np.integer)) else len(axis)
+    axes = normalize_axes(axis, ndim + count)
+    return bind("expand_dims", x, axes=axes)
+
+
+def _squeeze_infer(types, axes):
+    (t,) = types
+    for a in axes:
+        if t.shape[a] != 1 and not isinstance(t.shape[a], str):
+            raise ShapeError(f"cannot squeeze axis {a} of size {t.shape[a]} in {t}")
+    return [TensorType(tuple(d for i, d in enumerate(t.shape) if i not in axes), t.dtype)]
+
+
+define(
+    "squeeze", _squeeze_infer, linear=True,
+    vjp=lambda cts, inputs, outputs, axes: [reshape_like(cts[0], inputs[0])],
+)
+
+
+def squeeze(x, axis=None):
+    """``x`` without its size-1 axes (all of them, or those in ``axis``)."""
+    shape = shape_of(x)
+    axes = tuple(i for i, d in enumerate(shape) if d == 1) if axis is None else normalize_axes(axis, len(shape))
+    if not axes:
+        return x
+    return bind("squeeze", x, axes=axes)
+
+
+# -- concat, split ------------------------------------------------------------------------------
+def _concat_infer(types, axis):
+    first = types[0]
+    for i, t in enumerate(types[1:], 1):
+        if t.dtype != first.dtype:
+            raise ShapeError(f"input {i} has dtype {t.dtype.name}, input 0 has {first.dtype.name}")
+        if t.ndim != first.ndim:
+            raise ShapeError(f"input {i} has rank {t.ndim}, input 0 has rank {first.ndim}")
+        for a, (d0, d) in enumerate(zip(first.shape, t.shape)):
+            if a != axis and isinstance(d0, int) and isinstance(d, int) and d0 != d:
+                raise ShapeError(f"input {i} is {t}, input 0 is {first}: they differ on axis {a} (not the concat axis {axis})")
+    sizes = [t.shape[axis] for t in types]
+    total = sum(sizes) if all(isinstance(s, int) for s in sizes) else fresh_dim()
+    shape = list(first.shape)
+    shape[axis] = total
+    return [TensorType(tuple(shape), first.dtype)]
+
+
+def _concat_vjp(cts, inputs, outputs, axis):
+    sizes = [x.shape[axis] for x in inputs]
+    if not all(isinstance(s, int) for s in sizes):
+        raise InvalidArgumentError(f"the gradient of concat needs static sizes along axis {axis}, got {sizes}")
+    return list(split(cts[0], sizes, axis)) if len(sizes) > 1 else [cts[0]]
+
+
+define("concat", _concat_infer, vjp=_concat_vjp, linear=True)
+
+
+def concat(values, axis):
+    """Joins tensors along an existing ``axis``."""
+    from .common import promote
+
+    values = promote(*values)
+    if not values:
+        raise InvalidArgumentError("concat needs at least one tensor")
+    axis = normalize_axis(axis, len(shape_of(values[0])))
+    if len(values) == 1:
+        return values[0]
+    return bind("concat", *values, axis=axis)
+
+
+def _split_infer(types, axis, sizes):
+    (t,) = types
+    if isinstance(t.shape[axis], int) and sum(sizes) != t.shape[axis]:
+        raise ShapeError(f"sizes {list(sizes)} do not add up to the size {t.shape[axis]} of axis {axis} of {t}")
+    outs = []
+    for s in sizes:
+        shape = list(t.shape)
+        shape[axis] = s
+        outs.append(TensorType(tuple(shape), t.dtype))
+    return outs
+
+
+def _split_vjp(cts, inputs, outputs, axis, sizes):
+    from .creation import zeros_like
+
+    parts = [g if g is not None else zeros_like(o) for g, o in zip(cts, outputs)]
+    return [concat(parts, axis)]
+
+
+define("split", _split_infer, vjp=_split_vjp, linear=True, multi_output=True)
+
+
+def split(x, num_or_size_splits, axis=0):
+    """Splits ``x`` along ``axis`` into equal parts (an int) or parts of the given sizes (a list)."""
+    shape = shape_of(x)
+    axis = normalize_axis(axis, len(shape))
+    if isinstance(num_or_size_splits, (int, np.integer)):
+        n, dim = int(num_or_size_splits), shape[axis]
+        if not isinstance(dim, int):
+            raise ShapeError(f"cannot split axis {axis} of unknown size into {n} parts: give the sizes")
+        if n <= 0 or dim % n:
+            raise ShapeError(f"cannot split axis {axis} of size {dim} into {n} equal parts")
+        sizes = (dim // n,) * n
+    else:
+        sizes = tuple(int(s) for s in num_or_size_splits)
+        if -1 in sizes and isinstance(shape[axis], int):
+            rest = shape[axis] - sum(s for s in sizes if s != -1)
+            sizes = tuple(rest if s == -1 else s for s in sizes)
+        if any(s < 0 for s in sizes):
+            raise ShapeError(f"invalid split sizes {list(num_or_size_splits)}")
+    return list(bind("split", x, axis=axis, sizes=sizes))
