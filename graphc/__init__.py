@@ -27,6 +27,8 @@ from graphc.ir.types import DType, bool_ as bool, float32, float64, int32, int64
 
 from . import config, errors, nn  # noqa: E402
 from .function import ConcreteFunction, Function, RetracingWarning, function  # noqa: E402
+from .gradients import grad, hessian, jvp, value_and_grad  # noqa: E402
+from .tape import GradientTape  # noqa: E402
 from .tensor import Tensor  # noqa: E402
 from .tracing import TensorSpec, init_scope  # noqa: E402
 from .variables import Variable  # noqa: E402

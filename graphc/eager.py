@@ -27,8 +27,11 @@ def to_array(x) -> np.ndarray:
 
 
 class EagerHandler(dispatch.Handler):
+    def lift(self, x) -> Tensor:
+        return x if isinstance(x, Tensor) and x._array is not None else Tensor(to_array(x))
+
     def process(self, opdef, inputs, attrs):
-        arrays = [to_array(x) for x in inputs]
+        arrays = [x._array for x in inputs]
         out_types = opdef.infer([TensorType(a.shape, as_dtype(a.dtype)) for a in arrays], **attrs)
         if opdef.name == "assign_variable":
             attrs["var"].value = np.array(arrays[0], copy=True)

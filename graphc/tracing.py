@@ -73,29 +73,16 @@ class TraceHandler(dispatch.GraphBuilder):
             return x._value
         return super().to_value(x)
 
+    def lift(self, x) -> Tensor:
+        if isinstance(x, Tensor) and x._graph is self.graph:
+            return x
+        return self.wrap(self.to_value(x))
+
     def process(self, opdef, inputs, attrs):
-        if "var" in attrs:
-            attrs = dict(attrs, var=self.variable_name(attrs["var"]))
-            if opdef.name == "read_variable":
-                node = self.graph.add_node(
-                    "read_variable", [], attrs, [self.graph.variables[attrs["var"]].type], **dispatch.node_metadata()
-                )
-                return [self.wrap(v) for v in node.outputs]
-        return [self.wrap(v) for v in super().process(opdef, inputs, attrs)]
+        return [self.wrap(v) for v in self.add(opdef.name, [x._value for x in inputs], attrs)]
 
     def wrap(self, value: Value) -> Tensor:
         return Tensor(value=value, graph=self.graph)
-
-    def variable_name(self, var) -> str:
-        """The graph's name for ``var``, registering it on first use."""
-        for name, known in self.graph.variables.items():
-            if known is var:
-                return name
-        name, n = var.name, 1
-        while name in self.graph.variables:
-            name, n = f"{var.name}_{n}", n + 1
-        self.graph.variables[name] = var
-        return name
 
 
 def current_trace() -> TraceHandler | None:

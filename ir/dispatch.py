@@ -13,19 +13,25 @@ import contextlib
 import threading
 from dataclasses import dataclass
 
+import numpy as np
+
 from .errors import GraphcError
 from .graph import Graph, Value
 from .location import Location, user_location
 from .registry import OpDef, get_op
-from .types import TensorType, weak_type_of
+from .types import TensorType, as_dtype, weak_type_of
 
 
 class Handler(abc.ABC):
     """Interprets bound ops."""
 
     @abc.abstractmethod
+    def lift(self, x):
+        """Converts an op input (a tensor, an array, a Python scalar) to this handler's operand type."""
+
+    @abc.abstractmethod
     def process(self, opdef: OpDef, inputs: list, attrs: dict) -> list:
-        """Runs or records the op and returns its results."""
+        """Runs or records the op on lifted inputs and returns its results."""
 
 
 @dataclass
@@ -67,14 +73,23 @@ def handler(h: Handler):
         _state.ctx.handlers.pop()
 
 
+def add_observer(obs) -> None:
+    """Lets ``obs.record(opdef, inputs, outputs, attrs)`` see every op bound from now on."""
+    _state.ctx.observers.append(obs)
+
+
+def remove_observer(obs) -> None:
+    _state.ctx.observers.remove(obs)
+
+
 @contextlib.contextmanager
 def observer(obs):
-    """Lets ``obs.record(opdef, inputs, outputs, attrs)`` see every op bound inside the block."""
-    _state.ctx.observers.append(obs)
+    """``obs`` sees every op bound inside the block."""
+    add_observer(obs)
     try:
         yield obs
     finally:
-        _state.ctx.observers.remove(obs)
+        remove_observer(obs)
 
 
 @contextlib.contextmanager
@@ -139,8 +154,10 @@ def bind(op_name: str, *inputs, **attrs):
     opdef = get_op(op_name)
     # objects standing for a tensor (variables) take part through their current value
     inputs = tuple(x._as_tensor() if hasattr(x, "_as_tensor") else x for x in inputs)
+    handler = current_handler()
     try:
-        outputs = current_handler().process(opdef, list(inputs), attrs)
+        inputs = tuple(handler.lift(x) for x in inputs)
+        outputs = handler.process(opdef, list(inputs), attrs)
     except GraphcError as error:
         location = user_location(2)
         raise error.with_context(op=op_name, location=location.long if location else None) from None
@@ -158,10 +175,6 @@ def type_of(x) -> TensorType | None:
         return t
     if weak_type_of(x) is not None:
         return None
-    import numpy as np
-
-    from .types import as_dtype
-
     arr = np.asarray(x)
     return TensorType(arr.shape, as_dtype(arr.dtype))
 
@@ -172,24 +185,39 @@ class GraphBuilder(Handler):
     def __init__(self, graph: Graph):
         self.graph = graph
 
+    def lift(self, x) -> Value:
+        return self.to_value(x)
+
     def to_value(self, x) -> Value:
         """Turns an op input into a Value of this graph (constants become ``constant`` nodes)."""
         if isinstance(x, Value):
             return x
-        import numpy as np
-
-        from .types import as_dtype
-
         weak = weak_type_of(x)
         array = np.asarray(x, dtype=weak.default.numpy) if weak else np.asarray(x)
         as_dtype(array.dtype)  # rejects unsupported dtypes with a clear message
         return self.add("constant", [], {"value": array})[0]
 
     def add(self, op: str, inputs: list[Value], attrs: dict) -> list[Value]:
-        opdef = get_op(op)
-        out_types = opdef.infer([v.type for v in inputs], **attrs)
+        """Appends one node; a ``var`` attribute may be the variable object or its name in the graph."""
+        infer_attrs = attrs
+        if "var" in attrs:
+            var = attrs["var"]
+            var = self.graph.variables[var] if isinstance(var, str) else var
+            infer_attrs, attrs = dict(attrs, var=var), dict(attrs, var=self.variable_name(var))
+        out_types = get_op(op).infer([v.type for v in inputs], **infer_attrs)
         node = self.graph.add_node(op, inputs, attrs, out_types, **node_metadata())
         return node.outputs
 
+    def variable_name(self, var) -> str:
+        """The graph's name for ``var``, registering it on first use."""
+        for name, known in self.graph.variables.items():
+            if known is var:
+                return name
+        name, n = var.name, 1
+        while name in self.graph.variables:
+            name, n = f"{var.name}_{n}", n + 1
+        self.graph.variables[name] = var
+        return name
+
     def process(self, opdef, inputs, attrs):
-        return self.add(opdef.name, [self.to_value(x) for x in inputs], attrs)
+        return self.add(opdef.name, inputs, attrs)
