@@ -38,13 +38,16 @@ class _Setting:
 
 
 def run_functions_eagerly(run_eagerly: bool) -> _Setting:
-    """Makes every ``@gc.function`` run its Python body eagerly (op by op, so print and pdb work).
+    """Makes every ``@gc.function`` run its Python body eagerly (op by op, so print and pdb work);
+    False returns to the traced graphs, which stay cached meanwhile. A function decorated with
+    ``eager=True`` or ``eager=False`` ignores this switch.
 
     Also a context manager: ``with gc.config.run_functions_eagerly(True): ...`` restores on exit."""
     return _Setting("run_eagerly", bool(run_eagerly))
 
 
 def functions_run_eagerly() -> bool:
+    """Whether ``@gc.function`` bodies run eagerly (``run_functions_eagerly``, ``GRAPHC_RUN_EAGERLY``)."""
     return _settings["run_eagerly"]
 
 

@@ -1,8 +1,4 @@
-"""``@gc.function``: trace a Python function once per input signature, then run the cached graph.
-
-Python side effects (print, appending to lists, creating objects) happen while tracing only, not on
-later calls of the compiled graph; use ``gc.print`` or eager mode to see values on every call.
-"""
+"""``@gc.function``: trace a Python function once per input signature, then run the cached graph."""
 from __future__ import annotations
 
 import functools
@@ -11,6 +7,8 @@ import logging
 import threading
 import warnings
 import weakref
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -18,8 +16,8 @@ from graphc.backends.numpy import compile_graph as compile_numpy
 from graphc.ir import dispatch
 from graphc.ir.errors import DTypeError, GraphcError, InvalidArgumentError
 from graphc.ir.graph import Graph
-from graphc.ir.location import user_location
-from graphc.ir.types import TensorType, as_dtype, weak_type_of
+from graphc.ir.location import Location, user_location
+from graphc.ir.ops import GraphFunction, call
 from graphc.ir.verify import verify
 
 from . import config, nest
@@ -31,7 +29,7 @@ from .variables import Variable
 log = logging.getLogger("graphc.trace")
 
 RETRACE_WARNING_THRESHOLD = 5
-_BACKENDS = {"numpy": compile_numpy}
+_COMPILERS = {"numpy": compile_numpy}
 
 
 class RetracingWarning(UserWarning):
@@ -41,11 +39,23 @@ class RetracingWarning(UserWarning):
 def function(func=None, *, input_signature=None, reduce_retracing=False, backend=None, eager=None, name=None):
     """Compiles ``func`` into graphs: traced once per input signature, then run without Python.
 
-    - ``input_signature``: a list of ``gc.TensorSpec`` fixing the tensor arguments (None dims
-      accept any size); one graph then serves every call.
-    - ``reduce_retracing``: dimensions that change between calls become unknown instead of retracing.
+    Usable as ``@gc.function`` and ``@gc.function(...)``, on functions and methods (each instance
+    has its own traces). Arguments and results may be nested lists, tuples and dicts. Tensor
+    arguments (gc tensors, NumPy arrays and scalars) are keyed by dtype and shape; any other Python
+    argument by its value, so a new value traces a new graph. Variables are captured by reference:
+    their current value is read on every call, and assignments persist.
+
+    Python side effects (``print``, appending to a list, counting calls) run while tracing only, not
+    on later calls of the cached graph; run eagerly (``eager=True`` or
+    ``gc.config.run_functions_eagerly(True)``) to run the Python body on every call.
+
+    - ``input_signature``: one ``gc.TensorSpec`` (or nested structure of them) per leading
+      argument; a None dimension accepts any size, so one graph serves every call.
+    - ``reduce_retracing``: a dimension that changes between calls becomes unknown instead of
+      tracing a graph per size.
     - ``backend``: ``"numpy"`` (the interpreter); default ``gc.config.get_backend()``.
-    - ``eager``: True runs this function eagerly, whatever ``gc.config.run_functions_eagerly`` says.
+    - ``eager``: True runs this function eagerly, False compiles it whatever
+      ``gc.config.run_functions_eagerly`` says.
     """
     if func is None:
         return functools.partial(
@@ -55,293 +65,382 @@ def function(func=None, *, input_signature=None, reduce_retracing=False, backend
     return Function(func, input_signature, reduce_retracing, backend, eager, name)
 
 
+# -- the cache key of one argument leaf ----------------------------------------------------------
+@dataclass(frozen=True)
+class _TensorKey:
+    """A tensor argument, keyed by its type."""
+
+    path: str
+    spec: TensorSpec
+
+    def accepts(self, other) -> bool:
+        return isinstance(other, _TensorKey) and other.path == self.path and other.spec.is_subtype_of(self.spec)
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.spec}"
+
+
+@dataclass(frozen=True)
+class _ValueKey:
+    """Any other argument, keyed by its Python value (variables: by identity)."""
+
+    path: str
+    kind: type
+    value: Any
+
+    def accepts(self, other) -> bool:
+        return self == other
+
+    def __str__(self) -> str:
+        if isinstance(self.value, _Ref):
+            return f"{self.path}: variable {self.value.deref().name!r}"
+        return f"{self.path}={self.value!r}"
+
+
+@dataclass
+class _Call:
+    """One call's arguments, flattened into leaves: their cache keys and the values the Python
+    function receives (tensor leaves as gc tensors)."""
+
+    signature: inspect.Signature
+    templates: dict  # per parameter: the structure its value was flattened by
+    keys: tuple
+    values: list
+
+    @property
+    def structure(self):
+        return tuple((name, nest.structure_key(t)) for name, t in self.templates.items())
+
+    def tensor_values(self) -> list[Tensor]:
+        return [v for k, v in zip(self.keys, self.values) if isinstance(k, _TensorKey)]
+
+    def rebuild(self, leaves: list) -> tuple[tuple, dict]:
+        """Positional and keyword arguments with the leaves replaced by ``leaves``."""
+        it = iter(leaves)
+        arguments = {name: nest.map_structure(lambda _: next(it), t) for name, t in self.templates.items()}
+        bound = inspect.BoundArguments(self.signature, arguments)
+        return bound.args, bound.kwargs
+
+
 class Function:
     """A Python function compiled per input signature; see ``gc.function``."""
 
     def __init__(self, func, input_signature=None, reduce_retracing=False, backend=None, eager=None, name=None):
         functools.update_wrapper(self, func)
+        if backend is not None and backend not in _COMPILERS:
+            choices = ", ".join(_COMPILERS)
+            raise InvalidArgumentError(f"gc.function: unknown backend {backend!r}; choose one of {choices}")
         self.python_function = func
         self.name = name or getattr(func, "__name__", "function")
         self._signature = inspect.signature(func)
         self._input_signature = None if input_signature is None else list(input_signature)
+        self._specs = _specs_by_parameter(self.name, self._signature, self._input_signature)
         self._reduce_retracing = reduce_retracing
         self._backend = backend
         self._eager = eager
-        self._cache: dict = {}
+        self._cache: dict = {}  # (structure, keys) -> ConcreteFunction
         self._lock = threading.RLock()
-        self._methods = weakref.WeakKeyDictionary()
+        self._instances: dict[int, Function] = {}
         self.trace_count = 0
 
-    # -- binding as a method --------------------------------------------------------------------
     def __get__(self, instance, owner=None):
+        """``instance.method``: a Function of its own per instance, so each has its own traces."""
         if instance is None:
             return self
-        bound = self._methods.get(instance)
-        if bound is None:
-            bound = Function(
-                func=_bound_method(self.python_function, instance),
-                input_signature=self._input_signature, reduce_retracing=self._reduce_retracing,
-                backend=self._backend, eager=self._eager, name=self.name,
-            )
-            self._methods[instance] = bound
+        with self._lock:
+            bound = self._instances.get(id(instance))
+            if bound is None:
+                bound = Function(
+                    _weak_method(self.python_function, instance), self._input_signature, self._reduce_retracing,
+                    self._backend, self._eager, self.name,
+                )
+                self._instances[id(instance)] = bound
+                weakref.finalize(instance, self._instances.pop, id(instance), None)
         return bound
 
     # -- calling ---------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
-        if self._runs_eagerly():
-            return self._call_eagerly(args, kwargs)
-        if current_trace() is not None:
-            return self.python_function(*args, **kwargs)  # inlined into the graph being traced
-        cf, leaves = self._concrete_for_call(args, kwargs)
-        return cf._call_with_leaves(leaves)
+        caller = user_location()
+        call_ = self._flatten_call(args, kwargs, caller)
+        if any(isinstance(k, _TensorKey) and v is None for k, v in zip(call_.keys, call_.values)):
+            raise InvalidArgumentError(
+                f"{self.name}(): gc.TensorSpec arguments are for get_concrete_function; call with tensors",
+                location=_long(caller),
+            )
+        if current_trace() is not None or self._runs_eagerly():
+            args, kwargs = call_.rebuild(call_.values)  # eagerly, or inlined into the graph being traced
+            return self.python_function(*args, **kwargs)
+        return self._concrete_function(call_, caller)._run(call_, caller)
 
     def _runs_eagerly(self) -> bool:
         return self._eager if self._eager is not None else config.functions_run_eagerly()
 
-    def _call_eagerly(self, args, kwargs):
-        convert = lambda x: Tensor(to_array(x)) if isinstance(x, (np.ndarray, np.generic)) else x
-        return self.python_function(*nest.map_structure(convert, args), **nest.map_structure(convert, kwargs))
-
     def get_concrete_function(self, *args, **kwargs) -> "ConcreteFunction":
-        """The traced function for these arguments (tensors, arrays or ``gc.TensorSpec``)."""
+        """The traced graph for these arguments (tensors, arrays or ``gc.TensorSpec``), traced now if
+        needed; without arguments, the one for the ``input_signature``."""
         if not args and not kwargs and self._input_signature is not None:
             args = tuple(self._input_signature)
-        return self._concrete_for_call(args, kwargs)[0]
+        caller = user_location()
+        return self._concrete_function(self._flatten_call(args, kwargs, caller), caller)
 
     @property
     def concrete_functions(self) -> list["ConcreteFunction"]:
+        """Every graph traced so far, oldest first."""
         return list(self._cache.values())
 
-    # -- signatures and the trace cache ----------------------------------------------------------
-    def _bind_arguments(self, args, kwargs) -> dict:
+    def __repr__(self) -> str:
+        return f"<gc.Function {self.name}: {self.trace_count} traces>"
+
+    # -- arguments -------------------------------------------------------------------------------
+    def _flatten_call(self, args, kwargs, caller) -> _Call:
         try:
             bound = self._signature.bind(*args, **kwargs)
         except TypeError as error:
-            raise TypeError(f"{self.name}(): {error}") from None
+            raise InvalidArgumentError(f"{self.name}(): {error}", location=_long(caller)) from None
         bound.apply_defaults()
-        return dict(bound.arguments)
+        templates, keys, values = {}, [], []
+        for param, value in bound.arguments.items():
+            templates[param] = self._specs.get(param, value)
+            for path, leaf, spec in self._parameter_leaves(param, value, caller):
+                try:
+                    key, converted = _leaf(path, leaf) if spec is None else _leaf_for_spec(path, leaf, spec)
+                except GraphcError as error:
+                    raise self._argument_error(f"argument {path!r}: {error.message}", caller, type(error)) from None
+                keys.append(key)
+                values.append(converted)
+        return _Call(self._signature, templates, tuple(keys), values)
 
-    def _leaves(self, arguments: dict) -> list[tuple[str, object]]:
-        return [item for name, value in arguments.items() for item in nest.flatten_with_paths(value, name)]
+    def _parameter_leaves(self, param: str, value, caller) -> list[tuple]:
+        """``(path, leaf, spec or None)`` for each leaf of one parameter's value."""
+        if param not in self._specs:
+            return [(path, leaf, None) for path, leaf in nest.flatten_with_paths(value, param)]
+        template = self._specs[param]
+        try:
+            flat = nest.flatten_up_to(template, value, param)
+        except InvalidArgumentError as error:
+            raise self._argument_error(error.message, caller) from None
+        return [(path, leaf, spec) for (path, leaf), spec in zip(flat, nest.flatten(template))]
 
-    def _concrete_for_call(self, args, kwargs):
-        caller = user_location()
-        arguments = self._bind_arguments(args, kwargs)
-        leaves = self._leaves(arguments)
-        if self._input_signature is not None:
-            leaves = self._apply_input_signature(leaves, caller)
-        keys = tuple(_leaf_key(path, leaf) for path, leaf in leaves)
-        structure = nest.structure_key(tuple(arguments.values()))
+    def _argument_error(self, message: str, caller, kind=InvalidArgumentError) -> GraphcError:
+        return kind(f"{self.name}(): {message}", location=_long(caller))
+
+    # -- the trace cache -------------------------------------------------------------------------
+    def _concrete_function(self, call_: _Call, caller) -> "ConcreteFunction":
+        structure = call_.structure
         with self._lock:
-            cf = self._cache.get((structure, keys)) or self._find_compatible(structure, keys)
+            cf = self._lookup(structure, call_.keys)
             if cf is None:
-                if self._reduce_retracing:
-                    keys = self._relaxed_keys(structure, keys)
-                    cf = self._cache.get((structure, keys))
-                if cf is None:
-                    cf = self._trace(arguments, leaves, structure, keys, caller)
-        return cf, leaves
+                keys = self._relaxed_keys(structure, call_.keys) if self._reduce_retracing else call_.keys
+                cf = self._lookup(structure, keys) or self._trace(call_, structure, keys, caller)
+        return cf
 
-    def _apply_input_signature(self, leaves, caller):
-        specs = nest.flatten(self._input_signature)
-        if len(specs) != len(leaves):
-            raise InvalidArgumentError(
-                f"{self.name}(): input_signature has {len(specs)} tensors, the call passes {len(leaves)} values",
-                location=_long(caller),
-            )
-        result = []
-        for (path, leaf), spec in zip(leaves, specs):
-            if isinstance(leaf, TensorSpec):
-                result.append((path, spec))
-                continue
-            array = _array_for_spec(leaf, spec, f"{self.name}(): argument {path!r}", caller)
-            result.append((path, _SpecMatched(array, spec)))
-        return result
-
-    def _find_compatible(self, structure, keys):
-        for (s, k), cf in self._cache.items():
-            if s == structure and len(k) == len(keys) and all(_key_accepts(a, b) for a, b in zip(k, keys)):
+    def _lookup(self, structure, keys) -> "ConcreteFunction | None":
+        cf = self._cache.get((structure, keys))
+        if cf is not None:
+            return cf
+        for (s, traced), cf in self._cache.items():
+            if s == structure and len(traced) == len(keys) and all(a.accepts(b) for a, b in zip(traced, keys)):
                 return cf
         return None
 
-    def _relaxed_keys(self, structure, keys):
-        """Keys with every dimension that differs from an earlier trace generalised to None."""
-        for s, k in self._cache:
-            if s != structure or len(k) != len(keys):
-                continue
-            relaxed = [_relax(a, b) for a, b in zip(k, keys)]
-            if all(r is not None for r in relaxed):
-                return tuple(relaxed)
+    def _relaxed_keys(self, structure, keys) -> tuple:
+        """``keys`` with every dimension that differs from an earlier trace's generalised to None."""
+        for s, traced in reversed(self._cache):  # the latest trace is the most general
+            if s == structure and len(traced) == len(keys):
+                relaxed = [_relax(a, b) for a, b in zip(traced, keys)]
+                if all(r is not None for r in relaxed):
+                    return tuple(relaxed)
         return keys
 
-    def _trace(self, arguments, leaves, structure, keys, caller) -> "ConcreteFunction":
-        self._log_trace(keys, caller)
+    def _trace(self, call_: _Call, structure, keys, caller) -> "ConcreteFunction":
+        self._log_trace(structure, keys, caller)
         graph = Graph(self.name)
-        tensors_in = []
-        placeholders = {}
-        for (path, leaf), key in zip(leaves, keys):
-            if key[0] == "T":
-                placeholders[path] = placeholder(graph, key[2], path)
-                tensors_in.append(path)
-        traced_args = {
-            name: nest.pack_as(value, [placeholders.get(p, leaf) for p, leaf in nest.flatten_with_paths(value, name)])
-            for name, value in arguments.items()
-        }
+        leaves = [
+            placeholder(graph, key.spec, key.spec.name or key.path) if isinstance(key, _TensorKey) else value
+            for key, value in zip(keys, call_.values)
+        ]
+        args, kwargs = call_.rebuild(leaves)
         handler = TraceHandler(graph)
-        with dispatch.handler(handler):
-            result = self.python_function(*_positional(self._signature, traced_args), **_keywords(self._signature, traced_args))
-            output_leaves = nest.flatten(result)
-            outputs = [_output_value(handler, leaf) for leaf in output_leaves]
+        try:
+            with dispatch.handler(handler):
+                result = self.python_function(*args, **kwargs)
+                outputs = [_output_value(handler, leaf) for leaf in nest.flatten(result)]
+        except GraphcError as error:
+            raise _called_from(error, caller, f"while tracing {self.name}, called")
         graph.outputs = [v for v in outputs if v is not None]
-        verify(graph)
-        cf = ConcreteFunction(self, graph, structure, keys, result, outputs, self._backend)
-        self._cache[(structure, keys)] = cf
+        cf = ConcreteFunction(self, verify(graph), keys, result, [v is not None for v in outputs])
+        self._cache[(structure, keys)] = cf  # only now: a trace that raised leaves no entry
         self.trace_count += 1
         return cf
 
-    def _log_trace(self, keys, caller):
-        where = f" (called from {caller})" if caller else ""
+    def _log_trace(self, structure, keys, caller) -> None:
+        where = f"; called from {caller.long}" if caller else ""
         if not self._cache:
-            log.info("tracing %s(%s)%s", self.name, ", ".join(_describe(k) for k in keys), where)
+            log.info("tracing %s(%s)%s", self.name, ", ".join(map(str, keys)), where)
             return
-        previous = list(self._cache)[-1][1]
-        log.info("retracing %s: %s%s", self.name, _why_retrace(previous, keys), where)
-        if len(self._cache) + 1 >= RETRACE_WARNING_THRESHOLD:
-            warnings.warn(
-                f"{self.name} has been traced {len(self._cache) + 1} times: its arguments keep changing "
-                f"({_why_retrace(previous, keys)}). Pass tensors instead of Python values, use "
-                "input_signature with None dimensions, or reduce_retracing=True.",
-                RetracingWarning, stacklevel=4,
+        reason = _why_retrace(self._cache, structure, keys)
+        log.info("retracing %s (trace %d): %s%s", self.name, self.trace_count + 1, reason, where)
+        if self.trace_count + 1 >= RETRACE_WARNING_THRESHOLD:
+            message = (
+                f"{self.name} has been traced {self.trace_count + 1} times: its arguments keep changing "
+                f"({reason}). Pass tensors instead of Python values, give an input_signature with None "
+                "dimensions, or use reduce_retracing=True."
             )
+            if caller:
+                warnings.warn_explicit(message, RetracingWarning, caller.file, caller.line)
+            else:
+                warnings.warn(message, RetracingWarning)
 
 
-class _SpecMatched:
-    """An argument already converted for an ``input_signature`` spec."""
+def _specs_by_parameter(name: str, signature: inspect.Signature, input_signature) -> dict:
+    """Which parameters ``input_signature`` types: {parameter name: spec or nested specs}."""
+    if input_signature is None:
+        return {}
+    for spec in nest.flatten(input_signature):
+        if not isinstance(spec, TensorSpec):
+            raise InvalidArgumentError(f"{name}: input_signature must hold gc.TensorSpec objects, got {spec!r}")
+    params = [
+        p for p in signature.parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
+    ]
+    if params and params[0].name == "self":  # a method decorated in its class body
+        params = params[1:]
+    specs, result = list(input_signature), {}
+    for p in params:
+        if not specs:
+            break
+        if p.kind is p.VAR_POSITIONAL:
+            result[p.name], specs = tuple(specs), []
+        else:
+            result[p.name] = specs.pop(0)
+    if specs:
+        raise InvalidArgumentError(
+            f"{name}: input_signature has {len(input_signature)} entries, the function takes only "
+            f"{len(result)} positional arguments"
+        )
+    return result
 
-    def __init__(self, array, spec):
-        self.array, self.spec = array, spec
 
+def _weak_method(func, instance):
+    """``func`` bound to ``instance`` without keeping the instance alive."""
+    ref = weakref.ref(instance)
 
-def _bound_method(func, instance):
     @functools.wraps(func)
     def method(*args, **kwargs):
-        return func(instance, *args, **kwargs)
+        obj = ref()
+        if obj is None:
+            raise InvalidArgumentError(f"{func.__name__}: the instance this method was bound to no longer exists")
+        return func(obj, *args, **kwargs)
 
     method.__signature__ = inspect.signature(func.__get__(instance))
     return method
 
 
-def _positional(signature, arguments):
-    out = []
-    for name, p in signature.parameters.items():
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
-            out.append(arguments[name])
-        elif p.kind is p.VAR_POSITIONAL:
-            out.extend(arguments.get(name, ()))
-    return out
-
-
-def _keywords(signature, arguments):
-    out = {}
-    for name, p in signature.parameters.items():
-        if p.kind is p.KEYWORD_ONLY:
-            out[name] = arguments[name]
-        elif p.kind is p.VAR_KEYWORD:
-            out.update(arguments.get(name, {}))
-    return out
-
-
-def _leaf_key(path: str, leaf):
-    """How a leaf argument enters the cache key: tensors by type, variables by identity, the rest by value."""
-    if isinstance(leaf, _SpecMatched):
-        return ("T", path, leaf.spec)
+# -- leaves --------------------------------------------------------------------------------------
+def _leaf(path: str, leaf) -> tuple:
+    """The cache key and the function's view of one argument leaf without an input_signature."""
     if isinstance(leaf, TensorSpec):
-        return ("T", path, leaf)
-    if isinstance(leaf, (Tensor, np.ndarray, np.generic)):
-        return ("T", path, TensorSpec.from_value(_checked_array(leaf, path)))
+        return _TensorKey(path, leaf), None
+    if isinstance(leaf, Tensor):
+        if leaf.is_symbolic and current_trace() is None:
+            to_array(leaf)  # raises: a symbolic tensor leaked out of its function
+        return _TensorKey(path, TensorSpec.from_value(leaf)), leaf
+    if isinstance(leaf, (np.ndarray, np.generic)):
+        array = to_array(np.asarray(leaf))  # a NumPy scalar keeps its dtype (np.float64 is a Python float)
+        return _TensorKey(path, TensorSpec.from_value(array)), Tensor(array)
     if isinstance(leaf, Variable):
-        return ("V", path, _Ref(leaf))
+        return _ValueKey(path, Variable, _Ref(leaf)), leaf
     try:
         hash(leaf)
     except TypeError:
-        raise TypeError(
-            f"argument {path!r} of type {type(leaf).__name__} is neither a tensor nor hashable: "
-            "Python arguments are part of the trace key and must be hashable"
+        raise InvalidArgumentError(
+            f"expected a tensor or a hashable Python value, got unhashable {type(leaf).__name__}: Python "
+            "arguments are part of the trace key; pass a tensor, or a hashable value such as a tuple"
         ) from None
-    return ("P", path, type(leaf), leaf)
+    return _ValueKey(path, type(leaf), leaf), leaf
 
 
-def _checked_array(leaf, path):
+def _leaf_for_spec(path: str, leaf, spec: TensorSpec) -> tuple:
+    """The cache key (the spec's) and the value, converted to ``spec`` or rejected."""
+    if isinstance(leaf, TensorSpec):
+        if not leaf.is_compatible_with(spec):
+            raise InvalidArgumentError(f"expected {spec}, got gc.TensorSpec {leaf}")
+        return _TensorKey(path, spec), None
+    tensor = _converted_for_spec(leaf, spec)
+    got = TensorSpec.from_value(tensor)  # None only for a symbolic size, which may well fit
+    if not got.is_compatible_with(spec):
+        raise InvalidArgumentError(f"expected shape {spec}, got {got}{_first_difference(spec, got)}")
+    return _TensorKey(path, spec), tensor
+
+
+def _converted_for_spec(leaf, spec: TensorSpec) -> Tensor:
+    if isinstance(leaf, Variable):
+        leaf = leaf.read_value()
+    if isinstance(leaf, (Tensor, np.ndarray, np.generic)):
+        tensor = leaf if isinstance(leaf, Tensor) else Tensor(to_array(np.asarray(leaf)))
+        if tensor.dtype != spec.dtype:
+            raise DTypeError(f"expected dtype {spec.dtype.name}, got {tensor.dtype.name}")
+        return tensor
     try:
-        return leaf if isinstance(leaf, Tensor) else to_array(leaf)
-    except DTypeError as error:
-        raise error.with_context(op=f"argument {path!r}") from None
+        array = np.asarray(leaf)
+    except (TypeError, ValueError):
+        array = None
+    if array is None or not np.can_cast(array.dtype, spec.dtype.numpy, "same_kind"):
+        raise InvalidArgumentError(f"expected a tensor {spec}, got {type(leaf).__name__} {leaf!r}")
+    return Tensor(array.astype(spec.dtype.numpy))
 
 
-def _key_accepts(traced, new) -> bool:
-    if traced[0] == "T" and new[0] == "T":
-        return traced[1] == new[1] and traced[2].is_compatible_with(new[2])
-    return traced == new
+def _first_difference(spec: TensorSpec, got: TensorSpec) -> str:
+    if len(spec.shape) != len(got.shape):
+        return f" (rank {len(got.shape)}, expected rank {len(spec.shape)})"
+    axis = next(i for i, (a, b) in enumerate(zip(spec.shape, got.shape)) if a is not None and b is not None and a != b)
+    return f" (dimension {axis}: expected {spec.shape[axis]}, got {got.shape[axis]})"
 
 
-def _relax(a, b):
-    if a[0] != "T" or b[0] != "T":
-        return a if a == b else None
-    sa, sb = a[2], b[2]
-    if sa.dtype != sb.dtype or sa.shape is None or len(sa.shape) != len(sb.shape):
+def _relax(traced, new):
+    """``new``, generalised to cover ``traced`` too, or None when no trace can serve both."""
+    if not (isinstance(traced, _TensorKey) and isinstance(new, _TensorKey)):
+        return new if traced == new else None
+    a, b = traced.spec, new.spec
+    if a.dtype != b.dtype or len(a.shape) != len(b.shape):
         return None
-    return ("T", a[1], TensorSpec(tuple(x if x == y else None for x, y in zip(sa.shape, sb.shape)), sa.dtype))
+    return _TensorKey(new.path, TensorSpec([x if x == y else None for x, y in zip(a.shape, b.shape)], a.dtype))
 
 
-def _describe(key) -> str:
-    if key[0] == "T":
-        return f"{key[1]}: {key[2]}"
-    if key[0] == "V":
-        return f"{key[1]}: variable {key[2].deref().name!r}"
-    return f"{key[1]}={key[3]!r}"
+def _why_retrace(cache: dict, structure, keys) -> str:
+    """What differs from the closest earlier trace: every argument that changed, old -> new."""
+    same_structure = [traced for s, traced in cache if s == structure and len(traced) == len(keys)]
+    if not same_structure:
+        previous = list(cache)[-1][1]
+        return (
+            f"the arguments' nesting changed from ({', '.join(map(str, previous))}) "
+            f"to ({', '.join(map(str, keys))})"
+        )
+    closest = min(reversed(same_structure), key=lambda traced: sum(a != b for a, b in zip(traced, keys)))
+    return "; ".join(_change(a, b) for a, b in zip(closest, keys) if a != b)
 
 
-def _why_retrace(previous, keys) -> str:
-    if len(previous) != len(keys):
-        return f"the arguments' structure changed ({len(previous)} -> {len(keys)} values)"
-    for a, b in zip(previous, keys):
-        if a != b:
-            if a[0] == b[0] == "T":
-                return f"argument {b[1]!r} changed from {a[2]} to {b[2]}"
-            if a[0] == b[0] == "P":
-                return f"Python argument {b[1]!r} changed from {a[3]!r} to {b[3]!r}"
-            return f"argument {b[1]!r} changed from {_describe(a)} to {_describe(b)}"
-    return "the arguments' structure changed"
+def _change(old, new) -> str:
+    if isinstance(old, _TensorKey) and isinstance(new, _TensorKey):
+        return f"argument {new.path!r} changed from {old.spec} to {new.spec}"
+    if isinstance(old, _ValueKey) and isinstance(new, _ValueKey) and old.kind is new.kind is not Variable:
+        return f"Python argument {new.path!r} changed from {old.value!r} to {new.value!r}"
+    return f"argument {new.path!r} changed from {old} to {new}"
 
 
-def _long(location) -> str | None:
+def _called_from(error: GraphcError, caller: Location | None, what: str) -> GraphcError:
+    """``error`` with the line that called the function added to its message."""
+    if caller:
+        error.args = (f"{error.args[0]}\n  {what} from {caller.long}",)
+    return error
+
+
+def _long(location: Location | None) -> str | None:
     return location.long if location else None
 
 
-def _array_for_spec(leaf, spec: TensorSpec, what: str, caller) -> np.ndarray:
-    where = _long(caller)
-    if isinstance(leaf, (Tensor, np.ndarray, np.generic)):
-        array = to_array(leaf)
-        if as_dtype(array.dtype) != spec.dtype:
-            raise DTypeError(f"{what}: expected dtype {spec.dtype.name}, got {array.dtype}", location=where)
-    else:
-        try:
-            array = np.asarray(leaf, dtype=spec.dtype.numpy)
-        except (TypeError, ValueError):
-            raise InvalidArgumentError(
-                f"{what}: expected a tensor {spec}, got {type(leaf).__name__}", location=where
-            ) from None
-    got = TensorSpec(array.shape, spec.dtype)
-    if not spec.is_compatible_with(got):
-        detail = ""
-        if spec.shape is not None and len(spec.shape) == array.ndim:
-            axis = next(i for i, (a, b) in enumerate(zip(spec.shape, array.shape)) if a is not None and a != b)
-            detail = f" (dimension {axis}: expected {spec.shape[axis]}, got {array.shape[axis]})"
-        raise InvalidArgumentError(f"{what}: expected shape {spec}, got {got}{detail}", location=where)
-    return array
-
-
 def _output_value(handler: TraceHandler, leaf):
+    """The graph value of a tensor result; None for a Python result (returned as it was traced)."""
     if isinstance(leaf, Variable):
         leaf = leaf.read_value()
     if isinstance(leaf, (Tensor, np.ndarray, np.generic)):
@@ -352,70 +451,83 @@ def _output_value(handler: TraceHandler, leaf):
 class ConcreteFunction:
     """One traced graph of a ``gc.function`` and its compiled form; callable."""
 
-    def __init__(self, function: Function, graph: Graph, structure, keys, result, outputs, backend):
+    def __init__(self, function: Function, graph: Graph, keys: tuple, structured_outputs, output_is_tensor: list):
         self.function = function
         self.graph = graph
-        self._structure = structure
         self._keys = keys
-        self._result = result
-        self._output_is_tensor = [v is not None for v in outputs]
-        self._backend = backend
+        self.structured_outputs = structured_outputs
+        self._output_is_tensor = output_is_tensor
         self._executable = None
+        self._callee = None  # (GraphFunction, variables it reads) once a gradient tape saw a call
 
     @property
     def inputs(self) -> list[Tensor]:
+        """The graph's inputs, as symbolic tensors."""
         return [Tensor(value=v, graph=self.graph) for v in self.graph.inputs]
 
     @property
     def outputs(self) -> list[Tensor]:
+        """The graph's outputs, as symbolic tensors."""
         return [Tensor(value=v, graph=self.graph) for v in self.graph.outputs]
 
     @property
     def structured_input_signature(self) -> list[tuple[str, TensorSpec]]:
-        return [(k[1], k[2]) for k in self._keys if k[0] == "T"]
+        return [(k.path, k.spec) for k in self._keys if isinstance(k, _TensorKey)]
 
     @property
     def variables(self) -> list:
         return list(self.graph.variables.values())
 
     def __call__(self, *args, **kwargs):
-        arguments = self.function._bind_arguments(args, kwargs)
-        leaves = self.function._leaves(arguments)
-        if self.function._input_signature is not None:
-            leaves = self.function._apply_input_signature(leaves, user_location())
-        keys = tuple(_leaf_key(p, leaf) for p, leaf in leaves)
-        if len(keys) != len(self._keys) or not all(_key_accepts(a, b) for a, b in zip(self._keys, keys)):
+        caller = user_location()
+        call_ = self.function._flatten_call(args, kwargs, caller)
+        if len(call_.keys) != len(self._keys) or not all(a.accepts(b) for a, b in zip(self._keys, call_.keys)):
             raise InvalidArgumentError(
                 f"{self.function.name}: this concrete function was traced for "
-                f"({', '.join(_describe(k) for k in self._keys)}); "
-                f"got ({', '.join(_describe(k) for k in keys)})",
-                location=_long(user_location()),
+                f"({', '.join(map(str, self._keys))}); got ({', '.join(map(str, call_.keys))})",
+                location=_long(caller),
             )
-        return self._call_with_leaves(leaves)
+        return self._run(call_, caller)
 
     def executable(self):
+        """The graph compiled for the function's backend (compiled on first use)."""
         if self._executable is None:
-            backend = self._backend or config.get_backend()
-            self._executable = _BACKENDS[backend](self.graph)
+            self._executable = _COMPILERS[self.function._backend or config.get_backend()](self.graph)
         return self._executable
 
-    def _call_with_leaves(self, leaves):
-        arrays = [
-            leaf.array if isinstance(leaf, _SpecMatched) else to_array(leaf)
-            for (_, leaf), key in zip(leaves, self._keys)
-            if key[0] == "T"
-        ]
+    def _run(self, call_: _Call, caller: Location | None):
+        inputs = call_.tensor_values()
         try:
-            results = self.executable().run(arrays)
+            if dispatch.active_observers():
+                results = self._call_recorded(inputs)
+            else:
+                results = self.executable().run([t._array for t in inputs])
+                results = [_fresh(r, v) for r, v in zip(results, self.graph.outputs)]
         except GraphcError as error:
-            caller = user_location()
-            if caller:
-                error.args = (f"{error.args[0]}\n  called from {caller.long}",)
-            raise
+            raise _called_from(error, caller, "called")
         it = iter(results)
-        leaves_out = [Tensor(next(it)) if is_tensor else leaf
-                      for is_tensor, leaf in zip(self._output_is_tensor, nest.flatten(self._result))]
-        return nest.pack_as(self._result, leaves_out)
+        leaves = [
+            _as_tensor(next(it)) if is_tensor else leaf
+            for is_tensor, leaf in zip(self._output_is_tensor, nest.flatten(self.structured_outputs))
+        ]
+        return nest.pack_as(self.structured_outputs, leaves)
+
+    def _call_recorded(self, inputs: list[Tensor]) -> list[Tensor]:
+        """Runs the call as one ``call`` op that gradient tapes record: its gradient is the graph's
+        gradient function, built once and cached. Variables the function only reads become inputs."""
+        if self._callee is None:
+            self._callee = GraphFunction.from_graph(self.graph)
+        callee, variables = self._callee
+        return list(call(callee, *inputs, *(v.read_value() for v in variables)))
 
     def __repr__(self) -> str:
-        return f"<ConcreteFunction {self.function.name}({', '.join(_describe(k) for k in self._keys)})>"
+        return f"<ConcreteFunction {self.function.name}({', '.join(map(str, self._keys))})>"
+
+
+def _fresh(array: np.ndarray, value) -> np.ndarray:
+    """A result array, copied when the graph returns an input unchanged (results never alias arguments)."""
+    return array.copy() if value.node is None else array
+
+
+def _as_tensor(value) -> Tensor:
+    return value if isinstance(value, Tensor) else Tensor(value)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from graphc.ir.errors import InvalidArgumentError
+
 
 def _is_namedtuple(x) -> bool:
     return isinstance(x, tuple) and hasattr(type(x), "_fields")
@@ -15,6 +17,30 @@ def flatten_with_paths(structure, path: str = "") -> list[tuple[str, Any]]:
     if isinstance(structure, (list, tuple)):
         return [item for i, v in enumerate(structure) for item in flatten_with_paths(v, f"{path}[{i}]")]
     return [(path, structure)]
+
+
+def flatten_up_to(template, structure, path: str = "") -> list[tuple[str, Any]]:
+    """Like ``flatten_with_paths(structure)``, but only as deep as ``template`` goes: where the
+    template has a leaf, the matching part of ``structure`` (even a list) is one leaf."""
+    if isinstance(template, dict):
+        fits = isinstance(structure, dict) and set(structure) == set(template)
+        parts = [(f"{path}[{k!r}]", template[k], structure[k]) for k in template] if fits else None
+    elif isinstance(template, (list, tuple)):
+        fits = isinstance(structure, (list, tuple)) and len(structure) == len(template)
+        parts = [(f"{path}[{i}]", t, v) for i, (t, v) in enumerate(zip(template, structure))] if fits else None
+    else:
+        return [(path, structure)]
+    if parts is None:
+        raise InvalidArgumentError(f"argument {path!r}: expected {_describe(template)}, got {_describe(structure)}")
+    return [item for p, t, v in parts for item in flatten_up_to(t, v, p)]
+
+
+def _describe(x) -> str:
+    if isinstance(x, dict):
+        return f"a dict with keys {list(x)}"
+    if isinstance(x, (list, tuple)):
+        return f"a {type(x).__name__} of {len(x)} items"
+    return type(x).__name__
 
 
 def flatten(structure) -> list:

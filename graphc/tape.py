@@ -51,6 +51,7 @@ class GradientTape:
         self._watch = _WatchState()
         self._used = False
         self._recording = False
+        self._handler = None
 
     # -- the context ------------------------------------------------------------------------------
     def __enter__(self):
@@ -65,6 +66,7 @@ class GradientTape:
             raise RuntimeError("this GradientTape is already recording")
         dispatch.add_observer(self)
         self._recording = True
+        self._handler = dispatch.current_handler()
 
     def _pop(self):
         dispatch.remove_observer(self)
@@ -119,7 +121,12 @@ class GradientTape:
         return list(self._watch.variables)
 
     def record(self, opdef, inputs, outputs, attrs):
-        """Called by dispatch for every op bound while the tape records."""
+        """Called by dispatch for every op bound while the tape records.
+
+        Only ops of the context the tape was entered in count: a tape entered eagerly sees a call of a
+        compiled function as one ``call`` op, not the ops traced inside it."""
+        if dispatch.current_handler() is not self._handler:
+            return
         if opdef.name == "read_variable":
             var = attrs["var"]
             watched = any(v is var for v in self._watch.variables)

@@ -73,6 +73,15 @@ class TensorLike:
         """A hashable reference to this object (for dictionary keys and sets)."""
         return _Ref(self)
 
+    # Python conversions go through the current value; Tensor checks that it is concrete
+    def __bool__(self): return bool(self._as_tensor())
+    def __int__(self): return int(self._as_tensor())
+    def __float__(self): return float(self._as_tensor())
+    def __index__(self): return self._as_tensor().__index__()
+
+
+_RETURN_IT = "return the tensor from the function to get its value, and compute inside with gc ops"
+
 
 class _Ref:
     __slots__ = ("obj",)
@@ -127,37 +136,43 @@ class Tensor(TensorLike):
 
     def numpy(self) -> np.ndarray:
         """The value as a NumPy array (eager tensors only)."""
-        self._require_concrete("numpy()")
+        self._require_concrete("numpy()", _RETURN_IT)
         return self._array
 
     def __array__(self, dtype=None, copy=None):
-        self._require_concrete("np.asarray()")
-        return self._array if dtype is None else self._array.astype(dtype)
+        self._require_concrete("np.asarray()", _RETURN_IT)
+        if copy is False and dtype is not None and np.dtype(dtype) != self._array.dtype:
+            raise ValueError("np.asarray(tensor, dtype, copy=False): a different dtype needs a copy")
+        array = self._array if dtype is None else self._array.astype(dtype, copy=False)
+        return array.copy() if copy else array
 
-    def _require_concrete(self, what: str) -> None:
+    def _require_concrete(self, what: str, instead: str) -> None:
         if self._array is None:
             location = user_location()
+            name = f" {self.name!r}" if self.name else ""
             raise OperatorNotAllowedInGraphError(
-                f"{what} needs a concrete value, but this is a symbolic tensor of type {self.type} inside a "
-                "traced function: compute with gc ops instead, use gc.where for choices on values, or run "
-                "the function eagerly (gc.config.run_functions_eagerly(True))",
+                f"{what} needs a concrete value, but the tensor{name} of type {self.type} is symbolic inside a "
+                f"traced function: {instead}; or run the function eagerly (gc.config.run_functions_eagerly(True))",
                 location=location.long if location else None,
             )
 
     def __bool__(self):
-        self._require_concrete("using a tensor as a Python bool (if, while, and/or, not)")
+        self._require_concrete(
+            "using a tensor as a Python bool (if, while, and, or, not)",
+            "choose between values with gc.where(condition, x, y), and keep the condition a tensor",
+        )
         return bool(self._array)
 
     def __int__(self):
-        self._require_concrete("int()")
+        self._require_concrete("int()", "keep the value a tensor (gc.cast(x, gc.int32) changes its dtype)")
         return int(self._array)
 
     def __float__(self):
-        self._require_concrete("float()")
+        self._require_concrete("float()", "keep the value a tensor (gc.cast(x, gc.float32) changes its dtype)")
         return float(self._array)
 
     def __index__(self):
-        self._require_concrete("using a tensor as an index")
+        self._require_concrete("using a tensor as a Python index", "index with a tensor through gc.gather(x, indices)")
         if not self.dtype.is_integer:
             raise TypeError(f"only integer tensors can be used as an index, got {self.dtype.name}")
         return int(self._array)
@@ -167,7 +182,13 @@ class Tensor(TensorLike):
             raise TypeError("len() of a 0-d tensor")
         first = self.type.shape[0]
         if not isinstance(first, int):
-            raise OperatorNotAllowedInGraphError("len() of a tensor whose first dimension is unknown until run time")
+            location = user_location()
+            raise OperatorNotAllowedInGraphError(
+                f"len() of a tensor of type {self.type}, whose first dimension is known only when the graph "
+                "runs: use ops that need no size (reductions, broadcasting), or give the dimension a size "
+                "in the input_signature",
+                location=location.long if location else None,
+            )
         return first
 
     def __iter__(self):

@@ -7,7 +7,7 @@ constants; variables are read and written through ``read_variable`` / ``assign_v
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -15,7 +15,7 @@ from graphc.backends.numpy.interpreter import Interpreter
 from graphc.ir import dispatch
 from graphc.ir.errors import InvalidArgumentError
 from graphc.ir.graph import Graph, Value
-from graphc.ir.types import DType, TensorType, as_dtype, fresh_dim
+from graphc.ir.types import DType, TensorType, as_dtype, float32, fresh_dim
 
 from .eager import EAGER
 from .tensor import Tensor
@@ -23,39 +23,48 @@ from .tensor import Tensor
 
 @dataclass(frozen=True)
 class TensorSpec:
-    """The type of a tensor argument: ``shape`` may contain None (any size), ``dtype`` a DType."""
+    """The type of a tensor argument: a ``shape`` whose dimensions are ints or None (any size, a
+    symbolic dimension in the graph) and a ``dtype``; ``name`` names the graph input."""
 
     shape: tuple
-    dtype: DType = as_dtype("float32")
-    name: str | None = None
+    dtype: DType = float32
+    name: str | None = field(default=None, compare=False)
 
-    def __init__(self, shape, dtype="float32", name=None):
-        if shape is not None and not isinstance(shape, (list, tuple)):
-            raise InvalidArgumentError(f"TensorSpec: shape must be a list or tuple, got {shape!r}")
-        dims = tuple(None if d is None else int(d) for d in shape) if shape is not None else None
-        object.__setattr__(self, "shape", dims)
+    def __init__(self, shape, dtype=float32, name=None):
+        if not isinstance(shape, (list, tuple)) or not all(_is_dim(d) for d in shape):
+            raise InvalidArgumentError(
+                f"TensorSpec: shape must be a list or tuple of non-negative ints and None, got {shape!r}"
+            )
+        object.__setattr__(self, "shape", tuple(None if d is None else int(d) for d in shape))
         object.__setattr__(self, "dtype", as_dtype(dtype))
         object.__setattr__(self, "name", name)
 
     @classmethod
     def from_value(cls, value) -> "TensorSpec":
-        t = value.type if isinstance(value, Tensor) else TensorType(np.shape(value), as_dtype(np.asarray(value).dtype))
-        return cls(tuple(d if isinstance(d, int) else None for d in t.shape), t.dtype)
+        """The spec of a tensor (symbolic dimensions become None) or of an array."""
+        if isinstance(value, Tensor):
+            return cls([d if isinstance(d, int) else None for d in value.type.shape], value.dtype)
+        array = np.asarray(value)
+        return cls(array.shape, array.dtype)
 
     def is_compatible_with(self, other: "TensorSpec") -> bool:
-        """True when every tensor of type ``other`` is also of this type."""
-        if self.dtype != other.dtype:
-            return False
-        if self.shape is None:
-            return True
-        if other.shape is None or len(self.shape) != len(other.shape):
-            return False
-        return all(a is None or a == b for a, b in zip(self.shape, other.shape))
+        """True when some tensor could have both types (same dtype and rank, no two known sizes differ)."""
+        return (
+            self.dtype == other.dtype
+            and len(self.shape) == len(other.shape)
+            and all(a is None or b is None or a == b for a, b in zip(self.shape, other.shape))
+        )
+
+    def is_subtype_of(self, other: "TensorSpec") -> bool:
+        """True when every tensor of this type is also of type ``other``."""
+        return self.is_compatible_with(other) and all(b is None or a == b for a, b in zip(self.shape, other.shape))
 
     def __str__(self) -> str:
-        if self.shape is None:
-            return f"{self.dtype.short}[*]"
         return f"{self.dtype.short}[{','.join('None' if d is None else str(d) for d in self.shape)}]"
+
+
+def _is_dim(d) -> bool:
+    return d is None or (isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 0)
 
 
 class TraceHandler(dispatch.GraphBuilder):
@@ -98,6 +107,7 @@ def init_scope():
 
 
 def placeholder(graph: Graph, spec: TensorSpec, name: str) -> Tensor:
+    """A new input of ``graph`` of type ``spec``; each None dimension becomes a fresh symbolic size."""
     shape = tuple(fresh_dim() if d is None else d for d in spec.shape)
     return Tensor(value=graph.add_input(TensorType(shape, spec.dtype), name), graph=graph)
 

@@ -4,42 +4,32 @@ from __future__ import annotations
 import numpy as np
 
 from graphc.ir import ops
-from graphc.ir.errors import InvalidArgumentError
-from graphc.ir.types import TensorType, as_dtype, weak_type_of
+from graphc.ir.errors import DTypeError, InvalidArgumentError
+from graphc.ir.location import user_location
+from graphc.ir.types import TensorType, as_dtype
 
 from .tensor import Tensor, TensorLike
 from .tracing import constant_value, init_scope
 
+
 class Variable(TensorLike):
     """A tensor whose value persists and can be assigned: ``gc.Variable(value, trainable=True)``.
 
-    Traced functions capture variables by reference: an assignment made outside a function is seen
-    by its next call without retracing, and assignments inside persist. Shape and dtype are fixed."""
+    ``value`` is anything ``gc.constant`` accepts, a tensor computed from constants (also inside a
+    traced function), or a callable returning one. Traced functions capture variables by
+    reference: an assignment made outside a function is seen by its next call without retracing,
+    and assignments inside persist. Shape and dtype are fixed at creation."""
 
     def __init__(self, initial_value, trainable: bool = True, name: str | None = None, dtype=None):
         with init_scope():
             value = initial_value() if callable(initial_value) else initial_value
-        if isinstance(value, Tensor):
-            array = constant_value(value)
-            if array is None:
-                raise InvalidArgumentError(
-                    "Variable: the initial value depends on a traced function's inputs; create the variable "
-                    "outside the function, or pass a callable or a NumPy value"
-                )
-        elif isinstance(value, Variable):
-            array = value.value
-        else:
-            weak = weak_type_of(value)
-            array = np.asarray(value, dtype=(weak.default.numpy if weak and dtype is None else None))
-            if array.dtype == np.float64 and not isinstance(value, (np.ndarray, np.generic)) and dtype is None:
-                array = array.astype(np.float32)  # Python floats default to float32, as in TensorFlow
-        dtype = as_dtype(dtype if dtype is not None else array.dtype)
-        self._value = np.array(array, dtype=dtype.numpy, copy=True)
-        self.type = TensorType(self._value.shape, dtype)
+            array = _initial_array(value, dtype)
+        self.type = TensorType(array.shape, as_dtype(array.dtype))
+        self._value = _frozen(array)
         self.trainable = bool(trainable)
         self.name = name or "Variable"
 
-    # -- the backend protocol: the current value as an array -----------------------------------
+    # -- the backend protocol: the current value as a read-only array -----------------------------
     @property
     def value(self) -> np.ndarray:
         return self._value
@@ -50,7 +40,7 @@ class Variable(TensorLike):
             raise InvalidArgumentError(
                 f"cannot store a {array.dtype}{list(array.shape)} array in variable {self.name!r} of type {self.type}"
             )
-        self._value = array
+        self._value = _frozen(array)
 
     # -- the user API -------------------------------------------------------------------------------
     def _as_tensor(self) -> Tensor:
@@ -60,21 +50,21 @@ class Variable(TensorLike):
         """The current value (a symbolic read inside a traced function)."""
         return ops.read_variable(self)
 
-    def assign(self, value):
-        """Sets the value; it must have the variable's shape and dtype (Python numbers are converted)."""
-        if not isinstance(value, (Tensor, Variable)):
-            value = np.asarray(value, dtype=self.type.dtype.numpy) if _is_plain(value) else value
-        ops.assign_variable(self, value._as_tensor() if isinstance(value, Variable) else value)
+    def assign(self, value) -> "Variable":
+        """Sets the value. Tensors must have the variable's dtype; Python numbers, lists and NumPy
+        arrays are converted to it when that loses no kind (no float into an int variable)."""
+        ops.assign_variable(self, self._assignable(value))
         return self
 
-    def assign_add(self, delta):
-        return self.assign(ops.add(self.read_value(), _cast_plain(delta, self)))
+    def assign_add(self, delta) -> "Variable":
+        return self.assign(ops.add(self.read_value(), self._assignable(delta)))
 
-    def assign_sub(self, delta):
-        return self.assign(ops.subtract(self.read_value(), _cast_plain(delta, self)))
+    def assign_sub(self, delta) -> "Variable":
+        return self.assign(ops.subtract(self.read_value(), self._assignable(delta)))
 
     def numpy(self) -> np.ndarray:
-        return self.read_value().numpy().copy()
+        """A copy of the current value (eagerly; inside a traced function this raises)."""
+        return np.array(self.read_value().numpy())
 
     def __array__(self, dtype=None, copy=None):
         return self.numpy() if dtype is None else self.numpy().astype(dtype)
@@ -83,6 +73,21 @@ class Variable(TensorLike):
     def shape(self) -> tuple:
         return self.type.shape
 
+    def _assignable(self, value):
+        """``value`` as an operand of an assignment: tensors as they are, other values converted."""
+        if isinstance(value, TensorLike):
+            return value._as_tensor()
+        array = np.asarray(value)
+        target = self.type.dtype.numpy
+        if array.dtype == object or not np.can_cast(array.dtype, target, "same_kind"):
+            location = user_location()
+            raise DTypeError(
+                f"cannot assign {type(value).__name__} of dtype {array.dtype} to variable {self.name!r} of "
+                f"type {self.type}",
+                location=location.long if location else None,
+            )
+        return array.astype(target)
+
     def __repr__(self) -> str:
         return (
             f"<gc.Variable {self.name!r} shape={self.type.shape} dtype={self.type.dtype.name}, "
@@ -90,9 +95,26 @@ class Variable(TensorLike):
         )
 
 
-def _is_plain(value) -> bool:
-    return weak_type_of(value) is not None or isinstance(value, (list, tuple))
+def _initial_array(value, dtype) -> np.ndarray:
+    """The initial value as an array of ``dtype`` (default: the value's, as ``gc.constant`` infers it)."""
+    if isinstance(value, Variable):
+        array = value.value
+    elif isinstance(value, Tensor):
+        array = constant_value(value)
+        if array is None:
+            location = user_location()
+            raise InvalidArgumentError(
+                "Variable: the initial value depends on a traced function's inputs or variables; create the "
+                "variable from constants or a callable, or outside the function",
+                location=location.long if location else None,
+            )
+    else:
+        array = ops.constant(value, dtype).numpy()
+    return array if dtype is None else array.astype(as_dtype(dtype).numpy)
 
 
-def _cast_plain(value, var: Variable):
-    return np.asarray(value, dtype=var.type.dtype.numpy) if _is_plain(value) else value
+def _frozen(array: np.ndarray) -> np.ndarray:
+    """A read-only copy: tensors that read the variable may share it, and nothing can change it in place."""
+    array = np.array(array, copy=True)
+    array.flags.writeable = False
+    return array

@@ -71,9 +71,10 @@ def backward(
         raise ValueError(f"unconnected_gradients must be 'none' or 'zero', got {unconnected!r}")
     acc = _Accumulator()
     cotangents = target_cotangents or [None] * len(targets)
-    for target, ct in zip(targets, cotangents):
-        if _is_float(target):
-            acc.add(target, ct if ct is not None else ops.ones_like(target))
+    with dispatch.gradient_of(None):  # the seeds are gradient nodes at the caller's line
+        for target, ct in zip(targets, cotangents):
+            if _is_float(target):
+                acc.add(target, ct if ct is not None else ops.ones_like(target))
     for rec in reversed(_reachable_records(records, sources, targets)):
         out_cts = [acc.get(y) if _is_float(y) else None for y in rec.outputs]
         if all(ct is None for ct in out_cts):

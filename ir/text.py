@@ -8,12 +8,15 @@
       return %4
 
 One node a line: results with their types, the op, its inputs, attributes in braces, and a comment
-with the user's source line, the name scope (``@scope``) and ``grad`` for gradient nodes. Values are
-numbered afresh in order, so the text does not depend on how the graph was built.
+with the user's source line, the name scope (``@scope``) and ``grad`` for gradient nodes. Values
+(``%0``) and symbolic dimensions (``d0``) are numbered afresh in order of appearance, so the text
+does not depend on how or when the graph was built. Names that are not plain identifiers are
+quoted (``"x[0]"``, ``@"my var"``).
 """
 from __future__ import annotations
 
 import base64
+import json
 import math
 import re
 
@@ -22,62 +25,97 @@ import numpy as np
 from .errors import IRError
 from .graph import Graph, Value
 from .location import Location
-from .types import DType, TensorType, as_dtype
+from .types import DType, TensorType, as_dtype, fresh_dim
 
 _INLINE_CONSTANT_SIZE = 16
+_STRING = r'"(?:[^"\\]|\\.)*"'
+_BARE_GRAPH_NAME = re.compile(r"[\w.<>-]+")
+_BARE_INPUT_NAME = re.compile(r"(?!(?:inf|nan)$)[A-Za-z_]\w*")
+_BARE_REF = re.compile(r"[\w./-]+")  # variable and scope names after '@'
 
 
 # -- printing -----------------------------------------------------------------------------------
+class _Printer:
+    """Numbers values and symbolic dimensions in order of first appearance."""
+
+    def __init__(self, full_constants: bool):
+        self.full_constants = full_constants
+        self.values: dict[Value, str] = {}
+        self.dims: dict[str, str] = {}
+
+    def value(self, v: Value) -> str:
+        if v not in self.values:
+            self.values[v] = f"%{len(self.values)}"
+        return self.values[v]
+
+    def type(self, t: TensorType) -> str:
+        return f"{t.dtype.short}[{','.join(self.dim(d) for d in t.shape)}]"
+
+    def dim(self, d) -> str:
+        if isinstance(d, int):
+            return str(d)
+        if d not in self.dims:
+            self.dims[d] = f"d{len(self.dims)}"
+        return self.dims[d]
+
+    def typed(self, v: Value) -> str:
+        return f"{self.value(v)}:{self.type(v.type)}"
+
+
 def format_graph(graph: Graph, *, full_constants: bool = False) -> str:
     """The graph as text; large constants are elided unless ``full_constants`` (needed to parse back)."""
-    names: dict[Value, str] = {}
-
-    def name(v: Value) -> str:
-        if v not in names:
-            names[v] = f"%{len(names)}"
-        return names[v]
-
-    params = ", ".join(f"{name(v)}:{v.type}" + (f" {v.name}" if v.name else "") for v in graph.inputs)
-    lines = [f"graph {graph.name}({params})"]
-    for var_name, var in graph.variables.items():
-        lines.append(f"  var @{var_name}: {var.type}")
+    p = _Printer(full_constants)
+    params = ", ".join(p.typed(v) + (f" {_quoted(v.name, _BARE_INPUT_NAME)}" if v.name else "") for v in graph.inputs)
+    lines = [f"graph {_quoted(graph.name, _BARE_GRAPH_NAME)}({params})"]
+    lines += [f"  var {_ref(name)}: {p.type(var.type)}" for name, var in graph.variables.items()]
     for node in graph.nodes:
-        results = ", ".join(f"{name(v)}:{v.type}" for v in node.outputs)
-        text = (results + " = " if results else "") + node.op
+        text = node.op
+        if node.outputs:
+            text = ", ".join(p.typed(v) for v in node.outputs) + " = " + text
         if node.inputs:
-            text += " " + ", ".join(name(v) for v in node.inputs)
+            text += " " + ", ".join(p.value(v) for v in node.inputs)
         if node.attrs:
             text += " {" + ", ".join(f"{k}={format_attr(k, a, full_constants)}" for k, a in node.attrs.items()) + "}"
-        comment = [str(node.loc)] if node.loc else []
-        if node.scope:
-            comment.append(f"@{node.scope}")
-        if node.is_gradient:
-            comment.append("grad")
+        comment = ([str(node.loc)] if node.loc else []) + ([_ref(node.scope)] if node.scope else [])
+        comment += ["grad"] if node.is_gradient else []
         lines.append("  " + text + (f"   # {' '.join(comment)}" if comment else ""))
-    lines.append("  return " + ", ".join(name(v) for v in graph.outputs))
+    lines.append("  return " + ", ".join(p.value(v) for v in graph.outputs))
     return "\n".join(lines)
 
 
+def _quoted(name: str, bare: re.Pattern) -> str:
+    return name if bare.fullmatch(name) else json.dumps(name)
+
+
+def _ref(name: str) -> str:
+    return "@" + _quoted(name, _BARE_REF)
+
+
 def format_attr(key: str, value, full: bool = False) -> str:
+    """One attribute value as text (``var`` names a variable, ``index`` is a getitem index)."""
     if key == "var":
-        return f"@{value}"
+        return _ref(value)
+    if key == "index":
+        return "[" + ", ".join(format_attr("", v) for v in value) + "]"
     if isinstance(value, np.ndarray):
         return _format_array(value, full)
+    if isinstance(value, np.generic):
+        value = value.item()
     if isinstance(value, DType):
         return value.short
     if isinstance(value, slice):
         parts = ["" if p is None else str(p) for p in (value.start, value.stop, value.step)]
         return ":".join(parts[:2]) + (f":{parts[2]}" if value.step is not None else "")
-    if key == "index":
-        return "[" + ", ".join(format_attr("", v) for v in value) + "]"
     if isinstance(value, tuple):
         inner = ", ".join(format_attr("", v) for v in value)
         return f"({inner},)" if len(value) == 1 else f"({inner})"
     if isinstance(value, float):
         return _format_float(value)
     if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return repr(value)
+        return json.dumps(value)
+    if value is None or isinstance(value, (bool, int)):
+        return repr(value)
+    return "opaque" + json.dumps(repr(value))
 
 
 def _format_float(x: float) -> str:
@@ -91,8 +129,7 @@ def _format_float(x: float) -> str:
 def _format_array(value: np.ndarray, full: bool) -> str:
     t = TensorType(value.shape, as_dtype(value.dtype))
     if value.size <= _INLINE_CONSTANT_SIZE:
-        items = value.reshape(-1).tolist()
-        body = ", ".join(_format_float(v) if isinstance(v, float) else repr(v) for v in items)
+        body = ", ".join(map(str, value.reshape(-1)))  # NumPy's shortest text that reads back exactly
         return f"dense<{t}: [{body}]>"
     if full:
         return f'dense<{t}: b64"{base64.b64encode(np.ascontiguousarray(value).tobytes()).decode()}">'
@@ -101,17 +138,21 @@ def _format_array(value: np.ndarray, full: bool) -> str:
 
 # -- parsing ------------------------------------------------------------------------------------
 _TOKEN = re.compile(
-    r"""\s*(?:
-        (?P<b64>b64"[A-Za-z0-9+/=]*")
-      | (?P<str>"(?:[^"\\]|\\.)*")
+    rf"""\s*(?:
+        (?P<comment>\#.*)
+      | (?P<b64>b64"[A-Za-z0-9+/=]*")
+      | (?P<opaque>opaque{_STRING})
+      | (?P<str>{_STRING})
       | (?P<num>-?(?:\d+\.\d*(?:[eE][-+]?\d+)?|\d+[eE][-+]?\d+|\d+|inf|nan)(?![\w]))
       | (?P<value>%\d+)
-      | (?P<var>@[\w./-]+)
+      | (?P<ref>@(?:{_STRING}|[\w./-]+))
       | (?P<name>[A-Za-z_][\w]*)
-      | (?P<punct>\.\.\.|[\[\](){},:=<>])
+      | (?P<punct>\.\.\.|[\[\](){{}},:=<>])
     )""",
     re.VERBOSE,
 )
+_COMMENT = re.compile(rf"#\s*(?P<loc>\S+:\d+)?\s*(?:@(?P<scope>{_STRING}|\S+))?\s*(?P<grad>grad)?\s*")
+_HEADER = re.compile(rf"graph ({_STRING}|[^\s(]+)\((.*)\)")
 
 
 class _Tokens:
@@ -121,23 +162,28 @@ class _Tokens:
         while pos < len(text):
             m = _TOKEN.match(text, pos)
             if not m or m.end() == pos:
-                raise IRError(f"line {line_no}: cannot read {text[pos:pos + 20]!r}")
+                raise self.error(f"cannot read {text[pos:pos + 20]!r}")
             self.items.append((m.lastgroup, m.group(m.lastgroup)))
             pos = m.end()
         self.i = 0
 
-    def peek(self):
+    def error(self, message: str) -> IRError:
+        return IRError(f"line {self.line_no}: {message}")
+
+    def peek(self) -> tuple:
         return self.items[self.i] if self.i < len(self.items) else (None, None)
 
-    def next(self):
+    def next(self) -> tuple:
         tok = self.peek()
+        if tok[0] is None:
+            raise self.error("unexpected end of line")
         self.i += 1
         return tok
 
-    def expect(self, text: str):
-        kind, tok = self.next()
+    def expect(self, text: str) -> None:
+        tok = self.next()[1]
         if tok != text:
-            raise IRError(f"line {self.line_no}: expected {text!r}, got {tok!r}")
+            raise self.error(f"expected {text!r}, got {tok!r}")
 
     def accept(self, text: str) -> bool:
         if self.peek()[1] == text:
@@ -145,30 +191,169 @@ class _Tokens:
             return True
         return False
 
+    def kind(self, kind: str) -> str:
+        k, tok = self.next()
+        if k != kind:
+            raise self.error(f"expected a {kind}, got {tok!r}")
+        return tok
 
-_TYPE = re.compile(r"(\w+)\[([^\]]*)\]")
+    def done(self) -> bool:
+        return self.peek()[0] in (None, "comment")
+
+
+class _Parser:
+    """Reads one graph; symbolic dimension names of the text become fresh dimensions."""
+
+    def __init__(self, text: str, variables: dict | None, fresh_dims: bool = True):
+        self.lines = [(i + 1, line) for i, line in enumerate(text.splitlines()) if line.strip()]
+        self.variables = variables or {}
+        self.env: dict[str, Value] = {}
+        self.dims: dict[str, str] = {}
+        self.fresh_dims = fresh_dims
+
+    def parse(self) -> Graph:
+        if not self.lines:
+            raise IRError("line 1: expected 'graph NAME(...)', got nothing")
+        graph = self.header(*self.lines[0])
+        for line_no, line in self.lines[1:]:
+            ts = _Tokens(line, line_no)
+            if ts.accept("var"):
+                self.variable(graph, ts)
+            elif ts.accept("return"):
+                graph.outputs = self.value_list(ts)
+            else:
+                self.node(graph, ts)
+            if not ts.done():
+                raise ts.error(f"unexpected {ts.peek()[1]!r}")
+        return graph
+
+    def header(self, line_no: int, line: str) -> Graph:
+        m = _HEADER.fullmatch(line.strip())
+        if not m:
+            raise IRError(f"line {line_no}: expected 'graph NAME(...)', got {line.strip()!r}")
+        graph = Graph(_unquoted(m.group(1)))
+        ts = _Tokens(m.group(2), line_no)
+        while not ts.done():
+            number = ts.kind("value")
+            ts.expect(":")
+            t = self.type(ts)
+            name = None
+            if ts.peek()[0] in ("name", "str"):
+                name = _unquoted(ts.next()[1])
+            self.define(number, graph.add_input(t, name), ts)
+            if not ts.done():
+                ts.expect(",")
+        return graph
+
+    def variable(self, graph: Graph, ts: _Tokens) -> None:
+        name = _unquoted(ts.kind("ref")[1:])
+        ts.expect(":")
+        declared = self.type(ts)
+        var = self.variables.get(name)
+        if var is None:
+            var = _DeclaredVariable(name, declared)
+        elif self._static(var.type) != self._static(declared):
+            raise ts.error(f"variable @{name} is declared {declared}, the object given has type {var.type}")
+        graph.variables[name] = var
+
+    @staticmethod
+    def _static(t: TensorType) -> tuple:
+        return t.dtype, tuple(d if isinstance(d, int) else None for d in t.shape)
+
+    def node(self, graph: Graph, ts: _Tokens) -> None:
+        results = []
+        if ts.peek()[0] == "value":
+            while True:
+                number = ts.kind("value")
+                ts.expect(":")
+                results.append((number, self.type(ts)))
+                if not ts.accept(","):
+                    break
+            ts.expect("=")
+        op = ts.kind("name")
+        inputs = self.value_list(ts)
+        attrs = self.attrs(ts)
+        meta = _parse_comment(ts.next()[1]) if ts.peek()[0] == "comment" else {}
+        node = graph.add_node(op, inputs, attrs, [t for _, t in results], **meta)
+        for (number, _), v in zip(results, node.outputs):
+            self.define(number, v, ts)
+
+    def define(self, number: str, v: Value, ts: _Tokens) -> None:
+        if number in self.env:
+            raise ts.error(f"{number} is defined twice")
+        self.env[number] = v
+
+    def value_list(self, ts: _Tokens) -> list[Value]:
+        values = []
+        while ts.peek()[0] == "value":
+            number = ts.next()[1]
+            if number not in self.env:
+                raise ts.error(f"{number} is not defined")
+            values.append(self.env[number])
+            if not ts.accept(","):
+                break
+        return values
+
+    def type(self, ts: _Tokens) -> TensorType:
+        dtype = as_dtype(ts.kind("name"))
+        ts.expect("[")
+        dims = []
+        while not ts.accept("]"):
+            kind, tok = ts.next()
+            dims.append(int(tok) if kind == "num" else self.dim(tok))
+            ts.accept(",")
+        return TensorType(tuple(dims), dtype)
+
+    def dim(self, name: str) -> str:
+        if not self.fresh_dims:
+            return name
+        if name not in self.dims:
+            self.dims[name] = fresh_dim()
+        return self.dims[name]
+
+    def attrs(self, ts: _Tokens) -> dict:
+        attrs = {}
+        if not ts.accept("{"):
+            return attrs
+        while not ts.accept("}"):
+            key = ts.kind("name")
+            ts.expect("=")
+            attrs[key] = _parse_index(ts) if key == "index" else _parse_value(ts)
+            ts.accept(",")
+        return attrs
+
+
+def parse_graph(text: str, variables: dict | None = None) -> Graph:
+    """Reads the text form back into a graph. ``variables`` maps names to variable objects; without
+    it, placeholders carrying only the declared type stand in. The graph is not verified."""
+    return _Parser(text, variables).parse()
 
 
 def parse_type(text: str) -> TensorType:
-    m = _TYPE.fullmatch(text.strip())
-    if not m:
-        raise IRError(f"bad tensor type {text!r}")
-    dims = tuple(int(d) if d.lstrip("-").isdigit() else d for d in m.group(2).split(",") if d)
-    return TensorType(dims, as_dtype(m.group(1)))
+    """A tensor type such as ``f32[2,d0]`` (symbolic dimensions keep their names)."""
+    ts = _Tokens(text, 1)
+    t = _Parser("", None, fresh_dims=False).type(ts)
+    if not ts.done():
+        raise ts.error(f"unexpected {ts.peek()[1]!r} after the type")
+    return t
 
 
-def _parse_scalar(kind, tok):
+def _unquoted(text: str) -> str:
+    return json.loads(text) if text.startswith('"') else text
+
+
+def _parse_scalar(ts: _Tokens, kind: str, tok: str):
     if kind == "num":
         return float(tok) if any(c in tok for c in ".eEni") else int(tok)
     if kind == "str":
-        return tok[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+        return json.loads(tok)
     if kind == "name":
-        if tok in ("True", "False"):
-            return tok == "True"
-        if tok == "None":
-            return None
+        if tok in ("True", "False", "None"):
+            return {"True": True, "False": False, "None": None}[tok]
         return as_dtype(tok)
-    raise IRError(f"unexpected {tok!r}")
+    if kind == "opaque":
+        raise ts.error(f"an attribute holds a Python object ({json.loads(tok[6:])}) that the text form cannot carry")
+    raise ts.error(f"unexpected {tok!r}")
 
 
 def _parse_value(ts: _Tokens):
@@ -181,32 +366,33 @@ def _parse_value(ts: _Tokens):
         return tuple(items)
     if tok == "dense":
         return _parse_dense(ts)
-    if kind == "var":
-        return tok[1:]
-    return _parse_scalar(kind, tok)
+    if kind == "ref":
+        return _unquoted(tok[1:])
+    return _parse_scalar(ts, kind, tok)
 
 
 def _parse_dense(ts: _Tokens) -> np.ndarray:
     ts.expect("<")
-    dtype_name = ts.next()[1]
+    dtype = as_dtype(ts.kind("name")).numpy
     ts.expect("[")
     dims = []
     while not ts.accept("]"):
-        dims.append(int(ts.next()[1]))
+        dims.append(int(ts.kind("num")))
         ts.accept(",")
     ts.expect(":")
-    dtype = as_dtype(dtype_name).numpy
     kind, tok = ts.next()
     if kind == "b64":
         array = np.frombuffer(base64.b64decode(tok[4:-1]), dtype=dtype).reshape(dims).copy()
     elif tok == "...":
-        raise IRError(f"line {ts.line_no}: a constant was elided; print the graph with full_constants=True to parse it")
-    else:
+        raise ts.error("a constant was elided; print the graph with full_constants=True to parse it")
+    elif tok == "[":
         values = []
         while not ts.accept("]"):
             values.append(_parse_value(ts))
             ts.accept(",")
         array = np.array(values, dtype=dtype).reshape(dims)
+    else:
+        raise ts.error(f"expected the constant's values, got {tok!r}")
     ts.expect(">")
     return array
 
@@ -222,93 +408,22 @@ def _parse_index(ts: _Tokens) -> tuple:
                 parts.append(current)
                 current = None
             else:
-                current = _parse_scalar(kind, tok)
+                current = _parse_scalar(ts, kind, tok)
         parts.append(current)
         items.append(parts[0] if len(parts) == 1 else slice(*parts))
         ts.accept(",")
     return tuple(items)
 
 
-def _parse_attrs(ts: _Tokens) -> dict:
-    attrs = {}
-    if not ts.accept("{"):
-        return attrs
-    while not ts.accept("}"):
-        key = ts.next()[1]
-        ts.expect("=")
-        attrs[key] = _parse_index(ts) if key == "index" else _parse_value(ts)
-        ts.accept(",")
-    return attrs
-
-
-def parse_graph(text: str, variables: dict | None = None) -> Graph:
-    """Reads the text form back into a graph. ``variables`` maps names to variable objects; without
-    it, placeholders carrying only the declared type stand in."""
-    lines = [(i + 1, l) for i, l in enumerate(text.splitlines()) if l.strip()]
-    if not lines or not lines[0][1].startswith("graph "):
-        raise IRError("line 1: expected 'graph NAME(...)'")
-    header = re.fullmatch(r"graph ([\w.<>-]+)\((.*)\)", lines[0][1].strip())
-    if not header:
-        raise IRError(f"line 1: cannot read the graph header {lines[0][1]!r}")
-    graph = Graph(header.group(1))
-    env: dict[str, Value] = {}
-    for param in filter(None, (p.strip() for p in header.group(2).split(", %"))):
-        m = re.fullmatch(r"%?(\d+):(\w+\[[^\]]*\])(?: (.+))?", param)
-        if not m:
-            raise IRError(f"line 1: cannot read the input {param!r}")
-        env[m.group(1)] = graph.add_input(parse_type(m.group(2)), m.group(3))
-    for line_no, line in lines[1:]:
-        code, _, comment = line.strip().partition("   # ")
-        if code.startswith("var @"):
-            m = re.fullmatch(r"var @([\w./-]+): (.+)", code)
-            name, vtype = m.group(1), parse_type(m.group(2))
-            graph.variables[name] = (variables or {}).get(name) or _DeclaredVariable(name, vtype)
-            continue
-        if code.startswith("return"):
-            graph.outputs = [_lookup(env, v.strip(), line_no) for v in code[len("return"):].split(",") if v.strip()]
-            continue
-        _parse_node(graph, env, code, comment, line_no)
-    return graph
-
-
-def _lookup(env, name: str, line_no: int) -> Value:
-    key = name.strip().lstrip("%")
-    if key not in env:
-        raise IRError(f"line {line_no}: {name} is not defined")
-    return env[key]
-
-
-def _parse_node(graph: Graph, env: dict, code: str, comment: str, line_no: int) -> None:
-    results_text, eq, rest = code.partition(" = ")
-    if not eq:
-        results_text, rest = "", code
-    results = [r.strip() for r in results_text.split(", ")] if results_text else []
-    ts = _Tokens(rest, line_no)
-    op = ts.next()[1]
-    inputs = []
-    while ts.peek()[0] == "value":
-        inputs.append(_lookup(env, ts.next()[1], line_no))
-        ts.accept(",")
-    attrs = _parse_attrs(ts)
-    if ts.peek()[1] is not None:
-        raise IRError(f"line {line_no}: unexpected {ts.peek()[1]!r}")
-    out_types = [parse_type(r.split(":", 1)[1]) for r in results]
-    node = graph.add_node(op, inputs, attrs, out_types, **_parse_comment(comment))
-    for r, v in zip(results, node.outputs):
-        env[r.split(":", 1)[0].lstrip("%")] = v
-
-
 def _parse_comment(comment: str) -> dict:
-    meta = {"scope": "", "loc": None, "is_gradient": False}
-    for word in comment.split():
-        if word == "grad":
-            meta["is_gradient"] = True
-        elif word.startswith("@"):
-            meta["scope"] = word[1:]
-        elif ":" in word:
-            file, _, line = word.rpartition(":")
-            meta["loc"] = Location(file, int(line))
-    return meta
+    m = _COMMENT.fullmatch(comment)
+    if not m:
+        return {}
+    loc = None
+    if m.group("loc"):
+        file, _, line = m.group("loc").rpartition(":")
+        loc = Location(file, int(line))
+    return {"scope": _unquoted(m.group("scope") or ""), "loc": loc, "is_gradient": bool(m.group("grad"))}
 
 
 class _DeclaredVariable:

@@ -3,55 +3,98 @@ from __future__ import annotations
 
 import networkx as nx
 
-from .errors import GraphcError, IRError
-from .graph import Graph
+from .errors import IRError
+from .graph import Graph, Node
 from .registry import OPS
 from .types import TensorType
 
 
+def verify(graph: Graph) -> Graph:
+    """Returns ``graph`` or raises IRError naming the first problem and its node: an unknown op, a
+    result not linked to its node, a value used but defined nowhere in the graph, a cycle, a value
+    used before it is defined, an unknown variable, or result types that disagree with the op's
+    shape rule."""
+    where = {node: _describe(graph, i, node) for i, node in enumerate(graph.nodes)}
+    _check_structure(graph, where)
+    _check_acyclic(graph, where)
+    defined = set(graph.inputs)
+    for node in graph.nodes:
+        for i, v in enumerate(node.inputs):
+            if v not in defined:
+                raise IRError(f"{where[node]}: input {i} ({_value(v, where)}) is used before it is defined")
+        _check_types(graph, node, where[node])
+        defined.update(node.outputs)
+    return graph
+
+
+def _describe(graph: Graph, position: int, node: Node) -> str:
+    return f"graph {graph.name}, node {position} ({node.op})" + (f" at {node.loc}" if node.loc else "")
+
+
+def _value(v, where: dict) -> str:
+    producer = "a graph input" if v.node is None else f"result {v.index} of {where.get(v.node, v.node.op)}"
+    return f"{v.type}, {producer}"
+
+
+def _check_structure(graph: Graph, where: dict) -> None:
+    """Every op known, every value defined exactly once in this graph."""
+    defined = set()
+    for i, v in enumerate(graph.inputs):
+        if v in defined or v.node is not None:
+            raise IRError(f"graph {graph.name}: input {i} ({v.type}) is listed twice or is a node's result")
+        defined.add(v)
+    for node in graph.nodes:
+        if node.op not in OPS:
+            raise IRError(f"{where[node]}: unknown op {node.op!r}")
+        for i, v in enumerate(node.outputs):
+            if v in defined or v.node is not node or v.index != i:
+                raise IRError(f"{where[node]}: result {i} is defined twice or not linked to its node")
+            defined.add(v)
+    for node in graph.nodes:
+        for i, v in enumerate(node.inputs):
+            if v not in defined:
+                raise IRError(f"{where[node]}: input {i} ({_value(v, where)}) is not defined in this graph")
+    for i, v in enumerate(graph.outputs):
+        if v not in defined:
+            raise IRError(f"graph {graph.name}: output {i} ({_value(v, where)}) is not defined in this graph")
+
+
+def _check_acyclic(graph: Graph, where: dict) -> None:
+    data = nx.DiGraph()
+    data.add_nodes_from(graph.nodes)
+    data.add_edges_from((v.node, node) for node in graph.nodes for v in node.inputs if v.node is not None)
+    try:
+        cycle = nx.find_cycle(data)
+    except nx.NetworkXNoCycle:
+        return
+    path = " -> ".join(where[a] for a, _ in cycle) + " -> " + where[cycle[0][0]]
+    raise IRError(f"graph {graph.name}: has a cycle: {path}")
+
+
+def _check_types(graph: Graph, node: Node, where: str) -> None:
+    attrs = dict(node.attrs)
+    if "var" in attrs:
+        if attrs["var"] not in graph.variables:
+            raise IRError(f"{where}: unknown variable {attrs['var']!r} (the graph declares {sorted(graph.variables)})")
+        attrs["var"] = graph.variables[attrs["var"]]
+    try:
+        inferred = OPS[node.op].infer([v.type for v in node.inputs], **attrs)
+    except Exception as error:  # noqa: BLE001 - any failure of the shape rule means a malformed node
+        raise IRError(f"{where}: the op's shape rule rejects its inputs or attributes: {_message(error)}") from None
+    recorded = [v.type for v in node.outputs]
+    if len(inferred) != len(recorded) or not all(map(_types_agree, recorded, inferred)):
+        raise IRError(
+            f"{where}: results typed {', '.join(map(str, recorded)) or 'none'} but the op's shape rule "
+            f"gives {', '.join(map(str, inferred)) or 'none'}"
+        )
+
+
+def _message(error: Exception) -> str:
+    return getattr(error, "message", None) or f"{type(error).__name__}: {error}"
+
+
 def _types_agree(recorded: TensorType, inferred: TensorType) -> bool:
+    """Equal, where any two symbolic dimensions agree (a shape rule may name a size afresh)."""
     if recorded.dtype != inferred.dtype or recorded.ndim != inferred.ndim:
         return False
     return all(a == b or (isinstance(a, str) and isinstance(b, str)) for a, b in zip(recorded.shape, inferred.shape))
-
-
-def verify(graph: Graph) -> Graph:
-    """Raises IRError naming the first problem: an unknown op, a value used before it is defined or
-    defined twice, a result type the op's shape rule disagrees with, an unknown variable, a cycle."""
-    defined = set()
-    for v in graph.inputs:
-        if v in defined:
-            raise IRError(f"graph {graph.name}: input {v!r} is listed twice")
-        defined.add(v)
-    for position, node in enumerate(graph.nodes):
-        where = f"graph {graph.name}, node {position} ({node.op})" + (f" at {node.loc}" if node.loc else "")
-        if node.op not in OPS:
-            raise IRError(f"{where}: unknown op")
-        for i, v in enumerate(node.inputs):
-            if v not in defined:
-                raise IRError(f"{where}: input {i} ({v!r}) is used before it is defined")
-        attrs = dict(node.attrs)
-        if "var" in attrs:
-            if attrs["var"] not in graph.variables:
-                raise IRError(f"{where}: unknown variable {attrs['var']!r}")
-            attrs["var"] = graph.variables[attrs["var"]]
-        try:
-            inferred = OPS[node.op].infer([v.type for v in node.inputs], **attrs)
-        except GraphcError as error:
-            raise IRError(f"{where}: {error.message}") from None
-        recorded = [v.type for v in node.outputs]
-        if len(inferred) != len(recorded) or not all(map(_types_agree, recorded, inferred)):
-            raise IRError(
-                f"{where}: results typed {', '.join(map(str, recorded)) or 'none'} but the op's shape rule "
-                f"gives {', '.join(map(str, inferred)) or 'none'}"
-            )
-        for i, v in enumerate(node.outputs):
-            if v in defined or v.node is not node or v.index != i:
-                raise IRError(f"{where}: result {i} is defined twice or not linked to its node")
-            defined.add(v)
-    for i, v in enumerate(graph.outputs):
-        if v not in defined:
-            raise IRError(f"graph {graph.name}: output {i} ({v!r}) is not defined")
-    if not nx.is_directed_acyclic_graph(graph.to_networkx()):
-        raise IRError(f"graph {graph.name}: has a cycle")
-    return graph

@@ -54,6 +54,11 @@ class Interpreter:
             name = node.attrs["var"]
             return [staged[name] if name in staged else self.graph.variables[name].value]
         if node.op == "assign_variable":
+            target = self.graph.variables[node.attrs["var"]].type
+            if arrays[0].shape != tuple(target.shape):  # a size known only at run time did not match
+                raise InvalidArgumentError(
+                    f"cannot assign a value of shape {list(arrays[0].shape)} to a variable of type {target}"
+                )
             staged[node.attrs["var"]] = arrays[0]
             return []
         results = run_kernel(node.op, arrays, node.attrs, [v.type for v in node.outputs])

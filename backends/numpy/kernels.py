@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
+from graphc.ir.errors import GraphcError, InvalidArgumentError
 from graphc.ir.registry import OPS, get_op, kernel
 
 BACKEND = "numpy"
@@ -123,6 +124,20 @@ def _matmul(a, b):
     return np.matmul(a, b)
 
 
+@kernel("call", BACKEND)
+def _call(*arrays, function):
+    from .interpreter import Interpreter
+
+    return Interpreter(function.graph).run(list(arrays))
+
+
+@kernel("fused", BACKEND)
+def _fused(*arrays, body, kernel, kind):
+    from .interpreter import Interpreter
+
+    return Interpreter(body).run(list(arrays))
+
+
 # -- variables ------------------------------------------------------------------------------------
 # read_variable and assign_variable touch state, so the interpreter and the eager handler run them
 # themselves; their kernels are the plain data movement.
@@ -131,10 +146,17 @@ kernel("assign_variable", BACKEND)(lambda value, var: None)
 
 
 def run_kernel(op: str, arrays: list, attrs: dict, out_types) -> list[np.ndarray]:
-    """Runs ``op``'s NumPy kernel and returns its results as arrays of the inferred dtypes."""
+    """Runs ``op``'s NumPy kernel and returns its results as arrays of the inferred dtypes.
+
+    A value NumPy rejects (an index out of range, a negative integer power) raises InvalidArgumentError."""
     fn = get_op(op).kernels[BACKEND]
-    with np.errstate(all="ignore"):
-        result = fn(*arrays, **attrs)
+    try:
+        with np.errstate(all="ignore"):
+            result = fn(*arrays, **attrs)
+    except GraphcError:
+        raise
+    except (ValueError, IndexError, TypeError, ArithmeticError) as error:
+        raise InvalidArgumentError(str(error)) from None
     results = list(result) if isinstance(result, (list, tuple)) else [result]
     return [np.asarray(r, dtype=t.dtype.numpy) for r, t in zip(results, out_types)]
 

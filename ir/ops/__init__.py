@@ -20,3 +20,5 @@ from .shape import (
     swap_last_axes, transpose,
 )
 from .state import assign_variable, identity, read_variable, stop_gradient
+from .call import GraphFunction, call
+from . import fused as _fused  # noqa: F401  (registers the op)

@@ -1,10 +1,13 @@
 """Helpers shared by the op definitions: defining ops, dtype promotion, and un-broadcasting gradients."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..dispatch import bind, type_of
-from ..errors import DTypeError
+from ..errors import DTypeError, GraphcError, InvalidArgumentError
+from ..location import user_location
 from ..registry import OpDef, register
 from ..types import DType, TensorType, as_dtype, result_dtype, weak_type_of
 
@@ -12,6 +15,26 @@ from ..types import DType, TensorType, as_dtype, result_dtype, weak_type_of
 def define(name: str, infer, **fields) -> OpDef:
     """Registers an op; see ``ir.registry.OpDef`` for the fields."""
     return register(OpDef(name, infer, **fields))
+
+
+def user_op(name: str):
+    """Decorates an op function users call: an error raised while it checks its arguments, or by an op
+    it is built from (then named ``name/inner``), names ``name`` and the caller's source line."""
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def op(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except GraphcError as error:
+                if error.op and error.op != name and not error.op.startswith(name + "/"):
+                    error.op = f"{name}/{error.op}"
+                location = user_location()
+                raise error.with_context(op=name, location=location.long if location else None) from None
+
+        return op
+
+    return decorate
 
 
 def dtype_kind(x) -> DType:
@@ -29,7 +52,10 @@ def cast_to(x, dtype: DType):
     """``x`` as ``dtype``: Python scalars and arrays become constants, tensors get a ``cast`` node."""
     t = type_of(x)
     if t is None:
-        return np.asarray(x, dtype=dtype.numpy)
+        try:
+            return np.asarray(x, dtype=dtype.numpy)
+        except OverflowError:
+            raise InvalidArgumentError(f"the Python number {x} is out of the range of {dtype.name}") from None
     if t.dtype == dtype:
         return x
     if not hasattr(x, "type"):  # a NumPy array or scalar: convert now, no node needed

@@ -4,15 +4,17 @@ from __future__ import annotations
 import math
 
 from ..dispatch import name_scope
+from ..errors import InvalidArgumentError, ShapeError
 from ..types import int32, float32, as_dtype, normalize_axes, normalize_axis
 from . import elementwise as ew
 from . import reduction as red
 from . import shape as sh
-from .common import cast_to, dtype_kind, promote, shape_of
+from .common import cast_to, dtype_kind, promote, shape_of, user_op
 from .creation import range_
 from .state import stop_gradient
 
 
+@user_op("reduce_mean")
 def reduce_mean(x, axis=None, keepdims=False):
     """Mean over ``axis`` (None: all); integer inputs give a float result."""
     (x,) = promote(x, to_float=True)
@@ -21,6 +23,7 @@ def reduce_mean(x, axis=None, keepdims=False):
     return ew.divide(total, red.dim_size(x, axes, dtype_kind(x)))
 
 
+@user_op("reduce_variance")
 def reduce_variance(x, axis=None, keepdims=False):
     """Population variance over ``axis``."""
     (x,) = promote(x, to_float=True)
@@ -28,31 +31,43 @@ def reduce_variance(x, axis=None, keepdims=False):
     return reduce_mean(ew.square(ew.subtract(x, mean)), axis, keepdims)
 
 
+@user_op("reduce_std")
 def reduce_std(x, axis=None, keepdims=False):
     return ew.sqrt(reduce_variance(x, axis, keepdims))
 
 
+@user_op("reduce_logsumexp")
 def reduce_logsumexp(x, axis=None, keepdims=False):
     """``log(sum(exp(x)))`` over ``axis``, computed without overflow."""
     with name_scope("logsumexp"):
         (x,) = promote(x, to_float=True)
         axes = normalize_axes(axis, len(shape_of(x)))
-        peak = stop_gradient(red.reduce_max(x, axes, keepdims=True))
-        peak = ew.where(ew.equal(ew.abs(peak), math.inf), 0.0, peak)  # keep inf inputs from making nan
+        peak = _shift(x, axes)
         summed = red.reduce_sum(ew.exp(ew.subtract(x, peak)), axes, keepdims=True)
         result = ew.add(ew.log(summed), peak)
         return result if keepdims else sh.squeeze(result, axes)
 
 
+def _shift(x, axes):
+    """The maximum over ``axes`` that a stable sum of exponentials subtracts, seen as a constant by
+    differentiation; 0 where it is infinite (to avoid inf - inf) or when the axes are empty."""
+    if any(shape_of(x)[a] == 0 for a in axes):
+        return 0.0
+    peak = stop_gradient(red.reduce_max(x, axes, keepdims=True))
+    return ew.where(ew.equal(ew.abs(peak), math.inf), 0.0, peak)
+
+
+@user_op("softmax")
 def softmax(logits, axis=-1):
     """``exp(x) / sum(exp(x))`` along ``axis``, shifted by the maximum for stability."""
     with name_scope("softmax"):
         (x,) = promote(logits, to_float=True)
         axis = normalize_axis(axis, len(shape_of(x)))
-        e = ew.exp(ew.subtract(x, stop_gradient(red.reduce_max(x, axis, keepdims=True))))
+        e = ew.exp(ew.subtract(x, _shift(x, (axis,))))
         return ew.divide(e, red.reduce_sum(e, axis, keepdims=True))
 
 
+@user_op("log_softmax")
 def log_softmax(logits, axis=-1):
     """``x - logsumexp(x)`` along ``axis``."""
     with name_scope("log_softmax"):
@@ -60,6 +75,7 @@ def log_softmax(logits, axis=-1):
         return ew.subtract(x, reduce_logsumexp(x, axis, keepdims=True))
 
 
+@user_op("norm")
 def norm(x, ord="euclidean", axis=None, keepdims=False):
     """The vector norm over ``axis``: ``ord`` is 'euclidean' (2), 1, or inf."""
     (x,) = promote(x, to_float=True)
@@ -69,15 +85,17 @@ def norm(x, ord="euclidean", axis=None, keepdims=False):
         return red.reduce_sum(ew.abs(x), axis, keepdims)
     if ord in (math.inf, "inf", float("inf")):
         return red.reduce_max(ew.abs(x), axis, keepdims)
-    raise ValueError(f"norm: ord must be 'euclidean', 2, 1 or inf, got {ord!r}")
+    raise InvalidArgumentError(f"ord must be 'euclidean', 2, 1 or inf, got {ord!r}")
 
 
+@user_op("softplus")
 def softplus(x):
     """``log(1 + exp(x))``, stable for large |x|."""
     (x,) = promote(x, to_float=True)
     return ew.add(ew.log1p(ew.exp(ew.negative(ew.abs(x)))), ew.relu(x))
 
 
+@user_op("gelu")
 def gelu(x, approximate=False):
     """Gaussian error linear unit; ``approximate=True`` is the tanh form."""
     with name_scope("gelu"):
@@ -88,14 +106,18 @@ def gelu(x, approximate=False):
         return ew.multiply(ew.multiply(0.5, x), ew.add(1.0, ew.erf(ew.multiply(x, 1 / math.sqrt(2)))))
 
 
+@user_op("clip_by_value")
 def clip_by_value(x, clip_value_min, clip_value_max):
     """``x`` limited to ``[clip_value_min, clip_value_max]`` elementwise."""
     return ew.minimum(ew.maximum(x, clip_value_min), clip_value_max)
 
 
+@user_op("one_hot")
 def one_hot(indices, depth, on_value=1.0, off_value=0.0, axis=-1, dtype=float32):
     """A new last axis (or ``axis``) of size ``depth``: ``on_value`` at each index, else ``off_value``."""
     dtype = as_dtype(dtype)
+    if int(depth) < 0:
+        raise InvalidArgumentError(f"depth must be >= 0, got {depth}")
     indices = ew.cast(indices, int32) if dtype_kind(indices) != int32 else indices
     hits = ew.equal(sh.expand_dims(indices, -1), range_(0, int(depth), 1, int32))
     result = ew.where(hits, cast_to(on_value, dtype), cast_to(off_value, dtype))
@@ -108,16 +130,24 @@ def one_hot(indices, depth, on_value=1.0, off_value=0.0, axis=-1, dtype=float32)
     return result
 
 
+@user_op("stack")
 def stack(values, axis=0):
     """Joins tensors of one shape along a new ``axis``."""
+    if not values:
+        raise InvalidArgumentError("needs at least one tensor")
     values = promote(*values)
     ndim = len(shape_of(values[0])) + 1
     axis = normalize_axis(axis, ndim)
     return sh.concat([sh.expand_dims(v, axis) for v in values], axis)
 
 
+@user_op("unstack")
 def unstack(x, axis=0):
     """The slices of ``x`` along ``axis`` (whose size must be known)."""
     shape = shape_of(x)
     axis = normalize_axis(axis, len(shape))
+    if not isinstance(shape[axis], int):
+        raise ShapeError(f"needs the size of axis {axis}, which is known only at run time")
+    if shape[axis] == 0:
+        return []
     return [sh.squeeze(part, axis) for part in sh.split(x, shape[axis], axis)]

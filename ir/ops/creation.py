@@ -1,12 +1,14 @@
 """Ops that create tensors: constant, fill (zeros/ones), full_like, range, eye."""
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from ..dispatch import bind
 from ..errors import InvalidArgumentError
-from ..types import TensorType, as_dtype, float32, int32, weak_type_of
-from .common import define, dtype_kind, static_tensor_type
+from ..types import TensorType, as_dtype, float32, int32, int64, weak_type_of
+from .common import define, dtype_kind, static_tensor_type, user_op
 
 
 def _constant_infer(types, value):
@@ -16,19 +18,13 @@ def _constant_infer(types, value):
 define("constant", _constant_infer)
 
 
+@user_op("constant")
 def constant(value, dtype=None, shape=None):
-    """A tensor holding ``value`` (array-like); Python floats default to float32, ints to int32."""
-    weak = weak_type_of(value)
-    if dtype is None and weak is not None:
-        dtype = weak.default
-    elif dtype is None:
+    """A tensor holding ``value`` (array-like); Python floats default to float32, ints to int32 (int64
+    when they do not fit), NumPy values keep their dtype."""
+    if dtype is None:
         array = np.asarray(value)
-        if array.dtype == np.float64 and not isinstance(value, (np.ndarray, np.generic)):
-            dtype = float32  # nested Python lists of floats, as TensorFlow does
-        elif array.dtype.kind in "iu" and not isinstance(value, (np.ndarray, np.generic)):
-            dtype = int32
-        else:
-            dtype = array.dtype
+        dtype = array.dtype if isinstance(value, (np.ndarray, np.generic)) else _python_dtype(array)
     dtype = as_dtype(dtype)
     array = np.asarray(value, dtype=dtype.numpy)
     if shape is not None:
@@ -36,13 +32,25 @@ def constant(value, dtype=None, shape=None):
         try:
             array = np.broadcast_to(array, shape) if array.size == 1 else array.reshape(shape)
         except ValueError:
-            raise InvalidArgumentError(f"constant: cannot reshape {array.size} values to shape {list(shape)}") from None
-    return bind("constant", value=np.ascontiguousarray(array))
+            raise InvalidArgumentError(f"cannot reshape {array.size} values to shape {list(shape)}") from None
+    return bind("constant", value=np.array(array, order="C"))
+
+
+def _python_dtype(array: np.ndarray):
+    """TensorFlow's dtype for Python numbers (``array`` holds them): float32, int32 or, for ints out of
+    its range, int64."""
+    if array.dtype.kind == "f":
+        return float32
+    if array.dtype.kind in "iu":
+        limits = np.iinfo(np.int32)
+        fits = array.size == 0 or (array.min() >= limits.min and array.max() <= limits.max)
+        return int32 if fits else int64
+    return array.dtype
 
 
 def _static_shape(shape) -> tuple[int, ...]:
     try:
-        dims = tuple(int(d) for d in (shape if isinstance(shape, (list, tuple)) else [shape]))
+        dims = tuple(operator.index(d) for d in (shape if isinstance(shape, (list, tuple)) else [shape]))
     except (TypeError, ValueError):
         raise InvalidArgumentError(f"shape must be a list of non-negative ints, got {shape!r}") from None
     if any(d < 0 for d in dims):
@@ -57,11 +65,11 @@ def _fill_infer(types, shape, value, dtype):
 define("fill", _fill_infer)
 
 
+@user_op("fill")
 def fill(shape, value, dtype=None):
     """A tensor of ``shape`` filled with the scalar ``value``."""
     if dtype is None:
-        weak = weak_type_of(value)
-        dtype = weak.default if weak else dtype_kind(value)
+        dtype = _python_dtype(np.asarray(value)) if weak_type_of(value) else dtype_kind(value)
     dtype = as_dtype(dtype)
     return bind("fill", shape=_static_shape(shape), value=_scalar(value, dtype), dtype=dtype)
 
@@ -70,10 +78,12 @@ def _scalar(value, dtype):
     return np.asarray(value, dtype=dtype.numpy).item()
 
 
+@user_op("zeros")
 def zeros(shape, dtype=float32):
     return fill(shape, 0, as_dtype(dtype))
 
 
+@user_op("ones")
 def ones(shape, dtype=float32):
     return fill(shape, 1, as_dtype(dtype))
 
@@ -85,16 +95,19 @@ def _full_like_infer(types, value, dtype):
 define("full_like", _full_like_infer, vjp=lambda cts, inputs, outputs, **a: [None], jvp=lambda t, i, o, **a: [None])
 
 
+@user_op("full_like")
 def full_like(x, value, dtype=None):
     """A tensor shaped like ``x`` filled with ``value`` (the shape may be known only at run time)."""
     dtype = as_dtype(dtype) if dtype is not None else dtype_kind(x)
     return bind("full_like", x, value=_scalar(value, dtype), dtype=dtype)
 
 
+@user_op("zeros_like")
 def zeros_like(x, dtype=None):
     return full_like(x, 0, dtype)
 
 
+@user_op("ones_like")
 def ones_like(x, dtype=None):
     return full_like(x, 1, dtype)
 
@@ -105,22 +118,25 @@ def _range_infer(types, start, limit, delta, dtype):
 
 def range_values(start, limit, delta):
     if delta == 0:
-        raise InvalidArgumentError("range: delta must not be zero")
+        raise InvalidArgumentError("delta must not be zero")
     return np.arange(start, limit, delta)
 
 
 define("range", _range_infer)
 
 
+@user_op("range")
 def range_(start, limit=None, delta=1, dtype=None):
     """``[start, start + delta, ...)`` up to ``limit`` (like ``tf.range`` and ``np.arange``)."""
     if limit is None:
         start, limit = 0, start
-    if dtype is None:
-        dtype = float32 if any(isinstance(v, float) for v in (start, limit, delta)) else int32
     for name, v in (("start", start), ("limit", limit), ("delta", delta)):
         if weak_type_of(v) is None and not isinstance(v, np.generic):
-            raise InvalidArgumentError(f"range: {name} must be a Python number, got {type(v).__name__}")
+            raise InvalidArgumentError(f"{name} must be a Python number, got {type(v).__name__}")
+    # NumPy scalars become Python numbers: attributes stay plain (and printable in the text IR)
+    start, limit, delta = (v.item() if isinstance(v, np.generic) else v for v in (start, limit, delta))
+    if dtype is None:
+        dtype = float32 if any(isinstance(v, float) for v in (start, limit, delta)) else int32
     return bind("range", start=start, limit=limit, delta=delta, dtype=as_dtype(dtype))
 
 
@@ -131,6 +147,7 @@ def _eye_infer(types, num_rows, num_columns, dtype):
 define("eye", _eye_infer)
 
 
+@user_op("eye")
 def eye(num_rows, num_columns=None, dtype=float32):
     """The identity matrix (ones on the main diagonal)."""
     rows, cols = _static_shape([num_rows, num_rows if num_columns is None else num_columns])

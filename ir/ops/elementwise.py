@@ -11,7 +11,7 @@ import math
 from ..dispatch import bind
 from ..errors import DTypeError
 from ..types import TensorType, as_dtype, bool_, broadcast_shapes
-from .common import define, dtype_kind, promote, require, unbroadcast
+from .common import define, dtype_kind, promote, require, unbroadcast, user_op
 
 
 # -- unary ------------------------------------------------------------------------------------
@@ -37,6 +37,7 @@ def _define_unary(name, kind, derivative=None):
         fields["jvp"] = lambda tangents, inputs, outputs: [multiply(tangents[0], derivative(inputs[0], outputs[0]))]
     define(name, _unary_infer(kind), **fields)
 
+    @user_op(name)
     def op(x):
         (x,) = promote(x, to_float=(kind == "float"))
         return bind(name, x)
@@ -67,7 +68,10 @@ erf = _define_unary("erf", "float", lambda x, y: multiply(_TWO_OVER_SQRT_PI, exp
 logical_not = _define_unary("logical_not", "bool")
 
 
+@user_op("reciprocal")
 def reciprocal(x):
+    """``1 / x`` in x's float type (int64 -> float64, as for the other float-only ops)."""
+    (x,) = promote(x, to_float=True)
     return divide(1.0, x)
 
 
@@ -134,6 +138,7 @@ def _define_binary(name, kind, partials=None, *, result=None, to_float=False, do
         fields["jvp"] = _binary_jvp(partials)
     define(name, _binary_infer(kind, result), **fields)
 
+    @user_op(name)
     def op(x, y):
         x, y = promote(x, y, to_float=to_float)
         return bind(name, x, y)
@@ -215,6 +220,7 @@ def _where_jvp(tangents, inputs, outputs):
 define("where", _where_infer, vjp=_where_vjp, jvp=_where_jvp, elementwise=True)
 
 
+@user_op("where")
 def where(condition, x, y):
     """Elementwise ``x if condition else y``, with broadcasting."""
     x, y = promote(x, y)
@@ -241,6 +247,7 @@ def _cast_jvp(tangents, inputs, outputs, dtype):
 define("cast", _cast_infer, vjp=_cast_vjp, jvp=_cast_jvp, elementwise=True)
 
 
+@user_op("cast")
 def cast(x, dtype):
     """``x`` converted to ``dtype`` (float to int truncates toward zero, as C and TensorFlow do)."""
     dtype = as_dtype(dtype)

@@ -11,7 +11,7 @@ import numpy as np
 from ..dispatch import bind
 from ..errors import DTypeError, InvalidArgumentError, ShapeError
 from ..types import TensorType, fresh_dim, normalize_axis
-from .common import define, require, shape_of
+from .common import define, require, shape_of, user_op
 
 
 def _slice_length(s: slice, dim):
@@ -43,7 +43,7 @@ def normalize_index(index, shape) -> tuple:
         if not (item is None or item is Ellipsis or isinstance(item, slice) or _is_int(item)):
             raise InvalidArgumentError(
                 f"only basic indexing is supported (ints, slices, None, ...), got {type(item).__name__}: "
-                "use gc.gather for an index tensor, gc.where or gc.boolean masks for conditions"
+                "use gc.gather for an index tensor and gc.where for conditions"
             )
     if sum(item is Ellipsis for item in index) > 1:
         raise InvalidArgumentError("an index can only have a single ellipsis ('...')")
@@ -90,6 +90,7 @@ define(
 )
 
 
+@user_op("getitem")
 def getitem(x, index):
     """``x[index]`` with basic indexing."""
     return bind("getitem", x, index=normalize_index(index, shape_of(x)))
@@ -139,6 +140,7 @@ define(
 )
 
 
+@user_op("gather")
 def gather(params, indices, axis=0):
     """Slices of ``params`` along ``axis`` at the integer ``indices`` (out-of-range indices are an error)."""
     axis = normalize_axis(axis, len(shape_of(params)))

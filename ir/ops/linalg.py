@@ -5,7 +5,7 @@ from ..dispatch import bind
 from ..errors import ShapeError
 from ..types import TensorType, broadcast_shapes
 from . import elementwise as ew
-from .common import define, promote, require, unbroadcast
+from .common import define, promote, require, unbroadcast, user_op
 from .shape import swap_last_axes
 
 
@@ -48,6 +48,7 @@ def _matmul_jvp(tangents, inputs, outputs):
 define("matmul", _matmul_infer, vjp=_matmul_vjp, jvp=_matmul_jvp)
 
 
+@user_op("matmul")
 def matmul(a, b, transpose_a=False, transpose_b=False):
     """Matrix product ``a @ b`` over the last two axes; leading (batch) axes broadcast."""
     a, b = promote(a, b)

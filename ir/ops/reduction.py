@@ -5,7 +5,7 @@ from ..dispatch import bind
 from ..errors import InvalidArgumentError
 from ..types import TensorType, as_dtype, int64, normalize_axes, normalize_axis
 from . import elementwise as ew
-from .common import define, promote, reduced_shape, require, shape_of
+from .common import define, promote, reduced_shape, require, shape_of, user_op
 
 
 def _reduce_infer(kind):
@@ -89,6 +89,7 @@ define("reduce_prod", _reduce_infer("numeric"), vjp=_prod_vjp, jvp=_vjp_as_jvp(_
 
 
 def _reducer(name):
+    @user_op(name)
     def reduce(x, axis=None, keepdims=False):
         (x,) = promote(x)
         ndim = len(shape_of(x))
@@ -118,6 +119,7 @@ define("argmin", _arg_infer)
 
 
 def _arg_reducer(name):
+    @user_op(name)
     def arg(x, axis=0, output_type=int64):
         (x,) = promote(x)
         return bind(name, x, axis=normalize_axis(axis, len(shape_of(x))), dtype=as_dtype(output_type))

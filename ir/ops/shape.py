@@ -11,7 +11,7 @@ import numpy as np
 from ..dispatch import bind
 from ..errors import InvalidArgumentError, ShapeError
 from ..types import TensorType, broadcast_shapes, fresh_dim, normalize_axes, normalize_axis
-from .common import define, shape_of, unbroadcast
+from .common import define, shape_of, unbroadcast, user_op
 
 
 def _product(dims) -> int:
@@ -52,6 +52,7 @@ define(
 )
 
 
+@user_op("reshape")
 def reshape(x, shape):
     """``x`` with a new shape of the same size; one dimension may be -1 (inferred)."""
     shape = tuple(int(d) for d in (shape if isinstance(shape, (list, tuple)) else [shape]))
@@ -93,6 +94,7 @@ define(
 )
 
 
+@user_op("transpose")
 def transpose(x, perm=None):
     """Permutes the axes of ``x`` (reverses them when ``perm`` is None)."""
     ndim = len(shape_of(x))
@@ -121,6 +123,7 @@ define(
 )
 
 
+@user_op("broadcast_to")
 def broadcast_to(x, shape):
     """``x`` repeated along size-1 and new leading axes to ``shape`` (NumPy broadcasting)."""
     shape = tuple(int(d) for d in shape)
@@ -166,6 +169,7 @@ define(
 )
 
 
+@user_op("expand_dims")
 def expand_dims(x, axis):
     """``x`` with new size-1 axes at ``axis`` (an int or a list, positions in the result)."""
     ndim = len(shape_of(x))
@@ -188,9 +192,14 @@ define(
 )
 
 
+@user_op("squeeze")
 def squeeze(x, axis=None):
     """``x`` without its size-1 axes (all of them, or those in ``axis``)."""
     shape = shape_of(x)
+    unknown = [i for i, d in enumerate(shape) if not isinstance(d, int)]
+    if axis is None and unknown:
+        # eager code would drop such an axis when its size is 1, a graph cannot know: name the axes
+        raise ShapeError(f"without axis, needs known sizes, but axes {unknown} are known only at run time")
     axes = tuple(i for i, d in enumerate(shape) if d == 1) if axis is None else normalize_axes(axis, len(shape))
     if not axes:
         return x
@@ -225,13 +234,14 @@ def _concat_vjp(cts, inputs, outputs, axis):
 define("concat", _concat_infer, vjp=_concat_vjp, linear=True)
 
 
+@user_op("concat")
 def concat(values, axis):
     """Joins tensors along an existing ``axis``."""
     from .common import promote
 
-    values = promote(*values)
     if not values:
-        raise InvalidArgumentError("concat needs at least one tensor")
+        raise InvalidArgumentError("needs at least one tensor")
+    values = promote(*values)
     axis = normalize_axis(axis, len(shape_of(values[0])))
     if len(values) == 1:
         return values[0]
@@ -260,6 +270,7 @@ def _split_vjp(cts, inputs, outputs, axis, sizes):
 define("split", _split_infer, vjp=_split_vjp, linear=True, multi_output=True)
 
 
+@user_op("split")
 def split(x, num_or_size_splits, axis=0):
     """Splits ``x`` along ``axis`` into equal parts (an int) or parts of the given sizes (a list)."""
     shape = shape_of(x)
@@ -267,15 +278,20 @@ def split(x, num_or_size_splits, axis=0):
     if isinstance(num_or_size_splits, (int, np.integer)):
         n, dim = int(num_or_size_splits), shape[axis]
         if not isinstance(dim, int):
-            raise ShapeError(f"cannot split axis {axis} of unknown size into {n} parts: give the sizes")
+            raise ShapeError(f"cannot split axis {axis} into {n} equal parts: its size is known only at run time")
         if n <= 0 or dim % n:
             raise ShapeError(f"cannot split axis {axis} of size {dim} into {n} equal parts")
         sizes = (dim // n,) * n
     else:
         sizes = tuple(int(s) for s in num_or_size_splits)
-        if -1 in sizes and isinstance(shape[axis], int):
+        if -1 in sizes and not isinstance(shape[axis], int):
+            raise ShapeError(f"cannot infer the -1 split size: axis {axis} has a size known only at run time")
+        if sizes.count(-1) == 1:
             rest = shape[axis] - sum(s for s in sizes if s != -1)
             sizes = tuple(rest if s == -1 else s for s in sizes)
         if any(s < 0 for s in sizes):
-            raise ShapeError(f"invalid split sizes {list(num_or_size_splits)}")
+            raise ShapeError(
+                f"invalid split sizes {list(num_or_size_splits)} for axis {axis} of size {shape[axis]}: "
+                "sizes are >= 0, with at most one -1 (the rest)"
+            )
     return list(bind("split", x, axis=axis, sizes=sizes))

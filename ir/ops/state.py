@@ -8,7 +8,7 @@ from __future__ import annotations
 from ..dispatch import bind
 from ..errors import InvalidArgumentError
 from ..types import TensorType
-from .common import define
+from .common import define, user_op
 
 
 def _read_infer(types, var):
@@ -47,6 +47,7 @@ define("stop_gradient", lambda types: [types[0]], vjp=lambda cts, inputs, output
        jvp=lambda tangents, inputs, outputs: [None], elementwise=True)
 
 
+@user_op("stop_gradient")
 def stop_gradient(x):
     """``x``, seen by differentiation as a constant."""
     return bind("stop_gradient", x)
@@ -55,6 +56,7 @@ def stop_gradient(x):
 define("identity", lambda types: [types[0]], vjp=lambda cts, inputs, outputs: [cts[0]], linear=True, elementwise=True)
 
 
+@user_op("identity")
 def identity(x):
     """A new tensor equal to ``x``."""
     return bind("identity", x)

@@ -1,0 +1,56 @@
+"""Graph passes and the pipeline that runs them.
+
+Stages of a compiled function, each an IR graph:
+- ``traced``: as recorded from Python (forward and backward);
+- ``optimized``: constant folding, algebraic simplification, common-subexpression elimination and
+  dead-code elimination, repeated until nothing changes;
+- ``fused``: elementwise and reduction ops grouped into ``fused`` kernels.
+Memory planning then assigns the fused graph's intermediates to one arena (``plan_memory``).
+"""
+from __future__ import annotations
+
+from functools import partial
+
+from ..graph import Graph
+from .cse import eliminate_common_subexpressions
+from .dce import eliminate_dead_code
+from .fold import fold_constants
+from .fusion import fuse, partition
+from .manager import Pass, PassStat, format_stats, run_passes, run_to_fixed_point
+from .memory import MemoryPlan, plan_memory
+from .simplify import simplify
+
+# Optimizer options, named after TensorFlow's where it has one: all on by default.
+DEFAULT_OPTIONS = {
+    "constant_folding": True,
+    "arithmetic_optimization": True,
+    "common_subgraph_elimination": True,
+    "dead_code_elimination": True,
+    "fusion": True,
+}
+
+
+def optimization_passes(evaluate) -> list[Pass]:
+    return [
+        Pass("fold_constants", partial(fold_constants, evaluate=evaluate), "constant_folding"),
+        Pass("simplify", simplify, "arithmetic_optimization"),
+        Pass("eliminate_common_subexpressions", eliminate_common_subexpressions, "common_subgraph_elimination"),
+        Pass("eliminate_dead_code", eliminate_dead_code, "dead_code_elimination"),
+    ]
+
+
+def fusion_passes() -> list[Pass]:
+    return [Pass("fuse", fuse, "fusion"), Pass("eliminate_dead_code", eliminate_dead_code, "dead_code_elimination")]
+
+
+def compile_stages(graph: Graph, evaluate, options: dict | None = None) -> tuple[dict[str, Graph], list[PassStat]]:
+    """The graph at every stage (``traced``, ``optimized``, ``fused``) and the per-pass statistics.
+
+    ``evaluate(op, arrays, attrs, types)`` computes constant nodes for folding; ``options`` switches
+    passes off by name (see ``DEFAULT_OPTIONS``)."""
+    options = {**DEFAULT_OPTIONS, **(options or {})}
+    enabled = lambda passes: [p for p in passes if options.get(p.option, True)]  # noqa: E731
+    stats: list[PassStat] = []
+    optimized = run_to_fixed_point(graph, enabled(optimization_passes(evaluate)), "optimize", stats)
+    fused = run_passes(optimized, enabled(fusion_passes()), "fuse", stats)
+    return {"traced": graph, "optimized": optimized, "fused": fused}, stats

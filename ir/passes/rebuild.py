@@ -1,0 +1,58 @@
+"""Rebuilding a graph node by node: the mechanism every pass uses to return a new graph."""
+from __future__ import annotations
+
+from typing import Callable
+
+from ..graph import Graph, Node, Value
+
+# A node rule sees the node being copied, its inputs already mapped into the new graph, and the
+# builder; it returns values standing for the node's results, or None to copy the node unchanged.
+NodeRule = Callable[[Node, list[Value], "Builder"], list[Value] | None]
+
+
+class Builder:
+    """The graph being built; new nodes inherit the metadata of the node being rewritten."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.origin: Node | None = None
+
+    def emit(self, op: str, inputs: list[Value], attrs: dict | None = None, like: Node | None = None) -> list[Value]:
+        from ..registry import get_op
+
+        attrs = attrs or {}
+        infer_attrs = attrs
+        if "var" in attrs:
+            infer_attrs = dict(attrs, var=self.graph.variables[attrs["var"]])
+        types = get_op(op).infer([v.type for v in inputs], **infer_attrs)
+        meta = like or self.origin
+        node = self.graph.add_node(
+            op, inputs, attrs, types,
+            scope=meta.scope if meta else "", loc=meta.loc if meta else None,
+            is_gradient=meta.is_gradient if meta else False,
+        )
+        return node.outputs
+
+    def copy(self, node: Node, inputs: list[Value]) -> list[Value]:
+        copy = self.graph.add_node(
+            node.op, inputs, node.attrs, [v.type for v in node.outputs],
+            scope=node.scope, loc=node.loc, is_gradient=node.is_gradient,
+        )
+        return copy.outputs
+
+
+def rebuild(graph: Graph, rule: NodeRule, nodes: list[Node] | None = None) -> Graph:
+    """A new graph with ``graph``'s inputs, variables and outputs, each node passed through ``rule``."""
+    new = Graph(graph.name)
+    new.variables = dict(graph.variables)
+    vmap: dict[Value, Value] = {v: new.add_input(v.type, v.name) for v in graph.inputs}
+    builder = Builder(new)
+    for node in graph.nodes if nodes is None else nodes:
+        inputs = [vmap[v] for v in node.inputs]
+        builder.origin = node
+        results = rule(node, inputs, builder)
+        if results is None:
+            results = builder.copy(node, inputs)
+        vmap.update(zip(node.outputs, results))
+    new.outputs = [vmap[v] for v in graph.outputs]
+    return new

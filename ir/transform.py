@@ -1,0 +1,32 @@
+"""Graph-to-graph building blocks: copying a graph's nodes into another graph."""
+from __future__ import annotations
+
+from typing import Callable
+
+from .graph import Graph, Node, Value
+
+
+def clone_into(
+    target: Graph,
+    source: Graph,
+    inputs: list[Value],
+    substitute: Callable[[Node], list[Value] | None] = lambda node: None,
+) -> dict[Value, Value]:
+    """Copies ``source``'s nodes to the end of ``target``, reading ``inputs`` in place of
+    ``source.inputs``; returns the map from ``source`` values to ``target`` values.
+
+    ``substitute(node)`` may return values to use for a node's results instead of copying it (an empty
+    list drops a node without results)."""
+    vmap: dict[Value, Value] = dict(zip(source.inputs, inputs))
+    for name, var in source.variables.items():
+        target.variables.setdefault(name, var)
+    for node in source.nodes:
+        replacement = substitute(node)
+        if replacement is None:
+            copy = target.add_node(
+                node.op, [vmap[v] for v in node.inputs], node.attrs, [v.type for v in node.outputs],
+                scope=node.scope, loc=node.loc, is_gradient=node.is_gradient,
+            )
+            replacement = copy.outputs
+        vmap.update(zip(node.outputs, replacement))
+    return vmap
