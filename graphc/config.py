@@ -1,8 +1,10 @@
 """Global settings, each also readable from the environment at import:
 
 - ``GRAPHC_RUN_EAGERLY=1``: decorated functions run their Python body op by op;
-- ``GRAPHC_BACKEND=numpy``: the backend compiled functions run on;
-- ``GRAPHC_LOG=trace,...``: print graphc's log messages of those topics to stderr.
+- ``GRAPHC_BACKEND=llvm|numpy``: the backend compiled functions run on (default llvm);
+- ``GRAPHC_CHECK=1``: run native code and the NumPy interpreter side by side (``set_check_mode``);
+- ``GRAPHC_CHECK_NUMERICS=1``: report the first NaN or Inf a compiled function produces;
+- ``GRAPHC_LOG=trace,passes,cache``: print graphc's log messages of those topics to stderr.
 """
 from __future__ import annotations
 
@@ -10,16 +12,29 @@ import logging
 import os
 import sys
 
-_BACKENDS = ("numpy",)
+BACKENDS = ("llvm", "numpy")
+_OPTIMIZER_OPTIONS = (
+    "constant_folding", "arithmetic_optimization", "common_subgraph_elimination", "dead_code_elimination", "fusion",
+)
 
 
 def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
+def _env_backend() -> str:
+    name = os.environ.get("GRAPHC_BACKEND", "llvm").strip() or "llvm"
+    if name not in BACKENDS:
+        raise ValueError(f"GRAPHC_BACKEND={name!r} is not a backend; choose one of {', '.join(BACKENDS)}")
+    return name
+
+
 _settings = {
     "run_eagerly": _env_flag("GRAPHC_RUN_EAGERLY"),
-    "backend": os.environ.get("GRAPHC_BACKEND", "numpy"),
+    "backend": _env_backend(),
+    "optimizer": {},
+    "check": _env_flag("GRAPHC_CHECK"),
+    "check_numerics": _env_flag("GRAPHC_CHECK_NUMERICS"),
 }
 
 
@@ -52,14 +67,54 @@ def functions_run_eagerly() -> bool:
 
 
 def set_backend(name: str) -> _Setting:
-    """Selects the default backend of compiled functions (``"numpy"``)."""
-    if name not in _BACKENDS:
-        raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(_BACKENDS)}")
+    """Selects the default backend of compiled functions: ``"llvm"`` (native code, the default) or
+    ``"numpy"`` (the reference interpreter). Also a context manager."""
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
     return _Setting("backend", name)
 
 
 def get_backend() -> str:
     return _settings["backend"]
+
+
+def set_optimizer_options(options: dict | None = None, **more) -> _Setting:
+    """Switches graph passes on or off, as ``tf.config.optimizer.set_experimental_options``:
+    ``constant_folding``, ``arithmetic_optimization``, ``common_subgraph_elimination``,
+    ``dead_code_elimination``, ``fusion`` (all True by default). Applies to functions traced later."""
+    options = {**(options or {}), **more}
+    unknown = sorted(set(options) - set(_OPTIMIZER_OPTIONS))
+    if unknown:
+        raise ValueError(f"unknown optimizer options {unknown}; known: {', '.join(_OPTIMIZER_OPTIONS)}")
+    return _Setting("optimizer", {**_settings["optimizer"], **{k: bool(v) for k, v in options.items()}})
+
+
+def get_optimizer_options() -> dict:
+    return {name: _settings["optimizer"].get(name, True) for name in _OPTIMIZER_OPTIONS}
+
+
+def set_check_mode(enabled: bool) -> _Setting:
+    """Runs every compiled call on the native backend AND the NumPy interpreter and raises
+    ``gc.errors.CheckError`` at the first kernel or node whose results differ (``GRAPHC_CHECK=1``)."""
+    return _Setting("check", bool(enabled))
+
+
+def check_mode() -> bool:
+    return _settings["check"]
+
+
+def enable_check_numerics() -> _Setting:
+    """Reports the first NaN or Inf a compiled function produces, forward or backward, with the op and
+    the user's source line of the forward op (``GRAPHC_CHECK_NUMERICS=1``)."""
+    return _Setting("check_numerics", True)
+
+
+def disable_check_numerics() -> _Setting:
+    return _Setting("check_numerics", False)
+
+
+def check_numerics_enabled() -> bool:
+    return _settings["check_numerics"]
 
 
 def log_topics() -> set[str]:

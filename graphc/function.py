@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from graphc.backends.numpy import compile_graph as compile_numpy
 from graphc.ir import dispatch
 from graphc.ir.errors import DTypeError, GraphcError, InvalidArgumentError
 from graphc.ir.graph import Graph
@@ -21,6 +20,7 @@ from graphc.ir.ops import GraphFunction, call
 from graphc.ir.verify import verify
 
 from . import config, nest
+from .compiler import Compiled
 from .eager import to_array
 from .tensor import Tensor, _Ref
 from .tracing import TensorSpec, TraceHandler, current_trace, placeholder
@@ -29,7 +29,6 @@ from .variables import Variable
 log = logging.getLogger("graphc.trace")
 
 RETRACE_WARNING_THRESHOLD = 5
-_COMPILERS = {"numpy": compile_numpy}
 
 
 class RetracingWarning(UserWarning):
@@ -53,7 +52,8 @@ def function(func=None, *, input_signature=None, reduce_retracing=False, backend
       argument; a None dimension accepts any size, so one graph serves every call.
     - ``reduce_retracing``: a dimension that changes between calls becomes unknown instead of
       tracing a graph per size.
-    - ``backend``: ``"numpy"`` (the interpreter); default ``gc.config.get_backend()``.
+    - ``backend``: ``"llvm"`` (native code) or ``"numpy"`` (the reference interpreter); default
+      ``gc.config.get_backend()``, which is ``"llvm"``.
     - ``eager``: True runs this function eagerly, False compiles it whatever
       ``gc.config.run_functions_eagerly`` says.
     """
@@ -127,8 +127,8 @@ class Function:
 
     def __init__(self, func, input_signature=None, reduce_retracing=False, backend=None, eager=None, name=None):
         functools.update_wrapper(self, func)
-        if backend is not None and backend not in _COMPILERS:
-            choices = ", ".join(_COMPILERS)
+        if backend is not None and backend not in config.BACKENDS:
+            choices = ", ".join(config.BACKENDS)
             raise InvalidArgumentError(f"gc.function: unknown backend {backend!r}; choose one of {choices}")
         self.python_function = func
         self.name = name or getattr(func, "__name__", "function")
@@ -457,7 +457,7 @@ class ConcreteFunction:
         self._keys = keys
         self.structured_outputs = structured_outputs
         self._output_is_tensor = output_is_tensor
-        self._executable = None
+        self._compiled: Compiled | None = None
         self._callee = None  # (GraphFunction, variables it reads) once a gradient tape saw a call
 
     @property
@@ -489,11 +489,37 @@ class ConcreteFunction:
             )
         return self._run(call_, caller)
 
+    def compiled(self) -> Compiled:
+        """The optimised, fused graph and its executable for the function's backend (built on first use)."""
+        if self._compiled is None:
+            self._compiled = Compiled(self.graph, self.function._backend or config.get_backend())
+        return self._compiled
+
     def executable(self):
-        """The graph compiled for the function's backend (compiled on first use)."""
-        if self._executable is None:
-            self._executable = _COMPILERS[self.function._backend or config.get_backend()](self.graph)
-        return self._executable
+        return self.compiled().executable
+
+    @property
+    def graphs(self) -> dict[str, Graph]:
+        """Every stage of the graph: ``{"traced": ..., "optimized": ..., "fused": ...}``."""
+        return self.compiled().stages
+
+    @property
+    def pass_stats(self) -> list:
+        """Per-pass statistics (nodes before and after, seconds), compile stages included."""
+        return self.compiled().stats
+
+    @property
+    def memory_plan(self):
+        """The planned arena: peak bytes, and each intermediate buffer's lifetime and offset."""
+        return self.compiled().memory_plan
+
+    def llvm_ir(self, optimized: bool = False) -> str:
+        """The LLVM IR of the native code (after LLVM's O3 pipeline with ``optimized=True``)."""
+        return self.compiled().native().llvm_ir(optimized)
+
+    def asm(self) -> str:
+        """The host assembly of the native code."""
+        return self.compiled().native().asm()
 
     def _run(self, call_: _Call, caller: Location | None):
         inputs = call_.tensor_values()
@@ -501,7 +527,7 @@ class ConcreteFunction:
             if dispatch.active_observers():
                 results = self._call_recorded(inputs)
             else:
-                results = self.executable().run([t._array for t in inputs])
+                results = self.compiled().run([t._array for t in inputs])
                 results = [_fresh(r, v) for r, v in zip(results, self.graph.outputs)]
         except GraphcError as error:
             raise _called_from(error, caller, "called")

@@ -26,12 +26,14 @@ class Variable(TensorLike):
             array = _initial_array(value, dtype)
         self.type = TensorType(array.shape, as_dtype(array.dtype))
         self._value = _frozen(array)
+        self._shared = False
         self.trainable = bool(trainable)
         self.name = name or "Variable"
 
     # -- the backend protocol: the current value as a read-only array -----------------------------
     @property
     def value(self) -> np.ndarray:
+        self._shared = True  # the caller may keep it: a backend must copy before updating in place
         return self._value
 
     @value.setter
@@ -41,6 +43,15 @@ class Variable(TensorLike):
                 f"cannot store a {array.dtype}{list(array.shape)} array in variable {self.name!r} of type {self.type}"
             )
         self._value = _frozen(array)
+        self._shared = False
+
+    def exclusive_storage(self) -> np.ndarray:
+        """The storage, shared with no tensor, that a backend may update in place (a copy is made when
+        a tensor may still refer to the current one, so earlier reads keep their values)."""
+        if self._shared:
+            self._value = _frozen(self._value)
+            self._shared = False
+        return self._value
 
     # -- the user API -------------------------------------------------------------------------------
     def _as_tensor(self) -> Tensor:

@@ -46,3 +46,11 @@ class IRError(GraphcError, ValueError):
 
 class CheckpointError(GraphcError, ValueError):
     """A checkpoint file is missing, corrupt, or does not match the objects restored into."""
+
+
+class CheckError(GraphcError, AssertionError):
+    """Check mode: the native backend and the NumPy interpreter disagree."""
+
+
+class NumericsError(InvalidArgumentError):
+    """Check numerics: an op produced NaN or Inf."""

@@ -1,6 +1,7 @@
 """Concrete shapes: re-running the shape rules of a graph on the input shapes of one call."""
 from __future__ import annotations
 
+from .errors import GraphcError
 from .graph import Graph, Value
 from .registry import get_op
 from .types import TensorType
@@ -22,6 +23,9 @@ def concrete_types(graph: Graph, input_types: list[TensorType]) -> dict[Value, T
             attrs = dict(node.attrs)
             if "var" in attrs:
                 attrs["var"] = graph.variables[attrs["var"]]
-            out_types = get_op(node.op).infer(in_types, **attrs)
+            try:
+                out_types = get_op(node.op).infer(in_types, **attrs)
+            except GraphcError as error:
+                raise error.with_context(op=node.op, location=node.loc.long if node.loc else None) from None
         types.update(zip(node.outputs, out_types))
     return types

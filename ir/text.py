@@ -61,26 +61,45 @@ class _Printer:
     def typed(self, v: Value) -> str:
         return f"{self.value(v)}:{self.type(v.type)}"
 
+    def nested(self) -> "_Printer":
+        """A printer for a nested graph: its own value numbers, the same dimension names."""
+        inner = _Printer(self.full_constants)
+        inner.dims = self.dims
+        return inner
+
 
 def format_graph(graph: Graph, *, full_constants: bool = False) -> str:
     """The graph as text; large constants are elided unless ``full_constants`` (needed to parse back)."""
-    p = _Printer(full_constants)
+    return "\n".join(_graph_lines(graph, _Printer(full_constants), ""))
+
+
+def _graph_lines(graph: Graph, p: _Printer, indent: str) -> list[str]:
+    """The lines of ``graph``; a node holding a graph (a fused kernel's ``body``) is followed by the
+    body's own lines, indented, between ``body {`` and ``}`` (body values are numbered afresh,
+    symbolic dimensions keep the outer graph's names)."""
     params = ", ".join(p.typed(v) + (f" {_quoted(v.name, _BARE_INPUT_NAME)}" if v.name else "") for v in graph.inputs)
-    lines = [f"graph {_quoted(graph.name, _BARE_GRAPH_NAME)}({params})"]
-    lines += [f"  var {_ref(name)}: {p.type(var.type)}" for name, var in graph.variables.items()]
+    lines = [f"{indent}graph {_quoted(graph.name, _BARE_GRAPH_NAME)}({params})"]
+    lines += [f"{indent}  var {_ref(name)}: {p.type(var.type)}" for name, var in graph.variables.items()]
     for node in graph.nodes:
         text = node.op
         if node.outputs:
             text = ", ".join(p.typed(v) for v in node.outputs) + " = " + text
         if node.inputs:
             text += " " + ", ".join(p.value(v) for v in node.inputs)
-        if node.attrs:
-            text += " {" + ", ".join(f"{k}={format_attr(k, a, full_constants)}" for k, a in node.attrs.items()) + "}"
+        attrs = {k: a for k, a in node.attrs.items() if not isinstance(a, Graph)}
+        bodies = [a for a in node.attrs.values() if isinstance(a, Graph)]
+        if attrs:
+            text += " {" + ", ".join(f"{k}={format_attr(k, a, p.full_constants)}" for k, a in attrs.items()) + "}"
+        if bodies:
+            text += " body {"
         comment = ([str(node.loc)] if node.loc else []) + ([_ref(node.scope)] if node.scope else [])
         comment += ["grad"] if node.is_gradient else []
-        lines.append("  " + text + (f"   # {' '.join(comment)}" if comment else ""))
-    lines.append("  return " + ", ".join(p.value(v) for v in graph.outputs))
-    return "\n".join(lines)
+        lines.append(f"{indent}  " + text + (f"   # {' '.join(comment)}" if comment else ""))
+        for body in bodies:
+            lines += _graph_lines(body, p.nested(), indent + "    ")
+            lines.append(f"{indent}  }}")
+    lines.append(f"{indent}  return " + ", ".join(p.value(v) for v in graph.outputs))
+    return lines
 
 
 def _quoted(name: str, bare: re.Pattern) -> str:
@@ -215,7 +234,10 @@ class _Parser:
         if not self.lines:
             raise IRError("line 1: expected 'graph NAME(...)', got nothing")
         graph = self.header(*self.lines[0])
-        for line_no, line in self.lines[1:]:
+        self.pos = 1
+        while self.pos < len(self.lines):
+            line_no, line = self.lines[self.pos]
+            self.pos += 1
             ts = _Tokens(line, line_no)
             if ts.accept("var"):
                 self.variable(graph, ts)
@@ -226,6 +248,22 @@ class _Parser:
             if not ts.done():
                 raise ts.error(f"unexpected {ts.peek()[1]!r}")
         return graph
+
+    def body(self, ts: _Tokens) -> Graph:
+        """The nested graph that follows a ``body {`` line, up to its closing ``}``."""
+        depth, start = 1, self.pos
+        while self.pos < len(self.lines):
+            line = self.lines[self.pos][1].split("#")[0].strip()
+            self.pos += 1
+            if line.endswith("body {"):
+                depth += 1
+            elif line == "}":
+                depth -= 1
+                if depth == 0:
+                    inner = _Parser("", self.variables, self.fresh_dims)
+                    inner.lines, inner.dims = self.lines[start:self.pos - 1], self.dims
+                    return inner.parse()
+        raise ts.error("a 'body {' has no closing '}'")
 
     def header(self, line_no: int, line: str) -> Graph:
         m = _HEADER.fullmatch(line.strip())
@@ -273,7 +311,12 @@ class _Parser:
         op = ts.kind("name")
         inputs = self.value_list(ts)
         attrs = self.attrs(ts)
+        has_body = ts.accept("body")
+        if has_body:
+            ts.expect("{")
         meta = _parse_comment(ts.next()[1]) if ts.peek()[0] == "comment" else {}
+        if has_body:
+            attrs["body"] = self.body(ts)
         node = graph.add_node(op, inputs, attrs, [t for _, t in results], **meta)
         for (number, _), v in zip(results, node.outputs):
             self.define(number, v, ts)

@@ -13,7 +13,7 @@ def verify(graph: Graph) -> Graph:
     """Returns ``graph`` or raises IRError naming the first problem and its node: an unknown op, a
     result not linked to its node, a value used but defined nowhere in the graph, a cycle, a value
     used before it is defined, an unknown variable, or result types that disagree with the op's
-    shape rule."""
+    shape rule. Graphs held by nodes (fused kernels' bodies) are verified too."""
     where = {node: _describe(graph, i, node) for i, node in enumerate(graph.nodes)}
     _check_structure(graph, where)
     _check_acyclic(graph, where)
@@ -23,6 +23,8 @@ def verify(graph: Graph) -> Graph:
             if v not in defined:
                 raise IRError(f"{where[node]}: input {i} ({_value(v, where)}) is used before it is defined")
         _check_types(graph, node, where[node])
+        for body in (a for a in node.attrs.values() if isinstance(a, Graph)):
+            verify(body)  # a fused kernel's own graph
         defined.update(node.outputs)
     return graph
 

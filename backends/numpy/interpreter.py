@@ -28,8 +28,9 @@ class Interpreter:
     def __init__(self, graph: Graph):
         self.graph = graph
 
-    def run(self, inputs: list[np.ndarray], observe=None) -> list[np.ndarray]:
-        """Runs the graph on ``inputs``; ``observe(node, arrays)`` is called after each node."""
+    def run(self, inputs: list[np.ndarray], observe=None, commit: bool = True) -> list[np.ndarray]:
+        """Runs the graph on ``inputs``; ``observe(node, arrays)`` is called after each node.
+        With ``commit=False`` variables are left unchanged (a dry run)."""
         graph = self.graph
         env: dict = dict(zip(graph.inputs, inputs))
         staged: dict[str, np.ndarray] = {}
@@ -45,8 +46,9 @@ class Interpreter:
             env.update(zip(node.outputs, results))
             if observe is not None:
                 observe(node, results)
-        for name, value in staged.items():
-            graph.variables[name].value = value
+        if commit:
+            for name, value in staged.items():
+                graph.variables[name].value = value
         return [env[v] for v in graph.outputs]
 
     def run_node(self, node: Node, arrays: list, staged: dict) -> list:

@@ -18,7 +18,7 @@ A rule applies only when the replacement has exactly the type of the node it rep
 | transpose(transpose(x, p), q)            | transpose(x, p∘q), or x if the identity |
 | reshape(reshape(x)), reshape_like(reshape(x)) | one reshape   |
 | squeeze(expand_dims(x, a), a), expand_dims(squeeze(x, a), a) | x |
-| reduce_sum(x) over axes of size 1, keepdims | x               |
+| reduce_{sum,max,min,prod}(x) over no axes, or size-1 axes kept | x |
 | where(c, x, x)                           | x                  |
 
 "0" and "1" are constants, ``fill`` or ``full_like`` nodes whose every element is that number.
@@ -149,9 +149,12 @@ def _undo(op):
     return rule
 
 
-def _reduce_sum(node, inputs, builder):
+def _reduction(node, inputs, builder):
+    """A reduction over no axes, or over size-1 axes it keeps, leaves its input as it was."""
     x = inputs[0]
-    if node.attrs["keepdims"] and all(x.type.shape[a] == 1 for a in node.attrs["axes"]):
+    if node.attrs["keepdims"] and all(x.type.shape[a] == 1 for a in node.attrs["axes"]) and _same_type(node, x):
+        return x
+    if not node.attrs["axes"] and _same_type(node, x):
         return x
     return None
 
@@ -179,7 +182,10 @@ RULES = {
     "reshape_like": _reshape,
     "squeeze": _undo("expand_dims"),
     "expand_dims": _undo("squeeze"),
-    "reduce_sum": _reduce_sum,
+    "reduce_sum": _reduction,
+    "reduce_max": _reduction,
+    "reduce_min": _reduction,
+    "reduce_prod": _reduction,
     "where": _where,
 }
 

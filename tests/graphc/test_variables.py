@@ -175,9 +175,9 @@ def test_a_run_time_failure_leaves_every_variable_unchanged():
         b.assign(y)  # the sizes are only known when the graph runs
         return x + z  # fails at run time when x and z differ in size
 
-    with pytest.raises(gc.errors.InvalidArgumentError, match="add: operands could not be broadcast"):
+    with pytest.raises(gc.errors.InvalidArgumentError, match=r"add: .*(could not be broadcast|incompatible shapes for broadcasting)"):
         f(np.ones(3, F32), np.ones(3, F32), np.ones(2, F32))  # fails after both assignments
-    with pytest.raises(gc.errors.InvalidArgumentError, match=r"assign_variable: cannot assign a value of shape \[4\]"):
+    with pytest.raises(gc.errors.InvalidArgumentError, match=r"assign_variable: cannot assign a value of (shape \[4\]|type f32\[4\])"):
         f(np.ones(3, F32), np.ones(4, F32), np.ones(3, F32))  # a's assignment succeeded, b's fails
     np.testing.assert_array_equal(a.numpy(), np.zeros(3))
     np.testing.assert_array_equal(b.numpy(), np.zeros(3))

@@ -486,9 +486,11 @@ def _storage_root(v: Value) -> Value:
 
 
 def _text_types(graph: Graph) -> dict[str, str]:
-    """Value name -> its type as printed in the text IR (definitions only)."""
+    """Value name -> its type as printed in the text IR (definitions only, kernel bodies left out)."""
     types = {}
     for line in str(graph).splitlines():
+        if line.startswith("    ") or line.strip() == "}":
+            continue  # a fused kernel's body numbers its values afresh
         head = line.split(" = ")[0] if " = " in line else line
         types.update(re.findall(r"(%\d+):(\w+\[[^\]]*\])", head))
     return types

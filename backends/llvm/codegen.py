@@ -1,0 +1,231 @@
+"""Code generation: a fused graph becomes one LLVM module with one entry point.
+
+``graphc_entry(tid, nthreads, slots, dims, sync)`` runs every node in order; each thread calls it
+with its own ``tid`` and the threads meet at a barrier after each node. ``slots`` holds a pointer
+per buffer (see ``Slot``), ``dims`` the run-time sizes of the symbolic dimensions, ``sync`` the
+barrier words and the error flag. Variable assignments are staged: reads after an assignment use
+the new value's buffer, and the variables' storage is written only at the end, when no error was
+flagged — so a failing call leaves every variable as it was.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from llvmlite import ir
+
+from graphc.ir.graph import Graph, Node, Value
+from graphc.ir.passes.memory import plan_memory
+
+from . import ops
+from .emitter import KERNEL_TYPE, SYNC_ERROR, Emitter, barrier_function
+from .kernels import Operand, emit_fused
+from .scalar import I8, I64
+
+ENTRY = "graphc_entry"
+ALIGNMENT = 64
+# ops a failing check in native code can stop (the entry tests the error flag after them)
+FALLIBLE = {"gather", "scatter_add"}
+
+
+@dataclass
+class Slot:
+    """One pointer of the ``slots`` table: where the runtime finds or allocates the buffer.
+
+    kind: 'input' (key: input index), 'output' (key: output index), 'variable' (key: name),
+    'constant' (key: the array), 'arena' (key: the offset in the arena), 'buffer' (an intermediate
+    of unknown size the runtime allocates per run-time sizes and reuses)."""
+
+    kind: str
+    key: object
+    dtype: object
+    shape: tuple
+
+
+@dataclass
+class Program:
+    name: str
+    ir: str
+    slots: list[Slot]
+    symbols: list[str]
+    nodes: list[Node]  # by index, for error messages
+    output_slots: list[int] = field(default_factory=list)
+    arena_bytes: int = 0
+
+
+def unsupported_ops(graph: Graph) -> set[str]:
+    """Ops of ``graph`` this backend cannot lower."""
+    supported = set(ops.LOWERINGS) | ops.VIEWS | ops.NO_CODE | {"fused"}
+    return {n.op for n in graph.nodes} - supported
+
+
+def _symbols(graph: Graph) -> list[str]:
+    names: list[str] = []
+
+    def visit(g: Graph):
+        for v in g.values():
+            for d in v.type.shape:
+                if isinstance(d, str) and d not in names:
+                    names.append(d)
+        for n in g.nodes:
+            if "body" in n.attrs:
+                visit(n.attrs["body"])
+
+    visit(graph)
+    for var in graph.variables.values():
+        for d in var.type.shape:
+            if isinstance(d, str) and d not in names:
+                names.append(d)
+    return names
+
+
+class CodeGen:
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.module = ir.Module(name=graph.name)
+        self.slots: list[Slot] = []
+        self.slot_of: dict[Value, int] = {}
+        self.symbols = {name: i for i, name in enumerate(_symbols(graph))}
+
+    def _new_slot(self, kind, key, dtype, shape) -> int:
+        self.slots.append(Slot(kind, key, dtype, tuple(shape)))
+        return len(self.slots) - 1
+
+    def _assign_slots(self) -> tuple[dict[str, int], list[tuple[str, int]]]:
+        """Slots for every value; returns the variable slots and the staged writes (variable, slot).
+
+        Intermediates go to the arena at the offsets of the memory plan (those of unknown size get a
+        buffer of their own); a kernel the plan lets update a variable in place writes straight into
+        the variable's storage, unless some op may fail after it (then writes stay staged)."""
+        g = self.graph
+        plan = plan_memory(g, ALIGNMENT)
+        self.arena_bytes = plan.arena_bytes
+        names = {v: f"%{i}" for i, v in enumerate(g.values())}
+        planned = {b.name: b for b in plan.buffers}
+        in_place = not any(n.op in FALLIBLE for n in g.nodes)
+        # a staged assignment is copied into its variable at the very end: its value must stay intact
+        root = {}
+        for n in g.nodes:
+            if n.op in ops.VIEWS:
+                root[n.outputs[0]] = root.get(n.inputs[0], n.inputs[0])
+        staged_values = {root.get(n.inputs[0], n.inputs[0]) for n in g.nodes if n.op == "assign_variable"}
+        for i, v in enumerate(g.inputs):
+            self.slot_of[v] = self._new_slot("input", i, v.dtype, v.type.shape)
+        var_slots = {name: self._new_slot("variable", name, var.type.dtype, var.type.shape) for name, var in g.variables.items()}
+        current = dict(var_slots)
+        outputs = {v: i for i, v in enumerate(g.outputs)}
+        for node in g.nodes:
+            if node.op == "constant":
+                v = node.outputs[0]
+                self.slot_of[v] = self._new_slot("constant", node.attrs["value"], v.dtype, v.type.shape)
+            elif node.op == "read_variable":
+                self.slot_of[node.outputs[0]] = current[node.attrs["var"]]
+            elif node.op == "assign_variable":
+                current[node.attrs["var"]] = self.slot_of[node.inputs[0]]
+            elif node.op in ops.VIEWS:
+                self.slot_of[node.outputs[0]] = self.slot_of[node.inputs[0]]
+            else:
+                for v in node.outputs:
+                    buffer = planned.get(names[v])
+                    if v in outputs:
+                        self.slot_of[v] = self._new_slot("output", outputs[v], v.dtype, v.type.shape)
+                    elif buffer is not None and buffer.kind == "variable" and in_place:
+                        self.slot_of[v] = var_slots[buffer.inplace_of[1:]]
+                    elif buffer is not None and buffer.kind == "arena" and v not in staged_values:
+                        self.slot_of[v] = self._new_slot("arena", buffer.offset, v.dtype, v.type.shape)
+                    else:
+                        self.slot_of[v] = self._new_slot("buffer", None, v.dtype, v.type.shape)
+        staged = [(name, slot) for name, slot in current.items() if slot != var_slots[name]]
+        return var_slots, staged
+
+    def _operand(self, v: Value) -> Operand:
+        return Operand(self.slot_of[v], v.dtype, v.type.shape)
+
+    def _emit_node(self, index: int, node: Node) -> ir.Function | None:
+        if node.op in ops.VIEWS or node.op in ops.NO_CODE:
+            return None
+        em = Emitter(self.module, f"node{index}_{node.op}", self.slot_of, self.symbols, index)
+        if node.op == "fused":
+            emit_fused(em, node, [self._operand(v) for v in node.inputs], [self._operand(v) for v in node.outputs],
+                       self.scratch.get(index))
+        else:
+            ops.lower_op(em, node)
+        return em.finish()
+
+    def layout(self) -> Program:
+        """Every buffer's slot (the program without its code): cheap, and the same on every run."""
+        g = self.graph
+        var_slots, staged = self._assign_slots()
+        self.scratch = {}  # node index -> slot of a matmul result used only inside its kernel
+        for i, node in enumerate(g.nodes):
+            if node.op == "fused":
+                body = node.attrs["body"]
+                for n in body.nodes:
+                    if n.op == "matmul" and n.outputs[0] not in body.outputs:
+                        r = n.outputs[0]
+                        self.scratch[i] = self._new_slot("buffer", None, r.dtype, r.type.shape)
+        # results that share another buffer (an input, a variable, a view) are copied out at the end
+        self.copies, output_slots = [], []
+        for i, v in enumerate(g.outputs):
+            slot = self.slot_of[v]
+            if self.slots[slot].kind != "output" or self.slots[slot].key != i:
+                target = self._new_slot("output", i, v.dtype, v.type.shape)
+                self.copies.append((target, slot, v))
+                slot = target
+            output_slots.append(slot)
+        self.copies += [(var_slots[name], slot, g.variables[name]) for name, slot in staged]
+        return Program(g.name, "", self.slots, list(self.symbols), list(g.nodes), output_slots, self.arena_bytes)
+
+    def build(self) -> Program:
+        """The program with its LLVM IR."""
+        program = self.layout()
+        g = self.graph
+        functions = [(i, n, self._emit_node(i, n)) for i, n in enumerate(g.nodes)]
+        entry = ir.Function(self.module, KERNEL_TYPE, ENTRY)
+        tid, nthreads, slots, dims, sync = entry.args
+        b = ir.IRBuilder(entry.append_basic_block("entry"))
+        barrier = barrier_function(self.module)
+        error_ptr = b.gep(sync, [ir.Constant(I64, SYNC_ERROR)])
+        for i, node, fn in functions:
+            if fn is None:
+                continue
+            b.call(fn, [tid, nthreads, slots, dims, sync])
+            b.call(barrier, [nthreads, sync])
+            if node.op in FALLIBLE:
+                failed = b.icmp_signed("!=", b.load_atomic(error_ptr, "acquire", 8), ir.Constant(I64, 0))
+                with b.if_then(failed, likely=False):
+                    b.ret_void()
+        finals = Emitter(self.module, "finish", self.slot_of, self.symbols, len(g.nodes))
+        for dst, src, like in self.copies:
+            self._copy(finals, dst, src, like)
+        b.call(finals.finish(), [tid, nthreads, slots, dims, sync])
+        b.ret_void()
+        program.ir = str(self.module)
+        return program
+
+    def _copy(self, em: Emitter, dst_slot: int, src_slot: int, like) -> None:
+        """Copies a whole buffer (on thread 0) with llvm.memcpy."""
+        b = em.builder
+        dtype = like.type.dtype
+        nbytes = b.mul(em.product(like.type.shape), ir.Constant(I64, _item_size(dtype)))
+        memcpy = self.module.globals.get("llvm.memcpy.p0i8.p0i8.i64") or ir.Function(
+            self.module, ir.FunctionType(ir.VoidType(), [I8.as_pointer(), I8.as_pointer(), I64, ir.IntType(1)]),
+            "llvm.memcpy.p0i8.p0i8.i64",
+        )
+        dst = b.bitcast(em.slot_pointer(dst_slot, dtype), I8.as_pointer())
+        src = b.bitcast(em.slot_pointer(src_slot, dtype), I8.as_pointer())
+        with em.only_first_thread():
+            b.call(memcpy, [dst, src, nbytes, ir.Constant(ir.IntType(1), 0)])
+
+
+def _item_size(dtype) -> int:
+    return dtype.numpy.itemsize
+
+
+def generate(graph: Graph) -> Program:
+    """The program (LLVM IR and buffer layout) for a fused graph."""
+    return CodeGen(graph).build()
+
+
+def layout(graph: Graph) -> Program:
+    """The buffer layout ``generate`` would give, without generating code (for cached code)."""
+    return CodeGen(graph).layout()

@@ -1,0 +1,42 @@
+"""From a fused graph to an executable: code generation, LLVM's O3 pipeline, loading, caching."""
+from __future__ import annotations
+
+from typing import Callable
+
+from graphc.ir.graph import Graph
+
+from . import cache, target
+from .codegen import ENTRY, generate, layout, unsupported_ops
+from .matmul import blas_symbols
+from .runtime import Executable
+
+
+class UnsupportedGraph(Exception):
+    """The graph holds ops this backend cannot lower (the caller falls back to the interpreter)."""
+
+
+def _untimed(name: str, fn: Callable):
+    return fn()
+
+
+def compile_graph(graph: Graph, timer: Callable = _untimed) -> Executable:
+    """Compiles a fused graph (or loads its object code from the disk cache).
+
+    ``timer(stage_name, fn)`` runs each stage (so the caller can time them)."""
+    missing = unsupported_ops(graph)
+    if missing:
+        raise UnsupportedGraph(", ".join(sorted(missing)))
+    key = timer("cache_key", lambda: cache.cache_key(graph)) if cache.enabled() else None
+    object_code = timer("cache_load", lambda: cache.load(key)) if key else None
+    ir_text = None
+    if object_code is None:
+        program = timer("codegen", lambda: generate(graph))
+        module = timer("llvm_optimize", lambda: target.optimize(program.ir))
+        object_code = timer("llvm_emit", lambda: target.emit_object(module))
+        ir_text = program.ir
+        if key:
+            cache.store(key, object_code)
+    else:
+        program = timer("layout", lambda: layout(graph))
+    code = timer("load", lambda: target.LoadedCode(object_code, blas_symbols()))
+    return Executable(graph, program, code.address(ENTRY), code, ir_text)

@@ -1,0 +1,180 @@
+"""Helpers every lowering uses: the kernel function being emitted, its buffers, sizes and loops.
+
+Every top-level node becomes one internal function with the entry's signature
+``void (i64 tid, i64 nthreads, i8** slots, i64* dims, i64* sync)``: ``slots`` holds one pointer per
+buffer, ``dims`` the run-time value of every symbolic dimension, ``sync`` the barrier and error words.
+"""
+from __future__ import annotations
+
+import contextlib
+
+from llvmlite import ir
+
+from graphc.ir.graph import Value
+from graphc.ir.types import DType
+
+from .scalar import I1, I8, I64, memory_type
+
+VOID = ir.VoidType()
+I8P = I8.as_pointer()
+KERNEL_TYPE = ir.FunctionType(VOID, [I64, I64, I8P.as_pointer(), I64.as_pointer(), I64.as_pointer()])
+
+# sync words
+SYNC_COUNT, SYNC_GENERATION, SYNC_ERROR, SYNC_ERROR_NODE = 0, 1, 2, 3
+# error codes set by native code, raised by the runtime
+ERROR_INDEX_OUT_OF_RANGE, ERROR_NEGATIVE_INTEGER_POWER = 1, 2
+
+
+class Emitter:
+    """Emits one kernel function. ``slot_of`` maps top-level values to slot indices, ``symbols``
+    symbolic dimension names to indices in ``dims``."""
+
+    def __init__(self, module: ir.Module, name: str, slot_of: dict[Value, int], symbols: dict[str, int], node_index: int):
+        self.module = module
+        self.function = ir.Function(module, KERNEL_TYPE, name)
+        self.function.linkage = "internal"
+        self.tid, self.nthreads, self.slots, self.dims, self.sync = self.function.args
+        # loads of sizes and buffer pointers go to the prologue, which branches to the body at finish()
+        self.prologue = self.function.append_basic_block("prologue")
+        self.builder = ir.IRBuilder(self.function.append_basic_block("start"))
+        self.slot_of = slot_of
+        self.symbols = symbols
+        self.node_index = node_index
+        self._dim_cache: dict = {}
+
+    # -- sizes ------------------------------------------------------------------------------------
+    def dim(self, d) -> ir.Value:
+        """A dimension as an i64 value: a constant, or the run-time size of a symbol."""
+        if isinstance(d, int):
+            return ir.Constant(I64, d)
+        if d not in self._dim_cache:
+            b = self.builder
+            with b.goto_block(self.prologue):
+                ptr = b.gep(self.dims, [ir.Constant(I64, self.symbols[d])], inbounds=True)
+                self._dim_cache[d] = b.load(ptr)
+        return self._dim_cache[d]
+
+    def product(self, dims) -> ir.Value:
+        result = ir.Constant(I64, 1)
+        static = 1
+        for d in dims:
+            if isinstance(d, int):
+                static *= d
+            else:
+                result = self.builder.mul(result, self.dim(d))
+        return self.builder.mul(result, ir.Constant(I64, static)) if static != 1 else result
+
+    # -- buffers ----------------------------------------------------------------------------------
+    def pointer(self, value: Value, dtype: DType | None = None) -> ir.Value:
+        """The typed base pointer of a top-level value's buffer."""
+        return self.slot_pointer(self.slot_of[value], dtype or value.dtype)
+
+    def slot_pointer(self, slot: int, dtype: DType) -> ir.Value:
+        b = self.builder
+        with b.goto_block(self.prologue):
+            raw = b.load(b.gep(self.slots, [ir.Constant(I64, slot)], inbounds=True))
+            return b.bitcast(raw, memory_type(dtype).as_pointer())
+
+    def element(self, base: ir.Value, offset: ir.Value) -> ir.Value:
+        return self.builder.gep(base, [offset], inbounds=True)
+
+    # -- control ----------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def loop(self, start, stop, name: str = "i"):
+        """``for i in range(start, stop)``; yields ``i``."""
+        b = self.builder
+        start = start if isinstance(start, ir.Value) else ir.Constant(I64, start)
+        stop = stop if isinstance(stop, ir.Value) else ir.Constant(I64, stop)
+        pre = b.block
+        header = b.append_basic_block(f"{name}.header")
+        body = b.append_basic_block(f"{name}.body")
+        end = b.append_basic_block(f"{name}.end")
+        b.branch(header)
+        b.position_at_end(header)
+        index = b.phi(I64, name=name)
+        index.add_incoming(start, pre)
+        b.cbranch(b.icmp_signed("<", index, stop), body, end)
+        b.position_at_end(body)
+        yield index
+        index.add_incoming(b.add(index, ir.Constant(I64, 1)), b.block)
+        b.branch(header)
+        b.position_at_end(end)
+
+    def chunk(self, total: ir.Value, align: int = 1) -> tuple[ir.Value, ir.Value]:
+        """This thread's ``[start, end)`` of ``range(total)``; chunk starts are multiples of ``align``."""
+        b = self.builder
+        units = total
+        if align > 1:
+            units = b.sdiv(b.add(total, ir.Constant(I64, align - 1)), ir.Constant(I64, align))
+        start = b.sdiv(b.mul(units, self.tid), self.nthreads)
+        end = b.sdiv(b.mul(units, b.add(self.tid, ir.Constant(I64, 1))), self.nthreads)
+        if align > 1:
+            start = b.mul(start, ir.Constant(I64, align))
+            end = b.mul(end, ir.Constant(I64, align))
+            end = b.select(b.icmp_signed("<", end, total), end, total)
+            start = b.select(b.icmp_signed("<", start, total), start, total)
+        return start, end
+
+    @contextlib.contextmanager
+    def only_first_thread(self):
+        """Code in the block runs on thread 0 only."""
+        b = self.builder
+        with b.if_then(b.icmp_signed("==", self.tid, ir.Constant(I64, 0))):
+            yield
+
+    def barrier(self) -> None:
+        """Waits for every thread to finish the work before this point."""
+        self.builder.call(barrier_function(self.module), [self.nthreads, self.sync])
+
+    def flag_error(self, condition: ir.Value, code: int) -> None:
+        """Records error ``code`` for this node when ``condition`` (i1) holds; the runtime raises it."""
+        b = self.builder
+        with b.if_then(condition, likely=False):
+            b.store(ir.Constant(I64, code), b.gep(self.sync, [ir.Constant(I64, SYNC_ERROR)]))
+            b.store(ir.Constant(I64, self.node_index), b.gep(self.sync, [ir.Constant(I64, SYNC_ERROR_NODE)]))
+
+    def finish(self) -> ir.Function:
+        b = self.builder
+        b.ret_void()
+        start = self.function.blocks[1]
+        with b.goto_block(self.prologue):
+            b.branch(start)
+        return self.function
+
+
+def bool_constant(value: bool) -> ir.Constant:
+    return ir.Constant(I1, int(value))
+
+
+def barrier_function(module: ir.Module) -> ir.Function:
+    """``graphc.barrier(nthreads, sync)``: waits until all ``nthreads`` threads have arrived.
+
+    A counter and a generation word in ``sync``; the last thread to arrive resets the counter and
+    advances the generation, the others spin (with the CPU's pause hint) until it changes."""
+    name = "graphc.barrier"
+    if name in module.globals:
+        return module.globals[name]
+    fn = ir.Function(module, ir.FunctionType(VOID, [I64, I64.as_pointer()]), name)
+    fn.linkage = "internal"
+    nthreads, sync = fn.args
+    entry, arrive, last, wait, done = (fn.append_basic_block(n) for n in ("entry", "arrive", "last", "wait", "done"))
+    b = ir.IRBuilder(entry)
+    b.cbranch(b.icmp_signed("==", nthreads, ir.Constant(I64, 1)), done, arrive)
+    b.position_at_end(arrive)
+    count_ptr = b.gep(sync, [ir.Constant(I64, SYNC_COUNT)])
+    generation_ptr = b.gep(sync, [ir.Constant(I64, SYNC_GENERATION)])
+    generation = b.load_atomic(generation_ptr, "acquire", 8)
+    arrived = b.atomic_rmw("add", count_ptr, ir.Constant(I64, 1), "acq_rel")
+    b.cbranch(b.icmp_signed("==", arrived, b.sub(nthreads, ir.Constant(I64, 1))), last, wait)
+    b.position_at_end(last)
+    b.store_atomic(ir.Constant(I64, 0), count_ptr, "monotonic", 8)
+    b.atomic_rmw("add", generation_ptr, ir.Constant(I64, 1), "release")
+    b.branch(done)
+    b.position_at_end(wait)
+    pause = module.globals.get("llvm.x86.sse2.pause") or ir.Function(module, ir.FunctionType(VOID, []), "llvm.x86.sse2.pause")
+    b.call(pause, [])
+    now = b.load_atomic(generation_ptr, "acquire", 8)
+    b.cbranch(b.icmp_signed("==", now, generation), wait, done)
+    b.position_at_end(done)
+    b.ret_void()
+    return fn

@@ -1,0 +1,332 @@
+"""Lowering of fused kernels to loop nests.
+
+A kernel's iteration space S splits into kept axes (the outer loops, shared among threads) and
+reduced axes R (the inner loops). Per point of the outer loops the kernel runs one or more *passes*
+over the inner loops: a pass computes the reductions whose inputs are ready, and the full-shaped
+results that need them (softmax: pass 0 the maximum, pass 1 the sum of exponentials, pass 2 the
+quotients). Elementwise values needed again in a later pass are recomputed, not stored. Per-row
+values (reduction results and what is computed from them) live in registers between passes.
+
+Adjacent axes that every operand reads the same way (all contiguous, or all broadcast) are merged,
+so the innermost loop is as long as possible and contiguous; LLVM's loop vectoriser does the rest.
+Float sums and products are vectorised by allowing their reassociation: each row is summed in the
+vectoriser's interleaved partial sums, combined at the end — deterministic for a given build.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llvmlite import ir
+
+from graphc.ir.graph import Graph, Node, Value
+from graphc.ir.passes.fusion import REDUCTIONS, Space, kernel_space
+from graphc.ir.types import DType
+
+from . import scalar
+from .emitter import Emitter
+from .scalar import I64, SHAPE_ONLY_INPUTS, lower_scalar
+
+
+@dataclass
+class Operand:
+    """A buffer the kernel reads or writes: its slot, dtype and shape."""
+
+    slot: int
+    dtype: DType
+    shape: tuple
+
+
+def _aligned_strides(shape: tuple, space_shape: tuple, axes: list[int]) -> dict[int, object]:
+    """For each axis of ``space_shape`` in ``axes``: the element stride of a C-contiguous buffer of
+    ``shape`` broadcast (right-aligned) to ``space_shape``, or 0 where it is broadcast."""
+    lead = len(space_shape) - len(shape)
+    strides = {}
+    for axis in axes:
+        k = axis - lead
+        if k < 0 or (shape[k] == 1 and space_shape[axis] != 1):
+            strides[axis] = 0
+        else:
+            strides[axis] = tuple(shape[k + 1:])  # the product of the trailing dims
+    return strides
+
+
+class _LoopGroups:
+    """The axes of one loop level merged into runs that every access reads alike."""
+
+    def __init__(self, axes: list[int], space_shape: tuple, accesses: list[dict]):
+        self.groups: list[list[int]] = []
+        for axis in axes:
+            if space_shape[axis] == 1:
+                continue
+            if self.groups and self.groups[-1][-1] == axis - 1 and all(
+                (a[axis] == 0) == (a[axis - 1] == 0) for a in accesses
+            ):
+                self.groups[-1].append(axis)
+            else:
+                self.groups.append([axis])
+
+
+class FusedKernel:
+    """Emits one ``fused`` node (``elementwise`` or ``reduction`` kind, or a matmul's epilogue)."""
+
+    def __init__(self, em: Emitter, body: Graph, sources: dict[Value, Operand], sinks: dict[Value, Operand],
+                 nodes: list[Node], space: Space):
+        self.em, self.b = em, em.builder
+        self.body, self.nodes, self.space = body, nodes, space
+        self.sources, self.sinks = sources, sinks
+        self.S = space.shape
+        self.outer_axes = [i for i in range(len(self.S)) if i not in space.axes]
+        self.inner_axes = sorted(space.axes)
+        keep, drop = space.row_shapes() if space.axes else (self.S, self.S)
+        self.O = drop
+        self.cls = {v: self._class(n, v) for n in nodes for v in n.outputs}
+        # every (buffer, space) access: "S" reads broadcast to S, "O" reads broadcast to the kept axes
+        self.accesses: dict[tuple, dict] = {}
+        for v, op in {**sources, **sinks}.items():
+            for where in self._access_spaces(v):
+                self.accesses[(op.slot, where)] = self._strides(op.shape, where)
+
+    # -- classification ---------------------------------------------------------------------------
+    def _class(self, node: Node, value: Value) -> str:
+        if node.op in REDUCTIONS:  # per row, even where a row has the shape of S (reduced axes of size 1)
+            return "row" if node.attrs["keepdims"] else "row_dropped"
+        return self.space.value_class(value.type.shape) or "full"
+
+    def _access_spaces(self, value: Value) -> set[str]:
+        """How a buffer is indexed: in S ('S') or in the kept axes only ('O', dropped-row values)."""
+        spaces = set()
+        readers = [n for n in self.nodes if value in n.inputs]
+        for n in readers:
+            spaces.add("O" if self.cls[n.outputs[0]] == "row_dropped" and n.op not in REDUCTIONS else "S")
+        if value in self.sinks or not readers:
+            spaces.add("O" if self.cls.get(value) == "row_dropped" else "S")
+        return spaces
+
+    def _strides(self, shape: tuple, where: str) -> dict[int, object]:
+        if where == "S":
+            return _aligned_strides(shape, self.S, list(range(len(self.S))))
+        # map the kept axes of S to positions in O
+        o_strides = _aligned_strides(shape, self.O, list(range(len(self.O))))
+        return {axis: o_strides[i] for i, axis in enumerate(self.outer_axes)} | {a: 0 for a in self.inner_axes}
+
+    # -- offsets ----------------------------------------------------------------------------------
+    def _stride_value(self, stride) -> ir.Value:
+        return ir.Constant(I64, 0) if stride == 0 else self.em.product(stride)
+
+    def _offsets(self, indices: dict[int, ir.Value], base: dict | None = None) -> dict[tuple, ir.Value]:
+        """Offsets of every access at the loop indices ``indices`` (axis -> index), added to ``base``."""
+        b = self.b
+        result = {}
+        for key, strides in self.accesses.items():
+            total = base[key] if base else ir.Constant(I64, 0)
+            for axis, index in indices.items():
+                if strides[axis] != 0:
+                    total = b.add(total, b.mul(index, self._stride_value(strides[axis])))
+            result[key] = total
+        return result
+
+    # -- the loop nest ----------------------------------------------------------------------------
+    def emit(self) -> None:
+        outer = _LoopGroups(self.outer_axes, self.S, list(self.accesses.values())).groups
+        self._emit_outer(outer, 0, {}, parallel=True)
+
+    def _group_size(self, group: list[int]) -> ir.Value:
+        return self.em.product([self.S[a] for a in group])
+
+    def _group_indices(self, group: list[int], linear: ir.Value) -> dict[int, ir.Value]:
+        """Splits a merged loop index back into the axes of its group (for offsets)."""
+        # offsets only need index * stride of the group's innermost axis: reading the group as one
+        # axis of the innermost stride is exact because its axes are contiguous for every access
+        return {group[-1]: linear}
+
+    def _emit_outer(self, groups, level: int, indices: dict, parallel: bool) -> None:
+        em = self.em
+        if level == len(groups):
+            self._emit_point(indices)
+            return
+        group = groups[level]
+        size = self._group_size(group)
+        if parallel:
+            start, end = em.chunk(size, align=64 if level == len(groups) - 1 and not self.inner_axes else 1)
+        else:
+            start, end = ir.Constant(I64, 0), size
+        with em.loop(start, end, f"o{level}") as i:
+            self._emit_outer(groups, level + 1, indices | self._group_indices(group, i), parallel=False)
+
+    def _emit_point(self, outer_indices: dict) -> None:
+        """Everything done once per point of the outer loops."""
+        if not self.outer_axes or not _LoopGroups(self.outer_axes, self.S, list(self.accesses.values())).groups:
+            # no outer loop to share: one thread does the whole kernel
+            with self.em.only_first_thread():
+                self._emit_passes(self._offsets(outer_indices))
+            return
+        self._emit_passes(self._offsets(outer_indices))
+
+    def _emit_passes(self, outer_offsets: dict) -> None:
+        passes, reduction_pass, ready = self._schedule()
+        values: dict[Value, ir.Value] = {}
+        self._compute_rows(values, ready, -1, outer_offsets)
+        for q in range(passes):
+            reductions = [n for n in self.nodes if n.op in REDUCTIONS and reduction_pass[n] == q]
+            full_outputs = [v for v in self.sinks if self.cls[v] == "full" and self._pass_of(v) == q]
+            if self.inner_axes:
+                accumulators = {n: self._init_accumulator(n) for n in reductions}
+                inner = _LoopGroups(self.inner_axes, self.S, list(self.accesses.values())).groups
+                self._emit_inner(inner, 0, outer_offsets, values, reductions, full_outputs, accumulators)
+                for n, acc in accumulators.items():
+                    values[n.outputs[0]] = self.b.load(acc)
+            else:  # no reduced axis: one pass; a reduction over no axes is the identity
+                local = dict(values)
+                self._compute_full(local, reductions, full_outputs, outer_offsets)
+                for n in reductions:
+                    values[n.outputs[0]] = self._operand(n, 0, local, outer_offsets)
+            self._compute_rows(values, ready, q, outer_offsets)
+
+    def _emit_inner(self, groups, level, offsets, values, reductions, full_outputs, accumulators):
+        if level == len(groups):
+            local = dict(values)
+            self._compute_full(local, reductions, full_outputs, offsets)
+            for n in reductions:
+                acc = accumulators[n]
+                self.b.store(self._combine(n, self.b.load(acc), self._operand(n, 0, local, offsets)), acc)
+            return
+        group = groups[level]
+        with self.em.loop(ir.Constant(I64, 0), self._group_size(group), f"r{level}") as i:
+            inner = self._offsets(self._group_indices(group, i), offsets)
+            self._emit_inner(groups, level + 1, inner, values, reductions, full_outputs, accumulators)
+
+    # -- scheduling -------------------------------------------------------------------------------
+    def _schedule(self):
+        """(number of passes, the pass of each reduction, the pass after which each row value is ready)."""
+        self._full_pass: dict[Value, int] = {}
+        reduction_pass: dict[Node, int] = {}
+        ready: dict[Value, int] = {}
+        for n in self.nodes:
+            out = n.outputs[0]
+            internal = [v for v in n.inputs if v in self.cls]
+            if n.op in REDUCTIONS:
+                p = self._full_pass.get(n.inputs[0], 0)
+                reduction_pass[n] = p
+                ready[out] = p
+            elif self.cls[out] == "full":
+                p = max([self._full_pass[v] for v in internal if self.cls[v] == "full"]
+                        + [ready[v] + 1 for v in internal if self.cls[v] != "full"] + [0])
+                self._full_pass[out] = p
+            else:
+                ready[out] = max([ready[v] for v in internal] + [-1])
+        last = max(list(reduction_pass.values()) + [self._full_pass[v] for v in self.sinks if self.cls[v] == "full"] + [0])
+        return last + 1, reduction_pass, ready
+
+    def _pass_of(self, value: Value) -> int:
+        return self._full_pass[value]
+
+    # -- values -----------------------------------------------------------------------------------
+    def _read(self, value: Value, offsets: dict, where: str) -> ir.Value:
+        op = self.sources[value]
+        ptr = self.em.slot_pointer(op.slot, op.dtype)
+        return scalar.load(self.b, self.em.element(ptr, offsets[(op.slot, where)]), op.dtype)
+
+    def _write(self, value: Value, result: ir.Value, offsets: dict) -> None:
+        op = self.sinks[value]
+        where = "O" if self.cls[value] == "row_dropped" else "S"
+        ptr = self.em.slot_pointer(op.slot, op.dtype)
+        scalar.store(self.b, result, self.em.element(ptr, offsets[(op.slot, where)]), op.dtype)
+
+    def _operand(self, node: Node, index: int, values: dict, offsets: dict):
+        v = node.inputs[index]
+        if v in values:
+            return values[v]
+        if v.node is not None and v.node.op == "constant":
+            return scalar.constant(v.dtype, v.node.attrs["value"].reshape(-1)[0])
+        if index in SHAPE_ONLY_INPUTS.get(node.op, ()):
+            return None
+        where = "O" if self.cls.get(node.outputs[0]) == "row_dropped" and node.op not in REDUCTIONS else "S"
+        result = self._read(v, offsets, where)
+        values[v] = result
+        return result
+
+    def _apply(self, node: Node, values: dict, offsets: dict) -> None:
+        if node.op == "constant":
+            return
+        args = [self._operand(node, i, values, offsets) for i in range(len(node.inputs))]
+        out = node.outputs[0]
+        values[out] = lower_scalar(self.b, node.op, args, [v.dtype for v in node.inputs], out.dtype, node.attrs)
+
+    def _compute_full(self, values, reductions, full_outputs, offsets):
+        """Computes, at one point of S, the full values the given reductions and outputs need."""
+        needed = set()
+        stack = [n.inputs[0] for n in reductions] + list(full_outputs)
+        while stack:
+            v = stack.pop()
+            if v in needed or v not in self.cls or self.cls[v] != "full" or v in values:
+                continue
+            needed.add(v)
+            stack.extend(v.node.inputs)
+        for n in self.nodes:
+            if n.outputs[0] in needed:
+                self._apply(n, values, offsets)
+        for v in full_outputs:
+            self._write(v, values[v], offsets)
+
+    def _compute_rows(self, values, ready, after_pass, offsets):
+        for n in self.nodes:
+            out = n.outputs[0]
+            if n.op in REDUCTIONS or self.cls[out] == "full" or ready.get(out) != after_pass or out in values:
+                continue
+            self._apply(n, values, offsets)
+            if out in self.sinks:
+                self._write(out, values[out], offsets)
+        for n in self.nodes:
+            out = n.outputs[0]
+            if n.op in REDUCTIONS and ready[out] == after_pass and out in self.sinks:
+                self._write(out, values[out], offsets)
+
+    # -- reductions -------------------------------------------------------------------------------
+    def _init_accumulator(self, node: Node) -> ir.Value:
+        dtype = node.outputs[0].dtype
+        ty = scalar.register_type(dtype)
+        with self.b.goto_block(self.em.prologue):
+            acc = self.b.alloca(ty)
+        identity = {
+            "reduce_sum": 0, "reduce_prod": 1,
+            "reduce_max": float("-inf") if dtype.is_floating else -(2 ** (ty.width - 1)),
+            "reduce_min": float("inf") if dtype.is_floating else 2 ** (ty.width - 1) - 1,
+        }[node.op]
+        self.b.store(scalar.constant(dtype, identity), acc)
+        return acc
+
+    def _combine(self, node: Node, acc: ir.Value, x: ir.Value) -> ir.Value:
+        b, floating = self.b, node.outputs[0].dtype.is_floating
+        if node.op == "reduce_sum":
+            return b.fadd(acc, x, flags=("reassoc", "contract")) if floating else b.add(acc, x)
+        if node.op == "reduce_prod":
+            return b.fmul(acc, x, flags=("reassoc", "contract")) if floating else b.mul(acc, x)
+        if floating:  # NaN-propagating, as NumPy's max and min
+            return scalar.call_intrinsic(b, "llvm.maximum" if node.op == "reduce_max" else "llvm.minimum", acc, x)
+        pred = ">" if node.op == "reduce_max" else "<"
+        return b.select(b.icmp_signed(pred, x, acc), x, acc)
+
+
+def emit_fused(em: Emitter, node: Node, operands_in: list[Operand], operands_out: list[Operand],
+               scratch_slot: int | None = None) -> None:
+    """Emits a ``fused`` node whose inputs and results live in the given operands."""
+    body: Graph = node.attrs["body"]
+    sources = dict(zip(body.inputs, operands_in))
+    sinks = dict(zip(body.outputs, operands_out))
+    nodes = [n for n in body.nodes if n.op != "constant"]
+    kind, space = kernel_space([n for n in body.nodes if n.op != "constant"])
+    if kind == "matmul":
+        from .matmul import emit_matmul
+
+        mm = next(n for n in nodes if n.op == "matmul")
+        result = mm.outputs[0]
+        target = sinks.get(result) or Operand(scratch_slot, result.dtype, result.type.shape)
+        emit_matmul(em, [sources[v] for v in mm.inputs], target)
+        rest = [n for n in nodes if n is not mm]
+        if not rest:
+            return
+        em.barrier()
+        sources[result] = target
+        sinks.pop(result, None)
+        nodes = rest
+    FusedKernel(em, body, sources, sinks, nodes, space).emit()

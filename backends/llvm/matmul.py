@@ -1,0 +1,122 @@
+"""Matrix multiplication: float32/float64 through the BLAS SciPy ships, integers by loops.
+
+``C[..., M, N] = A[..., M, K] @ B[..., K, N]`` with broadcast batch axes. The BLAS routines are
+called through symbols bound at load time to the addresses ``scipy.linalg.cython_blas`` exports
+(as numba does), so compiled code stays valid across processes.
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+
+from llvmlite import ir
+
+from graphc.ir.types import DType
+
+from . import scalar
+from .emitter import Emitter
+from .scalar import I32, I64, I8
+
+GEMM_SYMBOLS = {"float32": "graphc_blas_sgemm", "float64": "graphc_blas_dgemm"}
+
+
+@functools.cache
+def blas_symbols() -> dict[str, int]:
+    """Symbol name -> address of SciPy's sgemm and dgemm."""
+    from scipy.linalg import cython_blas
+
+    get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
+    get_pointer.restype = ctypes.c_void_p
+    get_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+    get_name = ctypes.pythonapi.PyCapsule_GetName
+    get_name.restype = ctypes.c_char_p
+    get_name.argtypes = [ctypes.py_object]
+    symbols = {}
+    for routine, symbol in (("sgemm", GEMM_SYMBOLS["float32"]), ("dgemm", GEMM_SYMBOLS["float64"])):
+        capsule = cython_blas.__pyx_capi__[routine]
+        symbols[symbol] = get_pointer(capsule, get_name(capsule))
+    return symbols
+
+
+def _batch_offset(em: Emitter, batch_index, out_batch: tuple, operand_batch: tuple, matrix_size) -> ir.Value:
+    """The element offset of the matrix of an operand used at output batch position ``batch_index``."""
+    b = em.builder
+    lead = len(out_batch) - len(operand_batch)
+    offset = ir.Constant(I64, 0)
+    remaining = batch_index
+    stride = matrix_size
+    # walk the output batch axes from the innermost, splitting the linear index
+    for axis in range(len(out_batch) - 1, -1, -1):
+        size = em.dim(out_batch[axis])
+        index = b.srem(remaining, size)
+        remaining = b.sdiv(remaining, size)
+        k = axis - lead
+        if k >= 0 and operand_batch[k] != 1:
+            offset = b.add(offset, b.mul(index, stride))
+            stride = b.mul(stride, em.dim(operand_batch[k]))
+    return offset
+
+
+def emit_matmul(em: Emitter, inputs, output) -> None:
+    """Emits ``output = inputs[0] @ inputs[1]`` (operands: slot, dtype, shape)."""
+    a, b_op = inputs
+    dtype: DType = output.dtype
+    (m, k), n = a.shape[-2:], b_op.shape[-1]
+    out_batch = output.shape[:-2]
+    b = em.builder
+    M, K, N = em.dim(m), em.dim(k), em.dim(n)
+    batches = em.product(out_batch)
+    A, B, C = (em.slot_pointer(op.slot, op.dtype) for op in (a, b_op, output))
+    with em.only_first_thread():
+        with em.loop(ir.Constant(I64, 0), batches, "batch") as batch:
+            a_off = _batch_offset(em, batch, out_batch, a.shape[:-2], b.mul(M, K))
+            b_off = _batch_offset(em, batch, out_batch, b_op.shape[:-2], b.mul(K, N))
+            c_off = b.mul(batch, b.mul(M, N))
+            pa, pb, pc = em.element(A, a_off), em.element(B, b_off), em.element(C, c_off)
+            if dtype.is_floating:
+                _call_gemm(em, dtype, M, N, K, pa, pb, pc)
+            else:
+                _loops(em, dtype, M, N, K, pa, pb, pc)
+
+
+def _call_gemm(em: Emitter, dtype: DType, M, N, K, pa, pb, pc) -> None:
+    """Row-major C = A @ B as column-major C^T = B^T @ A^T: gemm('N', 'N', N, M, K, 1, B, N, A, K, 0, C, N)."""
+    b = em.builder
+    ty = scalar.register_type(dtype)
+    ptr = ty.as_pointer()
+    i32p, i8p = I32.as_pointer(), I8.as_pointer()
+    fnty = ir.FunctionType(ir.VoidType(), [i8p, i8p, i32p, i32p, i32p, ptr, ptr, i32p, ptr, i32p, ptr, ptr, i32p])
+    name = GEMM_SYMBOLS[dtype.name]
+    gemm = em.module.globals.get(name) or ir.Function(em.module, fnty, name)
+
+    def local(t, value):
+        with b.goto_block(em.prologue):
+            slot = b.alloca(t)
+        b.store(value, slot)
+        return slot
+
+    no_trans = local(I8, ir.Constant(I8, ord("N")))
+    m32, n32, k32 = (local(I32, b.trunc(v, I32)) for v in (M, N, K))
+    one, zero = local(ty, ir.Constant(ty, 1.0)), local(ty, ir.Constant(ty, 0.0))
+    # an empty inner dimension still defines C (zeros); BLAS wants leading dimensions >= 1
+    ld_n = local(I32, b.trunc(b.select(b.icmp_signed(">", N, ir.Constant(I64, 0)), N, ir.Constant(I64, 1)), I32))
+    ld_k = local(I32, b.trunc(b.select(b.icmp_signed(">", K, ir.Constant(I64, 0)), K, ir.Constant(I64, 1)), I32))
+    nonempty = b.and_(b.icmp_signed(">", M, ir.Constant(I64, 0)), b.icmp_signed(">", N, ir.Constant(I64, 0)))
+    with b.if_then(nonempty):
+        b.call(gemm, [no_trans, no_trans, n32, m32, k32, one, pb, ld_n, pa, ld_k, zero, pc, ld_n])
+
+
+def _loops(em: Emitter, dtype: DType, M, N, K, pa, pb, pc) -> None:
+    """Integer matmul: for i, k: C[i, :] += A[i, k] * B[k, :] (the inner loop vectorises)."""
+    b = em.builder
+    zero = scalar.constant(dtype, 0)
+    with em.loop(ir.Constant(I64, 0), M, "mi") as i:
+        row = b.mul(i, N)
+        with em.loop(ir.Constant(I64, 0), N, "mj0") as j:
+            b.store(zero, em.element(pc, b.add(row, j)))
+        with em.loop(ir.Constant(I64, 0), K, "mk") as kk:
+            a = b.load(em.element(pa, b.add(b.mul(i, K), kk)))
+            brow = b.mul(kk, N)
+            with em.loop(ir.Constant(I64, 0), N, "mj") as j:
+                c_ptr = em.element(pc, b.add(row, j))
+                b.store(b.add(b.load(c_ptr), b.mul(a, b.load(em.element(pb, b.add(brow, j))))), c_ptr)

@@ -1,0 +1,287 @@
+"""Lowering of the ops that are not fused: data movement, indexing, creation and arg-reductions.
+
+Views (reshape and friends) and variable reads need no code: their results share a buffer (see
+``codegen``). Everything here runs on thread 0; these ops move data once and are rarely the hot spot.
+"""
+from __future__ import annotations
+
+from llvmlite import ir
+
+from graphc.ir.graph import Node
+
+from . import scalar
+from .emitter import ERROR_INDEX_OUT_OF_RANGE, Emitter
+from .scalar import I64
+
+ZERO, ONE = ir.Constant(I64, 0), ir.Constant(I64, 1)
+
+
+def contiguous_strides(em: Emitter, shape) -> list[ir.Value]:
+    """Element strides of a C-contiguous array of ``shape``."""
+    strides, acc = [], ONE
+    for d in reversed(shape):
+        strides.append(acc)
+        acc = em.builder.mul(acc, em.dim(d))
+    return strides[::-1]
+
+
+def strided_copy(em: Emitter, dtype, shape, dst, dst_base, dst_strides, src, src_base, src_strides, add=False):
+    """``dst[dst_base + i·dst_strides] (+)= src[src_base + i·src_strides]`` for every index i of ``shape``."""
+    b = em.builder
+
+    def level(axis, d_off, s_off):
+        if axis == len(shape):
+            d_ptr, s_ptr = em.element(dst, d_off), em.element(src, s_off)
+            value = b.load(s_ptr)
+            if add:
+                current = b.load(d_ptr)
+                value = b.fadd(current, value) if dtype.is_floating else b.add(current, value)
+            b.store(value, d_ptr)
+            return
+        with em.loop(ZERO, em.dim(shape[axis]), f"c{axis}") as i:
+            level(axis + 1, b.add(d_off, b.mul(i, dst_strides[axis])), b.add(s_off, b.mul(i, src_strides[axis])))
+
+    level(0, dst_base, src_base)
+
+
+def _copy_all(em: Emitter, dtype, shape, dst, src):
+    strides = contiguous_strides(em, shape)
+    strided_copy(em, dtype, shape, dst, ZERO, strides, src, ZERO, strides)
+
+
+def _lower_transpose(em: Emitter, node: Node):
+    x, out = node.inputs[0], node.outputs[0]
+    in_strides = contiguous_strides(em, x.type.shape)
+    src_strides = [in_strides[p] for p in node.attrs["perm"]]
+    strided_copy(em, x.dtype, out.type.shape, em.pointer(out), ZERO, contiguous_strides(em, out.type.shape),
+                 em.pointer(x), ZERO, src_strides)
+
+
+def _slice_start(em: Emitter, item: slice, dim) -> ir.Value:
+    """Python's ``slice.indices`` start for a dimension known at run time."""
+    b = em.builder
+    size = em.dim(dim)
+    step = 1 if item.step is None else item.step
+    if item.start is None:
+        return ZERO if step > 0 else b.sub(size, ONE)
+    start = ir.Constant(I64, item.start)
+    if item.start < 0:
+        start = b.add(start, size)
+    low, high = (ZERO, size) if step > 0 else (ir.Constant(I64, -1), b.sub(size, ONE))
+    start = b.select(b.icmp_signed("<", start, low), low, start)
+    return b.select(b.icmp_signed(">", start, high), high, start)
+
+
+def _index_mapping(em: Emitter, index: tuple, in_shape) -> tuple[ir.Value, list[ir.Value]]:
+    """For basic indexing: the base offset into the input and the input stride of each result axis."""
+    b = em.builder
+    in_strides = contiguous_strides(em, in_shape)
+    base, strides, axis = ZERO, [], 0
+    for item in index:
+        if item is None:
+            strides.append(ZERO)
+            continue
+        if isinstance(item, slice):
+            base = b.add(base, b.mul(_slice_start(em, item, in_shape[axis]), in_strides[axis]))
+            strides.append(b.mul(ir.Constant(I64, 1 if item.step is None else item.step), in_strides[axis]))
+        else:
+            position = ir.Constant(I64, item)
+            if item < 0:
+                position = b.add(position, em.dim(in_shape[axis]))
+            base = b.add(base, b.mul(position, in_strides[axis]))
+        axis += 1
+    strides.extend(in_strides[axis:])
+    return base, strides
+
+
+def _lower_getitem(em: Emitter, node: Node):
+    x, out = node.inputs[0], node.outputs[0]
+    base, strides = _index_mapping(em, node.attrs["index"], x.type.shape)
+    strided_copy(em, x.dtype, out.type.shape, em.pointer(out), ZERO, contiguous_strides(em, out.type.shape),
+                 em.pointer(x), base, strides)
+
+
+def _lower_scatter_slice(em: Emitter, node: Node):
+    base_value, update, out = *node.inputs, node.outputs[0]
+    _copy_all(em, out.dtype, out.type.shape, em.pointer(out), em.pointer(base_value))
+    offset, strides = _index_mapping(em, node.attrs["index"], out.type.shape)
+    strided_copy(em, out.dtype, update.type.shape, em.pointer(out), offset, strides,
+                 em.pointer(update), ZERO, contiguous_strides(em, update.type.shape))
+
+
+def _lower_concat(em: Emitter, node: Node):
+    out, axis = node.outputs[0], node.attrs["axis"]
+    out_strides = contiguous_strides(em, out.type.shape)
+    b = em.builder
+    position = ZERO
+    for x in node.inputs:
+        strided_copy(em, x.dtype, x.type.shape, em.pointer(out), b.mul(position, out_strides[axis]), out_strides,
+                     em.pointer(x), ZERO, contiguous_strides(em, x.type.shape))
+        position = b.add(position, em.dim(x.type.shape[axis]))
+
+
+def _lower_split(em: Emitter, node: Node):
+    x, axis = node.inputs[0], node.attrs["axis"]
+    in_strides = contiguous_strides(em, x.type.shape)
+    b = em.builder
+    position = ZERO
+    for out in node.outputs:
+        strided_copy(em, x.dtype, out.type.shape, em.pointer(out), ZERO, contiguous_strides(em, out.type.shape),
+                     em.pointer(x), b.mul(position, in_strides[axis]), in_strides)
+        position = b.add(position, em.dim(out.type.shape[axis]))
+
+
+def _gather_loops(em: Emitter, params_shape, indices, axis, body):
+    """Loops over (before-axis, index, after-axis); ``body(pre, j, position, post)`` per element, with
+    the index checked and wrapped like NumPy's (negative counts from the end)."""
+    b = em.builder
+    pre = em.product(params_shape[:axis])
+    post = em.product(params_shape[axis + 1:])
+    count = em.product(indices.type.shape)
+    dim = em.dim(params_shape[axis])
+    idx_ptr = em.pointer(indices)
+    with em.loop(ZERO, pre, "g_pre") as p:
+        with em.loop(ZERO, count, "g_idx") as j:
+            raw = b.sext(b.load(em.element(idx_ptr, j)), I64) if indices.dtype.name == "int32" else b.load(em.element(idx_ptr, j))
+            position = b.select(b.icmp_signed("<", raw, ZERO), b.add(raw, dim), raw)
+            bad = b.or_(b.icmp_signed("<", position, ZERO), b.icmp_signed(">=", position, dim))
+            em.flag_error(bad, ERROR_INDEX_OUT_OF_RANGE)
+            position = b.select(bad, ZERO, position)
+            with em.loop(ZERO, post, "g_post") as q:
+                body(p, j, position, q, pre, count, dim, post)
+
+
+def _lower_gather(em: Emitter, node: Node):
+    params, indices = node.inputs
+    out, axis = node.outputs[0], node.attrs["axis"]
+    b = em.builder
+    src, dst = em.pointer(params), em.pointer(out)
+
+    def body(p, j, position, q, pre, count, dim, post):
+        s = b.add(b.mul(b.add(b.mul(p, dim), position), post), q)
+        d = b.add(b.mul(b.add(b.mul(p, count), j), post), q)
+        b.store(b.load(em.element(src, s)), em.element(dst, d))
+
+    _gather_loops(em, params.type.shape, indices, axis, body)
+
+
+def _lower_scatter_add(em: Emitter, node: Node):
+    base_value, indices, updates = node.inputs
+    out, axis = node.outputs[0], node.attrs["axis"]
+    b = em.builder
+    _copy_all(em, out.dtype, out.type.shape, em.pointer(out), em.pointer(base_value))
+    src, dst = em.pointer(updates), em.pointer(out)
+
+    def body(p, j, position, q, pre, count, dim, post):
+        s = b.add(b.mul(b.add(b.mul(p, count), j), post), q)
+        d_ptr = em.element(dst, b.add(b.mul(b.add(b.mul(p, dim), position), post), q))
+        value, current = b.load(em.element(src, s)), b.load(d_ptr)
+        b.store(b.fadd(current, value) if out.dtype.is_floating else b.add(current, value), d_ptr)
+
+    _gather_loops(em, out.type.shape, indices, axis, body)
+
+
+def _lower_fill(em: Emitter, node: Node):
+    out = node.outputs[0]
+    b = em.builder
+    value = scalar.constant(out.dtype, node.attrs["value"])
+    ptr = em.pointer(out)
+    with em.loop(ZERO, em.product(out.type.shape), "fill") as i:
+        scalar.store(b, value, em.element(ptr, i), out.dtype)
+
+
+def _lower_range(em: Emitter, node: Node):
+    """NumPy's arange: ``first + i * (second - first)`` in the result dtype."""
+    out, attrs = node.outputs[0], node.attrs
+    b = em.builder
+    dtype = out.dtype
+    first = scalar.constant(dtype, attrs["start"])
+    second = scalar.constant(dtype, attrs["start"] + attrs["delta"])
+    ptr = em.pointer(out)
+    if dtype.is_floating:
+        step = b.fsub(second, first)
+        with em.loop(ZERO, em.dim(out.type.shape[0]), "range") as i:
+            b.store(b.fadd(first, b.fmul(b.sitofp(i, first.type), step)), em.element(ptr, i))
+    else:
+        step = b.sub(second, first)
+        with em.loop(ZERO, em.dim(out.type.shape[0]), "range") as i:
+            b.store(b.add(first, b.mul(b.trunc(i, first.type) if first.type.width < 64 else i, step)), em.element(ptr, i))
+
+
+def _lower_eye(em: Emitter, node: Node):
+    out = node.outputs[0]
+    b = em.builder
+    rows, cols = out.type.shape
+    ptr = em.pointer(out)
+    one, zero = scalar.constant(out.dtype, 1), scalar.constant(out.dtype, 0)
+    with em.loop(ZERO, em.dim(rows), "eye_i") as i:
+        with em.loop(ZERO, em.dim(cols), "eye_j") as j:
+            value = b.select(b.icmp_signed("==", i, j), one, zero)
+            scalar.store(b, value, em.element(ptr, b.add(b.mul(i, em.dim(cols)), j)), out.dtype)
+
+
+def _lower_dim_size(em: Emitter, node: Node):
+    x, out = node.inputs[0], node.outputs[0]
+    b = em.builder
+    count = em.product([x.type.shape[a] for a in node.attrs["axes"]])
+    value = b.sitofp(count, scalar.register_type(out.dtype)) if out.dtype.is_floating else (
+        b.trunc(count, scalar.register_type(out.dtype)) if out.dtype.name == "int32" else count)
+    scalar.store(b, value, em.pointer(out), out.dtype)
+
+
+def _lower_arg(em: Emitter, node: Node):
+    """argmax/argmin: the first index of the extremum; NaN wins (the first NaN), as in NumPy."""
+    x, out, axis = node.inputs[0], node.outputs[0], node.attrs["axis"]
+    b = em.builder
+    shape = x.type.shape
+    pre, n, post = em.product(shape[:axis]), em.dim(shape[axis]), em.product(shape[axis + 1:])
+    src, dst = em.pointer(x), em.pointer(out)
+    better = ">" if node.op == "argmax" else "<"
+    with b.goto_block(em.prologue):
+        best_value = b.alloca(scalar.register_type(x.dtype))
+        best_index = b.alloca(I64)
+    with em.loop(ZERO, pre, "a_pre") as p:
+        with em.loop(ZERO, post, "a_post") as q:
+            b.store(b.load(em.element(src, b.add(b.mul(p, b.mul(n, post)), q))), best_value)
+            b.store(ZERO, best_index)
+            with em.loop(ONE, n, "a_i") as i:
+                value = b.load(em.element(src, b.add(b.mul(b.add(b.mul(p, n), i), post), q)))
+                current = b.load(best_value)
+                if x.dtype.is_floating:
+                    is_nan = b.fcmp_unordered("uno", value, value)
+                    current_nan = b.fcmp_unordered("uno", current, current)
+                    take = b.and_(b.or_(b.fcmp_ordered(better, value, current), is_nan), b.not_(current_nan))
+                else:
+                    take = b.icmp_signed(better, value, current)
+                b.store(b.select(take, value, current), best_value)
+                b.store(b.select(take, i, b.load(best_index)), best_index)
+            index = b.load(best_index)
+            result = index if out.dtype.name == "int64" else b.trunc(index, scalar.register_type(out.dtype))
+            b.store(result, em.element(dst, b.add(b.mul(p, post), q)))
+
+
+LOWERINGS = {
+    "transpose": _lower_transpose,
+    "getitem": _lower_getitem,
+    "scatter_slice": _lower_scatter_slice,
+    "concat": _lower_concat,
+    "split": _lower_split,
+    "gather": _lower_gather,
+    "scatter_add": _lower_scatter_add,
+    "fill": _lower_fill,
+    "range": _lower_range,
+    "eye": _lower_eye,
+    "dim_size": _lower_dim_size,
+    "argmax": _lower_arg,
+    "argmin": _lower_arg,
+}
+
+# results that share their input's buffer (the input is C-contiguous)
+VIEWS = {"reshape", "reshape_like", "expand_dims", "squeeze", "identity", "stop_gradient"}
+# ops without code: their buffers come from the runtime
+NO_CODE = {"constant", "read_variable", "assign_variable"}
+
+
+def lower_op(em: Emitter, node: Node) -> None:
+    with em.only_first_thread():
+        LOWERINGS[node.op](em, node)

@@ -1,0 +1,341 @@
+"""Scalar code for elementwise ops: one function per op, emitting LLVM IR for one element.
+
+Each lowering follows the NumPy kernel's semantics exactly (NaN propagation of maximum/minimum,
+floor division and modulo as ``np.floor_divide``/``np.mod``, float-to-int casts that give INT_MIN
+out of range as x86 NumPy does), so native results equal the interpreter's.
+Bools are ``i1`` in registers and one byte in memory.
+"""
+from __future__ import annotations
+
+from llvmlite import ir
+
+from graphc.ir.types import DType
+
+I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
+F32, F64 = ir.FloatType(), ir.DoubleType()
+
+
+def register_type(dtype: DType) -> ir.Type:
+    """The type a value of ``dtype`` has in registers."""
+    return {"float32": F32, "float64": F64, "int32": I32, "int64": I64, "bool": I1}[dtype.name]
+
+
+def memory_type(dtype: DType) -> ir.Type:
+    """The type a value of ``dtype`` has in memory."""
+    return I8 if dtype.is_bool else register_type(dtype)
+
+
+def load(b: ir.IRBuilder, ptr, dtype: DType):
+    value = b.load(ptr)
+    return b.icmp_unsigned("!=", value, ir.Constant(I8, 0)) if dtype.is_bool else value
+
+
+def store(b: ir.IRBuilder, value, ptr, dtype: DType):
+    b.store(b.zext(value, I8) if dtype.is_bool else value, ptr)
+
+
+def constant(dtype: DType, value) -> ir.Constant:
+    ty = register_type(dtype)
+    if dtype.is_bool:
+        return ir.Constant(I1, int(bool(value)))
+    if dtype.is_integer:
+        return ir.Constant(ty, int(value))
+    return ir.Constant(ty, float(value))
+
+
+def call_intrinsic(b: ir.IRBuilder, name: str, *args):
+    """Calls the float LLVM intrinsic ``name`` (``llvm.fabs`` ...) at the type of its arguments."""
+    ty = args[0].type
+    full = f"{name}.{'f32' if ty == F32 else 'f64'}"
+    fn = b.module.globals.get(full) or ir.Function(b.module, ir.FunctionType(ty, [ty] * len(args)), full)
+    return b.call(fn, list(args))
+
+
+def _math(name):
+    def lower(b, args, in_types, out_type, attrs):
+        from .mathlib import math_function
+
+        fn = math_function(b.module, name, register_type(out_type))
+        return b.call(fn, list(args))
+
+    return lower
+
+
+def _is_nan(b, x):
+    return b.fcmp_unordered("uno", x, x)
+
+
+def _float_or_int(float_op, int_op):
+    def lower(b, args, in_types, out_type, attrs):
+        return getattr(b, float_op if out_type.is_floating else int_op)(*args)
+
+    return lower
+
+
+def _negative(b, args, in_types, out_type, attrs):
+    (x,) = args
+    return b.fneg(x) if out_type.is_floating else b.neg(x)
+
+
+def _abs(b, args, in_types, out_type, attrs):
+    (x,) = args
+    if out_type.is_floating:
+        return call_intrinsic(b, "llvm.fabs", x)
+    return b.select(b.icmp_signed("<", x, ir.Constant(x.type, 0)), b.neg(x), x)
+
+
+def _sign(b, args, in_types, out_type, attrs):
+    (x,) = args
+    zero, one = ir.Constant(x.type, 0), ir.Constant(x.type, 1)
+    if out_type.is_floating:
+        minus = ir.Constant(x.type, -1.0)
+        r = b.select(b.fcmp_ordered(">", x, zero), one, b.select(b.fcmp_ordered("<", x, zero), minus, zero))
+        return b.select(_is_nan(b, x), x, r)
+    minus = ir.Constant(x.type, -1)
+    return b.select(b.icmp_signed(">", x, zero), one, b.select(b.icmp_signed("<", x, zero), minus, zero))
+
+
+def _square(b, args, in_types, out_type, attrs):
+    (x,) = args
+    return b.fmul(x, x) if out_type.is_floating else b.mul(x, x)
+
+
+def _sqrt(b, args, in_types, out_type, attrs):
+    return call_intrinsic(b, "llvm.sqrt", args[0])
+
+
+def _rsqrt(b, args, in_types, out_type, attrs):
+    x = args[0]
+    return b.fdiv(ir.Constant(x.type, 1.0), call_intrinsic(b, "llvm.sqrt", x))
+
+
+def _relu(b, args, in_types, out_type, attrs):
+    (x,) = args
+    return _maximum(b, [x, ir.Constant(x.type, 0.0 if out_type.is_floating else 0)], in_types, out_type, attrs)
+
+
+def _maximum(b, args, in_types, out_type, attrs):
+    """NumPy's ``(a > b or isnan(a)) ? a : b`` (NaN-propagating; the second of equal zeros)."""
+    x, y = args
+    if out_type.is_floating:
+        take_x = b.or_(b.fcmp_ordered(">", x, y), _is_nan(b, x))
+    else:
+        take_x = b.icmp_signed(">", x, y)
+    return b.select(take_x, x, y)
+
+
+def _minimum(b, args, in_types, out_type, attrs):
+    x, y = args
+    if out_type.is_floating:
+        take_x = b.or_(b.fcmp_ordered("<", x, y), _is_nan(b, x))
+    else:
+        take_x = b.icmp_signed("<", x, y)
+    return b.select(take_x, x, y)
+
+
+def _float_divmod(b, x, y):
+    """NumPy's npy_divmod: (floor quotient, remainder with the divisor's sign); C truth tests of a
+    NaN are true, hence the unordered comparisons with zero."""
+    ty = x.type
+    zero, one, half = ir.Constant(ty, 0.0), ir.Constant(ty, 1.0), ir.Constant(ty, 0.5)
+    mod = b.frem(x, y)
+    div = b.fdiv(b.fsub(x, mod), y)
+    mod_nonzero = b.fcmp_unordered("!=", mod, zero)
+    fix = b.and_(mod_nonzero, b.xor(b.fcmp_ordered("<", y, zero), b.fcmp_ordered("<", mod, zero)))
+    mod2 = b.select(fix, b.fadd(mod, y), b.select(mod_nonzero, mod, call_intrinsic(b, "llvm.copysign", zero, y)))
+    div2 = b.select(fix, b.fsub(div, one), div)
+    floor = call_intrinsic(b, "llvm.floor", div2)
+    floor = b.select(b.fcmp_ordered(">", b.fsub(div2, floor), half), b.fadd(floor, one), floor)
+    floor = b.select(b.fcmp_unordered("!=", div2, zero), floor, call_intrinsic(b, "llvm.copysign", zero, b.fdiv(x, y)))
+    by_zero = b.fcmp_ordered("==", y, zero)
+    return b.select(by_zero, b.fdiv(x, y), floor), b.select(by_zero, mod, mod2)
+
+
+def _int_divmod(b, x, y):
+    """Floor division and modulo of integers; division by zero gives 0, as NumPy does."""
+    ty = x.type
+    zero, one = ir.Constant(ty, 0), ir.Constant(ty, 1)
+    is_zero = b.icmp_signed("==", y, zero)
+    safe_y = b.select(is_zero, one, y)
+    # INT_MIN // -1 overflows in hardware; NumPy wraps to INT_MIN
+    minus_one = b.icmp_signed("==", safe_y, ir.Constant(ty, -1))
+    safe_y = b.select(minus_one, one, safe_y)
+    q = b.sdiv(x, safe_y)
+    r = b.srem(x, safe_y)
+    q = b.select(minus_one, b.neg(x), q)
+    r = b.select(minus_one, zero, r)
+    adjust = b.and_(b.icmp_signed("!=", r, zero), b.xor(b.icmp_signed("<", r, zero), b.icmp_signed("<", safe_y, zero)))
+    q = b.select(adjust, b.sub(q, one), q)
+    r = b.select(adjust, b.add(r, safe_y), r)
+    return b.select(is_zero, zero, q), b.select(is_zero, zero, r)
+
+
+def _floordiv(b, args, in_types, out_type, attrs):
+    return (_float_divmod if out_type.is_floating else _int_divmod)(b, *args)[0]
+
+
+def _mod(b, args, in_types, out_type, attrs):
+    return (_float_divmod if out_type.is_floating else _int_divmod)(b, *args)[1]
+
+
+def _int_pow(b, x, y):
+    """x ** y for integers by repeated squaring (a negative exponent gives 0; the caller flags it)."""
+    ty = x.type
+    fn_name = f"graphc.ipow.{ty.width}"
+    module = b.module
+    fn = module.globals.get(fn_name)
+    if fn is None:
+        fn = ir.Function(module, ir.FunctionType(ty, [ty, ty]), fn_name)
+        fn.linkage = "internal"
+        base, exp = fn.args
+        entry = fn.append_basic_block("entry")
+        loop = fn.append_basic_block("loop")
+        done = fn.append_basic_block("done")
+        fb = ir.IRBuilder(entry)
+        negative = fb.icmp_signed("<", exp, ir.Constant(ty, 0))
+        fb.cbranch(negative, done, loop)
+        fb.position_at_end(loop)
+        acc = fb.phi(ty)
+        cur = fb.phi(ty)
+        e = fb.phi(ty)
+        acc.add_incoming(ir.Constant(ty, 1), entry)
+        cur.add_incoming(base, entry)
+        e.add_incoming(exp, entry)
+        odd = fb.trunc(e, I1)
+        acc2 = fb.select(odd, fb.mul(acc, cur), acc)
+        cur2 = fb.mul(cur, cur)
+        e2 = fb.ashr(e, ir.Constant(ty, 1))
+        acc.add_incoming(acc2, loop)
+        cur.add_incoming(cur2, loop)
+        e.add_incoming(e2, loop)
+        fb.cbranch(fb.icmp_signed("==", e2, ir.Constant(ty, 0)), done, loop)
+        fb.position_at_end(done)
+        result = fb.phi(ty)
+        result.add_incoming(ir.Constant(ty, 0), entry)
+        result.add_incoming(acc2, loop)
+        fb.ret(result)
+    return b.call(fn, [x, y])
+
+
+def _pow(b, args, in_types, out_type, attrs):
+    if out_type.is_floating:
+        from .mathlib import math_function
+
+        return b.call(math_function(b.module, "pow", register_type(out_type)), list(args))
+    return _int_pow(b, *args)
+
+
+def _compare(float_pred, int_pred, unordered=False):
+    def lower(b, args, in_types, out_type, attrs):
+        x, y = args
+        dtype = in_types[0]
+        if dtype.is_floating:
+            return (b.fcmp_unordered if unordered else b.fcmp_ordered)(float_pred, x, y)
+        if dtype.is_bool:
+            return b.icmp_unsigned(int_pred, x, y)
+        return b.icmp_signed(int_pred, x, y)
+
+    return lower
+
+
+def _cast(b, args, in_types, out_type, attrs):
+    (x,) = args
+    src, dst = in_types[0], out_type
+    to = register_type(dst)
+    if dst.is_bool:
+        if src.is_floating:
+            return b.fcmp_unordered("!=", x, ir.Constant(x.type, 0.0))
+        return b.icmp_unsigned("!=", x, ir.Constant(x.type, 0))
+    if src.is_bool:
+        return b.uitofp(x, to) if dst.is_floating else b.zext(x, to)
+    if src.is_floating and dst.is_floating:
+        if to == x.type:
+            return x
+        return b.fpext(x, to) if to == F64 else b.fptrunc(x, to)
+    if src.is_floating:
+        # out of range and NaN give INT_MIN, as the x86 conversion NumPy uses does
+        limit = float(2 ** (to.width - 1))
+        in_range = b.and_(b.fcmp_ordered(">=", x, ir.Constant(x.type, -limit)), b.fcmp_ordered("<", x, ir.Constant(x.type, limit)))
+        safe = b.select(in_range, x, ir.Constant(x.type, 0.0))
+        return b.select(in_range, b.fptosi(safe, to), ir.Constant(to, -(2 ** (to.width - 1))))
+    if dst.is_floating:
+        return b.sitofp(x, to)
+    if to.width == x.type.width:
+        return x
+    return b.sext(x, to) if to.width > x.type.width else b.trunc(x, to)
+
+
+def _where(b, args, in_types, out_type, attrs):
+    return b.select(*args)
+
+
+def _pass_through(b, args, in_types, out_type, attrs):
+    return args[0]
+
+
+def _full_like(b, args, in_types, out_type, attrs):
+    return constant(out_type, attrs["value"])
+
+
+def _logical(op):
+    def lower(b, args, in_types, out_type, attrs):
+        return getattr(b, op)(*args)
+
+    return lower
+
+
+def _logical_not(b, args, in_types, out_type, attrs):
+    return b.xor(args[0], ir.Constant(I1, 1))
+
+
+# inputs an op reads only the shape of: codegen does not load them
+SHAPE_ONLY_INPUTS = {"broadcast_like": (1,), "full_like": (0,)}
+
+SCALAR_OPS = {
+    "add": _float_or_int("fadd", "add"),
+    "subtract": _float_or_int("fsub", "sub"),
+    "multiply": _float_or_int("fmul", "mul"),
+    "divide": _float_or_int("fdiv", "sdiv"),
+    "floordiv": _floordiv,
+    "mod": _mod,
+    "pow": _pow,
+    "maximum": _maximum,
+    "minimum": _minimum,
+    "negative": _negative,
+    "abs": _abs,
+    "sign": _sign,
+    "square": _square,
+    "sqrt": _sqrt,
+    "rsqrt": _rsqrt,
+    "relu": _relu,
+    "exp": _math("exp"),
+    "log": _math("log"),
+    "log1p": _math("log1p"),
+    "expm1": _math("expm1"),
+    "sin": _math("sin"),
+    "cos": _math("cos"),
+    "tanh": _math("tanh"),
+    "sigmoid": _math("sigmoid"),
+    "erf": _math("erf"),
+    "equal": _compare("==", "=="),
+    "not_equal": _compare("!=", "!=", unordered=True),
+    "less": _compare("<", "<"),
+    "less_equal": _compare("<=", "<="),
+    "greater": _compare(">", ">"),
+    "greater_equal": _compare(">=", ">="),
+    "logical_and": _logical("and_"),
+    "logical_or": _logical("or_"),
+    "logical_not": _logical_not,
+    "where": _where,
+    "cast": _cast,
+    "identity": _pass_through,
+    "stop_gradient": _pass_through,
+    "broadcast_to": _pass_through,
+    "broadcast_like": _pass_through,
+    "full_like": _full_like,
+}
+
+
+def lower_scalar(b: ir.IRBuilder, op: str, args: list, in_types: list[DType], out_type: DType, attrs: dict):
+    """The IR value of one element of ``op`` applied to the element values ``args``."""
+    return SCALAR_OPS[op](b, args, in_types, out_type, attrs)

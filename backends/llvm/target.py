@@ -1,0 +1,82 @@
+"""The host target: LLVM initialisation, the target machine, the O3 pipeline, and JIT loading."""
+from __future__ import annotations
+
+import functools
+import threading
+
+import llvmlite
+import llvmlite.binding as llvm
+
+_lock = threading.Lock()
+
+
+@functools.cache
+def _initialise() -> None:
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+
+
+@functools.cache
+def host() -> tuple[str, str, str]:
+    """(target triple, CPU name, CPU features) of this machine."""
+    _initialise()
+    return llvm.get_process_triple(), llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
+
+
+def target_machine():
+    """A new target machine for the host (an execution engine takes ownership of the one it gets)."""
+    triple, cpu, features = host()
+    target = llvm.Target.from_triple(triple)
+    return target.create_target_machine(cpu=cpu, features=features, opt=3, codemodel="jitdefault")
+
+
+def llvm_version() -> str:
+    return ".".join(map(str, llvm.llvm_version_info)) + f" (llvmlite {llvmlite.__version__})"
+
+
+def optimize(ir_text: str):
+    """Parses ``ir_text`` and runs LLVM's O3 pipeline (loop and SLP vectorisation on); returns the module."""
+    _initialise()
+    module = llvm.parse_assembly(ir_text)
+    module.verify()
+    tm = _shared_machine()
+    module.triple, module.data_layout = host()[0], str(tm.target_data)
+    options = llvm.create_pipeline_tuning_options(speed_level=3)
+    options.loop_vectorization = True
+    options.slp_vectorization = True
+    options.loop_interleaving = True
+    builder = llvm.create_pass_builder(tm, options)
+    builder.getModulePassManager().run(module, builder)
+    return module
+
+
+@functools.cache
+def _shared_machine():
+    """The target machine used for optimising and emitting code (never handed to an engine)."""
+    return target_machine()
+
+
+def emit_object(module) -> bytes:
+    return _shared_machine().emit_object(module)
+
+
+def emit_assembly(module) -> str:
+    return _shared_machine().emit_assembly(module)
+
+
+class LoadedCode:
+    """Object code loaded into this process; keeps its engine alive while functions are in use."""
+
+    def __init__(self, object_code: bytes, symbols: dict[str, int]):
+        _initialise()
+        with _lock:
+            for name, address in symbols.items():
+                llvm.add_symbol(name, address)
+            empty = llvm.parse_assembly("")
+            empty.triple = host()[0]
+            self.engine = llvm.create_mcjit_compiler(empty, target_machine())
+            self.engine.add_object_file(llvm.ObjectFileRef.from_data(object_code))
+            self.engine.finalize_object()
+
+    def address(self, name: str) -> int:
+        return self.engine.get_function_address(name)

@@ -1,0 +1,15 @@
+"""Prints the seconds the first call of W3 takes (trace, optimise, compile or load, run) as JSON."""
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import workloads  # noqa: E402
+
+weights, biases, x, labels = workloads.mlp_data()
+step = workloads.graphc_mlp_step(weights, biases)
+start = time.perf_counter()
+step(x, labels)
+print(json.dumps({"seconds": time.perf_counter() - start}))

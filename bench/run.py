@@ -1,0 +1,92 @@
+"""Benchmarks, side by side in one run: graphc (LLVM backend) against NumPy, and against JAX,
+TensorFlow and PyTorch when they are installed. Every figure is the median of repeated runs; the
+ratio column is NumPy's time divided by the other's (higher is faster).
+
+    make bench              # all workloads
+    python bench/run.py W1 W4
+
+W1 gelu_tanh(x) * y + z on float32[2**24]
+W2 row softmax of float32[4096, 1024]
+W3 MLP training step 784-512-512-10, batch 256, float32, softmax cross-entropy, SGD
+W4 per-call overhead: x * 2 + 1 on float32[4]
+W5 first-call latency of W3 (trace + optimise + compile) in a fresh process, cold and warm cache
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import workloads  # noqa: E402
+
+
+def median_time(fn, repeats: int, min_seconds: float = 0.2) -> float:
+    """Median seconds per call over ``repeats`` batches, each at least ``min_seconds`` long."""
+    fn()
+    fn()
+    start = time.perf_counter()
+    fn()
+    once = max(time.perf_counter() - start, 1e-7)
+    inner = max(1, int(min_seconds / once / repeats) if once < min_seconds / repeats else 1)
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        samples.append((time.perf_counter() - start) / inner)
+    return statistics.median(samples)
+
+
+def _format_time(seconds: float) -> str:
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:8.2f} us"
+    return f"{seconds * 1e3:8.2f} ms"
+
+
+def first_call_latency(warm: bool, cache_dir: str) -> float:
+    """Seconds from import to the end of W3's first compiled call, in a new process."""
+    env = dict(os.environ, GRAPHC_CACHE_DIR=cache_dir)
+    out = subprocess.run(
+        [sys.executable, os.path.join(HERE, "first_call.py")], env=env, capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])["seconds"]
+
+
+def run(selected: list[str]) -> None:
+    peers = workloads.available_peers()
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}, NumPy {np.__version__}; peers: {', '.join(peers) or 'none installed'}")
+    header = f"{'workload':<44} {'impl':<10} {'median':>11} {'vs NumPy':>9}"
+    print(header)
+    print("-" * len(header))
+    for name, workload in workloads.WORKLOADS.items():
+        if selected and name not in selected:
+            continue
+        impls = workload.implementations(peers)
+        baseline = None
+        for impl_name, fn in impls.items():
+            seconds = median_time(fn, workload.repeats)
+            baseline = seconds if impl_name == "numpy" else baseline
+            ratio = f"{baseline / seconds:8.2f}x" if baseline else ""
+            print(f"{name + ' ' + workload.title:<44} {impl_name:<10} {_format_time(seconds)} {ratio}")
+    if not selected or "W5" in selected:
+        with tempfile.TemporaryDirectory() as cache:
+            cold = statistics.median(first_call_latency(False, tempfile.mkdtemp(dir=cache)) for _ in range(3))
+            first_call_latency(False, cache)  # fills the cache
+            warm = statistics.median(first_call_latency(True, cache) for _ in range(3))
+        print(f"{'W5 first call of W3 (cold cache)':<44} {'graphc':<10} {_format_time(cold)}")
+        print(f"{'W5 first call of W3 (warm cache)':<44} {'graphc':<10} {_format_time(warm)}")
+
+
+if __name__ == "__main__":
+    run(sys.argv[1:])
