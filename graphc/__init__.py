@@ -32,6 +32,12 @@ from .tape import GradientTape  # noqa: E402
 from .tensor import Tensor  # noqa: E402
 from .tracing import TensorSpec, init_scope  # noqa: E402
 from .variables import Variable  # noqa: E402
+from . import (  # noqa: E402
+    activations, callbacks, data, initializers, layers, losses, metrics, optimizers, random, regularizers, train,
+)
+from .layers import Input  # noqa: E402
+from .models import Model, Sequential  # noqa: E402
+from .module import Module  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -139,6 +139,7 @@ class Function:
         self._backend = backend
         self._eager = eager
         self._cache: dict = {}  # (structure, keys) -> ConcreteFunction
+        self._fast_calls: dict = {}  # ((shape, dtype), ...) of all-array calls -> ConcreteFunction
         self._lock = threading.RLock()
         self._instances: dict[int, Function] = {}
         self.trace_count = 0
@@ -160,6 +161,15 @@ class Function:
 
     # -- calling ---------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
+        if not kwargs and self._fast_calls and dispatch.idle() and not self._runs_eagerly():
+            # the fast path: every argument a NumPy array, as in a call seen before
+            try:
+                key = tuple([(a.shape, a.dtype) for a in args if type(a) is np.ndarray])
+            except AttributeError:
+                key = None
+            cf = self._fast_calls.get(key) if key is not None and len(key) == len(args) else None
+            if cf is not None:
+                return cf._run_arrays(args, None)
         caller = user_location()
         call_ = self._flatten_call(args, kwargs, caller)
         if any(isinstance(k, _TensorKey) and v is None for k, v in zip(call_.keys, call_.values)):
@@ -170,7 +180,21 @@ class Function:
         if current_trace() is not None or self._runs_eagerly():
             args, kwargs = call_.rebuild(call_.values)  # eagerly, or inlined into the graph being traced
             return self.python_function(*args, **kwargs)
-        return self._concrete_function(call_, caller)._run(call_, caller)
+        cf = self._concrete_function(call_, caller)
+        if self._fast_path_applies(args, kwargs, call_):
+            self._fast_calls[tuple((a.shape, a.dtype) for a in args)] = cf
+        return cf._run(call_, caller)
+
+    def _fast_path_applies(self, args, kwargs, call_: _Call) -> bool:
+        """Whether calls like this one can skip argument processing: positional NumPy arrays only,
+        one per parameter, no input_signature conversions."""
+        params = list(self._signature.parameters.values())
+        return (
+            not kwargs and self._input_signature is None and len(args) == len(params) == len(call_.keys)
+            and all(p.kind is p.POSITIONAL_OR_KEYWORD for p in params)
+            and all(type(a) is np.ndarray for a in args)
+            and all(isinstance(k, _TensorKey) for k in call_.keys)
+        )
 
     def _runs_eagerly(self) -> bool:
         return self._eager if self._eager is not None else config.functions_run_eagerly()
@@ -459,6 +483,8 @@ class ConcreteFunction:
         self._output_is_tensor = output_is_tensor
         self._compiled: Compiled | None = None
         self._callee = None  # (GraphFunction, variables it reads) once a gradient tape saw a call
+        self._single_tensor = output_is_tensor == [True] and isinstance(structured_outputs, (Tensor, Variable))
+        self._returns_inputs = any(v.node is None for v in graph.outputs)
 
     @property
     def inputs(self) -> list[Tensor]:
@@ -523,14 +549,28 @@ class ConcreteFunction:
 
     def _run(self, call_: _Call, caller: Location | None):
         inputs = call_.tensor_values()
+        if not dispatch.active_observers():
+            return self._run_arrays([t._array for t in inputs], caller)
         try:
-            if dispatch.active_observers():
-                results = self._call_recorded(inputs)
-            else:
-                results = self.compiled().run([t._array for t in inputs])
-                results = [_fresh(r, v) for r, v in zip(results, self.graph.outputs)]
+            results = self._call_recorded(inputs)
         except GraphcError as error:
             raise _called_from(error, caller, "called")
+        return self._pack(results)
+
+    def _run_arrays(self, arrays: list, caller: Location | None):
+        """Runs the compiled graph on the input arrays; returns the structured results."""
+        try:
+            results = self.compiled().run(arrays)
+        except GraphcError as error:
+            raise _called_from(error, caller or user_location(), "called")
+        if self._returns_inputs:
+            results = [_fresh(r, v) for r, v in zip(results, self.graph.outputs)]
+        return self._pack(results)
+
+    def _pack(self, results: list):
+        """The function's Python results with ``results`` (arrays or tensors) in the tensor places."""
+        if self._single_tensor:
+            return _as_tensor(results[0])
         it = iter(results)
         leaves = [
             _as_tensor(next(it)) if is_tensor else leaf

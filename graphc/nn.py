@@ -2,3 +2,4 @@
 from graphc.ir.ops import (  # noqa: F401
     gelu, log_softmax, relu, sigmoid, softmax, softplus, tanh,
 )
+from graphc.ir.ops.conv import avg_pool2d, conv2d, max_pool2d  # noqa: F401,E402

@@ -103,6 +103,12 @@ def paused_observers():
         _state.ctx.observers = saved
 
 
+def idle() -> bool:
+    """True when no handler is pushed and no observer records: ops would run eagerly, unseen."""
+    ctx = _state.ctx
+    return not ctx.handlers and not ctx.observers
+
+
 def active_observers() -> list:
     return list(_state.ctx.observers)
 

@@ -1,8 +1,9 @@
 """The persistent compile cache: object code on disk, keyed by what determines it.
 
 The key hashes the fused graph's full text (constants included), the variables' types, the target
-(triple, CPU, features) and the graphc and LLVM versions. An entry is one file: a magic line, the
-object code and a SHA-256 of both; it is written to a temporary file and renamed, so readers never
+(triple, CPU, features), the graphc and LLVM versions and the source of the code generator (this
+package and the IR passes it builds on), so code from an older code generator is never loaded.
+An entry is one file: a magic line, the object code and a SHA-256 of both; it is written to a temporary file and renamed, so readers never
 see half an entry. A truncated or corrupt entry is detected, reported and rebuilt.
 
 ``GRAPHC_CACHE_DIR`` sets the directory (default: ``$XDG_CACHE_HOME/graphc`` or ``~/.cache/graphc``);
@@ -10,6 +11,7 @@ see half an entry. A truncated or corrupt entry is detected, reported and rebuil
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -37,12 +39,27 @@ def enabled() -> bool:
     return os.environ.get("GRAPHC_CACHE", "1").strip().lower() not in ("0", "off", "false", "no")
 
 
+@functools.cache
+def generator_fingerprint() -> str:
+    """A digest of the source files that decide what code a graph compiles to (read once per process)."""
+    from graphc.ir import passes
+
+    h = hashlib.sha256()
+    for directory in (os.path.dirname(__file__), os.path.dirname(passes.__file__)):
+        for name in sorted(n for n in os.listdir(directory) if n.endswith(".py")):
+            with open(os.path.join(directory, name), "rb") as f:
+                h.update(name.encode() + b"\0" + f.read())
+    return h.hexdigest()
+
+
 def cache_key(graph: Graph) -> str:
     from graphc import __version__
 
     triple, cpu, features = target.host()
     h = hashlib.sha256()
-    for part in (__version__, target.llvm_version(), triple, cpu, features, format_graph(graph, full_constants=True)):
+    parts = (__version__, generator_fingerprint(), target.llvm_version(), triple, cpu, features,
+             format_graph(graph, full_constants=True))
+    for part in parts:
         h.update(part.encode())
         h.update(b"\0")
     for name, var in graph.variables.items():

@@ -22,6 +22,10 @@ from .kernels import Operand, emit_fused
 from .scalar import I8, I64
 
 ENTRY = "graphc_entry"
+# graphc_call(slots, sync, arrays...): the one-thread entry taking NumPy arrays (PyObject*) directly
+CALL = "graphc_call"
+# offset of the data pointer in NumPy's PyArrayObject (after the object header)
+ARRAY_DATA_OFFSET = 16
 ALIGNMENT = 64
 # ops a failing check in native code can stop (the entry tests the error flag after them)
 FALLIBLE = {"gather", "scatter_add"}
@@ -199,8 +203,27 @@ class CodeGen:
             self._copy(finals, dst, src, like)
         b.call(finals.finish(), [tid, nthreads, slots, dims, sync])
         b.ret_void()
+        self._emit_call_wrapper(entry, program)
         program.ir = str(self.module)
         return program
+
+    def _emit_call_wrapper(self, entry: ir.Function, program: Program) -> None:
+        """``graphc_call(slots, sync, inputs..., outputs...)``: stores each array's data pointer in its
+        slot, clears the sync words and runs the entry on one thread. Saves the runtime reading every
+        address in Python: the per-call overhead of small graphs."""
+        arrays = [i for i, s in enumerate(self.slots) if s.kind == "input"] + program.output_slots
+        fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [I8.as_pointer().as_pointer(), I64.as_pointer()]
+                                                      + [I8.as_pointer()] * len(arrays)), CALL)
+        slots, sync, *objects = fn.args
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        for slot, obj in zip(arrays, objects):
+            field = b.bitcast(b.gep(obj, [ir.Constant(I64, ARRAY_DATA_OFFSET)]), I8.as_pointer().as_pointer())
+            b.store(b.load(field), b.gep(slots, [ir.Constant(I64, slot)]))
+        for word in range(4):
+            b.store(ir.Constant(I64, 0), b.gep(sync, [ir.Constant(I64, word)]))
+        dims = b.gep(sync, [ir.Constant(I64, 4)])  # no symbolic sizes: an unused word
+        b.call(entry, [ir.Constant(I64, 0), ir.Constant(I64, 1), slots, dims, sync])
+        b.ret_void()
 
     def _copy(self, em: Emitter, dst_slot: int, src_slot: int, like) -> None:
         """Copies a whole buffer (on thread 0) with llvm.memcpy."""

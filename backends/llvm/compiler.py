@@ -6,7 +6,7 @@ from typing import Callable
 from graphc.ir.graph import Graph
 
 from . import cache, target
-from .codegen import ENTRY, generate, layout, unsupported_ops
+from .codegen import generate, layout, unsupported_ops
 from .matmul import blas_symbols
 from .runtime import Executable
 
@@ -39,4 +39,4 @@ def compile_graph(graph: Graph, timer: Callable = _untimed) -> Executable:
     else:
         program = timer("layout", lambda: layout(graph))
     code = timer("load", lambda: target.LoadedCode(object_code, blas_symbols()))
-    return Executable(graph, program, code.address(ENTRY), code, ir_text)
+    return Executable(graph, program, code, ir_text)

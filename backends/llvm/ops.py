@@ -9,7 +9,7 @@ from llvmlite import ir
 
 from graphc.ir.graph import Node
 
-from . import scalar
+from . import ops_nn, scalar
 from .emitter import ERROR_INDEX_OUT_OF_RANGE, Emitter
 from .scalar import I64
 
@@ -261,6 +261,7 @@ def _lower_arg(em: Emitter, node: Node):
 
 
 LOWERINGS = {
+    **ops_nn.LOWERINGS,
     "transpose": _lower_transpose,
     "getitem": _lower_getitem,
     "scatter_slice": _lower_scatter_slice,

@@ -12,7 +12,7 @@ from graphc.ir.errors import InvalidArgumentError, ShapeError
 from graphc.ir.graph import Graph
 from graphc.ir.types import TensorType
 
-from .codegen import Program
+from .codegen import CALL, ENTRY, Program
 from .emitter import ERROR_INDEX_OUT_OF_RANGE, ERROR_NEGATIVE_INTEGER_POWER, SYNC_ERROR, SYNC_ERROR_NODE
 
 ENTRY_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
@@ -26,9 +26,12 @@ _ERRORS = {
 
 
 def num_threads() -> int:
+    """Worker threads for large graphs: ``GRAPHC_NUM_THREADS``, else the machine's cores."""
     return int(os.environ.get("GRAPHC_NUM_THREADS", 0)) or os.cpu_count() or 1
 
 
+_THREADS = num_threads()
+_NO_DIMS = np.zeros(1, np.int64)
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
@@ -37,7 +40,7 @@ def _worker_pool() -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=max(1, num_threads() - 1), thread_name_prefix="graphc")
+            _pool = ThreadPoolExecutor(max_workers=max(1, _THREADS - 1), thread_name_prefix="graphc")
         return _pool
 
 
@@ -95,17 +98,27 @@ class Executable:
 
     name = "llvm"
 
-    def __init__(self, graph: Graph, program: Program, entry_address: int, code, ir_text: str | None = None):
+    def __init__(self, graph: Graph, program: Program, code, ir_text: str | None = None):
         self.graph, self.program = graph, program
         self._ir_text = ir_text
         self._code = code  # keeps the machine code loaded
-        self._entry = ENTRY_TYPE(entry_address)
+        self._entry = ENTRY_TYPE(code.address(ENTRY))
         self._shapes = _ShapeResolver(graph, program.symbols)
-        self._static_dims = None if program.symbols else np.zeros(1, np.int64)
+        self._static = not program.symbols
         self._local = threading.local()
         self._work = sum(
             int(np.prod([d for d in v.type.shape if isinstance(d, int)], dtype=np.int64)) for n in graph.nodes for v in n.outputs
         )
+        self._parallel = _THREADS > 1 and self._work >= PARALLEL_THRESHOLD
+        self._variables = [(i, graph.variables[s.key]) for i, s in enumerate(program.slots) if s.kind == "variable"]
+        self._inputs = [(i, s.key) for i, s in enumerate(program.slots) if s.kind == "input"]
+        self._outputs = [(i, s.key) for i, s in enumerate(program.slots) if s.kind == "output"]
+        if self._static:
+            n_arrays = len(self._inputs) + len(program.output_slots)
+            call_type = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, *[ctypes.py_object] * n_arrays)
+            self._call_arrays = call_type(code.address(CALL))
+            self._output_types = [(tuple(program.slots[i].shape), program.slots[i].dtype.numpy) for i in program.output_slots]
+            self._input_types = [(tuple(v.type.shape), v.dtype.numpy) for v in graph.inputs]
 
     def llvm_ir(self, optimized: bool = False) -> str:
         """The LLVM IR of the program (regenerated when the code came from the cache)."""
@@ -126,15 +139,15 @@ class Executable:
         index = {name: i for i, name in enumerate(self.program.symbols)}
         return tuple(d if isinstance(d, int) else int(dims[index[d]]) for d in shape)
 
-    def _scratch(self, dims: np.ndarray) -> np.ndarray:
-        """This thread's slot table with its arena and other reusable buffers (per run-time sizes):
-        concurrent calls from several threads never share scratch memory."""
+    def _scratch(self, dims: np.ndarray):
+        """This thread's (slot table, sync words) with its arena and other reusable buffers (per run-time
+        sizes): concurrent calls from several threads never share scratch memory."""
         cache = getattr(self._local, "cache", None)
         if cache is None:
             cache = self._local.cache = {}
         key = dims.tobytes()
-        table = cache.get(key)
-        if table is None:
+        state = cache.get(key)
+        if state is None:
             table = np.zeros(len(self.program.slots), np.uintp)
             arena = aligned_empty((self.program.arena_bytes,), np.uint8)
             keep = [arena]
@@ -149,43 +162,66 @@ class Executable:
                     array = np.ascontiguousarray(slot.key) if slot.key.ndim else slot.key.reshape(())
                     keep.append(array)
                     table[i] = _address(array)
-            cache[key] = table = (table, keep)
-        return table[0]
+            sync = np.zeros(8, np.int64)
+            state = cache[key] = (table, _address(table), sync, _address(sync), keep)
+        return state
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        if self._static and not self._parallel:
+            return self._run_on_this_thread(inputs)
         arrays = [_prepare_input(np.asarray(a)) for a in inputs]
-        dims = self._static_dims if self._static_dims is not None else self._shapes.dims(arrays)
-        table = self._scratch(dims)
+        dims = _NO_DIMS if self._static else self._shapes.dims(arrays)
+        table, table_address, sync, sync_address, _ = self._scratch(dims)
         outputs = {}
-        variables = self.graph.variables
-        for i, slot in enumerate(self.program.slots):
-            kind = slot.kind
-            if kind == "input":
-                table[i] = _address(arrays[slot.key])
-            elif kind == "output":
-                out = outputs[slot.key] = np.empty(self._concrete_shape(slot.shape, dims), slot.dtype.numpy)
-                table[i] = _address(out)
-            elif kind == "variable":
-                table[i] = _address(_writable_storage(variables[slot.key]))
-        sync = np.zeros(4, np.int64)
-        self._call(table, dims, sync)
+        for i, key in self._inputs:
+            table[i] = _address(arrays[key])
+        for i, key in self._outputs:
+            out = outputs[key] = np.empty(self._concrete_shape(self.program.slots[i].shape, dims), self.program.slots[i].dtype.numpy)
+            table[i] = _address(out)
+        self._bind_variables(table)
+        sync[:] = 0
+        self._call(table_address, _address(dims), sync_address)
+        self._raise_flagged(sync)
+        return [outputs[i] for i in range(len(self.graph.outputs))]
+
+    def _run_on_this_thread(self, inputs) -> list[np.ndarray]:
+        """The fast path of static graphs: the native wrapper reads the arrays' data pointers itself."""
+        arrays = []
+        for a, (shape, dtype) in zip(inputs, self._input_types):
+            if type(a) is not np.ndarray or not (a.flags.c_contiguous and a.flags.aligned):
+                a = _prepare_input(np.asarray(a))
+            if a.dtype != dtype or a.shape != shape:
+                raise InvalidArgumentError(f"expected an array of {dtype}{list(shape)}, got {a.dtype}{list(a.shape)}")
+            arrays.append(a)
+        table, table_address, sync, sync_address, _ = self._scratch(_NO_DIMS)
+        if self._variables:
+            self._bind_variables(table)
+        outputs = [np.empty(shape, dtype) for shape, dtype in self._output_types]
+        self._call_arrays(table_address, sync_address, *arrays, *outputs)
+        if sync[SYNC_ERROR]:
+            self._raise_flagged(sync)
+        return outputs
+
+    def _bind_variables(self, table) -> None:
+        for i, var in self._variables:
+            table[i] = _address(_writable_storage(var))
+
+    def _raise_flagged(self, sync) -> None:
         if sync[SYNC_ERROR]:
             node = self.program.nodes[int(sync[SYNC_ERROR_NODE])]
             raise InvalidArgumentError(
                 _ERRORS.get(int(sync[SYNC_ERROR]), "native code reported an error"),
                 op=node.op, location=node.loc.long if node.loc else None,
             )
-        return [outputs[i] for i in range(len(self.graph.outputs))]
 
-    def _call(self, table, dims, sync) -> None:
-        args = (_address(table), _address(dims), _address(sync))
-        threads = num_threads()
-        if threads == 1 or self._work < PARALLEL_THRESHOLD:
+    def _call(self, table_address, dims_address, sync_address) -> None:
+        args = (table_address, dims_address, sync_address)
+        if not self._parallel:
             self._entry(0, 1, *args)
             return
         pool = _worker_pool()
-        futures = [pool.submit(self._entry, tid, threads, *args) for tid in range(1, threads)]
-        self._entry(0, threads, *args)
+        futures = [pool.submit(self._entry, tid, _THREADS, *args) for tid in range(1, _THREADS)]
+        self._entry(0, _THREADS, *args)
         for f in futures:
             f.result()
 

@@ -22,3 +22,4 @@ from .shape import (
 from .state import assign_variable, identity, read_variable, stop_gradient
 from .call import GraphFunction, call
 from . import fused as _fused  # noqa: F401  (registers the op)
+from . import conv as _conv, random as _random  # noqa: F401  (registers the ops)

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
+from graphc.ir.ops import conv
 from graphc.test_util import check_grads
 
 rng = np.random.default_rng(1234)
@@ -90,6 +91,13 @@ CASES = [
     ("identity", gc.identity, [normal(3)]),
     ("floordiv", lambda x: gc.floordiv(x, 0.7) + x, [away_from_zero(3) + 0.05]),
     ("composition", lambda x, y: gc.reduce_sum(gc.tanh(gc.matmul(x, y)) * gc.exp(-x[:, :1])), [normal(3, 4), normal(4, 2)]),
+    ("extract_patches_same_stride2", lambda x: conv.extract_patches(x, (3, 2), 2, "same"), [normal(2, 5, 4, 3)]),
+    ("extract_patches_transpose", lambda p: conv.extract_patches_transpose(p, (5, 4, 3), (3, 2), 2, "same"), [normal(2, 3, 2, 18)]),
+    ("conv2d_valid", conv.conv2d, [normal(2, 5, 4, 3), normal(3, 2, 3, 2)]),
+    ("conv2d_same_stride2", lambda x, k: conv.conv2d(x, k, 2, "same"), [normal(1, 5, 5, 2), normal(3, 3, 2, 3)]),
+    ("max_pool2d_disjoint", lambda x: conv.max_pool2d(x, 2), [distinct(2, 4, 5, 3)]),
+    ("max_pool2d_same_overlapping", lambda x: conv.max_pool2d(x, 3, 2, "same"), [distinct(1, 5, 5, 2)]),
+    ("avg_pool2d_same", lambda x: conv.avg_pool2d(x, 2, 1, "same"), [normal(2, 3, 4, 2)]),
 ]
 
 

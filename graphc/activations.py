@@ -1,0 +1,77 @@
+"""``gc.activations``: activation functions by Keras name, for ``Dense(..., activation="relu")``."""
+from __future__ import annotations
+
+from graphc.ir import ops
+from graphc.ir.errors import InvalidArgumentError
+
+
+def linear(x):
+    return x
+
+
+def relu(x):
+    return ops.relu(x)
+
+
+def sigmoid(x):
+    return ops.sigmoid(x)
+
+
+def tanh(x):
+    return ops.tanh(x)
+
+
+def softmax(x, axis=-1):
+    return ops.softmax(x, axis)
+
+
+def log_softmax(x, axis=-1):
+    return ops.log_softmax(x, axis)
+
+
+def softplus(x):
+    return ops.softplus(x)
+
+
+def gelu(x, approximate=False):
+    return ops.gelu(x, approximate)
+
+
+def swish(x):
+    """``x * sigmoid(x)`` (also called silu)."""
+    return ops.multiply(x, ops.sigmoid(x))
+
+
+def elu(x, alpha=1.0):
+    """``x`` for x > 0, ``alpha * (exp(x) - 1)`` otherwise."""
+    return ops.where(ops.greater(x, 0), x, ops.multiply(alpha, ops.expm1(ops.minimum(x, 0))))
+
+
+_BY_NAME = {
+    f.__name__: f for f in (linear, relu, sigmoid, tanh, softmax, log_softmax, softplus, gelu, swish, elu)
+} | {"silu": swish}
+
+
+def get(identifier):
+    """The activation function of a name (None and ``"linear"``: identity) or a callable."""
+    if identifier is None:
+        return linear
+    if callable(identifier):
+        return identifier
+    if isinstance(identifier, str) and identifier in _BY_NAME:
+        return _BY_NAME[identifier]
+    raise InvalidArgumentError(f"unknown activation {identifier!r}; known: {', '.join(sorted(_BY_NAME))}")
+
+
+def serialize(activation) -> str:
+    """The name of a built-in activation (configs store names only)."""
+    for name, fn in _BY_NAME.items():
+        if fn is activation:
+            return name
+    for name in ("relu", "sigmoid", "tanh", "softmax", "log_softmax", "softplus", "gelu"):
+        if getattr(ops, name, None) is activation:
+            return name
+    raise InvalidArgumentError(
+        f"cannot serialize the activation {activation!r}: only gc.activations functions have a name "
+        "(override get_config to store a custom one)"
+    )

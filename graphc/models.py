@@ -1,0 +1,501 @@
+"""``gc.Model`` and ``gc.Sequential``: layers with a training loop, as Keras models.
+
+``compile(optimizer, loss, metrics)`` configures training; ``fit`` runs it, one compiled function
+per step (forward, loss, backward, optimizer update and metric updates in a single graph; see
+``Model.train_function``), ``evaluate`` and ``predict`` likewise. Override ``train_step(data)`` for
+a custom step: it is compiled the same way.
+"""
+from __future__ import annotations
+
+import math
+import sys
+
+import numpy as np
+
+from graphc.ir import ops
+from graphc.ir.errors import InvalidArgumentError
+from graphc.ir.types import float32
+
+from . import callbacks as callbacks_module
+from . import layers as layers_module
+from . import losses as losses_module
+from . import metrics as metrics_module
+from . import nest, optimizers, train
+from . import random as gc_random
+from .data import Dataset, iter_arrays
+from .function import function
+from .layers import InputLayer, Layer, symbolic_call
+from .tape import GradientTape
+from .tensor import Tensor, TensorLike
+
+
+def unpack_x_y_sample_weight(data):
+    """``(x, y, sample_weight)`` from a batch: ``x``, ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``."""
+    if isinstance(data, (list, tuple)) and not hasattr(type(data), "_fields"):
+        if len(data) == 1:
+            return data[0], None, None
+        if len(data) == 2:
+            return data[0], data[1], None
+        if len(data) == 3:
+            return tuple(data)
+        raise InvalidArgumentError(f"a batch is x, (x,), (x, y) or (x, y, sample_weight); got a tuple of {len(data)}")
+    return data, None, None
+
+
+class Model(Layer):
+    """A layer with ``compile``/``fit``/``evaluate``/``predict``, ``summary`` and weight files.
+
+    Subclass it (create layers in ``__init__``, compute in ``call(inputs, training=False)``) or use
+    ``gc.Sequential``. graphc has no functional API (``Model(inputs, outputs)``)."""
+
+    _untracked_attributes = frozenset({
+        "optimizer", "loss", "loss_tracker", "_loss_object", "_metric_specs", "_compiled_metrics", "history",
+        "train_function", "test_function", "predict_function",
+    })
+
+    def __init__(self, *args, **kwargs):
+        if args or "inputs" in kwargs or "outputs" in kwargs:
+            raise InvalidArgumentError(
+                "graphc has no functional API (Model(inputs, outputs)): use gc.Sequential, or subclass gc.Model "
+                "and compute in call()"
+            )
+        super().__init__(**kwargs)
+        self.optimizer = None
+        self.compiled = False
+        self.run_eagerly = None
+        self.stop_training = False
+        self.history = None
+        self.train_function = self.test_function = self.predict_function = None
+
+    # -- building ----------------------------------------------------------------------------------
+    def _build_on_first_call(self, inputs) -> None:
+        if type(self).build is not Model.build:
+            super()._build_on_first_call(inputs)
+        self.built = True  # the layers inside build on their first call
+
+    def build(self, input_shape) -> None:
+        """Builds every layer by calling the model on a placeholder of ``input_shape`` (with the
+        batch dimension, None for any size); nothing is computed."""
+        self.built = True
+        try:
+            symbolic_call(self, input_shape)
+        except Exception:
+            self.built = False
+            raise
+
+    # -- compiling ---------------------------------------------------------------------------------
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, run_eagerly=None):
+        """Configures training: ``optimizer`` (object or name), ``loss`` (object, name or function),
+        ``metrics`` (names such as ``"accuracy"``, metric objects or functions). ``run_eagerly=True``
+        runs the steps op by op instead of compiling them."""
+        self.optimizer = optimizers.get(optimizer)
+        self.loss = loss
+        self._loss_object = losses_module.get(loss) if loss is not None else None
+        self._metric_specs = list(metrics or [])
+        self._compiled_metrics = None  # made on the first step, when the targets' shapes are known
+        self.loss_tracker = metrics_module.Mean(name="loss")
+        self.run_eagerly = run_eagerly
+        self.train_function = self.test_function = self.predict_function = None
+        self.compiled = True
+
+    @property
+    def metrics(self) -> list:
+        """The loss tracker, then the compiled metrics (once the first step has made them)."""
+        if not self.compiled:
+            return []
+        return [self.loss_tracker] + list(self._compiled_metrics or [])
+
+    @property
+    def metrics_names(self) -> list[str]:
+        return [m.name for m in self.metrics]
+
+    def reset_metrics(self) -> None:
+        for m in self.metrics:
+            m.reset_state()
+
+    def _require_compiled(self, what: str) -> None:
+        if not self.compiled:
+            raise InvalidArgumentError(f"{what}: compile the model first (model.compile(optimizer, loss, metrics))")
+
+    # -- one step -----------------------------------------------------------------------------------
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
+        """The compiled loss of ``(y, y_pred)`` plus every loss in ``self.losses`` (regularization,
+        ``add_loss``)."""
+        terms = []
+        if self._loss_object is not None:
+            if y is None:
+                raise InvalidArgumentError("the model was compiled with a loss, but the data has no targets y")
+            terms.append(self._loss_object(y, y_pred, sample_weight))
+        terms += [ops.cast(t, float32) if t.dtype != float32 else t for t in map(_tensor, self.losses)]
+        if not terms:
+            raise InvalidArgumentError("no loss to minimize: compile with loss=..., or call add_loss in call()")
+        total = terms[0]
+        for term in terms[1:]:
+            total = ops.add(total, term)
+        return total
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None) -> dict:
+        """Updates the compiled metrics with the batch and returns every metric's result."""
+        if self._compiled_metrics is None:
+            self._compiled_metrics = [metrics_module.get(m, y, y_pred) for m in self._metric_specs]
+        if y is not None:
+            for metric in self._compiled_metrics:
+                metric.update_state(y, y_pred, sample_weight)
+        return self.get_metrics_result()
+
+    def get_metrics_result(self) -> dict:
+        return {m.name: m.result() for m in self.metrics}
+
+    def _track_loss(self, loss, y_pred) -> None:
+        """The loss tracker weighs each batch by its size, so the epoch loss is per example."""
+        first = nest.flatten(y_pred)[0]
+        self.loss_tracker.update_state(loss, sample_weight=ops.dim_size(first, (0,), float32))
+
+    def train_step(self, data) -> dict:
+        """One training step on a batch: forward, loss, gradients, optimizer update, metrics."""
+        x, y, sample_weight = unpack_x_y_sample_weight(data)
+        with GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(x, y, y_pred, sample_weight)
+        variables = self.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        self._track_loss(loss, y_pred)
+        return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def test_step(self, data) -> dict:
+        x, y, sample_weight = unpack_x_y_sample_weight(data)
+        y_pred = self(x, training=False)
+        self._track_loss(self.compute_loss(x, y, y_pred, sample_weight), y_pred)
+        return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def predict_step(self, data):
+        x, _, _ = unpack_x_y_sample_weight(data)
+        return self(x, training=False)
+
+    def _step_function(self, method: str):
+        step = getattr(self, method)
+        eager = True if self.run_eagerly else None
+        return function(lambda data: step(data), eager=eager, name=method)
+
+    def make_train_function(self):
+        """``train_function``: ``train_step`` compiled (traced once per batch shape)."""
+        if self.train_function is None:
+            self.train_function = self._step_function("train_step")
+        return self.train_function
+
+    def make_test_function(self):
+        if self.test_function is None:
+            self.test_function = self._step_function("test_step")
+        return self.test_function
+
+    def make_predict_function(self):
+        if self.predict_function is None:
+            self.predict_function = self._step_function("predict_step")
+        return self.predict_function
+
+    # -- the loops -------------------------------------------------------------------------------------
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
+            validation_data=None, shuffle=True, initial_epoch=0, steps_per_epoch=None, validation_batch_size=None,
+            validation_freq=1, sample_weight=None):
+        """Trains for ``epochs`` over ``x``/``y`` (arrays or tensors, batched by ``batch_size``, 32 by
+        default) or a ``gc.data.Dataset`` of ``(x, y)`` batches. ``validation_split`` holds out the
+        last fraction of the arrays; ``validation_data`` is ``(x, y)`` or a dataset. Prints a progress
+        line per epoch (``verbose``: 0 silent, 1 bar, 2 one line) and returns the ``History``."""
+        self._require_compiled("fit")
+        if validation_split and validation_data is None:
+            (x, y, sample_weight), validation_data = _split(x, y, sample_weight, validation_split)
+        train = _Batches(x, y, sample_weight, batch_size, shuffle, steps_per_epoch)
+        validation = None
+        if validation_data is not None:
+            vx, vy, vw = (validation_data, None, None) if isinstance(validation_data, Dataset) \
+                else unpack_x_y_sample_weight(tuple(validation_data))
+            validation = _Batches(vx, vy, vw, validation_batch_size or batch_size, False)
+        verbose = 1 if verbose == "auto" else int(verbose)
+        self.history = callbacks_module.History()
+        extra = [callbacks_module.ProgbarLogger()] if verbose else []
+        cbs = callbacks_module.CallbackList(  # the history last: it sees what other callbacks add to the logs
+            [*extra, *(callbacks or []), self.history], self,
+            {"epochs": epochs, "steps": train.steps, "verbose": verbose},
+        )
+        train_function = self.make_train_function()
+        self.stop_training = False
+        cbs.on_train_begin({})
+        logs: dict = {}
+        for epoch in range(initial_epoch, epochs):
+            self.reset_metrics()
+            cbs.on_epoch_begin(epoch, {})
+            for step, batch in enumerate(train.epoch()):
+                cbs.on_train_batch_begin(step, {})
+                logs = _floats(train_function(batch))
+                cbs.on_train_batch_end(step, logs)
+                if self.stop_training:
+                    break
+            epoch_logs = dict(logs)
+            if validation is not None and (epoch + 1) % validation_freq == 0:
+                val_logs = self._run_test(validation, None)
+                epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+            cbs.on_epoch_end(epoch, epoch_logs)
+            if self.stop_training:
+                break
+        cbs.on_train_end(logs)
+        return self.history
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
+                 callbacks=None, return_dict=False):
+        """The loss and metrics over the data (``return_dict``: as a dict; else the loss, or
+        ``[loss, metric, ...]`` when there are metrics)."""
+        self._require_compiled("evaluate")
+        data = _Batches(x, y, sample_weight, batch_size, False, steps)
+        verbose = 1 if verbose == "auto" else int(verbose)
+        logs = self._run_test(data, callbacks_module.Progbar(data.steps, verbose) if verbose else None, callbacks)
+        if return_dict:
+            return logs
+        values = [logs[name] for name in self.metrics_names if name in logs]
+        return values[0] if len(values) == 1 else values
+
+    def _run_test(self, data: "_Batches", bar, callbacks=None) -> dict:
+        test_function = self.make_test_function()
+        cbs = callbacks_module.CallbackList(callbacks or [], self, {"steps": data.steps})
+        self.reset_metrics()
+        cbs.on_test_begin({})
+        logs: dict = {}
+        step = 0
+        for step, batch in enumerate(data.epoch(), 1):
+            cbs.on_test_batch_begin(step - 1, {})
+            logs = _floats(test_function(batch))
+            cbs.on_test_batch_end(step - 1, logs)
+            if bar is not None:
+                bar.update(step, logs)
+        if bar is not None:
+            bar.update(step, logs, final=True)
+        cbs.on_test_end(logs)
+        return logs
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """The model's outputs for ``x`` (arrays, tensors or a dataset), batch by batch, as NumPy arrays."""
+        data = _Batches(x, None, None, batch_size, False, steps)
+        predict_function = self.make_predict_function()
+        cbs = callbacks_module.CallbackList(callbacks or [], self, {"steps": data.steps})
+        cbs.on_predict_begin({})
+        outputs = []
+        for step, batch in enumerate(data.epoch()):
+            cbs.on_predict_batch_begin(step, {})
+            result = predict_function(batch)
+            outputs.append(nest.map_structure(lambda t: np.asarray(t.numpy()), result))
+            cbs.on_predict_batch_end(step, {"outputs": result})
+        cbs.on_predict_end({})
+        if not outputs:
+            raise InvalidArgumentError("predict: the data has no examples")
+        leaves = [nest.flatten(o) for o in outputs]
+        return nest.pack_as(outputs[0], [np.concatenate(parts) for parts in zip(*leaves)])
+
+    # -- weights on disk -----------------------------------------------------------------------------------
+    def save_weights(self, filepath, overwrite=True) -> str:
+        """Writes every variable of the model to ``filepath`` (``<filepath>.safetensors`` and
+        ``<filepath>.index.json``; a trailing ``.safetensors`` is dropped); returns the prefix."""
+        return train.write_checkpoint(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath, partial=False):
+        """Reads weights saved by ``save_weights``; every name, shape and dtype must match (``partial``:
+        variables in the file that the model lacks are ignored). On any mismatch nothing changes."""
+        return train.read_checkpoint(self, filepath, partial=partial)
+
+    # -- description --------------------------------------------------------------------------------------
+    def summary(self, print_fn=None) -> None:
+        """Prints the layers with their output shapes and parameter counts."""
+        print_fn = print_fn or print
+        rows = [(f"{layer.name} ({type(layer).__name__})", _shape_text(layer), f"{layer.count_params():,}")
+                for layer in self.layers]
+        widths = [max([len(h)] + [len(r[i]) for r in rows]) + 3 for i, h in enumerate(_HEADER)]
+        rule = "_" * sum(widths)
+        print_fn(f'Model: "{self.name}"')
+        print_fn(rule)
+        print_fn("".join(h.ljust(w) for h, w in zip(_HEADER, widths)))
+        print_fn("=" * sum(widths))
+        for row in rows:
+            print_fn("".join(c.ljust(w) for c, w in zip(row, widths)))
+        print_fn("=" * sum(widths))
+        trainable = sum(int(np.prod(v.shape, dtype=np.int64)) for v in self.trainable_weights)
+        print_fn(f"Total params: {self.count_params():,}")
+        print_fn(f"Trainable params: {trainable:,}")
+        print_fn(f"Non-trainable params: {self.count_params() - trainable:,}")
+        print_fn(rule)
+
+
+_HEADER = ("Layer (type)", "Output Shape", "Param #")
+
+
+def _shape_text(layer: Layer) -> str:
+    shape = getattr(layer, "_output_shape", None)
+    if shape is None:
+        return "?"
+    return str(nest.map_structure(lambda s: (None,) + tuple(s[1:]) if isinstance(s, tuple) else s, shape))
+
+
+def _tensor(x):
+    return x._as_tensor() if isinstance(x, TensorLike) else ops.constant(x)
+
+
+def _floats(logs: dict) -> dict:
+    return {k: float(np.asarray(v.numpy() if isinstance(v, Tensor) else v)) for k, v in logs.items()}
+
+
+# -- data -------------------------------------------------------------------------------------------------
+def _as_arrays(data):
+    """Leaves as arrays; float64 arrays become float32 (as Keras does with NumPy inputs)."""
+
+    def convert(leaf):
+        array = np.asarray(leaf.numpy() if isinstance(leaf, TensorLike) else leaf)
+        return array.astype(np.float32) if array.dtype == np.float64 else array
+
+    return None if data is None else nest.map_structure(convert, data)
+
+
+def _num_examples(x) -> int:
+    sizes = {len(a) for a in nest.flatten(x)}
+    if len(sizes) != 1:
+        raise InvalidArgumentError(f"the inputs disagree on the number of examples: {sorted(sizes)}")
+    return sizes.pop()
+
+
+def _split(x, y, sample_weight, fraction: float):
+    """The first ``1 - fraction`` of the examples and the rest, as Keras's ``validation_split``."""
+    if isinstance(x, Dataset):
+        raise InvalidArgumentError("validation_split works with arrays only; pass validation_data for a dataset")
+    if not 0 < fraction < 1:
+        raise InvalidArgumentError(f"validation_split must be in (0, 1), got {fraction}")
+    x, y, sample_weight = _as_arrays(x), _as_arrays(y), _as_arrays(sample_weight)
+    cut = int(_num_examples(x) * (1 - fraction))
+    head = lambda d: None if d is None else nest.map_structure(lambda a: a[:cut], d)  # noqa: E731
+    tail = lambda d: None if d is None else nest.map_structure(lambda a: a[cut:], d)  # noqa: E731
+    return (head(x), head(y), head(sample_weight)), (tail(x), tail(y), tail(sample_weight))
+
+
+class _Batches:
+    """The batches of one pass over arrays (shuffled each epoch when asked) or over a dataset."""
+
+    def __init__(self, x, y, sample_weight, batch_size, shuffle, steps=None):
+        self.limit = steps
+        if isinstance(x, Dataset):
+            if y is not None:
+                raise InvalidArgumentError("with a dataset as x, y must be None: the dataset yields (x, y) batches")
+            self.dataset, self.iterator = x, None
+            n = x.cardinality()
+            self.steps = steps or (n if n >= 0 else None)
+            return
+        if x is None:
+            raise InvalidArgumentError("no data: pass x (and y), or a gc.data.Dataset")
+        self.dataset = None
+        self.x, self.y, self.weights = _as_arrays(x), _as_arrays(y), _as_arrays(sample_weight)
+        self.size = _num_examples(self.x)
+        self.batch_size = int(batch_size or 32)
+        self.rng = np.random.default_rng(gc_random.python_seed()) if shuffle else None
+        self.steps = min(math.ceil(self.size / self.batch_size), steps or sys.maxsize)
+
+    def epoch(self):
+        if self.dataset is not None:
+            yield from self._dataset_epoch()
+            return
+        order = self.rng.permutation(self.size) if self.rng is not None else np.arange(self.size)
+        for step in range(self.steps):
+            index = order[step * self.batch_size:(step + 1) * self.batch_size]
+            take = lambda d: None if d is None else nest.map_structure(lambda a: a[index], d)  # noqa: E731
+            parts = [take(self.x), take(self.y), take(self.weights)]
+            while parts and parts[-1] is None:
+                parts.pop()
+            yield tuple(parts)
+
+    def _dataset_epoch(self):
+        """A pass over the dataset; with ``steps``, that many batches from one iterator kept across
+        epochs (started again when it ends)."""
+        if self.limit is None:
+            yield from (self._batch(e) for e in iter_arrays(self.dataset))
+            return
+        for _ in range(self.limit):
+            element = next(self.iterator, None) if self.iterator is not None else None
+            if element is None:
+                self.iterator = iter_arrays(self.dataset)
+                element = next(self.iterator, None)
+                if element is None:
+                    return
+            yield self._batch(element)
+
+    @staticmethod
+    def _batch(element):
+        element = _as_arrays(element)
+        return tuple(element) if isinstance(element, (list, tuple)) else (element,)
+
+
+# -- Sequential ---------------------------------------------------------------------------------------------
+class Sequential(Model):
+    """A stack of layers, each taking the previous one's output, as ``tf.keras.Sequential``.
+
+    ``Sequential([gc.Input(shape=(64,)), gc.layers.Dense(10)])`` builds at once; without an input
+    shape the layers build on the first call."""
+
+    _untracked_attributes = frozenset({"_stack", "_input_layer"})
+
+    def __init__(self, layers=None, name=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self._stack: list[Layer] = []
+        self._input_layer: InputLayer | None = None
+        for layer in layers or []:
+            self.add(layer)
+
+    @property
+    def layers(self) -> list[Layer]:
+        return list(self._stack)
+
+    def _trackable_children(self) -> dict:
+        return {"layers": self._stack} | super()._trackable_children()
+
+    def add(self, layer: Layer) -> None:
+        """Appends ``layer`` (an ``Input`` may come first); builds it when the input shape is known."""
+        if isinstance(layer, InputLayer):
+            if self._stack or self._input_layer is not None:
+                raise InvalidArgumentError("an Input can only be the first entry of a Sequential model")
+            self._input_layer = layer
+            return
+        if not isinstance(layer, Layer):
+            raise InvalidArgumentError(f"Sequential.add needs a gc.layers.Layer, got {type(layer).__name__}")
+        if not self._stack and self._input_layer is None and layer._batch_input_shape is not None:
+            self._input_layer = InputLayer(batch_shape=layer._batch_input_shape, dtype=layer.dtype)
+        self._stack.append(layer)
+        if self._input_layer is not None:
+            self.build(self._input_layer.batch_shape)
+
+    def pop(self) -> Layer:
+        """Removes and returns the last layer."""
+        if not self._stack:
+            raise InvalidArgumentError("pop: the model has no layers")
+        self.train_function = self.test_function = self.predict_function = None
+        return self._stack.pop()
+
+    def build(self, input_shape=None) -> None:
+        if input_shape is None:
+            if self._input_layer is None:
+                raise InvalidArgumentError("build: give the input shape (or start the model with gc.Input)")
+            input_shape = self._input_layer.batch_shape
+        if self._input_layer is None:
+            self._input_layer = InputLayer(batch_shape=input_shape)
+        super().build(tuple(input_shape))
+
+    def call(self, inputs, training=None):
+        x = inputs
+        for layer in self._stack:
+            x = layer(x, training=training)
+        return x
+
+    def get_config(self) -> dict:
+        entries = ([self._input_layer] if self._input_layer is not None else []) + self._stack
+        return {"name": self.name, "layers": [layers_module.serialize(layer) for layer in entries]}
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> "Sequential":
+        model = cls(name=config.get("name"))
+        for entry in config.get("layers", []):
+            model.add(layers_module.deserialize(entry, custom_objects))
+        return model
+
+
+layers_module.register(Sequential)
