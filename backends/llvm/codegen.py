@@ -56,6 +56,16 @@ class Program:
     arena_bytes: int = 0
 
 
+def _reads_as_matmul_operand(node: Node, value: Value) -> bool:
+    """Whether ``node`` is a fused matmul kernel that reads ``value`` only as an operand of its matmul."""
+    if node.op != "fused" or node.attrs["kind"] != "matmul":
+        return False
+    body = node.attrs["body"]
+    inner = {b for b, outer in zip(body.inputs, node.inputs) if outer is value}
+    mm = next(n for n in body.nodes if n.op == "matmul")
+    return all(n is mm for b in inner for n in body.users()[b]) and any(b in mm.inputs for b in inner)
+
+
 def unsupported_ops(graph: Graph) -> set[str]:
     """Ops of ``graph`` this backend cannot lower."""
     supported = set(ops.LOWERINGS) | ops.VIEWS | ops.NO_CODE | {"fused"}
@@ -101,7 +111,8 @@ class CodeGen:
         buffer of their own); a kernel the plan lets update a variable in place writes straight into
         the variable's storage, unless some op may fail after it (then writes stay staged)."""
         g = self.graph
-        plan = plan_memory(g, ALIGNMENT)
+        self.transposed = self._find_transposed_operands()
+        plan = plan_memory(g, ALIGNMENT, frozenset(self.transposed))
         self.arena_bytes = plan.arena_bytes
         names = {v: f"%{i}" for i, v in enumerate(g.values())}
         planned = {b.name: b for b in plan.buffers}
@@ -125,7 +136,7 @@ class CodeGen:
                 self.slot_of[node.outputs[0]] = current[node.attrs["var"]]
             elif node.op == "assign_variable":
                 current[node.attrs["var"]] = self.slot_of[node.inputs[0]]
-            elif node.op in ops.VIEWS:
+            elif node.op in ops.VIEWS or node.outputs[0] in self.transposed:
                 self.slot_of[node.outputs[0]] = self.slot_of[node.inputs[0]]
             else:
                 for v in node.outputs:
@@ -142,10 +153,28 @@ class CodeGen:
         return var_slots, staged
 
     def _operand(self, v: Value) -> Operand:
-        return Operand(self.slot_of[v], v.dtype, v.type.shape)
+        return Operand(self.slot_of[v], v.dtype, v.type.shape, v in self.transposed)
+
+    def _find_transposed_operands(self) -> set[Value]:
+        """Results of ``transpose`` (last two axes swapped) read only as float matmul operands: BLAS
+        reads them transposed from the transpose's input, so no copy is made."""
+        g = self.graph
+        users = g.users()
+        found = set()
+        for node in g.nodes:
+            if node.op != "transpose" or not node.outputs[0].dtype.is_floating:
+                continue
+            rank = node.outputs[0].ndim
+            if rank < 2 or tuple(node.attrs["perm"]) != tuple(range(rank - 2)) + (rank - 1, rank - 2):
+                continue
+            v = node.outputs[0]
+            if v in g.outputs or not users[v] or not all(_reads_as_matmul_operand(u, v) for u in users[v]):
+                continue
+            found.add(v)
+        return found
 
     def _emit_node(self, index: int, node: Node) -> ir.Function | None:
-        if node.op in ops.VIEWS or node.op in ops.NO_CODE:
+        if node.op in ops.VIEWS or node.op in ops.NO_CODE or any(v in self.transposed for v in node.outputs):
             return None
         em = Emitter(self.module, f"node{index}_{node.op}", self.slot_of, self.symbols, index)
         if node.op == "fused":

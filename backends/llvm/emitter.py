@@ -21,6 +21,7 @@ KERNEL_TYPE = ir.FunctionType(VOID, [I64, I64, I8P.as_pointer(), I64.as_pointer(
 
 # sync words
 SYNC_COUNT, SYNC_GENERATION, SYNC_ERROR, SYNC_ERROR_NODE = 0, 1, 2, 3
+SPINS_BEFORE_YIELD = 2000
 # error codes set by native code, raised by the runtime
 ERROR_INDEX_OUT_OF_RANGE, ERROR_NEGATIVE_INTEGER_POWER = 1, 2
 
@@ -150,7 +151,9 @@ def barrier_function(module: ir.Module) -> ir.Function:
     """``graphc.barrier(nthreads, sync)``: waits until all ``nthreads`` threads have arrived.
 
     A counter and a generation word in ``sync``; the last thread to arrive resets the counter and
-    advances the generation, the others spin (with the CPU's pause hint) until it changes."""
+    advances the generation. The others spin with the CPU's pause hint for a while, then yield the
+    core to the OS between checks, so a thread waiting out a long BLAS call leaves BLAS's own threads
+    the machine."""
     name = "graphc.barrier"
     if name in module.globals:
         return module.globals[name]
@@ -171,9 +174,17 @@ def barrier_function(module: ir.Module) -> ir.Function:
     b.atomic_rmw("add", generation_ptr, ir.Constant(I64, 1), "release")
     b.branch(done)
     b.position_at_end(wait)
+    spins = b.phi(I64)
+    spins.add_incoming(ir.Constant(I64, 0), arrive)
     pause = module.globals.get("llvm.x86.sse2.pause") or ir.Function(module, ir.FunctionType(VOID, []), "llvm.x86.sse2.pause")
-    b.call(pause, [])
+    sched_yield = module.globals.get("sched_yield") or ir.Function(module, ir.FunctionType(ir.IntType(32), []), "sched_yield")
+    with b.if_else(b.icmp_signed("<", spins, ir.Constant(I64, SPINS_BEFORE_YIELD))) as (spin, give_up):
+        with spin:
+            b.call(pause, [])
+        with give_up:
+            b.call(sched_yield, [])
     now = b.load_atomic(generation_ptr, "acquire", 8)
+    spins.add_incoming(b.add(spins, ir.Constant(I64, 1)), b.block)
     b.cbranch(b.icmp_signed("==", now, generation), wait, done)
     b.position_at_end(done)
     b.ret_void()

@@ -34,6 +34,7 @@ class Operand:
     slot: int
     dtype: DType
     shape: tuple
+    transposed: bool = False  # the buffer holds the operand with its last two axes swapped (matmul only)
 
 
 def _aligned_strides(shape: tuple, space_shape: tuple, axes: list[int]) -> dict[int, object]:

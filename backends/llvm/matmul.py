@@ -74,13 +74,15 @@ def emit_matmul(em: Emitter, inputs, output) -> None:
             c_off = b.mul(batch, b.mul(M, N))
             pa, pb, pc = em.element(A, a_off), em.element(B, b_off), em.element(C, c_off)
             if dtype.is_floating:
-                _call_gemm(em, dtype, M, N, K, pa, pb, pc)
+                _call_gemm(em, dtype, M, N, K, pa, pb, pc, a.transposed, b_op.transposed)
             else:
                 _loops(em, dtype, M, N, K, pa, pb, pc)
 
 
-def _call_gemm(em: Emitter, dtype: DType, M, N, K, pa, pb, pc) -> None:
-    """Row-major C = A @ B as column-major C^T = B^T @ A^T: gemm('N', 'N', N, M, K, 1, B, N, A, K, 0, C, N)."""
+def _call_gemm(em: Emitter, dtype: DType, M, N, K, pa, pb, pc, trans_a=False, trans_b=False) -> None:
+    """Row-major C = A @ B as column-major C^T = B^T @ A^T: gemm('N', 'N', N, M, K, 1, B, N, A, K, 0, C, N).
+
+    An operand stored transposed (row-major B^T, or A^T) is read with BLAS's 'T' instead of copied."""
     b = em.builder
     ty = scalar.register_type(dtype)
     ptr = ty.as_pointer()
@@ -95,15 +97,19 @@ def _call_gemm(em: Emitter, dtype: DType, M, N, K, pa, pb, pc) -> None:
         b.store(value, slot)
         return slot
 
-    no_trans = local(I8, ir.Constant(I8, ord("N")))
+    def flag(transposed):
+        return local(I8, ir.Constant(I8, ord("T" if transposed else "N")))
+
+    def leading(dim):  # BLAS wants leading dimensions >= 1, also for empty matrices
+        return local(I32, b.trunc(b.select(b.icmp_signed(">", dim, ir.Constant(I64, 0)), dim, ir.Constant(I64, 1)), I32))
+
     m32, n32, k32 = (local(I32, b.trunc(v, I32)) for v in (M, N, K))
     one, zero = local(ty, ir.Constant(ty, 1.0)), local(ty, ir.Constant(ty, 0.0))
-    # an empty inner dimension still defines C (zeros); BLAS wants leading dimensions >= 1
-    ld_n = local(I32, b.trunc(b.select(b.icmp_signed(">", N, ir.Constant(I64, 0)), N, ir.Constant(I64, 1)), I32))
-    ld_k = local(I32, b.trunc(b.select(b.icmp_signed(">", K, ir.Constant(I64, 0)), K, ir.Constant(I64, 1)), I32))
+    ld_b = leading(K if trans_b else N)
+    ld_a = leading(M if trans_a else K)
     nonempty = b.and_(b.icmp_signed(">", M, ir.Constant(I64, 0)), b.icmp_signed(">", N, ir.Constant(I64, 0)))
-    with b.if_then(nonempty):
-        b.call(gemm, [no_trans, no_trans, n32, m32, k32, one, pb, ld_n, pa, ld_k, zero, pc, ld_n])
+    with b.if_then(nonempty):  # an empty inner dimension still defines C: zeros (beta = 0)
+        b.call(gemm, [flag(trans_b), flag(trans_a), n32, m32, k32, one, pb, ld_b, pa, ld_a, zero, pc, leading(N)])
 
 
 def _loops(em: Emitter, dtype: DType, M, N, K, pa, pb, pc) -> None:

@@ -45,6 +45,7 @@ def optimize(ir_text: str):
     options.loop_vectorization = True
     options.slp_vectorization = True
     options.loop_interleaving = True
+    options.loop_unrolling = False  # halves the code and the compile time; vectorised loops are wide already
     builder = llvm.create_pass_builder(tm, options)
     builder.getModulePassManager().run(module, builder)
     return module

@@ -210,12 +210,13 @@ def _nbytes(t: TensorType) -> int | None:
     return None if t.size is None else t.size * t.dtype.numpy.itemsize
 
 
-def _storage_roots(graph: Graph) -> dict[Value, Value]:
-    """Each value's storage owner: a view's is its first input's, every other value owns its own."""
+def _storage_roots(graph: Graph, aliases: frozenset = frozenset()) -> dict[Value, Value]:
+    """Each value's storage owner: a view's (or one of ``aliases``) is its first input's, every other
+    value owns its own."""
     roots: dict[Value, Value] = {v: v for v in graph.inputs}
     for node in graph.nodes:
         for v in node.outputs:
-            roots[v] = roots[node.inputs[0]] if node.op in VIEW_OPS else v
+            roots[v] = roots[node.inputs[0]] if node.op in VIEW_OPS or v in aliases else v
     return roots
 
 
@@ -311,12 +312,13 @@ def _inplace_donors(graph: Graph, roots, last, kinds: dict[Value, str]) -> dict[
     return donors
 
 
-def plan_memory(graph: Graph, alignment: int = 64) -> MemoryPlan:
+def plan_memory(graph: Graph, alignment: int = 64, aliases: frozenset = frozenset()) -> MemoryPlan:
     """Plans where every intermediate of ``graph`` lives (see the module docstring); the graph is
-    not changed."""
+    not changed. ``aliases`` are results a backend does not materialise: like views, they share their
+    first input's storage (a transpose that BLAS reads in place)."""
     names = {v: f"%{i}" for i, v in enumerate(graph.values())}
     position = {n: i for i, n in enumerate(graph.nodes)}
-    roots = _storage_roots(graph)
+    roots = _storage_roots(graph, frozenset(aliases))
     last = _last_uses(graph, roots)
     updates = _variable_updates(graph, roots, last)
     returned = {roots[v] for v in graph.outputs}
