@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-slow install graphviz clean
+.PHONY: demo test test-slow fuzz bench install graphviz clean
 
 $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory graphviz
@@ -50,6 +50,16 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+# The differential fuzz of the LLVM backend against the interpreter, long: FUZZ_EXAMPLES random graphs.
+FUZZ_EXAMPLES ?= 20000
+fuzz: $(STAMP)
+	GRAPHC_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/backends/test_llvm_differential.py $(PYTEST_ARGS)
+
+# Benchmarks against NumPy (and JAX/TF/PyTorch when installed: pip install -e '.[bench]').
+# OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE, set on some machines for old OpenBLAS builds, slow NumPy down.
+bench: $(STAMP)
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis

@@ -165,15 +165,19 @@ class FusedKernel:
 
     def _emit_passes(self, outer_offsets: dict) -> None:
         passes, reduction_pass, ready = self._schedule()
+        spills = self._spills()
         values: dict[Value, ir.Value] = {}
         self._compute_rows(values, ready, -1, outer_offsets)
         for q in range(passes):
             reductions = [n for n in self.nodes if n.op in REDUCTIONS and reduction_pass[n] == q]
             full_outputs = [v for v in self.sinks if self.cls[v] == "full" and self._pass_of(v) == q]
+            spilled = {v: o for v, o in spills.items() if self._pass_of(v) == q}
+            reloaded = {v: o for v, o in spills.items() if self._pass_of(o) == q}
             if self.inner_axes:
                 accumulators = {n: self._init_accumulator(n) for n in reductions}
                 inner = _LoopGroups(self.inner_axes, self.S, list(self.accesses.values())).groups
-                self._emit_inner(inner, 0, outer_offsets, values, reductions, full_outputs, accumulators)
+                self._emit_inner(inner, 0, outer_offsets, values, reductions, full_outputs, accumulators,
+                                 spilled, reloaded)
                 for n, acc in accumulators.items():
                     values[n.outputs[0]] = self.b.load(acc)
             else:  # no reduced axis: one pass; a reduction over no axes is the identity
@@ -183,10 +187,40 @@ class FusedKernel:
                     values[n.outputs[0]] = self._operand(n, 0, local, outer_offsets)
             self._compute_rows(values, ready, q, outer_offsets)
 
-    def _emit_inner(self, groups, level, offsets, values, reductions, full_outputs, accumulators):
+    def _spills(self) -> dict[Value, Value]:
+        """Full values to keep in an output's buffer between passes instead of recomputing them.
+
+        When a full output written in pass q is computed from exactly one full value of an earlier pass
+        (softmax: the exponentials, computed for the sum), that value is stored in the output's own
+        buffer in its pass and read back in pass q: each element is read before it is overwritten."""
+        spills = {}
+        for o in self.sinks:
+            if self.cls.get(o) != "full" or self._pass_of(o) == 0:
+                continue
+            earlier, stack, seen = set(), [o], set()
+            while stack:
+                v = stack.pop()
+                if v in seen or self.cls.get(v) != "full":
+                    continue
+                seen.add(v)
+                if self._pass_of(v) < self._pass_of(o):
+                    earlier.add(v)
+                else:
+                    stack.extend(v.node.inputs)
+            if len(earlier) == 1:
+                (v,) = earlier
+                if v.dtype == o.dtype and v.type.shape == o.type.shape and v not in spills:
+                    spills[v] = o
+        return spills
+
+    def _emit_inner(self, groups, level, offsets, values, reductions, full_outputs, accumulators, spilled, reloaded):
         if level == len(groups):
             local = dict(values)
-            self._compute_full(local, reductions, full_outputs, offsets)
+            for v, o in reloaded.items():
+                local[v] = self._read_sink(o, offsets)
+            self._compute_full(local, reductions, full_outputs + list(spilled), offsets, write=full_outputs)
+            for v, o in spilled.items():
+                self._write(o, local[v], offsets)
             for n in reductions:
                 acc = accumulators[n]
                 self.b.store(self._combine(n, self.b.load(acc), self._operand(n, 0, local, offsets)), acc)
@@ -194,7 +228,7 @@ class FusedKernel:
         group = groups[level]
         with self.em.loop(ir.Constant(I64, 0), self._group_size(group), f"r{level}") as i:
             inner = self._offsets(self._group_indices(group, i), offsets)
-            self._emit_inner(groups, level + 1, inner, values, reductions, full_outputs, accumulators)
+            self._emit_inner(groups, level + 1, inner, values, reductions, full_outputs, accumulators, spilled, reloaded)
 
     # -- scheduling -------------------------------------------------------------------------------
     def _schedule(self):
@@ -227,6 +261,11 @@ class FusedKernel:
         ptr = self.em.slot_pointer(op.slot, op.dtype)
         return scalar.load(self.b, self.em.element(ptr, offsets[(op.slot, where)]), op.dtype)
 
+    def _read_sink(self, value: Value, offsets: dict) -> ir.Value:
+        op = self.sinks[value]
+        ptr = self.em.slot_pointer(op.slot, op.dtype)
+        return scalar.load(self.b, self.em.element(ptr, offsets[(op.slot, "S")]), op.dtype)
+
     def _write(self, value: Value, result: ir.Value, offsets: dict) -> None:
         op = self.sinks[value]
         where = "O" if self.cls[value] == "row_dropped" else "S"
@@ -253,8 +292,9 @@ class FusedKernel:
         out = node.outputs[0]
         values[out] = lower_scalar(self.b, node.op, args, [v.dtype for v in node.inputs], out.dtype, node.attrs)
 
-    def _compute_full(self, values, reductions, full_outputs, offsets):
-        """Computes, at one point of S, the full values the given reductions and outputs need."""
+    def _compute_full(self, values, reductions, full_outputs, offsets, write=None):
+        """Computes, at one point of S, the full values the given reductions and outputs need; writes
+        the outputs in ``write`` (default: all of ``full_outputs``)."""
         needed = set()
         stack = [n.inputs[0] for n in reductions] + list(full_outputs)
         while stack:
@@ -266,7 +306,7 @@ class FusedKernel:
         for n in self.nodes:
             if n.outputs[0] in needed:
                 self._apply(n, values, offsets)
-        for v in full_outputs:
+        for v in full_outputs if write is None else write:
             self._write(v, values[v], offsets)
 
     def _compute_rows(self, values, ready, after_pass, offsets):
