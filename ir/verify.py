@@ -16,11 +16,12 @@ def verify(graph: Graph) -> Graph:
     shape rule. Graphs held by nodes (fused kernels' bodies) are verified too."""
     where = {node: _describe(graph, i, node) for i, node in enumerate(graph.nodes)}
     _check_structure(graph, where)
-    _check_acyclic(graph, where)
     defined = set(graph.inputs)
     for node in graph.nodes:
         for i, v in enumerate(node.inputs):
             if v not in defined:
+                # in node order every input is defined before its use unless the graph has a cycle
+                _check_acyclic(graph, where)
                 raise IRError(f"{where[node]}: input {i} ({_value(v, where)}) is used before it is defined")
         _check_types(graph, node, where[node])
         for body in (a for a in node.attrs.values() if isinstance(a, Graph)):
