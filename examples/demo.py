@@ -4,9 +4,13 @@
     GRAPHC_RUN_EAGERLY=1 python examples/demo.py # every @gc.function runs its Python body op by op
     GRAPHC_LOG=trace python examples/demo.py     # also log each trace and the reason for a retrace
 """
+from pathlib import Path
+
 import numpy as np
 
 import graphc as gc
+
+PICTURE = Path(__file__).resolve().parents[1] / "build" / "demo" / "model.svg"  # `make clean` removes build/
 
 rng = np.random.default_rng(0)
 w1 = gc.Variable(rng.normal(0.0, 0.5, (4, 8)).astype(np.float32), name="w1")
@@ -36,6 +40,8 @@ def section(title):
 def show_graph(x):
     section("1. the traced graph of model(x) for x: float32[3, 4]")
     print(model.get_concrete_function(x).graph)
+    picture = gc.viz.render(model, x, path=PICTURE, stage="fused")
+    print(f"picture of the compiled graph (fused kernels as boxes around their ops): {picture}")
 
 
 def compare_modes(x):

@@ -26,6 +26,7 @@ from graphc.ir.ops import range_ as range  # noqa: E402
 from graphc.ir.types import DType, bool_ as bool, float32, float64, int32, int64  # noqa: E402
 
 from . import config, errors, nn  # noqa: E402
+from . import viz  # noqa: E402
 from .function import ConcreteFunction, Function, RetracingWarning, function  # noqa: E402
 from .gradients import grad, hessian, jvp, value_and_grad  # noqa: E402
 from .tape import GradientTape  # noqa: E402

@@ -519,6 +519,9 @@ class ConcreteFunction:
         """The optimised, fused graph and its executable for the function's backend (built on first use)."""
         if self._compiled is None:
             self._compiled = Compiled(self.graph, self.function._backend or config.get_backend())
+            from .viz import dump_if_requested
+
+            dump_if_requested(self)  # GRAPHC_DUMP_DIR
         return self._compiled
 
     def executable(self):
@@ -585,6 +588,15 @@ class ConcreteFunction:
             self._callee = GraphFunction.from_graph(self.graph)
         callee, variables = self._callee
         return list(call(callee, *inputs, *(v.read_value() for v in variables)))
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        """Notebook display: the traced graph as SVG, or its text IR when Graphviz's ``dot`` is missing."""
+        from .viz import mimebundle
+
+        return mimebundle(self)
+
+    def _repr_svg_(self) -> str | None:
+        return self._repr_mimebundle_().get("image/svg+xml")
 
     def __repr__(self) -> str:
         return f"<ConcreteFunction {self.function.name}({', '.join(map(str, self._keys))})>"

@@ -168,6 +168,23 @@ class Graph:
         """The fused kernels of a fused graph (empty before fusion)."""
         return [n for n in self.nodes if n.op == "fused"]
 
+    def to_dot(self, **options):
+        """The graph as a ``graphviz.Digraph`` (options: see ``graphc.ir.dot.to_dot``)."""
+        from .dot import to_dot
+
+        return to_dot(self, **options)
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        """Notebook display: an SVG picture, or the text IR when Graphviz's ``dot`` is missing."""
+        from .dot import mimebundle
+
+        return mimebundle(self)
+
+    def _repr_svg_(self) -> str | None:
+        from .dot import render_svg
+
+        return render_svg(self.to_dot())
+
     def __str__(self) -> str:
         from .text import format_graph
 

@@ -30,6 +30,8 @@ EXPECTED = {
             "graph model(%0:f32[3,4] x)",
             "= matmul %0, %1",
             "= relu",
+            "picture of the compiled graph (fused kernels as boxes around their ops): ",
+            "build/demo/model.",  # .svg, or .dot where Graphviz's dot is missing
             "compiled == NumPy reference: True",
             "graph and eager results agree: True",
             "call with batch 7: result shape (7,)",

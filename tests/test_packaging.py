@@ -118,8 +118,10 @@ def test_installs_one_top_level_package(installed):
     if top_level.exists():
         assert top_level.read_text().split() == ["graphc"]
     record = (installed["dist_info"] / "RECORD").read_text().splitlines()
-    outside = [line for line in record if not line.startswith(("graphc/", installed["dist_info"].name + "/"))]
-    assert not outside, f"files installed outside graphc/: {outside}"
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"].get("scripts", {})
+    allowed = ("graphc/", installed["dist_info"].name + "/", *(f"../../../bin/{name}," for name in scripts))
+    outside = [line for line in record if not line.startswith(allowed)]
+    assert not outside, f"files installed outside graphc/ (and the console scripts): {outside}"
 
 
 def test_dependency_path_holds_no_graphc(installed):

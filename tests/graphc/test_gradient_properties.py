@@ -72,4 +72,5 @@ def test_eager_and_graph_gradients_are_equal(program, seed):
     with gc.config.run_functions_eagerly(True):
         eager = [g.numpy() for g in gradients(x, y)]
     for a, b in zip(graph, eager):
-        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+        # float32 through native transcendentals and reassociated sums: a few ulp per op
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
