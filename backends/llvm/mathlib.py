@@ -6,25 +6,27 @@
 (``llvm.fma``, ``llvm.fabs``, ``llvm.copysign``, ``llvm.rint``, ``llvm.minnum``, ``llvm.maxnum``,
 ``llvm.sqrt``, ``llvm.fshl``), marked ``alwaysinline``, so that once inlined into a loop LLVM's loop
 vectoriser sees plain arithmetic. Nothing calls libm. The only memory read is the table of the bits
-of 2/pi used by sin and cos (a gather, ``vpgatherqq`` on AVX-512).
+of 2/pi used by float64 sin and cos (a gather, ``vpgatherqq`` on AVX-512).
 
 Algorithms (``fma`` is required to be a real fused multiply-add, as on every x86-64 with FMA3):
 
 * exp, expm1: n = rint(x/ln2), r = x - n*ln2 in two pieces (Cody-Waite) with the rounding error of r
-  carried along; expm1(r) = r + r^2 Q(r) as a double-word; 2^n applied in two halves so that
-  denormal results are rounded once and overflow gives inf.
+  carried along; expm1(r) = r + r^2/2 + r^3 Q'(r) as a double-word, its first two terms exact; 2^n
+  applied in two halves so that denormal results are rounded once and overflow gives inf.
 * log, log1p: x = 2^k z with z in [sqrt(1/2), sqrt(2)) from the bits (denormals pre-scaled),
   log(z) = f - f^2/2 + s (f^2/2 + R(s^2)), s = f/(2+f) (the fdlibm scheme); log1p adds the rounding
   error of 1+x as c/u.
 * tanh, sigmoid: from exp(-|x|) as a double-word, with one corrected division; tanh uses an odd
   polynomial below |x| = 1/4.
-* erf: odd polynomial below |x| = 1; above, 1 - exp(-x^2) R(|x|) with exp(-x^2) from the exact
-  square and R = erfc*exp(x^2) a piecewise polynomial whose coefficients are chosen by ``select``.
-* sin, cos: Payne-Hanek reduction for every argument: the 53-bit significand times a 192-bit window
-  of 2/pi (four words gathered from a 20-word table, aligned with ``llvm.fshl``), multiplied with
-  32-bit limbs in 64-bit integers; the fraction becomes a double-word r in [-pi/4, pi/4] and the
-  fdlibm kernels finish. Exact for all finite doubles (the reduction keeps ~126 fraction bits; the
-  worst case, |x mod pi/2| ~ 2^-61, needs ~120).
+* erf: odd polynomial below |x| = 1, its last steps in double-words; above, 1 - exp(-x^2) R(|x|)
+  with exp(-x^2) from the exact square and R = erfc*exp(x^2) a piecewise polynomial whose
+  coefficients are chosen by ``select``.
+* sin, cos: Payne-Hanek reduction for every argument, in 64-bit integers: the significand times a
+  window of 2/pi aligned with ``llvm.fshl`` (float64: 53 bits times 192 bits, four words gathered
+  from a 20-word table, 64x64-bit products from 32-bit limbs; float32: 24 bits times 128 bits, three
+  words chosen by ``select`` among five). The fraction becomes a double-word r in [-pi/4, pi/4] and
+  the fdlibm kernels finish. Right for every finite argument: the reduction keeps ~126 fraction
+  bits, the hardest double (|x mod pi/2| ~ 2^-61) needs ~120.
 * pow: exp(y * log|x|) with log|x| as a double-word (about 2^-70 relative), the product y*log|x| as
   a double-word, and exp taking the low word as its correction; C99 special cases by ``select``.
 * float32 sin, cos and pow evaluate the float64 algorithm and round once more (half the vector width
@@ -33,16 +35,42 @@ Algorithms (``fma`` is required to be a real fused multiply-add, as on every x86
 
 Polynomial coefficients: minimax (Remez exchange) fits computed offline with mpmath at 60 digits on
 the stated interval and weight, then rounded to the target precision; each table's comment gives the
-interval and the weighted error of the fit.
+interval and the weighted error of the fit. They are literals here; nothing is computed at import.
 
-Accuracy (``python -m graphc.backends.llvm.math_accuracy``; ulp of the exact result, measured
-against long double / float64 references over all special values, edge regions and a sweep of the
-whole range: every 97th float32 bit pattern, 2^21 random float64 bit patterns per function). The
-"vs NumPy" column is the same measurement against NumPy / SciPy in the same dtype, which includes
-NumPy's own error:
+Accuracy (``python -m graphc.backends.llvm.math_accuracy``, LLVM 22.1, znver5): the largest error
+in ulp of the exact result, over all special values, dense edge regions (overflow and underflow
+thresholds, denormals, interval boundaries, multiples of pi/2, the hardest double for the pi/2
+reduction), 2^22 samples in each function's critical range (where its polynomial pieces meet) and a
+sweep of the whole range: every 97th float32 bit pattern (44 million values; sin and cos float32 also
+all 2^32), 2^21 random float64 bit patterns plus 2^20 values in the function's useful range plus 2^19
+small ones; pow on 2^21 (x, y) pairs whose result spans the whole range, bases near 1 with large
+exponents, integer powers of negative bases, and every pair of 38 special values. Float64 maxima
+include a further 2^24-sample scan of the critical ranges. References: float64 for float32, x87
+long double for float64 (erf: an all-positive series in long double). "bound" is what the tests
+assert. "NumPy" is NumPy's / SciPy's own error on the same inputs in the same dtype (np.exp ...,
+scipy.special.erf and expit, 1 / np.sqrt): its float32 SIMD functions reach 1.4 to 3.7 ulp, its
+float64 cos 8 ulp for huge arguments, SciPy's erf 2.9 ulp, and SciPy's expit returns 0 instead of
+the denormal results of sigmoid below about -708 (f64) and -87 (f32).
 
-    function  dtype    max ulp (exact)   max ulp vs NumPy/SciPy
-    (filled in by the accuracy run below)
+    function  float32: ulp  bound  NumPy   | float64: ulp  bound  NumPy
+    exp                0.750  0.8    2.37  |          0.750  0.8    0.72
+    log                0.835  0.9    3.66  |          0.858  0.9    0.62
+    log1p              0.835  0.9    1.92  |          0.853  0.9    0.62
+    expm1              0.707  0.8    2.53  |          0.707  0.8    0.52
+    tanh               0.539  0.6    1.37  |          0.541  0.6    1.19
+    sigmoid            0.750  0.8    2e6   |          0.750  0.8    1e15
+    sin                0.500  0.6    1.45  |          0.800  0.9    0.52
+    cos                0.500  0.6    1.46  |          0.826  0.9    7.95
+    erf                0.844  0.9    0.50  |          0.941  1.0    2.92
+    pow                0.500  0.6    1.01  |          0.748  0.8    0.75
+    sqrt               0.500  0.5    0.50  |          0.500  0.5    0.50
+    rsqrt              1.490  1.5    1.49  |          1.491  1.5    1.49
+
+0.75 for exp and sigmoid comes from denormal results (the significand is rounded, then rounded again
+to the denormal grid). rsqrt is 1/sqrt(x) rounded twice, on purpose bit-identical to NumPy's
+1 / np.sqrt(x); sqrt is bit-identical to np.sqrt. The float32 functions that go through float64 are
+correctly rounded except in rare double-rounding cases. Every loop vectorises to 512-bit code on
+znver5 (the tests check it).
 """
 from __future__ import annotations
 
@@ -122,7 +150,9 @@ _COS_C = (
     0.041666666666666664, -0.0013888888888887382, 2.4801587298744435e-05, -2.755731726062817e-07,
     2.0876143942503467e-09, -1.1382464188417552e-11)
 
-# erf(x) = x + x P(x^2), |x| <= 1: absolute error of P 2^-62.8 (f64), 2^-29.7 (f32).
+# erf(x) = x + x P(x^2), |x| <= 1: absolute error of P 2^-62.8 (f64), 2^-29.7 (f32; its coefficients
+# were rounded one at a time, lowest first, refitting the others after each: plain rounding cost
+# 0.25 ulp of erf near 1).
 _ERF_P_F64 = (
     0.1283791670955126, -0.3761263890318375, 0.11283791670954885, -0.02686617064507787,
     0.00522397762482839, -0.0008548326981423647, 0.00012055331132901249, -1.4925595771175466e-05,
@@ -259,8 +289,8 @@ class _Emitter:
     def div(self, a, b): return self.b.fdiv(a, b)
     def neg(self, a): return self.b.fneg(a)
 
-    def _intrinsic(self, name, *args, ty=None):
-        ty = ty or args[0].type
+    def _intrinsic(self, name, *args):
+        ty = args[0].type
         full = f"{name}.{ty.intrinsic_name}"
         fn = self.b.module.globals.get(full)
         if fn is None:
@@ -391,10 +421,16 @@ def _expm1(m: _Emitter, x):
     return _nan_through(m, x, m.select(small, x, y))
 
 
-def _exp_minus_abs(m: _Emitter, a):
-    """exp(-a) for a >= 0 as a double-word (hi, lo); hi is rounded once even when denormal."""
-    n, p_hi, p_lo = _exp_double_word(m, m.neg(a))
+def _exp_pair(m: _Emitter, x, x_lo=None):
+    """exp(x + x_lo) as a double-word (hi, lo); hi is rounded once even when denormal."""
+    n, p_hi, p_lo = _exp_double_word(m, x, x_lo)
     return m.scale(p_hi, n), m.scale(p_lo, n)
+
+
+def _one_plus(m: _Emitter, hi, lo):
+    """1 + (hi + lo) as a double-word, for 0 <= hi <= 1."""
+    s, err = m.fast_two_sum(m.c(1.0), hi)
+    return s, m.add(err, lo)
 
 
 def _divide_double_word(m: _Emitter, n_hi, n_lo, d_hi, d_lo):
@@ -406,9 +442,8 @@ def _divide_double_word(m: _Emitter, n_hi, n_lo, d_hi, d_lo):
 
 
 def _sigmoid(m: _Emitter, x):
-    e_hi, e_lo = _exp_minus_abs(m, m.fabs(x))
-    d_hi, d_lo = m.fast_two_sum(m.c(1.0), e_hi)
-    d_lo = m.add(d_lo, e_lo)
+    e_hi, e_lo = _exp_pair(m, m.neg(m.fabs(x)))
+    d_hi, d_lo = _one_plus(m, e_hi, e_lo)
     negative = m.cmp("<", x, m.c(0.0))
     n_hi = m.select(negative, e_hi, m.c(1.0))
     n_lo = m.select(negative, e_lo, m.c(0.0))
@@ -420,9 +455,8 @@ def _tanh(m: _Emitter, x):
     fmt = m.fmt
     a = m.fabs(x)
     # |x| >= 1/4: tanh = 1 - 2E/(1 + E), E = exp(-2|x|) as a double-word
-    e_hi, e_lo = _exp_minus_abs(m, m.mul(m.minnum(a, m.c(fmt.tanh_clamp)), m.c(2.0)))
-    d_hi, d_lo = m.fast_two_sum(m.c(1.0), e_hi)
-    d_lo = m.add(d_lo, e_lo)
+    e_hi, e_lo = _exp_pair(m, m.mul(m.minnum(a, m.c(fmt.tanh_clamp)), m.c(-2.0)))
+    d_hi, d_lo = _one_plus(m, e_hi, e_lo)
     q_hi, q_lo = _divide_double_word(m, m.mul(e_hi, m.c(2.0)), m.mul(e_lo, m.c(2.0)), d_hi, d_lo)
     t_hi, t_lo = m.fast_two_sum(m.c(1.0), m.neg(q_hi))
     large = m.add(t_hi, m.sub(t_lo, q_lo))
@@ -495,22 +529,36 @@ def _log1p(m: _Emitter, x):
 # ----------------------------------------------------------------------------------------------
 # erf
 
+def _piecewise_polynomial(m: _Emitter, x, pieces):
+    """P_i(x - centre_i) for the last piece i whose start is <= x; one Horner evaluation, with the
+    coefficients chosen by select."""
+    centre, coeffs = m.c(pieces[0][1]), [m.c(v) for v in pieces[0][2]]
+    for start, piece_centre, piece_coeffs in pieces[1:]:
+        here = m.cmp(">=", x, m.c(start))
+        centre = m.select(here, m.c(piece_centre), centre)
+        coeffs = [m.select(here, m.c(v), old) for v, old in zip(piece_coeffs, coeffs)]
+    return m.horner(m.sub(x, centre), coeffs)
+
+
 def _erf(m: _Emitter, x):
     fmt = m.fmt
     a = m.fabs(x)
-    z = m.mul(a, a)
-    small = m.fma(a, m.horner(z, fmt.erf_p), a)
-    # 1 - exp(-a^2) R(a), R piecewise with the coefficients chosen by select
+    # a + a P(a^2) with the last steps in double-words (the final rounding is then the only large
+    # error); below 2^(100 - bias) products may be denormal, where one fma is already exact enough
+    z_hi, z_lo = m.two_prod(a, a)
+    q = m.horner(z_hi, fmt.erf_p[1:])
+    zq_hi, zq_lo = m.two_prod(z_hi, q)
+    p_hi, p_lo = m.two_sum(m.c(fmt.erf_p[0]), zq_hi)
+    p_lo = m.add(p_lo, m.fma(z_lo, q, zq_lo))
+    t_hi, t_lo = m.two_prod(a, p_hi)
+    s_hi, s_lo = m.fast_two_sum(a, t_hi)
+    small = m.add(s_hi, m.add(s_lo, m.fma(a, p_lo, t_lo)))
+    small = m.select(m.cmp("<", a, m.c(2.0 ** (100 - fmt.bias))), m.fma(a, p_hi, a), small)
+    # 1 - exp(-a^2) R(a)
     ac = m.minnum(a, m.c(fmt.erf_clamp))
-    mid, coeffs = m.c(fmt.erfc_pieces[0][1]), [m.c(v) for v in fmt.erfc_pieces[0][2]]
-    for start, centre, piece in fmt.erfc_pieces[1:]:
-        here = m.cmp(">=", ac, m.c(start))
-        mid = m.select(here, m.c(centre), mid)
-        coeffs = [m.select(here, m.c(v), old) for v, old in zip(piece, coeffs)]
-    r = m.horner(m.sub(ac, mid), coeffs)
+    r = _piecewise_polynomial(m, ac, fmt.erfc_pieces)
     sq_hi, sq_lo = m.two_prod(ac, ac)
-    n, p_hi, p_lo = _exp_double_word(m, m.neg(sq_hi), m.neg(sq_lo))
-    e_hi, e_lo = m.scale(p_hi, n), m.scale(p_lo, n)
+    e_hi, e_lo = _exp_pair(m, m.neg(sq_hi), m.neg(sq_lo))
     c_hi, c_lo = m.two_prod(e_hi, r)
     c_lo = m.fma(e_lo, r, c_lo)
     one_minus, err = m.fast_two_sum(m.c(1.0), m.neg(c_hi))
@@ -533,8 +581,20 @@ def _mul_hi_u64(m: _Emitter, a, b):
     return m.iadd(m.iadd(m.imul(a_hi, b_hi), m.lshr(mid, s32)), m.lshr(mid2, s32))
 
 
-def _two_over_pi_words(m: _Emitter, j):
-    """The words j .. j+3 of the padded bits of 2/pi (four gathers from a constant table)."""
+def _two_over_pi_words(m: _Emitter, j, count, last_j):
+    """The words j .. j+count-1 of the padded bits of 2/pi, for 0 <= j <= last_j: gathers from a
+    constant table, or a chain of selects when only a few positions are possible."""
+    def signed(word):
+        return word - (1 << 64) if word >> 63 else word
+
+    if last_j < 4:
+        words = []
+        for i in range(count):
+            word = m.ci(signed(_PIO2_WORDS[i]))
+            for k in range(1, last_j + 1):
+                word = m.b.select(m.b.icmp_unsigned("==", j, m.ci(k)), m.ci(signed(_PIO2_WORDS[k + i])), word)
+            words.append(word)
+        return words
     module = m.b.module
     table = module.globals.get("graphc.two_over_pi")
     if table is None:
@@ -542,29 +602,52 @@ def _two_over_pi_words(m: _Emitter, j):
         table = ir.GlobalVariable(module, array, "graphc.two_over_pi")
         table.global_constant = True
         table.linkage = "internal"
-        table.initializer = ir.Constant(array, [w - (1 << 64) if w >> 63 else w for w in _PIO2_WORDS])
+        table.initializer = ir.Constant(array, [signed(w) for w in _PIO2_WORDS])
     zero = m.ci(0)
-    return [m.b.load(m.b.gep(table, [zero, m.iadd(j, m.ci(i))], inbounds=True)) for i in range(4)]
+    return [m.b.load(m.b.gep(table, [zero, m.iadd(j, m.ci(i))], inbounds=True)) for i in range(count)]
 
 
-def _reduce_pio2(m: _Emitter, a):
-    """(q, r_hi, r_lo) with a = q pi/2 + r, |r| <= pi/4, for finite a >= 2^-10 (Payne-Hanek)."""
+@dataclass(frozen=True)
+class _Reduction:
+    """How much of 2/pi the reduction of one source format needs."""
+    drop_bits: int      # the significand is M >> drop_bits: 53 significant bits for f64, 24 for f32
+    words: int          # the window of 2/pi, in 64-bit words
+    last_j: int         # the largest word index of the window's start (for the largest finite input)
+
+
+_REDUCTIONS = {"f64": _Reduction(0, 3, 16), "f32": _Reduction(29, 2, 2)}
+
+
+def _reduce_pio2(m: _Emitter, a, source: _Format):
+    """(q, r_hi, r_lo) with a = q pi/2 + r, |r| <= pi/4, for finite a >= 2^-10 of format ``source``,
+    in float64 (Payne-Hanek): the significand M times a window W of 2/pi, with M W mod 2^(64 words)
+    in 64-bit integers; its top two bits are the quadrant, the rest the fraction."""
+    plan = _REDUCTIONS[source.name]
     ia = m.bits(a)
-    e = m.isub(m.lshr(ia, m.ci(52)), m.ci(1075))                      # a = M 2^e
-    mant = m.ior(m.iand(ia, m.ci((1 << 52) - 1)), m.ci(1 << 52))
-    offset = m.iadd(e, m.ci(62))                                       # first bit needed, padded
-    w = _two_over_pi_words(m, m.lshr(offset, m.ci(6)))
+    mant = m.lshr(m.ior(m.iand(ia, m.ci((1 << 52) - 1)), m.ci(1 << 52)), m.ci(plan.drop_bits))
+    e = m.isub(m.lshr(ia, m.ci(52)), m.ci(1075 - plan.drop_bits))      # a = M 2^e
+    offset = m.iadd(e, m.ci(62))                      # the first bit needed, after 64 bits of padding
+    raw = _two_over_pi_words(m, m.lshr(offset, m.ci(6)), plan.words + 1, plan.last_j)
     s = m.iand(offset, m.ci(63))
-    w2, w1, w0 = (m.fshl(w[i], w[i + 1], s) for i in range(3))
-    # (M * W) mod 2^192 without its lowest word: a2:a1, the top two bits are the quadrant
-    hi0 = _mul_hi_u64(m, mant, w0)
-    a1 = m.iadd(hi0, m.imul(mant, w1))
-    carry = m.b.zext(m.b.icmp_unsigned("<", a1, hi0), m.ity)
-    a2 = m.iadd(m.iadd(_mul_hi_u64(m, mant, w1), m.imul(mant, w2)), carry)
+    window = [m.fshl(raw[plan.words - 1 - k], raw[plan.words - k], s) for k in range(plan.words)]
+    # M W mod 2^(64 words), word k of weight 2^(64k), each word from the high half of the product
+    # below it plus the low half of its own product plus the carries
+    product, carry = [m.imul(mant, window[0])], None
+    for k in range(1, plan.words):
+        high = _mul_hi_u64(m, mant, window[k - 1])
+        word = m.iadd(high, m.imul(mant, window[k]))
+        next_carry = m.b.zext(m.b.icmp_unsigned("<", word, high), m.ity)
+        if carry is not None:
+            with_carry = m.iadd(word, carry)
+            next_carry = m.iadd(next_carry, m.b.zext(m.b.icmp_unsigned("<", with_carry, word), m.ity))
+            word = with_carry
+        product.append(word)
+        carry = next_carry
+    top, below = product[-1], product[-2]
     # the fraction as a signed 128-bit g = g_hi:g_lo, f = g 2^-128 in [-1/2, 1/2)
-    g_hi = m.ior(m.shl(a2, m.ci(2)), m.lshr(a1, m.ci(62)))
-    g_lo = m.shl(a1, m.ci(2))
-    q = m.iadd(m.lshr(a2, m.ci(62)), m.lshr(g_hi, m.ci(63)))
+    g_hi = m.ior(m.shl(top, m.ci(2)), m.lshr(below, m.ci(62)))
+    g_lo = m.shl(below, m.ci(2))
+    q = m.iadd(m.lshr(top, m.ci(62)), m.lshr(g_hi, m.ci(63)))
     # split into exactly representable chunks of 43 + 43 + 42 bits
     c2 = m.to_float(m.ashr(g_hi, m.ci(21)))
     c1 = m.to_float(m.iand(m.ior(m.shl(g_hi, m.ci(22)), m.lshr(g_lo, m.ci(42))), m.ci((1 << 43) - 1)))
@@ -592,12 +675,12 @@ def _kernel_cos(m: _Emitter, x, y):
     return m.add(w, m.add(m.sub(m.sub(m.c(1.0), w), hz), m.fma(z, r, m.neg(m.mul(x, y)))))
 
 
-def _sin_cos(m: _Emitter, x, quadrant_shift):
-    """sin (shift 0) or cos (shift 1) of x in float64."""
+def _sin_cos(m: _Emitter, x, quadrant_shift, source: _Format):
+    """sin (shift 0) or cos (shift 1) of x in float64; x is a value of format ``source``."""
     a = m.fabs(x)
     small = m.cmp("<", a, m.c(math.pi / 4))
     finite = m.cmp("<", a, m.inf())
-    q, r_hi, r_lo = _reduce_pio2(m, m.select(m.and_(finite, m.not_(small)), a, m.c(1.0)))
+    q, r_hi, r_lo = _reduce_pio2(m, m.select(m.and_(finite, m.not_(small)), a, m.c(1.0)), source)
     q = m.b.select(small, m.ci(0), q)
     r_hi = m.select(small, a, r_hi)
     r_lo = m.select(small, m.c(0.0), r_lo)
@@ -613,25 +696,20 @@ def _sin_cos(m: _Emitter, x, quadrant_shift):
     return _nan_through(m, x, value)
 
 
-def _widening(body):
-    """Evaluates ``body`` in float64 and rounds the result to the function's format."""
-    def run(m: _Emitter, *args):
-        if m.fmt is _F64:
-            return body(m, *args)
-        w = m.widened()
-        result = body(w, *[m.b.fpext(arg, w.ty) for arg in args])
-        return m.b.fptrunc(result, m.ty)
-    return run
+def _via_float64(m: _Emitter, body, *args):
+    """Evaluates ``body`` in float64 and rounds its result once to the function's format."""
+    if m.fmt is _F64:
+        return body(m, *args)
+    w = m.widened()
+    return m.b.fptrunc(body(w, *[m.b.fpext(arg, w.ty) for arg in args]), m.ty)
 
 
-@_widening
 def _sin(m: _Emitter, x):
-    return _sin_cos(m, x, 0)
+    return _via_float64(m, lambda w, x: _sin_cos(w, x, 0, m.fmt), x)
 
 
-@_widening
 def _cos(m: _Emitter, x):
-    return _sin_cos(m, x, 1)
+    return _via_float64(m, lambda w, x: _sin_cos(w, x, 1, m.fmt), x)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -664,8 +742,13 @@ def _log_double_word(m: _Emitter, ax):
     return m.fast_two_sum(hi, lo)
 
 
-@_widening
 def _pow(m: _Emitter, x, y):
+    # float32 too goes through the double-word log: a plain one would be accurate enough in ulp, but
+    # would break exact ties such as 2^-150 (which must round to 0) about half of the time.
+    return _via_float64(m, _pow_float64, x, y)
+
+
+def _pow_float64(m: _Emitter, x, y):
     ax = m.fabs(x)
     l_hi, l_lo = _log_double_word(m, ax)
     p_hi, p_lo = m.two_prod(y, l_hi)
