@@ -7,7 +7,6 @@ plan and the executable.
 """
 from __future__ import annotations
 
-import logging
 import time
 import warnings
 
@@ -17,12 +16,10 @@ from graphc.backends.numpy import Interpreter
 from graphc.backends.numpy.kernels import run_kernel
 from graphc.ir.errors import CheckError, NumericsError
 from graphc.ir.graph import Graph, Node
-from graphc.ir.passes import PassStat, compile_stages, format_stats, plan_memory
+from graphc.ir.passes import PassStat, compile_stages, format_stats, plan_memory, record
 from graphc.ir.passes.memory import MemoryPlan
 
 from . import config
-
-log = logging.getLogger("graphc.passes")
 
 
 class BackendFallbackWarning(UserWarning):
@@ -50,9 +47,7 @@ class Compiled:
         start = time.perf_counter()
         result = fn()
         nodes = len(self.stages["fused"].nodes)
-        stat = PassStat("llvm", name, nodes, nodes, time.perf_counter() - start)
-        self.stats.append(stat)
-        log.info("%-10s %-32s %5d -> %5d nodes  %8.2f ms", stat.stage, name, nodes, nodes, 1e3 * stat.seconds)
+        record(self.stats, PassStat("llvm", name, nodes, nodes, time.perf_counter() - start))
         return result
 
     def native(self):
@@ -163,6 +158,15 @@ def _first_difference(graph: Graph, inputs: list[np.ndarray], reference: dict) -
     return CheckError("the native results differ from the NumPy interpreter's, but no single node does")
 
 
+def _backward_pass_of(graph: Graph, gradient_node: Node) -> str:
+    """Where a gradient node belongs: the forward ops at its location (it carries the forward op's)."""
+    forward = dict.fromkeys(
+        n.op for n in graph.nodes
+        if not n.is_gradient and n.loc == gradient_node.loc and n.op not in ("constant", "read_variable", "assign_variable")
+    )
+    return f"the backward pass (the gradient of {' or '.join(forward) or 'the op'} at that line)"
+
+
 def check_numerics(graph: Graph, arrays: list[np.ndarray]) -> None:
     """Raises NumericsError at the first op of ``graph`` that turns finite inputs into NaN or Inf
     (a dry run of the interpreter: nothing is committed)."""
@@ -175,7 +179,7 @@ def check_numerics(graph: Graph, arrays: list[np.ndarray]) -> None:
             finite[value] = ok
             if not ok and inputs_finite:
                 bad = "NaN" if np.isnan(array).any() else "Inf"
-                where = "the backward pass (gradient of the op)" if node.is_gradient else "the forward pass"
+                where = _backward_pass_of(graph, node) if node.is_gradient else "the forward pass"
                 raise NumericsError(
                     f"produced {bad} in {where}; its inputs were finite",
                     op=node.op, location=node.loc.long if node.loc else None,

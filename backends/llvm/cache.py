@@ -11,6 +11,7 @@ see half an entry. A truncated or corrupt entry is detected, reported and rebuil
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
@@ -95,15 +96,21 @@ def store(key: str, object_code: bytes) -> None:
     """Writes an entry atomically; a cache that cannot be written is skipped, not an error."""
     directory = cache_dir()
     body = MAGIC + object_code
+    tmp = None
     try:
         os.makedirs(directory, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".o")
         with os.fdopen(fd, "wb") as f:
             f.write(body + hashlib.sha256(body).digest())
         os.replace(tmp, _path(key))
+        tmp = None
         log.info("stored %s: %s (%d bytes)", key[:16], _path(key), len(object_code))
     except OSError as error:
         log.warning("cannot write the compile cache in %s: %s", directory, error)
+    finally:
+        if tmp is not None:  # a failed write leaves no temporary file behind
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
 
 def size() -> tuple[int, int]:

@@ -184,7 +184,10 @@ class FusedKernel:
                 local = dict(values)
                 self._compute_full(local, reductions, full_outputs, outer_offsets)
                 for n in reductions:
-                    values[n.outputs[0]] = self._operand(n, 0, local, outer_offsets)
+                    value = self._operand(n, 0, local, outer_offsets)
+                    if n.op == "reduce_sum" and n.outputs[0].dtype.is_floating:
+                        value = self.b.fadd(value, ir.Constant(value.type, 0.0))  # -0.0 + 0.0 is +0.0, as NumPy
+                    values[n.outputs[0]] = value
             self._compute_rows(values, ready, q, outer_offsets)
 
     def _spills(self) -> dict[Value, Value]:

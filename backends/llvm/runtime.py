@@ -34,6 +34,7 @@ _THREADS = num_threads()
 _NO_DIMS = np.zeros(1, np.int64)
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
+_submit_lock = threading.Lock()
 
 
 def _worker_pool() -> ThreadPoolExecutor:
@@ -58,12 +59,33 @@ def aligned_empty(shape, dtype) -> np.ndarray:
 
 
 def _prepare_input(array: np.ndarray) -> np.ndarray:
-    """Inputs reach native code C-contiguous and aligned to their element size: otherwise copied."""
+    """Inputs reach native code C-contiguous, aligned to their element size and in the machine's byte
+    order: otherwise copied."""
+    if not array.dtype.isnative:
+        array = array.astype(array.dtype.newbyteorder("="))
     if not array.flags.c_contiguous or _address(array) % array.dtype.itemsize:
         copy = aligned_empty(array.shape, array.dtype)
         copy[...] = array
         return copy
     return array
+
+
+def _native_function(code, name: str, prototype):
+    """The loaded function ``name`` as a ctypes function; raises rather than ever calling address 0."""
+    address = code.address(name)
+    if not address:
+        raise RuntimeError(f"the loaded object code has no function {name!r}")
+    return prototype(address)
+
+
+def _check_inputs(arrays: list[np.ndarray], expected: list[TensorType]) -> None:
+    """Rejects arrays native code would misread: a missing one, or another dtype, rank or static size."""
+    if len(arrays) != len(expected):
+        raise InvalidArgumentError(f"expected {len(expected)} input arrays, got {len(arrays)}")
+    for i, (array, t) in enumerate(zip(arrays, expected)):
+        sizes_fit = array.ndim == len(t.shape) and all(isinstance(d, str) or d == n for d, n in zip(t.shape, array.shape))
+        if array.dtype != t.dtype.numpy or not sizes_fit:
+            raise InvalidArgumentError(f"input {i}: expected {t}, got {array.dtype}{list(array.shape)}")
 
 
 class _ShapeResolver:
@@ -73,16 +95,18 @@ class _ShapeResolver:
         self.graph, self.symbols = graph, symbols
         self.cache: dict[tuple, np.ndarray] = {}
 
-    def dims(self, arrays: list[np.ndarray]) -> np.ndarray:
-        key = tuple(a.shape for a in arrays)
-        found = self.cache.get(key)
-        if found is None:
-            found = self.cache[key] = self._resolve(arrays)
-        return found
+    def dims(self, arrays: list[np.ndarray]) -> np.ndarray | None:
+        """The sizes of the symbolic dimensions, or None when these shapes need a broadcast the
+        compiled code does not do (see ``_broadcasts_at_run_time``)."""
+        key = tuple((a.shape, a.dtype) for a in arrays)
+        if key not in self.cache:
+            self.cache[key] = self._resolve(arrays)
+        return self.cache[key]
 
-    def _resolve(self, arrays) -> np.ndarray:
+    def _resolve(self, arrays) -> np.ndarray | None:
         from graphc.ir.shapes import concrete_types
 
+        _check_inputs(arrays, [v.type for v in self.graph.inputs])
         bound: dict[str, int] = {}
         types = concrete_types(self.graph, [TensorType(a.shape, v.dtype) for a, v in zip(arrays, self.graph.inputs)])
         for value, concrete in types.items():
@@ -90,7 +114,35 @@ class _ShapeResolver:
                 if isinstance(d, str):
                     if bound.setdefault(d, size) != size:
                         raise ShapeError(f"dimension {d} is {bound[d]} in one place and {size} in another")
+        if _broadcasts_at_run_time(self.graph, types):
+            return None
         return np.array([bound.get(s, 0) for s in self.symbols] or [0], np.int64)
+
+
+_BROADCASTING = ("broadcast_to", "broadcast_like", "matmul")
+
+
+def _broadcasts_at_run_time(graph: Graph, types: dict) -> bool:
+    """Whether a dimension known only at run time is 1 where it meets a larger one: code generated
+    from the static types indexes such an operand as if it had the full size, so these calls run on
+    the interpreter instead."""
+    from graphc.ir.registry import get_op
+
+    for node in graph.nodes:
+        if "body" in node.attrs and _broadcasts_at_run_time(node.attrs["body"], types):
+            return True
+        if not node.outputs or not (get_op(node.op).elementwise or node.op in _BROADCASTING):
+            continue
+        if node.outputs[0] not in types or not all(v in types for v in node.inputs):
+            continue  # inside a region (cond, while_loop): its sizes are known only as it runs
+        out = types[node.outputs[0]].shape
+        skip = 2 if node.op == "matmul" else 0  # matmul broadcasts its batch axes only
+        for v in node.inputs:
+            static, concrete = v.type.shape, types[v].shape
+            for k in range(skip + 1, min(len(static), len(out)) + 1):
+                if isinstance(static[-k], str) and concrete[-k] == 1 and out[-k] != 1:
+                    return True
+    return False
 
 
 class Executable:
@@ -102,9 +154,10 @@ class Executable:
         self.graph, self.program = graph, program
         self._ir_text = ir_text
         self._code = code  # keeps the machine code loaded
-        self._entry = ENTRY_TYPE(code.address(ENTRY))
+        self._entry = _native_function(code, ENTRY, ENTRY_TYPE)
         self._shapes = _ShapeResolver(graph, program.symbols)
         self._static = not program.symbols
+        self._interpreter = None  # for calls whose run-time sizes need a broadcast the code does not do
         self._local = threading.local()
         self._work = sum(
             int(np.prod([d for d in v.type.shape if isinstance(d, int)], dtype=np.int64)) for n in graph.nodes for v in n.outputs
@@ -116,7 +169,7 @@ class Executable:
         if self._static:
             n_arrays = len(self._inputs) + len(program.output_slots)
             call_type = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, *[ctypes.py_object] * n_arrays)
-            self._call_arrays = call_type(code.address(CALL))
+            self._call_arrays = _native_function(code, CALL, call_type)
             self._output_types = [(tuple(program.slots[i].shape), program.slots[i].dtype.numpy) for i in program.output_slots]
             self._input_types = [(tuple(v.type.shape), v.dtype.numpy) for v in graph.inputs]
 
@@ -171,6 +224,8 @@ class Executable:
             return self._run_on_this_thread(inputs)
         arrays = [_prepare_input(np.asarray(a)) for a in inputs]
         dims = _NO_DIMS if self._static else self._shapes.dims(arrays)
+        if dims is None:
+            return self._interpreted(arrays)
         table, table_address, sync, sync_address, _ = self._scratch(dims)
         outputs = {}
         for i, key in self._inputs:
@@ -184,12 +239,21 @@ class Executable:
         self._raise_flagged(sync)
         return [outputs[i] for i in range(len(self.graph.outputs))]
 
+    def _interpreted(self, arrays) -> list[np.ndarray]:
+        from graphc.backends.numpy import Interpreter
+
+        if self._interpreter is None:
+            self._interpreter = Interpreter(self.graph)
+        return self._interpreter.run(arrays)
+
     def _run_on_this_thread(self, inputs) -> list[np.ndarray]:
         """The fast path of static graphs: the native wrapper reads the arrays' data pointers itself."""
         arrays = []
         for a, (shape, dtype) in zip(inputs, self._input_types):
             if type(a) is not np.ndarray or not (a.flags.c_contiguous and a.flags.aligned):
                 a = _prepare_input(np.asarray(a))
+            if a.dtype != dtype and a.dtype.newbyteorder("=") == dtype:  # another byte order: converted
+                a = _prepare_input(a)
             if a.dtype != dtype or a.shape != shape:
                 raise InvalidArgumentError(f"expected an array of {dtype}{list(shape)}, got {a.dtype}{list(a.shape)}")
             arrays.append(a)
@@ -220,7 +284,8 @@ class Executable:
             self._entry(0, 1, *args)
             return
         pool = _worker_pool()
-        futures = [pool.submit(self._entry, tid, _THREADS, *args) for tid in range(1, _THREADS)]
+        with _submit_lock:  # a call's tasks queue together: workers never all wait on queued siblings
+            futures = [pool.submit(self._entry, tid, _THREADS, *args) for tid in range(1, _THREADS)]
         self._entry(0, _THREADS, *args)
         for f in futures:
             f.result()

@@ -81,6 +81,14 @@ def _is_int(x) -> bool:
 
 def _getitem_infer(types, index):
     (t,) = types
+    axis = 0
+    for item in index:  # ints are checked here too: a size known only at run time is checked then
+        if item is None:
+            continue
+        dim = t.shape[axis]
+        if not isinstance(item, slice) and isinstance(dim, int) and not -dim <= item < dim:
+            raise InvalidArgumentError(f"index {item} is out of bounds for axis {axis} with size {dim}")
+        axis += 1
     return [TensorType(indexed_shape(t.shape, index), t.dtype)]
 
 

@@ -16,7 +16,7 @@ from .cse import eliminate_common_subexpressions
 from .dce import eliminate_dead_code
 from .fold import fold_constants
 from .fusion import fuse, partition
-from .manager import Pass, PassStat, format_stats, run_passes, run_to_fixed_point
+from .manager import HEADER, Pass, PassStat, format_stats, log, record, run_passes, run_to_fixed_point
 from .memory import MemoryPlan, plan_memory
 from .simplify import simplify
 
@@ -48,8 +48,12 @@ def compile_stages(graph: Graph, evaluate, options: dict | None = None) -> tuple
 
     ``evaluate(op, arrays, attrs, types)`` computes constant nodes for folding; ``options`` switches
     passes off by name (see ``DEFAULT_OPTIONS``)."""
+    unknown = sorted(set(options or {}) - set(DEFAULT_OPTIONS))
+    if unknown:
+        raise ValueError(f"unknown optimizer options {unknown}; known: {', '.join(DEFAULT_OPTIONS)}")
     options = {**DEFAULT_OPTIONS, **(options or {})}
-    enabled = lambda passes: [p for p in passes if options.get(p.option, True)]  # noqa: E731
+    enabled = lambda passes: [p for p in passes if options[p.option]]  # noqa: E731
+    log.info("passes of graph %s\n%s", graph.name, HEADER)
     stats: list[PassStat] = []
     optimized = run_to_fixed_point(graph, enabled(optimization_passes(evaluate)), "optimize", stats)
     fused = run_passes(optimized, enabled(fusion_passes()), "fuse", stats)

@@ -4,26 +4,32 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph import Graph
+from ..registry import get_op
 from .rebuild import rebuild
 
 
 def attr_key(value):
-    """A hashable stand-in for an attribute value (arrays by content, slices by their parts)."""
+    """A hashable stand-in for an attribute value, equal only for attributes that mean the same.
+
+    Arrays compare by dtype, shape and bytes; scalars by type and, for floats, by their exact bits
+    (so ``0.0`` and ``-0.0`` differ, and NaN equals NaN); slices by their parts; graphs by identity."""
     if isinstance(value, np.ndarray):
-        return ("array", value.dtype.str, value.shape, value.tobytes())
+        return ("array", value.dtype.str, value.shape, np.ascontiguousarray(value).tobytes())
+    if isinstance(value, np.generic):
+        return ("scalar", value.dtype.str, value.tobytes())
+    if isinstance(value, float):
+        return ("float", value.hex())
     if isinstance(value, slice):
-        return ("slice", value.start, value.stop, value.step)
+        return ("slice", attr_key(value.start), attr_key(value.stop), attr_key(value.step))
     if isinstance(value, (tuple, list)):
-        return tuple(attr_key(v) for v in value)
+        return (type(value).__name__, *(attr_key(v) for v in value))
     if isinstance(value, dict):
-        return tuple(sorted((k, attr_key(v)) for k, v in value.items()))
-    if isinstance(value, float) and value != value:
-        return ("nan",)
+        return ("dict", *sorted((k, attr_key(v)) for k, v in value.items()))
     try:
         hash(value)
     except TypeError:
         return ("id", id(value))
-    return value
+    return (type(value).__name__, value)
 
 
 def eliminate_common_subexpressions(graph: Graph) -> Graph:
@@ -35,15 +41,17 @@ def eliminate_common_subexpressions(graph: Graph) -> Graph:
     writes: dict[str, int] = {}
 
     def rule(node, inputs, builder):
-        if node.op == "assign_variable":
+        effect = get_op(node.op).effect
+        if effect == "write":
             writes[node.attrs["var"]] = writes.get(node.attrs["var"], 0) + 1
+        if effect not in (None, "read"):
             return None
-        key = (node.op, tuple(v.id for v in inputs), attr_key(node.attrs))
-        if node.op == "read_variable":
+        # the result types are part of the key: equal inputs may still carry different symbolic sizes
+        key = (node.op, tuple(v.id for v in inputs), attr_key(node.attrs), tuple(str(v.type) for v in node.outputs))
+        if effect == "read":
             key += (writes.get(node.attrs["var"], 0),)
-        if key in seen:
-            return seen[key]
-        seen[key] = builder.copy(node, inputs)
+        if key not in seen:
+            seen[key] = builder.copy(node, inputs)
         return seen[key]
 
     return rebuild(graph, rule)

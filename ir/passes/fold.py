@@ -5,12 +5,14 @@ from typing import Callable
 
 import numpy as np
 
-from ..graph import Graph, Value
+from ..errors import GraphcError
+from ..graph import Graph, Node, Value
 from ..registry import get_op
+from ..types import TensorType
 from .rebuild import rebuild
 
-# Ops never evaluated at compile time: state, and whole-graph calls.
-_NOT_FOLDABLE = {"read_variable", "assign_variable", "call", "fused", "constant"}
+# Ops never evaluated at compile time: state, whole-graph calls, and loops (which may run long).
+_NOT_FOLDABLE = {"read_variable", "assign_variable", "call", "fused", "constant", "while_loop"}
 DEFAULT_MAX_ELEMENTS = 1 << 12
 
 Evaluate = Callable[[str, list, dict, list], list]
@@ -22,22 +24,50 @@ def constant_of(value: Value) -> np.ndarray | None:
     return node.attrs["value"] if node is not None and node.op == "constant" else None
 
 
+def _static_dims(node: Node) -> tuple[int, ...]:
+    """The input dimensions the result of a shape-only op depends on."""
+    if node.op == "dim_size":
+        return node.attrs["axes"]
+    return tuple(range(node.inputs[0].type.ndim))
+
+
+# Ops whose result depends only on the *type* of their input: foldable once the dimensions they
+# read are static, whatever computes the input.
+SHAPE_ONLY = ("full_like", "dim_size")
+
+
+def _stand_in(node: Node) -> list[np.ndarray] | None:
+    """Arrays of the input's shape (zero-stride, no memory) standing for the input of a shape-only
+    op, or None when a dimension it reads is known only at run time."""
+    t: TensorType = node.inputs[0].type
+    if any(not isinstance(t.shape[a], int) for a in _static_dims(node)):
+        return None
+    shape = tuple(d if isinstance(d, int) else 1 for d in t.shape)
+    return [np.broadcast_to(np.zeros((), t.dtype.numpy), shape)]
+
+
 def fold_constants(graph: Graph, evaluate: Evaluate, max_elements: int = DEFAULT_MAX_ELEMENTS) -> Graph:
-    """Replaces every node whose inputs are all constants by ``constant`` nodes holding its results.
+    """Replaces every node whose inputs are all constants by ``constant`` nodes holding its results;
+    so too ``full_like`` and ``dim_size`` of a value of static shape (they read only its shape).
 
     ``evaluate(op, arrays, attrs, result_types)`` runs a node (the NumPy backend's ``run_kernel``).
-    A result with more than ``max_elements`` elements, or of unknown size, is not materialised."""
+    A result with more than ``max_elements`` elements, or of unknown size, is not materialised. A
+    node whose evaluation fails (an index out of range) is left for run time, which reports the error
+    with the op and the user's source line."""
 
     def rule(node, inputs, builder):
         if node.op in _NOT_FOLDABLE or get_op(node.op).effect:
             return None
-        arrays = [constant_of(v) for v in inputs]
-        if any(a is None for a in arrays):
-            return None
         types = [v.type for v in node.outputs]
         if any(t.size is None or t.size > max_elements for t in types):
             return None
-        results = evaluate(node.op, arrays, node.attrs, types)
-        return [builder.emit("constant", [], {"value": np.asarray(r)})[0] for r in results]
+        arrays = _stand_in(node) if node.op in SHAPE_ONLY else [constant_of(v) for v in inputs]
+        if arrays is None or any(a is None for a in arrays):
+            return None
+        try:
+            results = evaluate(node.op, arrays, node.attrs, types)
+        except GraphcError:
+            return None
+        return [builder.emit("constant", [], {"value": np.array(r)})[0] for r in results]
 
     return rebuild(graph, rule)

@@ -17,13 +17,14 @@ Three kinds of kernels:
 - ``matmul``: one matmul with an epilogue of elementwise ops on its result (bias, activation, an
   SGD update), applied while the result is hot in cache.
 
-Fusion never duplicates a node (scalar constants are copied into each kernel that reads them), never
-creates a cycle (checked on the graph of kernels with networkx) and never moves ops that touch
-variables, so side effects keep their order.
+Fusion never duplicates a node (scalar constants are copied into each kernel that reads them) and
+never creates a cycle: before each merge, a search of the graph of kernels (kept up to date merge by
+merge) looks for a path from one group to the other through a third. Ops that read or write variables
+stay outside kernels, in their traced order.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import networkx as nx
 
@@ -117,104 +118,136 @@ def kernel_space(nodes: list[Node]) -> tuple[str, Space] | None:
     return kind, space
 
 
-@dataclass
+@dataclass(eq=False)
 class _Group:
-    nodes: list[Node] = field(default_factory=list)
+    nodes: list[Node]
+    first: int  # position of its first node in the graph
 
 
-def _contracted(graph: Graph, group_of: dict[Node, "_Group"]) -> nx.DiGraph:
-    """The graph of groups (unfused nodes are groups of their own), with data and effect edges."""
-    dag = nx.DiGraph()
-    for node in graph.nodes:
-        dag.add_node(id(group_of[node]))
-    for a, b in graph.to_networkx().edges:
-        ga, gb = id(group_of[a]), id(group_of[b])
-        if ga != gb:
-            dag.add_edge(ga, gb)
-    return dag
+class _Groups:
+    """The graph of kernels being formed: every node in a group (unfused nodes alone in theirs) and
+    the edges between groups: data, and the traced order of the ops that read or write variables."""
+
+    def __init__(self, graph: Graph):
+        self.position = {n: i for i, n in enumerate(graph.nodes)}
+        self.group_of = {n: _Group([n], i) for i, n in enumerate(graph.nodes)}
+        self.succ: dict[_Group, set[_Group]] = {g: set() for g in self.group_of.values()}
+        self.pred: dict[_Group, set[_Group]] = {g: set() for g in self.group_of.values()}
+        for a, b in _ordering_edges(graph):
+            self.succ[self.group_of[a]].add(self.group_of[b])
+            self.pred[self.group_of[b]].add(self.group_of[a])
+
+    def groups(self) -> list[_Group]:
+        return sorted(self.succ, key=lambda g: g.first)
+
+    def creates_cycle(self, a: _Group, b: _Group, horizon: int) -> bool:
+        """Whether merging ``a`` and ``b`` makes a cycle: a path leaves one and reaches the other
+        through a third group.
+
+        Groups whose first node comes after ``horizon`` are not searched. That is exact while every
+        group holding a node after ``horizon`` is a single node (as when partitioning in order): the
+        edges of such nodes lead only to later nodes, never back to ``a`` or ``b``."""
+        for src, dst in ((a, b), (b, a)):
+            stack = [g for g in self.succ[src] if g is not dst and g.first <= horizon]
+            seen = set(stack)
+            while stack:
+                for g in self.succ[stack.pop()]:
+                    if g is dst:
+                        return True
+                    if g not in seen and g.first <= horizon:
+                        seen.add(g)
+                        stack.append(g)
+        return False
+
+    def merge(self, a: _Group, into: _Group) -> None:
+        """Moves the nodes and edges of group ``a`` into group ``into``."""
+        into.nodes = sorted(a.nodes + into.nodes, key=self.position.__getitem__)
+        into.first = min(a.first, into.first)
+        for n in a.nodes:
+            self.group_of[n] = into
+        for s in self.succ.pop(a):
+            self.pred[s].discard(a)
+            if s is not into:
+                self.pred[s].add(into)
+                self.succ[into].add(s)
+        for p in self.pred.pop(a):
+            self.succ[p].discard(a)
+            if p is not into:
+                self.succ[p].add(into)
+                self.pred[into].add(p)
+
+    def topological_order(self) -> list[_Group]:
+        """The groups in an order that respects every edge, keeping the graph's order where it is free to."""
+        dag = nx.DiGraph()
+        dag.add_nodes_from(self.succ)
+        dag.add_edges_from((a, b) for a, succ in self.succ.items() for b in succ)
+        return list(nx.lexicographical_topological_sort(dag, key=lambda g: g.first))
 
 
-def _creates_cycle(dag: nx.DiGraph, a: int, b: int) -> bool:
-    """Merging groups a and b is cyclic if a path leaves one and reaches the other through a third."""
-    for src, dst in ((a, b), (b, a)):
-        for succ in dag.successors(src):
-            if succ != dst and nx.has_path(dag, succ, dst):
-                return True
-    return False
+def _ordering_edges(graph: Graph) -> list[tuple[Node, Node]]:
+    """Data edges, and each op that touches a variable before the next such op."""
+    edges = [(v.node, n) for n in graph.nodes for v in n.inputs if v.node is not None]
+    stateful = [n for n in graph.nodes if get_op(n.op).effect]
+    return edges + list(zip(stateful, stateful[1:]))
 
 
-def partition(graph: Graph) -> list[list[Node]]:
+def _partition(graph: Graph) -> _Groups:
     """Groups the fusible nodes of ``graph`` into kernels, greedily from producers to consumers."""
-    group_of: dict[Node, _Group] = {n: _Group([n]) for n in graph.nodes}
-    position = {n: i for i, n in enumerate(graph.nodes)}
-    for node in graph.nodes:
+    groups = _Groups(graph)
+    for i, node in enumerate(graph.nodes):
         if fusible_kind(node) is None:
             continue
         for value in node.inputs:
             producer = value.node
             if producer is None or fusible_kind(producer) is None:
                 continue
-            mine, theirs = group_of[node], group_of[producer]
+            mine, theirs = groups.group_of[node], groups.group_of[producer]
             if mine is theirs:
                 continue
-            merged = sorted(mine.nodes + theirs.nodes, key=position.__getitem__)
-            if kernel_space(merged) is None:
+            merged = sorted(mine.nodes + theirs.nodes, key=groups.position.__getitem__)
+            if kernel_space(merged) is None or groups.creates_cycle(mine, theirs, horizon=i):
                 continue
-            if _creates_cycle(_contracted(graph, group_of), id(mine), id(theirs)):
-                continue
-            theirs.nodes = merged
-            for n in mine.nodes:
-                group_of[n] = theirs
-    seen, groups = set(), []
-    for node in graph.nodes:
-        g = group_of[node]
-        if fusible_kind(node) is not None and id(g) not in seen:
-            seen.add(id(g))
-            groups.append(g.nodes)
+            groups.merge(mine, into=theirs)
     return groups
 
 
+def partition(graph: Graph) -> list[list[Node]]:
+    """The kernels ``fuse`` forms: the fusible nodes of ``graph`` in groups, each in graph order."""
+    return [g.nodes for g in _partition(graph).groups() if fusible_kind(g.nodes[0]) is not None]
+
+
 def fuse(graph: Graph) -> Graph:
-    """A new graph in which every fusible node is inside a ``fused`` node (see the module docstring)."""
-    groups = partition(graph)
-    group_of: dict[Node, _Group] = {n: _Group([n]) for n in graph.nodes}
-    for nodes in groups:
-        g = _Group(nodes)
-        for n in nodes:
-            group_of[n] = g
+    """A new graph in which every fusible node is inside a ``fused`` node (see the module docstring).
+
+    A group of fusible nodes none of whose results is used outside it forms no kernel: it is dropped."""
+    groups = _partition(graph)
     users = graph.users()
     outputs = set(graph.outputs)
-    dag = _contracted(graph, group_of)
-    first = {}
-    for i, n in enumerate(graph.nodes):
-        first.setdefault(id(group_of[n]), i)
-    order = nx.lexicographical_topological_sort(dag, key=first.__getitem__)
-    by_id = {id(group_of[n]): group_of[n] for n in graph.nodes}
 
     new = Graph(graph.name)
     new.variables = dict(graph.variables)
     vmap: dict[Value, Value] = {v: new.add_input(v.type, v.name) for v in graph.inputs}
     builder = Builder(new)
     count = 0
-    for gid in order:
-        group = by_id[gid]
-        if len(group.nodes) == 1 and fusible_kind(group.nodes[0]) is None:
-            node = group.nodes[0]
+    for group in groups.topological_order():
+        if fusible_kind(group.nodes[0]) is None:
+            (node,) = group.nodes
             vmap.update(zip(node.outputs, builder.copy(node, [vmap[v] for v in node.inputs])))
             continue
-        kind, _ = kernel_space(group.nodes)
-        name = f"{kind}_{count}"
-        count += 1
         members = set(group.nodes)
         escaping = [
             v for n in group.nodes for v in n.outputs
             if v in outputs or any(u not in members for u in users.get(v, []))
         ]
+        if not escaping:  # a kernel would compute nothing anyone reads
+            continue
+        kind, _ = kernel_space(group.nodes)
+        name = f"{kind}_{count}"
+        count += 1
         body, external = _kernel_body(name, group.nodes, escaping)
-        node = group.nodes[0]
         fused = new.add_node(
             "fused", [vmap[v] for v in external], {"kernel": name, "kind": kind, "body": body},
-            [v.type for v in escaping], scope=_common_scope(group.nodes), loc=node.loc,
+            [v.type for v in escaping], scope=_common_scope(group.nodes), loc=group.nodes[0].loc,
             is_gradient=all(n.is_gradient for n in group.nodes),
         )
         vmap.update(zip(escaping, fused.outputs))

@@ -56,3 +56,10 @@ def rebuild(graph: Graph, rule: NodeRule, nodes: list[Node] | None = None) -> Gr
         vmap.update(zip(node.outputs, results))
     new.outputs = [vmap[v] for v in graph.outputs]
     return new
+
+
+def structure(graph: Graph) -> tuple:
+    """The ops and wiring of a graph, independent of value identities: equal before and after a
+    pass that changed nothing."""
+    ids = {v: i for i, v in enumerate(graph.values())}
+    return tuple((n.op, tuple(ids[v] for v in n.inputs)) for n in graph.nodes) + tuple(ids[v] for v in graph.outputs)

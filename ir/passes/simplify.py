@@ -1,53 +1,80 @@
 """Algebraic simplification: a table of rewrite rules, each one line of data beside its siblings.
 
-Every rule is exact: it gives bit-identical results for all inputs, NaN and Inf included. That rules
-out ``x - x -> 0`` and ``x * 0 -> 0`` (wrong for Inf and NaN) and reassociation (changes rounding).
-A rule applies only when the replacement has exactly the type of the node it replaces.
+Every rule is exact: it gives the same results for all inputs, NaN and Inf included. That rules out
+``x - x -> 0`` and ``x * 0 -> 0`` (wrong for Inf and NaN) and reassociation (changes rounding). Two
+liberties, as in XLA and Grappler:
+- which NaN (sign, payload) a NaN result is may change;
+- ``x + 0 -> x`` keeps the sign of a zero ``x``, where ``-0.0 + 0.0`` is ``+0.0`` (the two compare
+  equal; the rule is what lets gradients drop the zeros they accumulate). So too a ``reduce_sum``
+  that adds nothing up (over no axes, or size-1 axes): a sum starts from ``+0.0``.
+``x - 0 -> x`` applies only to ``+0``, and ``x + -0.0 -> x`` is exact. A rule applies only when the
+replacement has exactly the type of the node it replaces.
 
 | pattern                                  | becomes            |
 |------------------------------------------|--------------------|
-| x + 0, 0 + x, x - 0                      | x                  |
+| x + 0, 0 + x, x - (+0)                   | x                  |
 | x * 1, 1 * x, x / 1, x ** 1              | x                  |
-| x * -1, -1 * x                           | -x                 |
+| x * -1, -1 * x (floating x)              | -x                 |
 | x ** 2                                   | square(x)          |
-| x + (-y)                                 | x - y              |
+| x + (-y), (-y) + x                       | x - y              |
+| x - (-y)                                 | x + y              |
 | -(-x), not(not x)                        | x                  |
 | identity(x), stop_gradient(x)            | x (gradients are already built) |
 | cast(x) to x's dtype                     | x                  |
 | reshape / reshape_like / broadcast_to / broadcast_like / transpose to x's own type | x |
+| broadcast_like(x, y), reshape_like(x, y) with y of static shape | broadcast_to / reshape to that shape (drops the dependency on y) |
 | transpose(transpose(x, p), q)            | transpose(x, p∘q), or x if the identity |
 | reshape(reshape(x)), reshape_like(reshape(x)) | one reshape   |
 | squeeze(expand_dims(x, a), a), expand_dims(squeeze(x, a), a) | x |
-| reduce_{sum,max,min,prod}(x) over no axes, or size-1 axes kept | x |
+| squeeze(reduce_*(x, a, keepdims=True), a) | reduce_*(x, a, keepdims=False) |
+| reduce_{max,min,prod}(x) over no axes or size-1 axes kept | x |
 | where(c, x, x)                           | x                  |
 
-"0" and "1" are constants, ``fill`` or ``full_like`` nodes whose every element is that number.
+"0" and "1" are values every element of which is that number, known at compile time: constants,
+``fill`` and ``full_like`` nodes, and reshapes, broadcasts and transposes of them.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from ..graph import Node, Value
+from ..errors import GraphcError
+from ..graph import Graph, Node, Value
 from .fold import constant_of
-from .rebuild import Builder, rebuild
+from .rebuild import Builder, rebuild, structure
+
+# ops whose every element is an element of their first input
+_REARRANGING = (
+    "broadcast_to", "broadcast_like", "reshape", "reshape_like", "expand_dims", "squeeze", "transpose",
+    "identity", "stop_gradient",
+)
 
 
 def uniform_value(value: Value):
     """The number every element of ``value`` equals, when that is known at compile time."""
     node = value.node
+    while node is not None and node.op in _REARRANGING:
+        node = node.inputs[0].node
     if node is None:
         return None
     if node.op in ("fill", "full_like"):
         return node.attrs["value"]
-    array = constant_of(value)
+    array = constant_of(node.outputs[0])
     if array is not None and array.size and np.all(array == array.reshape(-1)[0]):
-        return array.reshape(-1)[0].item()
+        first = array.reshape(-1)[0]
+        if np.all(np.signbit(array) == np.signbit(first)):  # 0.0 and -0.0 are different numbers here
+            return first.item()
     return None
 
 
 def _is(value: Value, number) -> bool:
     u = uniform_value(value)
     return u is not None and not isinstance(u, bool) and u == number
+
+
+def _is_positive_zero(value: Value) -> bool:
+    return _is(value, 0) and math.copysign(1.0, uniform_value(value)) > 0
 
 
 def _same_type(node: Node, value: Value) -> bool:
@@ -61,19 +88,24 @@ def _producer(value: Value, op: str) -> Node | None:
 # Each rule: (node, inputs, builder) -> the value replacing the node's result, or None.
 def _add(node, inputs, builder):
     a, b = inputs
-    if _is(b, 0) and _same_type(node, a):
-        return a
-    if _is(a, 0) and _same_type(node, b):
-        return b
-    neg = _producer(b, "negative")
-    if neg is not None:
-        return builder.emit("subtract", [a, neg.inputs[0]])[0]
+    for x, y in ((a, b), (b, a)):
+        if _is(y, 0) and _same_type(node, x):
+            return x
+    for x, y in ((a, b), (b, a)):
+        neg = _producer(y, "negative")
+        if neg is not None:
+            return builder.emit("subtract", [x, neg.inputs[0]])[0]
     return None
 
 
 def _subtract(node, inputs, builder):
     a, b = inputs
-    return a if _is(b, 0) and _same_type(node, a) else None
+    if _is_positive_zero(b) and _same_type(node, a):
+        return a
+    neg = _producer(b, "negative")
+    if neg is not None:
+        return builder.emit("add", [a, neg.inputs[0]])[0]
+    return None
 
 
 def _multiply(node, inputs, builder):
@@ -116,6 +148,20 @@ def _no_op_if_same_type(node, inputs, builder):
     return inputs[0] if _same_type(node, inputs[0]) else None
 
 
+def _broadcast_like(node, inputs, builder):
+    """``broadcast_like(x, y)`` is ``broadcast_to(x, y.shape)`` when y's shape is static (it reads
+    only y's type), so it no longer waits for y to be computed."""
+    x, like = inputs
+    if _same_type(node, x):
+        return x
+    if not like.type.is_static:
+        return None
+    try:
+        return builder.emit("broadcast_to", [x], {"shape": tuple(like.shape)})[0]
+    except GraphcError:  # shapes that do not broadcast: left to fail at run time as written
+        return None
+
+
 def _transpose(node, inputs, builder):
     if _same_type(node, inputs[0]) and list(node.attrs["perm"]) == sorted(node.attrs["perm"]):
         return inputs[0]
@@ -129,12 +175,19 @@ def _transpose(node, inputs, builder):
 
 
 def _reshape(node, inputs, builder):
+    """Reshapes of reshapes are one reshape; ``reshape_like`` a static shape is a plain reshape."""
     if _same_type(node, inputs[0]):
         return inputs[0]
     inner = _producer(inputs[0], "reshape") or _producer(inputs[0], "reshape_like")
+    source = inputs[0] if inner is None else inner.inputs[0]
+    if node.op == "reshape_like" and inputs[1].type.is_static:
+        try:
+            return builder.emit("reshape", [source], {"shape": tuple(inputs[1].shape)})[0]
+        except GraphcError:  # sizes that differ: left to fail at run time as written
+            return None
     if inner is None:
         return None
-    return builder.emit(node.op, [inner.inputs[0], *inputs[1:]], node.attrs)[0]
+    return builder.emit(node.op, [source, *inputs[1:]], node.attrs)[0]
 
 
 def _undo(op):
@@ -149,14 +202,29 @@ def _undo(op):
     return rule
 
 
-def _reduction(node, inputs, builder):
-    """A reduction over no axes, or over size-1 axes it keeps, leaves its input as it was."""
-    x = inputs[0]
-    if node.attrs["keepdims"] and all(x.type.shape[a] == 1 for a in node.attrs["axes"]) and _same_type(node, x):
-        return x
-    if not node.attrs["axes"] and _same_type(node, x):
-        return x
+def _squeeze(node, inputs, builder):
+    """``squeeze(expand_dims(x, a), a)`` is x; ``squeeze(reduce(x, a, keepdims=True), a)`` is
+    ``reduce(x, a, keepdims=False)`` (gradients of broadcasts make the first form; the second keeps
+    the reduction and its consumers in one kernel)."""
+    undone = _undo("expand_dims")(node, inputs, builder)
+    if undone is not None:
+        return undone
+    inner = inputs[0].node
+    if (inner is not None and inner.op in _REDUCTIONS and inner.attrs["keepdims"]
+            and inner.attrs["axes"] == node.attrs["axes"]):
+        return builder.emit(inner.op, [inner.inputs[0]], {**inner.attrs, "keepdims": False}, like=inner)[0]
     return None
+
+
+_REDUCTIONS = ("reduce_sum", "reduce_max", "reduce_min", "reduce_prod")
+
+
+def _reduction(node, inputs, builder):
+    """A max, min or product over no axes, or over size-1 axes it keeps, leaves its input as it was.
+    (A sum does not: it turns -0.0 into +0.0, as NumPy adds to +0.0.)"""
+    x = inputs[0]
+    trivial = not node.attrs["axes"] or (node.attrs["keepdims"] and all(x.type.shape[a] == 1 for a in node.attrs["axes"]))
+    return x if trivial and _same_type(node, x) else None
 
 
 def _where(node, inputs, builder):
@@ -176,13 +244,12 @@ RULES = {
     "stop_gradient": _pass_through,
     "cast": _no_op_if_same_type,
     "broadcast_to": _no_op_if_same_type,
-    "broadcast_like": _no_op_if_same_type,
+    "broadcast_like": _broadcast_like,
     "transpose": _transpose,
     "reshape": _reshape,
     "reshape_like": _reshape,
-    "squeeze": _undo("expand_dims"),
+    "squeeze": _squeeze,
     "expand_dims": _undo("squeeze"),
-    "reduce_sum": _reduction,
     "reduce_max": _reduction,
     "reduce_min": _reduction,
     "reduce_prod": _reduction,
@@ -190,10 +257,11 @@ RULES = {
 }
 
 
-def simplify(graph, rules=None):
+def simplify(graph: Graph, rules: dict | None = None) -> Graph:
     """Applies the rewrite ``rules`` (default: ``RULES``) to every node, repeatedly, until none applies.
 
-    Nodes nothing uses any more are dropped on the way (as dead-code elimination would)."""
+    Nodes that the rewrites leave unused stay in the graph for dead-code elimination to remove (so
+    switching that pass off shows every node)."""
     rules = RULES if rules is None else rules
 
     def rule(node: Node, inputs: list[Value], builder: Builder):
@@ -204,13 +272,7 @@ def simplify(graph, rules=None):
         return None if replacement is None else [replacement]
 
     while True:
-        before = _signature(graph)
-        graph = rebuild(graph, rule, nodes=graph.live_nodes())
-        if _signature(graph) == before:
+        before = structure(graph)
+        graph = rebuild(graph, rule)
+        if structure(graph) == before:
             return graph
-
-
-def _signature(graph) -> tuple:
-    """The ops and wiring of a graph, independent of value identities."""
-    ids = {v: i for i, v in enumerate(graph.values())}
-    return tuple((n.op, tuple(ids[v] for v in n.inputs)) for n in graph.nodes) + tuple(ids[v] for v in graph.outputs)

@@ -472,7 +472,9 @@ def test_plan_of_traced_program(fused_programs, program, alignment):
 def test_traced_programs_save_memory_and_update_variables_in_place(fused_programs):
     plans = {name: plan_memory(g) for name, g in fused_programs.items()}
     assert plans["mlp sgd"].arena_bytes < plans["mlp sgd"].unplanned_bytes
-    assert set(plans["mlp sgd"].in_place_updates) == {"w1", "b1", "w2"}
+    # b1's update joins its gradient's reduction kernel (not written in place: only elementwise and
+    # matmul kernels are)
+    assert set(plans["mlp sgd"].in_place_updates) == {"w1", "w2"}
     assert any(b.kind == "dynamic" for b in plans["classifier, any batch"].buffers)
     # both updates in place: w's returned value is read after w's assignment, so it is the new one
     assert set(plans["momentum"].in_place_updates) == {"velocity", "w"}
