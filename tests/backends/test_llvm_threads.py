@@ -108,7 +108,10 @@ def test_large_kernels_split_across_the_worker_threads(kernel, request):
         recorder.restore()
     np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5)
     threads = runtime.num_threads()
-    assert sorted(recorder.calls) == [(tid, threads) for tid in range(threads)]
+    if kernel.__name__ == "matmul_epilogue":  # graphs calling BLAS leave the cores to its own threads
+        assert all(count == 1 for _, count in recorder.calls)  # one thread (or the one-thread wrapper)
+    else:
+        assert sorted(recorder.calls) == [(tid, threads) for tid in range(threads)]
 
 
 @pytest.mark.parametrize("signature", [None, [gc.TensorSpec([None], "float32")]], ids=["static", "unknown-size"])
