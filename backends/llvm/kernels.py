@@ -243,7 +243,8 @@ class FusedKernel:
             out = n.outputs[0]
             internal = [v for v in n.inputs if v in self.cls]
             if n.op in REDUCTIONS:
-                p = self._full_pass.get(n.inputs[0], 0)
+                x = n.inputs[0]  # full, or (reduced axes of size 1) a row value of an earlier pass
+                p = self._full_pass[x] if x in self._full_pass else ready[x] + 1 if x in ready else 0
                 reduction_pass[n] = p
                 ready[out] = p
             elif self.cls[out] == "full":

@@ -17,6 +17,8 @@ CASES = [
     ("spill_and_row_output", lambda x: (gc.nn.softmax(x), gc.reduce_max(x, -1)), (6, 40)),
     ("single_row", lambda x: gc.nn.softmax(x), (1, 5)),
     ("empty_rows", lambda x: gc.nn.softmax(x), (0, 5)),
+    # a reduction of a reduction over a size-1 axis: the second reads a per-row value of the first
+    ("reduce_of_reduce_size_one", lambda x: gc.exp(gc.reduce_mean(gc.reduce_sum(x, 0, keepdims=True), 0, keepdims=True)), (1, 6)),
 ]
 
 
