@@ -22,12 +22,13 @@ from graphc.ir.ops import (  # noqa: E402
     softplus, split, sqrt, square, squeeze, stack, stop_gradient, subtract, tanh, transpose, unstack,
     where, zeros, zeros_like,
 )
-from graphc.ir.ops import range_ as range  # noqa: E402
 from graphc.ir.types import DType, bool_ as bool, float32, float64, int32, int64  # noqa: E402
 
 from . import config, errors, nn  # noqa: E402
 from . import viz  # noqa: E402
 from .function import ConcreteFunction, Function, RetracingWarning, function  # noqa: E402
+from .control_flow import cond, range, while_loop  # noqa: E402  (range: tensor bounds allowed)
+from . import autograph  # noqa: E402
 from .gradients import grad, hessian, jvp, value_and_grad  # noqa: E402
 from .tape import GradientTape  # noqa: E402
 from .tensor import Tensor  # noqa: E402

@@ -35,7 +35,8 @@ class RetracingWarning(UserWarning):
     """A function was traced again and again: its arguments keep changing shape or Python value."""
 
 
-def function(func=None, *, input_signature=None, reduce_retracing=False, backend=None, eager=None, name=None):
+def function(func=None, *, input_signature=None, reduce_retracing=False, backend=None, eager=None, name=None,
+             autograph=True):
     """Compiles ``func`` into graphs: traced once per input signature, then run without Python.
 
     Usable as ``@gc.function`` and ``@gc.function(...)``, on functions and methods (each instance
@@ -56,13 +57,15 @@ def function(func=None, *, input_signature=None, reduce_retracing=False, backend
       ``gc.config.get_backend()``, which is ``"llvm"``.
     - ``eager``: True runs this function eagerly, False compiles it whatever
       ``gc.config.run_functions_eagerly`` says.
+    - ``autograph``: True (the default) traces Python ``if``/``while``/``for`` whose conditions are
+      tensors as ``cond``/``while_loop`` nodes (see ``graphc.autograph``); False traces the Python as is.
     """
     if func is None:
         return functools.partial(
             function, input_signature=input_signature, reduce_retracing=reduce_retracing,
-            backend=backend, eager=eager, name=name,
+            backend=backend, eager=eager, name=name, autograph=autograph,
         )
-    return Function(func, input_signature, reduce_retracing, backend, eager, name)
+    return Function(func, input_signature, reduce_retracing, backend, eager, name, autograph)
 
 
 # -- the cache key of one argument leaf ----------------------------------------------------------
@@ -125,8 +128,11 @@ class _Call:
 class Function:
     """A Python function compiled per input signature; see ``gc.function``."""
 
-    def __init__(self, func, input_signature=None, reduce_retracing=False, backend=None, eager=None, name=None):
+    def __init__(self, func, input_signature=None, reduce_retracing=False, backend=None, eager=None, name=None,
+                 autograph=True):
         functools.update_wrapper(self, func)
+        self._autograph = autograph
+        self._converted = None  # the function traced: converted by autograph on first use
         if backend is not None and backend not in config.BACKENDS:
             choices = ", ".join(config.BACKENDS)
             raise InvalidArgumentError(f"gc.function: unknown backend {backend!r}; choose one of {choices}")
@@ -153,8 +159,10 @@ class Function:
             if bound is None:
                 bound = Function(
                     _weak_method(self.python_function, instance), self._input_signature, self._reduce_retracing,
-                    self._backend, self._eager, self.name,
+                    self._backend, self._eager, self.name, self._autograph,
                 )
+                if self._autograph:
+                    bound._converted = _weak_method(self._traced_function(), instance)
                 self._instances[id(instance)] = bound
                 weakref.finalize(instance, self._instances.pop, id(instance), None)
         return bound
@@ -179,7 +187,8 @@ class Function:
             )
         if current_trace() is not None or self._runs_eagerly():
             args, kwargs = call_.rebuild(call_.values)  # eagerly, or inlined into the graph being traced
-            return self.python_function(*args, **kwargs)
+            python = self._traced_function() if current_trace() is not None else self.python_function
+            return python(*args, **kwargs)
         cf = self._concrete_function(call_, caller)
         if self._fast_path_applies(args, kwargs, call_):
             self._fast_calls[tuple((a.shape, a.dtype) for a in args)] = cf
@@ -198,6 +207,14 @@ class Function:
 
     def _runs_eagerly(self) -> bool:
         return self._eager if self._eager is not None else config.functions_run_eagerly()
+
+    def _traced_function(self):
+        """The Python function traced into graphs (converted by autograph unless ``autograph=False``)."""
+        if self._converted is None:
+            from .autograph import convert
+
+            self._converted = convert(self.python_function) if self._autograph else self.python_function
+        return self._converted
 
     def get_concrete_function(self, *args, **kwargs) -> "ConcreteFunction":
         """The traced graph for these arguments (tensors, arrays or ``gc.TensorSpec``), traced now if
@@ -287,7 +304,7 @@ class Function:
         handler = TraceHandler(graph)
         try:
             with dispatch.handler(handler):
-                result = self.python_function(*args, **kwargs)
+                result = self._traced_function()(*args, **kwargs)
                 outputs = [_output_value(handler, leaf) for leaf in nest.flatten(result)]
         except GraphcError as error:
             raise _called_from(error, caller, f"while tracing {self.name}, called")

@@ -74,9 +74,10 @@ def format_graph(graph: Graph, *, full_constants: bool = False) -> str:
 
 
 def _graph_lines(graph: Graph, p: _Printer, indent: str) -> list[str]:
-    """The lines of ``graph``; a node holding a graph (a fused kernel's ``body``) is followed by the
-    body's own lines, indented, between ``body {`` and ``}`` (body values are numbered afresh,
-    symbolic dimensions keep the outer graph's names)."""
+    """The lines of ``graph``; a node holding graphs (a fused kernel's ``body``, a cond's
+    ``then_branch`` and ``else_branch``) is followed by each graph's own lines, indented, after
+    ``NAME {`` (on the node's line, then on the line closing the previous graph: ``} NAME {``), the
+    last closed by ``}``. Nested values are numbered afresh, symbolic dimensions keep the outer names."""
     params = ", ".join(p.typed(v) + (f" {_quoted(v.name, _BARE_INPUT_NAME)}" if v.name else "") for v in graph.inputs)
     lines = [f"{indent}graph {_quoted(graph.name, _BARE_GRAPH_NAME)}({params})"]
     lines += [f"{indent}  var {_ref(name)}: {p.type(var.type)}" for name, var in graph.variables.items()]
@@ -87,17 +88,17 @@ def _graph_lines(graph: Graph, p: _Printer, indent: str) -> list[str]:
         if node.inputs:
             text += " " + ", ".join(p.value(v) for v in node.inputs)
         attrs = {k: a for k, a in node.attrs.items() if not isinstance(a, Graph)}
-        bodies = [a for a in node.attrs.values() if isinstance(a, Graph)]
+        bodies = [(k, a) for k, a in node.attrs.items() if isinstance(a, Graph)]
         if attrs:
             text += " {" + ", ".join(f"{k}={format_attr(k, a, p.full_constants)}" for k, a in attrs.items()) + "}"
         if bodies:
-            text += " body {"
+            text += f" {bodies[0][0]} {{"
         comment = ([str(node.loc)] if node.loc else []) + ([_ref(node.scope)] if node.scope else [])
         comment += ["grad"] if node.is_gradient else []
         lines.append(f"{indent}  " + text + (f"   # {' '.join(comment)}" if comment else ""))
-        for body in bodies:
+        for i, (_, body) in enumerate(bodies):
             lines += _graph_lines(body, p.nested(), indent + "    ")
-            lines.append(f"{indent}  }}")
+            lines.append(f"{indent}  }}" + (f" {bodies[i + 1][0]} {{" if i + 1 < len(bodies) else ""))
     lines.append(f"{indent}  return " + ", ".join(p.value(v) for v in graph.outputs))
     return lines
 
@@ -249,21 +250,21 @@ class _Parser:
                 raise ts.error(f"unexpected {ts.peek()[1]!r}")
         return graph
 
-    def body(self, ts: _Tokens) -> Graph:
-        """The nested graph that follows a ``body {`` line, up to its closing ``}``."""
+    def body(self, ts: _Tokens, name: str) -> tuple[Graph, str | None]:
+        """The nested graph that follows a ``NAME {`` line, up to its closing ``}``; and the name of
+        the next nested graph of the same node when the closing line opens one (``} NAME {``)."""
         depth, start = 1, self.pos
         while self.pos < len(self.lines):
             line = self.lines[self.pos][1].split("#")[0].strip()
             self.pos += 1
-            if line.endswith("body {"):
-                depth += 1
-            elif line == "}":
-                depth -= 1
-                if depth == 0:
-                    inner = _Parser("", self.variables, self.fresh_dims)
-                    inner.lines, inner.dims = self.lines[start:self.pos - 1], self.dims
-                    return inner.parse()
-        raise ts.error("a 'body {' has no closing '}'")
+            opens, closes = line.endswith("{"), line.startswith("}")
+            depth += opens - closes
+            if depth == 0 or (depth == 1 and opens and closes):
+                inner = _Parser("", self.variables, self.fresh_dims)
+                inner.lines, inner.dims = self.lines[start:self.pos - 1], self.dims
+                following = line[1:-1].strip() if opens else None
+                return inner.parse(), following
+        raise ts.error(f"a '{name} {{' has no closing '}}'")
 
     def header(self, line_no: int, line: str) -> Graph:
         m = _HEADER.fullmatch(line.strip())
@@ -311,12 +312,13 @@ class _Parser:
         op = ts.kind("name")
         inputs = self.value_list(ts)
         attrs = self.attrs(ts)
-        has_body = ts.accept("body")
-        if has_body:
+        opens_graph = ts.peek()[0] == "name" and ts.items[ts.i + 1:ts.i + 2] == [("punct", "{")]
+        name = ts.kind("name") if opens_graph else None
+        if name is not None:
             ts.expect("{")
         meta = _parse_comment(ts.next()[1]) if ts.peek()[0] == "comment" else {}
-        if has_body:
-            attrs["body"] = self.body(ts)
+        while name is not None:  # the node's graphs: NAME { ... } NAME { ... }
+            attrs[name], name = self.body(ts, name)
         node = graph.add_node(op, inputs, attrs, [t for _, t in results], **meta)
         for (number, _), v in zip(results, node.outputs):
             self.define(number, v, ts)

@@ -16,7 +16,7 @@ from llvmlite import ir
 from graphc.ir.graph import Graph, Node, Value
 from graphc.ir.passes.memory import plan_memory
 
-from . import ops
+from . import control, ops
 from .emitter import KERNEL_TYPE, SYNC_ERROR, Emitter, barrier_function
 from .kernels import Operand, emit_fused
 from .scalar import I8, I64
@@ -28,7 +28,7 @@ CALL = "graphc_call"
 ARRAY_DATA_OFFSET = 16
 ALIGNMENT = 64
 # ops a failing check in native code can stop (the entry tests the error flag after them)
-FALLIBLE = {"gather", "scatter_add"}
+FALLIBLE = {"gather", "scatter_add"}  # and region ops holding them (control.may_fail)
 
 
 @dataclass
@@ -69,7 +69,7 @@ def _reads_as_matmul_operand(node: Node, value: Value) -> bool:
 def unsupported_ops(graph: Graph) -> set[str]:
     """Ops of ``graph`` this backend cannot lower."""
     supported = set(ops.LOWERINGS) | ops.VIEWS | ops.NO_CODE | {"fused"}
-    return {n.op for n in graph.nodes} - supported
+    return {n.op for n in graph.nodes} - supported - set(control.REGION_OPS) | control.unsupported_in_regions(graph, supported)
 
 
 def _symbols(graph: Graph) -> list[str]:
@@ -116,7 +116,7 @@ class CodeGen:
         self.arena_bytes = plan.arena_bytes
         names = {v: f"%{i}" for i, v in enumerate(g.values())}
         planned = {b.name: b for b in plan.buffers}
-        in_place = not any(n.op in FALLIBLE for n in g.nodes)
+        in_place = not any(control.may_fail(n, FALLIBLE) for n in g.nodes)
         # a staged assignment is copied into its variable at the very end: its value must stay intact
         root = {}
         for n in g.nodes:
@@ -176,6 +176,8 @@ class CodeGen:
     def _emit_node(self, index: int, node: Node) -> ir.Function | None:
         if node.op in ops.VIEWS or node.op in ops.NO_CODE or any(v in self.transposed for v in node.outputs):
             return None
+        if node.op in control.REGION_OPS:
+            return control.emit_region(self, index, node, self.regions[index])
         em = Emitter(self.module, f"node{index}_{node.op}", self.slot_of, self.symbols, index)
         if node.op == "fused":
             emit_fused(em, node, [self._operand(v) for v in node.inputs], [self._operand(v) for v in node.outputs],
@@ -197,6 +199,7 @@ class CodeGen:
                         r = n.outputs[0]
                         self.scratch[i] = self._new_slot("buffer", None, r.dtype, r.type.shape)
         # results that share another buffer (an input, a variable, a view) are copied out at the end
+        self.regions = control.layout_regions(self)  # slots of cond and while_loop regions; extends the arena
         self.copies, output_slots = [], []
         for i, v in enumerate(g.outputs):
             slot = self.slot_of[v]
@@ -223,7 +226,7 @@ class CodeGen:
                 continue
             b.call(fn, [tid, nthreads, slots, dims, sync])
             b.call(barrier, [nthreads, sync])
-            if node.op in FALLIBLE:
+            if control.may_fail(node, FALLIBLE):
                 failed = b.icmp_signed("!=", b.load_atomic(error_ptr, "acquire", 8), ir.Constant(I64, 0))
                 with b.if_then(failed, likely=False):
                     b.ret_void()

@@ -6,6 +6,7 @@ import numpy as np
 from graphc.ir.errors import GraphcError, InvalidArgumentError
 from graphc.ir.graph import Graph, Node
 
+from . import control as _control  # noqa: F401  (region kernels, registered before the kernel check)
 from .kernels import run_kernel
 
 

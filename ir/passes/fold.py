@@ -10,6 +10,7 @@ from ..graph import Graph, Node, Value
 from ..registry import get_op
 from ..types import TensorType
 from .rebuild import rebuild
+from .regions import taken_branch
 
 # Ops never evaluated at compile time: state, whole-graph calls, and loops (which may run long).
 _NOT_FOLDABLE = {"read_variable", "assign_variable", "call", "fused", "constant", "while_loop"}
@@ -56,6 +57,8 @@ def fold_constants(graph: Graph, evaluate: Evaluate, max_elements: int = DEFAULT
     with the op and the user's source line."""
 
     def rule(node, inputs, builder):
+        if node.op == "cond":  # a constant predicate: the branch taken replaces the node
+            return taken_branch(node, inputs, builder)
         if node.op in _NOT_FOLDABLE or get_op(node.op).effect:
             return None
         types = [v.type for v in node.outputs]

@@ -10,6 +10,7 @@ from ..errors import IRError
 from ..graph import Graph
 from ..verify import verify
 from .rebuild import structure
+from .regions import in_regions
 
 log = logging.getLogger("graphc.passes")
 
@@ -51,7 +52,7 @@ def run_passes(graph: Graph, passes: list[Pass], stage: str, stats: list[PassSta
     A pass that returns a malformed graph raises IRError naming the pass."""
     for p in passes:
         start, before = time.perf_counter(), len(graph.nodes)
-        result = p.run(graph)
+        result = in_regions(p.run)(graph)  # the regions of cond and while_loop nodes too
         seconds = time.perf_counter() - start
         try:
             graph = verify(result)

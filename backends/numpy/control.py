@@ -1,0 +1,43 @@
+"""NumPy kernels of the region ops ``cond`` and ``while_loop``: the interpreter runs their sub-graphs.
+
+Regions are pure (``graphc.ir.ops.control``), so a region runs as a graph of its own, with nothing
+to stage or commit.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from graphc.ir.ops import control as _control  # noqa: F401  (registers the ops)
+from graphc.ir.registry import kernel
+
+BACKEND = "numpy"
+
+
+def _run(graph, arrays: list) -> list:
+    from .interpreter import Interpreter
+
+    return Interpreter(graph).run(arrays)
+
+
+def _unaliased(results: list, operands) -> list:
+    """Results never share an operand's array (a loop that ran no iteration returns its operands)."""
+    return [r.copy() if any(r is o for o in operands) else r for r in results]
+
+
+@kernel("cond", BACKEND)
+def _cond(pred, *operands, then_branch, else_branch):
+    branch = then_branch if bool(np.asarray(pred)) else else_branch
+    return _unaliased(_run(branch, list(operands)), operands)
+
+
+@kernel("while_loop", BACKEND)
+def _while_loop(*operands, cond, body, maximum_iterations):
+    n = len(body.outputs)
+    state, invariants = list(operands[:n]), list(operands[n:])
+    iterations = 0
+    while maximum_iterations is None or iterations < maximum_iterations:
+        if not bool(np.asarray(_run(cond, state + invariants)[0])):
+            break
+        state = _run(body, state + invariants)
+        iterations += 1
+    return _unaliased(state, operands)
