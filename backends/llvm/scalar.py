@@ -114,23 +114,22 @@ def _relu(b, args, in_types, out_type, attrs):
     return _maximum(b, [x, ir.Constant(x.type, 0.0 if out_type.is_floating else 0)], in_types, out_type, attrs)
 
 
-def _maximum(b, args, in_types, out_type, attrs):
-    """NumPy's ``(a > b or isnan(a)) ? a : b`` (NaN-propagating; the second of equal zeros)."""
-    x, y = args
-    if out_type.is_floating:
-        take_x = b.or_(b.fcmp_ordered(">", x, y), _is_nan(b, x))
-    else:
-        take_x = b.icmp_signed(">", x, y)
-    return b.select(take_x, x, y)
+def _extremum(pred):
+    """NumPy's maximum / minimum: ``(a pred b or isnan(a)) ? a : b`` (NaN-propagating; of two equal
+    zeros, the second)."""
+
+    def lower(b, args, in_types, out_type, attrs):
+        x, y = args
+        if out_type.is_floating:
+            take_x = b.or_(b.fcmp_ordered(pred, x, y), _is_nan(b, x))
+        else:
+            take_x = b.icmp_signed(pred, x, y)
+        return b.select(take_x, x, y)
+
+    return lower
 
 
-def _minimum(b, args, in_types, out_type, attrs):
-    x, y = args
-    if out_type.is_floating:
-        take_x = b.or_(b.fcmp_ordered("<", x, y), _is_nan(b, x))
-    else:
-        take_x = b.icmp_signed("<", x, y)
-    return b.select(take_x, x, y)
+_maximum, _minimum = _extremum(">"), _extremum("<")
 
 
 def _float_divmod(b, x, y):

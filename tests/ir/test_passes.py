@@ -636,36 +636,10 @@ RELU_LAYER_GRADIENTS = """
 
 # (id, function, argument shapes, options, expected optimized graph)
 GRADIENT_CASES = [
-    ("reverse mode: the ones seed, its broadcast and the multiply by it go", _relu_layer_gradients, [(4, 3)], {}, """
-        graph _relu_layer_gradients(%0:f32[4,3] x)
-          var @w: f32[3]
-          var @b: f32[3]
-          %1:f32[3] = read_variable {var=@w}
-          %2:f32[4,3] = multiply %0, %1
-          %3:f32[3] = read_variable {var=@b}
-          %4:f32[4,3] = add %2, %3
-          %5:f32[] = constant {value=dense<f32[]: [0.0]>}
-          %6:bool[4,3] = greater %4, %5
-          %7:f32[4,3] = cast %6 {dtype=f32}
-          %8:f32[3] = reduce_sum %7 {axes=(0,), keepdims=False}
-          %9:f32[4,3] = multiply %7, %0
-          %10:f32[3] = reduce_sum %9 {axes=(0,), keepdims=False}
-          return %10, %8"""),
-    ("the same by simplification alone", _relu_layer_gradients, [(4, 3)], {"constant_folding": False}, """
-        graph _relu_layer_gradients(%0:f32[4,3] x)
-          var @w: f32[3]
-          var @b: f32[3]
-          %1:f32[3] = read_variable {var=@w}
-          %2:f32[4,3] = multiply %0, %1
-          %3:f32[3] = read_variable {var=@b}
-          %4:f32[4,3] = add %2, %3
-          %5:f32[] = constant {value=dense<f32[]: [0.0]>}
-          %6:bool[4,3] = greater %4, %5
-          %7:f32[4,3] = cast %6 {dtype=f32}
-          %8:f32[3] = reduce_sum %7 {axes=(0,), keepdims=False}
-          %9:f32[4,3] = multiply %7, %0
-          %10:f32[3] = reduce_sum %9 {axes=(0,), keepdims=False}
-          return %10, %8"""),
+    ("reverse mode: the ones seed, its broadcast and the multiply by it go", _relu_layer_gradients, [(4, 3)], {},
+     RELU_LAYER_GRADIENTS),
+    ("the same by simplification alone", _relu_layer_gradients, [(4, 3)], {"constant_folding": False},
+     RELU_LAYER_GRADIENTS),
     ("a batch of one: unbroadcasting over the size-1 batch axis is one sum (it keeps zeros' sign as NumPy)",
      _relu_layer_gradients, [(1, 3)],
      {"constant_folding": False}, """
