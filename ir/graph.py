@@ -153,16 +153,6 @@ class Graph:
         position = {n: i for i, n in enumerate(self.nodes)}
         return list(nx.lexicographical_topological_sort(self.to_networkx(), key=position.__getitem__))
 
-    def live_nodes(self) -> list[Node]:
-        """Nodes that an output or a side effect depends on, in order."""
-        g = self.to_networkx()
-        roots = {v.node for v in self.outputs if v.node is not None}
-        roots |= {n for n in self.nodes if n.op == "assign_variable"}
-        keep = set(roots)
-        for r in roots:
-            keep |= nx.ancestors(g, r)
-        return [n for n in self.nodes if n in keep]
-
     @property
     def kernels(self) -> list[Node]:
         """The fused kernels of a fused graph (empty before fusion)."""
