@@ -204,6 +204,8 @@ class _Builder:
                 env[node.outputs[0]] = _scalar_text(np.asarray(node.attrs["value"]).reshape(()))
             elif node.op == "fused" and self.expand_kernels:
                 self.add_kernel(node, env, prefix, base)
+            elif any(isinstance(a, Graph) for a in node.attrs.values()) and self.expand_kernels:
+                self.add_region_op(node, env, prefix, base)
             else:
                 self.add_node(node, env, self.scope_path(node.scope, prefix, base))
 
@@ -261,6 +263,27 @@ class _Builder:
         self.add_nodes(body, body_env, inner_prefix, path)
         for outer, inner in zip(node.outputs, body.outputs):
             env[outer] = body_env.get(inner)
+
+
+    def add_region_op(self, node: Node, env: dict, prefix: str, base: tuple) -> None:
+        """A node holding regions (``cond``'s branches, ``while_loop``'s condition and body): its own
+        box, and beside it a cluster per region with the region's inputs and nodes, whose results
+        flow into the node's box."""
+        path = self.scope_path(node.scope, prefix, base)
+        op_box = f"n{len(self.layout.boxes)}"
+        self.add_node(node, env, path)
+        for name, region in ((k, a) for k, a in node.attrs.items() if isinstance(a, Graph)):
+            region_path = path + (("region", self.kernel_count),)
+            self.kernel_count += 1
+            self.layout.clusters[region_path] = ("region", f"{node.op} · {name}", node)
+            region_env: dict = {}
+            for i, v in enumerate(region.inputs):
+                box_id = f"n{len(self.layout.boxes)}"
+                self.add_box(box_id, "input", region_path, _lines(_bold(v.name or f"in {i}"), self.type(v)), "")
+                region_env[v] = (box_id, v)
+            self.add_nodes(region, region_env, prefix, region_path)
+            for v in region.outputs:
+                self.connect(region_env, v, op_box)
 
 
 def _is_scalar_constant(node: Node) -> bool:
@@ -459,6 +482,11 @@ def _emit_tree(graph, tree: dict, path: tuple, clusters: dict) -> None:
 
 
 def _cluster_attrs(kind: str, name: str, node: Node | None) -> dict:
+    if kind == "region":
+        return dict(
+            label=f"<{_bold(name)}>", style="rounded,filled", fillcolor=COLORS["scope"],
+            color=COLORS["kernel_border"], penwidth="1.5", tooltip=_tooltip(node),
+        )
     if kind == "kernel":
         title = f"{name} · {node.attrs.get('kind', '')} kernel · {_count(_op_count(node.attrs['body']), 'op')}"
         return dict(

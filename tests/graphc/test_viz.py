@@ -410,3 +410,21 @@ def test_a_dump_directory_that_cannot_be_written_is_reported_not_raised(tmp_path
     double = gc.function(lambda x: x * 2.0)
     np.testing.assert_array_equal(double(np.ones(2, np.float32)).numpy(), [2.0, 2.0])
     assert "cannot write the dump of <lambda>" in caplog.text
+
+
+def test_region_ops_draw_their_branches_and_bodies_as_clusters():
+    def seed(a):
+        b = a * 2
+        while gc.norm(b) < 1000:
+            b = b * 2
+        if gc.reduce_sum(b) > 0:
+            c = b
+        else:
+            c = 100 * b
+        return c
+
+    cf = gc.function(seed).get_concrete_function(np.array([1.0, 2.0], np.float32))
+    source = cf.graph.to_dot().source
+    for title in ("while_loop · cond", "while_loop · body", "cond · then_branch", "cond · else_branch"):
+        assert title in source
+    assert source.count("subgraph cluster_") >= 4
