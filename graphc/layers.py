@@ -252,6 +252,14 @@ class Layer(Module):
         """The layer's computation (the base layer returns its inputs)."""
         return inputs
 
+    def _traced_call(self):
+        """``call``, converted by autograph while a function is being traced (so Python ``if`` and
+        ``while`` on tensors in a custom layer become graph control flow, as in the function itself)."""
+        from .autograph import convert
+        from .tracing import current_trace
+
+        return convert(self.call) if current_trace() is not None else self.call
+
     def __call__(self, *args, **kwargs):
         if not args and "inputs" in kwargs:
             args = (kwargs.pop("inputs"),)
@@ -268,7 +276,7 @@ class Layer(Module):
         try:
             if not self.built:
                 self._build_on_first_call(inputs)
-            outputs = self.call(inputs, *args[1:], **self._call_kwargs(kwargs, training))
+            outputs = self._traced_call()(inputs, *args[1:], **self._call_kwargs(kwargs, training))
             if getattr(self, "_output_shape", None) is None:
                 self._output_shape = nest.map_structure(
                     lambda t: tuple(t.shape) if isinstance(t, TensorLike) else None, outputs)

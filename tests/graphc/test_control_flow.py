@@ -588,3 +588,19 @@ def test_gradient_of_a_loop_in_native_code():
     numeric = [(float(value_and_gradient(x + eps * e)[0]) - float(value_and_gradient(x - eps * e)[0])) / (2 * eps)
                for e in np.eye(2)]
     np.testing.assert_allclose(g.numpy(), numeric, rtol=1e-5)
+
+
+def test_a_custom_layers_call_is_converted_too():
+    class Flip(gc.layers.Layer):
+        def call(self, x):
+            if gc.reduce_sum(x) > 0:
+                y = x * 2.0
+            else:
+                y = -x
+            return y
+
+    layer = Flip()
+    f = gc.function(lambda x: layer(x))
+    np.testing.assert_array_equal(f(np.array([1.0, 2.0], np.float32)).numpy(), [2.0, 4.0])
+    np.testing.assert_array_equal(f(np.array([-1.0, -2.0], np.float32)).numpy(), [1.0, 2.0])
+    assert f.trace_count == 1  # one graph with a cond serves both signs
