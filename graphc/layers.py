@@ -447,6 +447,17 @@ def _last_dim(input_shape, layer: Layer) -> int:
     return int(last)
 
 
+def _set_kernel_options(layer, activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+                        bias_regularizer) -> None:
+    """The options Dense and Conv2D share: activation, bias, and their weights' initializers and regularizers."""
+    layer.activation = activations.get(activation)
+    layer.use_bias = use_bias
+    layer.kernel_initializer = initializers.get(kernel_initializer)
+    layer.bias_initializer = initializers.get(bias_initializer)
+    layer.kernel_regularizer = regularizers.get(kernel_regularizer)
+    layer.bias_regularizer = regularizers.get(bias_regularizer)
+
+
 class Dense(Layer):
     """``activation(inputs @ kernel + bias)`` over the last axis of the inputs."""
 
@@ -454,12 +465,8 @@ class Dense(Layer):
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, **kwargs):
         super().__init__(**kwargs)
         self.units = int(units)
-        self.activation = activations.get(activation)
-        self.use_bias = use_bias
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
+        _set_kernel_options(self, activation, use_bias, kernel_initializer, bias_initializer,
+                            kernel_regularizer, bias_regularizer)
 
     def build(self, input_shape):
         self.kernel = self.add_weight((_last_dim(input_shape, self), self.units), self.kernel_initializer,
@@ -634,12 +641,8 @@ class Conv2D(Layer):
         self.kernel_size = conv_ops.pair(kernel_size, "kernel_size")
         self.strides = conv_ops.pair(strides, "strides")
         self.padding = _padding_mode(padding)
-        self.activation = activations.get(activation)
-        self.use_bias = use_bias
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
+        _set_kernel_options(self, activation, use_bias, kernel_initializer, bias_initializer,
+                            kernel_regularizer, bias_regularizer)
 
     def build(self, input_shape):
         if len(input_shape) != 4:
