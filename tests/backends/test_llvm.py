@@ -442,7 +442,8 @@ def test_llvm_ir_assembly_and_compile_stages(monkeypatch):
     assert vectors and max(map(int, vectors)) >= 8, "the elementwise kernel is vectorised"
     registers = set(re.findall(r"%([xyz]mm)\d+", cf.asm()))
     features = target.host()[2]
-    assert ("zmm" if "+avx512f" in features else "ymm" if "+avx" in features else "xmm") in registers
+    # 256-bit registers or wider with AVX: LLVM keeps to ymm on AVX-512 Intel cores tuned "prefer-256-bit"
+    assert registers & ({"ymm", "zmm"} if "+avx" in features else {"xmm"})
     llvm_stats = {s.name: s.seconds for s in cf.pass_stats if s.stage == "llvm"}
     assert {"codegen", "llvm_optimize", "llvm_emit", "load"} <= set(llvm_stats)
     assert all(seconds > 0 for seconds in llvm_stats.values())

@@ -119,8 +119,8 @@ def test_loop_is_vectorised(math_loops, name, dtype):
     dt = DTYPES[dtype]
     assert math_loops.calls(name, dt) == []                   # everything inlined, no libm
     assert math_loops.vector_instructions(name, dt) > 0
-    if "+avx512f" in target.host()[2]:
-        assert "zmm" in math_loops.loop_assembly(name, dt)
+    if "+avx" in target.host()[2]:  # 256-bit or wider: LLVM prefers ymm over zmm on many AVX-512 Intel cores
+        assert re.search(r"%[yz]mm", math_loops.loop_assembly(name, dt))
 
 
 _finite64 = st.floats(allow_nan=False, allow_infinity=False)
