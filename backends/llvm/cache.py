@@ -3,8 +3,16 @@
 The key hashes the fused graph's full text (constants included), the variables' types, the target
 (triple, CPU, features), the graphc and LLVM versions and the source of the code generator (this
 package and the IR passes it builds on), so code from an older code generator is never loaded.
-An entry is one file: a magic line, the object code and a SHA-256 of both; it is written to a temporary file and renamed, so readers never
-see half an entry. A truncated or corrupt entry is detected, reported and rebuilt.
+
+An entry is one file named after its key: a magic line, the key, the object code's length, the object
+code and a SHA-256 of all of it. It is written to a temporary file and renamed, so readers never see
+half an entry. An entry is used only if it is a regular file of sane size whose contents hold this key,
+its declared length and a matching checksum, and whose object code is well-formed for this host (see
+``elf``); anything else at an entry's path (a damaged or foreign entry, a FIFO, a symbolic link, a
+directory) is reported, never waited on, and replaced by a rebuilt entry.
+
+The directory is created 0700. One that another user owns or that group or others can write is
+refused with one warning, and the process runs without a cache: code in it would be loaded and run.
 
 ``GRAPHC_CACHE_DIR`` sets the directory (default: ``$XDG_CACHE_HOME/graphc`` or ``~/.cache/graphc``);
 ``GRAPHC_CACHE=0`` turns the cache off; ``GRAPHC_LOG=cache`` explains hits and misses.
@@ -12,20 +20,29 @@ see half an entry. A truncated or corrupt entry is detected, reported and rebuil
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import hashlib
 import logging
 import os
-import tempfile
+import secrets
+import shutil
+import stat
+import struct
 
 from graphc.ir.graph import Graph
 from graphc.ir.text import format_graph
 
-from . import target
+from . import elf, target
 
 log = logging.getLogger("graphc.cache")
-MAGIC = b"GRAPHC-OBJECT-1\n"
+MAGIC = b"GRAPHC-OBJECT-2\n"
+_LENGTH = struct.Struct("<Q")
 _DIGEST = 32
+MAX_ENTRY_BYTES = 256 << 20  # a larger file at an entry's path is not read
+_READ = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_refused: set[str] = set()  # directories already warned about
 
 
 def cache_dir() -> str:
@@ -68,55 +85,168 @@ def cache_key(graph: Graph) -> str:
     return h.hexdigest()
 
 
-def _path(key: str) -> str:
-    return os.path.join(cache_dir(), f"{key}.o")
+def entry_name(key: str) -> str:
+    return f"{key}.o"
+
+
+def encode(key: str, object_code: bytes) -> bytes:
+    """The entry for ``key`` holding ``object_code``."""
+    body = MAGIC + key.encode() + b"\n" + _LENGTH.pack(len(object_code)) + object_code
+    return body + hashlib.sha256(body).digest()
+
+
+def decode(key: str, data: bytes) -> bytes:
+    """The object code in ``data``, the entry for ``key``; raises ValueError saying what is wrong."""
+    header = MAGIC + key.encode() + b"\n"
+    start = len(header) + _LENGTH.size
+    if len(data) < start + _DIGEST:
+        raise ValueError(f"truncated: {len(data)} bytes")
+    if not data.startswith(MAGIC):
+        raise ValueError("not a graphc cache entry")
+    if not data.startswith(header):
+        raise ValueError("it is the entry of another key")
+    (length,) = _LENGTH.unpack_from(data, len(header))
+    if len(data) != start + length + _DIGEST:
+        raise ValueError(f"truncated or extended: {len(data)} bytes, declaring {length} bytes of object code")
+    if hashlib.sha256(data[:-_DIGEST]).digest() != data[-_DIGEST:]:
+        raise ValueError("its checksum does not match")
+    object_code = data[start:-_DIGEST]
+    elf.check(object_code)
+    return object_code
 
 
 def load(key: str) -> bytes | None:
-    """The cached object code for ``key``, or None (missing, unreadable, truncated or corrupt)."""
-    path = _path(key)
+    """The cached object code for ``key``, or None: missing, or anything else than a sound entry for
+    ``key`` (reported). Never blocks, whatever file sits at the entry's path."""
+    dir_fd = _open_directory(create=False)
+    if dir_fd is None:
+        log.info("miss %s: no usable cache directory %s", key[:16], cache_dir())
+        return None
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        object_code = decode(key, _read_entry(dir_fd, entry_name(key)))
     except FileNotFoundError:
         log.info("miss %s: not in %s", key[:16], cache_dir())
         return None
-    except OSError as error:
-        log.info("miss %s: cannot read %s (%s)", key[:16], path, error)
+    except (OSError, ValueError) as error:
+        reject(key, _reason(error))
         return None
-    body, digest = data[:-_DIGEST], data[-_DIGEST:]
-    if len(data) <= len(MAGIC) + _DIGEST or not body.startswith(MAGIC) or hashlib.sha256(body).digest() != digest:
-        log.warning("ignoring the corrupt or truncated cache entry %s; it will be rebuilt", path)
-        return None
-    log.info("hit %s: %s", key[:16], path)
-    return body[len(MAGIC):]
+    finally:
+        os.close(dir_fd)
+    log.info("hit %s: %s", key[:16], _path(key))
+    return object_code
+
+
+def reject(key: str, reason: str) -> None:
+    """Reports that the entry for ``key`` is unusable: a miss, and the rebuilt entry replaces it."""
+    log.warning("ignoring the cache entry %s (%s); it will be rebuilt", _path(key), reason)
 
 
 def store(key: str, object_code: bytes) -> None:
-    """Writes an entry atomically; a cache that cannot be written is skipped, not an error."""
-    directory = cache_dir()
-    body = MAGIC + object_code
-    tmp = None
+    """Writes an entry atomically, replacing whatever was at its path; a cache that cannot be written
+    is skipped, not an error."""
+    entry = encode(key, object_code)
+    if len(entry) > MAX_ENTRY_BYTES:
+        log.info("not stored %s: %d bytes is more than an entry may hold", key[:16], len(entry))
+        return
+    dir_fd = _open_directory(create=True)
+    if dir_fd is None:
+        return
+    tmp = f".tmp-{secrets.token_hex(8)}.o"
     try:
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".o")
-        with os.fdopen(fd, "wb") as f:
-            f.write(body + hashlib.sha256(body).digest())
-        os.replace(tmp, _path(key))
+        with os.fdopen(os.open(tmp, _CREATE, 0o600, dir_fd=dir_fd), "wb") as f:
+            f.write(entry)
+        _replace(tmp, entry_name(key), dir_fd)
         tmp = None
         log.info("stored %s: %s (%d bytes)", key[:16], _path(key), len(object_code))
     except OSError as error:
-        log.warning("cannot write the compile cache in %s: %s", directory, error)
+        log.warning("cannot write the compile cache in %s: %s", cache_dir(), error)
     finally:
         if tmp is not None:  # a failed write leaves no temporary file behind
             with contextlib.suppress(OSError):
-                os.unlink(tmp)
+                os.unlink(tmp, dir_fd=dir_fd)
+        os.close(dir_fd)
 
 
 def size() -> tuple[int, int]:
-    """(entries, bytes) in the cache directory."""
+    """(entries, bytes) in the cache directory: its regular files named like entries."""
+    sizes = []
+    with contextlib.suppress(OSError), os.scandir(cache_dir()) as found:
+        for item in found:
+            if item.name.endswith(".o") and not item.name.startswith(".") and item.is_file(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    sizes.append(item.stat(follow_symlinks=False).st_size)
+    return len(sizes), sum(sizes)
+
+
+def _path(key: str) -> str:
+    return os.path.join(cache_dir(), entry_name(key))
+
+
+def _open_directory(create: bool) -> int | None:
+    """A descriptor of the cache directory (created 0700 if ``create``), or None when there is none or
+    it is refused: not a directory, owned by another user, or writable by group or others."""
+    directory = cache_dir()
     try:
-        names = [n for n in os.listdir(cache_dir()) if n.endswith(".o") and not n.startswith(".")]
-    except FileNotFoundError:
-        return 0, 0
-    return len(names), sum(os.path.getsize(os.path.join(cache_dir(), n)) for n in names)
+        if create:
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as error:
+        if isinstance(error, FileNotFoundError) and not create:
+            return None  # nothing cached yet
+        _refuse(directory, f"it cannot be opened as a directory: {error.strerror}")
+        return None
+    problem = _unsafe(os.fstat(fd))
+    if problem:
+        os.close(fd)
+        _refuse(directory, problem)
+        return None
+    return fd
+
+
+def _unsafe(directory: os.stat_result) -> str | None:
+    """Why code in this directory must not be trusted, or None."""
+    if directory.st_uid != os.geteuid():
+        return f"it is owned by uid {directory.st_uid}, not by this user (uid {os.geteuid()})"
+    if directory.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"group or others can write to it (mode {stat.filemode(directory.st_mode)})"
+    return None
+
+
+def _refuse(directory: str, reason: str) -> None:
+    if directory not in _refused:
+        _refused.add(directory)
+        log.warning("not using the compile cache %s: %s; compiling without a cache", directory, reason)
+
+
+def _read_entry(dir_fd: int, name: str) -> bytes:
+    """The contents of the regular file ``name``: raises OSError for a missing or unreadable one and
+    ValueError for anything that is not a regular file of at most MAX_ENTRY_BYTES."""
+    fd = os.open(name, _READ, dir_fd=dir_fd)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"not a regular file (mode {stat.filemode(info.st_mode)})")
+        if info.st_size > MAX_ENTRY_BYTES:
+            raise ValueError(f"{info.st_size} bytes is more than an entry may hold")
+        chunks, wanted = [], info.st_size + 1  # one byte more shows a file that grew since
+        while wanted > 0 and (chunk := os.read(fd, wanted)):
+            chunks.append(chunk)
+            wanted -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, OSError):
+        return "a symbolic link" if error.errno == errno.ELOOP else f"cannot read it: {error.strerror}"
+    return str(error)
+
+
+def _replace(tmp: str, name: str, dir_fd: int) -> None:
+    """Renames ``tmp`` to ``name``, removing a directory that sits at ``name``."""
+    try:
+        os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except IsADirectoryError:
+        shutil.rmtree(name, dir_fd=dir_fd)
+        os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)

@@ -6,7 +6,7 @@ from typing import Callable
 from graphc.ir.graph import Graph
 
 from . import cache, target
-from .codegen import generate, layout, unsupported_ops
+from .codegen import CALL, ENTRY, generate, layout, unsupported_ops
 from .matmul import blas_symbols
 from .runtime import Executable
 
@@ -27,16 +27,28 @@ def compile_graph(graph: Graph, timer: Callable = _untimed) -> Executable:
     if missing:
         raise UnsupportedGraph(", ".join(sorted(missing)))
     key = timer("cache_key", lambda: cache.cache_key(graph)) if cache.enabled() else None
-    object_code = timer("cache_load", lambda: cache.load(key)) if key else None
-    ir_text = None
-    if object_code is None:
-        program = timer("codegen", lambda: generate(graph))
-        module = timer("llvm_optimize", lambda: target.optimize(program.ir))
-        object_code = timer("llvm_emit", lambda: target.emit_object(module))
-        ir_text = program.ir
-        if key:
-            cache.store(key, object_code)
-    else:
-        program = timer("layout", lambda: layout(graph))
+    cached = _load_cached(graph, key, timer) if key else None
+    if cached is not None:
+        return Executable(graph, *cached)
+    program = timer("codegen", lambda: generate(graph))
+    module = timer("llvm_optimize", lambda: target.optimize(program.ir))
+    object_code = timer("llvm_emit", lambda: target.emit_object(module))
+    if key:
+        cache.store(key, object_code)
     code = timer("load", lambda: target.LoadedCode(object_code, blas_symbols()))
-    return Executable(graph, program, code, ir_text)
+    return Executable(graph, program, code, program.ir)
+
+
+def _load_cached(graph: Graph, key: str, timer: Callable):
+    """(program, loaded code) from the cache entry for ``key``, or None on a miss. Object code that
+    lacks an entry point once loaded is reported and is a miss too (so the caller rebuilds it and
+    overwrites the entry); ``cache.load`` has checked its structure (llvmlite raises no errors)."""
+    object_code = timer("cache_load", lambda: cache.load(key))
+    if object_code is None:
+        return None
+    code = timer("load", lambda: target.LoadedCode(object_code, blas_symbols()))
+    missing = [name for name in (ENTRY, CALL) if not code.address(name)]
+    if missing:
+        cache.reject(key, f"it defines no {' or '.join(missing)}")
+        return None
+    return timer("layout", lambda: layout(graph)), code
