@@ -145,8 +145,8 @@ def _checked_prefix(file_prefix, argument: str) -> str:
 
 
 def _is_plain_name(name) -> bool:
-    return (isinstance(name, str) and name not in ("", ".", "..") and "/" not in name and "\0" not in name
-            and not (os.altsep and os.altsep in name))
+    return (isinstance(name, str) and name not in ("", ".", "..") and "\0" not in name
+            and not any(sep in name for sep in {"/", os.sep}))
 
 
 def _member(directory: str, name, suffix: str, source: str, field: str) -> str:

@@ -44,6 +44,12 @@ def trained():
     return model
 
 
+@pytest.fixture(scope="module")
+def model():
+    """A trained model (training is the slow part) for the tests that only read it."""
+    return trained()
+
+
 def snapshot(variables):
     return [v.numpy().copy() for v in variables]
 
@@ -73,8 +79,7 @@ def test_checkpoint_restores_model_and_optimizer_into_fresh_objects(tmp_path):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
-def test_the_files_are_safetensors_and_a_json_index_keyed_by_object_paths(tmp_path):
-    model = trained()
+def test_the_files_are_safetensors_and_a_json_index_keyed_by_object_paths(tmp_path, model):
     prefix = gc.train.Checkpoint(model=model, optimizer=model.optimizer).write(tmp_path / "ckpt")
     index = json.loads((tmp_path / "ckpt.index.json").read_text())
     data = (tmp_path / index["data_file"]).read_bytes()
@@ -91,8 +96,7 @@ def test_the_files_are_safetensors_and_a_json_index_keyed_by_object_paths(tmp_pa
     assert sorted(os.listdir(tmp_path)) == sorted(["ckpt.index.json", index["data_file"]])  # no temporary files left
 
 
-def test_save_weights_and_load_weights(tmp_path):
-    model = trained()
+def test_save_weights_and_load_weights(tmp_path, model):
     model.save_weights(tmp_path / "weights.safetensors")
     fresh = make_model()
     fresh.load_weights(tmp_path / "weights")
@@ -113,8 +117,8 @@ MISMATCHES = [
 
 
 @pytest.mark.parametrize("name,make,fragments", MISMATCHES, ids=[m[0] for m in MISMATCHES])
-def test_mismatches_are_reported_precisely_and_change_nothing(tmp_path, name, make, fragments):
-    trained().save_weights(tmp_path / "w")
+def test_mismatches_are_reported_precisely_and_change_nothing(tmp_path, model, name, make, fragments):
+    model.save_weights(tmp_path / "w")
     target = make()
     before = snapshot(target.variables)
     with pytest.raises(gc.errors.CheckpointError) as info:
@@ -127,8 +131,7 @@ def test_mismatches_are_reported_precisely_and_change_nothing(tmp_path, name, ma
         np.testing.assert_array_equal(a, b)
 
 
-def test_partial_restore_ignores_values_no_object_takes(tmp_path):
-    model = trained()
+def test_partial_restore_ignores_values_no_object_takes(tmp_path, model):
     gc.train.Checkpoint(model=model, optimizer=model.optimizer).write(tmp_path / "full")
     fresh = make_model()
     with pytest.raises(gc.errors.CheckpointError, match="not in the objects"):
@@ -423,7 +426,7 @@ def test_readers_racing_a_writer_on_threads_see_the_old_or_the_new_checkpoint_ne
 
     def write():
         writers = [checkpoint_of(1), checkpoint_of(2)]
-        for i in range(60):
+        for i in range(40):
             writers[i % 2].write(prefix)
         done.set()
 
@@ -631,8 +634,7 @@ def test_no_state_file_means_no_latest_checkpoint(tmp_path):
 
 
 # -- restoring is all or nothing ---------------------------------------------------------------------------
-def test_a_restore_failing_at_any_assignment_changes_no_variable(tmp_path, monkeypatch):
-    model = trained()
+def test_a_restore_failing_at_any_assignment_changes_no_variable(tmp_path, monkeypatch, model):
     prefix = gc.train.Checkpoint(model=model, optimizer=model.optimizer).write(tmp_path / "ckpt")
     target, optimizer = make_model(), gc.optimizers.Adam(0.01)
     ckpt = gc.train.Checkpoint(model=target, optimizer=optimizer)
