@@ -13,6 +13,8 @@ import os
 import re
 import signal
 import struct
+import subprocess
+import sys
 import threading
 import time
 import traceback
@@ -815,3 +817,33 @@ def test_a_directory_is_no_file_prefix_to_write(tmp_path):
         checkpoint_of(1).write(tmp_path)
     with pytest.raises(gc.train.PathTypeError, match="checkpoint_dir: expected a path"):
         gc.train.latest_checkpoint(7)
+
+
+WRITER_SCRIPT = """
+import sys
+import numpy as np
+import graphc as gc
+sys.path.insert(0, sys.argv[2])
+from test_checkpoint import checkpoint_of
+writers = [checkpoint_of(1), checkpoint_of(2)]
+writers[0].write(sys.argv[1])
+print("ready", flush=True)
+for i in range(10**6):
+    writers[i % 2].write(sys.argv[1])
+"""
+
+
+@pytest.mark.slow
+def test_a_writer_process_killed_at_random_instants_leaves_a_whole_checkpoint(tmp_path):
+    rng = np.random.default_rng(7)
+    for attempt in range(15):
+        prefix = tmp_path / f"attempt{attempt}" / "w"
+        writer = subprocess.Popen([sys.executable, "-c", WRITER_SCRIPT, str(prefix), os.path.dirname(__file__)],
+                                  stdout=subprocess.PIPE, text=True)
+        assert writer.stdout.readline() == "ready\n"
+        time.sleep(rng.uniform(0, 0.05))
+        writer.send_signal(signal.SIGKILL)
+        assert writer.wait() == -signal.SIGKILL
+        assert fill_of(prefix) in (1, 2)
+        checkpoint_of(3).write(prefix)
+        assert_only_live_files(prefix.parent)
