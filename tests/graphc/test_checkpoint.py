@@ -10,6 +10,7 @@ import hashlib
 import itertools
 import json
 import os
+import pathlib
 import re
 import signal
 import struct
@@ -212,7 +213,7 @@ def fill_of(path) -> int:
 
 
 def index_of(prefix) -> dict:
-    return json.loads(open(f"{prefix}.index.json", "rb").read())
+    return json.loads(pathlib.Path(f"{prefix}.index.json").read_bytes())
 
 
 def data_path(prefix) -> str:
@@ -487,9 +488,9 @@ def test_readers_and_writers_on_processes_see_whole_checkpoints_and_leave_no_str
 
 # -- damaged files: a CheckpointError naming the file, never a hang, nothing restored ------------------------
 def _rewrite(path, transform):
-    content = open(path, "rb").read()
-    os.remove(path)  # a data file is read-only to writers: replace it
-    open(path, "wb").write(transform(content))
+    content = pathlib.Path(path).read_bytes()
+    os.remove(path)  # writers replace files, never change them: do the same
+    pathlib.Path(path).write_bytes(transform(content))
 
 
 def _flip_middle_bit(content: bytes) -> bytes:
@@ -564,7 +565,7 @@ def test_a_data_file_swapped_with_another_checkpoints_is_a_checkpoint_error(tmp_
 def pristine(tmp_path_factory):
     """The index and data file of a checkpoint with fill 1."""
     prefix = checkpoint_of(1).write(tmp_path_factory.mktemp("pristine") / "w")
-    return {"index": open(f"{prefix}.index.json", "rb").read(), "data": open(data_path(prefix), "rb").read(),
+    return {"index": pathlib.Path(f"{prefix}.index.json").read_bytes(), "data": pathlib.Path(data_path(prefix)).read_bytes(),
             "data_file": index_of(prefix)["data_file"]}
 
 
@@ -704,6 +705,15 @@ def test_a_bool_tensor_holding_other_bytes_than_0_and_1_is_a_checkpoint_error(tm
     _forge(tmp_path / "w", _safetensors({"flag": ("BOOL", [2], b"\x01\x02")}), {"flag": {"shape": [2], "dtype": "bool"}})
     with pytest.raises(gc.errors.CheckpointError, match="bool tensor 'flag' holds bytes other than 0 and 1"):
         gc.train.load_variable(tmp_path / "w", "flag")
+
+
+@pytest.mark.parametrize("shape,payload", [([2**62, 4], b""), ([2**31, 2**31], bytes(16)), ([3], bytes(8))],
+                         ids=["overflowing", "huge", "longer_than_the_data"])
+def test_a_safetensors_header_declaring_more_than_the_file_holds_is_a_checkpoint_error(tmp_path, shape, payload):
+    header = json.dumps({"f32": {"dtype": "F32", "shape": shape, "data_offsets": [0, len(payload)]}}).encode()
+    _forge(tmp_path / "w", struct.pack("<Q", len(header)) + header + payload, {"f32": {"shape": shape, "dtype": "float32"}})
+    with pytest.raises(gc.errors.CheckpointError, match=r"w\.forged\.safetensors is not a valid safetensors file"):
+        gc.train.load_variable(tmp_path / "w", "f32")
 
 
 def _set(key, value):
