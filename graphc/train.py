@@ -1,33 +1,50 @@
 """``gc.train``: checkpoints of models, optimizers and variables, as ``tf.train.Checkpoint``.
 
-A checkpoint with prefix ``P`` is two files, with no pickle anywhere:
+A checkpoint with prefix ``P`` (say ``ckpts/run-3``) is two files in P's directory, with no pickle:
 
-- ``P.safetensors``: every variable's value (the safetensors format), keyed by its *path* in the
-  object tree: attribute names from the checkpoint's root (``model/layers/0/kernel``), so a fresh
-  model of the same structure restores it whatever its layers are called. An optimizer's slots are
-  keyed by the path of their variable (``optimizer/slots/model/layers/0/kernel/m``).
-- ``P.index.json``: the format version, every key's shape and dtype, the class of each object in
-  the tree, and the data file's size and SHA-256 (so truncation and corruption are detected).
+- ``P.<digest>.safetensors``: every variable's value (the safetensors format), keyed by its *path*
+  in the object tree: attribute names from the checkpoint's root (``model/layers/0/kernel``), so a
+  fresh model of the same structure restores it whatever its layers are called. An optimizer's slots
+  are keyed by the path of their variable (``optimizer/slots/model/layers/0/kernel/m``). The file is
+  named by its content: ``<digest>`` is the first 16 hex digits of its SHA-256.
+- ``P.index.json``: the format version, the data file's name, size and SHA-256 (so truncation and
+  corruption are detected), every key's shape and dtype, and the class of each object in the tree.
+- ``Checkpoint.save`` also keeps a state file ``checkpoint`` in the directory: JSON naming the latest
+  and all checkpoints saved there (plain names, never a path outside the directory).
 
-Files are written to temporary files and renamed into place. Restoring checks every key, shape and
-dtype before changing anything: on a mismatch it lists every difference and leaves the objects
-untouched. Optimizer slots that do not exist yet are created when restored; slots of variables
-outside the checkpoint's tree are not saved.
+Writing holds an exclusive lock on the directory (one writer at a time) and writes each file to a
+``P.<random>.partial`` file that is synced and renamed into place: first the data file (the old
+index still names the old data file), then the index. Renaming the index is the one instant the new
+checkpoint replaces the old; after it the data file the old index named is removed, as are data and
+partial files left by writers killed earlier. So at every instant the old or the new checkpoint is
+complete. Readers take no lock: they read the index, then the data file it names, and read the index
+again if a writer removed that data file meanwhile. Files are opened without blocking and must be
+regular files; every field of an index is checked before it is used. Format version 1 (data file
+``P.safetensors``) is still read.
+
+Restoring checks every key, shape and dtype before changing anything: on a mismatch it lists every
+difference and leaves the objects untouched; if an assignment fails midway, the values assigned so
+far are put back. Optimizer slots that do not exist yet are created (with the value the optimizer
+would give them) when restored; slots of variables outside the checkpoint's tree are not saved.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import re
+import stat
 import tempfile
 
 import numpy as np
+import safetensors
 from safetensors import SafetensorError
 from safetensors import numpy as safetensors_numpy
 
-from graphc.ir.errors import CheckpointError, InvalidArgumentError
-from graphc.ir.types import as_dtype
+from graphc.ir.errors import CheckpointError, GraphcError, InvalidArgumentError
+from graphc.ir.types import ALL_DTYPES, as_dtype
 
 from .module import module_children, walk
 from .optimizers import Optimizer
@@ -35,10 +52,23 @@ from .tracing import init_scope
 from .variables import Variable
 
 FORMAT = "graphc-checkpoint"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 DATA_SUFFIX = ".safetensors"
 INDEX_SUFFIX = ".index.json"
+PARTIAL_SUFFIX = ".partial"
 STATE_FILE = "checkpoint"  # in a save() directory: the latest and all checkpoints, as JSON
+DIGEST_DIGITS = 16
+READ_ATTEMPTS = 100  # a reader re-reads an index a writer replaced at most this often
+
+# the safetensors dtypes graphc has, as little-endian NumPy dtypes
+SAFETENSORS_DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8"), "I32": np.dtype("<i4"),
+                      "I64": np.dtype("<i8"), "BOOL": np.dtype("bool")}
+DTYPE_NAMES = frozenset(d.name for d in ALL_DTYPES)
+
+
+class PathTypeError(GraphcError, TypeError):
+    """A path argument of a checkpoint function is not a path."""
 
 
 # -- the object tree ------------------------------------------------------------------------------------
@@ -90,112 +120,149 @@ def slot_key(optimizer_path: str, variable_path: str, slot_name: str) -> str:
     return f"{optimizer_path}/slots/{variable_path}/{slot_name}" if optimizer_path else f"slots/{variable_path}/{slot_name}"
 
 
-# -- files ------------------------------------------------------------------------------------------------
-def _prefix(path) -> str:
-    path = os.fspath(path)
+# -- paths and names --------------------------------------------------------------------------------------
+def _path_text(path, argument: str) -> str:
+    """``path`` as a str, or a PathTypeError naming ``argument``."""
+    text = os.fspath(path) if isinstance(path, (str, os.PathLike)) else None
+    if not isinstance(text, str):
+        raise PathTypeError(f"{argument}: expected a path (str or os.PathLike), got {type(path).__name__} {path!r}")
+    if "\0" in text:
+        raise InvalidArgumentError(f"{argument}: a path cannot contain a NUL character, got {path!r}")
+    return text
+
+
+def _checked_prefix(file_prefix, argument: str) -> str:
+    """The checkpoint prefix ``file_prefix`` names (a data or index suffix dropped); it must end in a
+    file name."""
+    prefix = _path_text(file_prefix, argument)
     for suffix in (DATA_SUFFIX, INDEX_SUFFIX):
-        if path.endswith(suffix):
-            return path[: -len(suffix)]
-    return path
-
-
-def _atomic_write(files: list[tuple[str, bytes]]) -> None:
-    """Writes each file to a temporary file beside it, then renames them into place in order."""
-    temps = []
-    try:
-        for path, data in files:
-            directory = os.path.dirname(os.path.abspath(path))
-            os.makedirs(directory, exist_ok=True)
-            fd, temp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=directory)
-            temps.append(temp)
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-        for (path, _), temp in zip(files, temps):
-            os.replace(temp, path)
-    finally:
-        for temp in temps:
-            if os.path.exists(temp):
-                os.unlink(temp)
-
-
-def write_checkpoint(root, file_prefix, overwrite: bool = True) -> str:
-    """Writes the variables under ``root`` to ``file_prefix`` (+ ``.safetensors``, ``.index.json``)."""
-    prefix = _prefix(file_prefix)
-    if not overwrite and (os.path.exists(prefix + INDEX_SUFFIX) or os.path.exists(prefix + DATA_SUFFIX)):
-        raise InvalidArgumentError(f"checkpoint {prefix!r} exists and overwrite=False")
-    tree = _Tree(root)
-    with init_scope():
-        arrays = {key: np.array(var.numpy(), order="C") for key, var in tree.variables.items()}
-    data = safetensors_numpy.save(arrays, metadata={"format": FORMAT})
-    index = {
-        "format": FORMAT,
-        "version": VERSION,
-        "data_file": os.path.basename(prefix) + DATA_SUFFIX,
-        "data_size": len(data),
-        "data_sha256": hashlib.sha256(data).hexdigest(),
-        "variables": {key: {"shape": list(a.shape), "dtype": a.dtype.name} for key, a in arrays.items()},
-        "objects": tree.classes,
-    }
-    _atomic_write([(prefix + DATA_SUFFIX, data), (prefix + INDEX_SUFFIX, json.dumps(index, indent=1).encode())])
+        if prefix.endswith(suffix):
+            prefix = prefix[: -len(suffix)]
+            break
+    if os.path.basename(prefix) in ("", ".", ".."):
+        raise InvalidArgumentError(f"{argument}: expected a file prefix such as 'ckpts/run', got {file_prefix!r}")
     return prefix
 
 
-def _resolve(path) -> str:
-    """A checkpoint prefix from a prefix, one of its files, or a directory written by ``save``."""
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        latest = latest_checkpoint(path)
-        if latest is None:
-            raise CheckpointError(f"no checkpoint in directory {path!r}")
-        return latest
-    return _prefix(path)
+def _is_plain_name(name) -> bool:
+    return (isinstance(name, str) and name not in ("", ".", "..") and "\0" not in name
+            and not any(sep in name for sep in {"/", os.sep}))
 
 
-def read_index(prefix: str) -> dict:
-    """The parsed and checked index of the checkpoint ``prefix``."""
-    path = prefix + INDEX_SUFFIX
+def _member(directory: str, name, suffix: str, source: str, field: str) -> str:
+    """The path of the file ``name + suffix`` in ``directory``, named by the ``field`` of ``source``
+    (the state file or an index): a plain name, which no symbolic link may take out of ``directory``."""
+    if not _is_plain_name(name):
+        raise CheckpointError(f"{source} is corrupt: its {field!r} is {name!r}, expected a file name in {directory}")
+    path = os.path.join(directory, name + suffix)
+    real_directory = os.path.realpath(directory)
+    if os.path.commonpath([real_directory, os.path.realpath(path)]) != real_directory:
+        raise CheckpointError(f"{source}: its {field!r} {name!r} leads out of {directory}: {path} is a "
+                              f"symbolic link to {os.path.realpath(path)}")
+    return path
+
+
+def _directory_of(prefix: str) -> str:
+    return os.path.dirname(os.path.abspath(prefix))
+
+
+# -- reading files ----------------------------------------------------------------------------------------
+_FILE_KINDS = [(stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")]
+
+
+def _read_file(path: str, what: str, size: int | None = None, missing: str | None = None) -> bytes:
+    """The content of the regular file ``path`` (``what`` names it in errors), which must be ``size``
+    bytes when given. Never blocks on a FIFO nor reads a device: anything else is a CheckpointError."""
     try:
-        with open(path, "rb") as f:
-            index = json.loads(f.read().decode("utf-8"))
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
-        raise CheckpointError(f"no checkpoint at {prefix!r}: {path} does not exist") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CheckpointError(f"checkpoint index {path} is corrupt or truncated (not valid JSON: {error})") from None
+        raise CheckpointError(missing or f"{what} {path} does not exist") from None
+    except OSError as error:
+        raise CheckpointError(f"{what} {path} cannot be opened: {error.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = next((name for test, name in _FILE_KINDS if test(info.st_mode)), "not a file")
+            raise CheckpointError(f"{what} {path} is not a regular file: it is {kind}")
+        if size is not None and info.st_size != size:
+            raise CheckpointError(f"{what} {path} is {info.st_size} bytes, its index says {size}: it was truncated or overwritten")
+        with open(fd, "rb", closefd=False) as f:
+            return f.read()
+    except OSError as error:
+        raise CheckpointError(f"{what} {path} cannot be read: {error.strerror}") from None
+    finally:
+        with contextlib.suppress(OSError):  # closing a file only read loses nothing
+            os.close(fd)
+
+
+def _parse_json(content: bytes, what: str) -> object:
+    try:
+        return json.loads(content.decode("utf-8"))
+    except (ValueError, RecursionError) as error:
+        raise CheckpointError(f"{what} is corrupt or truncated (not valid JSON: {error})") from None
+
+
+_KINDS = {str: "a string", int: "an integer", list: "a list", dict: "an object"}
+
+
+def _field(mapping: dict, key: str, kind: type, where: str):
+    """``mapping[key]``, which must be of ``kind`` (bool is no integer here)."""
+    if key not in mapping:
+        raise CheckpointError(f"{where} is corrupt: it has no {key!r}")
+    value = mapping[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise CheckpointError(f"{where} is corrupt: {key!r} should be {_KINDS[kind]}, got {type(value).__name__} {value!r:.80}")
+    return value
+
+
+def _check_spec(key: str, spec, where: str) -> None:
+    """Checks one entry of an index's ``variables``: ``{"shape": [n, ...], "dtype": name}``."""
+    where = f"{where}, variable {key!r},"
+    if not isinstance(spec, dict):
+        raise CheckpointError(f"{where} is corrupt: expected an object with 'shape' and 'dtype', got {spec!r:.80}")
+    shape = _field(spec, "shape", list, where)
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape):
+        raise CheckpointError(f"{where} is corrupt: 'shape' should list sizes (integers >= 0), got {shape!r:.80}")
+    dtype = _field(spec, "dtype", str, where)
+    if dtype not in DTYPE_NAMES:
+        raise CheckpointError(f"{where} is corrupt: 'dtype' is {dtype!r:.40}, expected one of {', '.join(sorted(DTYPE_NAMES))}")
+
+
+def _parse_index(content: bytes, path: str) -> dict:
+    """The index in ``content`` (read from ``path``), every field checked."""
+    where = f"checkpoint index {path}"
+    index = _parse_json(content, where)
     if not isinstance(index, dict) or index.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a graphc checkpoint index")
-    if index.get("version") != VERSION:
-        raise CheckpointError(f"{path} has format version {index.get('version')}; this graphc reads version {VERSION}")
-    if not isinstance(index.get("variables"), dict):
-        raise CheckpointError(f"checkpoint index {path} is corrupt: it lists no variables")
+    version = index.get("version")
+    if version not in READABLE_VERSIONS or isinstance(version, bool):
+        raise CheckpointError(f"{path} has format version {version!r:.40}; this graphc reads versions "
+                              f"{', '.join(map(str, READABLE_VERSIONS))}")
+    _field(index, "data_file", str, where)
+    if _field(index, "data_size", int, where) < 0:
+        raise CheckpointError(f"{where} is corrupt: 'data_size' is {index['data_size']}")
+    _field(index, "data_sha256", str, where)
+    for key, spec in _field(index, "variables", dict, where).items():
+        _check_spec(key, spec, where)
     return index
 
 
-def read_arrays(prefix: str, index: dict) -> dict[str, np.ndarray]:
-    """The checkpoint's values, after checking the data file against the index."""
-    path = prefix + DATA_SUFFIX
+def _decode(data: bytes, path: str) -> dict[str, np.ndarray]:
+    """The tensors of the safetensors file ``data`` (read from ``path``), of graphc's dtypes only."""
     try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        raise CheckpointError(f"checkpoint data file {path} is missing (its index exists)") from None
-    if len(data) != index.get("data_size"):
-        raise CheckpointError(
-            f"checkpoint data file {path} is {len(data)} bytes, its index says {index.get('data_size')}: "
-            "it was truncated or overwritten"
-        )
-    if hashlib.sha256(data).hexdigest() != index.get("data_sha256"):
-        raise CheckpointError(f"checkpoint data file {path} is corrupt: its SHA-256 differs from the index's")
-    try:
-        arrays = safetensors_numpy.load(data)
+        tensors = safetensors.deserialize(data)
     except SafetensorError as error:
         raise CheckpointError(f"checkpoint data file {path} is not a valid safetensors file: {error}") from None
-    listed = index["variables"]
-    if set(arrays) != set(listed) or any(
-        list(arrays[k].shape) != listed[k]["shape"] or arrays[k].dtype.name != listed[k]["dtype"] for k in listed
-    ):
-        raise CheckpointError(f"checkpoint {prefix!r} is inconsistent: the data file and the index list different tensors")
+    arrays = {}
+    for key, tensor in tensors:
+        dtype = SAFETENSORS_DTYPES.get(tensor["dtype"])
+        if dtype is None:
+            raise CheckpointError(f"checkpoint data file {path}: tensor {key!r} has dtype {tensor['dtype']}; "
+                                  f"graphc reads {', '.join(SAFETENSORS_DTYPES)}")
+        if dtype == np.bool_ and np.frombuffer(tensor["data"], np.uint8).max(initial=0) > 1:
+            raise CheckpointError(f"checkpoint data file {path}: bool tensor {key!r} holds bytes other than 0 and 1")
+        arrays[key] = np.frombuffer(tensor["data"], dtype).reshape(tensor["shape"])
     return arrays
 
 
@@ -203,6 +270,195 @@ def _describe(shape, dtype) -> str:
     return f"{as_dtype(dtype).short}[{','.join(map(str, shape))}]"
 
 
+def _read_data(prefix: str, index: dict) -> dict[str, np.ndarray]:
+    """The values of the checkpoint ``prefix``, after checking its data file against ``index``."""
+    index_path = prefix + INDEX_SUFFIX
+    path = _member(_directory_of(prefix), index["data_file"], "", f"checkpoint index {index_path}", "data_file")
+    data = _read_file(path, "checkpoint data file", size=index["data_size"],
+                      missing=f"checkpoint data file {path}, named by {index_path}, does not exist")
+    if hashlib.sha256(data).hexdigest() != index["data_sha256"]:
+        raise CheckpointError(f"checkpoint data file {path} is corrupt: its SHA-256 differs from the index's")
+    arrays = _decode(data, path)
+    listed = index["variables"]
+    differ = [key for key in listed.keys() | arrays.keys() if key not in arrays or key not in listed
+              or (list(arrays[key].shape), arrays[key].dtype.name) != (listed[key]["shape"], listed[key]["dtype"])]
+    if differ:
+        raise CheckpointError(f"checkpoint {prefix!r} is inconsistent: its data file {path} and its index "
+                              f"{index_path} differ in {len(differ)} tensors ({', '.join(sorted(differ)[:5])})")
+    return arrays
+
+
+def _read_index(prefix: str) -> tuple[bytes, dict]:
+    path = prefix + INDEX_SUFFIX
+    content = _read_file(path, "checkpoint index", missing=f"no checkpoint at {prefix!r}: {path} does not exist")
+    return content, _parse_index(content, path)
+
+
+def _load(prefix: str) -> tuple[dict, dict[str, np.ndarray]]:
+    """The index and values of the checkpoint ``prefix``. A writer may replace the checkpoint (and
+    remove the data file the index named) between reading the index and the data: then the new
+    index is read again."""
+    content, index = _read_index(prefix)
+    for _ in range(READ_ATTEMPTS):
+        try:
+            return index, _read_data(prefix, index)
+        except CheckpointError:
+            newer, newer_index = _read_index(prefix)
+            if newer == content:
+                raise
+            content, index = newer, newer_index
+    raise CheckpointError(f"checkpoint {prefix!r} was replaced {READ_ATTEMPTS} times while it was being read")
+
+
+# -- writing files ----------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _locked(directory: str):
+    """Holds an exclusive lock on ``directory`` (one checkpoint writer at a time, across processes);
+    yields the directory's descriptor."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _replace_file(directory_fd: int, directory: str, base: str, name: str, data: bytes) -> None:
+    """Writes ``data`` to ``directory/name`` durably: to a partial file, synced, renamed into place."""
+    fd, partial = tempfile.mkstemp(prefix=base + ".", suffix=PARTIAL_SUFFIX, dir=directory)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(partial, os.path.join(directory, name))
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise
+    os.fsync(directory_fd)
+
+
+def _is_orphan(directory: str, base: str, name: str, keep: str | None) -> bool:
+    """Whether ``name`` is a partial file of ``base`` or (when ``keep`` is given) a data file of the
+    checkpoint ``base`` other than ``keep``, which its index no longer names."""
+    if re.fullmatch(re.escape(base) + r"\.[^.]+" + re.escape(PARTIAL_SUFFIX), name):
+        return True
+    if keep is None or name == keep:
+        return False
+    if name == base + DATA_SUFFIX:  # format version 1
+        return True
+    stem = name[: -len(DATA_SUFFIX)]
+    # a version-1 data file of a checkpoint whose prefix happens to end in a digest is no orphan
+    return (re.fullmatch(re.escape(base) + rf"\.[0-9a-f]{{{DIGEST_DIGITS}}}" + re.escape(DATA_SUFFIX), name) is not None
+            and not os.path.exists(os.path.join(directory, stem + INDEX_SUFFIX)))
+
+
+def _remove_orphans(directory: str, base: str, keep: str | None = None) -> None:
+    """Removes the orphans of ``base`` (see ``_is_orphan``); one that cannot be removed now is left to
+    the next write (the checkpoint just written is complete either way)."""
+    with contextlib.suppress(OSError):
+        for name in os.listdir(directory):
+            if _is_orphan(directory, base, name, keep):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(directory, name))
+
+
+def _values(root) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """The value of every variable under ``root`` by key, and the class of every object by path."""
+    tree = _Tree(root)
+    with init_scope():
+        arrays = {key: np.array(var.numpy(), order="C") for key, var in tree.variables.items()}
+    return arrays, tree.classes
+
+
+def _write_locked(directory_fd: int, prefix: str, arrays: dict, classes: dict) -> None:
+    directory, base = os.path.split(os.path.abspath(prefix))
+    data = safetensors_numpy.save(arrays, metadata={"format": FORMAT})
+    digest = hashlib.sha256(data).hexdigest()
+    data_name = f"{base}.{digest[:DIGEST_DIGITS]}{DATA_SUFFIX}"
+    index = {
+        "format": FORMAT,
+        "version": VERSION,
+        "data_file": data_name,
+        "data_size": len(data),
+        "data_sha256": digest,
+        "variables": {key: {"shape": list(a.shape), "dtype": a.dtype.name} for key, a in arrays.items()},
+        "objects": classes,
+    }
+    _replace_file(directory_fd, directory, base, data_name, data)
+    _replace_file(directory_fd, directory, base, base + INDEX_SUFFIX, json.dumps(index, indent=1).encode())
+    _remove_orphans(directory, base, keep=data_name)
+
+
+def write_checkpoint(root, file_prefix, overwrite: bool = True, record_latest: bool = False) -> str:
+    """Writes the variables under ``root`` to the checkpoint ``file_prefix`` (see the module
+    docstring); ``record_latest`` names it the latest in the directory's state file."""
+    prefix = _checked_prefix(file_prefix, "file_prefix")
+    if os.path.isdir(prefix):
+        raise InvalidArgumentError(f"file_prefix: {file_prefix!r} is a directory; expected a file prefix "
+                                   f"such as {os.path.join(prefix, 'ckpt')!r}")
+    arrays, classes = _values(root)
+    directory = _directory_of(prefix)
+    os.makedirs(directory, exist_ok=True)
+    with _locked(directory) as directory_fd:
+        if not overwrite and os.path.lexists(prefix + INDEX_SUFFIX):
+            raise InvalidArgumentError(f"checkpoint {prefix!r} exists and overwrite=False")
+        _write_locked(directory_fd, prefix, arrays, classes)
+        if record_latest:
+            _record_latest(directory_fd, directory, os.path.basename(prefix))
+    return prefix
+
+
+# -- the state file of a save() directory -------------------------------------------------------------------
+def _read_state(path: str) -> dict:
+    state = _parse_json(_read_file(path, "checkpoint state file"), f"checkpoint state file {path}")
+    if not isinstance(state, dict):
+        raise CheckpointError(f"checkpoint state file {path} is corrupt: expected a JSON object, got {state!r:.80}")
+    return state
+
+
+def _record_latest(directory_fd: int, directory: str, name: str) -> None:
+    """Names ``name`` the latest checkpoint in the state file (one left corrupt is replaced)."""
+    path = os.path.join(directory, STATE_FILE)
+    try:
+        names = _read_state(path).get("all")
+    except CheckpointError:
+        names = []
+    names = [n for n in names if _is_plain_name(n) and n != name] if isinstance(names, list) else []
+    _replace_file(directory_fd, directory, STATE_FILE, STATE_FILE,
+                  json.dumps({"latest": name, "all": names + [name]}, indent=1).encode())
+    _remove_orphans(directory, STATE_FILE)
+
+
+def latest_checkpoint(checkpoint_dir) -> str | None:
+    """The prefix of the newest checkpoint ``Checkpoint.save`` wrote in ``checkpoint_dir``; None when
+    it has no state file. The state file can only name a checkpoint in that directory."""
+    directory = _path_text(checkpoint_dir, "checkpoint_dir")
+    path = os.path.join(directory, STATE_FILE)
+    if not os.path.lexists(path):
+        return None
+    name = _read_state(path).get("latest")
+    index_path = _member(directory, name, INDEX_SUFFIX, f"checkpoint state file {path}", "latest")
+    if not os.path.lexists(index_path):
+        raise CheckpointError(f"checkpoint state file {path} names checkpoint {name!r}, but {index_path} does not exist")
+    return os.path.join(directory, name)
+
+
+def _resolve(save_path, argument: str) -> str:
+    """A checkpoint prefix from a prefix, one of its files, or a directory written by ``save``."""
+    if isinstance(save_path, (str, os.PathLike)) and os.path.isdir(save_path):
+        latest = latest_checkpoint(save_path)
+        if latest is None:
+            raise CheckpointError(f"no checkpoint in directory {os.fspath(save_path)!r} (it has no {STATE_FILE} state file)")
+        return latest
+    return _checked_prefix(save_path, argument)
+
+
+# -- restoring ----------------------------------------------------------------------------------------------
 class LoadStatus:
     """What a restore did: ``restored`` keys, and ``unused`` keys of the file (only with ``partial``)."""
 
@@ -223,11 +479,25 @@ class LoadStatus:
         return self
 
 
+def _assign_all(variables: dict[str, Variable], arrays: dict[str, np.ndarray]) -> None:
+    """Assigns ``arrays[key]`` to ``variables[key]`` for every key; on any failure the variables
+    assigned so far get their previous values back."""
+    previous = {key: variable.numpy() for key, variable in variables.items()}
+    assigned = []
+    try:
+        for key, variable in variables.items():
+            variable.assign(arrays[key])
+            assigned.append(key)
+    except BaseException:
+        for key in assigned:
+            variables[key].assign(previous[key])
+        raise
+
+
 def read_checkpoint(root, save_path, partial: bool = False) -> LoadStatus:
     """Restores the variables under ``root`` from a checkpoint; see the module docstring."""
-    prefix = _resolve(save_path)
-    index = read_index(prefix)
-    arrays = read_arrays(prefix, index)
+    prefix = _resolve(save_path, "save_path")
+    _, arrays = _load(prefix)
     tree = _Tree(root)
     new_slots = {key: tree.slot_for(key) for key in arrays if key not in tree.variables}
     new_slots = {key: slot for key, slot in new_slots.items() if slot is not None}
@@ -253,10 +523,10 @@ def read_checkpoint(root, save_path, partial: bool = False) -> LoadStatus:
     if problems:
         raise CheckpointError(f"cannot restore checkpoint {prefix!r}; nothing was changed:\n  " + "\n  ".join(problems))
     with init_scope():
+        # a new slot starts as the optimizer would start it on first use, so making it changes nothing
         for key, (optimizer, variable, slot_name) in new_slots.items():
-            tree.variables[key] = optimizer.add_slot(variable, slot_name)
-        for key in expected:
-            tree.variables[key].assign(arrays[key])
+            tree.variables[key] = optimizer.add_slot(variable, slot_name, optimizer.slot_initial_value(slot_name))
+        _assign_all({key: tree.variables[key] for key in expected}, arrays)
     return LoadStatus(list(expected), unused)
 
 
@@ -295,13 +565,18 @@ class Checkpoint:
         return write_checkpoint(self, file_prefix)
 
     def save(self, file_prefix) -> str:
-        """Writes ``<file_prefix>-<n>`` (n counts saves) and records it as the latest in its directory."""
+        """Writes ``<file_prefix>-<n>`` (n counts saves) and records it as the latest in its directory.
+        If the write fails, the count is unchanged."""
+        prefix = _checked_prefix(file_prefix, "file_prefix")
         with init_scope():
-            self.save_counter.assign_add(np.int64(1))
-            number = int(self.save_counter.numpy())
-        path = write_checkpoint(self, f"{_prefix(file_prefix)}-{number}")
-        _record_latest(path)
-        return path
+            number = int(self.save_counter.numpy()) + 1
+            self.save_counter.assign(np.int64(number))
+        try:
+            return write_checkpoint(self, f"{prefix}-{number}", record_latest=True)
+        except BaseException:
+            with init_scope():
+                self.save_counter.assign(np.int64(number - 1))
+            raise
 
     def read(self, save_path, partial: bool = False) -> LoadStatus:
         """Restores every object from ``save_path`` (a prefix, or a directory: its latest checkpoint).
@@ -316,45 +591,18 @@ class Checkpoint:
         return self.read(save_path, partial)
 
 
-def _record_latest(prefix: str) -> None:
-    directory = os.path.dirname(os.path.abspath(prefix))
-    state_path = os.path.join(directory, STATE_FILE)
-    name = os.path.basename(prefix)
-    try:
-        with open(state_path) as f:
-            names = json.load(f).get("all", [])
-    except (OSError, ValueError, AttributeError):
-        names = []
-    names = [n for n in names if n != name] + [name]
-    _atomic_write([(state_path, json.dumps({"latest": name, "all": names}, indent=1).encode())])
-
-
-def latest_checkpoint(checkpoint_dir) -> str | None:
-    """The prefix of the newest checkpoint ``Checkpoint.save`` wrote in ``checkpoint_dir``, or None."""
-    state_path = os.path.join(os.fspath(checkpoint_dir), STATE_FILE)
-    try:
-        with open(state_path) as f:
-            latest = json.load(f).get("latest")
-    except (OSError, ValueError, AttributeError):
-        return None
-    if not isinstance(latest, str):
-        return None
-    prefix = os.path.join(os.fspath(checkpoint_dir), latest)
-    return prefix if os.path.exists(prefix + INDEX_SUFFIX) else None
-
-
 def list_variables(ckpt_path) -> list[tuple[str, list[int]]]:
     """``(key, shape)`` of every value in a checkpoint, sorted by key (read from the index only)."""
-    index = read_index(_resolve(ckpt_path))
+    _, index = _read_index(_resolve(ckpt_path, "ckpt_path"))
     return sorted((key, list(spec["shape"])) for key, spec in index["variables"].items())
 
 
 def load_variable(ckpt_path, name: str) -> np.ndarray:
     """One value of a checkpoint, as an array."""
-    prefix = _resolve(ckpt_path)
-    arrays = read_arrays(prefix, read_index(prefix))
+    prefix = _resolve(ckpt_path, "ckpt_path")
+    _, arrays = _load(prefix)
     if name not in arrays:
-        close = [k for k in arrays if re.sub(r"\d+", "", k) == re.sub(r"\d+", "", name)]
+        close = [k for k in arrays if re.sub(r"\d+", "", k) == re.sub(r"\d+", "", str(name))]
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         raise CheckpointError(f"checkpoint {prefix!r} has no value {name!r}{hint}")
     return arrays[name]
