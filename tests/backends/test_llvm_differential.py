@@ -157,3 +157,41 @@ def test_llvm_matches_the_interpreter_on_random_graphs(program, seed):
     native = compile_graph(stages["fused"]).run(arrays)
     for n, r in zip(native, reference):
         assert_close(n, r, r.dtype)
+
+
+# -- huge sums -----------------------------------------------------------------------------------------
+HUGE_SUM_TOL = {np.float32: 1e-6, np.float64: 1e-13}
+
+
+@st.composite
+def huge_sums(draw):
+    """(dtype, shape, axis, data recipe): up to 2**22 elements, rows long and short, any axis."""
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    length = draw(st.sampled_from([513, 4099, 65_537, 1 << 20, 1 << 22]))
+    rows = draw(st.sampled_from([1, 3, 16]))
+    shape = (length,) if rows == 1 else draw(st.sampled_from([(rows, length // rows), (length // rows, rows)]))
+    axis = draw(st.sampled_from([None, *range(len(shape))]))
+    recipe = draw(st.tuples(st.sampled_from(["constant", "uniform", "signed"]), st.integers(-20, 20),
+                            st.sampled_from([0.0, 1.0, 1e4]), st.integers(0, 2**16)))
+    return dtype, shape, axis, recipe
+
+
+@settings(max_examples=max(10, EXAMPLES // 50), deadline=None, suppress_health_check=list(HealthCheck),
+          derandomize=True)
+@given(huge_sums(), st.sampled_from(["reduce_sum", "reduce_mean"]))
+def test_huge_sums_match_a_float64_reference(case, op):
+    """Sums and means of up to 2**22 elements are within 1e-6 (float32) or 1e-13 (float64) of the exact
+    result, relative to the sum of the magnitudes (the relative error, for data of one sign)."""
+    dtype, shape, axis, (kind, exponent, offset, seed) = case
+    rng = np.random.default_rng(seed)
+    n = int(np.prod(shape))
+    values = {"constant": np.full(n, 0.1), "uniform": rng.random(n), "signed": rng.uniform(-1, 1, n)}[kind]
+    x = ((values + offset) * 2.0**exponent).astype(dtype).reshape(shape)
+    got = gc.function(lambda v: getattr(gc, op)(v, axis))(x).numpy()
+    count = n if axis is None else shape[axis]
+    scale = 1 / count if op == "reduce_mean" else 1
+    wide = np.longdouble if dtype == np.float64 else np.float64
+    rows = x.reshape(-1) if axis is None else np.moveaxis(x, axis, -1)
+    exact = np.ascontiguousarray(rows, dtype=wide).sum(axis=-1) * scale  # contiguous: summed pairwise
+    bound = HUGE_SUM_TOL[dtype] * np.abs(rows).astype(wide).sum(axis=-1) * scale
+    assert np.all(np.abs(got.astype(wide) - exact) <= bound)
