@@ -22,6 +22,7 @@ from pathlib import Path
 import graphviz
 
 from graphc.backends.numpy.kernels import run_kernel
+from graphc.ir import environment
 from graphc.ir.dot import mimebundle as _graph_mimebundle, render_svg
 from graphc.ir.errors import InvalidArgumentError
 from graphc.ir.graph import Graph
@@ -37,7 +38,6 @@ log = logging.getLogger("graphc.dump")
 
 STAGES = ("traced", "optimized", "fused")
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": None, ".gv": None}
-DUMP_DIR_VARIABLE = "GRAPHC_DUMP_DIR"
 
 
 # -- which graph ----------------------------------------------------------------------------------
@@ -262,7 +262,7 @@ _noted: set[str] = set()  # one-line notes already printed
 
 def dump_if_requested(cf: ConcreteFunction) -> None:
     """Dumps ``cf`` into ``$GRAPHC_DUMP_DIR`` when it is set (called when a function compiles)."""
-    directory = os.environ.get(DUMP_DIR_VARIABLE)
+    directory = environment.value("GRAPHC_DUMP_DIR")
     if directory:
         dump(cf, directory)
 

@@ -18,6 +18,7 @@ import logging
 import os
 import tempfile
 
+from graphc.ir import environment
 from graphc.ir.graph import Graph
 from graphc.ir.text import format_graph
 
@@ -29,15 +30,11 @@ _DIGEST = 32
 
 
 def cache_dir() -> str:
-    explicit = os.environ.get("GRAPHC_CACHE_DIR")
-    if explicit:
-        return explicit
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "graphc")
+    return environment.value("GRAPHC_CACHE_DIR")
 
 
 def enabled() -> bool:
-    return os.environ.get("GRAPHC_CACHE", "1").strip().lower() not in ("0", "off", "false", "no")
+    return environment.value("GRAPHC_CACHE")
 
 
 @functools.cache
