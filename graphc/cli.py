@@ -46,12 +46,12 @@ def parse_arg(text: str):
 
     m = _TENSOR_TYPE.fullmatch(text.strip())
     if m:
-        try:
-            dims = [d.strip() for d in m.group("dims").split(",")] if m.group("dims").strip() else []
-            shape = [None if d in ("None", "?") else int(d) for d in dims]
-            return TensorSpec(shape, as_dtype(m.group("dtype")))
-        except (ValueError, TypeError, GraphcError):
-            pass
+        dims = [d.strip() for d in m.group("dims").split(",")] if m.group("dims").strip() else []
+        if all(re.fullmatch(r"None|\?|-?[0-9]{1,4000}", d) for d in dims):
+            try:
+                return TensorSpec([None if d in ("None", "?") else int(d) for d in dims], as_dtype(m.group("dtype")))
+            except GraphcError as error:
+                raise CliError(f"bad --arg {text!r}: {error.message}") from None
     else:
         try:
             return ast.literal_eval(text)
