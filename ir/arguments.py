@@ -4,7 +4,7 @@ An int is a Python int, a NumPy integer or anything else with ``__index__`` (an 
 tensor); never a bool, a float (not even ``2.0``) or a string. A wrong type raises
 ``ArgumentTypeError`` (a TypeError), a value out of range ``InvalidArgumentError`` (a ValueError,
 ``ShapeError`` for an axis); each message names the argument, what it must be and what it got.
-Every size fits int64, and so does a shape's element count.
+Every size fits int64, and so does the product of a shape's nonzero sizes.
 """
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def as_shape(shape, what: str = "shape", *, one_int: bool = False, unknown: bool
              inferred: bool = False) -> tuple:
     """A shape: a list or tuple (or 1-D integer array) of sizes. ``one_int`` accepts a lone int as a
     1-D shape, ``unknown`` None for a size known only at run time, ``inferred`` one -1 for a size to
-    infer (as in reshape). Its element count must fit int64 too."""
+    infer (as in reshape). The product of its nonzero sizes must fit int64 too (strides are int64)."""
     if one_int and not is_list(shape):
         if isinstance(shape, (bool, np.bool_, np.ndarray)) or not hasattr(shape, "__index__"):
             raise ArgumentTypeError(f"{what} must be an int or a list or tuple of ints, got {described(shape)}")

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import graphc as gc
 from graphc import errors as E
+from graphc.ir.arguments import INT64_MAX, as_shape
 
 F32 = np.float32
 X = np.arange(6, dtype=F32).reshape(2, 3)
@@ -224,6 +227,25 @@ def test_ints_of_every_kind_are_accepted():
         assert gc.TensorSpec([None, three]).shape == (None, 3)
         assert len(list(DS.batch(three))) == 2
     assert gc.reshape(X, np.array([3, -1])).shape == (3, 2)
+
+
+ANYTHING = st.one_of(
+    st.integers(), st.floats(allow_nan=True), st.booleans(), st.none(), st.text(max_size=5),
+    st.integers(-3, 3).map(np.int64), st.floats(-3, 3).map(np.float32), st.just(np.True_),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(shape=st.one_of(ANYTHING, st.lists(ANYTHING, max_size=4), st.tuples(ANYTHING, ANYTHING)))
+def test_a_shape_is_sizes_that_fit_int64_or_an_argument_error(shape):
+    """Whatever the value: a tuple of ints from 0 with an element count that fits int64, or a GraphcError."""
+    try:
+        dims = as_shape(shape, one_int=True)
+    except (E.ArgumentTypeError, E.InvalidArgumentError) as error:
+        assert "\n" not in str(error) and str(error).startswith("shape")
+        return
+    assert all(type(d) is int and 0 <= d <= INT64_MAX for d in dims)
+    assert np.prod([float(d) for d in dims]) <= 2.0**63
 
 
 # -- one_hot indices, fit data ----------------------------------------------------------------------

@@ -13,6 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from graphc.ir import environment
 
@@ -94,6 +96,35 @@ def test_valid_values_are_honoured_silently(name, text, expected, fresh, monkeyp
     assert environment.value(name) == expected
     assert environment.setting(name).startswith(f"{name}={environment.shown(expected)}")
     assert not fresh.records
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.sampled_from(list(environment.VARIABLES)),
+       text=st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"), max_size=30))
+def test_any_text_gives_a_value_of_the_declared_kind_and_at_most_one_line(name, text):
+    """Whatever the text: no exception, a value the parser could give (or the default), at most one warning."""
+    variable = environment.VARIABLES[name]
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    environment.log.addHandler(handler)
+    saved = os.environ.get(name)
+    try:
+        os.environ[name] = text
+        environment._outcomes.pop((name, text), None)
+        first, second = environment.value(name), environment.value(name)
+    finally:
+        environment.log.removeHandler(handler)
+        if saved is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = saved
+    assert repr(first) == repr(second) and len(records) <= 1
+    assert all("\n" not in r.getMessage() for r in records)
+    default = variable.default()
+    assert type(first) is type(default) or default is None
+    if records and name != "GRAPHC_NUM_THREADS":
+        assert repr(first) == repr(default)
 
 
 def test_thread_counts_above_the_limit_are_clamped_to_it(fresh, monkeypatch):
