@@ -23,6 +23,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+from graphc.ir import environment
+
 USAGE_ERROR = 2
 ERROR = 1
 
@@ -44,12 +46,12 @@ def parse_arg(text: str):
 
     m = _TENSOR_TYPE.fullmatch(text.strip())
     if m:
-        try:
-            dims = [d.strip() for d in m.group("dims").split(",")] if m.group("dims").strip() else []
-            shape = [None if d in ("None", "?") else int(d) for d in dims]
-            return TensorSpec(shape, as_dtype(m.group("dtype")))
-        except (ValueError, TypeError, GraphcError):
-            pass
+        dims = [d.strip() for d in m.group("dims").split(",")] if m.group("dims").strip() else []
+        if all(re.fullmatch(r"None|\?|-?[0-9]{1,4000}", d) for d in dims):
+            try:
+                return TensorSpec([None if d in ("None", "?") else int(d) for d in dims], as_dtype(m.group("dtype")))
+            except GraphcError as error:
+                raise CliError(f"bad --arg {text!r}: {error.message}") from None
     else:
         try:
             return ast.literal_eval(text)
@@ -167,10 +169,22 @@ def cmd_info(args) -> int:
         f"backend {gc.config.get_backend()}",
         f"cache {cache.cache_dir()}: {entries} entries, {_bytes(size)}{cache_state}",
         f"dot {_dot_version()}",
-        f"dump {os.environ.get('GRAPHC_DUMP_DIR') or '(GRAPHC_DUMP_DIR not set)'}",
+        f"dump {environment.value('GRAPHC_DUMP_DIR') or '(GRAPHC_DUMP_DIR not set)'}",
+        "environment (a bad value is reported and its default applies):",
+        *_environment_lines(),
     ]
     print("\n".join(lines))
     return 0
+
+
+def _environment_lines() -> list[str]:
+    """Each GRAPHC_* variable with the value in effect, what it does and what it accepts."""
+    lines = []
+    for name, variable in environment.VARIABLES.items():
+        lines.append("  " + environment.setting(name))
+        lines.append(textwrap.fill(f"{variable.doc}; accepted: {variable.accepted}", 100,
+                                   initial_indent=" " * 6, subsequent_indent=" " * 6))
+    return lines
 
 
 def _bytes(n: int) -> str:

@@ -4,13 +4,17 @@
 - ``GRAPHC_BACKEND=llvm|numpy``: the backend compiled functions run on (default llvm);
 - ``GRAPHC_CHECK=1``: run native code and the NumPy interpreter side by side (``set_check_mode``);
 - ``GRAPHC_CHECK_NUMERICS=1``: report the first NaN or Inf a compiled function produces;
-- ``GRAPHC_LOG=trace,passes,cache``: print graphc's log messages of those topics to stderr.
+- ``GRAPHC_LOG=trace,passes,cache,dump``: print graphc's log messages of those topics to stderr.
+
+``graphc.ir.environment`` declares every variable; a bad value warns once and the default applies.
 """
 from __future__ import annotations
 
 import logging
-import os
 import sys
+
+from graphc.ir import environment
+from graphc.ir.errors import InvalidArgumentError
 
 BACKENDS = ("llvm", "numpy")
 _OPTIMIZER_OPTIONS = (
@@ -18,23 +22,12 @@ _OPTIMIZER_OPTIONS = (
 )
 
 
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def _env_backend() -> str:
-    name = os.environ.get("GRAPHC_BACKEND", "llvm").strip() or "llvm"
-    if name not in BACKENDS:
-        raise ValueError(f"GRAPHC_BACKEND={name!r} is not a backend; choose one of {', '.join(BACKENDS)}")
-    return name
-
-
 _settings = {
-    "run_eagerly": _env_flag("GRAPHC_RUN_EAGERLY"),
-    "backend": _env_backend(),
+    "run_eagerly": environment.value("GRAPHC_RUN_EAGERLY"),
+    "backend": environment.value("GRAPHC_BACKEND"),
     "optimizer": {},
-    "check": _env_flag("GRAPHC_CHECK"),
-    "check_numerics": _env_flag("GRAPHC_CHECK_NUMERICS"),
+    "check": environment.value("GRAPHC_CHECK"),
+    "check_numerics": environment.value("GRAPHC_CHECK_NUMERICS"),
 }
 
 
@@ -70,7 +63,7 @@ def set_backend(name: str) -> _Setting:
     """Selects the default backend of compiled functions: ``"llvm"`` (native code, the default) or
     ``"numpy"`` (the reference interpreter). Also a context manager."""
     if name not in BACKENDS:
-        raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+        raise InvalidArgumentError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
     return _Setting("backend", name)
 
 
@@ -85,7 +78,7 @@ def set_optimizer_options(options: dict | None = None, **more) -> _Setting:
     options = {**(options or {}), **more}
     unknown = sorted(set(options) - set(_OPTIMIZER_OPTIONS))
     if unknown:
-        raise ValueError(f"unknown optimizer options {unknown}; known: {', '.join(_OPTIMIZER_OPTIONS)}")
+        raise InvalidArgumentError(f"unknown optimizer options {unknown}; known: {', '.join(_OPTIMIZER_OPTIONS)}")
     return _Setting("optimizer", {**_settings["optimizer"], **{k: bool(v) for k, v in options.items()}})
 
 
@@ -117,13 +110,13 @@ def check_numerics_enabled() -> bool:
     return _settings["check_numerics"]
 
 
-def log_topics() -> set[str]:
-    return {t.strip() for t in os.environ.get("GRAPHC_LOG", "").split(",") if t.strip()}
+def log_topics() -> frozenset[str]:
+    """The log topics ``GRAPHC_LOG`` switches on."""
+    return environment.value("GRAPHC_LOG")
 
 
 def _configure_logging() -> None:
-    topics = log_topics()
-    for topic in topics:
+    for topic in log_topics():
         logger = logging.getLogger(f"graphc.{topic}")
         logger.setLevel(logging.INFO)
         handler = logging.StreamHandler(sys.stderr)

@@ -13,11 +13,13 @@ Sources: ``from_tensor_slices`` (arrays, tensors, lists; tuples and dicts are st
 from __future__ import annotations
 
 import itertools
+import sys
 from typing import Callable, Iterator
 
 import numpy as np
 
 from graphc.ir import ops
+from graphc.ir.arguments import arguments_of, as_int
 from graphc.ir.errors import InvalidArgumentError
 from graphc.ir.types import as_dtype, int64
 
@@ -105,6 +107,13 @@ class Dataset:
     @staticmethod
     def range(*args, dtype=None) -> "Dataset":
         """``range(stop)``, ``range(start, stop[, step])`` as scalars of ``dtype`` (default int64)."""
+        names = ("stop",) if len(args) == 1 else ("start", "stop", "step")
+        with arguments_of("Dataset.range"):
+            if not 1 <= len(args) <= 3:
+                raise InvalidArgumentError(f"takes 1 to 3 arguments (start, stop, step), got {len(args)}")
+            args = [as_int(a, name) for a, name in zip(args, names)]
+            if len(args) == 3 and args[2] == 0:
+                raise InvalidArgumentError("step must not be zero")
         values = range(*args)
         numpy_dtype = as_dtype(dtype or int64).numpy
         return Dataset(lambda: (np.asarray(v, numpy_dtype) for v in values), len(values))
@@ -145,8 +154,8 @@ class Dataset:
     def batch(self, batch_size: int, drop_remainder: bool = False) -> "Dataset":
         """Consecutive elements stacked along a new first axis; the last batch may be smaller unless
         ``drop_remainder``."""
-        if batch_size <= 0:
-            raise InvalidArgumentError(f"batch_size must be positive, got {batch_size}")
+        with arguments_of("Dataset.batch"):
+            batch_size = as_int(batch_size, "batch_size", low=1)
 
         def batches():
             it = iter_arrays(self)
@@ -175,8 +184,8 @@ class Dataset:
         as large as the dataset gives a uniform shuffle). Reproducible with ``seed`` (or after
         ``gc.random.set_seed``); each iteration shuffles anew unless ``reshuffle_each_iteration`` is
         False."""
-        if buffer_size <= 0:
-            raise InvalidArgumentError(f"buffer_size must be positive, got {buffer_size}")
+        with arguments_of("Dataset.shuffle"):
+            buffer_size = as_int(buffer_size, "buffer_size", low=1)
         base = gc_random.python_seed(seed)
         if base is None:
             base = int(np.random.SeedSequence().entropy % (1 << 63))
@@ -196,22 +205,34 @@ class Dataset:
         return Dataset(shuffled, self._cardinality)
 
     def repeat(self, count: int | None = None) -> "Dataset":
-        """The dataset ``count`` times (None or -1: forever)."""
-        forever = count is None or count == -1
+        """The dataset ``count`` times (None or negative: forever). A pass that yields nothing ends it,
+        so repeating an empty dataset gives an empty one (as ``tf.data``)."""
+        with arguments_of("Dataset.repeat"):
+            count = -1 if count is None else as_int(count, "count")
+        forever = count < 0
 
         def repeated():
             for _ in (itertools.count() if forever else range(count)):
-                yield from iter_arrays(self)
+                empty = True
+                for element in iter_arrays(self):
+                    empty = False
+                    yield element
+                if empty:
+                    return
 
         n = self._cardinality
         if forever:
             n = INFINITE_CARDINALITY if n != 0 else 0
+        elif count == 0:
+            n = 0
         elif n >= 0:
             n *= count
         return Dataset(repeated, n)
 
     def take(self, count: int) -> "Dataset":
         """The first ``count`` elements (-1: all)."""
+        with arguments_of("Dataset.take"):
+            count = as_int(count, "count", low=-1)
         if count == -1:
             return self
         n = self._cardinality
@@ -219,7 +240,11 @@ class Dataset:
         return Dataset(lambda: itertools.islice(iter_arrays(self), count), n)
 
     def skip(self, count: int) -> "Dataset":
-        """All but the first ``count`` elements."""
+        """All but the first ``count`` elements (-1: skips them all, as ``tf.data``)."""
+        with arguments_of("Dataset.skip"):
+            count = as_int(count, "count", low=-1)
+        if count == -1:
+            count = sys.maxsize
         n = self._cardinality
         if n >= 0:
             n = max(n - count, 0)
@@ -227,6 +252,8 @@ class Dataset:
 
     def enumerate(self, start: int = 0) -> "Dataset":
         """``(index, element)`` pairs, the index an int64 scalar."""
+        with arguments_of("Dataset.enumerate"):
+            start = as_int(start, "start")
         return Dataset(
             lambda: ((np.asarray(i, np.int64), e) for i, e in enumerate(iter_arrays(self), start)), self._cardinality,
         )
@@ -250,6 +277,8 @@ class Dataset:
 
     def prefetch(self, buffer_size=AUTOTUNE) -> "Dataset":
         """The same dataset (elements are produced on demand; accepted for tf.data compatibility)."""
+        with arguments_of("Dataset.prefetch"):
+            as_int(buffer_size, "buffer_size", low=AUTOTUNE)
         return self
 
     # -- reading -------------------------------------------------------------------------------------------

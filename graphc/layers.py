@@ -24,6 +24,7 @@ import threading
 import numpy as np
 
 from graphc.ir import dispatch, ops
+from graphc.ir.arguments import arguments_of, as_int, as_shape, as_size
 from graphc.ir.errors import InvalidArgumentError, ShapeError
 from graphc.ir.graph import Graph
 from graphc.ir.ops import conv as conv_ops
@@ -117,7 +118,7 @@ class Layer(Module):
         ``"glorot_uniform"``, the default for floats, or a callable ``(shape, dtype)``) gives its value;
         ``regularizer`` adds ``regularizer(weight)`` to ``losses``."""
         dtype = as_dtype(dtype or self.dtype)
-        shape = tuple(int(d) for d in (shape if isinstance(shape, (list, tuple)) else [shape]))
+        shape = as_shape(shape, one_int=True)
         init = initializers.get(initializer if initializer is not None else (
             "glorot_uniform" if dtype.is_floating else "zeros"))
         short = self._unique_weight_name(name or "weight")
@@ -378,7 +379,8 @@ def _recording_init(init):
                 elif kind is not inspect.Parameter.VAR_POSITIONAL:
                     arguments[name] = value
             self.__dict__["_init_arguments"] = arguments
-        init(self, *args, **kwargs)
+        with arguments_of(type(self).__name__):
+            init(self, *args, **kwargs)
 
     return recording_init
 
@@ -393,11 +395,11 @@ def _json_friendly(value) -> bool:
 
 def _batch_shape(input_shape, input_dim, batch_input_shape):
     if batch_input_shape is not None:
-        return tuple(batch_input_shape)
+        return as_shape(batch_input_shape, "batch_input_shape", unknown=True)
     if input_shape is not None:
-        return (None,) + tuple(input_shape)
+        return (None,) + as_shape(input_shape, "input_shape", one_int=True, unknown=True)
     if input_dim is not None:
-        return (None, int(input_dim))
+        return (None, as_size(input_dim, "input_dim"))
     return None
 
 
@@ -420,9 +422,10 @@ class InputLayer(Layer):
         if batch_shape is None:
             if shape is None:
                 raise InvalidArgumentError("Input needs a shape (without the batch dimension) or a batch_shape")
-            batch_shape = (batch_size,) + tuple(shape if isinstance(shape, (list, tuple)) else (shape,))
+            batch_size = None if batch_size is None else as_int(batch_size, "batch_size", low=1)
+            batch_shape = (batch_size,) + as_shape(shape, one_int=True, unknown=True)
         super().__init__(name=name, dtype=dtype, **kwargs)
-        self.batch_shape = tuple(None if d is None else int(d) for d in batch_shape)
+        self.batch_shape = as_shape(batch_shape, "batch_shape", unknown=True)
         self.built = True
 
     @property
@@ -464,7 +467,7 @@ class Dense(Layer):
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, **kwargs):
         super().__init__(**kwargs)
-        self.units = int(units)
+        self.units = as_int(units, "units", low=1)
         _set_kernel_options(self, activation, use_bias, kernel_initializer, bias_initializer,
                             kernel_regularizer, bias_regularizer)
 
@@ -521,7 +524,7 @@ class Reshape(Layer):
 
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)
-        self.target_shape = tuple(int(d) for d in target_shape)
+        self.target_shape = as_shape(target_shape, "target_shape", inferred=True)
 
     def call(self, inputs):
         size = int(np.prod(inputs.shape[1:], dtype=np.int64))
@@ -570,7 +573,7 @@ class BatchNormalization(Layer):
                  beta_initializer="zeros", gamma_initializer="ones", moving_mean_initializer="zeros",
                  moving_variance_initializer="ones", beta_regularizer=None, gamma_regularizer=None, **kwargs):
         super().__init__(**kwargs)
-        self.axis, self.momentum, self.epsilon = int(axis), float(momentum), float(epsilon)
+        self.axis, self.momentum, self.epsilon = as_int(axis, "axis"), float(momentum), float(epsilon)
         self.center, self.scale = center, scale
         self.beta_initializer = initializers.get(beta_initializer)
         self.gamma_initializer = initializers.get(gamma_initializer)
@@ -637,7 +640,7 @@ class Conv2D(Layer):
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
                  bias_regularizer=None, **kwargs):
         super().__init__(**kwargs)
-        self.filters = int(filters)
+        self.filters = as_int(filters, "filters", low=1)
         self.kernel_size = conv_ops.pair(kernel_size, "kernel_size")
         self.strides = conv_ops.pair(strides, "strides")
         self.padding = _padding_mode(padding)

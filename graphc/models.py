@@ -13,6 +13,7 @@ import sys
 import numpy as np
 
 from graphc.ir import ops
+from graphc.ir.arguments import arguments_of, as_int, as_size
 from graphc.ir.errors import InvalidArgumentError
 from graphc.ir.types import float32
 
@@ -202,15 +203,19 @@ class Model(Layer):
         last fraction of the arrays; ``validation_data`` is ``(x, y)`` or a dataset. Prints a progress
         line per epoch (``verbose``: 0 silent, 1 bar, 2 one line) and returns the ``History``."""
         self._require_compiled("fit")
-        if validation_split and validation_data is None:
-            (x, y, sample_weight), validation_data = _split(x, y, sample_weight, validation_split)
-        train = _Batches(x, y, sample_weight, batch_size, shuffle, steps_per_epoch)
-        validation = None
-        if validation_data is not None:
-            vx, vy, vw = (validation_data, None, None) if isinstance(validation_data, Dataset) \
-                else unpack_x_y_sample_weight(tuple(validation_data))
-            validation = _Batches(vx, vy, vw, validation_batch_size or batch_size, False)
-        verbose = 1 if verbose == "auto" else int(verbose)
+        with arguments_of("fit"):
+            epochs, initial_epoch = as_size(epochs, "epochs"), as_size(initial_epoch, "initial_epoch")
+            validation_freq = as_int(validation_freq, "validation_freq", low=1)
+            verbose = _verbosity(verbose)
+            if validation_split and validation_data is None:
+                (x, y, sample_weight), validation_data = _split(x, y, sample_weight, validation_split)
+            train = _Batches(x, y, sample_weight, batch_size, shuffle, _positive(steps_per_epoch, "steps_per_epoch"))
+            validation = None
+            if validation_data is not None:
+                vx, vy, vw = (validation_data, None, None) if isinstance(validation_data, Dataset) \
+                    else unpack_x_y_sample_weight(tuple(validation_data))
+                validation_batch_size = _positive(validation_batch_size, "validation_batch_size")
+                validation = _Batches(vx, vy, vw, validation_batch_size or batch_size, False)
         self.history = callbacks_module.History()
         extra = [callbacks_module.ProgbarLogger()] if verbose else []
         cbs = callbacks_module.CallbackList(  # the history last: it sees what other callbacks add to the logs
@@ -245,8 +250,9 @@ class Model(Layer):
         """The loss and metrics over the data (``return_dict``: as a dict; else the loss, or
         ``[loss, metric, ...]`` when there are metrics)."""
         self._require_compiled("evaluate")
-        data = _Batches(x, y, sample_weight, batch_size, False, steps)
-        verbose = 1 if verbose == "auto" else int(verbose)
+        with arguments_of("evaluate"):
+            data = _Batches(x, y, sample_weight, batch_size, False, _positive(steps, "steps"))
+            verbose = _verbosity(verbose)
         logs = self._run_test(data, callbacks_module.Progbar(data.steps, verbose) if verbose else None, callbacks)
         if return_dict:
             return logs
@@ -273,7 +279,8 @@ class Model(Layer):
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """The model's outputs for ``x`` (arrays, tensors or a dataset), batch by batch, as NumPy arrays."""
-        data = _Batches(x, None, None, batch_size, False, steps)
+        with arguments_of("predict"):
+            data = _Batches(x, None, None, batch_size, False, _positive(steps, "steps"))
         predict_function = self.make_predict_function()
         cbs = callbacks_module.CallbackList(callbacks or [], self, {"steps": data.steps})
         cbs.on_predict_begin({})
@@ -351,11 +358,32 @@ def _as_arrays(data):
     return None if data is None else nest.map_structure(convert, data)
 
 
-def _num_examples(x) -> int:
-    sizes = {len(a) for a in nest.flatten(x)}
+def _num_examples(x, what: str = "x") -> int:
+    leaves = nest.flatten(x)
+    if any(a.ndim == 0 for a in leaves):
+        raise InvalidArgumentError(f"{what} needs a first axis of examples, got a scalar")
+    sizes = {len(a) for a in leaves}
     if len(sizes) != 1:
-        raise InvalidArgumentError(f"the inputs disagree on the number of examples: {sorted(sizes)}")
+        raise InvalidArgumentError(f"the parts of {what} disagree on the number of examples: {sorted(sizes)}")
     return sizes.pop()
+
+
+def _same_examples(x, y, sample_weight) -> int:
+    """The number of examples, which x, y and sample_weight must agree on."""
+    size = _num_examples(x)
+    for name, data in (("y", y), ("sample_weight", sample_weight)):
+        count = size if data is None else _num_examples(data, name)
+        if count != size:
+            raise InvalidArgumentError(f"x has {size} examples but {name} has {count}")
+    return size
+
+
+def _positive(value, what: str) -> int | None:
+    return None if value is None else as_int(value, what, low=1)
+
+
+def _verbosity(verbose) -> int:
+    return 1 if verbose == "auto" else as_int(verbose, "verbose", low=0, high=2)
 
 
 def _split(x, y, sample_weight, fraction: float):
@@ -365,7 +393,7 @@ def _split(x, y, sample_weight, fraction: float):
     if not 0 < fraction < 1:
         raise InvalidArgumentError(f"validation_split must be in (0, 1), got {fraction}")
     x, y, sample_weight = _as_arrays(x), _as_arrays(y), _as_arrays(sample_weight)
-    cut = int(_num_examples(x) * (1 - fraction))
+    cut = int(_same_examples(x, y, sample_weight) * (1 - fraction))
     head = lambda d: None if d is None else nest.map_structure(lambda a: a[:cut], d)  # noqa: E731
     tail = lambda d: None if d is None else nest.map_structure(lambda a: a[cut:], d)  # noqa: E731
     return (head(x), head(y), head(sample_weight)), (tail(x), tail(y), tail(sample_weight))
@@ -387,8 +415,8 @@ class _Batches:
             raise InvalidArgumentError("no data: pass x (and y), or a gc.data.Dataset")
         self.dataset = None
         self.x, self.y, self.weights = _as_arrays(x), _as_arrays(y), _as_arrays(sample_weight)
-        self.size = _num_examples(self.x)
-        self.batch_size = int(batch_size or 32)
+        self.size = _same_examples(self.x, self.y, self.weights)
+        self.batch_size = _positive(batch_size, "batch_size") or 32
         self.rng = np.random.default_rng(gc_random.python_seed()) if shuffle else None
         self.steps = min(math.ceil(self.size / self.batch_size), steps or sys.maxsize)
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from graphc.backends.numpy.interpreter import Interpreter
 from graphc.ir import dispatch
+from graphc.ir.arguments import arguments_of, as_shape
 from graphc.ir.errors import InvalidArgumentError
 from graphc.ir.graph import Graph, Value
 from graphc.ir.types import DType, TensorType, as_dtype, float32, fresh_dim
@@ -31,12 +32,9 @@ class TensorSpec:
     name: str | None = field(default=None, compare=False)
 
     def __init__(self, shape, dtype=float32, name=None):
-        if not isinstance(shape, (list, tuple)) or not all(_is_dim(d) for d in shape):
-            raise InvalidArgumentError(
-                f"TensorSpec: shape must be a list or tuple of non-negative ints and None, got {shape!r}"
-            )
-        object.__setattr__(self, "shape", tuple(None if d is None else int(d) for d in shape))
-        object.__setattr__(self, "dtype", as_dtype(dtype))
+        with arguments_of("TensorSpec"):
+            object.__setattr__(self, "shape", as_shape(shape, unknown=True))
+            object.__setattr__(self, "dtype", as_dtype(dtype))
         object.__setattr__(self, "name", name)
 
     @classmethod
@@ -61,10 +59,6 @@ class TensorSpec:
 
     def __str__(self) -> str:
         return f"{self.dtype.short}[{','.join('None' if d is None else str(d) for d in self.shape)}]"
-
-
-def _is_dim(d) -> bool:
-    return d is None or (isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 0)
 
 
 class TraceHandler(dispatch.GraphBuilder):

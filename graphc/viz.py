@@ -10,6 +10,7 @@ in one line how to render it. The picture itself is ``Graph.to_dot`` (options: `
 """
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
 import os
@@ -22,6 +23,7 @@ from pathlib import Path
 import graphviz
 
 from graphc.backends.numpy.kernels import run_kernel
+from graphc.ir import environment
 from graphc.ir.dot import mimebundle as _graph_mimebundle, render_svg
 from graphc.ir.errors import InvalidArgumentError
 from graphc.ir.graph import Graph
@@ -37,7 +39,6 @@ log = logging.getLogger("graphc.dump")
 
 STAGES = ("traced", "optimized", "fused")
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": None, ".gv": None}
-DUMP_DIR_VARIABLE = "GRAPHC_DUMP_DIR"
 
 
 # -- which graph ----------------------------------------------------------------------------------
@@ -130,19 +131,33 @@ def _format(path) -> str | None:
 def write(dot: graphviz.Digraph, path: str | os.PathLike) -> str:
     """Writes the picture to ``path`` (format by suffix); without ``dot``, the ``.dot`` file instead."""
     fmt, path = _format(path), Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if fmt is None:
-        path.write_text(dot.source)
+    with _writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if fmt is None:
+            path.write_text(dot.source)
+            return str(path)
+        try:
+            data = dot.pipe(format=fmt)
+        except graphviz.ExecutableNotFound:
+            dot_path = path.with_suffix(".dot")
+            dot_path.write_text(dot.source)
+            _note_missing_dot(f"wrote {dot_path} instead of {path}; render it with: dot -T{fmt} {dot_path} -o {path}")
+            return str(dot_path)
+        path.write_bytes(data)
         return str(path)
+
+
+@contextlib.contextmanager
+def _writing(path: Path):
+    """An OSError while writing ``path`` (a file in the way, a read-only directory) as one clear error."""
     try:
-        data = dot.pipe(format=fmt)
-    except graphviz.ExecutableNotFound:
-        dot_path = path.with_suffix(".dot")
-        dot_path.write_text(dot.source)
-        _note_missing_dot(f"wrote {dot_path} instead of {path}; render it with: dot -T{fmt} {dot_path} -o {path}")
-        return str(dot_path)
-    path.write_bytes(data)
-    return str(path)
+        yield
+    except OSError as error:
+        if isinstance(error, FileExistsError):  # mkdir met a file where a directory belongs
+            reason = f"{error.filename} is a file, not a directory"
+        else:
+            reason = f"{error.strerror}: {error.filename}" if error.strerror and error.filename else str(error)
+        raise InvalidArgumentError(f"gc.viz: cannot write {str(path)!r}: {reason}") from None
 
 
 def _note_missing_dot(what: str) -> None:
@@ -179,13 +194,14 @@ def render_stages(
         svg = render_svg(dot)
         missing_dot |= svg is None
         columns.append(_stage_column(stage, graph, svg))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(_PAGE.format(
-        title=html.escape(signature), summary=html.escape(_summary(graphs, stages)), columns="\n".join(columns),
-        stats=_stats_table(stats),
-        note="<p class=note>Graphviz's <code>dot</code> is not installed: the text IR stands in for the pictures.</p>"
-        if missing_dot else "",
-    ))
+    with _writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(_PAGE.format(
+            title=html.escape(signature), summary=html.escape(_summary(graphs, stages)), columns="\n".join(columns),
+            stats=_stats_table(stats),
+            note="<p class=note>Graphviz's <code>dot</code> is not installed: the text IR stands in for the pictures.</p>"
+            if missing_dot else "",
+        ))
     if missing_dot:
         _note_missing_dot(f"{path} shows the text IR instead of pictures")
     return str(path)
@@ -262,7 +278,7 @@ _noted: set[str] = set()  # one-line notes already printed
 
 def dump_if_requested(cf: ConcreteFunction) -> None:
     """Dumps ``cf`` into ``$GRAPHC_DUMP_DIR`` when it is set (called when a function compiles)."""
-    directory = os.environ.get(DUMP_DIR_VARIABLE)
+    directory = environment.value("GRAPHC_DUMP_DIR")
     if directory:
         dump(cf, directory)
 

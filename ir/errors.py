@@ -28,6 +28,10 @@ class InvalidArgumentError(GraphcError, ValueError):
     """An argument has a wrong value: shape, axis, size, index."""
 
 
+class ArgumentTypeError(InvalidArgumentError, TypeError):
+    """An argument has a wrong Python type: a float, bool or string where an int (axis, size, count) belongs."""
+
+
 class ShapeError(InvalidArgumentError):
     """Shapes are incompatible (broadcasting, matmul, reshape, concat...)."""
 

@@ -179,23 +179,3 @@ def broadcast_shapes(*shapes: tuple[Dim, ...], what: str = "operands") -> tuple[
                 out = fresh_dim()
         result.append(out)
     return tuple(result)
-
-
-def normalize_axis(axis: int, ndim: int, what: str = "axis") -> int:
-    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
-        raise ShapeError(f"{what} must be an int, got {axis!r}")
-    if not -ndim <= axis < ndim:
-        raise ShapeError(f"{what} {axis} is out of range for a tensor of rank {ndim}")
-    return int(axis) % ndim
-
-
-def normalize_axes(axis, ndim: int) -> tuple[int, ...]:
-    """None means every axis; an int or a sequence of ints otherwise. Sorted, without duplicates."""
-    if axis is None:
-        return tuple(range(ndim))
-    if isinstance(axis, (int, np.integer)) and not isinstance(axis, bool):
-        axis = [axis]
-    axes = [normalize_axis(a, ndim) for a in axis]
-    if len(set(axes)) != len(axes):
-        raise ShapeError(f"duplicate axes in {list(axis)}")
-    return tuple(sorted(axes))

@@ -30,6 +30,7 @@ import shutil
 import stat
 import struct
 
+from graphc.ir import environment
 from graphc.ir.graph import Graph
 from graphc.ir.text import format_graph
 
@@ -46,15 +47,11 @@ _refused: set[str] = set()  # directories already warned about
 
 
 def cache_dir() -> str:
-    explicit = os.environ.get("GRAPHC_CACHE_DIR")
-    if explicit:
-        return explicit
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "graphc")
+    return environment.value("GRAPHC_CACHE_DIR")
 
 
 def enabled() -> bool:
-    return os.environ.get("GRAPHC_CACHE", "1").strip().lower() not in ("0", "off", "false", "no")
+    return environment.value("GRAPHC_CACHE")
 
 
 @functools.cache

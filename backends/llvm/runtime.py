@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import ctypes
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from graphc.ir import environment
 from graphc.ir.errors import InvalidArgumentError, ShapeError
 from graphc.ir.graph import Graph
 from graphc.ir.types import TensorType
@@ -26,8 +26,8 @@ _ERRORS = {
 
 
 def num_threads() -> int:
-    """Worker threads for large graphs: ``GRAPHC_NUM_THREADS``, else the machine's cores."""
-    return int(os.environ.get("GRAPHC_NUM_THREADS", 0)) or os.cpu_count() or 1
+    """Worker threads for large graphs: ``GRAPHC_NUM_THREADS`` (at most a few per core), else the machine's cores."""
+    return environment.value("GRAPHC_NUM_THREADS")
 
 
 _THREADS = num_threads()

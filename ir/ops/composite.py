@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import math
 
+from ..arguments import as_size, normalize_axes, normalize_axis
 from ..dispatch import name_scope
-from ..errors import InvalidArgumentError, ShapeError
-from ..types import int32, float32, as_dtype, normalize_axes, normalize_axis
+from ..errors import DTypeError, InvalidArgumentError, ShapeError
+from ..types import WEAK_INT, DType, int32, float32, as_dtype
 from . import elementwise as ew
 from . import reduction as red
 from . import shape as sh
@@ -72,6 +73,7 @@ def log_softmax(logits, axis=-1):
     """``x - logsumexp(x)`` along ``axis``."""
     with name_scope("log_softmax"):
         (x,) = promote(logits, to_float=True)
+        axis = normalize_axis(axis, len(shape_of(x)))
         return ew.subtract(x, reduce_logsumexp(x, axis, keepdims=True))
 
 
@@ -116,10 +118,13 @@ def clip_by_value(x, clip_value_min, clip_value_max):
 def one_hot(indices, depth, on_value=1.0, off_value=0.0, axis=-1, dtype=float32):
     """A new last axis (or ``axis``) of size ``depth``: ``on_value`` at each index, else ``off_value``."""
     dtype = as_dtype(dtype)
-    if int(depth) < 0:
-        raise InvalidArgumentError(f"depth must be >= 0, got {depth}")
-    indices = ew.cast(indices, int32) if dtype_kind(indices) != int32 else indices
-    hits = ew.equal(sh.expand_dims(indices, -1), range_(0, int(depth), 1, int32))
+    depth = as_size(depth, "depth")
+    kind = dtype_kind(indices)
+    if not (kind.is_integer if isinstance(kind, DType) else kind is WEAK_INT):
+        got = kind.name if isinstance(kind, DType) else f"a Python {kind.kind}"
+        raise DTypeError(f"indices must be integers, got {got}")
+    indices = ew.cast(indices, int32) if kind != int32 else indices
+    hits = ew.equal(sh.expand_dims(indices, -1), range_(0, depth, 1, int32))
     result = ew.where(hits, cast_to(on_value, dtype), cast_to(off_value, dtype))
     ndim = len(shape_of(result))
     axis = normalize_axis(axis, ndim)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..arguments import as_int, as_shape, described, is_list
 from ..dispatch import bind
 from ..errors import InvalidArgumentError, ShapeError
 from ..types import TensorType
@@ -33,11 +34,12 @@ from .shape import reshape
 
 # -- geometry -----------------------------------------------------------------------------------
 def pair(value, what: str) -> tuple[int, int]:
-    """An int or a pair of positive ints as a pair."""
-    items = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(items) != 2 or not all(isinstance(v, (int, np.integer)) and v > 0 for v in items):
-        raise InvalidArgumentError(f"{what} must be a positive int or a pair of them, got {value!r}")
-    return int(items[0]), int(items[1])
+    """A positive int or a pair of them, as a pair."""
+    if not is_list(value):
+        return (as_int(value, what, low=1),) * 2
+    if len(value) != 2:
+        raise InvalidArgumentError(f"{what} must be a positive int or a pair of them, got {described(value)}")
+    return as_int(value[0], f"{what}[0]", low=1), as_int(value[1], f"{what}[1]", low=1)
 
 
 def output_size(size: int, window: int, stride: int, pad_before: int, pad_after: int) -> int:
@@ -58,9 +60,9 @@ def explicit_padding(padding, image: tuple[int, int], sizes, strides) -> tuple[i
                 pads += [total // 2, total - total // 2]
             return tuple(pads)
         raise InvalidArgumentError(f"padding must be 'valid' or 'same', got {padding!r}")
-    pads = tuple(int(p) for p in padding)
-    if len(pads) != 4 or any(p < 0 for p in pads):
-        raise InvalidArgumentError(f"explicit padding must be 4 non-negative ints (top, bottom, left, right), got {padding!r}")
+    pads = as_shape(padding, "padding")
+    if len(pads) != 4:
+        raise InvalidArgumentError(f"explicit padding must be 4 ints >= 0 (top, bottom, left, right), got {padding!r}")
     return pads
 
 

@@ -1,10 +1,9 @@
 """Ops that create tensors: constant, fill (zeros/ones), full_like, range, eye."""
 from __future__ import annotations
 
-import operator
-
 import numpy as np
 
+from ..arguments import as_shape, as_size
 from ..dispatch import bind
 from ..errors import InvalidArgumentError
 from ..types import TensorType, as_dtype, float32, int32, int64, weak_type_of
@@ -28,7 +27,7 @@ def constant(value, dtype=None, shape=None):
     dtype = as_dtype(dtype)
     array = np.asarray(value, dtype=dtype.numpy)
     if shape is not None:
-        shape = _static_shape(shape)
+        shape = as_shape(shape, one_int=True)
         try:
             array = np.broadcast_to(array, shape) if array.size == 1 else array.reshape(shape)
         except ValueError:
@@ -48,16 +47,6 @@ def _python_dtype(array: np.ndarray):
     return array.dtype
 
 
-def _static_shape(shape) -> tuple[int, ...]:
-    try:
-        dims = tuple(operator.index(d) for d in (shape if isinstance(shape, (list, tuple)) else [shape]))
-    except (TypeError, ValueError):
-        raise InvalidArgumentError(f"shape must be a list of non-negative ints, got {shape!r}") from None
-    if any(d < 0 for d in dims):
-        raise InvalidArgumentError(f"shape must be a list of non-negative ints, got {list(dims)}")
-    return dims
-
-
 def _fill_infer(types, shape, value, dtype):
     return [TensorType(tuple(shape), as_dtype(dtype))]
 
@@ -71,7 +60,7 @@ def fill(shape, value, dtype=None):
     if dtype is None:
         dtype = _python_dtype(np.asarray(value)) if weak_type_of(value) else dtype_kind(value)
     dtype = as_dtype(dtype)
-    return bind("fill", shape=_static_shape(shape), value=_scalar(value, dtype), dtype=dtype)
+    return bind("fill", shape=as_shape(shape, one_int=True), value=_scalar(value, dtype), dtype=dtype)
 
 
 def _scalar(value, dtype):
@@ -150,5 +139,7 @@ define("eye", _eye_infer)
 @user_op("eye")
 def eye(num_rows, num_columns=None, dtype=float32):
     """The identity matrix (ones on the main diagonal)."""
-    rows, cols = _static_shape([num_rows, num_rows if num_columns is None else num_columns])
+    rows = as_size(num_rows, "num_rows")
+    cols = rows if num_columns is None else as_size(num_columns, "num_columns")
+    as_shape([rows, cols])  # the element count fits int64
     return bind("eye", num_rows=rows, num_columns=cols, dtype=as_dtype(dtype))

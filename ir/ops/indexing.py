@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..arguments import normalize_axis
 from ..dispatch import bind
 from ..errors import DTypeError, InvalidArgumentError, ShapeError
-from ..types import TensorType, fresh_dim, normalize_axis
+from ..types import TensorType, fresh_dim
 from .common import define, require, shape_of, user_op
 
 

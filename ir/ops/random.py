@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import math
 
+from ..arguments import as_shape
 from ..dispatch import bind
 from ..errors import DTypeError, ShapeError
 from ..types import TensorType, as_dtype, float32, int64
 from . import elementwise as ew
 from .common import define, dtype_kind, user_op
-from .creation import _static_shape
 from .indexing import getitem
 
 
@@ -67,7 +67,7 @@ def _as_key(key):
 @user_op("random_uniform")
 def random_uniform(key, shape, dtype=float32):
     """Uniform numbers in [0, 1) of ``shape``, a pure function of ``key`` (int64[2]: seed, counter)."""
-    return bind("random_uniform", _as_key(key), shape=_static_shape(shape), dtype=as_dtype(dtype))
+    return bind("random_uniform", _as_key(key), shape=as_shape(shape, one_int=True), dtype=as_dtype(dtype))
 
 
 @user_op("random_uniform_like")
@@ -81,7 +81,7 @@ def random_uniform_like(key, like, dtype=None):
 def random_normal(key, shape, dtype=float32):
     """Standard normal numbers of ``shape`` from ``key`` by the Box-Muller transform of
     ``random_uniform(key, [2, *shape])``."""
-    shape = _static_shape(shape)
+    shape = as_shape(shape, one_int=True)
     u = random_uniform(key, (2,) + shape, dtype)
     radius = ew.sqrt(ew.multiply(-2.0, ew.log(ew.subtract(1.0, getitem(u, 0)))))  # 1 - u lies in (0, 1]
     return ew.multiply(radius, ew.cos(ew.multiply(2.0 * math.pi, getitem(u, 1))))

@@ -1,9 +1,10 @@
 """Reductions over axes: sum, max, min, prod, argmax, argmin, and the element count of axes."""
 from __future__ import annotations
 
+from ..arguments import normalize_axes, normalize_axis
 from ..dispatch import bind
 from ..errors import InvalidArgumentError
-from ..types import TensorType, as_dtype, int64, normalize_axes, normalize_axis
+from ..types import TensorType, as_dtype, int64
 from . import elementwise as ew
 from .common import define, promote, reduced_shape, require, shape_of, user_op
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..arguments import as_int, as_list, as_shape, is_list, normalize_axes, normalize_axis
 from ..dispatch import bind
 from ..errors import InvalidArgumentError, ShapeError
-from ..types import TensorType, broadcast_shapes, fresh_dim, normalize_axes, normalize_axis
+from ..types import TensorType, broadcast_shapes, fresh_dim
 from .common import define, shape_of, unbroadcast, user_op
 
 
@@ -55,8 +56,7 @@ define(
 @user_op("reshape")
 def reshape(x, shape):
     """``x`` with a new shape of the same size; one dimension may be -1 (inferred)."""
-    shape = tuple(int(d) for d in (shape if isinstance(shape, (list, tuple)) else [shape]))
-    return bind("reshape", x, shape=shape)
+    return bind("reshape", x, shape=as_shape(shape, one_int=True, inferred=True))
 
 
 def _reshape_like_infer(types):
@@ -98,7 +98,10 @@ define(
 def transpose(x, perm=None):
     """Permutes the axes of ``x`` (reverses them when ``perm`` is None)."""
     ndim = len(shape_of(x))
-    perm = tuple(range(ndim))[::-1] if perm is None else tuple(normalize_axis(p, ndim, "perm entry") for p in perm)
+    if perm is None:
+        perm = tuple(range(ndim))[::-1]
+    else:
+        perm = tuple(normalize_axis(p, ndim, f"perm[{i}]") for i, p in enumerate(as_list(perm, "perm")))
     if perm == tuple(range(ndim)):
         return x
     return bind("transpose", x, perm=perm)
@@ -126,7 +129,7 @@ define(
 @user_op("broadcast_to")
 def broadcast_to(x, shape):
     """``x`` repeated along size-1 and new leading axes to ``shape`` (NumPy broadcasting)."""
-    shape = tuple(int(d) for d in shape)
+    shape = as_shape(shape)
     if shape_of(x) == shape:
         return x
     return bind("broadcast_to", x, shape=shape)
@@ -173,8 +176,8 @@ define(
 def expand_dims(x, axis):
     """``x`` with new size-1 axes at ``axis`` (an int or a list, positions in the result)."""
     ndim = len(shape_of(x))
-    count = 1 if isinstance(axis, (int, np.integer)) else len(axis)
-    axes = normalize_axes(axis, ndim + count)
+    count = len(axis) if is_list(axis) else 1
+    axes = normalize_axes(axis, ndim + count, none_means_all=False)
     return bind("expand_dims", x, axes=axes)
 
 
@@ -275,15 +278,15 @@ def split(x, num_or_size_splits, axis=0):
     """Splits ``x`` along ``axis`` into equal parts (an int) or parts of the given sizes (a list)."""
     shape = shape_of(x)
     axis = normalize_axis(axis, len(shape))
-    if isinstance(num_or_size_splits, (int, np.integer)):
-        n, dim = int(num_or_size_splits), shape[axis]
+    if not is_list(num_or_size_splits):
+        n, dim = as_int(num_or_size_splits, "num_or_size_splits", low=1), shape[axis]
         if not isinstance(dim, int):
             raise ShapeError(f"cannot split axis {axis} into {n} equal parts: its size is known only at run time")
-        if n <= 0 or dim % n:
+        if dim % n:
             raise ShapeError(f"cannot split axis {axis} of size {dim} into {n} equal parts")
         sizes = (dim // n,) * n
     else:
-        sizes = tuple(int(s) for s in num_or_size_splits)
+        sizes = tuple(as_int(s, f"num_or_size_splits[{i}]", low=-1) for i, s in enumerate(num_or_size_splits))
         if -1 in sizes and not isinstance(shape[axis], int):
             raise ShapeError(f"cannot infer the -1 split size: axis {axis} has a size known only at run time")
         if sizes.count(-1) == 1:

@@ -3,7 +3,6 @@ the LLVM backend give the NumPy interpreter's results.
 
 CI runs ``GRAPHC_FUZZ_EXAMPLES`` examples (500 by default); ``make fuzz`` runs many more.
 """
-import os
 
 import numpy as np
 import pytest
@@ -14,13 +13,13 @@ import graphc as gc
 from graphc.backends.llvm.compiler import compile_graph
 from graphc.backends.numpy import Interpreter
 from graphc.backends.numpy.kernels import run_kernel
-from graphc.ir import dispatch
+from graphc.ir import dispatch, environment
 from graphc.ir import ops as irops
 from graphc.ir.graph import Graph
 from graphc.ir.passes import compile_stages
 from graphc.ir.types import TensorType, as_dtype
 
-EXAMPLES = int(os.environ.get("GRAPHC_FUZZ_EXAMPLES", "500"))
+EXAMPLES = environment.value("GRAPHC_FUZZ_EXAMPLES")
 SIZES = (0, 1, 2, 7, 1023, 1025)
 DTYPES = ("float32", "float64", "int32", "int64", "bool")
 UNARY_FLOAT = ("exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "erf")

@@ -93,6 +93,21 @@ def _cases(tmp: Path) -> dict:
         "bad dtype": (["ir", f"{model}:scale", "--arg", "f33[3]", "--arg", "2"], {}, 2, [], ["bad --arg 'f33[3]'"], {}),
         "bad shape": (["ir", f"{model}:scale", "--arg", "f32[3,x]", "--arg", "2"], {}, 2, [], ["bad --arg 'f32[3,x]'"], {}),
         "unparsable arg": (["ir", f"{model}:scale", "--arg", "f32[3", "--arg", "2"], {}, 2, [], ["bad --arg 'f32[3'"], {}),
+        "huge dimension": (["ir", f"{model}:scale", "--arg", "f32[99999999999999999999999,3]", "--arg", "2"], {}, 2, [],
+                           ["bad --arg 'f32[99999999999999999999999,3]': shape[0] must be at most 2**63 - 1, got "
+                            "99999999999999999999999 (int)"], {}),
+        "negative dimension": (["ir", f"{model}:scale", "--arg", "f32[3,-1]", "--arg", "2"], {}, 2, [],
+                               ["bad --arg 'f32[3,-1]': shape[1] must be an int >= 0, got -1 (int)"], {}),
+        "too many elements": (["ir", f"{model}:scale", "--arg", "f32[4294967296,4294967296]", "--arg", "2"], {}, 2,
+                              [], ["has more than 2**63 - 1 elements"], {}),
+        "output under a file": (["viz", f"{model}:scale", "--arg", "f32[3]", "--arg", "2", "-o", f"{model}/x.svg"], {}, 1,
+                                [], [f"gc.viz: cannot write '{model}/x.svg': {model} is a file, not a directory"], {}),
+        "output two levels under a file": (["viz", f"{model}:scale", "--arg", "f32[3]", "--arg", "2", "-o",
+                                            f"{model}/d/x.dot"], {}, 1, [], ["cannot write", "Not a directory"], {}),
+        "html under a file": (["viz", f"{model}:scale", "--arg", "f32[3]", "--arg", "2", "-o", f"{model}/x.html"], {},
+                              1, [], [f"gc.viz: cannot write '{model}/x.html': {model} is a file"], {}),
+        "output onto a directory": (["viz", f"{model}:scale", "--arg", "f32[3]", "--arg", "2", "-o", f"{tmp}/dir.svg"],
+                                    {}, 1, [], [f"gc.viz: cannot write '{tmp}/dir.svg': Is a directory"], {}),
         "missing arg": (["ir", f"{model}:scale", "--arg", "f32[3]"], {}, 1, [], ["missing a required argument: 'factor'"], {}),
         "bad suffix": (["viz", f"{model}:scale", "--arg", "f32[3]", "--arg", "2", "-o", str(tmp / "x.jpg")], {}, 1, [],
                        ["must end in .svg, .png, .pdf or .dot"], {}),
@@ -117,6 +132,7 @@ def workspace(tmp_path_factory) -> tuple[Path, dict]:
     (tmp / "model.py").write_text(textwrap.dedent(MODEL))
     (tmp / "broken.py").write_text("import graphc\n1 / 0\n")
     (tmp / "empty").mkdir()
+    (tmp / "dir.svg").mkdir()
     cases = _cases(tmp)
     with ThreadPoolExecutor(max_workers=len(IN_SUBPROCESS)) as pool:
         results = pool.map(lambda name: _run(*cases[name][:2]), IN_SUBPROCESS)

@@ -176,6 +176,6 @@ def test_errors_and_nodes_point_at_user_code_never_at_graphc():
 
 @pytest.mark.parametrize("shape", [None, 3, [2, -1], [1.5], ["a"], [True]])
 def test_tensor_spec_shapes_are_lists_of_sizes_and_none(shape):
-    with pytest.raises(gc.errors.InvalidArgumentError, match="TensorSpec: shape must be a list or tuple"):
+    with pytest.raises(gc.errors.InvalidArgumentError, match=r"TensorSpec: shape(\[0\]|\[1\])? must be"):
         gc.TensorSpec(shape)
     assert gc.TensorSpec((None, np.int64(2)), "int64").shape == (None, 2)

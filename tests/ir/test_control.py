@@ -1,7 +1,6 @@
 """The region ops ``cond`` and ``while_loop`` in the IR: shape rules and the verifier, the text form,
 the passes (which also run inside regions), the interpreter against native code (a table and a
 differential fuzz of random control flow), and the ops' derivative rules."""
-import os
 
 import numpy as np
 import pytest
@@ -12,7 +11,7 @@ import graphc as gc  # noqa: F401  (registers the backends' kernels)
 from graphc.backends.llvm.compiler import compile_graph
 from graphc.backends.numpy import Interpreter
 from graphc.backends.numpy.kernels import run_kernel
-from graphc.ir import ops
+from graphc.ir import environment, ops
 from graphc.ir.autodiff import gradients
 from graphc.ir.errors import GraphcError
 from graphc.ir.graph import Graph
@@ -390,7 +389,7 @@ def test_gradients_appended_to_a_graph():
 
 
 # -- differential fuzz: random control flow, native code against the interpreter ---------------------------
-FUZZ_EXAMPLES = max(10, int(os.environ.get("GRAPHC_FUZZ_EXAMPLES", "500")) // 20)
+FUZZ_EXAMPLES = max(10, environment.value("GRAPHC_FUZZ_EXAMPLES") // 20)
 UNARY = (ops.sin, ops.tanh, ops.abs, lambda v: ops.multiply(v, 0.75), lambda v: ops.add(v, 1.5), ops.negative)
 BINARY = (ops.add, ops.multiply, ops.maximum, ops.subtract)
 
