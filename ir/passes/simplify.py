@@ -1,18 +1,15 @@
 """Algebraic simplification: a table of rewrite rules, each one line of data beside its siblings.
 
-Every rule is exact: it gives the same results for all inputs, NaN and Inf included. That rules out
-``x - x -> 0`` and ``x * 0 -> 0`` (wrong for Inf and NaN) and reassociation (changes rounding). Two
-liberties, as in XLA and Grappler:
-- which NaN (sign, payload) a NaN result is may change;
-- ``x + 0 -> x`` keeps the sign of a zero ``x``, where ``-0.0 + 0.0`` is ``+0.0`` (the two compare
-  equal; the rule is what lets gradients drop the zeros they accumulate). So too a ``reduce_sum``
-  that adds nothing up (over no axes, or size-1 axes): a sum starts from ``+0.0``.
-``x - 0 -> x`` applies only to ``+0``, and ``x + -0.0 -> x`` is exact. A rule applies only when the
+Every rule is exact: it gives the same results for all inputs, NaN, Inf and signed zeros included.
+That rules out ``x - x -> 0`` and ``x * 0 -> 0`` (wrong for Inf and NaN), reassociation (changes
+rounding), and ``x + 0.0 -> x`` for a float ``x`` that may be ``-0.0`` (``-0.0 + 0.0`` is ``+0.0``).
+One liberty, as in XLA and Grappler: which NaN (sign, payload) a NaN result is may change.
+``x + -0.0 -> x`` and ``x - 0.0 -> x`` are exact, and so is ``x + 0`` for integers. A rule applies only when the
 replacement has exactly the type of the node it replaces.
 
 | pattern                                  | becomes            |
 |------------------------------------------|--------------------|
-| x + 0, 0 + x, x - (+0)                   | x                  |
+| x + (-0.0), x + 0 (integer x), x - (+0)  | x                  |
 | x * 1, 1 * x, x / 1, x ** 1              | x                  |
 | x * -1, -1 * x (floating x)              | -x                 |
 | x ** 2                                   | square(x)          |
@@ -77,6 +74,17 @@ def _is_positive_zero(value: Value) -> bool:
     return _is(value, 0) and math.copysign(1.0, uniform_value(value)) > 0
 
 
+def _is_identity_of_addition(zero: Value, x: Value) -> bool:
+    """``x + zero == x`` exactly: any zero for integers; for floats ``-0.0``, or ``+0.0`` when ``x``
+    is known not to be ``-0.0`` (``-0.0 + 0.0`` is ``+0.0``)."""
+    if not _is(zero, 0):
+        return False
+    if not x.dtype.is_floating or math.copysign(1.0, uniform_value(zero)) < 0:
+        return True
+    known = uniform_value(x)
+    return known is not None and math.copysign(1.0, known) > 0
+
+
 def _same_type(node: Node, value: Value) -> bool:
     return node.outputs[0].type == value.type
 
@@ -89,7 +97,7 @@ def _producer(value: Value, op: str) -> Node | None:
 def _add(node, inputs, builder):
     a, b = inputs
     for x, y in ((a, b), (b, a)):
-        if _is(y, 0) and _same_type(node, x):
+        if _is_identity_of_addition(y, x) and _same_type(node, x):
             return x
     for x, y in ((a, b), (b, a)):
         neg = _producer(y, "negative")

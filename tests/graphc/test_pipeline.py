@@ -145,3 +145,33 @@ def test_every_pass_off_still_runs_the_traced_graph():
     assert graphs["optimized"] is graphs["traced"] and graphs["fused"] is graphs["traced"]
     expected = (np.exp(X) + np.exp(X)) * 5
     np.testing.assert_allclose(cf(X).numpy(), expected, rtol=1e-6)
+
+
+# Each consumer tells -0.0 from +0.0, so an optimisation that changes a zero's sign changes its result.
+SIGN_OF_ZERO_CONSUMERS = {
+    "divide": lambda z: 1.0 / z,
+    "sqrt": lambda z: 1.0 / gc.sqrt(z),
+    "minimum": lambda z: 1.0 / gc.minimum(z, 0.0),
+    "log-of-divide": lambda z: gc.log(-1.0 / z),
+}
+
+
+@pytest.mark.parametrize("zero_added", [lambda x: x + 0.0, lambda x: 0.0 + x, lambda x: x + gc.zeros_like(x),
+                                        lambda x: x - (-0.0)], ids=["x+0", "0+x", "x+zeros_like", "x-(-0)"])
+@pytest.mark.parametrize("consumer", list(SIGN_OF_ZERO_CONSUMERS), ids=str)
+@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+def test_optimised_graphs_keep_the_sign_of_zero(zero_added, consumer, backend):
+    """``-0.0 + 0.0`` is ``+0.0``: a compiled function gives what its eager run gives, bit for bit."""
+    def fn(x):
+        return SIGN_OF_ZERO_CONSUMERS[consumer](zero_added(x))
+
+    x = np.array([-0.0, 0.0, -1.5, 2.0], np.float32)
+    with np.errstate(all="ignore"):
+        with gc.config.run_functions_eagerly(True):
+            eager = gc.function(fn)(x).numpy()
+        with gc.config.set_backend(backend):
+            compiled = gc.function(fn)(x).numpy()
+    np.testing.assert_array_equal(np.isnan(compiled), np.isnan(eager))
+    finite = ~np.isnan(eager)
+    np.testing.assert_array_equal(compiled[finite], eager[finite])
+    np.testing.assert_array_equal(np.signbit(compiled[finite]), np.signbit(eager[finite]))

@@ -88,9 +88,8 @@ def evaluate(graph: Graph, inputs: list[np.ndarray], variables: dict[str, Var], 
     return outputs, {name: var.value for name, var in variables.items()}
 
 
-def assert_same(actual, expected, exact_zero_sign: bool = True) -> None:
-    """Equal dtype, shape and values; NaN equals NaN (of any sign or payload); zeros must also agree
-    in sign unless ``exact_zero_sign`` is False (the documented ``x + 0 -> x`` liberty)."""
+def assert_same(actual, expected) -> None:
+    """Equal dtype, shape and values, zeros of the same sign; NaN equals NaN (of any sign or payload)."""
     actual, expected = np.asarray(actual), np.asarray(expected)
     assert (actual.dtype, actual.shape) == (expected.dtype, expected.shape)
     if actual.dtype.kind != "f":
@@ -99,11 +98,10 @@ def assert_same(actual, expected, exact_zero_sign: bool = True) -> None:
     nan = np.isnan(expected)
     np.testing.assert_array_equal(np.isnan(actual), nan)
     np.testing.assert_array_equal(actual[~nan], expected[~nan])
-    if exact_zero_sign:
-        np.testing.assert_array_equal(np.signbit(actual[~nan]), np.signbit(expected[~nan]))
+    np.testing.assert_array_equal(np.signbit(actual[~nan]), np.signbit(expected[~nan]))
 
 
-def assert_same_runs(before: tuple, after: tuple, exact_zero_sign: bool = True, pruned: bool = False) -> None:
+def assert_same_runs(before: tuple, after: tuple, pruned: bool = False) -> None:
     """``before`` and ``after`` (from ``evaluate``) agree; with ``pruned``, a run that failed before may
     succeed after (the failing node was dead: removed, as TensorFlow prunes it)."""
     (out_a, vars_a), (out_b, vars_b) = before, after
@@ -114,13 +112,13 @@ def assert_same_runs(before: tuple, after: tuple, exact_zero_sign: bool = True, 
         return
     assert len(out_a) == len(out_b)
     for a, b in zip(out_a, out_b):
-        assert_same(b, a, exact_zero_sign)
+        assert_same(b, a)
     assert vars_a.keys() == vars_b.keys()
     for name in vars_a:
-        assert_same(vars_b[name], vars_a[name], exact_zero_sign)
+        assert_same(vars_b[name], vars_a[name])
 
 
-def check_pass(pass_fn, before: Graph, exact_zero_sign: bool = True, draws: int = 3) -> Graph:
+def check_pass(pass_fn, before: Graph, draws: int = 3) -> Graph:
     """Runs ``pass_fn`` on ``before`` and checks it is pure, verifies and keeps results; returns the result."""
     verify(before)
     snapshot = format_graph(before, full_constants=True)
@@ -134,7 +132,7 @@ def check_pass(pass_fn, before: Graph, exact_zero_sign: bool = True, draws: int 
         inputs = [random_array(v.type, rng) for v in before.inputs]
         initial = {name: random_array(var.type, rng) for name, var in variables.items()}
         assert_same_runs(
-            evaluate(before, inputs, variables, initial), evaluate(after, inputs, variables, initial), exact_zero_sign
+            evaluate(before, inputs, variables, initial), evaluate(after, inputs, variables, initial)
         )
     return after
 
@@ -356,21 +354,27 @@ class Rule:
     signature: str
     body: str
     expected: str | None  # the body after simplify and dead-code elimination; None: unchanged
-    exact_zero_sign: bool = True
 
 
 X = "x:f32[2,3]"
 XY = "x:f32[2,3], y:f32[2,3]"
 RULE_CASES = [
-    Rule("add", "x + 0", X, """
+    Rule("add", "x + 0.0 stays: x may be -0.0, and -0.0 + 0.0 is +0.0", X, """
         %1:f32[] = constant {value=dense<f32[]: [0.0]>}
         %2:f32[2,3] = add %0, %1
-        return %2""", "return %0", exact_zero_sign=False),
-    Rule("add", "0 + x, the zero broadcast", X, """
-        %1:f32[3] = fill {shape=(3,), value=0.0, dtype=f32}
-        %2:f32[2,3] = broadcast_to %1 {shape=(2, 3)}
-        %3:f32[2,3] = add %2, %0
-        return %3""", "return %0", exact_zero_sign=False),
+        return %2""", None),
+    Rule("add", "0 + x, the zero broadcast, integer x", "x:i32[2,3]", """
+        %1:i32[3] = fill {shape=(3,), value=0, dtype=i32}
+        %2:i32[2,3] = broadcast_to %1 {shape=(2, 3)}
+        %3:i32[2,3] = add %2, %0
+        return %3""", "return %0"),
+    Rule("add", "0.0 + a constant that is not -0.0", "x:f32[3]", """
+        %1:f32[3] = full_like %0 {value=2.0, dtype=f32}
+        %2:f32[3] = fill {shape=(3,), value=0.0, dtype=f32}
+        %3:f32[3] = add %2, %1
+        return %3""", """
+        %1:f32[3] = full_like %0 {value=2.0, dtype=f32}
+        return %1"""),
     Rule("add", "x + -0.0 is exact", X, """
         %1:f32[] = constant {value=dense<f32[]: [-0.0]>}
         %2:f32[2,3] = add %1, %0
@@ -578,7 +582,7 @@ def simplify_and_clean(graph: Graph) -> Graph:
 @pytest.mark.parametrize("case", RULE_CASES, ids=[f"{c.op}: {c.id}" for c in RULE_CASES])
 def test_simplification_rule(case):
     before = parse_graph(graph_text(case.signature, case.body))
-    after = check_pass(simplify_and_clean, before, case.exact_zero_sign, draws=8)
+    after = check_pass(simplify_and_clean, before, draws=8)
     assert text(after) == graph_text(case.signature, case.expected or case.body)
 
 
@@ -680,7 +684,7 @@ def _check_stages_agree(stages: dict[str, Graph], seed: int) -> None:
     try:
         reference = evaluate(traced, inputs, variables, initial)
         for stage in ("optimized", "fused"):
-            assert_same_runs(reference, evaluate(stages[stage], inputs, variables, initial), False, pruned=True)
+            assert_same_runs(reference, evaluate(stages[stage], inputs, variables, initial), pruned=True)
     finally:
         for name, var in variables.items():
             var.value = saved[name]
@@ -809,7 +813,7 @@ def test_fold_simplify_cse_dce_fuse_are_pure_on_a_training_step():
 
     graph = step.get_concrete_function(np.ones((2, 3), np.float32)).graph
     for pass_fn in (fold, simplify, eliminate_common_subexpressions, eliminate_dead_code, fuse):
-        check_pass(pass_fn, graph, exact_zero_sign=False, draws=1)
+        check_pass(pass_fn, graph, draws=1)
 
 
 # -- property: random graphs evaluate the same at every stage ---------------------------------------
