@@ -18,6 +18,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from graphc.ir import ops
+from graphc.ir.boundary import supported_array
 from graphc.ir.errors import InvalidArgumentError
 from graphc.ir.types import as_dtype, int64
 
@@ -48,11 +49,12 @@ def _leaves(element) -> list:
 
 
 def _to_array(x, dtype=None) -> np.ndarray:
-    """A leaf as an array; Python floats and lists of them become float32 (as ``gc.constant``)."""
+    """A leaf as an array; Python floats and lists of them become float32 (as ``gc.constant``), arrays
+    of dtypes graphc lacks widen (``graphc.ir.boundary``: uint8 labels become int32)."""
     if isinstance(x, TensorLike):
         array = x._as_tensor().numpy()
     elif isinstance(x, np.ndarray):
-        array = x
+        array = supported_array(x)
     else:
         array = ops.constant(x).numpy()
     return array if dtype is None else array.astype(dtype.numpy)
@@ -72,8 +74,9 @@ class Dataset:
     # -- sources ------------------------------------------------------------------------------------
     @staticmethod
     def from_tensor_slices(tensors) -> "Dataset":
-        """The slices of ``tensors`` along their first axis (all leaves must agree on its size)."""
-        arrays = _structure_map(_to_array, tensors)
+        """The slices of ``tensors`` along their first axis (all leaves must agree on its size), taken
+        from a copy: writing into the arrays later does not change the dataset."""
+        arrays = _structure_map(lambda x: np.array(_to_array(x)), tensors)
         sizes = {a.shape[0] if a.ndim else None for a in _leaves(arrays)}
         if None in sizes:
             raise InvalidArgumentError("from_tensor_slices: every component needs a first axis to slice along")

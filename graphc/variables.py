@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from graphc.ir import ops
+from graphc.ir.boundary import converted, same_kind
 from graphc.ir.errors import DTypeError, InvalidArgumentError
 from graphc.ir.location import user_location
 from graphc.ir.types import TensorType, as_dtype
@@ -75,7 +76,7 @@ class Variable(TensorLike):
 
     def numpy(self) -> np.ndarray:
         """A copy of the current value (eagerly; inside a traced function this raises)."""
-        return np.array(self.read_value().numpy())
+        return self.read_value().numpy()
 
     def __array__(self, dtype=None, copy=None):
         return self.numpy() if dtype is None else self.numpy().astype(dtype)
@@ -85,19 +86,23 @@ class Variable(TensorLike):
         return self.type.shape
 
     def _assignable(self, value):
-        """``value`` as an operand of an assignment: tensors as they are, other values converted."""
+        """``value`` as an operand of an assignment: tensors as they are, other values converted when
+        that keeps every value (``graphc.ir.boundary``): no float into an int variable, no int out of its range."""
         if isinstance(value, TensorLike):
             return value._as_tensor()
         array = np.asarray(value)
-        target = self.type.dtype.numpy
-        if array.dtype == object or not np.can_cast(array.dtype, target, "same_kind"):
-            location = user_location()
-            raise DTypeError(
-                f"cannot assign {type(value).__name__} of dtype {array.dtype} to variable {self.name!r} of "
-                f"type {self.type}",
-                location=location.long if location else None,
-            )
-        return array.astype(target)
+        reason = "another kind of number"
+        if same_kind(array.dtype, self.type.dtype):
+            try:
+                return converted(array, self.type.dtype)
+            except DTypeError as error:
+                reason = error.message
+        location = user_location()
+        raise DTypeError(
+            f"cannot assign {type(value).__name__} of dtype {array.dtype} to variable {self.name!r} of "
+            f"type {self.type}: {reason}",
+            location=location.long if location else None,
+        )
 
     def __repr__(self) -> str:
         return (
@@ -121,7 +126,7 @@ def _initial_array(value, dtype) -> np.ndarray:
             )
     else:
         array = ops.constant(value, dtype).numpy()
-    return array if dtype is None else array.astype(as_dtype(dtype).numpy)
+    return array if dtype is None else converted(array, as_dtype(dtype))
 
 
 def _frozen(array: np.ndarray) -> np.ndarray:

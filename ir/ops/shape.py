@@ -11,7 +11,7 @@ import numpy as np
 from ..dispatch import bind
 from ..errors import InvalidArgumentError, ShapeError
 from ..types import TensorType, broadcast_shapes, fresh_dim, normalize_axes, normalize_axis
-from .common import define, shape_of, unbroadcast, user_op
+from .common import define, shape_of, unbroadcast, unchanged, user_op
 
 
 def _product(dims) -> int:
@@ -76,7 +76,7 @@ define(
 def reshape_like(x, like):
     """``x`` reshaped to the shape of ``like``."""
     if shape_of(x) == shape_of(like):
-        return x
+        return unchanged(x)
     return bind("reshape_like", x, like)
 
 
@@ -100,7 +100,7 @@ def transpose(x, perm=None):
     ndim = len(shape_of(x))
     perm = tuple(range(ndim))[::-1] if perm is None else tuple(normalize_axis(p, ndim, "perm entry") for p in perm)
     if perm == tuple(range(ndim)):
-        return x
+        return unchanged(x)
     return bind("transpose", x, perm=perm)
 
 
@@ -128,7 +128,7 @@ def broadcast_to(x, shape):
     """``x`` repeated along size-1 and new leading axes to ``shape`` (NumPy broadcasting)."""
     shape = tuple(int(d) for d in shape)
     if shape_of(x) == shape:
-        return x
+        return unchanged(x)
     return bind("broadcast_to", x, shape=shape)
 
 
@@ -150,7 +150,7 @@ define(
 def broadcast_like(x, like):
     """``x`` broadcast to the shape of ``like``."""
     if shape_of(x) == shape_of(like):
-        return x
+        return unchanged(x)
     return bind("broadcast_like", x, like)
 
 
@@ -202,7 +202,7 @@ def squeeze(x, axis=None):
         raise ShapeError(f"without axis, needs known sizes, but axes {unknown} are known only at run time")
     axes = tuple(i for i, d in enumerate(shape) if d == 1) if axis is None else normalize_axes(axis, len(shape))
     if not axes:
-        return x
+        return unchanged(x)
     return bind("squeeze", x, axes=axes)
 
 
