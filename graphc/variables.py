@@ -5,12 +5,28 @@ import numpy as np
 
 from graphc.ir import ops
 from graphc.ir.boundary import converted, same_kind
-from graphc.ir.errors import DTypeError, InvalidArgumentError
+from graphc.ir.errors import DTypeError, InPlaceOperatorError, InvalidArgumentError
 from graphc.ir.location import user_location
 from graphc.ir.types import TensorType, as_dtype
 
 from .tensor import Tensor, TensorLike
 from .tracing import constant_value, init_scope
+
+
+def _refused_in_place(operator: str, update: str | None = None):
+    """An in-place operator of ``Variable`` that raises, as TensorFlow's does: without it Python would
+    silently rebind the name to a new tensor, leaving the variable unchanged."""
+    update = update or f"assign(variable {operator} value)"
+
+    def refuse(self, other):
+        location = user_location()
+        raise InPlaceOperatorError(
+            f"`variable {operator}= value` is not supported on gc.Variable {self.name!r}: use "
+            f"`variable.{update}` to change the variable, or `out = variable {operator} value` for a new tensor",
+            location=location.long if location else None,
+        )
+
+    return refuse
 
 
 class Variable(TensorLike):
@@ -103,6 +119,17 @@ class Variable(TensorLike):
             f"type {self.type}: {reason}",
             location=location.long if location else None,
         )
+
+    __iadd__ = _refused_in_place("+", "assign_add(value)")
+    __isub__ = _refused_in_place("-", "assign_sub(value)")
+    __imul__ = _refused_in_place("*")
+    __itruediv__ = _refused_in_place("/")
+    __ifloordiv__ = _refused_in_place("//")
+    __imod__ = _refused_in_place("%")
+    __ipow__ = _refused_in_place("**")
+    __imatmul__ = _refused_in_place("@")
+    __iand__ = _refused_in_place("&")
+    __ior__ = _refused_in_place("|")
 
     def __repr__(self) -> str:
         return (
