@@ -138,8 +138,17 @@ def assign_call(dtype):
     return lambda value: gc.Variable(np.zeros(np.shape(value), dtype.numpy), name="target").assign(value).read_value()
 
 
+def generator_call(dtype):
+    def call(value):
+        spec = gc.TensorSpec(np.shape(value), dtype)
+        (element,) = gc.data.Dataset.from_generator(lambda: iter([value]), output_signature=spec)
+        return element
+
+    return call
+
+
 NARROWING_ENTRIES = {
-    "signature": signature_call, "Variable.assign": assign_call,
+    "signature": signature_call, "Variable.assign": assign_call, "from_generator signature": generator_call,
     "Variable(dtype=)": lambda dtype: lambda value: gc.Variable(value, dtype=dtype).read_value(),
     "constant(dtype=)": lambda dtype: lambda value: gc.constant(value, dtype),
 }
