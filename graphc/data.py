@@ -20,7 +20,9 @@ import numpy as np
 
 from graphc.ir import ops
 from graphc.ir.arguments import arguments_of, as_int
-from graphc.ir.errors import InvalidArgumentError
+from graphc.ir.boundary import converted, supported_array
+from graphc.ir.errors import DTypeError, InvalidArgumentError
+from graphc.ir.location import user_location
 from graphc.ir.types import as_dtype, int64
 
 from . import nest
@@ -50,11 +52,12 @@ def _leaves(element) -> list:
 
 
 def _to_array(x, dtype=None) -> np.ndarray:
-    """A leaf as an array; Python floats and lists of them become float32 (as ``gc.constant``)."""
+    """A leaf as an array; Python floats and lists of them become float32 (as ``gc.constant``), arrays
+    of dtypes graphc lacks widen (``graphc.ir.boundary``: uint8 labels become int32)."""
     if isinstance(x, TensorLike):
         array = x._as_tensor().numpy()
     elif isinstance(x, np.ndarray):
-        array = x
+        array = supported_array(x)
     else:
         array = ops.constant(x).numpy()
     return array if dtype is None else array.astype(dtype.numpy)
@@ -74,8 +77,9 @@ class Dataset:
     # -- sources ------------------------------------------------------------------------------------
     @staticmethod
     def from_tensor_slices(tensors) -> "Dataset":
-        """The slices of ``tensors`` along their first axis (all leaves must agree on its size)."""
-        arrays = _structure_map(_to_array, tensors)
+        """The slices of ``tensors`` along their first axis (all leaves must agree on its size), taken
+        from a copy: writing into the arrays later does not change the dataset."""
+        arrays = _structure_map(lambda x: np.array(_to_array(x)), tensors)
         sizes = {a.shape[0] if a.ndim else None for a in _leaves(arrays)}
         if None in sizes:
             raise InvalidArgumentError("from_tensor_slices: every component needs a first axis to slice along")
@@ -335,7 +339,11 @@ def _conformed(element, signature):
     specs = nest.flatten(signature)
     arrays = []
     for (path, leaf), spec in zip(leaves, specs):
-        array = _to_array(leaf).astype(spec.dtype.numpy)
+        try:
+            array = converted(_to_array(leaf), spec.dtype)  # no silent wrap-around (ir.boundary)
+        except DTypeError as error:
+            location = user_location()
+            raise error.with_context(op="from_generator", location=location.long if location else None) from None
         if len(array.shape) != len(spec.shape) or any(s is not None and s != d for s, d in zip(spec.shape, array.shape)):
             raise InvalidArgumentError(f"from_generator: element {path or ''} has shape {array.shape}, expected {spec}")
         arrays.append(array)

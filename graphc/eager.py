@@ -5,6 +5,7 @@ import numpy as np
 
 from graphc.backends.numpy.kernels import run_kernel
 from graphc.ir import dispatch
+from graphc.ir.boundary import supported_array
 from graphc.ir.errors import InvalidArgumentError
 from graphc.ir.types import TensorType, as_dtype, weak_type_of
 
@@ -12,7 +13,8 @@ from .tensor import Tensor
 
 
 def to_array(x) -> np.ndarray:
-    """An op input as an array: eager tensors unwrap, Python scalars take their default dtype."""
+    """An op input as an array: eager tensors unwrap, Python scalars take their default dtype, arrays of
+    dtypes graphc lacks widen (``graphc.ir.boundary``). An array of a supported dtype is returned itself."""
     if isinstance(x, Tensor):
         if x._array is None:
             raise InvalidArgumentError(
@@ -21,14 +23,19 @@ def to_array(x) -> np.ndarray:
             )
         return x._array
     weak = weak_type_of(x)
-    array = np.asarray(x, dtype=weak.default.numpy) if weak else np.asarray(x)
-    as_dtype(array.dtype)
-    return array
+    return np.asarray(x, dtype=weak.default.numpy) if weak else supported_array(np.asarray(x))
+
+
+def owned_array(x) -> np.ndarray:
+    """``to_array(x)``, copied unless it is a new array (from a list or a scalar, or widened): a tensor
+    never shares memory the caller can write."""
+    array = to_array(x)
+    return np.array(array, copy=True) if array is x or array.base is not None else array
 
 
 class EagerHandler(dispatch.Handler):
     def lift(self, x) -> Tensor:
-        return x if isinstance(x, Tensor) and x._array is not None else Tensor(to_array(x))
+        return x if isinstance(x, Tensor) and x._array is not None else Tensor(owned_array(x))
 
     def process(self, opdef, inputs, attrs):
         arrays = [x._array for x in inputs]

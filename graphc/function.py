@@ -4,15 +4,16 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import struct
 import threading
 import warnings
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from graphc.ir import dispatch
+from graphc.ir import boundary, dispatch
 from graphc.ir.errors import DTypeError, GraphcError, InvalidArgumentError
 from graphc.ir.graph import Graph
 from graphc.ir.location import Location, user_location
@@ -85,11 +86,17 @@ class _TensorKey:
 
 @dataclass(frozen=True)
 class _ValueKey:
-    """Any other argument, keyed by its Python value (variables: by identity)."""
+    """Any other argument, keyed by its Python value (variables: by identity). Floats are keyed by
+    their bits: NaN finds its trace again (NaN != NaN), and -0.0 gets a trace apart from 0.0 (the
+    function may branch on the sign)."""
 
     path: str
     kind: type
-    value: Any
+    value: Any = field(compare=False)
+    identity: Any = field(init=False, repr=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "identity", _identity(self.value))
 
     def accepts(self, other) -> bool:
         return self == other
@@ -98,6 +105,15 @@ class _ValueKey:
         if isinstance(self.value, _Ref):
             return f"{self.path}: variable {self.value.deref().name!r}"
         return f"{self.path}={self.value!r}"
+
+
+def _identity(value):
+    """What a Python argument is keyed by: the value, or the bits of a float or complex number."""
+    if isinstance(value, float):
+        return struct.pack("<d", value)
+    if isinstance(value, complex):
+        return struct.pack("<dd", value.real, value.imag)
+    return value
 
 
 @dataclass
@@ -109,6 +125,7 @@ class _Call:
     templates: dict  # per parameter: the structure its value was flattened by
     keys: tuple
     values: list
+    borrowed: list  # per leaf: whether it was a caller's NumPy array (its tensor may share its memory)
 
     @property
     def structure(self):
@@ -116,6 +133,11 @@ class _Call:
 
     def tensor_values(self) -> list[Tensor]:
         return [v for k, v in zip(self.keys, self.values) if isinstance(k, _TensorKey)]
+
+    def owned_values(self) -> list:
+        """The values, with a copy for each tensor made from a caller's array (for running the Python
+        eagerly: what it returns must not change when the caller writes into its arrays)."""
+        return [Tensor(np.array(v._array)) if borrowed else v for v, borrowed in zip(self.values, self.borrowed)]
 
     def rebuild(self, leaves: list) -> tuple[tuple, dict]:
         """Positional and keyword arguments with the leaves replaced by ``leaves``."""
@@ -185,10 +207,12 @@ class Function:
                 f"{self.name}(): gc.TensorSpec arguments are for get_concrete_function; call with tensors",
                 location=_long(caller),
             )
-        if current_trace() is not None or self._runs_eagerly():
-            args, kwargs = call_.rebuild(call_.values)  # eagerly, or inlined into the graph being traced
-            python = self._traced_function() if current_trace() is not None else self.python_function
-            return python(*args, **kwargs)
+        if current_trace() is not None:  # inlined into the graph being traced
+            args, kwargs = call_.rebuild(call_.values)
+            return self._traced_function()(*args, **kwargs)
+        if self._runs_eagerly():
+            args, kwargs = call_.rebuild(call_.owned_values())
+            return self.python_function(*args, **kwargs)
         cf = self._concrete_function(call_, caller)
         if self._fast_path_applies(args, kwargs, call_):
             self._fast_calls[tuple((a.shape, a.dtype) for a in args)] = cf
@@ -203,6 +227,7 @@ class Function:
             and all(p.kind is p.POSITIONAL_OR_KEYWORD for p in params)
             and all(type(a) is np.ndarray for a in args)
             and all(isinstance(k, _TensorKey) for k in call_.keys)
+            and all(v._array is a for v, a in zip(call_.values, args))  # no dtype widened (ir.boundary)
         )
 
     def _runs_eagerly(self) -> bool:
@@ -239,7 +264,7 @@ class Function:
         except TypeError as error:
             raise InvalidArgumentError(f"{self.name}(): {error}", location=_long(caller)) from None
         bound.apply_defaults()
-        templates, keys, values = {}, [], []
+        templates, keys, values, borrowed = {}, [], [], []
         for param, value in bound.arguments.items():
             templates[param] = self._specs.get(param, value)
             for path, leaf, spec in self._parameter_leaves(param, value, caller):
@@ -249,7 +274,8 @@ class Function:
                     raise self._argument_error(f"argument {path!r}: {error.message}", caller, type(error)) from None
                 keys.append(key)
                 values.append(converted)
-        return _Call(self._signature, templates, tuple(keys), values)
+                borrowed.append(isinstance(leaf, np.ndarray))
+        return _Call(self._signature, templates, tuple(keys), values, borrowed)
 
     def _parameter_leaves(self, param: str, value, caller) -> list[tuple]:
         """``(path, leaf, spec or None)`` for each leaf of one parameter's value."""
@@ -426,9 +452,9 @@ def _converted_for_spec(leaf, spec: TensorSpec) -> Tensor:
         array = np.asarray(leaf)
     except (TypeError, ValueError):
         array = None
-    if array is None or not np.can_cast(array.dtype, spec.dtype.numpy, "same_kind"):
+    if array is None or not boundary.same_kind(array.dtype, spec.dtype):
         raise InvalidArgumentError(f"expected a tensor {spec}, got {type(leaf).__name__} {leaf!r}")
-    return Tensor(array.astype(spec.dtype.numpy))
+    return Tensor(boundary.converted(array, spec.dtype))
 
 
 def _first_difference(spec: TensorSpec, got: TensorSpec) -> str:

@@ -3,12 +3,23 @@
 A loss object is called as ``loss(y_true, y_pred, sample_weight=None)``: the per-example losses,
 times ``sample_weight``, reduced by ``reduction``: ``"sum_over_batch_size"`` (the default: the sum
 divided by the number of examples), ``"sum"`` or ``"none"``.
+
+Shapes are checked as Keras 3 (TensorFlow 2.16+) checks them; a mismatch is a ``ShapeError`` naming
+the loss, both shapes and the caller's line, never a silent broadcast:
+
+- targets and predictions whose ranks differ by one, the larger ending in a size-1 axis, are first
+  brought to the same rank (``[N]`` against ``[N, 1]`` is ``[N, 1]`` against ``[N, 1]``);
+- ``mean_squared_error``, ``mean_absolute_error``: the shapes must then broadcast together;
+- ``binary_crossentropy``, ``categorical_crossentropy``: the shapes must then be equal;
+- ``sparse_categorical_crossentropy``: the labels' shape must be the predictions' without the class
+  axis (a trailing size-1 axis on the labels is dropped first).
 """
 from __future__ import annotations
 
 from graphc.ir import ops
-from graphc.ir.errors import InvalidArgumentError
-from graphc.ir.ops.common import promote
+from graphc.ir.errors import InvalidArgumentError, ShapeError
+from graphc.ir.location import user_location
+from graphc.ir.ops.common import promote, unchanged
 from graphc.ir.types import int32
 
 from .module import snake_case
@@ -19,30 +30,78 @@ EPSILON = 1e-7  # Keras's fuzz factor: probabilities are clipped to [EPSILON, 1 
 def _float(x):
     """``x`` as a float tensor (integers become floats)."""
     (x,) = promote(x, to_float=True)
-    return x
+    return unchanged(x)
 
 
-def _pair(y_true, y_pred):
-    """Targets in the dtype of the (float) predictions."""
-    y_pred = _float(y_pred)
-    return ops.cast(y_true, y_pred.dtype), y_pred
+def _pair(name: str, y_true, y_pred, same_shape: bool):
+    """Targets and predictions as float tensors, aligned and checked (see ``aligned``)."""
+    return aligned(name, y_true, _float(y_pred), same_shape)
+
+
+def aligned(name: str, y_true, y_pred, same_shape: bool = False):
+    """Targets in the dtype of the predictions (a tensor), brought to the same rank and checked: equal
+    shapes when ``same_shape``, else shapes that broadcast together."""
+    y_true, y_pred = same_rank(ops.cast(y_true, y_pred.dtype), y_pred)
+    (check_same_shape if same_shape else check_broadcastable)(name, y_true, y_pred)
+    return y_true, y_pred
+
+
+def same_rank(y_true, y_pred):
+    """Keras's alignment of targets and predictions whose ranks differ by one where the larger ends in a
+    size-1 axis: a rank-1 partner gains that axis, otherwise the size-1 axis is dropped."""
+    if len(y_true.shape) == len(y_pred.shape) + 1 and y_true.shape[-1] == 1:
+        return (y_true, ops.expand_dims(y_pred, -1)) if len(y_pred.shape) == 1 else (ops.squeeze(y_true, -1), y_pred)
+    if len(y_pred.shape) == len(y_true.shape) + 1 and y_pred.shape[-1] == 1:
+        return (ops.expand_dims(y_true, -1), y_pred) if len(y_true.shape) == 1 else (y_true, ops.squeeze(y_pred, -1))
+    return y_true, y_pred
+
+
+def check_same_shape(name: str, y_true, y_pred) -> None:
+    """Raises unless the shapes are equal (a dimension known only at run time matches any size)."""
+    if not _same_shapes(y_true.shape, y_pred.shape):
+        hint = "; for integer class labels use the sparse_ variant" if "categorical" in name else ""
+        raise shape_error(name, y_true, y_pred, f"the shapes must be equal{hint}")
+
+
+def check_broadcastable(name: str, y_true, y_pred) -> None:
+    """Raises unless the shapes broadcast together."""
+    pairs = zip(reversed(y_true.shape), reversed(y_pred.shape))
+    if not all(_same_size(a, b) or a == 1 or b == 1 for a, b in pairs):
+        raise shape_error(name, y_true, y_pred, "the shapes must broadcast together")
+
+
+def _same_shapes(a: tuple, b: tuple) -> bool:
+    return len(a) == len(b) and all(_same_size(x, y) for x, y in zip(a, b))
+
+
+def _same_size(a, b) -> bool:
+    return a is None or b is None or a == b
+
+
+def shape_error(name: str, y_true, y_pred, requirement: str) -> ShapeError:
+    """The error of a loss or metric ``name`` given targets and predictions of mismatched shapes."""
+    location = user_location()
+    return ShapeError(
+        f"y_true of shape {tuple(y_true.shape)} and y_pred of shape {tuple(y_pred.shape)}: {requirement}",
+        op=name, location=location.long if location else None,
+    )
 
 
 def mean_squared_error(y_true, y_pred):
     """``mean((y_pred - y_true)**2)`` over the last axis."""
-    y_true, y_pred = _pair(y_true, y_pred)
+    y_true, y_pred = _pair("mean_squared_error", y_true, y_pred, same_shape=False)
     return ops.reduce_mean(ops.square(ops.subtract(y_pred, y_true)), -1)
 
 
 def mean_absolute_error(y_true, y_pred):
     """``mean(|y_pred - y_true|)`` over the last axis."""
-    y_true, y_pred = _pair(y_true, y_pred)
+    y_true, y_pred = _pair("mean_absolute_error", y_true, y_pred, same_shape=False)
     return ops.reduce_mean(ops.abs(ops.subtract(y_pred, y_true)), -1)
 
 
 def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
     """Cross-entropy of 0/1 targets and probabilities (or logits), averaged over ``axis``."""
-    y_true, y_pred = _pair(y_true, y_pred)
+    y_true, y_pred = _pair("binary_crossentropy", y_true, y_pred, same_shape=True)
     if label_smoothing:
         y_true = ops.add(ops.multiply(y_true, 1.0 - label_smoothing), 0.5 * label_smoothing)
     if from_logits:  # max(x, 0) - x * z + log(1 + exp(-|x|)), stable for any x
@@ -64,7 +123,7 @@ def _log_probabilities(y_pred, from_logits, axis):
 
 def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
     """Cross-entropy of one-hot (or soft) targets and probabilities (or logits) along ``axis``."""
-    y_true, y_pred = _pair(y_true, y_pred)
+    y_true, y_pred = _pair("categorical_crossentropy", y_true, y_pred, same_shape=True)
     if label_smoothing:
         classes = y_pred.shape[axis]
         y_true = ops.add(ops.multiply(y_true, 1.0 - label_smoothing), label_smoothing / classes)
@@ -77,17 +136,21 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
     y_pred = _float(y_pred)
     if axis not in (-1, len(y_pred.shape) - 1):
         raise InvalidArgumentError("sparse_categorical_crossentropy supports the classes on the last axis only")
-    labels = sparse_labels(y_true, y_pred)
+    labels = sparse_labels("sparse_categorical_crossentropy", y_true, y_pred)
     hot = ops.one_hot(labels, y_pred.shape[-1], dtype=y_pred.dtype)
     return ops.negative(ops.reduce_sum(ops.multiply(hot, _log_probabilities(y_pred, from_logits, -1)), -1))
 
 
-def sparse_labels(y_true, y_pred):
-    """Integer labels shaped like ``y_pred`` without its class axis (a trailing size-1 axis dropped)."""
-    shape = tuple(getattr(y_true, "shape", ()))
-    if len(shape) == len(y_pred.shape) and shape and shape[-1] == 1:
-        y_true = ops.squeeze(y_true, -1)
-    return ops.cast(y_true, int32)
+def sparse_labels(name: str, y_true, y_pred):
+    """Integer labels, which must be shaped like ``y_pred`` without its class axis (a trailing size-1
+    axis is dropped first)."""
+    given = ops.cast(y_true, int32)
+    labels = given
+    if len(labels.shape) == len(y_pred.shape) and labels.shape and labels.shape[-1] == 1:
+        labels = ops.squeeze(labels, -1)
+    if not y_pred.shape or not _same_shapes(labels.shape, y_pred.shape[:-1]):
+        raise shape_error(name, given, y_pred, "integer labels need the shape of y_pred without its last (class) axis")
+    return labels
 
 
 # -- loss objects ------------------------------------------------------------------------------------

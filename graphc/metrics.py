@@ -2,6 +2,12 @@
 
 ``update_state`` adds a batch (inside ``@gc.function`` the updates are graph nodes, so they happen
 on every call), ``result()`` is the statistic so far, ``reset_state()`` starts again.
+
+Targets and predictions are checked as the losses check them (see ``graphc.losses``): ``accuracy``
+and ``binary_accuracy`` as ``mean_squared_error`` (same rank, then shapes that broadcast),
+``categorical_accuracy`` as ``categorical_crossentropy`` (equal shapes: Keras would compare the
+argmax of a ``[N, 1]`` target, always 0, without a word), ``sparse_categorical_accuracy`` as
+``sparse_categorical_crossentropy``. A mismatch is a ``ShapeError`` naming the metric and both shapes.
 """
 from __future__ import annotations
 
@@ -131,26 +137,28 @@ class MeanMetricWrapper(Mean):
 # -- per-example functions ---------------------------------------------------------------------------
 def accuracy(y_true, y_pred):
     """1.0 where ``y_pred == y_true``, else 0.0."""
-    y_pred = _as_tensor(y_pred)
-    return ops.cast(ops.equal(ops.cast(y_true, y_pred.dtype), y_pred), float32)
+    y_true, y_pred = losses.aligned("accuracy", y_true, _as_tensor(y_pred))
+    return ops.cast(ops.equal(y_true, y_pred), float32)
 
 
 def binary_accuracy(y_true, y_pred, threshold=0.5):
     """1.0 where ``y_pred > threshold`` agrees with the 0/1 target, averaged over the last axis."""
-    y_pred = _as_tensor(y_pred)
+    y_true, y_pred = losses.aligned("binary_accuracy", y_true, _as_tensor(y_pred))
     predicted = ops.cast(ops.greater(y_pred, threshold), y_pred.dtype)
-    return ops.reduce_mean(ops.cast(ops.equal(ops.cast(y_true, y_pred.dtype), predicted), float32), -1)
+    return ops.reduce_mean(ops.cast(ops.equal(y_true, predicted), float32), -1)
 
 
 def categorical_accuracy(y_true, y_pred):
     """1.0 where the largest prediction is at the one-hot target's class."""
+    y_true, y_pred = _as_tensor(y_true), _as_tensor(y_pred)
+    losses.check_same_shape("categorical_accuracy", y_true, y_pred)
     return ops.cast(ops.equal(ops.argmax(y_true, -1), ops.argmax(y_pred, -1)), float32)
 
 
 def sparse_categorical_accuracy(y_true, y_pred):
     """1.0 where the largest prediction is at the integer label's class."""
     y_pred = _as_tensor(y_pred)
-    labels = losses.sparse_labels(y_true, y_pred)
+    labels = losses.sparse_labels("sparse_categorical_accuracy", y_true, y_pred)
     return ops.cast(ops.equal(ops.cast(labels, ops.argmax(y_pred, -1).dtype), ops.argmax(y_pred, -1)), float32)
 
 

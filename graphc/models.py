@@ -14,6 +14,7 @@ import numpy as np
 
 from graphc.ir import ops
 from graphc.ir.arguments import arguments_of, as_int, as_size
+from graphc.ir.boundary import supported_array
 from graphc.ir.errors import InvalidArgumentError
 from graphc.ir.types import float32
 
@@ -349,10 +350,11 @@ def _floats(logs: dict) -> dict:
 
 # -- data -------------------------------------------------------------------------------------------------
 def _as_arrays(data):
-    """Leaves as arrays; float64 arrays become float32 (as Keras does with NumPy inputs)."""
+    """Leaves as arrays; float64 arrays become float32 (as Keras does with NumPy inputs), other dtypes
+    graphc lacks widen (``graphc.ir.boundary``)."""
 
     def convert(leaf):
-        array = np.asarray(leaf.numpy() if isinstance(leaf, TensorLike) else leaf)
+        array = supported_array(np.asarray(leaf.numpy() if isinstance(leaf, TensorLike) else leaf))
         return array.astype(np.float32) if array.dtype == np.float64 else array
 
     return None if data is None else nest.map_structure(convert, data)

@@ -105,10 +105,12 @@ def _operand(x):
 
 
 class Tensor(TensorLike):
-    """A multi-dimensional array of one dtype.
+    """An immutable multi-dimensional array of one dtype.
 
     Eager tensors hold their value (``.numpy()``); symbolic tensors stand for a value of a graph
-    being traced by ``@gc.function`` and have a static type only."""
+    being traced by ``@gc.function`` and have a static type only. An eager tensor's memory is its
+    own: arrays it was made from are copied, ``.numpy()`` returns a copy (as TensorFlow does) and
+    ``np.asarray(tensor)`` a read-only view."""
 
     __slots__ = ("_array", "_value", "_graph", "__weakref__")
 
@@ -135,16 +137,20 @@ class Tensor(TensorLike):
         return self._value.name if self._value is not None else None
 
     def numpy(self) -> np.ndarray:
-        """The value as a NumPy array (eager tensors only)."""
+        """A copy of the value as a NumPy array (eager tensors only)."""
         self._require_concrete("numpy()", _RETURN_IT)
-        return self._array
+        return self._array.copy()
 
     def __array__(self, dtype=None, copy=None):
+        """The value for NumPy: a read-only view, or a copy when ``copy`` or a different ``dtype`` asks."""
         self._require_concrete("np.asarray()", _RETURN_IT)
         if copy is False and dtype is not None and np.dtype(dtype) != self._array.dtype:
             raise ValueError("np.asarray(tensor, dtype, copy=False): a different dtype needs a copy")
-        array = self._array if dtype is None else self._array.astype(dtype, copy=False)
-        return array.copy() if copy else array
+        if copy or (dtype is not None and np.dtype(dtype) != self._array.dtype):
+            return self._array.astype(dtype or self._array.dtype)
+        view = self._array.view()
+        view.flags.writeable = False
+        return view
 
     def _require_concrete(self, what: str, instead: str) -> None:
         if self._array is None:

@@ -4,12 +4,29 @@ from __future__ import annotations
 import numpy as np
 
 from graphc.ir import ops
-from graphc.ir.errors import DTypeError, InvalidArgumentError
+from graphc.ir.boundary import converted, same_kind
+from graphc.ir.errors import DTypeError, InPlaceOperatorError, InvalidArgumentError
 from graphc.ir.location import user_location
 from graphc.ir.types import TensorType, as_dtype
 
 from .tensor import Tensor, TensorLike
 from .tracing import constant_value, init_scope
+
+
+def _refused_in_place(operator: str, update: str | None = None):
+    """An in-place operator of ``Variable`` that raises, as TensorFlow's does: without it Python would
+    silently rebind the name to a new tensor, leaving the variable unchanged."""
+    update = update or f"assign(variable {operator} value)"
+
+    def refuse(self, other):
+        location = user_location()
+        raise InPlaceOperatorError(
+            f"`variable {operator}= value` is not supported on gc.Variable {self.name!r}: use "
+            f"`variable.{update}` to change the variable, or `out = variable {operator} value` for a new tensor",
+            location=location.long if location else None,
+        )
+
+    return refuse
 
 
 class Variable(TensorLike):
@@ -75,7 +92,7 @@ class Variable(TensorLike):
 
     def numpy(self) -> np.ndarray:
         """A copy of the current value (eagerly; inside a traced function this raises)."""
-        return np.array(self.read_value().numpy())
+        return self.read_value().numpy()
 
     def __array__(self, dtype=None, copy=None):
         return self.numpy() if dtype is None else self.numpy().astype(dtype)
@@ -85,19 +102,34 @@ class Variable(TensorLike):
         return self.type.shape
 
     def _assignable(self, value):
-        """``value`` as an operand of an assignment: tensors as they are, other values converted."""
+        """``value`` as an operand of an assignment: tensors as they are, other values converted when
+        that keeps every value (``graphc.ir.boundary``): no float into an int variable, no int out of its range."""
         if isinstance(value, TensorLike):
             return value._as_tensor()
         array = np.asarray(value)
-        target = self.type.dtype.numpy
-        if array.dtype == object or not np.can_cast(array.dtype, target, "same_kind"):
-            location = user_location()
-            raise DTypeError(
-                f"cannot assign {type(value).__name__} of dtype {array.dtype} to variable {self.name!r} of "
-                f"type {self.type}",
-                location=location.long if location else None,
-            )
-        return array.astype(target)
+        reason = "another kind of number"
+        if same_kind(array.dtype, self.type.dtype):
+            try:
+                return converted(array, self.type.dtype)
+            except DTypeError as error:
+                reason = error.message
+        location = user_location()
+        raise DTypeError(
+            f"cannot assign {type(value).__name__} of dtype {array.dtype} to variable {self.name!r} of "
+            f"type {self.type}: {reason}",
+            location=location.long if location else None,
+        )
+
+    __iadd__ = _refused_in_place("+", "assign_add(value)")
+    __isub__ = _refused_in_place("-", "assign_sub(value)")
+    __imul__ = _refused_in_place("*")
+    __itruediv__ = _refused_in_place("/")
+    __ifloordiv__ = _refused_in_place("//")
+    __imod__ = _refused_in_place("%")
+    __ipow__ = _refused_in_place("**")
+    __imatmul__ = _refused_in_place("@")
+    __iand__ = _refused_in_place("&")
+    __ior__ = _refused_in_place("|")
 
     def __repr__(self) -> str:
         return (
@@ -121,7 +153,7 @@ def _initial_array(value, dtype) -> np.ndarray:
             )
     else:
         array = ops.constant(value, dtype).numpy()
-    return array if dtype is None else array.astype(as_dtype(dtype).numpy)
+    return array if dtype is None else converted(array, as_dtype(dtype))
 
 
 def _frozen(array: np.ndarray) -> np.ndarray:

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .boundary import supported_array, supported_dtype
 from .errors import GraphcError
 from .graph import Graph, Value
 from .location import Location, user_location
 from .registry import OpDef, get_op
-from .types import TensorType, as_dtype, weak_type_of
+from .types import TensorType, weak_type_of
 
 
 class Handler(abc.ABC):
@@ -182,7 +183,7 @@ def type_of(x) -> TensorType | None:
     if weak_type_of(x) is not None:
         return None
     arr = np.asarray(x)
-    return TensorType(arr.shape, as_dtype(arr.dtype))
+    return TensorType(arr.shape, supported_dtype(arr.dtype))
 
 
 class GraphBuilder(Handler):
@@ -199,8 +200,8 @@ class GraphBuilder(Handler):
         if isinstance(x, Value):
             return x
         weak = weak_type_of(x)
-        array = np.asarray(x, dtype=weak.default.numpy) if weak else np.asarray(x)
-        as_dtype(array.dtype)  # rejects unsupported dtypes with a clear message
+        # a copy: the graph keeps the value it was traced with, whatever the caller does to its array later
+        array = np.asarray(x, dtype=weak.default.numpy) if weak else supported_array(np.array(x, copy=True))
         return self.add("constant", [], {"value": array})[0]
 
     def add(self, op: str, inputs: list[Value], attrs: dict) -> list[Value]:

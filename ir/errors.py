@@ -44,6 +44,11 @@ class OperatorNotAllowedInGraphError(GraphcError, TypeError):
     """A symbolic tensor was used where Python needs a concrete value (bool(), int(), if, while)."""
 
 
+class InPlaceOperatorError(GraphcError, RuntimeError):
+    """``variable += value`` and the like: a variable changes through ``assign_add`` and friends only (a
+    RuntimeError, as TensorFlow raises)."""
+
+
 class IRError(GraphcError, ValueError):
     """A graph is malformed: found by the verifier or the text parser."""
 

@@ -5,7 +5,7 @@ import functools
 
 import numpy as np
 
-from ..dispatch import bind, type_of
+from ..dispatch import bind, current_handler, type_of
 from ..errors import DTypeError, GraphcError, InvalidArgumentError
 from ..location import user_location
 from ..registry import OpDef, register
@@ -61,6 +61,14 @@ def cast_to(x, dtype: DType):
     if not hasattr(x, "type"):  # a NumPy array or scalar: convert now, no node needed
         return np.asarray(x, dtype=dtype.numpy)
     return bind("cast", x, dtype=dtype)
+
+
+def unchanged(x):
+    """The result of an op that leaves ``x`` as it is: a tensor (or graph value) itself, a variable's
+    current value, anything else (an array, a Python number) as a tensor of the current handler."""
+    if hasattr(x, "_as_tensor"):
+        return x._as_tensor()
+    return x if hasattr(x, "type") else current_handler().lift(x)
 
 
 def float_dtype_for(dtype: DType) -> DType:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..arguments import as_shape, as_size
+from ..boundary import converted, supported_dtype
 from ..dispatch import bind
 from ..errors import InvalidArgumentError
 from ..types import TensorType, as_dtype, float32, int32, int64, weak_type_of
@@ -19,20 +20,20 @@ define("constant", _constant_infer)
 
 @user_op("constant")
 def constant(value, dtype=None, shape=None):
-    """A tensor holding ``value`` (array-like); Python floats default to float32, ints to int32 (int64
-    when they do not fit), NumPy values keep their dtype."""
+    """A tensor holding a copy of ``value`` (array-like); Python floats default to float32, ints to int32
+    (int64 when they do not fit), NumPy values keep their dtype or widen to a supported one (see
+    ``graphc.ir.boundary``). An integer that ``dtype`` cannot hold is an error, never wrapped around."""
+    array = np.asarray(value)
     if dtype is None:
-        array = np.asarray(value)
-        dtype = array.dtype if isinstance(value, (np.ndarray, np.generic)) else _python_dtype(array)
-    dtype = as_dtype(dtype)
-    array = np.asarray(value, dtype=dtype.numpy)
+        dtype = supported_dtype(array.dtype) if isinstance(value, (np.ndarray, np.generic)) else _python_dtype(array)
+    array = converted(array, as_dtype(dtype))
     if shape is not None:
         shape = as_shape(shape, one_int=True)
         try:
             array = np.broadcast_to(array, shape) if array.size == 1 else array.reshape(shape)
         except ValueError:
             raise InvalidArgumentError(f"cannot reshape {array.size} values to shape {list(shape)}") from None
-    return bind("constant", value=np.array(array, order="C"))
+    return bind("constant", value=np.asarray(array, order="C"))
 
 
 def _python_dtype(array: np.ndarray):
@@ -64,7 +65,7 @@ def fill(shape, value, dtype=None):
 
 
 def _scalar(value, dtype):
-    return np.asarray(value, dtype=dtype.numpy).item()
+    return converted(np.asarray(value), dtype).item()
 
 
 @user_op("zeros")

@@ -11,7 +11,7 @@ import math
 from ..dispatch import bind
 from ..errors import DTypeError
 from ..types import TensorType, as_dtype, bool_, broadcast_shapes
-from .common import define, dtype_kind, promote, require, unbroadcast, user_op
+from .common import define, dtype_kind, promote, require, unbroadcast, unchanged, user_op
 
 
 # -- unary ------------------------------------------------------------------------------------
@@ -252,5 +252,5 @@ def cast(x, dtype):
     """``x`` converted to ``dtype`` (float to int truncates toward zero, as C and TensorFlow do)."""
     dtype = as_dtype(dtype)
     if dtype_kind(x) == dtype:
-        return x
+        return unchanged(x)
     return bind("cast", x, dtype=dtype)

@@ -12,7 +12,7 @@ from ..arguments import as_int, as_list, as_shape, is_list, normalize_axes, norm
 from ..dispatch import bind
 from ..errors import InvalidArgumentError, ShapeError
 from ..types import TensorType, broadcast_shapes, fresh_dim
-from .common import define, shape_of, unbroadcast, user_op
+from .common import define, shape_of, unbroadcast, unchanged, user_op
 
 
 def _product(dims) -> int:
@@ -76,7 +76,7 @@ define(
 def reshape_like(x, like):
     """``x`` reshaped to the shape of ``like``."""
     if shape_of(x) == shape_of(like):
-        return x
+        return unchanged(x)
     return bind("reshape_like", x, like)
 
 
@@ -103,7 +103,7 @@ def transpose(x, perm=None):
     else:
         perm = tuple(normalize_axis(p, ndim, f"perm[{i}]") for i, p in enumerate(as_list(perm, "perm")))
     if perm == tuple(range(ndim)):
-        return x
+        return unchanged(x)
     return bind("transpose", x, perm=perm)
 
 
@@ -131,7 +131,7 @@ def broadcast_to(x, shape):
     """``x`` repeated along size-1 and new leading axes to ``shape`` (NumPy broadcasting)."""
     shape = as_shape(shape)
     if shape_of(x) == shape:
-        return x
+        return unchanged(x)
     return bind("broadcast_to", x, shape=shape)
 
 
@@ -153,7 +153,7 @@ define(
 def broadcast_like(x, like):
     """``x`` broadcast to the shape of ``like``."""
     if shape_of(x) == shape_of(like):
-        return x
+        return unchanged(x)
     return bind("broadcast_like", x, like)
 
 
@@ -205,7 +205,7 @@ def squeeze(x, axis=None):
         raise ShapeError(f"without axis, needs known sizes, but axes {unknown} are known only at run time")
     axes = tuple(i for i, d in enumerate(shape) if d == 1) if axis is None else normalize_axes(axis, len(shape))
     if not axes:
-        return x
+        return unchanged(x)
     return bind("squeeze", x, axes=axes)
 
 

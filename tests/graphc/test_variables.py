@@ -194,8 +194,10 @@ def test_a_variable_never_aliases_arrays_outside_it():
     store(source)
     source[0] = 7  # the caller's array is not the variable's storage
     np.testing.assert_array_equal(v.numpy(), [1, 1])
+    v.read_value().numpy()[0] = 7  # nor is a tensor read from it a way to change it: numpy() is a copy
+    np.testing.assert_array_equal(v.numpy(), [1, 1])
     with pytest.raises(ValueError, match="read-only"):
-        v.read_value().numpy()[0] = 7  # nor is a tensor read from it a way to change it
+        np.asarray(v.read_value())[0] = 7
     copy = v.numpy()
     copy[0] = 7
     np.testing.assert_array_equal(v.numpy(), [1, 1])

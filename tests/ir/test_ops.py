@@ -810,7 +810,7 @@ ERRORS = [
     ("gather-float-indices", lambda x: gc.gather(x, x, axis=1), E.DTypeError, "gather"),
     ("unknown-dtype-cast", lambda x: gc.cast(x, "float16"), E.DTypeError, "cast"),
     ("unknown-dtype-zeros", lambda x: gc.zeros([2], dtype="complex64"), E.DTypeError, "zeros"),
-    ("unknown-dtype-constant", lambda x: x + gc.constant(np.ones(3, np.float16)), E.DTypeError, "constant"),
+    ("unknown-dtype-constant", lambda x: x + gc.constant(np.ones(3, np.complex64)), E.DTypeError, "constant"),
     ("unknown-dtype-operand", lambda x: x + np.ones(3, np.complex64), E.DTypeError, "add"),
     ("bool-arithmetic", lambda x: (x > 0) + (x < 0), E.DTypeError, "add"),
     ("bool-negative", lambda x: -(x > 0), E.DTypeError, "negative"),
