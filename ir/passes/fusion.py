@@ -33,6 +33,9 @@ from ..registry import get_op
 from .rebuild import Builder
 
 REDUCTIONS = ("reduce_sum", "reduce_max", "reduce_min", "reduce_prod")
+# The most nodes one kernel holds: LLVM's loop vectoriser takes time quadratic in a loop's length
+# (a kernel of 3,000 nodes took 3 s, of 6,000 nodes 11 s); longer chains become several kernels.
+MAX_KERNEL_NODES = 256
 _SHAPE_ONLY = ("broadcast_to", "broadcast_like", "full_like")
 
 
@@ -169,6 +172,8 @@ class Groups:
         """The kind and space of one kernel holding the nodes of ``a`` and ``b`` (both fusible
         groups), or None if they cannot form one: exactly what ``kernel_space`` of their union says,
         found from the two groups' own kinds and spaces and the edges between them."""
+        if len(a.nodes) + len(b.nodes) > MAX_KERNEL_NODES:
+            return None
         if a.kind == "elementwise":
             a, b = b, a  # ``a`` decides the space: the one that is not elementwise, if any
         if b.kind != "elementwise":
