@@ -10,6 +10,9 @@ W2 row softmax of float32[4096, 1024]
 W3 MLP training step 784-512-512-10, batch 256, float32, softmax cross-entropy, SGD
 W4 per-call overhead: x * 2 + 1 on float32[4]
 W5 first-call latency of W3 (trace + optimise + compile) in a fresh process, cold and warm cache
+W7 compile time of long elementwise chains in a fresh process, cold cache: 750 and 1,500 steps of
+   sin(x) * c + d, 10,000 and 20,000 simple ops (x * c, x - d); each doubling's growth ratio (time at
+   2n over time at n: 2 is linear)
 """
 from __future__ import annotations
 
@@ -53,13 +56,38 @@ def _format_time(seconds: float) -> str:
     return f"{seconds * 1e3:8.2f} ms"
 
 
-def first_call_latency(warm: bool, cache_dir: str) -> float:
-    """Seconds from import to the end of W3's first compiled call, in a new process."""
+def report_of_new_process(script: str, *args: str, cache_dir: str) -> dict:
+    """What a bench script (``first_call.py``, ``compile_time.py``) reports, as JSON, from a new process."""
     env = dict(os.environ, GRAPHC_CACHE_DIR=cache_dir)
     out = subprocess.run(
-        [sys.executable, os.path.join(HERE, "first_call.py")], env=env, capture_output=True, text=True, check=True
+        [sys.executable, os.path.join(HERE, script), *args], env=env, capture_output=True, text=True, check=True
     )
-    return json.loads(out.stdout.strip().splitlines()[-1])["seconds"]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def first_call_latency(warm: bool, cache_dir: str) -> float:
+    """Seconds from import to the end of W3's first compiled call, in a new process."""
+    return report_of_new_process("first_call.py", cache_dir=cache_dir)["seconds"]
+
+
+# W7: (chain, size n): the first call is timed at n and 2n
+CHAIN_SIZES = [("sin", 750, "steps of sin(x)*c+d"), ("simple", 10_000, "simple ops")]
+
+
+def compile_growth() -> None:
+    """W7: the first call of each chain at n and 2n, cold cache, and the growth ratio. The process's
+    CPU time is shown too: on a loaded machine it is the steadier figure."""
+    for kind, n, what in CHAIN_SIZES:
+        reports = []
+        for size in (n, 2 * n):
+            with tempfile.TemporaryDirectory() as cache:
+                reports.append(report_of_new_process("compile_time.py", kind, str(size), cache_dir=cache))
+            wall, cpu = reports[-1]["seconds"], reports[-1]["cpu_seconds"]
+            print(f"{f'W7 first call, {size:,} {what}':<44} {'graphc':<10} {_format_time(wall)}"
+                  f"  (CPU {_format_time(cpu).strip()})")
+        ratio = {key: reports[1][key] / reports[0][key] for key in ("seconds", "cpu_seconds")}
+        print(f"{f'W7 growth ratio, {2 * n:,} over {n:,}':<44} {'graphc':<10} {ratio['seconds']:8.2f}x"
+              f"  (CPU {ratio['cpu_seconds']:.2f}x)")
 
 
 def run(selected: list[str]) -> None:
@@ -86,6 +114,8 @@ def run(selected: list[str]) -> None:
             warm = statistics.median(first_call_latency(True, cache) for _ in range(3))
         print(f"{'W5 first call of W3 (cold cache)':<44} {'graphc':<10} {_format_time(cold)}")
         print(f"{'W5 first call of W3 (warm cache)':<44} {'graphc':<10} {_format_time(warm)}")
+    if not selected or "W7" in selected:
+        compile_growth()
 
 
 if __name__ == "__main__":

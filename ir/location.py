@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 _internal_dirs: list[str] = [os.path.dirname(os.path.abspath(__file__)) + os.sep]
 _skipped_files = (os.sep + "contextlib.py", os.sep + "functools.py")
+_internal_files: dict[str, bool] = {}  # filename -> _is_internal, cleared when a directory is registered
 
 
 def register_internal_dir(path: str) -> None:
@@ -14,6 +15,7 @@ def register_internal_dir(path: str) -> None:
     path = os.path.dirname(os.path.abspath(path)) + os.sep
     if path not in _internal_dirs:
         _internal_dirs.append(path)
+        _internal_files.clear()
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,15 @@ class Location:
 
 
 def _is_internal(filename: str) -> bool:
+    internal = _internal_files.get(filename)
+    if internal is None:
+        internal = _is_internal_path(filename)
+        if os.path.isabs(filename):  # a relative name depends on the working directory
+            _internal_files[filename] = internal
+    return internal
+
+
+def _is_internal_path(filename: str) -> bool:
     if filename.startswith("<"):
         return filename.startswith("<frozen ")
     filename = os.path.abspath(filename)

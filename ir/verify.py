@@ -14,7 +14,7 @@ def verify(graph: Graph) -> Graph:
     result not linked to its node, a value used but defined nowhere in the graph, a cycle, a value
     used before it is defined, an unknown variable, or result types that disagree with the op's
     shape rule. Graphs held by nodes (fused kernels' bodies) are verified too."""
-    where = {node: _describe(graph, i, node) for i, node in enumerate(graph.nodes)}
+    where = _Descriptions(graph)
     _check_structure(graph, where)
     defined = set(graph.inputs)
     for node in graph.nodes:
@@ -23,18 +23,33 @@ def verify(graph: Graph) -> Graph:
                 # in node order every input is defined before its use unless the graph has a cycle
                 _check_acyclic(graph, where)
                 raise IRError(f"{where[node]}: input {i} ({_value(v, where)}) is used before it is defined")
-        _check_types(graph, node, where[node])
+        _check_types(graph, node, where)
         for body in (a for a in node.attrs.values() if isinstance(a, Graph)):
             verify(body)  # a fused kernel's own graph
         defined.update(node.outputs)
     return graph
 
 
-def _describe(graph: Graph, position: int, node: Node) -> str:
-    return f"graph {graph.name}, node {position} ({node.op})" + (f" at {node.loc}" if node.loc else "")
+class _Descriptions:
+    """Where each node is, in words (``where[node]``), written only for the node an error names."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.position: dict[Node, int] | None = None
+
+    def get(self, node: Node, default: str) -> str:
+        if self.position is None:
+            self.position = {n: i for i, n in enumerate(self.graph.nodes)}
+        if node not in self.position:
+            return default
+        where = f"graph {self.graph.name}, node {self.position[node]} ({node.op})"
+        return where + (f" at {node.loc}" if node.loc else "")
+
+    def __getitem__(self, node: Node) -> str:
+        return self.get(node, node.op)
 
 
-def _value(v, where: dict) -> str:
+def _value(v, where: _Descriptions) -> str:
     producer = "a graph input" if v.node is None else f"result {v.index} of {where.get(v.node, v.node.op)}"
     return f"{v.type}, {producer}"
 
@@ -74,22 +89,54 @@ def _check_acyclic(graph: Graph, where: dict) -> None:
     raise IRError(f"graph {graph.name}: has a cycle: {path}")
 
 
-def _check_types(graph: Graph, node: Node, where: str) -> None:
+def _check_types(graph: Graph, node: Node, where: _Descriptions) -> None:
     attrs = dict(node.attrs)
     if "var" in attrs:
         if attrs["var"] not in graph.variables:
-            raise IRError(f"{where}: unknown variable {attrs['var']!r} (the graph declares {sorted(graph.variables)})")
+            raise IRError(f"{where[node]}: unknown variable {attrs['var']!r} (the graph declares {sorted(graph.variables)})")
         attrs["var"] = graph.variables[attrs["var"]]
+    recorded = tuple(v.type for v in node.outputs)
+    key = None if "var" in attrs else _signature(node.op, node.inputs, attrs, recorded)
+    if key in _AGREEING:
+        return
     try:
         inferred = OPS[node.op].infer([v.type for v in node.inputs], **attrs)
     except Exception as error:  # noqa: BLE001 - any failure of the shape rule means a malformed node
-        raise IRError(f"{where}: the op's shape rule rejects its inputs or attributes: {_message(error)}") from None
-    recorded = [v.type for v in node.outputs]
+        raise IRError(f"{where[node]}: the op's shape rule rejects its inputs or attributes: {_message(error)}") from None
     if len(inferred) != len(recorded) or not all(map(_types_agree, recorded, inferred)):
         raise IRError(
-            f"{where}: results typed {', '.join(map(str, recorded)) or 'none'} but the op's shape rule "
+            f"{where[node]}: results typed {', '.join(map(str, recorded)) or 'none'} but the op's shape rule "
             f"gives {', '.join(map(str, inferred)) or 'none'}"
         )
+    if key is not None and len(_AGREEING) < _AGREEING_MAX:
+        _AGREEING.add(key)
+
+
+# Signatures (op, input types, attributes, result types) whose result types the op's shape rule has
+# accepted: shape rules are pure, so a pass that copies a node need not have its rule run again.
+_AGREEING: set = set()
+_AGREEING_MAX = 1 << 16
+
+
+def _signature(op: str, inputs, attrs: dict, recorded: tuple) -> tuple | None:
+    """The signature of a node, or None when an attribute is not a plain value (an array, a graph)."""
+    try:
+        attr_keys = tuple((name, _plain(value)) for name, value in sorted(attrs.items()))
+    except TypeError:
+        return None
+    return op, tuple(v.type for v in inputs), attr_keys, recorded
+
+
+def _plain(value):
+    """``value`` with its type, so that equal keys mean equal attributes (``1``, ``1.0`` and ``True``
+    differ, as do ``0.0`` and ``-0.0``); TypeError for anything but numbers, strings, None and tuples."""
+    if isinstance(value, (tuple, list)):
+        return type(value).__name__, tuple(map(_plain, value))
+    if isinstance(value, float):
+        return "float", value.hex()
+    if value is None or isinstance(value, (bool, int, str)):
+        return type(value).__name__, value
+    raise TypeError(type(value).__name__)
 
 
 def _message(error: Exception) -> str:

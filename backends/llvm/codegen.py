@@ -98,6 +98,7 @@ class CodeGen:
         self.module = ir.Module(name=graph.name)
         self.slots: list[Slot] = []
         self.slot_of: dict[Value, int] = {}
+        self.arena_slots: dict[int, int] = {}  # arena offset -> slot
         self.symbols = {name: i for i, name in enumerate(_symbols(graph))}
 
     def _new_slot(self, kind, key, dtype, shape) -> int:
@@ -146,11 +147,19 @@ class CodeGen:
                     elif buffer is not None and buffer.kind == "variable" and in_place:
                         self.slot_of[v] = var_slots[buffer.inplace_of[1:]]
                     elif buffer is not None and buffer.kind == "arena" and v not in staged_values:
-                        self.slot_of[v] = self._new_slot("arena", buffer.offset, v.dtype, v.type.shape)
+                        self.slot_of[v] = self._arena_slot(buffer.offset, v)
                     else:
                         self.slot_of[v] = self._new_slot("buffer", None, v.dtype, v.type.shape)
         staged = [(name, slot) for name, slot in current.items() if slot != var_slots[name]]
         return var_slots, staged
+
+    def _arena_slot(self, offset: int, v: Value) -> int:
+        """The slot of the arena bytes at ``offset``, one per offset: a kernel computing a value in
+        place of its input then reads and writes through one pointer, and LLVM vectorises its loop
+        (through two, its run-time overlap check fails and the scalar loop runs)."""
+        if offset not in self.arena_slots:
+            self.arena_slots[offset] = self._new_slot("arena", offset, v.dtype, v.type.shape)
+        return self.arena_slots[offset]
 
     def _operand(self, v: Value) -> Operand:
         return Operand(self.slot_of[v], v.dtype, v.type.shape, v in self.transposed)

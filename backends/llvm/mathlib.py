@@ -75,6 +75,8 @@ znver5 (the tests check it).
 from __future__ import annotations
 
 import math
+import weakref
+from collections import Counter
 from dataclasses import dataclass
 
 from llvmlite import ir
@@ -89,22 +91,108 @@ FUNCTIONS = {
 
 _ATTRIBUTES = ("alwaysinline", "nounwind", "readnone", "norecurse")
 
+# A module gets its first INLINED_USES calls of a function inlined; later calls go to one outlined
+# copy, and in vectorised loops to its vector variants: a kernel of 1,500 sin calls then compiles sin
+# four times (scalar and three vector widths) instead of 1,500 times (about 30 ms each).
+INLINED_USES = 4
+_NEVER_OUTLINED = ("sqrt", "rsqrt")  # one or two instructions: a call would cost more
+_VECTOR_BITS = (128, 256, 512)
+_uses: "weakref.WeakKeyDictionary[ir.Module, Counter]" = weakref.WeakKeyDictionary()
+
 
 def math_function(module: ir.Module, name: str, ty: ir.Type) -> ir.Function:
-    """The internal function ``graphc.<name>.<f32|f64>`` of ``module``, created on first use."""
+    """The function of ``module`` computing ``name`` at float type ``ty``, for one more call.
+
+    That is ``graphc.<name>.<f32|f64>``, inlined at the call, for the module's first ``INLINED_USES``
+    calls; for later calls the outlined ``graphc.<name>.<f32|f64>.outlined``, which LLVM's loop
+    vectoriser replaces by a vector variant in vectorised loops (each created once per module)."""
     if name not in FUNCTIONS:
         raise ValueError(f"unknown math function {name!r}; known: {', '.join(sorted(FUNCTIONS))}")
     fmt = _format_of(ty)
+    inline = _inline_function(module, name, fmt)
+    uses = _uses.setdefault(module, Counter())
+    uses[inline.name] += 1
+    if uses[inline.name] <= INLINED_USES or name in _NEVER_OUTLINED:
+        return inline
+    return _outlined_function(module, inline, fmt)
+
+
+def _inline_function(module: ir.Module, name: str, fmt: "_Format") -> ir.Function:
     symbol = f"graphc.{name}.{fmt.name}"
     existing = module.globals.get(symbol)
     if existing is not None:
         return existing
-    fn = ir.Function(module, ir.FunctionType(ty, [ty] * FUNCTIONS[name]), symbol)
+    fn = ir.Function(module, ir.FunctionType(fmt.ty, [fmt.ty] * FUNCTIONS[name]), symbol)
     fn.linkage = "internal"
     for attribute in _ATTRIBUTES:
         fn.attributes.add(attribute)
     em = _Emitter(ir.IRBuilder(fn.append_basic_block("entry")), fmt)
     em.b.ret(_BODIES[name](em, *fn.args))
+    return fn
+
+
+class _OutlinedAttributes(ir.values.FunctionAttributes):
+    """Function attributes that also take LLVM string attributes (``"key"="value"``), which
+    llvmlite's own set rejects."""
+
+    def add(self, name):
+        if name.startswith('"'):
+            set.add(self, name)
+        else:
+            super().add(name)
+
+
+def _outlined_function(module: ir.Module, inline: ir.Function, fmt: "_Format") -> ir.Function:
+    """``<inline>.outlined``: never inlined; names its vector variants for the loop vectoriser
+    (the ``vector-function-abi-variant`` attribute, LLVM's own mangling ``_ZGV_LLVM_N<lanes>v...``)."""
+    symbol = inline.name + ".outlined"
+    existing = module.globals.get(symbol)
+    if existing is not None:
+        return existing
+    variants = [_vector_variant(module, inline, bits // fmt.bits) for bits in _VECTOR_BITS]
+    arity = len(inline.args)
+    mangled = ",".join(f"_ZGV_LLVM_N{v.args[0].type.count}{'v' * arity}_{symbol}({v.name})" for v in variants)
+    fn = ir.Function(module, inline.function_type, symbol)
+    fn.linkage = "internal"
+    fn.attributes = _OutlinedAttributes(["noinline", "nounwind", "readnone", "norecurse"])
+    fn.attributes.add(f'"vector-function-abi-variant"="{mangled}"')
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    b.ret(b.call(inline, list(fn.args)))
+    return fn
+
+
+def _vector_variant(module: ir.Module, inline: ir.Function, lanes: int) -> ir.Function:
+    """``<inline>.v<lanes>``: the function on vectors of ``lanes``, a loop over the lanes that LLVM
+    vectorises. Linkage ``weak_odr``: kept until the vectoriser has placed its calls, though
+    nothing calls it before."""
+    ty = inline.function_type.return_type
+    vector = ir.VectorType(ty, lanes)
+    fn = ir.Function(module, ir.FunctionType(vector, [vector] * len(inline.args)), f"{inline.name}.v{lanes}")
+    fn.linkage = "weak_odr"
+    for attribute in ("noinline", "nounwind", "norecurse"):
+        fn.attributes.add(attribute)
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    array = ir.ArrayType(ty, lanes)
+    arguments = []
+    for arg in fn.args:
+        slot = b.alloca(array)
+        b.store(arg, b.bitcast(slot, vector.as_pointer()))
+        arguments.append(slot)
+    result = b.alloca(array)
+    zero = ir.Constant(ir.IntType(64), 0)
+    loop, done = fn.append_basic_block("lane"), fn.append_basic_block("done")
+    start = b.block
+    b.branch(loop)
+    b.position_at_end(loop)
+    lane = b.phi(ir.IntType(64))
+    lane.add_incoming(zero, start)
+    values = [b.load(b.gep(slot, [zero, lane], inbounds=True)) for slot in arguments]
+    b.store(b.call(inline, values), b.gep(result, [zero, lane], inbounds=True))
+    following = b.add(lane, ir.Constant(ir.IntType(64), 1))
+    lane.add_incoming(following, loop)
+    b.cbranch(b.icmp_unsigned("<", following, ir.Constant(ir.IntType(64), lanes)), loop, done)
+    b.position_at_end(done)
+    b.ret(b.load(b.bitcast(result, vector.as_pointer())))
     return fn
 
 

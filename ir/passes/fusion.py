@@ -33,6 +33,9 @@ from ..registry import get_op
 from .rebuild import Builder
 
 REDUCTIONS = ("reduce_sum", "reduce_max", "reduce_min", "reduce_prod")
+# The most nodes one kernel holds: LLVM's loop vectoriser takes time quadratic in a loop's length
+# (a kernel of 3,000 nodes took 3 s, of 6,000 nodes 11 s); longer chains become several kernels.
+MAX_KERNEL_NODES = 256
 _SHAPE_ONLY = ("broadcast_to", "broadcast_like", "full_like")
 
 
@@ -118,27 +121,80 @@ def kernel_space(nodes: list[Node]) -> tuple[str, Space] | None:
     return kind, space
 
 
+def _value_class(value: Value, space: Space) -> str | None:
+    """The class of a fusible node's result in a kernel of ``space`` (as ``kernel_space`` assigns it)."""
+    node = value.node
+    if value is not node.outputs[0]:
+        return None
+    return "full" if node.op == "matmul" else space.value_class(value.type.shape)
+
+
 @dataclass(eq=False)
 class _Group:
-    nodes: list[Node]
+    """Nodes forming one kernel (or one unfused node), with the kernel's kind and space."""
+
+    nodes: list[Node]  # in no particular order until ``Groups.finish``
     first: int  # position of its first node in the graph
+    kind: str | None = None  # None: a node that is not fused
+    space: Space | None = None
 
 
-class _Groups:
+class Groups:
     """The graph of kernels being formed: every node in a group (unfused nodes alone in theirs) and
-    the edges between groups: data, and the traced order of the ops that read or write variables."""
+    the edges between groups: data, and the traced order of the ops that read or write variables.
+
+    ``visits`` counts the work of forming them: nodes moved or examined by merges, and groups searched
+    for cycles. It grows linearly with the graph where every node has a bounded number of inputs and
+    users: a merge looks only at the edges of the smaller group, and the smaller group moves."""
 
     def __init__(self, graph: Graph):
         self.position = {n: i for i, n in enumerate(graph.nodes)}
-        self.group_of = {n: _Group([n], i) for i, n in enumerate(graph.nodes)}
+        self.group_of = {n: self._single(n, i) for i, n in enumerate(graph.nodes)}
+        self.users = graph.users()
         self.succ: dict[_Group, set[_Group]] = {g: set() for g in self.group_of.values()}
         self.pred: dict[_Group, set[_Group]] = {g: set() for g in self.group_of.values()}
         for a, b in _ordering_edges(graph):
             self.succ[self.group_of[a]].add(self.group_of[b])
             self.pred[self.group_of[b]].add(self.group_of[a])
+        self.visits = 0
+
+    @staticmethod
+    def _single(node: Node, position: int) -> _Group:
+        if fusible_kind(node) is None:
+            return _Group([node], position)
+        kind, space = kernel_space([node])
+        return _Group([node], position, kind, space)
 
     def groups(self) -> list[_Group]:
         return sorted(self.succ, key=lambda g: g.first)
+
+    def merged_space(self, a: _Group, b: _Group) -> tuple[str, Space] | None:
+        """The kind and space of one kernel holding the nodes of ``a`` and ``b`` (both fusible
+        groups), or None if they cannot form one: exactly what ``kernel_space`` of their union says,
+        found from the two groups' own kinds and spaces and the edges between them."""
+        if len(a.nodes) + len(b.nodes) > MAX_KERNEL_NODES:
+            return None
+        if a.kind == "elementwise":
+            a, b = b, a  # ``a`` decides the space: the one that is not elementwise, if any
+        if b.kind != "elementwise":
+            if "matmul" in (a.kind, b.kind) or a.space != b.space:
+                return None  # two matmuls, a matmul and reductions, or reductions over other spaces
+        elif a.space.value_class(b.space.shape) is None:
+            return None  # every value of an elementwise group has its shape
+        if not self._edges_fit(a, b, a.space):
+            return None
+        return a.kind, a.space
+
+    def _edges_fit(self, a: _Group, b: _Group, space: Space) -> bool:
+        """Whether every read between ``a`` and ``b`` is one a kernel of ``space`` can make."""
+        small, large = (a, b) if len(a.nodes) <= len(b.nodes) else (b, a)
+        self.visits += len(small.nodes)
+        for node in small.nodes:
+            reads = [(node, v) for v in node.inputs if v.node is not None and self.group_of[v.node] is large]
+            reads += [(u, v) for v in node.outputs for u in self.users[v] if self.group_of[u] is large]
+            if not all(_may_read(reader, value, space) for reader, value in reads):
+                return False
+        return True
 
     def creates_cycle(self, a: _Group, b: _Group, horizon: int) -> bool:
         """Whether merging ``a`` and ``b`` makes a cycle: a path leaves one and reaches the other
@@ -151,6 +207,7 @@ class _Groups:
             stack = [g for g in self.succ[src] if g is not dst and g.first <= horizon]
             seen = set(stack)
             while stack:
+                self.visits += 1
                 for g in self.succ[stack.pop()]:
                     if g is dst:
                         return True
@@ -159,22 +216,30 @@ class _Groups:
                         stack.append(g)
         return False
 
-    def merge(self, a: _Group, into: _Group) -> None:
-        """Moves the nodes and edges of group ``a`` into group ``into``."""
-        into.nodes = sorted(a.nodes + into.nodes, key=self.position.__getitem__)
-        into.first = min(a.first, into.first)
-        for n in a.nodes:
+    def merge(self, a: _Group, b: _Group, kind: str, space: Space) -> None:
+        """Puts the nodes and edges of ``a`` and ``b`` into one group (the larger of the two)."""
+        gone, into = (a, b) if len(a.nodes) <= len(b.nodes) else (b, a)
+        self.visits += len(gone.nodes)
+        into.nodes += gone.nodes
+        into.first = min(gone.first, into.first)
+        into.kind, into.space = kind, space
+        for n in gone.nodes:
             self.group_of[n] = into
-        for s in self.succ.pop(a):
-            self.pred[s].discard(a)
+        for s in self.succ.pop(gone):
+            self.pred[s].discard(gone)
             if s is not into:
                 self.pred[s].add(into)
                 self.succ[into].add(s)
-        for p in self.pred.pop(a):
-            self.succ[p].discard(a)
+        for p in self.pred.pop(gone):
+            self.succ[p].discard(gone)
             if p is not into:
                 self.succ[p].add(into)
                 self.pred[into].add(p)
+
+    def finish(self) -> None:
+        """Puts every group's nodes in graph order."""
+        for g in self.succ:
+            g.nodes.sort(key=self.position.__getitem__)
 
     def topological_order(self) -> list[_Group]:
         """The groups in an order that respects every edge, keeping the graph's order where it is free to."""
@@ -184,6 +249,19 @@ class _Groups:
         return list(nx.lexicographical_topological_sort(dag, key=lambda g: g.first))
 
 
+def _may_read(reader: Node, value: Value, space: Space) -> bool:
+    """Whether, in one kernel of ``space``, ``reader`` may read ``value`` computed in the same kernel."""
+    if reader.op == "matmul":
+        return False  # a matmul's operands come from outside its kernel
+    if reader.op in REDUCTIONS:
+        if value is not reader.inputs[0]:
+            return True
+        reader_class = "full"
+    else:
+        reader_class = space.value_class(reader.outputs[0].type.shape)
+    return _value_class(value, space) in _MAY_READ[reader_class]
+
+
 def _ordering_edges(graph: Graph) -> list[tuple[Node, Node]]:
     """Data edges, and each op that touches a variable before the next such op."""
     edges = [(v.node, n) for n in graph.nodes for v in n.inputs if v.node is not None]
@@ -191,9 +269,9 @@ def _ordering_edges(graph: Graph) -> list[tuple[Node, Node]]:
     return edges + list(zip(stateful, stateful[1:]))
 
 
-def _partition(graph: Graph) -> _Groups:
+def form_groups(graph: Graph) -> Groups:
     """Groups the fusible nodes of ``graph`` into kernels, greedily from producers to consumers."""
-    groups = _Groups(graph)
+    groups = Groups(graph)
     for i, node in enumerate(graph.nodes):
         if fusible_kind(node) is None:
             continue
@@ -204,24 +282,25 @@ def _partition(graph: Graph) -> _Groups:
             mine, theirs = groups.group_of[node], groups.group_of[producer]
             if mine is theirs:
                 continue
-            merged = sorted(mine.nodes + theirs.nodes, key=groups.position.__getitem__)
-            if kernel_space(merged) is None or groups.creates_cycle(mine, theirs, horizon=i):
+            merged = groups.merged_space(mine, theirs)
+            if merged is None or groups.creates_cycle(mine, theirs, horizon=i):
                 continue
-            groups.merge(mine, into=theirs)
+            groups.merge(mine, theirs, *merged)
+    groups.finish()
     return groups
 
 
 def partition(graph: Graph) -> list[list[Node]]:
     """The kernels ``fuse`` forms: the fusible nodes of ``graph`` in groups, each in graph order."""
-    return [g.nodes for g in _partition(graph).groups() if fusible_kind(g.nodes[0]) is not None]
+    return [g.nodes for g in form_groups(graph).groups() if g.kind is not None]
 
 
 def fuse(graph: Graph) -> Graph:
     """A new graph in which every fusible node is inside a ``fused`` node (see the module docstring).
 
     A group of fusible nodes none of whose results is used outside it forms no kernel: it is dropped."""
-    groups = _partition(graph)
-    users = graph.users()
+    groups = form_groups(graph)
+    users = groups.users
     outputs = set(graph.outputs)
 
     new = Graph(graph.name)
@@ -230,7 +309,7 @@ def fuse(graph: Graph) -> Graph:
     builder = Builder(new)
     count = 0
     for group in groups.topological_order():
-        if fusible_kind(group.nodes[0]) is None:
+        if group.kind is None:
             (node,) = group.nodes
             vmap.update(zip(node.outputs, builder.copy(node, [vmap[v] for v in node.inputs])))
             continue
@@ -241,7 +320,7 @@ def fuse(graph: Graph) -> Graph:
         ]
         if not escaping:  # a kernel would compute nothing anyone reads
             continue
-        kind, _ = kernel_space(group.nodes)
+        kind = group.kind
         name = f"{kind}_{count}"
         count += 1
         body, external = _kernel_body(name, group.nodes, escaping)

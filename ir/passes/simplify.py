@@ -58,6 +58,8 @@ def uniform_value(value: Value):
     if node.op in ("fill", "full_like"):
         return node.attrs["value"]
     array = constant_of(node.outputs[0])
+    if array is not None and array.size == 1:
+        return array.reshape(-1)[0].item()
     if array is not None and array.size and np.all(array == array.reshape(-1)[0]):
         first = array.reshape(-1)[0]
         if np.all(np.signbit(array) == np.signbit(first)):  # 0.0 and -0.0 are different numbers here

@@ -34,7 +34,7 @@ from graphc.ir.dispatch import GraphBuilder, handler
 from graphc.ir.errors import GraphcError
 from graphc.ir.graph import Graph, Node
 from graphc.ir.passes import compile_stages, eliminate_dead_code, fuse, partition
-from graphc.ir.passes.fusion import fusible_kind, kernel_space
+from graphc.ir.passes.fusion import MAX_KERNEL_NODES, form_groups, fusible_kind, kernel_space
 from graphc.ir.registry import get_op
 from graphc.ir.text import parse_graph
 from graphc.ir.types import TensorType, float32
@@ -299,6 +299,32 @@ def test_fusing_500_nodes_takes_milliseconds():
     fused = fuse(graph)
     assert time.perf_counter() - start < 0.5  # a few ms; it was seconds when every merge rebuilt the graph
     check_fused(graph, fused)
+
+
+def _chain(length: int) -> Graph:
+    """``length`` steps of x = tanh(x) + x, each node read by the next two."""
+
+    def steps(x):
+        for _ in range(length):
+            x = ops.add(ops.tanh(x), x)
+        return x
+
+    return build([f32(4, 3)], steps)
+
+
+@pytest.mark.parametrize("length", [100, 1000, 4000])
+def test_forming_kernels_visits_each_node_a_bounded_number_of_times(length):
+    graph = _chain(length)
+    assert form_groups(graph).visits <= 4 * len(graph.nodes)  # quadratic work would be ~len²/2
+
+
+def test_a_long_chain_becomes_kernels_of_bounded_size():
+    graph = _chain(2 * MAX_KERNEL_NODES)
+    fused = fuse(graph)
+    check_fused(graph, fused)
+    sizes = [len(k.attrs["body"].nodes) for k in fused.kernels]
+    assert len(sizes) >= 4 and max(sizes) <= MAX_KERNEL_NODES
+    assert_same_results(graph, fused, [np.linspace(-1, 1, 12, dtype=np.float32).reshape(4, 3)])
 
 
 # -- the partition: a brute-force reference, and random graphs ---------------------------------------
