@@ -18,6 +18,7 @@ Other objects (hand-built graphs in tests, a parsed text IR) are read and assign
 """
 from __future__ import annotations
 
+import sys
 import threading
 
 import numpy as np
@@ -34,6 +35,7 @@ class SharedVariable:
 
     def __init__(self, array: np.ndarray):
         self._snapshot = _frozen(array)
+        self._spare: np.ndarray | None = None  # an earlier snapshot, reused when nobody holds it any more
         self.write_lock = threading.RLock()  # held by whoever assigns: eager code or a whole call
 
     @property
@@ -81,6 +83,15 @@ class VariableAccess:
         with _PUBLISH:
             return [v.value for v in self.reads]
 
+    def new_arrays(self, types: list[tuple]) -> list[np.ndarray]:
+        """An array of each ``(shape, dtype)`` to build the new values of ``writes`` in (between
+        ``acquire`` and ``release``): a variable's previous snapshot when nobody holds it any more
+        (reusing memory saves page faults on large variables), else a new array."""
+        return [
+            _reusable_spare(v, shape, dtype) if isinstance(v, SharedVariable) else np.empty(shape, dtype)
+            for v, (shape, dtype) in zip(self.writes, types)
+        ]
+
     def release(self) -> None:
         for lock in reversed(self._locks):
             lock.release()
@@ -98,9 +109,21 @@ class VariableAccess:
         with _PUBLISH:
             for var, array in zip(self.writes, staged):
                 if isinstance(var, SharedVariable):
+                    if owned:  # calls that build new values in arrays of their own reuse the old one
+                        var._spare = var._snapshot
                     var._snapshot = array
                 else:
                     var.value = array
+
+
+def _reusable_spare(var: SharedVariable, shape: tuple, dtype) -> np.ndarray:
+    spare = var._spare
+    # references: the variable's, this function's and getrefcount's argument; any other is a reader's
+    if spare is None or spare.base is not None or spare.shape != shape or spare.dtype != dtype or sys.getrefcount(spare) > 3:
+        return np.empty(shape, dtype)
+    var._spare = None
+    spare.flags.writeable = True
+    return spare
 
 
 def _frozen(array: np.ndarray, copy: bool = True) -> np.ndarray:

@@ -293,7 +293,7 @@ class Executable:
         try:
             if self._plain_variables:
                 snapshots = [_prepare_input(np.asarray(a)) for a in snapshots]
-            new_values = [np.empty(shape, dtype) for shape, dtype in new_value_types]
+            new_values = access.new_arrays(new_value_types)
             call(*args, *snapshots, *new_values)
             if sync[SYNC_ERROR]:
                 self._raise_flagged(sync)

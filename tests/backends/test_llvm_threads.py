@@ -384,3 +384,25 @@ def test_functions_sharing_variables_commit_together_and_never_deadlock(backend,
 
     run_threads([mover(s) if s % 2 == 0 else reader for s in range(threads)])
     assert sum(check_whole(x.numpy(), lambda x: True) for x in (a, b, c)) == 3000
+
+
+HOLDERS = {
+    "tensor": lambda v: v.read_value(),
+    "array": lambda v: v.read_value().numpy(),
+    "view": lambda v: v.read_value().numpy()[:],
+    "memoryview": lambda v: memoryview(v.read_value().numpy()),
+}
+
+
+@pytest.mark.parametrize("backend", ["llvm", "numpy"])
+@pytest.mark.parametrize("holder", HOLDERS)
+def test_a_read_keeps_its_value_while_later_calls_assign(backend, holder):
+    """Compiled assignments reuse the storage of earlier values only once nobody holds them."""
+    v = gc.Variable(np.arange(SIZES["small"], dtype=np.float32))
+    step = gc.function(lambda: v.assign_add(gc.ones_like(v)), backend=backend)
+    held = []
+    for i in range(6):
+        held.append((HOLDERS[holder](v), np.arange(SIZES["small"], dtype=np.float32) + i))
+        step()
+    for value, expected in held:
+        np.testing.assert_array_equal(np.asarray(value), expected)
