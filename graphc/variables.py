@@ -7,6 +7,7 @@ from graphc.ir import ops
 from graphc.ir.boundary import converted, same_kind
 from graphc.ir.errors import DTypeError, InPlaceOperatorError, InvalidArgumentError
 from graphc.ir.location import user_location
+from graphc.ir.state import SharedVariable
 from graphc.ir.types import TensorType, as_dtype
 
 from .tensor import Tensor, TensorLike
@@ -29,46 +30,26 @@ def _refused_in_place(operator: str, update: str | None = None):
     return refuse
 
 
-class Variable(TensorLike):
+class Variable(TensorLike, SharedVariable):
     """A tensor whose value persists and can be assigned: ``gc.Variable(value, trainable=True)``.
 
     ``value`` is anything ``gc.constant`` accepts, a tensor computed from constants (also inside a
     traced function), or a callable returning one. Traced functions capture variables by
     reference: an assignment made outside a function is seen by its next call without retracing,
-    and assignments inside persist. Shape and dtype are fixed at creation."""
+    and assignments inside persist. Shape and dtype are fixed at creation.
+
+    Variables may be shared by threads: a read (eager or in a compiled function) sees one whole
+    value, one that was assigned; a compiled function publishes all its assignments at once, and
+    ``assign_add``/``assign_sub`` (eager or compiled) never lose an update to a concurrent one."""
 
     def __init__(self, initial_value, trainable: bool = True, name: str | None = None, dtype=None):
         with init_scope():
             value = initial_value() if callable(initial_value) else initial_value
             array = _initial_array(value, dtype)
         self.type = TensorType(array.shape, as_dtype(array.dtype))
-        self._value = _frozen(array)
-        self._shared = False
+        super().__init__(array)
         self.trainable = bool(trainable)
         self.name = name or "Variable"
-
-    # -- the backend protocol: the current value as a read-only array -----------------------------
-    @property
-    def value(self) -> np.ndarray:
-        self._shared = True  # the caller may keep it: a backend must copy before updating in place
-        return self._value
-
-    @value.setter
-    def value(self, array: np.ndarray) -> None:
-        if array.shape != self._value.shape or array.dtype != self._value.dtype:
-            raise InvalidArgumentError(
-                f"cannot store a {array.dtype}{list(array.shape)} array in variable {self.name!r} of type {self.type}"
-            )
-        self._value = _frozen(array)
-        self._shared = False
-
-    def exclusive_storage(self) -> np.ndarray:
-        """The storage, shared with no tensor, that a backend may update in place (a copy is made when
-        a tensor may still refer to the current one, so earlier reads keep their values)."""
-        if self._shared:
-            self._value = _frozen(self._value)
-            self._shared = False
-        return self._value
 
     # -- the user API -------------------------------------------------------------------------------
     def _as_tensor(self) -> Tensor:
@@ -85,10 +66,12 @@ class Variable(TensorLike):
         return self
 
     def assign_add(self, delta) -> "Variable":
-        return self.assign(ops.add(self.read_value(), self._assignable(delta)))
+        with self.write_lock:  # eagerly, nobody assigns between the read and the assignment
+            return self.assign(ops.add(self.read_value(), self._assignable(delta)))
 
     def assign_sub(self, delta) -> "Variable":
-        return self.assign(ops.subtract(self.read_value(), self._assignable(delta)))
+        with self.write_lock:
+            return self.assign(ops.subtract(self.read_value(), self._assignable(delta)))
 
     def numpy(self) -> np.ndarray:
         """A copy of the current value (eagerly; inside a traced function this raises)."""
@@ -134,7 +117,7 @@ class Variable(TensorLike):
     def __repr__(self) -> str:
         return (
             f"<gc.Variable {self.name!r} shape={self.type.shape} dtype={self.type.dtype.name}, "
-            f"numpy={np.array2string(self._value, separator=', ')}>"
+            f"numpy={np.array2string(self.value, separator=', ')}>"
         )
 
 
@@ -155,9 +138,3 @@ def _initial_array(value, dtype) -> np.ndarray:
         array = ops.constant(value, dtype).numpy()
     return array if dtype is None else converted(array, as_dtype(dtype))
 
-
-def _frozen(array: np.ndarray) -> np.ndarray:
-    """A read-only copy: tensors that read the variable may share it, and nothing can change it in place."""
-    array = np.array(array, copy=True)
-    array.flags.writeable = False
-    return array

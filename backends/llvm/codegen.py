@@ -3,9 +3,10 @@
 ``graphc_entry(tid, nthreads, slots, dims, sync)`` runs every node in order; each thread calls it
 with its own ``tid`` and the threads meet at a barrier after each node. ``slots`` holds a pointer
 per buffer (see ``Slot``), ``dims`` the run-time sizes of the symbolic dimensions, ``sync`` the
-barrier words and the error flag. Variable assignments are staged: reads after an assignment use
-the new value's buffer, and the variables' storage is written only at the end, when no error was
-flagged — so a failing call leaves every variable as it was.
+barrier words and the error flag. A variable's current value is only read: its new value is built
+in a buffer of its own (slot kind 'assigned'), which the runtime publishes when the call succeeds —
+so a failing call leaves every variable as it was, and a concurrent reader never sees a value half
+written (``graphc.ir.state``).
 """
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ FALLIBLE = {"gather", "scatter_add"}  # and region ops holding them (control.may
 class Slot:
     """One pointer of the ``slots`` table: where the runtime finds or allocates the buffer.
 
-    kind: 'input' (key: input index), 'output' (key: output index), 'variable' (key: name),
+    kind: 'input' (key: input index), 'output' (key: output index), 'variable' (key: name; its
+    current value, read only), 'assigned' (key: name; the buffer its new value is built in),
     'constant' (key: the array), 'arena' (key: the offset in the arena), 'buffer' (an intermediate
     of unknown size the runtime allocates per run-time sizes and reuses)."""
 
@@ -106,18 +108,18 @@ class CodeGen:
         return len(self.slots) - 1
 
     def _assign_slots(self) -> tuple[dict[str, int], list[tuple[str, int]]]:
-        """Slots for every value; returns the variable slots and the staged writes (variable, slot).
+        """Slots for every value; returns the 'assigned' slots and the staged writes (variable, slot)
+        to copy into them at the end.
 
         Intermediates go to the arena at the offsets of the memory plan (those of unknown size get a
         buffer of their own); a kernel the plan lets update a variable in place writes straight into
-        the variable's storage, unless some op may fail after it (then writes stay staged)."""
+        the variable's 'assigned' buffer."""
         g = self.graph
         self.transposed = self._find_transposed_operands()
         plan = plan_memory(g, ALIGNMENT, frozenset(self.transposed))
         self.arena_bytes = plan.arena_bytes
         names = {v: f"%{i}" for i, v in enumerate(g.values())}
         planned = {b.name: b for b in plan.buffers}
-        in_place = not any(control.may_fail(n, FALLIBLE) for n in g.nodes)
         # a staged assignment is copied into its variable at the very end: its value must stay intact
         root = {}
         for n in g.nodes:
@@ -128,6 +130,13 @@ class CodeGen:
             self.slot_of[v] = self._new_slot("input", i, v.dtype, v.type.shape)
         var_slots = {name: self._new_slot("variable", name, var.type.dtype, var.type.shape) for name, var in g.variables.items()}
         current = dict(var_slots)
+        assigned: dict[str, int] = {}
+
+        def assigned_slot(name: str) -> int:
+            if name not in assigned:
+                var = g.variables[name]
+                assigned[name] = self._new_slot("assigned", name, var.type.dtype, var.type.shape)
+            return assigned[name]
         outputs = {v: i for i, v in enumerate(g.outputs)}
         for node in g.nodes:
             if node.op == "constant":
@@ -144,14 +153,15 @@ class CodeGen:
                     buffer = planned.get(names[v])
                     if v in outputs:
                         self.slot_of[v] = self._new_slot("output", outputs[v], v.dtype, v.type.shape)
-                    elif buffer is not None and buffer.kind == "variable" and in_place:
-                        self.slot_of[v] = var_slots[buffer.inplace_of[1:]]
+                    elif buffer is not None and buffer.kind == "variable":
+                        self.slot_of[v] = assigned_slot(buffer.inplace_of[1:])
                     elif buffer is not None and buffer.kind == "arena" and v not in staged_values:
                         self.slot_of[v] = self._arena_slot(buffer.offset, v)
                     else:
                         self.slot_of[v] = self._new_slot("buffer", None, v.dtype, v.type.shape)
-        staged = [(name, slot) for name, slot in current.items() if slot != var_slots[name]]
-        return var_slots, staged
+        written = [name for name, slot in current.items() if slot != var_slots[name]]
+        staged = [(name, current[name]) for name in written if current[name] != assigned_slot(name)]
+        return assigned, staged
 
     def _arena_slot(self, offset: int, v: Value) -> int:
         """The slot of the arena bytes at ``offset``, one per offset: a kernel computing a value in
@@ -198,7 +208,7 @@ class CodeGen:
     def layout(self) -> Program:
         """Every buffer's slot (the program without its code): cheap, and the same on every run."""
         g = self.graph
-        var_slots, staged = self._assign_slots()
+        assigned, staged = self._assign_slots()
         self.scratch = {}  # node index -> slot of a matmul result used only inside its kernel
         for i, node in enumerate(g.nodes):
             if node.op == "fused":
@@ -217,7 +227,7 @@ class CodeGen:
                 self.copies.append((target, slot, v))
                 slot = target
             output_slots.append(slot)
-        self.copies += [(var_slots[name], slot, g.variables[name]) for name, slot in staged]
+        self.copies += [(assigned[name], slot, g.variables[name]) for name, slot in staged]
         return Program(g.name, "", self.slots, list(self.symbols), list(g.nodes), output_slots, self.arena_bytes)
 
     def build(self) -> Program:
@@ -249,10 +259,10 @@ class CodeGen:
         return program
 
     def _emit_call_wrapper(self, entry: ir.Function, program: Program) -> None:
-        """``graphc_call(slots, sync, inputs..., outputs...)``: stores each array's data pointer in its
-        slot, clears the sync words and runs the entry on one thread. Saves the runtime reading every
-        address in Python: the per-call overhead of small graphs."""
-        arrays = [i for i, s in enumerate(self.slots) if s.kind == "input"] + program.output_slots
+        """``graphc_call(slots, sync, inputs..., outputs..., variables..., assigned...)``: stores each
+        array's data pointer in its slot, clears the sync words and runs the entry on one thread. Saves
+        the runtime reading every address in Python: the per-call overhead of small graphs."""
+        arrays = [i for i, s in enumerate(self.slots) if s.kind == "input"] + program.output_slots + variable_slots(program)
         fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [I8.as_pointer().as_pointer(), I64.as_pointer()]
                                                       + [I8.as_pointer()] * len(arrays)), CALL)
         slots, sync, *objects = fn.args
@@ -279,6 +289,11 @@ class CodeGen:
         src = b.bitcast(em.slot_pointer(src_slot, dtype), I8.as_pointer())
         with em.only_first_thread():
             b.call(memcpy, [dst, src, nbytes, ir.Constant(ir.IntType(1), 0)])
+
+
+def variable_slots(program: Program) -> list[int]:
+    """The slots of the variables' current values, then those of their new values."""
+    return [i for kind in ("variable", "assigned") for i, s in enumerate(program.slots) if s.kind == kind]
 
 
 def _item_size(dtype) -> int:

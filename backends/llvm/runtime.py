@@ -10,9 +10,10 @@ import numpy as np
 from graphc.ir import environment
 from graphc.ir.errors import InvalidArgumentError, ShapeError
 from graphc.ir.graph import Graph
+from graphc.ir.state import SharedVariable, VariableAccess
 from graphc.ir.types import TensorType
 
-from .codegen import CALL, ENTRY, Program
+from .codegen import CALL, ENTRY, Program, variable_slots
 from .emitter import ERROR_INDEX_OUT_OF_RANGE, ERROR_NEGATIVE_INTEGER_POWER, SYNC_ERROR, SYNC_ERROR_NODE
 
 ENTRY_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
@@ -165,15 +166,22 @@ class Executable:
         # BLAS runs its own threads: graphc's workers waiting out a gemm at a barrier only compete with
         # them (measured: 256x784x512 took 4x longer), so graphs that call BLAS run on one thread
         self._parallel = _THREADS > 1 and self._work >= PARALLEL_THRESHOLD and not _calls_blas(graph)
-        self._variables = [(i, graph.variables[s.key]) for i, s in enumerate(program.slots) if s.kind == "variable"]
+        self._variable_slots = variable_slots(program)
+        reads = [graph.variables[s.key] for s in program.slots if s.kind == "variable"]
+        writes = [graph.variables[s.key] for s in program.slots if s.kind == "assigned"]
+        self._variables = VariableAccess(reads, writes) if reads else None
+        # objects other than SharedVariable (hand-built graphs) may hold arrays native code cannot read as they are
+        self._plain_variables = not all(isinstance(v, SharedVariable) for v in reads)
+        self._new_value_slots = [program.slots[i] for i in self._variable_slots[len(reads):]]
         self._inputs = [(i, s.key) for i, s in enumerate(program.slots) if s.kind == "input"]
         self._outputs = [(i, s.key) for i, s in enumerate(program.slots) if s.kind == "output"]
         if self._static:
-            n_arrays = len(self._inputs) + len(program.output_slots)
+            n_arrays = len(self._inputs) + len(program.output_slots) + len(self._variable_slots)
             call_type = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, *[ctypes.py_object] * n_arrays)
             self._call_arrays = _native_function(code, CALL, call_type)
             self._output_types = [(tuple(program.slots[i].shape), program.slots[i].dtype.numpy) for i in program.output_slots]
             self._input_types = [(tuple(v.type.shape), v.dtype.numpy) for v in graph.inputs]
+            self._new_value_types = self._new_value_types_for(_NO_DIMS)
 
     def llvm_ir(self, optimized: bool = False) -> str:
         """The LLVM IR of the program (regenerated when the code came from the cache)."""
@@ -235,10 +243,13 @@ class Executable:
         for i, key in self._outputs:
             out = outputs[key] = np.empty(self._concrete_shape(self.program.slots[i].shape, dims), self.program.slots[i].dtype.numpy)
             table[i] = _address(out)
-        self._bind_variables(table)
         sync[:] = 0
-        self._call(table_address, _address(dims), sync_address)
-        self._raise_flagged(sync)
+        if self._variables:
+            self._call_with_variables(sync, self._new_value_types_for(dims), self._call_bound, table,
+                                      table_address, _address(dims), sync_address)
+        else:
+            self._call(table_address, _address(dims), sync_address)
+            self._raise_flagged(sync)
         return [outputs[i] for i in range(len(self.graph.outputs))]
 
     def _interpreted(self, arrays) -> list[np.ndarray]:
@@ -260,17 +271,41 @@ class Executable:
                 raise InvalidArgumentError(f"expected an array of {dtype}{list(shape)}, got {a.dtype}{list(a.shape)}")
             arrays.append(a)
         table, table_address, sync, sync_address, _ = self._scratch(_NO_DIMS)
-        if self._variables:
-            self._bind_variables(table)
         outputs = [np.empty(shape, dtype) for shape, dtype in self._output_types]
-        self._call_arrays(table_address, sync_address, *arrays, *outputs)
-        if sync[SYNC_ERROR]:
-            self._raise_flagged(sync)
+        if self._variables:
+            self._call_with_variables(sync, self._new_value_types, self._call_arrays, table_address, sync_address,
+                                      *arrays, *outputs)
+        else:
+            self._call_arrays(table_address, sync_address, *arrays, *outputs)
+            if sync[SYNC_ERROR]:
+                self._raise_flagged(sync)
         return outputs
 
-    def _bind_variables(self, table) -> None:
-        for i, var in self._variables:
-            table[i] = _address(_writable_storage(var))
+    def _new_value_types_for(self, dims) -> list[tuple]:
+        return [(self._concrete_shape(s.shape, dims), s.dtype.numpy) for s in self._new_value_slots]
+
+    def _call_with_variables(self, sync, new_value_types, call, *args) -> None:
+        """``call(*args, *snapshots, *new_values)`` (see ``graphc.ir.state``): the snapshots of the
+        variables it reads, referenced here until it returns, and an array per variable it assigns,
+        all published together when it flags no error."""
+        access = self._variables
+        snapshots = access.acquire()
+        try:
+            if self._plain_variables:
+                snapshots = [_prepare_input(np.asarray(a)) for a in snapshots]
+            new_values = access.new_arrays(new_value_types)
+            call(*args, *snapshots, *new_values)
+            if sync[SYNC_ERROR]:
+                self._raise_flagged(sync)
+            access.commit(new_values, owned=True)
+        finally:
+            access.release()
+
+    def _call_bound(self, table, table_address, dims_address, sync_address, *variable_arrays) -> None:
+        """``_call`` with the variables' arrays bound to their slots."""
+        for i, array in zip(self._variable_slots, variable_arrays):
+            table[i] = _address(array)
+        self._call(table_address, dims_address, sync_address)
 
     def _raise_flagged(self, sync) -> None:
         if sync[SYNC_ERROR]:
@@ -298,12 +333,3 @@ def _calls_blas(graph: Graph) -> bool:
         n.op == "fused" and n.attrs["kind"] == "matmul" and n.outputs and n.outputs[0].dtype.is_floating
         for n in graph.nodes
     )
-
-
-def _writable_storage(var) -> np.ndarray:
-    """The variable's storage, which native code updates in place (C-contiguous and aligned)."""
-    array = var.exclusive_storage() if hasattr(var, "exclusive_storage") else var.value
-    if not array.flags.c_contiguous or _address(array) % array.dtype.itemsize:
-        var.value = np.ascontiguousarray(array)
-        array = var.exclusive_storage() if hasattr(var, "exclusive_storage") else var.value
-    return array

@@ -5,6 +5,7 @@ import numpy as np
 
 from graphc.ir.errors import GraphcError, InvalidArgumentError
 from graphc.ir.graph import Graph, Node
+from graphc.ir.state import VariableAccess
 
 from . import control as _control  # noqa: F401  (region kernels, registered before the kernel check)
 from .kernels import run_kernel
@@ -22,19 +23,34 @@ def _check_shape(node: Node, index: int, array: np.ndarray) -> None:
 
 
 class Interpreter:
-    """Executes a graph. Variable writes are staged and committed only when the whole run succeeds."""
+    """Executes a graph. It reads the variables' values as they were when the run started; writes
+    are staged and committed together only when the whole run succeeds (see ``graphc.ir.state``)."""
 
     name = "numpy"
 
     def __init__(self, graph: Graph):
         self.graph = graph
+        assigned = dict.fromkeys(n.attrs["var"] for n in graph.nodes if n.op == "assign_variable")
+        self._assigned = list(assigned)
+        self._reads = VariableAccess(list(graph.variables.values()), [])
+        self._reads_and_writes = VariableAccess(list(graph.variables.values()), [graph.variables[n] for n in assigned])
 
     def run(self, inputs: list[np.ndarray], observe=None, commit: bool = True) -> list[np.ndarray]:
         """Runs the graph on ``inputs``; ``observe(node, arrays)`` is called after each node.
         With ``commit=False`` variables are left unchanged (a dry run)."""
+        access = self._reads_and_writes if commit and self._assigned else self._reads
+        staged = dict(zip(self.graph.variables, access.acquire()))
+        try:
+            results = self._run_nodes(inputs, observe, staged)
+            if commit:
+                access.commit([staged[name] for name in self._assigned])
+        finally:
+            access.release()
+        return results
+
+    def _run_nodes(self, inputs: list[np.ndarray], observe, staged: dict) -> list[np.ndarray]:
         graph = self.graph
         env: dict = dict(zip(graph.inputs, inputs))
-        staged: dict[str, np.ndarray] = {}
         for node in graph.nodes:
             try:
                 results = self.run_node(node, [env[v] for v in node.inputs], staged)
@@ -47,15 +63,12 @@ class Interpreter:
             env.update(zip(node.outputs, results))
             if observe is not None:
                 observe(node, results)
-        if commit:
-            for name, value in staged.items():
-                graph.variables[name].value = value
         return [env[v] for v in graph.outputs]
 
     def run_node(self, node: Node, arrays: list, staged: dict) -> list:
+        """One node's results; ``staged`` holds the variables' values as this run sees them."""
         if node.op == "read_variable":
-            name = node.attrs["var"]
-            return [staged[name] if name in staged else self.graph.variables[name].value]
+            return [staged[node.attrs["var"]]]
         if node.op == "assign_variable":
             target = self.graph.variables[node.attrs["var"]].type
             if arrays[0].shape != tuple(target.shape):  # a size known only at run time did not match

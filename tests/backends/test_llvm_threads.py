@@ -234,3 +234,175 @@ def test_native_code_runs_without_the_gil():
     longest_pause = max(np.diff(ticks)) if len(ticks) > 1 else duration
     assert duration > 0.02, "the call must be long enough to tell"
     assert longest_pause < duration / 2, f"paused {longest_pause * 1e3:.1f} ms during a {duration * 1e3:.1f} ms call"
+
+
+# -- variables shared by threads ----------------------------------------------------------------------
+# Readers and writers of one variable race on both backends, eagerly and compiled, with a small
+# variable and one large enough that the LLVM backend runs each call on its worker threads. A read
+# must see one whole value (max == min), one that was assigned, and keep it; no assign_add is lost;
+# functions sharing several variables never deadlock (every thread has a deadline).
+SIZES = {"small": 8, "parallel": 2 * runtime.PARALLEL_THRESHOLD}
+DEADLINE = 120  # seconds for every thread of one race to finish; a deadlock fails rather than hangs
+
+
+def run_threads(workers: list) -> None:
+    """Runs each callable on a thread of its own; re-raises the first error, fails past the deadline."""
+    errors: list[BaseException] = []
+
+    def guarded(work):
+        try:
+            work()
+        except BaseException as error:  # noqa: BLE001 - reported by the main thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=guarded, args=(w,), daemon=True) for w in workers]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + DEADLINE
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    assert not any(t.is_alive() for t in threads), f"threads still running after {DEADLINE} s: a deadlock"
+    if errors:
+        raise errors[0]
+
+
+def race_cases(rounds: int, slow: bool):
+    marks = [pytest.mark.slow] if slow else []
+    return [
+        pytest.param(backend, threads, size, rounds, marks=marks, id=f"{backend}-{threads}threads-{size}-{rounds}rounds")
+        for backend in ("llvm", "numpy") for threads in (2, 8) for size in SIZES
+    ]
+
+
+RACES = race_cases(rounds=6, slow=False) + race_cases(rounds=300, slow=True)
+
+
+def reads_of(v: gc.Variable, backend: str) -> list:
+    """Every way to read ``v``: compiled, ``read_value`` and ``numpy()`` (each returns an array)."""
+    compiled = gc.function(lambda: v + 0.0, backend=backend)
+    return [lambda: compiled().numpy(), lambda: v.read_value().numpy(), v.numpy]
+
+
+def writes_of(v: gc.Variable, backend: str) -> list:
+    """Every way to assign ``v`` a uniform value k: eager ``assign`` and compiled ``assign``."""
+    compiled = gc.function(lambda k: v.assign(gc.broadcast_to(k, v.shape)), backend=backend)
+    return [lambda k: v.assign(np.full(v.shape, k, np.float32)), lambda k: compiled(np.float32(k))]
+
+
+def check_whole(array: np.ndarray, allowed) -> float:
+    """The value of a uniform read; fails if the read mixes values or sees one never assigned."""
+    low, high = float(array.min()), float(array.max())
+    assert low == high, f"a read mixed values: min {low}, max {high}"
+    assert allowed(low), f"a read saw {low}, which was never assigned"
+    return low
+
+
+@pytest.mark.parametrize("backend,threads,size,rounds", RACES)
+def test_every_read_sees_one_whole_assigned_value(backend, threads, size, rounds):
+    v = gc.Variable(np.zeros(SIZES[size], np.float32))
+    reads, writes = reads_of(v, backend), writes_of(v, backend)
+    for read in reads:
+        read()  # traced and compiled before the race
+
+    def reader(seed):
+        def work():
+            held = []  # earlier reads keep their values whatever is assigned after them
+            for i in range(rounds * len(reads)):
+                array = reads[(seed + i) % len(reads)]()
+                held.append((array, check_whole(array, lambda x: x == int(x) and 0 <= x < 1000)))
+            for array, value in held:
+                assert (array == value).all(), "a read changed after it was made"
+        return work
+
+    def writer(seed):
+        def work():
+            for i in range(rounds * len(reads)):
+                writes[(seed + i) % len(writes)]((seed * 131 + i) % 1000)
+        return work
+
+    run_threads([reader(s) if s % 2 else writer(s) for s in range(threads)])
+
+
+@pytest.mark.parametrize("backend,threads,size,rounds", RACES)
+def test_concurrent_assign_add_loses_no_update(backend, threads, size, rounds):
+    """Compiled and eager assign_add on every thread: every increment lands, and reads in between
+    see whole counts."""
+    v = gc.Variable(np.zeros(SIZES[size], np.float32))
+    compiled = gc.function(lambda d: v.assign_add(gc.broadcast_to(d, v.shape)), backend=backend)
+    adds = [lambda: compiled(np.float32(1)), lambda: v.assign_add(np.ones(v.shape, np.float32))]
+    read = reads_of(v, backend)[0]
+    per_thread = 2 * rounds
+    total = threads * per_thread
+
+    def adder(seed):
+        def work():
+            for i in range(per_thread):
+                adds[(seed + i) % len(adds)]()
+                check_whole(read(), lambda x: 1 <= x <= total)
+        return work
+
+    run_threads([adder(s) for s in range(threads)])
+    assert check_whole(v.numpy(), lambda x: True) == total
+
+
+@pytest.mark.parametrize("backend,threads,size,rounds", RACES)
+def test_functions_sharing_variables_commit_together_and_never_deadlock(backend, threads, size, rounds):
+    """Transfers between three variables, each function reading and assigning several of them in
+    its own order, race with readers of all three: no call waits forever, no transfer is lost, and
+    every compiled read sees the three values of one instant (their sum never changes)."""
+    n = SIZES[size]
+    a, b, c = (gc.Variable(np.full(n, 1000, np.float32), name=name) for name in "abc")
+
+    def transfer(source, target):
+        def move(amount):
+            source.assign_sub(gc.broadcast_to(amount, source.shape))
+            target.assign_add(gc.broadcast_to(amount, target.shape))
+        return gc.function(move, backend=backend)
+
+    moves = [transfer(x, y) for x, y in ((a, b), (b, c), (c, a), (b, a), (c, b), (a, c))]
+
+    @gc.function(backend=backend)
+    def rotate():
+        old_a, old_b, old_c = a + 0.0, b + 0.0, c + 0.0
+        a.assign(old_b)
+        b.assign(old_c)
+        c.assign(old_a)
+
+    total = gc.function(lambda: a + b + c, backend=backend)
+
+    def mover(seed):
+        def work():
+            for i in range(2 * rounds):
+                moves[(seed + i) % len(moves)](np.float32(1 + i % 3))
+                if i % 5 == 0:
+                    rotate()
+        return work
+
+    def reader():
+        for _ in range(2 * rounds):
+            check_whole(total().numpy(), lambda x: x == 3000)
+
+    run_threads([mover(s) if s % 2 == 0 else reader for s in range(threads)])
+    assert sum(check_whole(x.numpy(), lambda x: True) for x in (a, b, c)) == 3000
+
+
+HOLDERS = {
+    "tensor": lambda v: v.read_value(),
+    "array": lambda v: v.read_value().numpy(),
+    "view": lambda v: v.read_value().numpy()[:],
+    "memoryview": lambda v: memoryview(v.read_value().numpy()),
+}
+
+
+@pytest.mark.parametrize("backend", ["llvm", "numpy"])
+@pytest.mark.parametrize("holder", HOLDERS)
+def test_a_read_keeps_its_value_while_later_calls_assign(backend, holder):
+    """Compiled assignments reuse the storage of earlier values only once nobody holds them."""
+    v = gc.Variable(np.arange(SIZES["small"], dtype=np.float32))
+    step = gc.function(lambda: v.assign_add(gc.ones_like(v)), backend=backend)
+    held = []
+    for i in range(6):
+        held.append((HOLDERS[holder](v), np.arange(SIZES["small"], dtype=np.float32) + i))
+        step()
+    for value, expected in held:
+        np.testing.assert_array_equal(np.asarray(value), expected)
