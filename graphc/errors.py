@@ -1,5 +1,5 @@
 """graphc's exceptions (each also a ValueError or TypeError, as the built-in equivalent would be)."""
 from graphc.ir.errors import (  # noqa: F401
-    CheckError, CheckpointError, DTypeError, NumericsError, GraphcError, InvalidArgumentError, IRError,
-    OperatorNotAllowedInGraphError, ShapeError,
+    CheckError, CheckpointError, DTypeError, NumericsError, GraphcError, InternalCompilerError,
+    InvalidArgumentError, IRError, OperatorNotAllowedInGraphError, ShapeError,
 )
