@@ -48,7 +48,8 @@ for _name, _fn in {**_UNARY, **_BINARY}.items():
 
 @kernel("pow", BACKEND)
 def _pow(x, y):
-    if x.dtype.kind == "i" and np.any(y < 0):
+    # as NumPy, which refuses only the elements it computes: none when the result is empty
+    if x.dtype.kind == "i" and np.any(y < 0) and np.broadcast(x, y).size:
         raise ValueError("integers to negative integer powers are not allowed")
     return np.power(x, y)
 
