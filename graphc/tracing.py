@@ -13,9 +13,10 @@ import numpy as np
 
 from graphc.backends.numpy.interpreter import Interpreter
 from graphc.ir import dispatch
-from graphc.ir.errors import InvalidArgumentError
+from graphc.ir.errors import GraphcError, InvalidArgumentError
 from graphc.ir.graph import Graph, Value
-from graphc.ir.types import DType, TensorType, as_dtype, float32, fresh_dim
+from graphc.ir.location import user_location
+from graphc.ir.types import DType, TensorType, as_dtype, check_size, float32, fresh_dim
 
 from .eager import EAGER
 from .tensor import Tensor
@@ -37,6 +38,11 @@ class TensorSpec:
             )
         object.__setattr__(self, "shape", tuple(None if d is None else int(d) for d in shape))
         object.__setattr__(self, "dtype", as_dtype(dtype))
+        try:
+            check_size(tuple("None" if d is None else d for d in self.shape), self.dtype)
+        except GraphcError as error:
+            location = user_location()
+            raise error.with_context(op="TensorSpec", location=location.long if location else None) from None
         object.__setattr__(self, "name", name)
 
     @classmethod

@@ -5,6 +5,8 @@ import numpy as np
 
 from graphc.ir.errors import GraphcError, InvalidArgumentError
 from graphc.ir.graph import Graph, Node
+from graphc.ir.shapes import concrete_types
+from graphc.ir.types import TensorType, as_dtype, check_size
 
 from . import control as _control  # noqa: F401  (region kernels, registered before the kernel check)
 from .kernels import run_kernel
@@ -21,18 +23,35 @@ def _check_shape(node: Node, index: int, array: np.ndarray) -> None:
         )
 
 
+def _refuse_oversized(error: MemoryError, node: Node) -> None:
+    """Raises the ShapeError compiled code and eager mode raise when NumPy failed to allocate an array
+    larger than any tensor may be (a size known only at run time); returns for a smaller one."""
+    shape, dtype = getattr(error, "shape", None), getattr(error, "dtype", None)
+    if shape is None or dtype is None:
+        return
+    try:
+        check_size(tuple(shape), as_dtype(dtype))
+    except GraphcError as oversized:
+        raise oversized.with_context(op=node.op, location=node.loc.long if node.loc else None) from None
+
+
 class Interpreter:
     """Executes a graph. Variable writes are staged and committed only when the whole run succeeds."""
 
     name = "numpy"
 
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, check_sizes: bool = True):
         self.graph = graph
+        # sizes known only at run time are checked before the first node runs, as compiled code does
+        self._check_sizes = check_sizes and any(isinstance(d, str) for v in graph.inputs for d in v.type.shape)
+        self._checked: set[tuple] = set()
 
     def run(self, inputs: list[np.ndarray], observe=None, commit: bool = True) -> list[np.ndarray]:
         """Runs the graph on ``inputs``; ``observe(node, arrays)`` is called after each node.
         With ``commit=False`` variables are left unchanged (a dry run)."""
         graph = self.graph
+        if self._check_sizes:
+            self._check_run_time_sizes(inputs)
         env: dict = dict(zip(graph.inputs, inputs))
         staged: dict[str, np.ndarray] = {}
         for node in graph.nodes:
@@ -44,6 +63,9 @@ class Interpreter:
                 raise InvalidArgumentError(
                     str(error), op=node.op, location=node.loc.long if node.loc else None
                 ) from None
+            except MemoryError as error:
+                _refuse_oversized(error, node)
+                raise
             env.update(zip(node.outputs, results))
             if observe is not None:
                 observe(node, results)
@@ -51,6 +73,14 @@ class Interpreter:
             for name, value in staged.items():
                 graph.variables[name].value = value
         return [env[v] for v in graph.outputs]
+
+    def _check_run_time_sizes(self, inputs: list) -> None:
+        """Raises the shape rules' errors (a mismatch, a tensor too large to exist) for these input
+        shapes before anything runs (once per input shapes)."""
+        key = tuple(np.shape(a) for a in inputs)
+        if key not in self._checked and len(inputs) == len(self.graph.inputs):
+            concrete_types(self.graph, [TensorType(shape, v.dtype) for shape, v in zip(key, self.graph.inputs)])
+            self._checked.add(key)
 
     def run_node(self, node: Node, arrays: list, staged: dict) -> list:
         if node.op == "read_variable":
