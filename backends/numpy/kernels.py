@@ -76,8 +76,27 @@ kernel("eye", BACKEND)(lambda num_rows, num_columns, dtype: np.eye(num_rows, num
 
 # -- reductions -----------------------------------------------------------------------------------
 kernel("reduce_sum", BACKEND)(lambda x, axes, keepdims: np.sum(x, axis=axes, keepdims=keepdims))
-kernel("reduce_max", BACKEND)(lambda x, axes, keepdims: np.max(x, axis=axes, keepdims=keepdims))
-kernel("reduce_min", BACKEND)(lambda x, axes, keepdims: np.min(x, axis=axes, keepdims=keepdims))
+
+
+def _extremum(reduce, identity_of):
+    def run(x, axes, keepdims, allow_empty=False):
+        if allow_empty:
+            return reduce(x, axis=axes, keepdims=keepdims, initial=identity_of(x.dtype))
+        return reduce(x, axis=axes, keepdims=keepdims)
+
+    return run
+
+
+def _lowest(dtype):
+    return -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
+
+
+def _highest(dtype):
+    return np.inf if dtype.kind == "f" else np.iinfo(dtype).max
+
+
+kernel("reduce_max", BACKEND)(_extremum(np.max, _lowest))
+kernel("reduce_min", BACKEND)(_extremum(np.min, _highest))
 kernel("reduce_prod", BACKEND)(lambda x, axes, keepdims: np.prod(x, axis=axes, keepdims=keepdims))
 kernel("argmax", BACKEND)(lambda x, axis, dtype: np.argmax(x, axis=axis))
 kernel("argmin", BACKEND)(lambda x, axis, dtype: np.argmin(x, axis=axis))
