@@ -16,7 +16,7 @@ from graphc.ir import dispatch
 from graphc.ir.arguments import arguments_of, as_shape
 from graphc.ir.errors import InvalidArgumentError
 from graphc.ir.graph import Graph, Value
-from graphc.ir.types import DType, TensorType, as_dtype, float32, fresh_dim
+from graphc.ir.types import DType, TensorType, as_dtype, check_size, float32, fresh_dim
 
 from .eager import EAGER
 from .tensor import Tensor
@@ -35,6 +35,7 @@ class TensorSpec:
         with arguments_of("TensorSpec"):
             object.__setattr__(self, "shape", as_shape(shape, unknown=True))
             object.__setattr__(self, "dtype", as_dtype(dtype))
+            check_size(self.shape, self.dtype)
         object.__setattr__(self, "name", name)
 
     @classmethod

@@ -57,6 +57,10 @@ class CheckpointError(GraphcError, ValueError):
     """A checkpoint file is missing, corrupt, or does not match the objects restored into."""
 
 
+class InternalCompilerError(GraphcError, RuntimeError):
+    """A bug in graphc: compiling an op failed unexpectedly. Names the op and the user's line."""
+
+
 class CheckError(GraphcError, AssertionError):
     """Check mode: the native backend and the NumPy interpreter disagree."""
 

@@ -128,12 +128,22 @@ def format_dim(d: Dim) -> str:
     return str(d)
 
 
+# the most bytes one tensor may hold: the virtual address space of x86-64 and AArch64 (48 bits);
+# no machine can hold more, and below it sizes and byte offsets never overflow int64
+MAX_TENSOR_BYTES = 2**48
+
+
 @dataclass(frozen=True)
 class TensorType:
-    """A static shape (ints and symbolic names) and a dtype."""
+    """A static shape (ints and symbolic names) and a dtype.
+
+    Raises ShapeError when the known dimensions alone hold more than ``MAX_TENSOR_BYTES``."""
 
     shape: tuple[Dim, ...]
     dtype: DType
+
+    def __post_init__(self):
+        check_size(self.shape, self.dtype)
 
     @property
     def ndim(self) -> int:
@@ -150,6 +160,22 @@ class TensorType:
 
     def __str__(self) -> str:
         return f"{self.dtype.short}[{','.join(format_dim(d) for d in self.shape)}]"
+
+
+def check_size(shape: tuple, dtype: DType) -> None:
+    """Raises ShapeError when the known dimensions of ``shape`` hold more than ``MAX_TENSOR_BYTES``
+    of ``dtype`` (a size 0 among them makes the tensor empty, whatever the others)."""
+    count = 1
+    for d in shape:
+        if isinstance(d, int):
+            count *= d
+    nbytes = count * dtype.numpy.itemsize
+    if nbytes > MAX_TENSOR_BYTES:
+        dims = ",".join(format_dim(d) for d in shape)
+        raise ShapeError(
+            f"a tensor of shape [{dims}] and dtype {dtype.name} would hold {count} elements ({nbytes} bytes): "
+            f"more than one tensor may hold ({MAX_TENSOR_BYTES} bytes, the address space of a 64-bit machine)"
+        )
 
 
 def broadcast_shapes(*shapes: tuple[Dim, ...], what: str = "operands") -> tuple[Dim, ...]:

@@ -10,10 +10,12 @@ written (``graphc.ir.state``).
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 from llvmlite import ir
 
+from graphc.ir.errors import GraphcError, InternalCompilerError
 from graphc.ir.graph import Graph, Node, Value
 from graphc.ir.passes.memory import plan_memory
 
@@ -193,6 +195,10 @@ class CodeGen:
         return found
 
     def _emit_node(self, index: int, node: Node) -> ir.Function | None:
+        with internal_errors_name(node):
+            return self._lower_node(index, node)
+
+    def _lower_node(self, index: int, node: Node) -> ir.Function | None:
         if node.op in ops.VIEWS or node.op in ops.NO_CODE or any(v in self.transposed for v in node.outputs):
             return None
         if node.op in control.REGION_OPS:
@@ -294,6 +300,27 @@ class CodeGen:
 def variable_slots(program: Program) -> list[int]:
     """The slots of the variables' current values, then those of their new values."""
     return [i for kind in ("variable", "assigned") for i, s in enumerate(program.slots) if s.kind == kind]
+
+
+@contextlib.contextmanager
+def internal_errors_name(node: Node):
+    """Turns an unexpected exception raised while ``node`` is compiled (a bug in graphc) into an
+    InternalCompilerError naming the op (a fused kernel's ops) and the user's line."""
+    try:
+        yield
+    except GraphcError as error:
+        raise error.with_context(op=_op_name(node), location=node.loc.long if node.loc else None)
+    except Exception as error:
+        raise InternalCompilerError(
+            f"internal error while compiling it (a bug in graphc): {type(error).__name__}: {error}",
+            op=_op_name(node), location=node.loc.long if node.loc else None,
+        ) from error
+
+
+def _op_name(node: Node) -> str:
+    if node.op != "fused":
+        return node.op
+    return f"fused {node.attrs['kind']} kernel of {', '.join(n.op for n in node.attrs['body'].nodes if n.op != 'constant')}"
 
 
 def _item_size(dtype) -> int:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from graphc.ir.errors import GraphcError, InternalCompilerError
 from graphc.ir.graph import Graph
 
 from . import cache, target
@@ -26,6 +27,17 @@ def compile_graph(graph: Graph, timer: Callable = _untimed) -> Executable:
     missing = unsupported_ops(graph)
     if missing:
         raise UnsupportedGraph(", ".join(sorted(missing)))
+    try:
+        return _compile(graph, timer)
+    except GraphcError:
+        raise
+    except Exception as error:  # a bug in graphc outside any one node's code (LLVM, loading)
+        raise InternalCompilerError(
+            f"internal error while compiling graph {graph.name!r} (a bug in graphc): {type(error).__name__}: {error}"
+        ) from error
+
+
+def _compile(graph: Graph, timer: Callable) -> Executable:
     key = timer("cache_key", lambda: cache.cache_key(graph)) if cache.enabled() else None
     cached = _load_cached(graph, key, timer) if key else None
     if cached is not None:

@@ -58,9 +58,12 @@ def unsupported_in_regions(graph: Graph, supported: set[str], known: set[str] | 
 
 
 def may_fail(node: Node, fallible: set[str]) -> bool:
-    """Whether ``node``'s native code may flag an error: a ``fallible`` op, or a region op holding one."""
-    if node.op in fallible:
+    """Whether ``node``'s native code may flag an error: a ``fallible`` op, an op whose element code
+    can (``scalar.may_flag_error``), or a fused kernel or region op holding one."""
+    if node.op in fallible or (node.outputs and scalar.may_flag_error(node.op, node.outputs[0].dtype)):
         return True
+    if node.op == "fused":
+        return any(may_fail(n, fallible) for n in node.attrs["body"].nodes)
     return node.op in REGION_OPS and any(may_fail(n, fallible) for g in regions(node).values() for n in g.nodes)
 
 

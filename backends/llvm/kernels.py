@@ -338,7 +338,8 @@ class FusedKernel:
             return
         args = [self._operand(node, i, values, offsets) for i in range(len(node.inputs))]
         out = node.outputs[0]
-        values[out] = lower_scalar(self.b, node.op, args, [v.dtype for v in node.inputs], out.dtype, node.attrs)
+        values[out] = lower_scalar(self.b, node.op, args, [v.dtype for v in node.inputs], out.dtype, node.attrs,
+                                   self.em.flag_error)
 
     def _compute_full(self, values, reductions, full_outputs, offsets, write=None):
         """Computes, at one point of S, the full values the given reductions and outputs need; writes

@@ -9,11 +9,12 @@ import numpy as np
 
 from graphc.ir import environment
 from graphc.ir.errors import InvalidArgumentError, ShapeError
-from graphc.ir.graph import Graph
+from graphc.ir.graph import Graph, Node
 from graphc.ir.state import SharedVariable, VariableAccess
 from graphc.ir.types import TensorType
 
 from .codegen import CALL, ENTRY, Program, variable_slots
+from .control import may_fail
 from .emitter import ERROR_INDEX_OUT_OF_RANGE, ERROR_NEGATIVE_INTEGER_POWER, SYNC_ERROR, SYNC_ERROR_NODE
 
 ENTRY_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
@@ -309,7 +310,7 @@ class Executable:
 
     def _raise_flagged(self, sync) -> None:
         if sync[SYNC_ERROR]:
-            node = self.program.nodes[int(sync[SYNC_ERROR_NODE])]
+            node = _failing_op(self.program.nodes[int(sync[SYNC_ERROR_NODE])])
             raise InvalidArgumentError(
                 _ERRORS.get(int(sync[SYNC_ERROR]), "native code reported an error"),
                 op=node.op, location=node.loc.long if node.loc else None,
@@ -326,6 +327,13 @@ class Executable:
         self._entry(0, _THREADS, *args)
         for f in futures:
             f.result()
+
+
+def _failing_op(node: Node) -> Node:
+    """The node an error flagged by ``node``'s code names: in a fused kernel, the op that can fail."""
+    if node.op != "fused":
+        return node
+    return next(n for n in node.attrs["body"].nodes if may_fail(n, set()))
 
 
 def _calls_blas(graph: Graph) -> bool:

@@ -7,6 +7,8 @@ Bools are ``i1`` in registers and one byte in memory.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 from llvmlite import ir
 
 from graphc.ir.types import DType
@@ -178,7 +180,8 @@ def _mod(b, args, in_types, out_type, attrs):
 
 
 def _int_pow(b, x, y):
-    """x ** y for integers by repeated squaring (a negative exponent gives 0; the caller flags it)."""
+    """x ** y for integers by repeated squaring, wrapping as NumPy does (a negative exponent gives 0;
+    ``_pow`` flags it)."""
     ty = x.type
     fn_name = f"graphc.ipow.{ty.width}"
     module = b.module
@@ -216,12 +219,21 @@ def _int_pow(b, x, y):
     return b.call(fn, [x, y])
 
 
-def _pow(b, args, in_types, out_type, attrs):
+def _pow(b, args, in_types, out_type, attrs, flag_error):
     if out_type.is_floating:
         from .mathlib import math_function
 
         return b.call(math_function(b.module, "pow", register_type(out_type)), list(args))
-    return _int_pow(b, *args)
+    from .emitter import ERROR_NEGATIVE_INTEGER_POWER
+
+    x, y = args
+    flag_error(b.icmp_signed("<", y, ir.Constant(y.type, 0)), ERROR_NEGATIVE_INTEGER_POWER)
+    return _int_pow(b, x, y)
+
+
+def may_flag_error(op: str, out_type: DType) -> bool:
+    """Whether the element code of ``op`` can flag an error (an integer to a negative power)."""
+    return op in FALLIBLE_SCALAR_OPS and not out_type.is_floating
 
 
 def _compare(float_pred, int_pred, unordered=False):
@@ -297,7 +309,6 @@ SCALAR_OPS = {
     "divide": _float_or_int("fdiv", "sdiv"),
     "floordiv": _floordiv,
     "mod": _mod,
-    "pow": _pow,
     "maximum": _maximum,
     "minimum": _minimum,
     "negative": _negative,
@@ -333,8 +344,14 @@ SCALAR_OPS = {
     "broadcast_like": _pass_through,
     "full_like": _full_like,
 }
+# ops whose element code can refuse an element: their lowering also takes ``flag_error``
+FALLIBLE_SCALAR_OPS = {"pow": _pow}
 
 
-def lower_scalar(b: ir.IRBuilder, op: str, args: list, in_types: list[DType], out_type: DType, attrs: dict):
-    """The IR value of one element of ``op`` applied to the element values ``args``."""
+def lower_scalar(b: ir.IRBuilder, op: str, args: list, in_types: list[DType], out_type: DType, attrs: dict,
+                 flag_error: Callable[[ir.Value, int], None]):
+    """The IR value of one element of ``op`` applied to the element values ``args``; an element the
+    op refuses (see ``may_flag_error``) calls ``flag_error(condition, error_code)``."""
+    if op in FALLIBLE_SCALAR_OPS:
+        return FALLIBLE_SCALAR_OPS[op](b, args, in_types, out_type, attrs, flag_error)
     return SCALAR_OPS[op](b, args, in_types, out_type, attrs)

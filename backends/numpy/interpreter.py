@@ -5,7 +5,9 @@ import numpy as np
 
 from graphc.ir.errors import GraphcError, InvalidArgumentError
 from graphc.ir.graph import Graph, Node
+from graphc.ir.shapes import concrete_types
 from graphc.ir.state import VariableAccess
+from graphc.ir.types import TensorType, as_dtype, check_size
 
 from . import control as _control  # noqa: F401  (region kernels, registered before the kernel check)
 from .kernels import run_kernel
@@ -22,18 +24,33 @@ def _check_shape(node: Node, index: int, array: np.ndarray) -> None:
         )
 
 
+def _refuse_oversized(error: MemoryError, node: Node) -> None:
+    """Raises the ShapeError compiled code and eager mode raise when NumPy failed to allocate an array
+    larger than any tensor may be (a size known only at run time); returns for a smaller one."""
+    shape, dtype = getattr(error, "shape", None), getattr(error, "dtype", None)
+    if shape is None or dtype is None:
+        return
+    try:
+        check_size(tuple(shape), as_dtype(dtype))
+    except GraphcError as oversized:
+        raise oversized.with_context(op=node.op, location=node.loc.long if node.loc else None) from None
+
+
 class Interpreter:
     """Executes a graph. It reads the variables' values as they were when the run started; writes
     are staged and committed together only when the whole run succeeds (see ``graphc.ir.state``)."""
 
     name = "numpy"
 
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, check_sizes: bool = True):
         self.graph = graph
         assigned = dict.fromkeys(n.attrs["var"] for n in graph.nodes if n.op == "assign_variable")
         self._assigned = list(assigned)
         self._reads = VariableAccess(list(graph.variables.values()), [])
         self._reads_and_writes = VariableAccess(list(graph.variables.values()), [graph.variables[n] for n in assigned])
+        # sizes known only at run time are checked before the first node runs, as compiled code does
+        self._check_sizes = check_sizes and any(isinstance(d, str) for v in graph.inputs for d in v.type.shape)
+        self._checked: set[tuple] = set()
 
     def run(self, inputs: list[np.ndarray], observe=None, commit: bool = True) -> list[np.ndarray]:
         """Runs the graph on ``inputs``; ``observe(node, arrays)`` is called after each node.
@@ -50,6 +67,8 @@ class Interpreter:
 
     def _run_nodes(self, inputs: list[np.ndarray], observe, staged: dict) -> list[np.ndarray]:
         graph = self.graph
+        if self._check_sizes:
+            self._check_run_time_sizes(inputs)
         env: dict = dict(zip(graph.inputs, inputs))
         for node in graph.nodes:
             try:
@@ -60,10 +79,21 @@ class Interpreter:
                 raise InvalidArgumentError(
                     str(error), op=node.op, location=node.loc.long if node.loc else None
                 ) from None
+            except MemoryError as error:
+                _refuse_oversized(error, node)
+                raise
             env.update(zip(node.outputs, results))
             if observe is not None:
                 observe(node, results)
         return [env[v] for v in graph.outputs]
+
+    def _check_run_time_sizes(self, inputs: list) -> None:
+        """Raises the shape rules' errors (a mismatch, a tensor too large to exist) for these input
+        shapes before anything runs (once per input shapes)."""
+        key = tuple(np.shape(a) for a in inputs)
+        if key not in self._checked and len(inputs) == len(self.graph.inputs):
+            concrete_types(self.graph, [TensorType(shape, v.dtype) for shape, v in zip(key, self.graph.inputs)])
+            self._checked.add(key)
 
     def run_node(self, node: Node, arrays: list, staged: dict) -> list:
         """One node's results; ``staged`` holds the variables' values as this run sees them."""

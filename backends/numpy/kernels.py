@@ -48,7 +48,8 @@ for _name, _fn in {**_UNARY, **_BINARY}.items():
 
 @kernel("pow", BACKEND)
 def _pow(x, y):
-    if x.dtype.kind == "i" and np.any(y < 0):
+    # as NumPy, which refuses only the elements it computes: none when the result is empty
+    if x.dtype.kind == "i" and np.any(y < 0) and np.broadcast(x, y).size:
         raise ValueError("integers to negative integer powers are not allowed")
     return np.power(x, y)
 
@@ -83,8 +84,25 @@ def _reduce_sum(x, axes, keepdims):
     return np.sum(x, axis=axes, keepdims=keepdims)
 
 
-kernel("reduce_max", BACKEND)(lambda x, axes, keepdims: np.max(x, axis=axes, keepdims=keepdims))
-kernel("reduce_min", BACKEND)(lambda x, axes, keepdims: np.min(x, axis=axes, keepdims=keepdims))
+def _extremum(reduce, identity_of):
+    def run(x, axes, keepdims, allow_empty=False):
+        if allow_empty:
+            return reduce(x, axis=axes, keepdims=keepdims, initial=identity_of(x.dtype))
+        return reduce(x, axis=axes, keepdims=keepdims)
+
+    return run
+
+
+def _lowest(dtype):
+    return -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
+
+
+def _highest(dtype):
+    return np.inf if dtype.kind == "f" else np.iinfo(dtype).max
+
+
+kernel("reduce_max", BACKEND)(_extremum(np.max, _lowest))
+kernel("reduce_min", BACKEND)(_extremum(np.min, _highest))
 kernel("reduce_prod", BACKEND)(lambda x, axes, keepdims: np.prod(x, axis=axes, keepdims=keepdims))
 kernel("argmax", BACKEND)(lambda x, axis, dtype: np.argmax(x, axis=axis))
 kernel("argmin", BACKEND)(lambda x, axis, dtype: np.argmin(x, axis=axis))
@@ -143,7 +161,7 @@ def _call(*arrays, function):
 def _fused(*arrays, body, kernel, kind):
     from .interpreter import Interpreter
 
-    return Interpreter(body).run(list(arrays))
+    return Interpreter(body, check_sizes=False).run(list(arrays))  # checked with the enclosing graph
 
 
 # -- variables ------------------------------------------------------------------------------------

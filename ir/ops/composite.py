@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from ..arguments import as_size, normalize_axes, normalize_axis
-from ..dispatch import name_scope
+from ..dispatch import bind, name_scope
 from ..errors import DTypeError, InvalidArgumentError, ShapeError
 from ..types import WEAK_INT, DType, int32, float32, as_dtype
 from . import elementwise as ew
@@ -51,10 +51,13 @@ def reduce_logsumexp(x, axis=None, keepdims=False):
 
 def _shift(x, axes):
     """The maximum over ``axes`` that a stable sum of exponentials subtracts, seen as a constant by
-    differentiation; 0 where it is infinite (to avoid inf - inf) or when the axes are empty."""
-    if any(shape_of(x)[a] == 0 for a in axes):
+    differentiation; 0 where it is infinite (to avoid inf - inf) or when the axes are empty (also
+    when they turn out empty only at run time: the maximum of nothing is then -inf)."""
+    shape = shape_of(x)
+    if any(shape[a] == 0 for a in axes):
         return 0.0
-    peak = stop_gradient(red.reduce_max(x, axes, keepdims=True))
+    symbolic = any(isinstance(shape[a], str) for a in axes)
+    peak = stop_gradient(bind("reduce_max", x, axes=axes, keepdims=True, **({"allow_empty": True} if symbolic else {})))
     return ew.where(ew.equal(ew.abs(peak), math.inf), 0.0, peak)
 
 

@@ -1,6 +1,8 @@
 """Ops that create tensors: constant, fill (zeros/ones), full_like, range, eye."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..arguments import as_shape, as_size
@@ -103,13 +105,19 @@ def ones_like(x, dtype=None):
 
 
 def _range_infer(types, start, limit, delta, dtype):
-    return [TensorType((len(range_values(start, limit, delta)),), as_dtype(dtype))]
+    return [TensorType((range_length(start, limit, delta),), as_dtype(dtype))]
 
 
-def range_values(start, limit, delta):
+def range_length(start, limit, delta) -> int:
+    """The length of ``np.arange(start, limit, delta)``, computed without making the array."""
     if delta == 0:
         raise InvalidArgumentError("delta must not be zero")
-    return np.arange(start, limit, delta)
+    if all(isinstance(v, int) for v in (start, limit, delta)):
+        return len(range(start, limit, delta))
+    steps = (limit - start) / delta
+    if not math.isfinite(steps):
+        raise InvalidArgumentError(f"range({start}, {limit}, {delta}) has no finite length")
+    return max(0, math.ceil(steps))
 
 
 define("range", _range_infer)

@@ -10,11 +10,11 @@ from .common import define, promote, reduced_shape, require, shape_of, user_op
 
 
 def _reduce_infer(kind):
-    def infer(types, axes, keepdims):
+    def infer(types, axes, keepdims, allow_empty=False):
         (t,) = types
         require(t.dtype, numeric=True)
         for a in axes:
-            if t.shape[a] == 0 and kind == "extremum":
+            if t.shape[a] == 0 and kind == "extremum" and not allow_empty:
                 raise InvalidArgumentError(f"cannot reduce an empty axis {a} (shape {list(t.shape)}): it has no identity")
         return [TensorType(reduced_shape(t.shape, axes, keepdims), t.dtype)]
 
@@ -42,7 +42,7 @@ def _extremum_mask(x, y, axes, keepdims):
     return ew.divide(hit, broadcast_like(reduce_sum(hit, axes, keepdims=True), x))
 
 
-def _extremum_vjp(cts, inputs, outputs, axes, keepdims):
+def _extremum_vjp(cts, inputs, outputs, axes, keepdims, allow_empty=False):
     from .shape import broadcast_like
 
     x = inputs[0]
@@ -50,7 +50,7 @@ def _extremum_vjp(cts, inputs, outputs, axes, keepdims):
     return [ew.multiply(broadcast_like(_keep(cts[0], axes, keepdims), x), mask)]
 
 
-def _extremum_jvp(tangents, inputs, outputs, axes, keepdims):
+def _extremum_jvp(tangents, inputs, outputs, axes, keepdims, allow_empty=False):
     mask = _extremum_mask(inputs[0], outputs[0], axes, keepdims)
     return [bind("reduce_sum", ew.multiply(tangents[0], mask), axes=axes, keepdims=keepdims)]
 
@@ -84,6 +84,8 @@ def _vjp_as_jvp(vjp):
 
 
 define("reduce_sum", _reduce_infer("numeric"), vjp=_sum_vjp, linear=True)
+# reduce_max and reduce_min refuse an empty axis, unless ``allow_empty``: then it gives the identity
+# (-inf and inf, the dtype's extremes for integers), as NumPy's ``initial=`` does
 define("reduce_max", _reduce_infer("extremum"), vjp=_extremum_vjp, jvp=_extremum_jvp)
 define("reduce_min", _reduce_infer("extremum"), vjp=_extremum_vjp, jvp=_extremum_jvp)
 define("reduce_prod", _reduce_infer("numeric"), vjp=_prod_vjp, jvp=_vjp_as_jvp(_prod_vjp))

@@ -340,11 +340,13 @@ def _kernel_body(name: str, nodes: list[Node], escaping: list[Value]) -> tuple[G
     body = Graph(name)
     vmap: dict[Value, Value] = {}
     external: list[Value] = []
+    # a matmul reads its operands from memory: a constant it reads stays a buffer outside the kernel
+    matmul_operands = {v for node in nodes if node.op == "matmul" for v in node.inputs}
     for node in nodes:
         for v in node.inputs:
             if v in vmap or v.node in members:
                 continue
-            if _is_scalar_constant(v):
+            if _is_scalar_constant(v) and v not in matmul_operands:
                 vmap[v] = Builder(body).copy(v.node, [])[0]
             else:
                 external.append(v)

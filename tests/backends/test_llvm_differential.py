@@ -1,11 +1,20 @@
-"""Differential fuzzing: random graphs (every op, broadcasting, every dtype, awkward sizes) compiled by
-the LLVM backend give the NumPy interpreter's results.
+"""Differential fuzzing: what the LLVM backend computes, the NumPy interpreter computes too (the same
+values, or the same error naming the same op).
 
-CI runs ``GRAPHC_FUZZ_EXAMPLES`` examples (500 by default); ``make fuzz`` runs many more.
+1. random graphs: chains of ops (every op kind, broadcasting, every dtype, awkward sizes, integer powers
+   whose refusal must match);
+2. edge values: each op family (elementwise, integer powers, reductions and the softmax family) on
+   INT_MIN/INT_MAX, division and modulo by 0 and -1, NaN, -0.0, inf and float extremes, with every
+   size known only at run time, and sizes of 1 that broadcast only at run time (those calls run on
+   the interpreter: the fallback must be right too). Graphs are compiled once per structure and reused
+   across examples, which keeps an example cheap.
+
+CI runs 1,000 examples: ``GRAPHC_FUZZ_EXAMPLES`` (500 by default) scales the counts, 4/5 of it random
+graphs (each compiled anew: the costly examples) and 6/5 of it edge cases; ``make fuzz`` runs many more.
 """
+import functools
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,13 +29,25 @@ from graphc.ir.passes import compile_stages
 from graphc.ir.types import TensorType, as_dtype
 
 EXAMPLES = environment.value("GRAPHC_FUZZ_EXAMPLES")
+RANDOM_GRAPH_EXAMPLES, EDGE_EXAMPLES = EXAMPLES * 4 // 5, EXAMPLES * 6 // 5
 SIZES = (0, 1, 2, 7, 1023, 1025)
 DTYPES = ("float32", "float64", "int32", "int64", "bool")
 UNARY_FLOAT = ("exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "erf")
 UNARY_NUMERIC = ("negative", "abs", "sign", "square", "relu")
-BINARY_NUMERIC = ("add", "subtract", "multiply", "maximum", "minimum", "floordiv", "mod")
+BINARY_NUMERIC = ("add", "subtract", "multiply", "maximum", "minimum", "floordiv", "mod", "power")
 COMPARE = ("equal", "not_equal", "less", "less_equal", "greater", "greater_equal")
 REDUCE = ("reduce_sum", "reduce_max", "reduce_min", "reduce_prod")
+
+
+def _edge_values(dtype: str) -> tuple:
+    if dtype.startswith("int"):
+        info = np.iinfo(dtype)
+        return (info.min, info.min + 1, -2, -1, 0, 1, 2, info.max - 1, info.max)
+    info = np.finfo(dtype)
+    return (np.nan, -0.0, 0.0, np.inf, -np.inf, 1.0, -1.0, 0.5, -2.5, info.tiny, info.smallest_subnormal, info.max, -info.max)
+
+
+EDGE_VALUES = {dtype: _edge_values(dtype) for dtype in DTYPES if dtype != "bool"}
 
 
 @st.composite
@@ -94,7 +115,9 @@ def _apply_step(values, step):
         return gc.transpose(x) if r % 2 else x[..., ::-1]
     if kind == 8 and x.ndim >= 1 and x.dtype.is_floating:
         k = x.type.shape[-1]
-        w = gc.cast(gc.reshape(gc.range(0, k * 3, 1), [k, 3]), x.dtype) * 0.01
+        # weights below 1/k keep the products O(1): summation order (BLAS vs NumPy) changes a few
+        # ulp, which a later exp would amplify by the product's size
+        w = gc.cast(gc.reshape(gc.range(0, k * 3, 1), [k, 3]), x.dtype) * (1.0 / max(1, 3 * k * k))
         return gc.matmul(x if x.ndim >= 2 else gc.expand_dims(x, 0), w)
     return None
 
@@ -106,7 +129,10 @@ def _inputs(inputs, seed):
         if dtype == "bool":
             arrays.append(rng.random(shape) < 0.5)
         elif dtype.startswith("int"):
-            arrays.append(rng.integers(-5, 6, shape).astype(dtype))
+            a = rng.integers(-5, 6, shape).astype(dtype)
+            if a.size and rng.random() < 0.2:
+                a.reshape(-1)[rng.integers(0, a.size, 2)] = rng.choice(EDGE_VALUES[dtype], 2)
+            arrays.append(a)
         else:
             a = rng.uniform(-3, 3, shape).astype(dtype)
             if a.size and rng.random() < 0.3:
@@ -133,6 +159,25 @@ def _build(inputs, steps) -> Graph:
     return graph
 
 
+def _outcome(run, arrays):
+    """``run(arrays)``'s results, or its InvalidArgumentError as (class, op, message)."""
+    try:
+        return run(arrays)
+    except gc.errors.InvalidArgumentError as error:
+        return type(error), error.op, error.message
+
+
+def assert_same_outcome(native, reference, float32_inside: bool = False):
+    """The same results (see ``assert_close``), or the same error. Float results of a graph that
+    computes in float32 anywhere (``float32_inside``) carry float32's error, whatever their dtype."""
+    if isinstance(reference, tuple):
+        assert native == reference
+        return
+    assert not isinstance(native, tuple), f"native code raised {native}, the interpreter did not"
+    for n, r in zip(native, reference):
+        assert_close(n, r, np.dtype(np.float32) if float32_inside and r.dtype.kind == "f" else r.dtype)
+
+
 def assert_close(native, reference, dtype):
     assert native.shape == reference.shape and native.dtype == reference.dtype
     if dtype.kind == "f":
@@ -142,20 +187,110 @@ def assert_close(native, reference, dtype):
         np.testing.assert_array_equal(native, reference)
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@settings(max_examples=RANDOM_GRAPH_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(programs(), st.integers(0, 2**16))
 def test_llvm_matches_the_interpreter_on_random_graphs(program, seed):
     inputs, steps = program
     graph = _build(inputs, steps)
     stages, _ = compile_stages(graph, run_kernel)
     arrays = _inputs(inputs, seed)
-    try:
-        reference = Interpreter(stages["traced"]).run(arrays)
-    except gc.errors.InvalidArgumentError:
-        return  # e.g. an integer to a negative power: the interpreter refuses; covered elsewhere
-    native = compile_graph(stages["fused"]).run(arrays)
-    for n, r in zip(native, reference):
-        assert_close(n, r, r.dtype)
+    reference = _outcome(Interpreter(stages["traced"]).run, arrays)
+    float32_inside = any(v.dtype.name == "float32" for v in graph.values())
+    assert_same_outcome(_outcome(compile_graph(stages["fused"]).run, arrays), reference, float32_inside)
+
+
+# -- 2. edge values, sizes known only at run time ---------------------------------------------------------
+NUMERIC = ("float32", "float64", "int32", "int64")
+EDGE_BINARY = ("add", "subtract", "multiply", "divide", "floordiv", "mod", "maximum", "minimum") + COMPARE
+EDGE_REDUCE = REDUCE + ("reduce_mean", "argmax", "argmin")
+SOFTMAX_FAMILY = ("softmax", "log_softmax", "reduce_logsumexp")
+RUN_TIME_SIZES = (0, 1, 2, 3, 7)
+
+
+def _edge_results(family: str, dtype: str, x, y, axis, keepdims) -> list:
+    """The ops of one family applied to ``x`` (and ``y``): compiled together, one graph per structure."""
+    floating = dtype.startswith("float")
+    if family == "pow":
+        return [x ** y]
+    if family == "binary":
+        return [getattr(irops, op)(x, y) for op in EDGE_BINARY]
+    if family == "unary":
+        unary = UNARY_NUMERIC + (UNARY_FLOAT if floating else ())
+        return [getattr(irops, op)(x) for op in unary] + [gc.cast(x, as_dtype(d)) for d in DTYPES]
+    # the mean of integers is a float sum of them: INT_MAX + INT_MIN + ... cancels differently in each
+    # summation order (float sums have accuracy tests of their own)
+    reductions = [getattr(irops, op)(x, axis, keepdims) for op in REDUCE + (("reduce_mean",) if floating else ())]
+    if x.ndim:
+        reductions += [irops.argmax(x, axis), irops.argmin(x, axis)]
+        reductions += [getattr(irops, op)(x, axis) for op in SOFTMAX_FAMILY if floating]
+    return reductions
+
+
+@functools.lru_cache(maxsize=None)
+def _edge_program(family: str, dtype: str, x_rank: int, y_rank: int, axis, keepdims):
+    """(the interpreter of the traced graph, the compiled fused graph) with every size symbolic; ``y``'s
+    sizes are symbols of their own, so they may broadcast against ``x``'s at run time."""
+    from graphc.tensor import Tensor
+    from graphc.tracing import TraceHandler
+
+    graph = Graph(f"edge_{family}")
+    types = [TensorType(tuple(f"x{i}" for i in range(x_rank)), as_dtype(dtype))]
+    if family in ("binary", "pow"):
+        types.append(TensorType(tuple(f"y{i}" for i in range(y_rank)), as_dtype(dtype)))
+    tensors = [Tensor(value=graph.add_input(t, f"v{i}"), graph=graph) for i, t in enumerate(types)]
+    with dispatch.handler(TraceHandler(graph)):
+        results = _edge_results(family, dtype, *tensors, *([None] * (2 - len(tensors))), axis, keepdims)
+    graph.outputs = [r._value for r in results]
+    stages, _ = compile_stages(graph, run_kernel)
+    return Interpreter(stages["traced"]), compile_graph(stages["fused"])
+
+
+@st.composite
+def edge_cases(draw):
+    """(family, dtype, x's shape, y's shape, axis, keepdims): y's sizes equal x's or are 1 (either side
+    broadcasts, only at run time); a reduced axis is never empty (tests/backends/test_empty_reductions.py)."""
+    family = draw(st.sampled_from(("binary", "pow", "unary", "reduce")))
+    dtype = draw(st.sampled_from(("int32", "int64") if family == "pow" else NUMERIC))
+    x_shape = tuple(draw(st.lists(st.sampled_from(RUN_TIME_SIZES), max_size=2)))
+    axis, keepdims, y_shape = None, False, ()
+    if family == "reduce" and x_shape:
+        axis = draw(st.integers(0, len(x_shape) - 1))
+        keepdims = draw(st.booleans())
+        x_shape = x_shape[:axis] + (max(1, x_shape[axis]),) + x_shape[axis + 1:]
+    if family in ("binary", "pow"):
+        aligned = x_shape[len(x_shape) - draw(st.integers(0, len(x_shape))):]
+        y_shape = tuple(draw(st.sampled_from((d, 1) if d != 1 else (1, 3))) for d in aligned)
+        if draw(st.booleans()):  # x broadcasts against y instead
+            x_shape, y_shape = y_shape, x_shape
+    return family, dtype, x_shape, y_shape, axis, keepdims
+
+
+def _edge_inputs(family: str, dtype: str, shapes, seed: int) -> list[np.ndarray]:
+    """Arrays of ``shapes`` whose elements are mostly edge values, the rest small numbers.
+
+    Float reductions get no finite extremes: whether max + max - inf overflows to inf before it meets
+    -inf (or tiny * tiny underflows to 0 before it meets inf) depends on the summation order, which
+    vectorised code and NumPy's pairwise sums choose differently (accuracy has tests of its own)."""
+    rng = np.random.default_rng(seed)
+    edges = np.array(EDGE_VALUES[dtype], dtype)
+    if family == "reduce" and dtype.startswith("float"):
+        info = np.finfo(dtype)
+        edges = edges[~np.isin(np.abs(edges), [info.max, info.tiny, info.smallest_subnormal])]
+    arrays = []
+    for shape in shapes:
+        ordinary = rng.integers(-4, 5, shape).astype(dtype)
+        arrays.append(np.where(rng.random(shape) < 0.6, edges[rng.integers(0, len(edges), shape)], ordinary))
+    return arrays
+
+
+@settings(max_examples=EDGE_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(edge_cases(), st.integers(0, 2**16))
+def test_llvm_matches_the_interpreter_on_edge_values_with_run_time_sizes(case, seed):
+    family, dtype, x_shape, y_shape, axis, keepdims = case
+    shapes = [x_shape, y_shape] if family in ("binary", "pow") else [x_shape]
+    interpreter, native = _edge_program(family, dtype, len(x_shape), len(y_shape), axis, keepdims)
+    arrays = _edge_inputs(family, dtype, shapes, seed)
+    assert_same_outcome(_outcome(native.run, arrays), _outcome(interpreter.run, arrays))
 
 
 # -- huge sums -----------------------------------------------------------------------------------------
