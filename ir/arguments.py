@@ -82,8 +82,9 @@ def as_shape(shape, what: str = "shape", *, one_int: bool = False, unknown: bool
     count = 1
     for d in result:
         count *= d if isinstance(d, int) and d > 0 else 1
-    if count > INT64_MAX:
-        raise InvalidArgumentError(f"{what} {list(result)} has more than 2**63 - 1 elements")
+    if count > INT64_MAX:  # before any product wraps; a tensor of this shape checks its bytes too (types.check_size)
+        dims = ",".join("None" if d is None else str(d) for d in result)
+        raise ShapeError(f"{what} [{dims}] has more than 2**63 - 1 elements: more than one tensor may hold")
     return result
 
 
