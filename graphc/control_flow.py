@@ -20,6 +20,7 @@ import numpy as np
 
 from graphc.ir import dispatch
 from graphc.ir import ops as irops
+from graphc.ir.arguments import arguments_of, as_size
 from graphc.ir.errors import DTypeError, GraphcError, InvalidArgumentError, OperatorNotAllowedInGraphError, ShapeError
 from graphc.ir.graph import Graph, Value
 from graphc.ir.location import user_location
@@ -493,6 +494,9 @@ def while_loop(cond, body, loop_vars, maximum_iterations=None, name=None):
     Inside ``@gc.function`` this is one ``while_loop`` node: loop variables keep their dtype and shape.
     ``maximum_iterations`` (an int or an int scalar tensor) bounds the number of iterations.
     Eagerly the loop runs in Python."""
+    if maximum_iterations is not None and not isinstance(maximum_iterations, (Tensor, Variable)):
+        with arguments_of("gc.while_loop"):
+            maximum_iterations = as_size(maximum_iterations, "maximum_iterations")
     single = not isinstance(loop_vars, (list, tuple))
     structure = [loop_vars] if single else list(loop_vars)
 

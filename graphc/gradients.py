@@ -10,6 +10,7 @@ import functools
 import numpy as np
 
 from graphc.ir import autodiff, ops
+from graphc.ir.arguments import arguments_of, as_int, as_list
 from graphc.ir.errors import InvalidArgumentError
 
 from . import nest
@@ -24,16 +25,22 @@ def _as_tensor(x):
     return ops.constant(x) if not isinstance(x, np.ndarray) else ops.constant(x, x.dtype)
 
 
-def _prepare(args, argnums):
-    single = isinstance(argnums, int)
-    nums = (argnums,) if single else tuple(argnums)
+def _argnums(argnums, name: str) -> tuple[tuple[int, ...], bool]:
+    """(the positions ``argnums`` names, whether it is a single int) or an error naming ``name``."""
+    with arguments_of(name):
+        if isinstance(argnums, (list, tuple)):
+            return tuple(as_int(n, f"argnums[{i}]", low=None) for i, n in enumerate(as_list(argnums, "argnums"))), False
+        return (as_int(argnums, "argnums", low=None),), True
+
+
+def _prepare(args, argnums, nums):
     for n in nums:
         if not -len(args) <= n < len(args):
             raise InvalidArgumentError(f"argnums {argnums} is out of range for {len(args)} positional arguments")
     args = list(args)
     for n in nums:
         args[n] = nest.map_structure(_as_tensor, args[n])
-    return args, nums, single
+    return args
 
 
 def _scalar_output(y, name: str):
@@ -47,9 +54,11 @@ def value_and_grad(f, argnums=0, has_aux: bool = False):
     """``f`` -> a function returning ``(f(*args), df/dargs[argnums])`` (``((value, aux), grads)``
     with ``has_aux``). ``f`` must return a float scalar."""
 
+    nums, single = _argnums(argnums, "gc.value_and_grad")
+
     @functools.wraps(f)
     def wrapped(*args, **kwargs):
-        args, nums, single = _prepare(args, argnums)
+        args = _prepare(args, argnums, nums)
         with GradientTape() as tape:
             for n in nums:
                 tape.watch(args[n])
@@ -100,9 +109,11 @@ def hessian(f, argnums: int = 0):
     """``f`` (returning a float scalar) -> a function computing its matrix of second derivatives with
     respect to ``args[argnums]``, of shape ``x.shape + x.shape``."""
 
+    (n,), _ = _argnums(argnums, "gc.hessian")
+
     @functools.wraps(f)
     def wrapped(*args, **kwargs):
-        args, (n,), _ = _prepare(args, argnums)
+        args = _prepare(args, argnums, (n,))
         x = args[n]
         with GradientTape() as outer:
             outer.watch(x)

@@ -308,3 +308,54 @@ def test_repeating_an_empty_dataset_ends(source, count):
     ds = EMPTY_SOURCES[source]().repeat(count)
     assert _elements(ds.take(5)) == []
     assert _elements(ds.batch(2)) == []
+
+
+# -- arguments of the function transformations and loops ---------------------------------------------
+BAD_ARGNUMS = [
+    (0.5, E.ArgumentTypeError, "argnums must be an int, got 0.5 (float)"),
+    (True, E.ArgumentTypeError, "argnums must be an int, got True (bool)"),
+    ("0", E.ArgumentTypeError, "argnums must be an int, got '0' (str)"),
+    (None, E.ArgumentTypeError, "argnums must be an int, got None"),
+]
+
+
+@pytest.mark.parametrize("bad,error_class,shown", BAD_ARGNUMS, ids=["float", "bool", "string", "none"])
+@pytest.mark.parametrize("site", ["gc.value_and_grad", "gc.hessian"])
+def test_bad_argnums_are_refused_where_the_transformation_is_made(site, bad, error_class, shown):
+    make = {"gc.value_and_grad": lambda a: gc.value_and_grad(gc.reduce_sum, a),
+            "gc.hessian": lambda a: gc.hessian(gc.reduce_sum, a)}[site]
+    with pytest.raises(error_class) as info:
+        make(bad)  # the line the error names
+    assert str(info.value).startswith(f"{site}: {shown}"), str(info.value)
+    assert f"{__file__}:" in str(info.value)
+
+
+def test_bad_argnums_in_a_list_name_their_position_and_grad_refuses_them_too():
+    with pytest.raises(E.ArgumentTypeError, match=r"argnums\[1\] must be an int, got 1.5"):
+        gc.grad(lambda x, y: gc.reduce_sum(x * y), [0, 1.5])
+    with pytest.raises(E.InvalidArgumentError, match="out of range"):
+        gc.grad(gc.reduce_sum, 3)(X)
+
+
+@pytest.mark.parametrize("bad,error_class,shown", [
+    (2.5, E.ArgumentTypeError, "must be an int, got 2.5 (float)"),
+    (True, E.ArgumentTypeError, "must be an int, got True (bool)"),
+    ("3", E.ArgumentTypeError, "must be an int, got '3' (str)"),
+    (-1, E.InvalidArgumentError, "must be an int >= 0, got -1"),
+], ids=["float", "bool", "string", "negative"])
+@pytest.mark.parametrize("traced", [False, True], ids=["eager", "traced"])
+def test_while_loop_maximum_iterations_must_be_a_count(traced, bad, error_class, shown):
+    def loop(x):
+        return gc.while_loop(lambda v: v < 10.0, lambda v: v + 1.0, x, maximum_iterations=bad)
+
+    with pytest.raises(error_class) as info:
+        (gc.function(loop) if traced else loop)(gc.constant(0.0))
+    assert str(info.value).startswith(f"gc.while_loop: maximum_iterations {shown}"), str(info.value)
+
+
+@pytest.mark.parametrize("traced", [False, True], ids=["eager", "traced"])
+def test_while_loop_maximum_iterations_bounds_the_loop(traced):
+    def loop(x):
+        return gc.while_loop(lambda v: v < 10.0, lambda v: v + 1.0, x, maximum_iterations=np.int64(3))
+
+    assert float((gc.function(loop) if traced else loop)(gc.constant(0.0))) == 3.0
