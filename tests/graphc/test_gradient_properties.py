@@ -72,5 +72,8 @@ def test_eager_and_graph_gradients_are_equal(program, seed):
     with gc.config.run_functions_eagerly(True):
         eager = [g.numpy() for g in gradients(x, y)]
     for a, b in zip(graph, eager):
-        # float32 through native transcendentals and reassociated sums: a few ulp per op
-        np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
+        # float32 through native transcendentals and differently ordered sums: a few ulp per op, and
+        # an entry that is a difference of large terms (1 - tanh(u)**2 near saturation, 0.1 + tiny)
+        # carries the rounding of those terms: up to 32 ulp of the largest entry
+        cancellation = 32 * np.finfo(np.float32).eps * float(np.max(np.abs(b), initial=0.0))
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6 + cancellation)
