@@ -21,8 +21,7 @@ import numpy as np
 from graphc.ir import ops
 from graphc.ir.arguments import arguments_of, as_int
 from graphc.ir.boundary import converted, supported_array
-from graphc.ir.errors import DTypeError, InvalidArgumentError
-from graphc.ir.location import user_location
+from graphc.ir.errors import InvalidArgumentError
 from graphc.ir.types import as_dtype, int64
 
 from . import nest
@@ -339,11 +338,8 @@ def _conformed(element, signature):
     specs = nest.flatten(signature)
     arrays = []
     for (path, leaf), spec in zip(leaves, specs):
-        try:
+        with arguments_of("from_generator"):
             array = converted(_to_array(leaf), spec.dtype)  # no silent wrap-around (ir.boundary)
-        except DTypeError as error:
-            location = user_location()
-            raise error.with_context(op="from_generator", location=location.long if location else None) from None
         if len(array.shape) != len(spec.shape) or any(s is not None and s != d for s, d in zip(spec.shape, array.shape)):
             raise InvalidArgumentError(f"from_generator: element {path or ''} has shape {array.shape}, expected {spec}")
         arrays.append(array)

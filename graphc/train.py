@@ -43,7 +43,7 @@ import safetensors
 from safetensors import SafetensorError
 from safetensors import numpy as safetensors_numpy
 
-from graphc.ir.errors import CheckpointError, GraphcError, InvalidArgumentError
+from graphc.ir.errors import ArgumentTypeError, CheckpointError, InvalidArgumentError
 from graphc.ir.types import ALL_DTYPES, as_dtype
 
 from .module import module_children, walk
@@ -65,10 +65,6 @@ READ_ATTEMPTS = 100  # a reader re-reads an index a writer replaced at most this
 SAFETENSORS_DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8"), "I32": np.dtype("<i4"),
                       "I64": np.dtype("<i8"), "BOOL": np.dtype("bool")}
 DTYPE_NAMES = frozenset(d.name for d in ALL_DTYPES)
-
-
-class PathTypeError(GraphcError, TypeError):
-    """A path argument of a checkpoint function is not a path."""
 
 
 # -- the object tree ------------------------------------------------------------------------------------
@@ -122,10 +118,10 @@ def slot_key(optimizer_path: str, variable_path: str, slot_name: str) -> str:
 
 # -- paths and names --------------------------------------------------------------------------------------
 def _path_text(path, argument: str) -> str:
-    """``path`` as a str, or a PathTypeError naming ``argument``."""
+    """``path`` as a str, or an ArgumentTypeError (a TypeError) naming ``argument``."""
     text = os.fspath(path) if isinstance(path, (str, os.PathLike)) else None
     if not isinstance(text, str):
-        raise PathTypeError(f"{argument}: expected a path (str or os.PathLike), got {type(path).__name__} {path!r}")
+        raise ArgumentTypeError(f"{argument}: expected a path (str or os.PathLike), got {type(path).__name__} {path!r}")
     if "\0" in text:
         raise InvalidArgumentError(f"{argument}: a path cannot contain a NUL character, got {path!r}")
     return text

@@ -803,9 +803,9 @@ BAD_PATHS = [
     ("ckpts/..", gc.errors.InvalidArgumentError, ": expected a file prefix"),
     (".safetensors", gc.errors.InvalidArgumentError, ": expected a file prefix"),
     ("w\0x", gc.errors.InvalidArgumentError, ": a path cannot contain a NUL character"),
-    (3, gc.train.PathTypeError, ": expected a path (str or os.PathLike), got int 3"),
-    (b"w", gc.train.PathTypeError, ": expected a path (str or os.PathLike), got bytes b'w'"),
-    (None, gc.train.PathTypeError, ": expected a path (str or os.PathLike), got NoneType None"),
+    (3, gc.errors.ArgumentTypeError, ": expected a path (str or os.PathLike), got int 3"),
+    (b"w", gc.errors.ArgumentTypeError, ": expected a path (str or os.PathLike), got bytes b'w'"),
+    (None, gc.errors.ArgumentTypeError, ": expected a path (str or os.PathLike), got NoneType None"),
 ]
 
 
@@ -825,7 +825,7 @@ def test_a_path_naming_no_file_is_an_error_naming_the_argument(tmp_path, monkeyp
 def test_a_directory_is_no_file_prefix_to_write(tmp_path):
     with pytest.raises(gc.errors.InvalidArgumentError, match="file_prefix: .* is a directory; expected a file prefix such as"):
         checkpoint_of(1).write(tmp_path)
-    with pytest.raises(gc.train.PathTypeError, match="checkpoint_dir: expected a path"):
+    with pytest.raises(gc.errors.ArgumentTypeError, match="checkpoint_dir: expected a path"):
         gc.train.latest_checkpoint(7)
 
 
