@@ -137,13 +137,12 @@ def _first_difference(graph: Graph, inputs: list[np.ndarray], reference: dict) -
 
     env = dict(zip(graph.inputs, inputs)) | reference
     for node in graph.nodes:
-        if node.op in ("constant", "read_variable", "assign_variable"):
+        if node.op == "constant" or node.opdef.effect:
             continue
         single = Graph(f"check_{node.op}")
         single.variables = dict(graph.variables)
         single_inputs = [single.add_input(v.type) for v in node.inputs]
-        copy = single.add_node(node.op, single_inputs, node.attrs, [v.type for v in node.outputs],
-                               scope=node.scope, loc=node.loc, is_gradient=node.is_gradient)
+        copy = single.copy_node(node, single_inputs)
         single.outputs = copy.outputs
         native = compile_graph(single).run([env[v] for v in node.inputs])
         for i, (got, value) in enumerate(zip(native, node.outputs)):
@@ -153,8 +152,7 @@ def _first_difference(graph: Graph, inputs: list[np.ndarray], reference: dict) -
                 detail = f"; largest difference {np.nanmax(diff):.3g}" if diff is not None and diff.size else ""
                 return CheckError(
                     f"native result {i} of {_describe(node)} differs from the NumPy interpreter{detail}",
-                    op=node.op, location=node.loc.long if node.loc else None,
-                )
+                ).at(node)
     return CheckError("the native results differ from the NumPy interpreter's, but no single node does")
 
 
@@ -162,7 +160,7 @@ def _backward_pass_of(graph: Graph, gradient_node: Node) -> str:
     """Where a gradient node belongs: the forward ops at its location (it carries the forward op's)."""
     forward = dict.fromkeys(
         n.op for n in graph.nodes
-        if not n.is_gradient and n.loc == gradient_node.loc and n.op not in ("constant", "read_variable", "assign_variable")
+        if not n.is_gradient and n.loc == gradient_node.loc and n.op != "constant" and not n.opdef.effect
     )
     return f"the backward pass (the gradient of {' or '.join(forward) or 'the op'} at that line)"
 
@@ -182,8 +180,7 @@ def check_numerics(graph: Graph, arrays: list[np.ndarray]) -> None:
                 where = _backward_pass_of(graph, node) if node.is_gradient else "the forward pass"
                 raise NumericsError(
                     f"produced {bad} in {where}; its inputs were finite",
-                    op=node.op, location=node.loc.long if node.loc else None,
-                )
+                ).at(node)
 
     for v, a in zip(graph.inputs, arrays):
         finite[v] = not (a.dtype.kind == "f" and a.size and not np.isfinite(a).all())

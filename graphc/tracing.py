@@ -116,7 +116,7 @@ def constant_value(tensor: Tensor) -> np.ndarray | None:
     needed, stack = set(), [tensor._value]
     while stack:
         value = stack.pop()
-        if value.node is None or value.node.op in ("read_variable", "assign_variable"):
+        if value.node is None or value.node.opdef.effect:
             return None
         if value.node not in needed:
             needed.add(value.node)

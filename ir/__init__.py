@@ -4,5 +4,5 @@ from .dispatch import GraphBuilder, bind, name_scope
 from .errors import GraphcError
 from .graph import Graph, Node, Value
 from .location import Location
-from .registry import OPS, OpDef, get_op, kernel
+from .registry import OPS, OpDef, get_op, implement
 from .types import ALL_DTYPES, DType, TensorType, as_dtype, bool_, float32, float64, int32, int64

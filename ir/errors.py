@@ -23,6 +23,10 @@ class GraphcError(Exception):
         self.args = (self._render(),)
         return self
 
+    def at(self, node) -> "GraphcError":
+        """Names ``node``'s op and the user's source line it came from, where they are still missing."""
+        return self.with_context(op=node.op, location=node.loc.long if node.loc else None)
+
 
 class InvalidArgumentError(GraphcError, ValueError):
     """An argument has a wrong value: shape, axis, size, index."""

@@ -13,6 +13,7 @@ from typing import Any, Iterable
 import networkx as nx
 
 from .location import Location
+from .registry import OpDef, get_op
 from .types import TensorType
 
 _value_ids = itertools.count()
@@ -72,10 +73,23 @@ class Node:
         self.is_gradient = is_gradient
 
     @property
-    def opdef(self):
-        from .registry import get_op
-
+    def opdef(self) -> OpDef:
         return get_op(self.op)
+
+    @property
+    def subgraphs(self) -> dict[str, "Graph"]:
+        """The graphs the node holds, by attribute name: a kernel's body, a control-flow op's regions."""
+        return {name: a for name, a in self.attrs.items() if isinstance(a, Graph)}
+
+    @property
+    def variable(self):
+        """The variable a ``read_variable``/``assign_variable`` node touches (its ``var`` attribute), else None."""
+        return self.attrs.get("var") if self.opdef.effect else None
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """What a copy of the node keeps besides op, inputs and attributes: scope, location, gradient mark."""
+        return {"scope": self.scope, "loc": self.loc, "is_gradient": self.is_gradient}
 
     def __repr__(self) -> str:
         return f"<Node {self.op} -> {', '.join(str(v.type) for v in self.outputs)}>"
@@ -102,6 +116,12 @@ class Graph:
         self.nodes.append(node)
         return node
 
+    def copy_node(self, node: Node, inputs, attrs: dict[str, Any] | None = None) -> Node:
+        """Appends a copy of ``node`` (another graph's, say) reading ``inputs``, with its scope, source
+        location and gradient mark; ``attrs`` replaces its attributes."""
+        return self.add_node(node.op, inputs, node.attrs if attrs is None else attrs,
+                             [v.type for v in node.outputs], **node.meta)
+
     # -- queries ----------------------------------------------------------------------------
     def values(self) -> list[Value]:
         """Every value: the inputs, then each node's results in order."""
@@ -121,10 +141,10 @@ class Graph:
         last_write: dict[str, Node] = {}
         reads_since_write: dict[str, list[Node]] = {}
         for node in self.nodes:
-            var = node.attrs.get("var") if node.op in ("read_variable", "assign_variable") else None
+            var = node.variable
             if var is None:
                 continue
-            if node.op == "read_variable":
+            if node.opdef.effect == "read":
                 if var in last_write:
                     edges.append((last_write[var], node))
                 reads_since_write.setdefault(var, []).append(node)

@@ -26,6 +26,6 @@ def concrete_types(graph: Graph, input_types: list[TensorType]) -> dict[Value, T
             try:
                 out_types = get_op(node.op).infer(in_types, **attrs)
             except GraphcError as error:
-                raise error.with_context(op=node.op, location=node.loc.long if node.loc else None) from None
+                raise error.at(node) from None
         types.update(zip(node.outputs, out_types))
     return types

@@ -23,10 +23,6 @@ def clone_into(
     for node in source.nodes:
         replacement = substitute(node)
         if replacement is None:
-            copy = target.add_node(
-                node.op, [vmap[v] for v in node.inputs], node.attrs, [v.type for v in node.outputs],
-                scope=node.scope, loc=node.loc, is_gradient=node.is_gradient,
-            )
-            replacement = copy.outputs
+            replacement = target.copy_node(node, [vmap[v] for v in node.inputs]).outputs
         vmap.update(zip(node.outputs, replacement))
     return vmap

@@ -6,6 +6,7 @@ known when the graph runs. Equal names denote equal sizes.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from typing import Union
 
@@ -39,6 +40,16 @@ class DType:
     @property
     def is_bool(self) -> bool:
         return self.name == "bool"
+
+    @property
+    def lowest(self):
+        """The least value of the type (-inf for floats)."""
+        return -math.inf if self.is_floating else int(np.iinfo(self.numpy).min)
+
+    @property
+    def highest(self):
+        """The greatest value of the type (inf for floats)."""
+        return math.inf if self.is_floating else int(np.iinfo(self.numpy).max)
 
     def __repr__(self) -> str:
         return f"gc.{self.name}"

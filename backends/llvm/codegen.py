@@ -19,7 +19,10 @@ from graphc.ir.errors import GraphcError, InternalCompilerError
 from graphc.ir.graph import Graph, Node, Value
 from graphc.ir.passes.memory import plan_memory
 
+from graphc.ir.registry import OPS
+
 from . import control, ops
+from .lowering import lowering_of, may_fail
 from .emitter import KERNEL_TYPE, SYNC_ERROR, Emitter, barrier_function
 from .kernels import Operand, emit_fused
 from .scalar import I8, I64
@@ -30,8 +33,6 @@ CALL = "graphc_call"
 # offset of the data pointer in NumPy's PyArrayObject (after the object header)
 ARRAY_DATA_OFFSET = 16
 ALIGNMENT = 64
-# ops a failing check in native code can stop (the entry tests the error flag after them)
-FALLIBLE = {"gather", "scatter_add"}  # and region ops holding them (control.may_fail)
 
 
 @dataclass
@@ -72,8 +73,8 @@ def _reads_as_matmul_operand(node: Node, value: Value) -> bool:
 
 def unsupported_ops(graph: Graph) -> set[str]:
     """Ops of ``graph`` this backend cannot lower."""
-    supported = set(ops.LOWERINGS) | ops.VIEWS | ops.NO_CODE | {"fused"}
-    return {n.op for n in graph.nodes} - supported - set(control.REGION_OPS) | control.unsupported_in_regions(graph, supported)
+    supported = {name for name, opdef in OPS.items() if lowering_of(opdef) and not opdef.regions}
+    return {n.op for n in graph.nodes if lowering_of(n.opdef) is None} | control.unsupported_in_regions(graph, supported)
 
 
 def _symbols(graph: Graph) -> list[str]:
@@ -125,7 +126,7 @@ class CodeGen:
         # a staged assignment is copied into its variable at the very end: its value must stay intact
         root = {}
         for n in g.nodes:
-            if n.op in ops.VIEWS:
+            if n.opdef.view:
                 root[n.outputs[0]] = root.get(n.inputs[0], n.inputs[0])
         staged_values = {root.get(n.inputs[0], n.inputs[0]) for n in g.nodes if n.op == "assign_variable"}
         for i, v in enumerate(g.inputs):
@@ -148,7 +149,7 @@ class CodeGen:
                 self.slot_of[node.outputs[0]] = current[node.attrs["var"]]
             elif node.op == "assign_variable":
                 current[node.attrs["var"]] = self.slot_of[node.inputs[0]]
-            elif node.op in ops.VIEWS or node.outputs[0] in self.transposed:
+            elif node.opdef.view or node.outputs[0] in self.transposed:
                 self.slot_of[node.outputs[0]] = self.slot_of[node.inputs[0]]
             else:
                 for v in node.outputs:
@@ -199,9 +200,9 @@ class CodeGen:
             return self._lower_node(index, node)
 
     def _lower_node(self, index: int, node: Node) -> ir.Function | None:
-        if node.op in ops.VIEWS or node.op in ops.NO_CODE or any(v in self.transposed for v in node.outputs):
+        if not ops.has_code(node) or any(v in self.transposed for v in node.outputs):
             return None
-        if node.op in control.REGION_OPS:
+        if node.opdef.regions:
             return control.emit_region(self, index, node, self.regions[index])
         em = Emitter(self.module, f"node{index}_{node.op}", self.slot_of, self.symbols, index)
         if node.op == "fused":
@@ -251,7 +252,7 @@ class CodeGen:
                 continue
             b.call(fn, [tid, nthreads, slots, dims, sync])
             b.call(barrier, [nthreads, sync])
-            if control.may_fail(node, FALLIBLE):
+            if may_fail(node):
                 failed = b.icmp_signed("!=", b.load_atomic(error_ptr, "acquire", 8), ir.Constant(I64, 0))
                 with b.if_then(failed, likely=False):
                     b.ret_void()

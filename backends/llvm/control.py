@@ -22,15 +22,15 @@ from dataclasses import dataclass, field
 from llvmlite import ir
 
 from graphc.ir.graph import Graph, Node, Value
-from graphc.ir.ops.control import REGION_OPS, regions
 from graphc.ir.passes.memory import align_up, plan_memory
 
-from . import ops, scalar
+from . import ops
+from .lowering import may_fail
 from .emitter import SYNC_ERROR, Emitter
 from .kernels import Operand, emit_fused
-from .scalar import I8, I64
+from .scalar import I8, I64, load
 
-__all__ = ["REGION_OPS", "emit_region", "layout_regions", "may_fail", "unsupported_in_regions"]
+__all__ = ["emit_region", "layout_regions", "unsupported_in_regions"]
 
 
 # -- what can be lowered ----------------------------------------------------------------------------
@@ -49,22 +49,12 @@ def unsupported_in_regions(graph: Graph, supported: set[str], known: set[str] | 
     known = _dims_of(graph) if known is None else known
     missing: set[str] = set()
     for node in graph.nodes:
-        for region in regions(node).values() if node.op in REGION_OPS else ():
-            missing |= {n.op for n in region.nodes} - supported - set(REGION_OPS)
+        for region in (node.attrs[name] for name in node.opdef.regions):
+            missing |= {n.op for n in region.nodes if not n.opdef.regions} - supported
             if _dims_of(region) - known:
                 missing.add(f"{node.op} (a size known only inside its region)")
             missing |= unsupported_in_regions(region, supported, known)
     return missing
-
-
-def may_fail(node: Node, fallible: set[str]) -> bool:
-    """Whether ``node``'s native code may flag an error: a ``fallible`` op, an op whose element code
-    can (``scalar.may_flag_error``), or a fused kernel or region op holding one."""
-    if node.op in fallible or (node.outputs and scalar.may_flag_error(node.op, node.outputs[0].dtype)):
-        return True
-    if node.op == "fused":
-        return any(may_fail(n, fallible) for n in node.attrs["body"].nodes)
-    return node.op in REGION_OPS and any(may_fail(n, fallible) for g in regions(node).values() for n in g.nodes)
 
 
 # -- layout -------------------------------------------------------------------------------------
@@ -86,7 +76,7 @@ def layout_regions(cg) -> dict[int, list[RegionLayout]]:
     """The layouts of the regions of ``cg.graph``'s region ops, by node index; adds their slots to
     ``cg`` and their arena ranges to ``cg.arena_bytes``."""
     return {
-        i: _layout_node(cg, node, cg.slot_of) for i, node in enumerate(cg.graph.nodes) if node.op in REGION_OPS
+        i: _layout_node(cg, node, cg.slot_of) for i, node in enumerate(cg.graph.nodes) if node.opdef.regions
     }
 
 
@@ -110,7 +100,7 @@ def _layout_node(cg, node: Node, slot_of: dict[Value, int]) -> list[RegionLayout
 
 
 def _owns_buffer(v: Value) -> bool:
-    return v.node is not None and v.node.op not in ops.NO_CODE and v.node.op not in ops.VIEWS
+    return v.node is not None and ops.has_code(v.node)
 
 
 def _layout_graph(cg, graph: Graph, input_slots: list[int], output_slots: list[int] | None) -> RegionLayout:
@@ -133,7 +123,7 @@ def _layout_graph(cg, graph: Graph, input_slots: list[int], output_slots: list[i
         if node.op == "constant":
             v = node.outputs[0]
             slot_of[v] = cg._new_slot("constant", node.attrs["value"], v.dtype, v.type.shape)
-        elif node.op in ops.VIEWS:
+        elif node.opdef.view:
             slot_of[node.outputs[0]] = slot_of[node.inputs[0]]
         else:
             for v in node.outputs:
@@ -151,7 +141,7 @@ def _layout_graph(cg, graph: Graph, input_slots: list[int], output_slots: list[i
                 if n.op == "matmul" and n.outputs[0] not in body.outputs:
                     r = n.outputs[0]
                     layout.scratch[j] = cg._new_slot("buffer", None, r.dtype, r.type.shape)
-        elif node.op in REGION_OPS:
+        elif node.opdef.regions:
             layout.nested[j] = _layout_node(cg, node, slot_of)
     if output_slots is not None:
         layout.copies = [
@@ -180,10 +170,10 @@ def _region_functions(cg, index: int, layout: RegionLayout, prefix: str) -> list
     """A kernel function for each node of the region that has code."""
     functions = []
     for j, node in enumerate(layout.graph.nodes):
-        if node.op in ops.VIEWS or node.op in ops.NO_CODE:
+        if not ops.has_code(node):
             continue
         name = f"{prefix}.node{j}_{node.op}"
-        if node.op in REGION_OPS:
+        if node.opdef.regions:
             functions.append((node, emit_region(cg, index, node, layout.nested[j], layout.slot_of, name)))
             continue
         em = Emitter(cg.module, name, layout.slot_of, cg.symbols, index)
@@ -200,13 +190,11 @@ def _region_functions(cg, index: int, layout: RegionLayout, prefix: str) -> list
 def _run(em: Emitter, functions) -> None:
     """Calls each kernel function on this thread, with a barrier after each; returns from the region
     op's function when a kernel flagged an error."""
-    from .codegen import FALLIBLE
-
     b = em.builder
     for node, fn in functions:
         b.call(fn, [em.tid, em.nthreads, em.slots, em.dims, em.sync])
         em.barrier()
-        if may_fail(node, FALLIBLE):
+        if may_fail(node):
             error = b.load_atomic(b.gep(em.sync, [ir.Constant(I64, SYNC_ERROR)]), "acquire", 8)
             with b.if_then(b.icmp_signed("!=", error, ir.Constant(I64, 0)), likely=False):
                 b.ret_void()
@@ -232,7 +220,7 @@ def _copy(em: Emitter, copies) -> None:
 def _predicate(em: Emitter, slot: int) -> ir.Value:
     from graphc.ir.types import bool_
 
-    return scalar.load(em.builder, em.slot_pointer(slot, bool_), bool_)
+    return load(em.builder, em.slot_pointer(slot, bool_), bool_)
 
 
 def _emit_cond(em: Emitter, node: Node, layouts, functions) -> None:

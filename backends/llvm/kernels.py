@@ -23,12 +23,13 @@ from dataclasses import dataclass
 from llvmlite import ir
 
 from graphc.ir.graph import Graph, Node, Value
-from graphc.ir.passes.fusion import REDUCTIONS, Space, kernel_space
+from graphc.ir.passes.fusion import Space, kernel_space
+from graphc.ir.registry import get_op
 from graphc.ir.types import DType
 
 from . import scalar
 from .emitter import Emitter
-from .scalar import I64, SHAPE_ONLY_INPUTS, lower_scalar
+from .scalar import I64, lower_scalar
 
 # Elements one partial sum adds before its block's sum joins the compensated total, as in NumPy's
 # pairwise summation (8 partial sums over blocks of 128): the error bound stays about 16 + 5 + 2
@@ -103,7 +104,7 @@ class FusedKernel:
 
     # -- classification ---------------------------------------------------------------------------
     def _class(self, node: Node, value: Value) -> str:
-        if node.op in REDUCTIONS:  # per row, even where a row has the shape of S (reduced axes of size 1)
+        if node.opdef.reduction:  # per row, even where a row has the shape of S (reduced axes of size 1)
             return "row" if node.attrs["keepdims"] else "row_dropped"
         return self.space.value_class(value.type.shape) or "full"
 
@@ -112,7 +113,7 @@ class FusedKernel:
         spaces = set()
         readers = [n for n in self.nodes if value in n.inputs]
         for n in readers:
-            spaces.add("O" if self.cls[n.outputs[0]] == "row_dropped" and n.op not in REDUCTIONS else "S")
+            spaces.add("O" if self.cls[n.outputs[0]] == "row_dropped" and not n.opdef.reduction else "S")
         if value in self.sinks or not readers:
             spaces.add("O" if self.cls.get(value) == "row_dropped" else "S")
         return spaces
@@ -183,7 +184,7 @@ class FusedKernel:
         values: dict[Value, ir.Value] = {}
         self._compute_rows(values, ready, -1, outer_offsets)
         for q in range(passes):
-            reductions = [n for n in self.nodes if n.op in REDUCTIONS and reduction_pass[n] == q]
+            reductions = [n for n in self.nodes if n.opdef.reduction and reduction_pass[n] == q]
             full_outputs = [v for v in self.sinks if self.cls[v] == "full" and self._pass_of(v) == q]
             spilled = {v: o for v, o in spills.items() if self._pass_of(v) == q}
             reloaded = {v: o for v, o in spills.items() if self._pass_of(o) == q}
@@ -286,7 +287,7 @@ class FusedKernel:
         for n in self.nodes:
             out = n.outputs[0]
             internal = [v for v in n.inputs if v in self.cls]
-            if n.op in REDUCTIONS:
+            if n.opdef.reduction:
                 x = n.inputs[0]  # full, or (reduced axes of size 1) a row value of an earlier pass
                 p = self._full_pass[x] if x in self._full_pass else ready[x] + 1 if x in ready else 0
                 reduction_pass[n] = p
@@ -326,9 +327,9 @@ class FusedKernel:
             return values[v]
         if v.node is not None and v.node.op == "constant":
             return scalar.constant(v.dtype, v.node.attrs["value"].reshape(-1)[0])
-        if index in SHAPE_ONLY_INPUTS.get(node.op, ()):
+        if index in node.opdef.shape_only_inputs:
             return None
-        where = "O" if self.cls.get(node.outputs[0]) == "row_dropped" and node.op not in REDUCTIONS else "S"
+        where = "O" if self.cls.get(node.outputs[0]) == "row_dropped" and not node.opdef.reduction else "S"
         result = self._read(v, offsets, where)
         values[v] = result
         return result
@@ -361,28 +362,23 @@ class FusedKernel:
     def _compute_rows(self, values, ready, after_pass, offsets):
         for n in self.nodes:
             out = n.outputs[0]
-            if n.op in REDUCTIONS or self.cls[out] == "full" or ready.get(out) != after_pass or out in values:
+            if n.opdef.reduction or self.cls[out] == "full" or ready.get(out) != after_pass or out in values:
                 continue
             self._apply(n, values, offsets)
             if out in self.sinks:
                 self._write(out, values[out], offsets)
         for n in self.nodes:
             out = n.outputs[0]
-            if n.op in REDUCTIONS and ready[out] == after_pass and out in self.sinks:
+            if n.opdef.reduction and ready[out] == after_pass and out in self.sinks:
                 self._write(out, values[out], offsets)
 
     # -- reductions -------------------------------------------------------------------------------
     def _accumulator(self, node: Node, inner_groups: list[list[int]]) -> _Accumulator:
         dtype = node.outputs[0].dtype
-        if node.op == "reduce_sum" and dtype.is_floating and not self._one_block(inner_groups):
+        combine = node.opdef.reduction
+        if combine == "add" and dtype.is_floating and not self._one_block(inner_groups):
             return _CompensatedSum(self.em, dtype)
-        ty = scalar.register_type(dtype)
-        identity = {
-            "reduce_sum": 0, "reduce_prod": 1,
-            "reduce_max": float("-inf") if dtype.is_floating else -(2 ** (ty.width - 1)),
-            "reduce_min": float("inf") if dtype.is_floating else 2 ** (ty.width - 1) - 1,
-        }[node.op]
-        return _Accumulator(self.em, dtype, identity)
+        return _Accumulator(self.em, dtype, get_op(combine).identity_for(dtype))
 
     def _one_block(self, inner_groups: list[list[int]]) -> bool:
         """Whether the reduced loops are at most one loop of at most one block."""
@@ -399,14 +395,16 @@ class FusedKernel:
         return SUM_BLOCK if contiguous else PARTIAL_SUM_LENGTH
 
     def _combine(self, node: Node, acc: ir.Value, x: ir.Value) -> ir.Value:
-        b, floating = self.b, node.outputs[0].dtype.is_floating
-        if node.op == "reduce_sum":
+        """``acc`` and ``x`` combined by the reduction's binary op; float sums and products may be
+        reassociated (vectorised), float extrema propagate NaN as NumPy's max and min do."""
+        b, floating, combine = self.b, node.outputs[0].dtype.is_floating, node.opdef.reduction
+        if combine == "add":
             return b.fadd(acc, x, flags=("reassoc", "contract")) if floating else b.add(acc, x)
-        if node.op == "reduce_prod":
+        if combine == "multiply":
             return b.fmul(acc, x, flags=("reassoc", "contract")) if floating else b.mul(acc, x)
-        if floating:  # NaN-propagating, as NumPy's max and min
-            return scalar.call_intrinsic(b, "llvm.maximum" if node.op == "reduce_max" else "llvm.minimum", acc, x)
-        pred = ">" if node.op == "reduce_max" else "<"
+        if floating:
+            return scalar.call_intrinsic(b, f"llvm.{combine}", acc, x)
+        pred = ">" if combine == "maximum" else "<"
         return b.select(b.icmp_signed(pred, x, acc), x, acc)
 
 

@@ -9,7 +9,8 @@ from llvmlite import ir
 
 from graphc.ir.graph import Node
 
-from . import ops_nn, scalar
+from . import ops_nn, scalar  # noqa: F401  (ops_nn registers its lowerings)
+from .lowering import BACKEND, node_code
 from .emitter import ERROR_INDEX_OUT_OF_RANGE, Emitter
 from .scalar import I64
 
@@ -49,6 +50,7 @@ def _copy_all(em: Emitter, dtype, shape, dst, src):
     strided_copy(em, dtype, shape, dst, ZERO, strides, src, ZERO, strides)
 
 
+@node_code("transpose")
 def _lower_transpose(em: Emitter, node: Node):
     x, out = node.inputs[0], node.outputs[0]
     in_strides = contiguous_strides(em, x.type.shape)
@@ -94,6 +96,7 @@ def _index_mapping(em: Emitter, index: tuple, in_shape) -> tuple[ir.Value, list[
     return base, strides
 
 
+@node_code("getitem")
 def _lower_getitem(em: Emitter, node: Node):
     x, out = node.inputs[0], node.outputs[0]
     base, strides = _index_mapping(em, node.attrs["index"], x.type.shape)
@@ -101,6 +104,7 @@ def _lower_getitem(em: Emitter, node: Node):
                  em.pointer(x), base, strides)
 
 
+@node_code("scatter_slice")
 def _lower_scatter_slice(em: Emitter, node: Node):
     base_value, update, out = *node.inputs, node.outputs[0]
     _copy_all(em, out.dtype, out.type.shape, em.pointer(out), em.pointer(base_value))
@@ -109,6 +113,7 @@ def _lower_scatter_slice(em: Emitter, node: Node):
                  em.pointer(update), ZERO, contiguous_strides(em, update.type.shape))
 
 
+@node_code("concat")
 def _lower_concat(em: Emitter, node: Node):
     out, axis = node.outputs[0], node.attrs["axis"]
     out_strides = contiguous_strides(em, out.type.shape)
@@ -120,6 +125,7 @@ def _lower_concat(em: Emitter, node: Node):
         position = b.add(position, em.dim(x.type.shape[axis]))
 
 
+@node_code("split")
 def _lower_split(em: Emitter, node: Node):
     x, axis = node.inputs[0], node.attrs["axis"]
     in_strides = contiguous_strides(em, x.type.shape)
@@ -151,6 +157,7 @@ def _gather_loops(em: Emitter, params_shape, indices, axis, body):
                 body(p, j, position, q, pre, count, dim, post)
 
 
+@node_code("gather", fallible=True)  # an index out of range
 def _lower_gather(em: Emitter, node: Node):
     params, indices = node.inputs
     out, axis = node.outputs[0], node.attrs["axis"]
@@ -165,6 +172,7 @@ def _lower_gather(em: Emitter, node: Node):
     _gather_loops(em, params.type.shape, indices, axis, body)
 
 
+@node_code("scatter_add", fallible=True)
 def _lower_scatter_add(em: Emitter, node: Node):
     base_value, indices, updates = node.inputs
     out, axis = node.outputs[0], node.attrs["axis"]
@@ -181,6 +189,7 @@ def _lower_scatter_add(em: Emitter, node: Node):
     _gather_loops(em, out.type.shape, indices, axis, body)
 
 
+@node_code("fill")
 def _lower_fill(em: Emitter, node: Node):
     out = node.outputs[0]
     b = em.builder
@@ -190,6 +199,7 @@ def _lower_fill(em: Emitter, node: Node):
         scalar.store(b, value, em.element(ptr, i), out.dtype)
 
 
+@node_code("range")
 def _lower_range(em: Emitter, node: Node):
     """NumPy's arange: ``first + i * (second - first)`` in the result dtype."""
     out, attrs = node.outputs[0], node.attrs
@@ -208,6 +218,7 @@ def _lower_range(em: Emitter, node: Node):
             b.store(b.add(first, b.mul(b.trunc(i, first.type) if first.type.width < 64 else i, step)), em.element(ptr, i))
 
 
+@node_code("eye")
 def _lower_eye(em: Emitter, node: Node):
     out = node.outputs[0]
     b = em.builder
@@ -220,6 +231,7 @@ def _lower_eye(em: Emitter, node: Node):
             scalar.store(b, value, em.element(ptr, b.add(b.mul(i, em.dim(cols)), j)), out.dtype)
 
 
+@node_code("dim_size")
 def _lower_dim_size(em: Emitter, node: Node):
     x, out = node.inputs[0], node.outputs[0]
     b = em.builder
@@ -229,6 +241,8 @@ def _lower_dim_size(em: Emitter, node: Node):
     scalar.store(b, value, em.pointer(out), out.dtype)
 
 
+@node_code("argmax")
+@node_code("argmin")
 def _lower_arg(em: Emitter, node: Node):
     """argmax/argmin: the first index of the extremum; NaN wins (the first NaN), as in NumPy."""
     x, out, axis = node.inputs[0], node.outputs[0], node.attrs["axis"]
@@ -260,29 +274,13 @@ def _lower_arg(em: Emitter, node: Node):
             b.store(result, em.element(dst, b.add(b.mul(p, post), q)))
 
 
-LOWERINGS = {
-    **ops_nn.LOWERINGS,
-    "transpose": _lower_transpose,
-    "getitem": _lower_getitem,
-    "scatter_slice": _lower_scatter_slice,
-    "concat": _lower_concat,
-    "split": _lower_split,
-    "gather": _lower_gather,
-    "scatter_add": _lower_scatter_add,
-    "fill": _lower_fill,
-    "range": _lower_range,
-    "eye": _lower_eye,
-    "dim_size": _lower_dim_size,
-    "argmax": _lower_arg,
-    "argmin": _lower_arg,
-}
 
-# results that share their input's buffer (the input is C-contiguous)
-VIEWS = {"reshape", "reshape_like", "expand_dims", "squeeze", "identity", "stop_gradient"}
-# ops without code: their buffers come from the runtime
-NO_CODE = {"constant", "read_variable", "assign_variable"}
+def has_code(node: Node) -> bool:
+    """Whether a top-level node needs code: views share their input's buffer (the input is
+    C-contiguous); constants and variables' values live in buffers the runtime provides."""
+    return not (node.opdef.view or node.opdef.effect or node.op == "constant")
 
 
 def lower_op(em: Emitter, node: Node) -> None:
     with em.only_first_thread():
-        LOWERINGS[node.op](em, node)
+        node.opdef.implementations[BACKEND].emit(em, node)

@@ -7,6 +7,7 @@ from llvmlite import ir
 from graphc.ir.graph import Node
 
 from . import scalar
+from .lowering import node_code
 from .emitter import Emitter
 from .scalar import I64
 
@@ -32,6 +33,8 @@ def _philox(b: ir.IRBuilder, counter: list, key: list) -> list:
     return [c0, c1, c2, c3]
 
 
+@node_code("random_uniform")
+@node_code("random_uniform_like")
 def _lower_random(em: Emitter, node: Node):
     """Block by block, four words each: float32 takes one word per element, float64 two."""
     key, out = node.inputs[0], node.outputs[0]
@@ -90,6 +93,7 @@ def _patch_loops(em: Emitter, node: Node, image, patches, body):
                             body(b.add(pixel, ci), b.add(patch, ci), inside)
 
 
+@node_code("extract_patches")
 def _lower_extract_patches(em: Emitter, node: Node):
     x, out = node.inputs[0], node.outputs[0]
     b = em.builder
@@ -103,6 +107,7 @@ def _lower_extract_patches(em: Emitter, node: Node):
     _patch_loops(em, node, x, out, body)
 
 
+@node_code("extract_patches_transpose")
 def _lower_extract_patches_transpose(em: Emitter, node: Node):
     patches, out = node.inputs[0], node.outputs[0]
     b = em.builder
@@ -118,11 +123,3 @@ def _lower_extract_patches_transpose(em: Emitter, node: Node):
             b.store(b.fadd(b.load(ptr), value) if out.dtype.is_floating else b.add(b.load(ptr), value), ptr)
 
     _patch_loops(em, node, out, patches, body)
-
-
-LOWERINGS = {
-    "random_uniform": _lower_random,
-    "random_uniform_like": _lower_random,
-    "extract_patches": _lower_extract_patches,
-    "extract_patches_transpose": _lower_extract_patches_transpose,
-}

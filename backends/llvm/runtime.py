@@ -14,7 +14,7 @@ from graphc.ir.state import SharedVariable, VariableAccess
 from graphc.ir.types import TensorType
 
 from .codegen import CALL, ENTRY, Program, variable_slots
-from .control import may_fail
+from .lowering import may_fail
 from .emitter import ERROR_INDEX_OUT_OF_RANGE, ERROR_NEGATIVE_INTEGER_POWER, SYNC_ERROR, SYNC_ERROR_NODE
 
 ENTRY_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
@@ -313,8 +313,7 @@ class Executable:
             node = _failing_op(self.program.nodes[int(sync[SYNC_ERROR_NODE])])
             raise InvalidArgumentError(
                 _ERRORS.get(int(sync[SYNC_ERROR]), "native code reported an error"),
-                op=node.op, location=node.loc.long if node.loc else None,
-            )
+            ).at(node)
 
     def _call(self, table_address, dims_address, sync_address) -> None:
         args = (table_address, dims_address, sync_address)
@@ -333,7 +332,7 @@ def _failing_op(node: Node) -> Node:
     """The node an error flagged by ``node``'s code names: in a fused kernel, the op that can fail."""
     if node.op != "fused":
         return node
-    return next(n for n in node.attrs["body"].nodes if may_fail(n, set()))
+    return next(n for n in node.attrs["body"].nodes if may_fail(n))
 
 
 def _calls_blas(graph: Graph) -> bool:

@@ -11,7 +11,10 @@ from typing import Callable
 
 from llvmlite import ir
 
+from graphc.ir.registry import get_op
 from graphc.ir.types import DType
+
+from .lowering import ELEMENT, Lowering, element_code
 
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
 F32, F64 = ir.FloatType(), ir.DoubleType()
@@ -219,7 +222,7 @@ def _int_pow(b, x, y):
     return b.call(fn, [x, y])
 
 
-def _pow(b, args, in_types, out_type, attrs, flag_error):
+def _pow(b, args, in_types, out_type, attrs, flag_error=None):
     if out_type.is_floating:
         from .mathlib import math_function
 
@@ -229,11 +232,6 @@ def _pow(b, args, in_types, out_type, attrs, flag_error):
     x, y = args
     flag_error(b.icmp_signed("<", y, ir.Constant(y.type, 0)), ERROR_NEGATIVE_INTEGER_POWER)
     return _int_pow(b, x, y)
-
-
-def may_flag_error(op: str, out_type: DType) -> bool:
-    """Whether the element code of ``op`` can flag an error (an integer to a negative power)."""
-    return op in FALLIBLE_SCALAR_OPS and not out_type.is_floating
 
 
 def _compare(float_pred, int_pred, unordered=False):
@@ -299,59 +297,54 @@ def _logical_not(b, args, in_types, out_type, attrs):
     return b.xor(args[0], ir.Constant(I1, 1))
 
 
-# inputs an op reads only the shape of: codegen does not load them
-SHAPE_ONLY_INPUTS = {"broadcast_like": (1,), "full_like": (0,)}
-
-SCALAR_OPS = {
-    "add": _float_or_int("fadd", "add"),
-    "subtract": _float_or_int("fsub", "sub"),
-    "multiply": _float_or_int("fmul", "mul"),
-    "divide": _float_or_int("fdiv", "sdiv"),
-    "floordiv": _floordiv,
-    "mod": _mod,
-    "maximum": _maximum,
-    "minimum": _minimum,
-    "negative": _negative,
-    "abs": _abs,
-    "sign": _sign,
-    "square": _square,
-    "sqrt": _sqrt,
-    "rsqrt": _rsqrt,
-    "relu": _relu,
-    "exp": _math("exp"),
-    "log": _math("log"),
-    "log1p": _math("log1p"),
-    "expm1": _math("expm1"),
-    "sin": _math("sin"),
-    "cos": _math("cos"),
-    "tanh": _math("tanh"),
-    "sigmoid": _math("sigmoid"),
-    "erf": _math("erf"),
-    "equal": _compare("==", "=="),
-    "not_equal": _compare("!=", "!=", unordered=True),
-    "less": _compare("<", "<"),
-    "less_equal": _compare("<=", "<="),
-    "greater": _compare(">", ">"),
-    "greater_equal": _compare(">=", ">="),
-    "logical_and": _logical("and_"),
-    "logical_or": _logical("or_"),
-    "logical_not": _logical_not,
-    "where": _where,
-    "cast": _cast,
-    "identity": _pass_through,
-    "stop_gradient": _pass_through,
-    "broadcast_to": _pass_through,
-    "broadcast_like": _pass_through,
-    "full_like": _full_like,
-}
-# ops whose element code can refuse an element: their lowering also takes ``flag_error``
-FALLIBLE_SCALAR_OPS = {"pow": _pow}
+element_code("add")(_float_or_int("fadd", "add"))
+element_code("subtract")(_float_or_int("fsub", "sub"))
+element_code("multiply")(_float_or_int("fmul", "mul"))
+element_code("divide")(_float_or_int("fdiv", "sdiv"))
+element_code("floordiv")(_floordiv)
+element_code("mod")(_mod)
+element_code("maximum")(_maximum)
+element_code("minimum")(_minimum)
+element_code("negative")(_negative)
+element_code("abs")(_abs)
+element_code("sign")(_sign)
+element_code("square")(_square)
+element_code("sqrt")(_sqrt)
+element_code("rsqrt")(_rsqrt)
+element_code("relu")(_relu)
+element_code("exp")(_math("exp"))
+element_code("log")(_math("log"))
+element_code("log1p")(_math("log1p"))
+element_code("expm1")(_math("expm1"))
+element_code("sin")(_math("sin"))
+element_code("cos")(_math("cos"))
+element_code("tanh")(_math("tanh"))
+element_code("sigmoid")(_math("sigmoid"))
+element_code("erf")(_math("erf"))
+element_code("equal")(_compare("==", "=="))
+element_code("not_equal")(_compare("!=", "!=", unordered=True))
+element_code("less")(_compare("<", "<"))
+element_code("less_equal")(_compare("<=", "<="))
+element_code("greater")(_compare(">", ">"))
+element_code("greater_equal")(_compare(">=", ">="))
+element_code("logical_and")(_logical("and_"))
+element_code("logical_or")(_logical("or_"))
+element_code("logical_not")(_logical_not)
+element_code("where")(_where)
+element_code("cast")(_cast)
+element_code("identity")(_pass_through)
+element_code("stop_gradient")(_pass_through)
+element_code("broadcast_to")(_pass_through)
+element_code("broadcast_like")(_pass_through)
+element_code("full_like")(_full_like)
+element_code("pow", fallible=lambda dtype: not dtype.is_floating)(_pow)  # an integer to a negative power
 
 
 def lower_scalar(b: ir.IRBuilder, op: str, args: list, in_types: list[DType], out_type: DType, attrs: dict,
                  flag_error: Callable[[ir.Value, int], None]):
     """The IR value of one element of ``op`` applied to the element values ``args``; an element the
-    op refuses (see ``may_flag_error``) calls ``flag_error(condition, error_code)``."""
-    if op in FALLIBLE_SCALAR_OPS:
-        return FALLIBLE_SCALAR_OPS[op](b, args, in_types, out_type, attrs, flag_error)
-    return SCALAR_OPS[op](b, args, in_types, out_type, attrs)
+    op refuses (its code is ``fallible`` for ``out_type``) calls ``flag_error(condition, error_code)``."""
+    code: Lowering = get_op(op).implementations[ELEMENT]
+    if code.fallible(out_type):
+        return code.emit(b, args, in_types, out_type, attrs, flag_error)
+    return code.emit(b, args, in_types, out_type, attrs)

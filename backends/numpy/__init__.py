@@ -5,5 +5,5 @@ from . import kernels_nn as _kernels_nn  # noqa: F401  (random numbers, image pa
 from .interpreter import Interpreter, compile_graph
 from .kernels import BACKEND, run_kernel
 
-_missing = sorted(name for name, opdef in OPS.items() if BACKEND not in opdef.kernels)
+_missing = sorted(name for name, opdef in OPS.items() if BACKEND not in opdef.implementations)
 assert not _missing, f"ops without a NumPy kernel: {_missing}"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from graphc.ir.ops import control as _control  # noqa: F401  (registers the ops)
-from graphc.ir.registry import kernel
+from graphc.ir.registry import implement
 
 BACKEND = "numpy"
 
@@ -26,13 +26,13 @@ def _unaliased(results: list, operands) -> list:
     return [r.copy() if any(r is o for o in operands) else r for r in results]
 
 
-@kernel("cond", BACKEND)
+@implement("cond", BACKEND)
 def _cond(pred, *operands, then_branch, else_branch):
     branch = then_branch if bool(np.asarray(pred)) else else_branch
     return _unaliased(_run(branch, list(operands)), operands)
 
 
-@kernel("while_loop", BACKEND)
+@implement("while_loop", BACKEND)
 def _while_loop(*operands, cond, body, maximum_iterations):
     n = len(body.outputs)
     state, invariants = list(operands[:n]), list(operands[n:])

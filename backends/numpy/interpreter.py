@@ -33,7 +33,7 @@ def _refuse_oversized(error: MemoryError, node: Node) -> None:
     try:
         check_size(tuple(shape), as_dtype(dtype))
     except GraphcError as oversized:
-        raise oversized.with_context(op=node.op, location=node.loc.long if node.loc else None) from None
+        raise oversized.at(node) from None
 
 
 class Interpreter:
@@ -74,11 +74,9 @@ class Interpreter:
             try:
                 results = self.run_node(node, [env[v] for v in node.inputs], staged)
             except GraphcError as error:
-                raise error.with_context(op=node.op, location=node.loc.long if node.loc else None) from None
+                raise error.at(node) from None
             except (ValueError, IndexError, TypeError, ArithmeticError) as error:
-                raise InvalidArgumentError(
-                    str(error), op=node.op, location=node.loc.long if node.loc else None
-                ) from None
+                raise InvalidArgumentError(str(error)).at(node) from None
             except MemoryError as error:
                 _refuse_oversized(error, node)
                 raise

@@ -10,7 +10,8 @@ import numpy as np
 from scipy import special
 
 from graphc.ir.errors import GraphcError, InvalidArgumentError
-from graphc.ir.registry import get_op, kernel
+from graphc.ir.registry import get_op, implement
+from graphc.ir.types import as_dtype
 
 BACKEND = "numpy"
 
@@ -43,10 +44,10 @@ _BINARY = {
     "logical_and": np.logical_and, "logical_or": np.logical_or,
 }
 for _name, _fn in {**_UNARY, **_BINARY}.items():
-    kernel(_name, BACKEND)(lambda *arrays, _fn=_fn: _fn(*arrays))
+    implement(_name, BACKEND)(lambda *arrays, _fn=_fn: _fn(*arrays))
 
 
-@kernel("pow", BACKEND)
+@implement("pow", BACKEND)
 def _pow(x, y):
     # as NumPy, which refuses only the elements it computes: none when the result is empty
     if x.dtype.kind == "i" and np.any(y < 0) and np.broadcast(x, y).size:
@@ -54,12 +55,12 @@ def _pow(x, y):
     return np.power(x, y)
 
 
-@kernel("where", BACKEND)
+@implement("where", BACKEND)
 def _where(c, x, y):
     return np.where(c, x, y)
 
 
-@kernel("cast", BACKEND)
+@implement("cast", BACKEND)
 def _cast(x, dtype):
     if dtype.is_integer and x.dtype.kind == "f":
         x = np.trunc(x)
@@ -67,15 +68,15 @@ def _cast(x, dtype):
 
 
 # -- creation -------------------------------------------------------------------------------------
-kernel("constant", BACKEND)(lambda value: value)
-kernel("fill", BACKEND)(lambda shape, value, dtype: np.full(shape, value, dtype.numpy))
-kernel("full_like", BACKEND)(lambda x, value, dtype: np.full(x.shape, value, dtype.numpy))
-kernel("range", BACKEND)(lambda start, limit, delta, dtype: np.arange(start, limit, delta, dtype=dtype.numpy))
-kernel("eye", BACKEND)(lambda num_rows, num_columns, dtype: np.eye(num_rows, num_columns, dtype=dtype.numpy))
+implement("constant", BACKEND)(lambda value: value)
+implement("fill", BACKEND)(lambda shape, value, dtype: np.full(shape, value, dtype.numpy))
+implement("full_like", BACKEND)(lambda x, value, dtype: np.full(x.shape, value, dtype.numpy))
+implement("range", BACKEND)(lambda start, limit, delta, dtype: np.arange(start, limit, delta, dtype=dtype.numpy))
+implement("eye", BACKEND)(lambda num_rows, num_columns, dtype: np.eye(num_rows, num_columns, dtype=dtype.numpy))
 
 
 # -- reductions -----------------------------------------------------------------------------------
-@kernel("reduce_sum", BACKEND)
+@implement("reduce_sum", BACKEND)
 def _reduce_sum(x, axes, keepdims):
     # NumPy sums float32 along a non-last axis one element after another (relative error ~n·eps, 4e-2
     # over 2**22 rows); accumulated in float64 and rounded once, a float32 sum is exact to ~1 ulp
@@ -84,80 +85,74 @@ def _reduce_sum(x, axes, keepdims):
     return np.sum(x, axis=axes, keepdims=keepdims)
 
 
-def _extremum(reduce, identity_of):
+def _extremum(reduce, combine: str):
+    """``reduce`` (np.max, np.min); an empty one (``allow_empty``) is the identity of ``combine``."""
+
     def run(x, axes, keepdims, allow_empty=False):
         if allow_empty:
-            return reduce(x, axis=axes, keepdims=keepdims, initial=identity_of(x.dtype))
+            return reduce(x, axis=axes, keepdims=keepdims, initial=get_op(combine).identity_for(as_dtype(x.dtype)))
         return reduce(x, axis=axes, keepdims=keepdims)
 
     return run
 
 
-def _lowest(dtype):
-    return -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
-
-
-def _highest(dtype):
-    return np.inf if dtype.kind == "f" else np.iinfo(dtype).max
-
-
-kernel("reduce_max", BACKEND)(_extremum(np.max, _lowest))
-kernel("reduce_min", BACKEND)(_extremum(np.min, _highest))
-kernel("reduce_prod", BACKEND)(lambda x, axes, keepdims: np.prod(x, axis=axes, keepdims=keepdims))
-kernel("argmax", BACKEND)(lambda x, axis, dtype: np.argmax(x, axis=axis))
-kernel("argmin", BACKEND)(lambda x, axis, dtype: np.argmin(x, axis=axis))
-kernel("dim_size", BACKEND)(lambda x, axes, dtype: np.asarray(int(np.prod([x.shape[a] for a in axes])), dtype.numpy))
+implement("reduce_max", BACKEND)(_extremum(np.max, "maximum"))
+implement("reduce_min", BACKEND)(_extremum(np.min, "minimum"))
+implement("reduce_prod", BACKEND)(lambda x, axes, keepdims: np.prod(x, axis=axes, keepdims=keepdims))
+implement("argmax", BACKEND)(lambda x, axis, dtype: np.argmax(x, axis=axis))
+implement("argmin", BACKEND)(lambda x, axis, dtype: np.argmin(x, axis=axis))
+implement("dim_size", BACKEND)(lambda x, axes, dtype: np.asarray(int(np.prod([x.shape[a] for a in axes])), dtype.numpy))
 
 
 # -- shapes ---------------------------------------------------------------------------------------
-kernel("reshape", BACKEND)(lambda x, shape: np.reshape(x, shape))
-kernel("reshape_like", BACKEND)(lambda x, like: np.reshape(x, like.shape))
-kernel("transpose", BACKEND)(lambda x, perm: np.transpose(x, perm))
-kernel("broadcast_to", BACKEND)(lambda x, shape: np.broadcast_to(x, shape).copy())
-kernel("broadcast_like", BACKEND)(lambda x, like: np.broadcast_to(x, like.shape).copy())
-kernel("expand_dims", BACKEND)(lambda x, axes: np.expand_dims(x, axes))
-kernel("squeeze", BACKEND)(lambda x, axes: np.squeeze(x, axes))
-kernel("concat", BACKEND)(lambda *xs, axis: np.concatenate(xs, axis=axis))
-kernel("split", BACKEND)(lambda x, axis, sizes: np.split(x, np.cumsum(sizes)[:-1], axis=axis))
+implement("reshape", BACKEND)(lambda x, shape: np.reshape(x, shape))
+implement("reshape_like", BACKEND)(lambda x, like: np.reshape(x, like.shape))
+implement("transpose", BACKEND)(lambda x, perm: np.transpose(x, perm))
+implement("broadcast_to", BACKEND)(lambda x, shape: np.broadcast_to(x, shape).copy())
+implement("broadcast_like", BACKEND)(lambda x, like: np.broadcast_to(x, like.shape).copy())
+implement("expand_dims", BACKEND)(lambda x, axes: np.expand_dims(x, axes))
+implement("squeeze", BACKEND)(lambda x, axes: np.squeeze(x, axes))
+implement("concat", BACKEND)(lambda *xs, axis: np.concatenate(xs, axis=axis))
+implement("split", BACKEND)(lambda x, axis, sizes: np.split(x, np.cumsum(sizes)[:-1], axis=axis))
 
 
-@kernel("getitem", BACKEND)
+@implement("getitem", BACKEND)
 def _getitem(x, index):
     return x[index]
 
 
-@kernel("scatter_slice", BACKEND)
+@implement("scatter_slice", BACKEND)
 def _scatter_slice(base, update, index):
     out = base.copy()
     out[index] = update
     return out
 
 
-@kernel("gather", BACKEND)
+@implement("gather", BACKEND)
 def _gather(params, indices, axis):
     return np.take(params, indices, axis=axis, mode="raise")
 
 
-@kernel("scatter_add", BACKEND)
+@implement("scatter_add", BACKEND)
 def _scatter_add(base, indices, updates, axis):
     out = base.copy()
     np.add.at(out, (slice(None),) * axis + (indices,), updates)
     return out
 
 
-@kernel("matmul", BACKEND)
+@implement("matmul", BACKEND)
 def _matmul(a, b):
     return np.matmul(a, b)
 
 
-@kernel("call", BACKEND)
+@implement("call", BACKEND)
 def _call(*arrays, function):
     from .interpreter import Interpreter
 
     return Interpreter(function.graph).run(list(arrays))
 
 
-@kernel("fused", BACKEND)
+@implement("fused", BACKEND)
 def _fused(*arrays, body, kernel, kind):
     from .interpreter import Interpreter
 
@@ -167,15 +162,15 @@ def _fused(*arrays, body, kernel, kind):
 # -- variables ------------------------------------------------------------------------------------
 # read_variable and assign_variable touch state, so the interpreter and the eager handler run them
 # themselves; their kernels are the plain data movement.
-kernel("read_variable", BACKEND)(lambda var: var.value)
-kernel("assign_variable", BACKEND)(lambda value, var: None)
+implement("read_variable", BACKEND)(lambda var: var.value)
+implement("assign_variable", BACKEND)(lambda value, var: None)
 
 
 def run_kernel(op: str, arrays: list, attrs: dict, out_types) -> list[np.ndarray]:
     """Runs ``op``'s NumPy kernel and returns its results as arrays of the inferred dtypes.
 
     A value NumPy rejects (an index out of range, a negative integer power) raises InvalidArgumentError."""
-    fn = get_op(op).kernels[BACKEND]
+    fn = get_op(op).implementations[BACKEND]
     try:
         with np.errstate(all="ignore"):
             result = fn(*arrays, **attrs)

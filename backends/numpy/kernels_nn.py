@@ -6,7 +6,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from graphc.ir.ops import conv as _conv, random as _random  # noqa: F401  (registers the ops)
-from graphc.ir.registry import kernel
+from graphc.ir.registry import implement
 
 BACKEND = "numpy"
 
@@ -53,12 +53,12 @@ def _uniform(key, shape, dtype) -> np.ndarray:
     return values.reshape(shape)
 
 
-kernel("random_uniform", BACKEND)(lambda key, shape, dtype: _uniform(key, shape, dtype))
-kernel("random_uniform_like", BACKEND)(lambda key, like, dtype: _uniform(key, like.shape, dtype))
+implement("random_uniform", BACKEND)(lambda key, shape, dtype: _uniform(key, shape, dtype))
+implement("random_uniform_like", BACKEND)(lambda key, like, dtype: _uniform(key, like.shape, dtype))
 
 
 # -- image patches --------------------------------------------------------------------------------
-@kernel("extract_patches", BACKEND)
+@implement("extract_patches", BACKEND)
 def _extract_patches(x, sizes, strides, padding):
     (kh, kw), (sh, sw) = sizes, strides
     top, bottom, left, right = padding
@@ -68,7 +68,7 @@ def _extract_patches(x, sizes, strides, padding):
     return windows.transpose(0, 1, 2, 4, 5, 3).reshape(n, oh, ow, kh * kw * c)
 
 
-@kernel("extract_patches_transpose", BACKEND)
+@implement("extract_patches_transpose", BACKEND)
 def _extract_patches_transpose(patches, image_shape, sizes, strides, padding):
     (h, w, c), (kh, kw), (sh, sw) = image_shape, sizes, strides
     top, bottom, left, right = padding

@@ -115,7 +115,7 @@ def _call_jvp(tangents, inputs, outputs, function):
     return result
 
 
-define("call", _call_infer, vjp=_call_vjp, jvp=_call_jvp, multi_output=True)
+define("call", _call_infer, vjp=_call_vjp, jvp=_call_jvp, multi_output=True, foldable=False)
 
 
 def call(function: GraphFunction, *inputs) -> tuple:

@@ -25,20 +25,11 @@ import weakref
 
 from ..dispatch import GraphBuilder, bind, handler, paused_observers, type_of
 from ..errors import DTypeError, IRError, InvalidArgumentError, ShapeError
-from ..graph import Graph, Node
+from ..graph import Graph
 from ..transform import clone_into
 from ..types import TensorType, bool_, int64
 from .call import GraphFunction
 from .common import define
-
-REGION_OPS = ("cond", "while_loop")
-_STATE_OPS = ("read_variable", "assign_variable")
-
-
-def regions(node: Node) -> dict[str, Graph]:
-    """The graphs a node holds, by attribute name (empty for ops without regions)."""
-    return {k: a for k, a in node.attrs.items() if isinstance(a, Graph)}
-
 
 # -- shape rules ----------------------------------------------------------------------------------
 def _types_text(types) -> str:
@@ -69,9 +60,9 @@ def _substituted(types, binding: dict) -> list[TensorType]:
 
 def _check_pure(what: str, graph: Graph) -> None:
     for node in graph.nodes:
-        if node.op in _STATE_OPS:
+        if node.opdef.effect:
             raise IRError(f"{what} holds a {node.op} node: regions take variables as operands and results")
-        for name, inner in regions(node).items():
+        for name, inner in node.subgraphs.items():
             _check_pure(f"{what}/{node.op}.{name}", inner)
 
 
@@ -175,7 +166,7 @@ def _cond_jvp(tangents, inputs, outputs, then_branch, else_branch):
     return result
 
 
-define("cond", _cond_infer, vjp=_cond_vjp, jvp=_cond_jvp, multi_output=True)
+define("cond", _cond_infer, vjp=_cond_vjp, jvp=_cond_jvp, multi_output=True, regions=("then_branch", "else_branch"))
 
 
 def cond(pred, *operands, then_branch: Graph, else_branch: Graph) -> tuple:
@@ -307,7 +298,10 @@ def _while_jvp(tangents, inputs, outputs, cond, body, maximum_iterations):
     return result
 
 
-define("while_loop", _while_infer, vjp=_while_vjp, jvp=_while_jvp, multi_output=True)
+define(
+    "while_loop", _while_infer, vjp=_while_vjp, jvp=_while_jvp, multi_output=True, regions=("cond", "body"),
+    foldable=False,  # a loop may run long
+)
 
 
 def while_loop(*operands, cond: Graph, body: Graph, maximum_iterations: int | None = None) -> tuple:

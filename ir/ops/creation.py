@@ -17,7 +17,7 @@ def _constant_infer(types, value):
     return [static_tensor_type(value.shape, value.dtype)]
 
 
-define("constant", _constant_infer)
+define("constant", _constant_infer, foldable=False)
 
 
 @user_op("constant")
@@ -84,7 +84,7 @@ def _full_like_infer(types, value, dtype):
     return [TensorType(types[0].shape, as_dtype(dtype))]
 
 
-define("full_like", _full_like_infer, vjp=lambda cts, inputs, outputs, **a: [None], jvp=lambda t, i, o, **a: [None])
+define("full_like", _full_like_infer, shape_only_inputs=(0,), fusion_kind="elementwise", vjp=lambda cts, inputs, outputs, **a: [None], jvp=lambda t, i, o, **a: [None])
 
 
 @user_op("full_like")

@@ -131,8 +131,8 @@ def _binary_jvp(partials):
 _ONE = object()  # marks a partial derivative equal to one (no multiply needed)
 
 
-def _define_binary(name, kind, partials=None, *, result=None, to_float=False, doc=""):
-    fields = {"elementwise": True}
+def _define_binary(name, kind, partials=None, *, result=None, to_float=False, identity=None, doc=""):
+    fields = {"elementwise": True, "identity": identity}
     if partials is not None:
         fields["vjp"] = _binary_vjp(partials)
         fields["jvp"] = _binary_jvp(partials)
@@ -156,9 +156,9 @@ def _pow_partials(x, y, out):
     return dx, dy
 
 
-add = _define_binary("add", "numeric", lambda x, y, o: (_ONE, _ONE))
+add = _define_binary("add", "numeric", lambda x, y, o: (_ONE, _ONE), identity=0)
 subtract = _define_binary("subtract", "numeric", lambda x, y, o: (_ONE, -1.0 if x.dtype.is_floating else -1))
-multiply = _define_binary("multiply", "numeric", lambda x, y, o: (y, x))
+multiply = _define_binary("multiply", "numeric", lambda x, y, o: (y, x), identity=1)
 divide = _define_binary(
     "divide", "numeric", lambda x, y, o: (reciprocal(y), negative(divide(o, y))), to_float=True,
     doc="True division; integer operands are converted to float first.",
@@ -171,11 +171,11 @@ mod = _define_binary(
 power = _define_binary("pow", "numeric", _pow_partials, doc="``x ** y`` elementwise.")
 maximum = _define_binary(
     "maximum", "numeric",
-    lambda x, y, o: (cast(greater_equal(x, y), x.dtype), cast(less(x, y), x.dtype)),
+    lambda x, y, o: (cast(greater_equal(x, y), x.dtype), cast(less(x, y), x.dtype)), identity="lowest",
 )
 minimum = _define_binary(
     "minimum", "numeric",
-    lambda x, y, o: (cast(less_equal(x, y), x.dtype), cast(greater(x, y), x.dtype)),
+    lambda x, y, o: (cast(less_equal(x, y), x.dtype), cast(greater(x, y), x.dtype)), identity="highest",
 )
 equal = _define_binary("equal", "any", result=bool_)
 not_equal = _define_binary("not_equal", "any", result=bool_)

@@ -20,4 +20,4 @@ def _fused_infer(types, body, kernel, kind):
     return [v.type for v in body.outputs]
 
 
-define("fused", _fused_infer, multi_output=True)
+define("fused", _fused_infer, multi_output=True, foldable=False)

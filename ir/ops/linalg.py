@@ -45,7 +45,7 @@ def _matmul_jvp(tangents, inputs, outputs):
     return [terms[0] if len(terms) == 1 else ew.add(*terms)]
 
 
-define("matmul", _matmul_infer, vjp=_matmul_vjp, jvp=_matmul_jvp)
+define("matmul", _matmul_infer, vjp=_matmul_vjp, jvp=_matmul_jvp, fusion_kind="matmul")
 
 
 @user_op("matmul")

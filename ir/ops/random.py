@@ -55,7 +55,7 @@ def _uniform_like_infer(types, dtype):
 
 
 define("random_uniform", _uniform_infer, doc="uniform numbers in [0, 1) of a static ``shape`` from ``key``")
-define("random_uniform_like", _uniform_like_infer, doc="uniform numbers in [0, 1) shaped like ``like`` from ``key``")
+define("random_uniform_like", _uniform_like_infer, shape_only_inputs=(1,), doc="uniform numbers in [0, 1) shaped like ``like`` from ``key``")
 
 
 def _as_key(key):

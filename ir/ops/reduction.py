@@ -83,12 +83,12 @@ def _vjp_as_jvp(vjp):
     return jvp
 
 
-define("reduce_sum", _reduce_infer("numeric"), vjp=_sum_vjp, linear=True)
+define("reduce_sum", _reduce_infer("numeric"), vjp=_sum_vjp, linear=True, reduction="add")
 # reduce_max and reduce_min refuse an empty axis, unless ``allow_empty``: then it gives the identity
 # (-inf and inf, the dtype's extremes for integers), as NumPy's ``initial=`` does
-define("reduce_max", _reduce_infer("extremum"), vjp=_extremum_vjp, jvp=_extremum_jvp)
-define("reduce_min", _reduce_infer("extremum"), vjp=_extremum_vjp, jvp=_extremum_jvp)
-define("reduce_prod", _reduce_infer("numeric"), vjp=_prod_vjp, jvp=_vjp_as_jvp(_prod_vjp))
+define("reduce_max", _reduce_infer("extremum"), vjp=_extremum_vjp, jvp=_extremum_jvp, reduction="maximum")
+define("reduce_min", _reduce_infer("extremum"), vjp=_extremum_vjp, jvp=_extremum_jvp, reduction="minimum")
+define("reduce_prod", _reduce_infer("numeric"), vjp=_prod_vjp, jvp=_vjp_as_jvp(_prod_vjp), reduction="multiply")
 
 
 def _reducer(name):
@@ -140,7 +140,7 @@ def _dim_size_infer(types, axes, dtype):
     return [TensorType((), as_dtype(dtype))]
 
 
-define("dim_size", _dim_size_infer)
+define("dim_size", _dim_size_infer, shape_only_inputs=(0,))
 
 
 def dim_size(x, axes, dtype):

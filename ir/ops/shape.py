@@ -48,7 +48,7 @@ def _reshape_infer(types, shape):
 
 
 define(
-    "reshape", _reshape_infer, linear=True,
+    "reshape", _reshape_infer, linear=True, view=True,
     vjp=lambda cts, inputs, outputs, shape: [reshape_like(cts[0], inputs[0])],
 )
 
@@ -67,7 +67,7 @@ def _reshape_like_infer(types):
 
 
 define(
-    "reshape_like", _reshape_like_infer,
+    "reshape_like", _reshape_like_infer, view=True, shape_only_inputs=(1,),
     vjp=lambda cts, inputs, outputs: [reshape_like(cts[0], inputs[0]), None],
     jvp=lambda tangents, inputs, outputs: [None if tangents[0] is None else reshape_like(tangents[0], inputs[1])],
 )
@@ -89,7 +89,7 @@ def _transpose_infer(types, perm):
 
 
 define(
-    "transpose", _transpose_infer, linear=True,
+    "transpose", _transpose_infer, linear=True, movement=True,
     vjp=lambda cts, inputs, outputs, perm: [transpose(cts[0], tuple(np.argsort(perm).tolist()))],
 )
 
@@ -121,7 +121,7 @@ def _broadcast_to_infer(types, shape):
 
 
 define(
-    "broadcast_to", _broadcast_to_infer, linear=True,
+    "broadcast_to", _broadcast_to_infer, linear=True, movement=True, fusion_kind="elementwise",
     vjp=lambda cts, inputs, outputs, shape: [unbroadcast(cts[0], inputs[0].type)],
 )
 
@@ -144,7 +144,7 @@ def _broadcast_like_infer(types):
 
 
 define(
-    "broadcast_like", _broadcast_like_infer,
+    "broadcast_like", _broadcast_like_infer, movement=True, shape_only_inputs=(1,), fusion_kind="elementwise",
     vjp=lambda cts, inputs, outputs: [unbroadcast(cts[0], inputs[0].type), None],
     jvp=lambda tangents, inputs, outputs: [None if tangents[0] is None else broadcast_like(tangents[0], inputs[1])],
 )
@@ -167,7 +167,7 @@ def _expand_dims_infer(types, axes):
 
 
 define(
-    "expand_dims", _expand_dims_infer, linear=True,
+    "expand_dims", _expand_dims_infer, linear=True, view=True,
     vjp=lambda cts, inputs, outputs, axes: [squeeze(cts[0], axes)],
 )
 
@@ -190,7 +190,7 @@ def _squeeze_infer(types, axes):
 
 
 define(
-    "squeeze", _squeeze_infer, linear=True,
+    "squeeze", _squeeze_infer, linear=True, view=True,
     vjp=lambda cts, inputs, outputs, axes: [reshape_like(cts[0], inputs[0])],
 )
 

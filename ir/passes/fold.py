@@ -7,13 +7,10 @@ import numpy as np
 
 from ..errors import GraphcError
 from ..graph import Graph, Node, Value
-from ..registry import get_op
 from ..types import TensorType
 from .rebuild import rebuild
 from .regions import taken_branch
 
-# Ops never evaluated at compile time: state, whole-graph calls, and loops (which may run long).
-_NOT_FOLDABLE = {"read_variable", "assign_variable", "call", "fused", "constant", "while_loop"}
 DEFAULT_MAX_ELEMENTS = 1 << 12
 
 Evaluate = Callable[[str, list, dict, list], list]
@@ -32,9 +29,10 @@ def _static_dims(node: Node) -> tuple[int, ...]:
     return tuple(range(node.inputs[0].type.ndim))
 
 
-# Ops whose result depends only on the *type* of their input: foldable once the dimensions they
-# read are static, whatever computes the input.
-SHAPE_ONLY = ("full_like", "dim_size")
+def _reads_types_only(node: Node) -> bool:
+    """Whether the result depends only on the *types* of the inputs (``full_like``, ``dim_size``):
+    foldable once the dimensions it reads are static, whatever computes the inputs."""
+    return bool(node.inputs) and all(i in node.opdef.shape_only_inputs for i in range(len(node.inputs)))
 
 
 def _stand_in(node: Node) -> list[np.ndarray] | None:
@@ -59,12 +57,12 @@ def fold_constants(graph: Graph, evaluate: Evaluate, max_elements: int = DEFAULT
     def rule(node, inputs, builder):
         if node.op == "cond":  # a constant predicate: the branch taken replaces the node
             return taken_branch(node, inputs, builder)
-        if node.op in _NOT_FOLDABLE or get_op(node.op).effect:
+        if not node.opdef.foldable:
             return None
         types = [v.type for v in node.outputs]
         if any(t.size is None or t.size > max_elements for t in types):
             return None
-        arrays = _stand_in(node) if node.op in SHAPE_ONLY else [constant_of(v) for v in inputs]
+        arrays = _stand_in(node) if _reads_types_only(node) else [constant_of(v) for v in inputs]
         if arrays is None or any(a is None for a in arrays):
             return None
         try:

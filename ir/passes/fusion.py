@@ -29,25 +29,18 @@ from dataclasses import dataclass
 import networkx as nx
 
 from ..graph import Graph, Node, Value
-from ..registry import get_op
 from .rebuild import Builder
 
-REDUCTIONS = ("reduce_sum", "reduce_max", "reduce_min", "reduce_prod")
 # The most nodes one kernel holds: LLVM's loop vectoriser takes time quadratic in a loop's length
 # (a kernel of 3,000 nodes took 3 s, of 6,000 nodes 11 s); longer chains become several kernels.
 MAX_KERNEL_NODES = 256
-_SHAPE_ONLY = ("broadcast_to", "broadcast_like", "full_like")
 
 
 def fusible_kind(node: Node) -> str | None:
-    """'elementwise', 'reduction' or 'matmul' for ops a kernel can hold; None for the others."""
-    if node.op == "matmul":
-        return "matmul"
-    if node.op in REDUCTIONS:
-        return "reduction"
-    if get_op(node.op).elementwise or node.op in _SHAPE_ONLY:
-        return "elementwise"
-    return None
+    """'elementwise', 'reduction' or 'matmul' for ops a kernel can hold (the op's ``fusion_kind``);
+    None for the others."""
+    kind = node.opdef.fusion_kind
+    return None if kind == "opaque" else kind
 
 
 def _is_scalar_constant(value: Value) -> bool:
@@ -85,8 +78,8 @@ _MAY_READ = {"full": {"full", "row"}, "row": {"row"}, "row_dropped": {"row_dropp
 def kernel_space(nodes: list[Node]) -> tuple[str, Space] | None:
     """The kind and space of a kernel holding ``nodes``, or None if they cannot form one."""
     members = set(nodes)
-    matmuls = [n for n in nodes if n.op == "matmul"]
-    reductions = [n for n in nodes if n.op in REDUCTIONS]
+    matmuls = [n for n in nodes if n.opdef.fusion_kind == "matmul"]
+    reductions = [n for n in nodes if n.opdef.reduction]
     if len(matmuls) > 1 or (matmuls and reductions):
         return None
     if matmuls:
@@ -103,10 +96,10 @@ def kernel_space(nodes: list[Node]) -> tuple[str, Space] | None:
         space, kind = Space(nodes[0].outputs[0].type.shape), "elementwise"
     classes: dict[Value, str] = {}
     for node in nodes:
-        if node.op == "matmul":
+        if node.opdef.fusion_kind == "matmul":
             classes[node.outputs[0]] = "full"
             continue
-        if node.op in REDUCTIONS:
+        if node.opdef.reduction:
             cls = space.value_class(node.outputs[0].type.shape)
             reads = [("full", node.inputs[0])]
         else:
@@ -126,7 +119,7 @@ def _value_class(value: Value, space: Space) -> str | None:
     node = value.node
     if value is not node.outputs[0]:
         return None
-    return "full" if node.op == "matmul" else space.value_class(value.type.shape)
+    return "full" if node.opdef.fusion_kind == "matmul" else space.value_class(value.type.shape)
 
 
 @dataclass(eq=False)
@@ -251,9 +244,9 @@ class Groups:
 
 def _may_read(reader: Node, value: Value, space: Space) -> bool:
     """Whether, in one kernel of ``space``, ``reader`` may read ``value`` computed in the same kernel."""
-    if reader.op == "matmul":
+    if reader.opdef.fusion_kind == "matmul":
         return False  # a matmul's operands come from outside its kernel
-    if reader.op in REDUCTIONS:
+    if reader.opdef.reduction:
         if value is not reader.inputs[0]:
             return True
         reader_class = "full"
@@ -265,7 +258,7 @@ def _may_read(reader: Node, value: Value, space: Space) -> bool:
 def _ordering_edges(graph: Graph) -> list[tuple[Node, Node]]:
     """Data edges, and each op that touches a variable before the next such op."""
     edges = [(v.node, n) for n in graph.nodes for v in n.inputs if v.node is not None]
-    stateful = [n for n in graph.nodes if get_op(n.op).effect]
+    stateful = [n for n in graph.nodes if n.opdef.effect]
     return edges + list(zip(stateful, stateful[1:]))
 
 
@@ -341,7 +334,7 @@ def _kernel_body(name: str, nodes: list[Node], escaping: list[Value]) -> tuple[G
     vmap: dict[Value, Value] = {}
     external: list[Value] = []
     # a matmul reads its operands from memory: a constant it reads stays a buffer outside the kernel
-    matmul_operands = {v for node in nodes if node.op == "matmul" for v in node.inputs}
+    matmul_operands = {v for node in nodes if node.opdef.fusion_kind == "matmul" for v in node.inputs}
     for node in nodes:
         for v in node.inputs:
             if v in vmap or v.node in members:
@@ -352,10 +345,7 @@ def _kernel_body(name: str, nodes: list[Node], escaping: list[Value]) -> tuple[G
                 external.append(v)
                 vmap[v] = body.add_input(v.type, v.name)
     for node in nodes:
-        copy = body.add_node(
-            node.op, [vmap[v] for v in node.inputs], node.attrs, [v.type for v in node.outputs],
-            scope=node.scope, loc=node.loc, is_gradient=node.is_gradient,
-        )
+        copy = body.copy_node(node, [vmap[v] for v in node.inputs])
         vmap.update(zip(node.outputs, copy.outputs))
     body.outputs = [vmap[v] for v in escaping]
     return body, external

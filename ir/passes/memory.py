@@ -4,8 +4,8 @@
 result lives while the graph runs:
 
 - A *buffer* is needed for every result of a top-level node except ``constant`` results (static data),
-  ``read_variable`` results (they alias the variable's storage) and *views* (``VIEW_OPS``: reshape,
-  expand_dims, ...), which alias their first input's storage and extend its lifetime. Graph inputs
+  ``read_variable`` results (they alias the variable's storage) and *views* (ops marked ``view``:
+  reshape, expand_dims, ...), which alias their first input's storage and extend its lifetime. Graph inputs
   belong to the caller. Bodies of ``fused`` kernels are the backend's business, not planned here.
 - A buffer lives from the index of its defining node to the index of its last use, through views,
   in ``graph.nodes`` order; the graph's return counts as a use at index ``len(graph.nodes)``.
@@ -31,8 +31,6 @@ from ..errors import InvalidArgumentError
 from ..graph import Graph, Node, Value
 from ..types import DType, TensorType
 
-VIEW_OPS = frozenset({"reshape", "reshape_like", "expand_dims", "squeeze", "identity", "stop_gradient"})
-_NO_BUFFER_OPS = frozenset({"constant", "read_variable"})
 _VARIABLE_WRITER_KINDS = ("elementwise", "matmul")
 
 
@@ -216,7 +214,7 @@ def _storage_roots(graph: Graph, aliases: frozenset = frozenset()) -> dict[Value
     roots: dict[Value, Value] = {v: v for v in graph.inputs}
     for node in graph.nodes:
         for v in node.outputs:
-            roots[v] = roots[node.inputs[0]] if node.op in VIEW_OPS or v in aliases else v
+            roots[v] = roots[node.inputs[0]] if node.opdef.view or v in aliases else v
     return roots
 
 
@@ -232,7 +230,7 @@ def _last_uses(graph: Graph, roots: dict[Value, Value]) -> dict[Value, int]:
 
 
 def _owns_buffer(v: Value, roots: dict[Value, Value]) -> bool:
-    return v.node is not None and roots[v] is v and v.node.op not in _NO_BUFFER_OPS
+    return v.node is not None and roots[v] is v and v.node.op != "constant" and v.node.opdef.effect != "read"
 
 
 def _reads_variable(v: Value, var: str, roots: dict[Value, Value]) -> bool:

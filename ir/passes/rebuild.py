@@ -26,19 +26,10 @@ class Builder:
             infer_attrs = dict(attrs, var=self.graph.variables[attrs["var"]])
         types = get_op(op).infer([v.type for v in inputs], **infer_attrs)
         meta = like or self.origin
-        node = self.graph.add_node(
-            op, inputs, attrs, types,
-            scope=meta.scope if meta else "", loc=meta.loc if meta else None,
-            is_gradient=meta.is_gradient if meta else False,
-        )
-        return node.outputs
+        return self.graph.add_node(op, inputs, attrs, types, **(meta.meta if meta else {})).outputs
 
     def copy(self, node: Node, inputs: list[Value]) -> list[Value]:
-        copy = self.graph.add_node(
-            node.op, inputs, node.attrs, [v.type for v in node.outputs],
-            scope=node.scope, loc=node.loc, is_gradient=node.is_gradient,
-        )
-        return copy.outputs
+        return self.graph.copy_node(node, inputs).outputs
 
 
 def rebuild(graph: Graph, rule: NodeRule, nodes: list[Node] | None = None) -> Graph:

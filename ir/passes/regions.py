@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Callable
 
 from ..graph import Graph, Node, Value
-from ..ops.control import REGION_OPS, regions
 from ..transform import clone_into
 from .rebuild import Builder, rebuild
 
@@ -17,18 +16,14 @@ from .rebuild import Builder, rebuild
 def map_regions(graph: Graph, transform: Callable[[Graph], Graph]) -> Graph:
     """``graph`` with each region of its region ops replaced by ``transform(region)`` (``graph``
     itself when it has no region op)."""
-    if not any(n.op in REGION_OPS for n in graph.nodes):
+    if not any(n.opdef.regions for n in graph.nodes):
         return graph
 
     def rule(node: Node, inputs: list[Value], builder: Builder):
-        if node.op not in REGION_OPS:
+        if not node.opdef.regions:
             return None
-        attrs = {**node.attrs, **{name: transform(g) for name, g in regions(node).items()}}
-        copy = builder.graph.add_node(
-            node.op, inputs, attrs, [v.type for v in node.outputs],
-            scope=node.scope, loc=node.loc, is_gradient=node.is_gradient,
-        )
-        return copy.outputs
+        attrs = {**node.attrs, **{name: transform(node.attrs[name]) for name in node.opdef.regions}}
+        return builder.graph.copy_node(node, inputs, attrs).outputs
 
     return rebuild(graph, rule)
 

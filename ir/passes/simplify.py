@@ -41,17 +41,10 @@ from ..graph import Graph, Node, Value
 from .fold import constant_of
 from .rebuild import Builder, rebuild, structure
 
-# ops whose every element is an element of their first input
-_REARRANGING = (
-    "broadcast_to", "broadcast_like", "reshape", "reshape_like", "expand_dims", "squeeze", "transpose",
-    "identity", "stop_gradient",
-)
-
-
 def uniform_value(value: Value):
     """The number every element of ``value`` equals, when that is known at compile time."""
     node = value.node
-    while node is not None and node.op in _REARRANGING:
+    while node is not None and node.opdef.movement:  # every element is an element of its first input
         node = node.inputs[0].node
     if node is None:
         return None
@@ -220,13 +213,10 @@ def _squeeze(node, inputs, builder):
     if undone is not None:
         return undone
     inner = inputs[0].node
-    if (inner is not None and inner.op in _REDUCTIONS and inner.attrs["keepdims"]
+    if (inner is not None and inner.opdef.reduction and inner.attrs["keepdims"]
             and inner.attrs["axes"] == node.attrs["axes"]):
         return builder.emit(inner.op, [inner.inputs[0]], {**inner.attrs, "keepdims": False}, like=inner)[0]
     return None
-
-
-_REDUCTIONS = ("reduce_sum", "reduce_max", "reduce_min", "reduce_prod")
 
 
 def _reduction(node, inputs, builder):

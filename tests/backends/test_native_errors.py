@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.backends.llvm import scalar, target
+from graphc.backends.llvm import target
+from graphc.backends.llvm.lowering import ELEMENT, Lowering
+from graphc.ir.registry import get_op
 
 pytestmark = pytest.mark.filterwarnings("error::graphc.compiler.BackendFallbackWarning")
 BACKENDS = ("llvm", "numpy")
@@ -90,7 +92,7 @@ def _broken_lowering(*args):
 
 def test_an_exception_inside_an_ops_lowering_is_an_internal_compiler_error_naming_the_op_and_line(monkeypatch):
     monkeypatch.setenv("GRAPHC_CACHE", "0")
-    monkeypatch.setitem(scalar.SCALAR_OPS, "add", _broken_lowering)
+    monkeypatch.setitem(get_op("add").implementations, ELEMENT, Lowering(_broken_lowering, lambda dtype: False))
     error = _raised(gc.function(_add_one), np.ones(3))
     assert isinstance(error, gc.errors.InternalCompilerError) and isinstance(error, RuntimeError)
     assert "add" in error.op and "KeyError" in error.message

@@ -24,8 +24,9 @@ import pytest
 import graphc as gc
 import graphc.compiler as gc_compiler
 from graphc.backends.llvm import ops as llvm_ops
-from graphc.backends.llvm import scalar
+from graphc.backends.llvm.lowering import BACKEND, ELEMENT, Lowering
 from graphc.backends.llvm.runtime import Executable
+from graphc.ir.registry import get_op
 
 HERE = os.path.basename(__file__)
 
@@ -41,13 +42,18 @@ def _subtracting_add(b, args, in_types, out_type, attrs):
 
 
 def _maximum_as_minimum(b, args, in_types, out_type, attrs):
-    return scalar.SCALAR_OPS["minimum"](b, args, in_types, out_type, attrs)
+    return get_op("minimum").implementations[ELEMENT].emit(b, args, in_types, out_type, attrs)
 
 
 def _transpose_as_copy(em, node):
     """Copies the input unpermuted: the right shape and dtype, the wrong order."""
     x, out = node.inputs[0], node.outputs[0]
     llvm_ops._copy_all(em, x.dtype, out.type.shape, em.pointer(out), em.pointer(x))
+
+
+def _replace(monkeypatch, op: str, kind: str, emit) -> None:
+    """Replaces the LLVM code of ``op`` (its ``kind``: node or element code) with ``emit``."""
+    monkeypatch.setitem(get_op(op).implementations, kind, Lowering(emit, lambda dtype: False))
 
 
 @pytest.fixture
@@ -72,9 +78,9 @@ def _scaled_softplus(v, x):
 
 SABOTAGES = [
     # name, what is broken (a setter on monkeypatch), the op and the line (offset from the def) named
-    ("fused-add", lambda mp: mp.setitem(scalar.SCALAR_OPS, "add", _subtracting_add), "fused", 2),
-    ("fused-maximum", lambda mp: mp.setitem(scalar.SCALAR_OPS, "maximum", _maximum_as_minimum), "fused", 4),
-    ("unfused-transpose", lambda mp: mp.setitem(llvm_ops.LOWERINGS, "transpose", _transpose_as_copy), "transpose", 5),
+    ("fused-add", lambda mp: _replace(mp, "add", ELEMENT, _subtracting_add), "fused", 2),
+    ("fused-maximum", lambda mp: _replace(mp, "maximum", ELEMENT, _maximum_as_minimum), "fused", 4),
+    ("unfused-transpose", lambda mp: _replace(mp, "transpose", BACKEND, _transpose_as_copy), "transpose", 5),
 ]
 
 
@@ -190,10 +196,12 @@ def test_environment_switches_turn_both_modes_on(tmp_path):
         """
         import numpy as np
         import graphc as gc
-        from graphc.backends.llvm import scalar
+        from graphc.backends.llvm import scalar  # registers the element code replaced below
+        from graphc.backends.llvm.lowering import ELEMENT, Lowering
+        from graphc.ir.registry import get_op
 
         assert gc.config.check_mode() and gc.config.check_numerics_enabled()
-        scalar.SCALAR_OPS["add"] = lambda b, args, *_: b.fsub(*args)
+        get_op("add").implementations[ELEMENT] = Lowering(lambda b, args, *_: b.fsub(*args), lambda dtype: False)
         try:
             gc.function(lambda x: x + 3.0)(np.ones(4, np.float32))
         except gc.errors.CheckError as error:

@@ -1,0 +1,76 @@
+"""How the LLVM backend registers its code with each op, and how it runs every op.
+
+Code is registered with the op itself (``graphc.ir.registry.implement``), in two kinds: ``node_code``
+(``BACKEND``) emits a node run on its own (``ops.py``: data movement, indexing, creation);
+``element_code`` (``ELEMENT``) emits one element of an elementwise op inside a fused kernel
+(``scalar.py``). Every other op is run by what its ``OpDef`` says it is: see ``lowering_of``.
+"""
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+from graphc.ir.graph import Node
+from graphc.ir.registry import OpDef, implement
+from graphc.ir.types import DType
+
+BACKEND = "llvm"
+ELEMENT = "llvm.element"
+
+
+class Lowering(NamedTuple):
+    """Registered code: ``emit(em, node)`` for node code; ``emit(b, args, in_types, out_type, attrs)``
+    returning one element's IR value for element code (a fallible one also takes ``flag_error``).
+    ``fallible(result dtype)`` says whether the code may flag an error (an index out of range, an
+    integer to a negative power) that the call then raises."""
+
+    emit: Callable
+    fallible: Callable[[DType], bool]
+
+
+def _register(kind: str, op: str, fallible: bool | Callable[[DType], bool]):
+    may_fail = fallible if callable(fallible) else (lambda dtype: fallible)
+
+    def register(emit):
+        implement(op, kind)(Lowering(emit, may_fail))
+        return emit
+
+    return register
+
+
+def node_code(op: str, fallible: bool | Callable[[DType], bool] = False):
+    """Registers the code of ``op`` run as a node of its own: ``@node_code("transpose")``."""
+    return _register(BACKEND, op, fallible)
+
+
+def element_code(op: str, fallible: bool | Callable[[DType], bool] = False):
+    """Registers the element code of elementwise ``op``: ``element_code("add")(lower_add)``."""
+    return _register(ELEMENT, op, fallible)
+
+
+def lowering_of(opdef: OpDef) -> str | None:
+    """How this backend runs an op, or None when it cannot:
+    - ``"node code"``: an op run on its own (``ops.py``);
+    - ``"element code"``: an elementwise op (or a broadcast) inside fused kernels (``scalar.py``);
+    - ``"reduction"``, ``"matmul"``: the loops of fused kernels (``kernels.py``, ``matmul.py``);
+    - ``"no code"``: views share their input's buffer, constants and variables live in the runtime's;
+    - ``"kernel"``: a fused kernel; ``"regions"``: control flow (``control.py``)."""
+    if BACKEND in opdef.implementations:
+        return "node code"
+    if opdef.view or opdef.effect or opdef.name == "constant":
+        return "no code"
+    if opdef.regions:
+        return "regions"
+    if opdef.name == "fused":
+        return "kernel"
+    if opdef.fusion_kind == "elementwise":
+        return "element code" if ELEMENT in opdef.implementations else None
+    return None if opdef.fusion_kind == "opaque" else opdef.fusion_kind
+
+
+def may_fail(node: Node) -> bool:
+    """Whether ``node``'s native code may flag an error: its own code may, or a node of a kernel body
+    or a region it holds may."""
+    code = node.opdef.implementations.get(BACKEND) or node.opdef.implementations.get(ELEMENT)
+    if isinstance(code, Lowering) and node.outputs and code.fallible(node.outputs[0].dtype):
+        return True
+    return any(may_fail(n) for graph in node.subgraphs.values() for n in graph.nodes)
