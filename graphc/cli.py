@@ -112,7 +112,7 @@ def _concrete(args):
 def cmd_viz(args) -> int:
     from . import viz
 
-    cf = _concrete(args)
+    concrete = _concrete(args)
     options = {
         "gradients": not args.no_gradients,
         "collapse_scopes": False if args.collapse_scopes is None else args.collapse_scopes or True,
@@ -121,11 +121,11 @@ def cmd_viz(args) -> int:
     }
     if args.edge_labels:
         options["edge_labels"] = True
-    output = args.output or f"{cf.function.name}.svg"
+    output = args.output or f"{concrete.function.name}.svg"
     if Path(output).suffix.lower() in (".html", ".htm"):
-        written = viz.render_stages(cf, path=output, **options)
+        written = viz.render_stages(concrete, path=output, **options)
     else:
-        written = viz.render(cf, path=output, stage=args.stage, **options)
+        written = viz.render(concrete, path=output, stage=args.stage, **options)
     print(written)
     return 0
 
@@ -136,17 +136,17 @@ def cmd_ir(args) -> int:
 
     from . import viz
 
-    cf = _concrete(args)
+    concrete = _concrete(args)
     if args.llvm or args.llvm_optimized:
-        print(cf.llvm_ir(optimized=args.llvm_optimized))
+        print(concrete.llvm_ir(optimized=args.llvm_optimized))
     elif args.asm:
-        print(cf.asm())
+        print(concrete.asm())
     elif args.stats:
-        print(format_stats(viz.stage_graphs(cf)[1]))
+        print(format_stats(viz.stage_graphs(concrete)[1]))
     elif args.stage == "traced":
-        print(format_graph(cf.graph))
+        print(format_graph(concrete.graph))
     else:
-        graphs = viz.stage_graphs(cf)[0]
+        graphs = viz.stage_graphs(concrete)[0]
         stages = viz.STAGES if args.stage == "all" else (args.stage,)
         print("\n\n".join(format_graph(graphs[s]) for s in stages))
     return 0

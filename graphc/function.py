@@ -4,26 +4,26 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import struct
 import threading
 import warnings
 import weakref
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
-from graphc.ir import boundary, dispatch
-from graphc.ir.errors import DTypeError, GraphcError, InvalidArgumentError
+from graphc.ir import dispatch
+from graphc.ir.errors import GraphcError, InvalidArgumentError
 from graphc.ir.graph import Graph
 from graphc.ir.location import Location, user_location
 from graphc.ir.ops import GraphFunction, call
 from graphc.ir.verify import verify
 
 from . import config, nest
+from .autograph import convert
 from .compiler import Compiled
-from .eager import to_array
-from .tensor import Tensor, _Ref
+from .tensor import Tensor
+from .trace_keys import (
+    FlatCall, TensorKey, leaf_key, leaf_key_for_spec, relaxed_keys, specs_by_parameter, why_retrace,
+)
 from .tracing import TensorSpec, TraceHandler, current_trace, placeholder
 from .variables import Variable
 
@@ -69,84 +69,6 @@ def function(func=None, *, input_signature=None, reduce_retracing=False, backend
     return Function(func, input_signature, reduce_retracing, backend, eager, name, autograph)
 
 
-# -- the cache key of one argument leaf ----------------------------------------------------------
-@dataclass(frozen=True)
-class _TensorKey:
-    """A tensor argument, keyed by its type."""
-
-    path: str
-    spec: TensorSpec
-
-    def accepts(self, other) -> bool:
-        return isinstance(other, _TensorKey) and other.path == self.path and other.spec.is_subtype_of(self.spec)
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.spec}"
-
-
-@dataclass(frozen=True)
-class _ValueKey:
-    """Any other argument, keyed by its Python value (variables: by identity). Floats are keyed by
-    their bits: NaN finds its trace again (NaN != NaN), and -0.0 gets a trace apart from 0.0 (the
-    function may branch on the sign)."""
-
-    path: str
-    kind: type
-    value: Any = field(compare=False)
-    identity: Any = field(init=False, repr=False)
-
-    def __post_init__(self):
-        object.__setattr__(self, "identity", _identity(self.value))
-
-    def accepts(self, other) -> bool:
-        return self == other
-
-    def __str__(self) -> str:
-        if isinstance(self.value, _Ref):
-            return f"{self.path}: variable {self.value.deref().name!r}"
-        return f"{self.path}={self.value!r}"
-
-
-def _identity(value):
-    """What a Python argument is keyed by: the value, or the bits of a float or complex number."""
-    if isinstance(value, float):
-        return struct.pack("<d", value)
-    if isinstance(value, complex):
-        return struct.pack("<dd", value.real, value.imag)
-    return value
-
-
-@dataclass
-class _Call:
-    """One call's arguments, flattened into leaves: their cache keys and the values the Python
-    function receives (tensor leaves as gc tensors)."""
-
-    signature: inspect.Signature
-    templates: dict  # per parameter: the structure its value was flattened by
-    keys: tuple
-    values: list
-    borrowed: list  # per leaf: whether it was a caller's NumPy array (its tensor may share its memory)
-
-    @property
-    def structure(self):
-        return tuple((name, nest.structure_key(t)) for name, t in self.templates.items())
-
-    def tensor_values(self) -> list[Tensor]:
-        return [v for k, v in zip(self.keys, self.values) if isinstance(k, _TensorKey)]
-
-    def owned_values(self) -> list:
-        """The values, with a copy for each tensor made from a caller's array (for running the Python
-        eagerly: what it returns must not change when the caller writes into its arrays)."""
-        return [Tensor(np.array(v._array)) if borrowed else v for v, borrowed in zip(self.values, self.borrowed)]
-
-    def rebuild(self, leaves: list) -> tuple[tuple, dict]:
-        """Positional and keyword arguments with the leaves replaced by ``leaves``."""
-        it = iter(leaves)
-        arguments = {name: nest.map_structure(lambda _: next(it), t) for name, t in self.templates.items()}
-        bound = inspect.BoundArguments(self.signature, arguments)
-        return bound.args, bound.kwargs
-
-
 class Function:
     """A Python function compiled per input signature; see ``gc.function``."""
 
@@ -162,7 +84,7 @@ class Function:
         self.name = name or getattr(func, "__name__", "function")
         self._signature = inspect.signature(func)
         self._input_signature = None if input_signature is None else list(input_signature)
-        self._specs = _specs_by_parameter(self.name, self._signature, self._input_signature)
+        self._specs = specs_by_parameter(self.name, self._signature, self._input_signature)
         self._reduce_retracing = reduce_retracing
         self._backend = backend
         self._eager = eager
@@ -197,12 +119,12 @@ class Function:
                 key = tuple([(a.shape, a.dtype) for a in args if type(a) is np.ndarray])
             except AttributeError:
                 key = None
-            cf = self._fast_calls.get(key) if key is not None and len(key) == len(args) else None
-            if cf is not None:
-                return cf._run_arrays(args, None)
+            concrete = self._fast_calls.get(key) if key is not None and len(key) == len(args) else None
+            if concrete is not None:
+                return concrete._run_arrays(args, None)
         caller = user_location()
         call_ = self._flatten_call(args, kwargs, caller)
-        if any(isinstance(k, _TensorKey) and v is None for k, v in zip(call_.keys, call_.values)):
+        if any(isinstance(k, TensorKey) and v is None for k, v in zip(call_.keys, call_.values)):
             raise InvalidArgumentError(
                 f"{self.name}(): gc.TensorSpec arguments are for get_concrete_function; call with tensors",
                 location=_long(caller),
@@ -213,12 +135,12 @@ class Function:
         if self._runs_eagerly():
             args, kwargs = call_.rebuild(call_.owned_values())
             return self.python_function(*args, **kwargs)
-        cf = self._concrete_function(call_, caller)
+        concrete = self._concrete_function(call_, caller)
         if self._fast_path_applies(args, kwargs, call_):
-            self._fast_calls[tuple((a.shape, a.dtype) for a in args)] = cf
-        return cf._run(call_, caller)
+            self._fast_calls[tuple((a.shape, a.dtype) for a in args)] = concrete
+        return concrete._run(call_, caller)
 
-    def _fast_path_applies(self, args, kwargs, call_: _Call) -> bool:
+    def _fast_path_applies(self, args, kwargs, call_: FlatCall) -> bool:
         """Whether calls like this one can skip argument processing: positional NumPy arrays only,
         one per parameter, no input_signature conversions."""
         params = list(self._signature.parameters.values())
@@ -226,7 +148,7 @@ class Function:
             not kwargs and self._input_signature is None and len(args) == len(params) == len(call_.keys)
             and all(p.kind is p.POSITIONAL_OR_KEYWORD for p in params)
             and all(type(a) is np.ndarray for a in args)
-            and all(isinstance(k, _TensorKey) for k in call_.keys)
+            and all(isinstance(k, TensorKey) for k in call_.keys)
             and all(v._array is a for v, a in zip(call_.values, args))  # no dtype widened (ir.boundary)
         )
 
@@ -236,8 +158,6 @@ class Function:
     def _traced_function(self):
         """The Python function traced into graphs (converted by autograph unless ``autograph=False``)."""
         if self._converted is None:
-            from .autograph import convert
-
             self._converted = convert(self.python_function) if self._autograph else self.python_function
         return self._converted
 
@@ -258,7 +178,7 @@ class Function:
         return f"<gc.Function {self.name}: {self.trace_count} traces>"
 
     # -- arguments -------------------------------------------------------------------------------
-    def _flatten_call(self, args, kwargs, caller) -> _Call:
+    def _flatten_call(self, args, kwargs, caller) -> FlatCall:
         try:
             bound = self._signature.bind(*args, **kwargs)
         except TypeError as error:
@@ -269,13 +189,13 @@ class Function:
             templates[param] = self._specs.get(param, value)
             for path, leaf, spec in self._parameter_leaves(param, value, caller):
                 try:
-                    key, converted = _leaf(path, leaf) if spec is None else _leaf_for_spec(path, leaf, spec)
+                    key, converted = leaf_key(path, leaf) if spec is None else leaf_key_for_spec(path, leaf, spec)
                 except GraphcError as error:
                     raise self._argument_error(f"argument {path!r}: {error.message}", caller, type(error)) from None
                 keys.append(key)
                 values.append(converted)
                 borrowed.append(isinstance(leaf, np.ndarray))
-        return _Call(self._signature, templates, tuple(keys), values, borrowed)
+        return FlatCall(self._signature, templates, tuple(keys), values, borrowed)
 
     def _parameter_leaves(self, param: str, value, caller) -> list[tuple]:
         """``(path, leaf, spec or None)`` for each leaf of one parameter's value."""
@@ -292,38 +212,29 @@ class Function:
         return kind(f"{self.name}(): {message}", location=_long(caller))
 
     # -- the trace cache -------------------------------------------------------------------------
-    def _concrete_function(self, call_: _Call, caller) -> "ConcreteFunction":
+    def _concrete_function(self, call_: FlatCall, caller) -> "ConcreteFunction":
         structure = call_.structure
         with self._lock:
-            cf = self._lookup(structure, call_.keys)
-            if cf is None:
-                keys = self._relaxed_keys(structure, call_.keys) if self._reduce_retracing else call_.keys
-                cf = self._lookup(structure, keys) or self._trace(call_, structure, keys, caller)
-        return cf
+            concrete = self._lookup(structure, call_.keys)
+            if concrete is None:
+                keys = relaxed_keys(self._cache, structure, call_.keys) if self._reduce_retracing else call_.keys
+                concrete = self._lookup(structure, keys) or self._trace(call_, structure, keys, caller)
+        return concrete
 
     def _lookup(self, structure, keys) -> "ConcreteFunction | None":
-        cf = self._cache.get((structure, keys))
-        if cf is not None:
-            return cf
-        for (s, traced), cf in self._cache.items():
+        concrete = self._cache.get((structure, keys))
+        if concrete is not None:
+            return concrete
+        for (s, traced), concrete in self._cache.items():
             if s == structure and len(traced) == len(keys) and all(a.accepts(b) for a, b in zip(traced, keys)):
-                return cf
+                return concrete
         return None
 
-    def _relaxed_keys(self, structure, keys) -> tuple:
-        """``keys`` with every dimension that differs from an earlier trace's generalised to None."""
-        for s, traced in reversed(self._cache):  # the latest trace is the most general
-            if s == structure and len(traced) == len(keys):
-                relaxed = [_relax(a, b) for a, b in zip(traced, keys)]
-                if all(r is not None for r in relaxed):
-                    return tuple(relaxed)
-        return keys
-
-    def _trace(self, call_: _Call, structure, keys, caller) -> "ConcreteFunction":
+    def _trace(self, call_: FlatCall, structure, keys, caller) -> "ConcreteFunction":
         self._log_trace(structure, keys, caller)
         graph = Graph(self.name)
         leaves = [
-            placeholder(graph, key.spec, key.spec.name or key.path) if isinstance(key, _TensorKey) else value
+            placeholder(graph, key.spec, key.spec.name or key.path) if isinstance(key, TensorKey) else value
             for key, value in zip(keys, call_.values)
         ]
         args, kwargs = call_.rebuild(leaves)
@@ -335,17 +246,17 @@ class Function:
         except GraphcError as error:
             raise _called_from(error, caller, f"while tracing {self.name}, called")
         graph.outputs = [v for v in outputs if v is not None]
-        cf = ConcreteFunction(self, verify(graph), keys, result, [v is not None for v in outputs])
-        self._cache[(structure, keys)] = cf  # only now: a trace that raised leaves no entry
+        concrete = ConcreteFunction(self, verify(graph), keys, result, [v is not None for v in outputs])
+        self._cache[(structure, keys)] = concrete  # only now: a trace that raised leaves no entry
         self.trace_count += 1
-        return cf
+        return concrete
 
     def _log_trace(self, structure, keys, caller) -> None:
         where = f"; called from {caller.long}" if caller else ""
         if not self._cache:
             log.info("tracing %s(%s)%s", self.name, ", ".join(map(str, keys)), where)
             return
-        reason = _why_retrace(self._cache, structure, keys)
+        reason = why_retrace(self._cache, structure, keys)
         log.info("retracing %s (trace %d): %s%s", self.name, self.trace_count + 1, reason, where)
         if self.trace_count + 1 >= RETRACE_WARNING_THRESHOLD:
             message = (
@@ -357,35 +268,6 @@ class Function:
                 warnings.warn_explicit(message, RetracingWarning, caller.file, caller.line)
             else:
                 warnings.warn(message, RetracingWarning)
-
-
-def _specs_by_parameter(name: str, signature: inspect.Signature, input_signature) -> dict:
-    """Which parameters ``input_signature`` types: {parameter name: spec or nested specs}."""
-    if input_signature is None:
-        return {}
-    for spec in nest.flatten(input_signature):
-        if not isinstance(spec, TensorSpec):
-            raise InvalidArgumentError(f"{name}: input_signature must hold gc.TensorSpec objects, got {spec!r}")
-    params = [
-        p for p in signature.parameters.values()
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
-    ]
-    if params and params[0].name == "self":  # a method decorated in its class body
-        params = params[1:]
-    specs, result = list(input_signature), {}
-    for p in params:
-        if not specs:
-            break
-        if p.kind is p.VAR_POSITIONAL:
-            result[p.name], specs = tuple(specs), []
-        else:
-            result[p.name] = specs.pop(0)
-    if specs:
-        raise InvalidArgumentError(
-            f"{name}: input_signature has {len(input_signature)} entries, the function takes only "
-            f"{len(result)} positional arguments"
-        )
-    return result
 
 
 def _weak_method(func, instance):
@@ -401,98 +283,6 @@ def _weak_method(func, instance):
 
     method.__signature__ = inspect.signature(func.__get__(instance))
     return method
-
-
-# -- leaves --------------------------------------------------------------------------------------
-def _leaf(path: str, leaf) -> tuple:
-    """The cache key and the function's view of one argument leaf without an input_signature."""
-    if isinstance(leaf, TensorSpec):
-        return _TensorKey(path, leaf), None
-    if isinstance(leaf, Tensor):
-        if leaf.is_symbolic and current_trace() is None:
-            to_array(leaf)  # raises: a symbolic tensor leaked out of its function
-        return _TensorKey(path, TensorSpec.from_value(leaf)), leaf
-    if isinstance(leaf, (np.ndarray, np.generic)):
-        array = to_array(np.asarray(leaf))  # a NumPy scalar keeps its dtype (np.float64 is a Python float)
-        return _TensorKey(path, TensorSpec.from_value(array)), Tensor(array)
-    if isinstance(leaf, Variable):
-        return _ValueKey(path, Variable, _Ref(leaf)), leaf
-    try:
-        hash(leaf)
-    except TypeError:
-        raise InvalidArgumentError(
-            f"expected a tensor or a hashable Python value, got unhashable {type(leaf).__name__}: Python "
-            "arguments are part of the trace key; pass a tensor, or a hashable value such as a tuple"
-        ) from None
-    return _ValueKey(path, type(leaf), leaf), leaf
-
-
-def _leaf_for_spec(path: str, leaf, spec: TensorSpec) -> tuple:
-    """The cache key (the spec's) and the value, converted to ``spec`` or rejected."""
-    if isinstance(leaf, TensorSpec):
-        if not leaf.is_compatible_with(spec):
-            raise InvalidArgumentError(f"expected {spec}, got gc.TensorSpec {leaf}")
-        return _TensorKey(path, spec), None
-    tensor = _converted_for_spec(leaf, spec)
-    got = TensorSpec.from_value(tensor)  # None only for a symbolic size, which may well fit
-    if not got.is_compatible_with(spec):
-        raise InvalidArgumentError(f"expected shape {spec}, got {got}{_first_difference(spec, got)}")
-    return _TensorKey(path, spec), tensor
-
-
-def _converted_for_spec(leaf, spec: TensorSpec) -> Tensor:
-    if isinstance(leaf, Variable):
-        leaf = leaf.read_value()
-    if isinstance(leaf, (Tensor, np.ndarray, np.generic)):
-        tensor = leaf if isinstance(leaf, Tensor) else Tensor(to_array(np.asarray(leaf)))
-        if tensor.dtype != spec.dtype:
-            raise DTypeError(f"expected dtype {spec.dtype.name}, got {tensor.dtype.name}")
-        return tensor
-    try:
-        array = np.asarray(leaf)
-    except (TypeError, ValueError):
-        array = None
-    if array is None or not boundary.same_kind(array.dtype, spec.dtype):
-        raise InvalidArgumentError(f"expected a tensor {spec}, got {type(leaf).__name__} {leaf!r}")
-    return Tensor(boundary.converted(array, spec.dtype))
-
-
-def _first_difference(spec: TensorSpec, got: TensorSpec) -> str:
-    if len(spec.shape) != len(got.shape):
-        return f" (rank {len(got.shape)}, expected rank {len(spec.shape)})"
-    axis = next(i for i, (a, b) in enumerate(zip(spec.shape, got.shape)) if a is not None and b is not None and a != b)
-    return f" (dimension {axis}: expected {spec.shape[axis]}, got {got.shape[axis]})"
-
-
-def _relax(traced, new):
-    """``new``, generalised to cover ``traced`` too, or None when no trace can serve both."""
-    if not (isinstance(traced, _TensorKey) and isinstance(new, _TensorKey)):
-        return new if traced == new else None
-    a, b = traced.spec, new.spec
-    if a.dtype != b.dtype or len(a.shape) != len(b.shape):
-        return None
-    return _TensorKey(new.path, TensorSpec([x if x == y else None for x, y in zip(a.shape, b.shape)], a.dtype))
-
-
-def _why_retrace(cache: dict, structure, keys) -> str:
-    """What differs from the closest earlier trace: every argument that changed, old -> new."""
-    same_structure = [traced for s, traced in cache if s == structure and len(traced) == len(keys)]
-    if not same_structure:
-        previous = list(cache)[-1][1]
-        return (
-            f"the arguments' nesting changed from ({', '.join(map(str, previous))}) "
-            f"to ({', '.join(map(str, keys))})"
-        )
-    closest = min(reversed(same_structure), key=lambda traced: sum(a != b for a, b in zip(traced, keys)))
-    return "; ".join(_change(a, b) for a, b in zip(closest, keys) if a != b)
-
-
-def _change(old, new) -> str:
-    if isinstance(old, _TensorKey) and isinstance(new, _TensorKey):
-        return f"argument {new.path!r} changed from {old.spec} to {new.spec}"
-    if isinstance(old, _ValueKey) and isinstance(new, _ValueKey) and old.kind is new.kind is not Variable:
-        return f"Python argument {new.path!r} changed from {old.value!r} to {new.value!r}"
-    return f"argument {new.path!r} changed from {old} to {new}"
 
 
 def _called_from(error: GraphcError, caller: Location | None, what: str) -> GraphcError:
@@ -541,7 +331,7 @@ class ConcreteFunction:
 
     @property
     def structured_input_signature(self) -> list[tuple[str, TensorSpec]]:
-        return [(k.path, k.spec) for k in self._keys if isinstance(k, _TensorKey)]
+        return [(k.path, k.spec) for k in self._keys if isinstance(k, TensorKey)]
 
     @property
     def variables(self) -> list:
@@ -593,7 +383,7 @@ class ConcreteFunction:
         """The host assembly of the native code."""
         return self.compiled().native().asm()
 
-    def _run(self, call_: _Call, caller: Location | None):
+    def _run(self, call_: FlatCall, caller: Location | None):
         inputs = call_.tensor_values()
         if not dispatch.active_observers():
             return self._run_arrays([t._array for t in inputs], caller)

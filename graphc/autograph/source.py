@@ -1,0 +1,88 @@
+"""The source autograph converts: a function's ``def`` (or a lambda's, as a ``def``) parsed with its
+file's line numbers, and which code is left alone (graphc's own, the standard library's, installed
+packages')."""
+from __future__ import annotations
+
+import ast
+import copy
+import functools
+import inspect
+import linecache
+import os
+import sysconfig
+import textwrap
+import types
+
+from graphc.ir.location import _is_internal
+
+from .syntax import placed_at
+
+_LIBRARY_DIRS = tuple(
+    os.path.realpath(p) + os.sep for p in {sysconfig.get_paths()[k] for k in ("stdlib", "purelib", "platlib")}
+)
+
+
+@functools.lru_cache(maxsize=None)
+def is_left_alone(filename: str) -> bool:
+    """Code of graphc itself, of the standard library or of installed packages."""
+    if _is_internal(filename) or filename.startswith("<frozen"):
+        return True
+    return os.path.realpath(filename).startswith(_LIBRARY_DIRS)
+
+
+def function_def(func) -> tuple[ast.FunctionDef | None, str]:
+    """The ``def`` of ``func``, with the source file's line numbers; or None and why not."""
+    try:
+        lines, first_line = inspect.getsourcelines(func)
+        tree = ast.parse(textwrap.dedent("".join(lines)))
+    except (OSError, TypeError, SyntaxError) as error:
+        return None, f"no source code: {type(error).__name__}"
+    node = tree.body[0] if tree.body else None
+    if not isinstance(node, ast.FunctionDef) or node.name != func.__name__:
+        return None, "its source code is not a plain def"
+    ast.increment_lineno(tree, first_line - 1)
+    return node, ""
+
+
+_modules: dict[str, tuple[str, ast.Module | None]] = {}
+
+
+def _module_ast(filename: str) -> ast.Module | None:
+    source = "".join(linecache.getlines(filename))
+    cached = _modules.get(filename)
+    if cached is None or cached[0] != source:
+        try:
+            tree = ast.parse(source) if source else None
+        except SyntaxError:
+            tree = None
+        _modules[filename] = cached = (source, tree)
+    return cached[1]
+
+
+def lambda_def(code: types.CodeType) -> ast.FunctionDef | None:
+    """The lambda of ``code`` as a ``def`` returning its body, found in its file by line, parameters
+    and column; None when that does not single it out."""
+    tree = _module_ast(code.co_filename)
+    if tree is None:
+        return None
+    n_params = code.co_argcount + code.co_kwonlyargcount + bool(code.co_flags & inspect.CO_VARARGS) + bool(
+        code.co_flags & inspect.CO_VARKEYWORDS)
+    params = list(code.co_varnames[:n_params])
+    candidates = [n for n in ast.walk(tree) if isinstance(n, ast.Lambda) and n.lineno == code.co_firstlineno
+                  and _parameters(n.args) == params]
+    if len(candidates) > 1:
+        columns = [p[2] for p in code.co_positions() if p[0] == code.co_firstlineno and p[2] is not None and p[3]]
+        start = min(columns, default=-1)
+        candidates = [n for n in candidates if n.body.lineno == code.co_firstlineno
+                      and n.body.col_offset <= start < (n.body.end_col_offset if n.body.end_lineno == n.body.lineno else 10**9)]
+    if len(candidates) != 1:
+        return None
+    lam = copy.deepcopy(candidates[0])
+    node = ast.FunctionDef(name="__graphc_lambda__", args=lam.args, body=[ast.Return(value=lam.body)],
+                           decorator_list=[], returns=None, type_params=[])
+    return placed_at(node, lam)
+
+
+def _parameters(args: ast.arguments) -> list[str]:
+    names = [a.arg for a in args.posonlyargs + args.args + args.kwonlyargs]
+    return names + [a.arg for a in (args.vararg, args.kwarg) if a is not None]
