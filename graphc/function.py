@@ -352,7 +352,7 @@ class ConcreteFunction:
         """The optimised, fused graph and its executable for the function's backend (built on first use)."""
         if self._compiled is None:
             self._compiled = Compiled(self.graph, self.function._backend or config.get_backend())
-            from .viz import dump_if_requested
+            from .viz.dump_directory import dump_if_requested
 
             dump_if_requested(self)  # GRAPHC_DUMP_DIR
         return self._compiled
@@ -424,7 +424,7 @@ class ConcreteFunction:
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         """Notebook display: the traced graph as SVG, or its text IR when Graphviz's ``dot`` is missing."""
-        from .viz import mimebundle
+        from .viz.notebook import mimebundle
 
         return mimebundle(self)
 

@@ -8,7 +8,7 @@ results, a name scope and the user's source location. Variables are referenced b
 from __future__ import annotations
 
 import itertools
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import networkx as nx
 
@@ -17,6 +17,7 @@ from .registry import OpDef, get_op
 from .types import TensorType
 
 _value_ids = itertools.count()
+_display: Callable[[Graph], dict[str, str]] | None = None  # see set_display
 
 
 class Value:
@@ -178,22 +179,14 @@ class Graph:
         """The fused kernels of a fused graph (empty before fusion)."""
         return [n for n in self.nodes if n.op == "fused"]
 
-    def to_dot(self, **options):
-        """The graph as a ``graphviz.Digraph`` (options: see ``graphc.ir.dot.to_dot``)."""
-        from .dot import to_dot
-
-        return to_dot(self, **options)
-
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
-        """Notebook display: an SVG picture, or the text IR when Graphviz's ``dot`` is missing."""
-        from .dot import mimebundle
-
-        return mimebundle(self)
+        """Notebook display: what ``set_display`` installed (graphc.viz: an SVG picture), else the text IR."""
+        if _display is None:
+            return {"text/plain": str(self)}
+        return _display(self)
 
     def _repr_svg_(self) -> str | None:
-        from .dot import render_svg
-
-        return render_svg(self.to_dot())
+        return self._repr_mimebundle_().get("image/svg+xml")
 
     def __str__(self) -> str:
         from .text import format_graph
@@ -202,3 +195,10 @@ class Graph:
 
     def __repr__(self) -> str:
         return f"<Graph {self.name}: {len(self.inputs)} inputs, {len(self.nodes)} nodes, {len(self.outputs)} outputs>"
+
+
+def set_display(mimebundle: Callable[[Graph], dict[str, str]] | None) -> None:
+    """Sets how notebooks show a ``Graph``: ``mimebundle(graph)`` returns Jupyter's ``{mime type: data}``
+    (None: the text IR only). The IR draws no pictures itself; ``graphc.viz`` installs its SVG here."""
+    global _display
+    _display = mimebundle

@@ -1,10 +1,13 @@
 """Pictures of real graphs (a small scoped model, the MLP training step of the benchmarks, every compile
 stage): what the .dot source and the rendered SVG show, the before/after page, the dump directory,
-notebook display and the fallback without Graphviz's ``dot``."""
+notebook display, the fallback without Graphviz's ``dot`` and graphc without the graphviz package."""
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
 import re
+import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -15,9 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import graphc as gc
-from graphc.ir.dot import COLORS
 from graphc.ir.errors import InvalidArgumentError
 from graphc.ir.text import format_graph
+from graphc.viz import dump_directory
+from graphc.viz.dot import COLORS, graph_to_dot
 
 ROOT = Path(__file__).resolve().parents[2]
 SVG = "{http://www.w3.org/2000/svg}"
@@ -94,7 +98,7 @@ def _svg(text: str) -> dict:
 
 
 def _svg_of(graph, **options) -> dict:
-    return _svg(graph.to_dot(**options).pipe(format="svg", encoding="utf-8"))
+    return _svg(graph_to_dot(graph, **options).pipe(format="svg", encoding="utf-8"))
 
 
 def _drawn_ops(graph) -> Counter:
@@ -140,7 +144,7 @@ def format_graph_type(value) -> str:
 
 @pytest.mark.parametrize("stage", gc.viz.STAGES)
 def test_mlp_inputs_variables_and_outputs_are_distinct_shapes(mlp, stage):
-    dot = mlp[2][stage].to_dot().source
+    dot = graph_to_dot(mlp[2][stage]).source
     cases = [
         (r'in0 \[label=<<b>x</b><br/>f32\[256,784\]>[^\]]*shape=invhouse', 1),
         (r'in1 \[label=<<b>labels</b><br/>i64\[256\]>[^\]]*shape=invhouse', 1),
@@ -220,7 +224,7 @@ def test_name_scopes_are_nested_clusters_and_collapse_to_boxes(scoped):
         for name in boxes & set(scopes):
             assert grouped[name]["text"] == f"{name} | {scopes[name]} ops"
             assert grouped[name]["tooltip"].startswith(f"name scope {name}: ")
-    nested = graph.to_dot().source
+    nested = graph_to_dot(graph).source
     assert re.search(r"subgraph cluster_\d+_head_+odd_+co \{[^}]*subgraph cluster_\d+_head_+odd_+co_softmax", nested, re.S)
 
 
@@ -237,12 +241,12 @@ def test_large_constants_are_abbreviated_and_scalars_inlined(scoped):
 
 def test_edges_are_labelled_with_types_where_no_box_shows_them(mlp):
     graph = mlp[2]["fused"]
-    dot = graph.to_dot(expand_kernels=False).source
+    dot = graph_to_dot(graph, expand_kernels=False).source
     several = [k for k in graph.kernels if len(k.outputs) > 1]
     labelled = re.findall(r"-> \S+ \[label=\" ([^\"]+)\"", dot)
     assert several and len(labelled) >= sum(len(k.outputs) for k in several)
-    assert "label=" not in re.sub(r"\[label=<", "", graph.to_dot(edge_labels=False).source.split("->", 1)[1])
-    every = graph.to_dot(edge_labels=True).source
+    assert "label=" not in re.sub(r"\[label=<", "", graph_to_dot(graph, edge_labels=False).source.split("->", 1)[1])
+    every = graph_to_dot(graph, edge_labels=True).source
     assert every.count("-> ") == len(re.findall(r"-> \S+ \[label=", every))
 
 
@@ -252,7 +256,8 @@ def test_edges_are_labelled_with_types_where_no_box_shows_them(mlp):
     expand=st.booleans(), inline=st.booleans(), effects=st.booleans(),
 )
 def test_every_edge_joins_declared_boxes_for_any_options(mlp, stage, gradients, collapse, expand, inline, effects):
-    dot = mlp[2][stage].to_dot(
+    dot = graph_to_dot(
+        mlp[2][stage],
         gradients=gradients, collapse_scopes=collapse, expand_kernels=expand, inline_scalars=inline, effects=effects,
     ).source
     declared = set(re.findall(r"^\s*(\w+) \[label=", dot, re.M))
@@ -393,7 +398,7 @@ def test_dump_names_distinct_functions_with_one_name_and_signature_apart(tmp_pat
 
 
 def test_dump_without_dot_writes_dot_files_and_notes_it_once(tmp_path, no_dot, monkeypatch, capsys):
-    monkeypatch.setattr(gc.viz, "_noted", set())
+    monkeypatch.setattr(dump_directory, "_noted", set())
     for factor in (2.0, 3.0):
         gc.viz.dump(gc.function(lambda x: x * factor).get_concrete_function(np.ones(2, np.float32)), tmp_path / "d")
     names = {p.name for p in (tmp_path / "d").iterdir()}
@@ -424,7 +429,66 @@ def test_region_ops_draw_their_branches_and_bodies_as_clusters():
         return c
 
     cf = gc.function(seed).get_concrete_function(np.array([1.0, 2.0], np.float32))
-    source = cf.graph.to_dot().source
+    source = graph_to_dot(cf.graph).source
     for title in ("while_loop · cond", "while_loop · body", "cond · then_branch", "cond · else_branch"):
         assert title in source
     assert source.count("subgraph cluster_") >= 4
+
+
+# -- without the graphviz package -----------------------------------------------------------------
+WITHOUT_GRAPHVIZ = '''
+import json, sys
+sys.modules["graphviz"] = None  # an import of graphviz now fails as if the package were not installed
+import numpy as np
+import graphc as gc
+import graphc.viz
+from graphc.cli import main
+
+(model := __import__("pathlib").Path("model.py")).write_text(
+    "import graphc as gc\\ndef scale(x):\\n    return x * 2.0\\n"
+)
+cf = gc.function(lambda x: x * 2.0).get_concrete_function(np.ones(2, np.float32))
+report = {"result": cf(np.ones(2, np.float32)).numpy().tolist()}
+report["display"] = [shown._repr_mimebundle_() == {"text/plain": str(cf.graph)} and shown._repr_svg_() is None
+                     for shown in (cf.graph, cf)]
+drawings = {
+    "to_dot": lambda: gc.viz.to_dot(cf),
+    "render": lambda: gc.viz.render(cf, path="p.svg"),
+    "render dot source": lambda: gc.viz.render(cf, path="p.dot"),
+    "render_stages": lambda: gc.viz.render_stages(cf, path="s.html"),
+}
+for name, draw in drawings.items():
+    try:
+        draw()
+        report[name] = "drew"
+    except ImportError as error:
+        report[name] = [type(error).__name__, isinstance(error, gc.errors.GraphcError), str(error)]
+report["dump"] = sorted(p.rsplit(".", 2)[-2] + "." + p.rsplit(".", 1)[-1] for p in gc.viz.dump(cf, "dump"))
+report["cli"] = main(["viz", "model.py:scale", "--arg", "f32[3]", "-o", "cli.svg"])
+print(json.dumps(report))
+'''
+
+
+def test_graphc_imports_without_the_graphviz_package_and_only_drawing_asks_for_it(tmp_path):
+    run = subprocess.run([sys.executable, "-c", WITHOUT_GRAPHVIZ], capture_output=True, text=True, cwd=tmp_path,
+                         timeout=300, env={**os.environ, "GRAPHC_DUMP_DIR": ""})
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert report["result"] == [2.0, 2.0] and report["display"] == [True, True]
+    for name in ("to_dot", "render", "render dot source", "render_stages"):
+        kind, is_graphc_error, message = report[name]
+        assert kind == "GraphvizMissingError" and is_graphc_error, name
+        assert "graphviz Python package" in message and "pip install graphviz" in message and "dot program" in message
+    assert not list(tmp_path.glob("*.svg")) and not list(tmp_path.glob("*.dot")) and not (tmp_path / "s.html").exists()
+    assert "dot" not in " ".join(report["dump"]) and {"traced.txt", "fused.txt", "passes.txt"} <= set(report["dump"])
+    assert report["cli"] == 1
+    errors = run.stderr.splitlines()
+    assert len(errors) == 2, errors
+    assert errors[0].startswith("graphc: the dump in dump has no pictures: drawing a graph needs the graphviz")
+    assert errors[1].startswith("graphc: error: drawing a graph needs the graphviz Python package")
+
+
+def test_importing_graphc_does_not_import_graphviz():
+    code = "import sys, graphc, graphc.viz; print('graphviz' in sys.modules)"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.stdout.strip() == "False", run.stderr
