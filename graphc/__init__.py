@@ -13,15 +13,14 @@ _location.register_internal_dir(__file__)
 from graphc.backends import numpy as _numpy_backend  # noqa: E402  (registers the NumPy kernels)
 from graphc.ir.dispatch import name_scope  # noqa: E402
 from graphc.ir.ops import (  # noqa: E402
-    abs, add, argmax, argmin, broadcast_to, cast, clip_by_value, concat, constant, cos, divide,
-    equal, exp, expand_dims, expm1, eye, fill, floordiv, gather, gelu, greater, greater_equal,
-    identity, less, less_equal, log, log1p, log_softmax, logical_and, logical_not, logical_or,
-    matmul, maximum, minimum, mod, multiply, negative, norm, not_equal, one_hot, ones, ones_like,
-    power as pow, reciprocal, reduce_logsumexp, reduce_max, reduce_mean, reduce_min, reduce_prod,
-    reduce_std, reduce_sum, reduce_variance, relu, reshape, rsqrt, sigmoid, sign, sin, softmax,
-    softplus, split, sqrt, square, squeeze, stack, stop_gradient, subtract, tanh, transpose, unstack,
-    where, zeros, zeros_like,
+    TABLED_OPS as _TABLED_OPS, argmax, argmin, broadcast_to, cast, clip_by_value, concat, constant,
+    expand_dims, eye, fill, gather, gelu, identity, log_softmax, matmul, norm, one_hot, ones, ones_like,
+    reciprocal, reduce_logsumexp, reduce_max, reduce_mean, reduce_min, reduce_prod, reduce_std,
+    reduce_sum, reduce_variance, reshape, softmax, softplus, split, squeeze, stack, stop_gradient,
+    transpose, unstack, where, zeros, zeros_like,
 )
+
+globals().update(_TABLED_OPS)  # abs, add, ..., exp, ..., power: the ops of the elementwise tables
 from graphc.ir.types import DType, bool_ as bool, float32, float64, int32, int64  # noqa: E402
 
 from . import config, errors, nn  # noqa: E402
@@ -45,7 +44,7 @@ __version__ = "0.1.0"
 
 # NumPy-style aliases
 sum, mean, max, min, prod = reduce_sum, reduce_mean, reduce_max, reduce_min, reduce_prod
-power, clip, concatenate, arange = pow, clip_by_value, concat, range
+pow, clip, concatenate, arange = power, clip_by_value, concat, range  # noqa: F821  (power: a tabled op)
 logsumexp, var, std = reduce_logsumexp, reduce_variance, reduce_std
 bool_ = bool
 

@@ -22,6 +22,9 @@ from typing import Callable
 from .errors import IRError
 
 FUSION_KINDS = ("elementwise", "reduction", "matmul", "opaque")
+# The backend whose implementations define what every op means: the NumPy interpreter. Every other
+# way of running an op is tested against it.
+REFERENCE = "numpy"
 
 
 @dataclass

@@ -22,7 +22,7 @@ from graphc.ir.passes.memory import plan_memory
 from graphc.ir.registry import OPS
 
 from . import control, ops
-from .lowering import lowering_of, may_fail
+from .lowering import lowering_of, may_fail, unlowered_ops
 from .emitter import KERNEL_TYPE, SYNC_ERROR, Emitter, barrier_function
 from .kernels import Operand, emit_fused
 from .scalar import I8, I64
@@ -74,7 +74,7 @@ def _reads_as_matmul_operand(node: Node, value: Value) -> bool:
 def unsupported_ops(graph: Graph) -> set[str]:
     """Ops of ``graph`` this backend cannot lower."""
     supported = {name for name, opdef in OPS.items() if lowering_of(opdef) and not opdef.regions}
-    return {n.op for n in graph.nodes if lowering_of(n.opdef) is None} | control.unsupported_in_regions(graph, supported)
+    return unlowered_ops(graph) | control.unsupported_in_regions(graph, supported)
 
 
 def _symbols(graph: Graph) -> list[str]:

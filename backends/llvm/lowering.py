@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Callable, NamedTuple
 
-from graphc.ir.graph import Node
+from graphc.ir.graph import Graph, Node
 from graphc.ir.registry import OpDef, implement
 from graphc.ir.types import DType
 
@@ -50,7 +50,8 @@ def element_code(op: str, fallible: bool | Callable[[DType], bool] = False):
 def lowering_of(opdef: OpDef) -> str | None:
     """How this backend runs an op, or None when it cannot:
     - ``"node code"``: an op run on its own (``ops.py``);
-    - ``"element code"``: an elementwise op (or a broadcast) inside fused kernels (``scalar.py``);
+    - ``"element code"``: an elementwise op (or a broadcast) inside fused kernels (``scalar.py``), or
+      ``"element code of its decomposition"`` for one that has none of its own (the ops it is written with);
     - ``"reduction"``, ``"matmul"``: the loops of fused kernels (``kernels.py``, ``matmul.py``);
     - ``"no code"``: views share their input's buffer, constants and variables live in the runtime's;
     - ``"kernel"``: a fused kernel; ``"regions"``: control flow (``control.py``)."""
@@ -63,7 +64,9 @@ def lowering_of(opdef: OpDef) -> str | None:
     if opdef.name == "fused":
         return "kernel"
     if opdef.fusion_kind == "elementwise":
-        return "element code" if ELEMENT in opdef.implementations else None
+        if ELEMENT in opdef.implementations:
+            return "element code"
+        return "element code of its decomposition" if opdef.decomposition else None
     return None if opdef.fusion_kind == "opaque" else opdef.fusion_kind
 
 
@@ -74,3 +77,9 @@ def may_fail(node: Node) -> bool:
     if isinstance(code, Lowering) and node.outputs and code.fallible(node.outputs[0].dtype):
         return True
     return any(may_fail(n) for graph in node.subgraphs.values() for n in graph.nodes)
+
+
+def unlowered_ops(graph: Graph) -> set[str]:
+    """The ops of ``graph``, of its kernels' bodies and of its regions this backend cannot run."""
+    missing = {n.op for n in graph.nodes if lowering_of(n.opdef) is None}
+    return missing.union(*(unlowered_ops(g) for n in graph.nodes for g in n.subgraphs.values()))

@@ -11,8 +11,9 @@ from typing import Callable
 
 from llvmlite import ir
 
-from graphc.ir.registry import get_op
-from graphc.ir.types import DType
+from graphc.ir.ops.control import build_region
+from graphc.ir.registry import OpDef, get_op
+from graphc.ir.types import DType, TensorType
 
 from .lowering import ELEMENT, Lowering, element_code
 
@@ -344,7 +345,26 @@ def lower_scalar(b: ir.IRBuilder, op: str, args: list, in_types: list[DType], ou
                  flag_error: Callable[[ir.Value, int], None]):
     """The IR value of one element of ``op`` applied to the element values ``args``; an element the
     op refuses (its code is ``fallible`` for ``out_type``) calls ``flag_error(condition, error_code)``."""
-    code: Lowering = get_op(op).implementations[ELEMENT]
+    opdef = get_op(op)
+    code: Lowering | None = opdef.implementations.get(ELEMENT)
+    if code is None:
+        return _lower_decomposed(b, opdef, args, in_types, attrs, flag_error)
     if code.fallible(out_type):
         return code.emit(b, args, in_types, out_type, attrs, flag_error)
     return code.emit(b, args, in_types, out_type, attrs)
+
+
+def _lower_decomposed(b: ir.IRBuilder, opdef: OpDef, args: list, in_types: list[DType], attrs: dict, flag_error):
+    """The element code of an op without its own, from its ``decomposition`` into other ops: the
+    decomposition is traced on scalars and each of its nodes lowered in turn."""
+    graph = build_region(f"{opdef.name}_decomposed", [TensorType((), t) for t in in_types],
+                         lambda *xs: [opdef.decomposition(*xs, **attrs)])
+    values = dict(zip(graph.inputs, args))
+    for node in graph.nodes:
+        out = node.outputs[0]
+        if node.op == "constant":
+            values[out] = constant(out.dtype, node.attrs["value"].reshape(-1)[0])
+        else:
+            values[out] = lower_scalar(b, node.op, [values[v] for v in node.inputs], [v.dtype for v in node.inputs],
+                                       out.dtype, node.attrs, flag_error)
+    return values[graph.outputs[0]]

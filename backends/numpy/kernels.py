@@ -1,63 +1,19 @@
-"""NumPy kernels: the reference meaning of every op.
+"""The NumPy implementations of the ops not defined in a table: the reference meaning of every op.
+(The elementwise ops of ``ir/ops/elementwise.py`` carry theirs beside their definition.)
 
-Each kernel takes the input arrays and the node's attributes and returns the result array(s).
+Each implementation takes the input arrays and the node's attributes and returns the result array(s).
 ``run_kernel`` casts results to the dtype the shape rule inferred, so NumPy's own promotion never
 leaks into graphc's types.
 """
 from __future__ import annotations
 
 import numpy as np
-from scipy import special
 
 from graphc.ir.errors import GraphcError, InvalidArgumentError
-from graphc.ir.registry import get_op, implement
+from graphc.ir.registry import REFERENCE, get_op, implement
 from graphc.ir.types import as_dtype
 
-BACKEND = "numpy"
-
-
-def _stable_sigmoid(x):
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
-
-
-def _rsqrt(x):
-    return 1 / np.sqrt(x)
-
-
-def _relu(x):
-    return np.maximum(x, np.zeros((), x.dtype))
-
-
-_UNARY = {
-    "negative": np.negative, "abs": np.abs, "sign": np.sign, "exp": np.exp, "log": np.log,
-    "log1p": np.log1p, "expm1": np.expm1, "sqrt": np.sqrt, "rsqrt": _rsqrt, "square": np.square,
-    "sin": np.sin, "cos": np.cos, "tanh": np.tanh, "sigmoid": _stable_sigmoid, "relu": _relu,
-    "erf": special.erf, "logical_not": np.logical_not,
-    "stop_gradient": lambda x: x, "identity": lambda x: x,
-}
-_BINARY = {
-    "add": np.add, "subtract": np.subtract, "multiply": np.multiply, "divide": np.true_divide,
-    "floordiv": np.floor_divide, "mod": np.mod, "maximum": np.maximum,
-    "minimum": np.minimum, "equal": np.equal, "not_equal": np.not_equal, "less": np.less,
-    "less_equal": np.less_equal, "greater": np.greater, "greater_equal": np.greater_equal,
-    "logical_and": np.logical_and, "logical_or": np.logical_or,
-}
-for _name, _fn in {**_UNARY, **_BINARY}.items():
-    implement(_name, BACKEND)(lambda *arrays, _fn=_fn: _fn(*arrays))
-
-
-@implement("pow", BACKEND)
-def _pow(x, y):
-    # as NumPy, which refuses only the elements it computes: none when the result is empty
-    if x.dtype.kind == "i" and np.any(y < 0) and np.broadcast(x, y).size:
-        raise ValueError("integers to negative integer powers are not allowed")
-    return np.power(x, y)
-
-
-@implement("where", BACKEND)
-def _where(c, x, y):
-    return np.where(c, x, y)
+BACKEND = REFERENCE
 
 
 @implement("cast", BACKEND)

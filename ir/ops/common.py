@@ -8,13 +8,17 @@ import numpy as np
 from ..dispatch import bind, current_handler, type_of
 from ..errors import DTypeError, GraphcError, InvalidArgumentError
 from ..location import user_location
-from ..registry import OpDef, register
+from ..registry import REFERENCE, OpDef, implement, register
 from ..types import DType, TensorType, as_dtype, result_dtype, weak_type_of
 
 
-def define(name: str, infer, **fields) -> OpDef:
-    """Registers an op; see ``ir.registry.OpDef`` for the fields."""
-    return register(OpDef(name, infer, **fields))
+def define(name: str, infer, *, reference=None, **fields) -> OpDef:
+    """Registers an op; see ``ir.registry.OpDef`` for the fields. ``reference(*arrays, **attrs)``, when
+    given, is the op's meaning on NumPy arrays: its implementation in the reference backend."""
+    opdef = register(OpDef(name, infer, **fields))
+    if reference is not None:
+        implement(name, REFERENCE)(reference)
+    return opdef
 
 
 def user_op(name: str):

@@ -7,11 +7,17 @@ local derivative(s) written with graphc ops. The VJP multiplies the cotangent by
 from __future__ import annotations
 
 import math
+from typing import Callable
+
+import numpy as np
+from scipy import special
 
 from ..dispatch import bind
 from ..errors import DTypeError
 from ..types import TensorType, as_dtype, bool_, broadcast_shapes
 from .common import define, dtype_kind, promote, require, unbroadcast, unchanged, user_op
+from .creation import zeros_like
+from .shape import broadcast_like
 
 
 # -- unary ------------------------------------------------------------------------------------
@@ -29,13 +35,14 @@ def _unary_infer(kind):
     return infer
 
 
-def _define_unary(name, kind, derivative=None):
-    """``derivative(x, y)`` gives dy/dx elementwise; None means the op has no gradient."""
-    fields = {"elementwise": True}
+def _define_unary(name, kind, reference, derivative=None, **fields):
+    """Defines a unary elementwise op and returns the function users call. ``reference`` is its
+    meaning on NumPy arrays; ``derivative(x, y)`` gives dy/dx elementwise (None: no gradient);
+    ``fields`` are further ``OpDef`` fields (a ``decomposition``, say)."""
     if derivative is not None:
         fields["vjp"] = lambda cts, inputs, outputs: [multiply(cts[0], derivative(inputs[0], outputs[0]))]
         fields["jvp"] = lambda tangents, inputs, outputs: [multiply(tangents[0], derivative(inputs[0], outputs[0]))]
-    define(name, _unary_infer(kind), **fields)
+    define(name, _unary_infer(kind), elementwise=True, reference=reference, **fields)
 
     @user_op(name)
     def op(x):
@@ -44,28 +51,50 @@ def _define_unary(name, kind, derivative=None):
 
     op.__name__ = name
     op.__doc__ = f"Elementwise ``{name}``."
+    TABLED_OPS[name] = op
     return op
 
 
+# The functions users call for the ops of the two tables below, by name (``graphc.ir.ops`` and
+# ``graphc`` export them all): a new unary or binary op is one line of a table.
+TABLED_OPS: dict[str, Callable] = {}
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
-negative = _define_unary("negative", "numeric", lambda x, y: -1.0 if x.dtype.is_floating else -1)
-abs = _define_unary("abs", "numeric", lambda x, y: sign(x))
-sign = _define_unary("sign", "numeric", lambda x, y: zeros_like_float(x))
-exp = _define_unary("exp", "float", lambda x, y: y)
-log = _define_unary("log", "float", lambda x, y: reciprocal(x))
-log1p = _define_unary("log1p", "float", lambda x, y: reciprocal(add(x, 1.0)))
-expm1 = _define_unary("expm1", "float", lambda x, y: add(y, 1.0))
-sqrt = _define_unary("sqrt", "float", lambda x, y: divide(0.5, y))
-rsqrt = _define_unary("rsqrt", "float", lambda x, y: multiply(-0.5, multiply(y, square(y))))
-square = _define_unary("square", "numeric", lambda x, y: multiply(2.0 if x.dtype.is_floating else 2, x))
-sin = _define_unary("sin", "float", lambda x, y: cos(x))
-cos = _define_unary("cos", "float", lambda x, y: negative(sin(x)))
-tanh = _define_unary("tanh", "float", lambda x, y: subtract(1.0, square(y)))
-sigmoid = _define_unary("sigmoid", "float", lambda x, y: multiply(y, subtract(1.0, y)))
-relu = _define_unary("relu", "numeric", lambda x, y: cast(greater(x, 0), x.dtype))
-erf = _define_unary("erf", "float", lambda x, y: multiply(_TWO_OVER_SQRT_PI, exp(negative(square(x)))))
-logical_not = _define_unary("logical_not", "bool")
+
+def _stable_sigmoid(x):
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+def _cbrt_from_pow(x):
+    """cbrt written with other ops: |x| ** (1/3), refined by one Newton step (the rounded exponent
+    costs up to ~60 ulp for large |x|), with the sign, zeros, infinities and NaN of ``x``."""
+    a = abs(x)
+    y = power(a, 1.0 / 3.0)
+    refined = add(y, divide(subtract(divide(a, square(y)), y), 3.0))
+    y = where(logical_and(greater(y, 0.0), less(y, math.inf)), refined, y)
+    return where(less(x, 0.0), negative(y), where(equal(x, 0.0), x, y))
+
+
+# name, the dtypes it takes, its NumPy meaning, its derivative dy/dx written with graphc ops
+negative = _define_unary("negative", "numeric", np.negative, lambda x, y: -1.0 if x.dtype.is_floating else -1)
+abs = _define_unary("abs", "numeric", np.abs, lambda x, y: sign(x))
+sign = _define_unary("sign", "numeric", np.sign, lambda x, y: zeros_like(x))
+exp = _define_unary("exp", "float", np.exp, lambda x, y: y)
+log = _define_unary("log", "float", np.log, lambda x, y: reciprocal(x))
+log1p = _define_unary("log1p", "float", np.log1p, lambda x, y: reciprocal(add(x, 1.0)))
+expm1 = _define_unary("expm1", "float", np.expm1, lambda x, y: add(y, 1.0))
+sqrt = _define_unary("sqrt", "float", np.sqrt, lambda x, y: divide(0.5, y))
+rsqrt = _define_unary("rsqrt", "float", lambda x: 1 / np.sqrt(x), lambda x, y: multiply(-0.5, multiply(y, square(y))))
+cbrt = _define_unary("cbrt", "float", np.cbrt, lambda x, y: divide(1.0, multiply(3.0, square(y))), decomposition=_cbrt_from_pow)
+square = _define_unary("square", "numeric", np.square, lambda x, y: multiply(2.0 if x.dtype.is_floating else 2, x))
+sin = _define_unary("sin", "float", np.sin, lambda x, y: cos(x))
+cos = _define_unary("cos", "float", np.cos, lambda x, y: negative(sin(x)))
+tanh = _define_unary("tanh", "float", np.tanh, lambda x, y: subtract(1.0, square(y)))
+sigmoid = _define_unary("sigmoid", "float", _stable_sigmoid, lambda x, y: multiply(y, subtract(1.0, y)))
+relu = _define_unary("relu", "numeric", lambda x: np.maximum(x, np.zeros((), x.dtype)), lambda x, y: cast(greater(x, 0), x.dtype))
+erf = _define_unary("erf", "float", special.erf, lambda x, y: multiply(_TWO_OVER_SQRT_PI, exp(negative(square(x)))))
+logical_not = _define_unary("logical_not", "bool", np.logical_not)
 
 
 @user_op("reciprocal")
@@ -73,12 +102,6 @@ def reciprocal(x):
     """``1 / x`` in x's float type (int64 -> float64, as for the other float-only ops)."""
     (x,) = promote(x, to_float=True)
     return divide(1.0, x)
-
-
-def zeros_like_float(x):
-    from .creation import zeros_like
-
-    return zeros_like(x)
 
 
 # -- binary -----------------------------------------------------------------------------------
@@ -121,8 +144,6 @@ def _binary_jvp(partials):
         if not terms:
             return [None]
         out = terms[0] if len(terms) == 1 else add(terms[0], terms[1])
-        from .shape import broadcast_like
-
         return [broadcast_like(out, outputs[0]) if out.shape != outputs[0].shape else out]
 
     return jvp
@@ -131,8 +152,10 @@ def _binary_jvp(partials):
 _ONE = object()  # marks a partial derivative equal to one (no multiply needed)
 
 
-def _define_binary(name, kind, partials=None, *, result=None, to_float=False, identity=None, doc=""):
-    fields = {"elementwise": True, "identity": identity}
+def _define_binary(name, kind, reference, partials=None, *, result=None, to_float=False, identity=None, doc=""):
+    """Defines a binary elementwise op with broadcasting and returns the function users call.
+    ``reference`` is its meaning on NumPy arrays; ``partials(x, y, out)`` gives (d out/dx, d out/dy)."""
+    fields = {"elementwise": True, "identity": identity, "reference": reference}
     if partials is not None:
         fields["vjp"] = _binary_vjp(partials)
         fields["jvp"] = _binary_jvp(partials)
@@ -145,46 +168,53 @@ def _define_binary(name, kind, partials=None, *, result=None, to_float=False, id
 
     op.__name__ = name
     op.__doc__ = doc or f"Elementwise ``{name}`` with broadcasting."
+    TABLED_OPS["power" if name == "pow" else name] = op
     return op
 
 
 def _pow_partials(x, y, out):
     dx = multiply(y, power(x, subtract(y, 1)))
-    from .creation import zeros_like
-
     dy = multiply(where(greater(x, 0), log(where(greater(x, 0), x, 1)), zeros_like(x)), out)
     return dx, dy
 
 
-add = _define_binary("add", "numeric", lambda x, y, o: (_ONE, _ONE), identity=0)
-subtract = _define_binary("subtract", "numeric", lambda x, y, o: (_ONE, -1.0 if x.dtype.is_floating else -1))
-multiply = _define_binary("multiply", "numeric", lambda x, y, o: (y, x), identity=1)
+def _integer_power(x, y):
+    # as NumPy, which refuses only the elements it computes: none when the result is empty
+    if x.dtype.kind == "i" and np.any(y < 0) and np.broadcast(x, y).size:
+        raise ValueError("integers to negative integer powers are not allowed")
+    return np.power(x, y)
+
+
+# name, the dtypes it takes, its NumPy meaning, its partial derivatives written with graphc ops
+add = _define_binary("add", "numeric", np.add, lambda x, y, o: (_ONE, _ONE), identity=0)
+subtract = _define_binary("subtract", "numeric", np.subtract, lambda x, y, o: (_ONE, -1.0 if x.dtype.is_floating else -1))
+multiply = _define_binary("multiply", "numeric", np.multiply, lambda x, y, o: (y, x), identity=1)
 divide = _define_binary(
-    "divide", "numeric", lambda x, y, o: (reciprocal(y), negative(divide(o, y))), to_float=True,
+    "divide", "numeric", np.true_divide, lambda x, y, o: (reciprocal(y), negative(divide(o, y))), to_float=True,
     doc="True division; integer operands are converted to float first.",
 )
-floordiv = _define_binary("floordiv", "numeric", lambda x, y, o: (None, None), doc="Floor division (rounds toward -inf).")
+floordiv = _define_binary("floordiv", "numeric", np.floor_divide, lambda x, y, o: (None, None), doc="Floor division (rounds toward -inf).")
 mod = _define_binary(
-    "mod", "numeric", lambda x, y, o: (_ONE, negative(floordiv(x, y))),
+    "mod", "numeric", np.mod, lambda x, y, o: (_ONE, negative(floordiv(x, y))),
     doc="Remainder with the sign of the divisor (Python's and NumPy's ``%``).",
 )
-power = _define_binary("pow", "numeric", _pow_partials, doc="``x ** y`` elementwise.")
+power = _define_binary("pow", "numeric", _integer_power, _pow_partials, doc="``x ** y`` elementwise.")
 maximum = _define_binary(
-    "maximum", "numeric",
+    "maximum", "numeric", np.maximum,
     lambda x, y, o: (cast(greater_equal(x, y), x.dtype), cast(less(x, y), x.dtype)), identity="lowest",
 )
 minimum = _define_binary(
-    "minimum", "numeric",
+    "minimum", "numeric", np.minimum,
     lambda x, y, o: (cast(less_equal(x, y), x.dtype), cast(greater(x, y), x.dtype)), identity="highest",
 )
-equal = _define_binary("equal", "any", result=bool_)
-not_equal = _define_binary("not_equal", "any", result=bool_)
-less = _define_binary("less", "numeric", result=bool_)
-less_equal = _define_binary("less_equal", "numeric", result=bool_)
-greater = _define_binary("greater", "numeric", result=bool_)
-greater_equal = _define_binary("greater_equal", "numeric", result=bool_)
-logical_and = _define_binary("logical_and", "bool")
-logical_or = _define_binary("logical_or", "bool")
+equal = _define_binary("equal", "any", np.equal, result=bool_)
+not_equal = _define_binary("not_equal", "any", np.not_equal, result=bool_)
+less = _define_binary("less", "numeric", np.less, result=bool_)
+less_equal = _define_binary("less_equal", "numeric", np.less_equal, result=bool_)
+greater = _define_binary("greater", "numeric", np.greater, result=bool_)
+greater_equal = _define_binary("greater_equal", "numeric", np.greater_equal, result=bool_)
+logical_and = _define_binary("logical_and", "bool", np.logical_and)
+logical_or = _define_binary("logical_or", "bool", np.logical_or)
 
 
 # -- where, cast --------------------------------------------------------------------------------
@@ -197,8 +227,6 @@ def _where_infer(types):
 
 
 def _where_vjp(cts, inputs, outputs):
-    from .creation import zeros_like
-
     c, x, y = inputs
     g = cts[0]
     zero = zeros_like(g)
@@ -206,8 +234,6 @@ def _where_vjp(cts, inputs, outputs):
 
 
 def _where_jvp(tangents, inputs, outputs):
-    from .creation import zeros_like
-
     c, x, y = inputs
     tx, ty = tangents[1], tangents[2]
     if tx is None and ty is None:
@@ -217,7 +243,7 @@ def _where_jvp(tangents, inputs, outputs):
     return [where(c, tx, ty)]
 
 
-define("where", _where_infer, vjp=_where_vjp, jvp=_where_jvp, elementwise=True)
+define("where", _where_infer, vjp=_where_vjp, jvp=_where_jvp, elementwise=True, reference=np.where)
 
 
 @user_op("where")

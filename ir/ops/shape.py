@@ -12,7 +12,8 @@ from ..arguments import as_int, as_list, as_shape, is_list, normalize_axes, norm
 from ..dispatch import bind
 from ..errors import InvalidArgumentError, ShapeError
 from ..types import TensorType, broadcast_shapes, fresh_dim
-from .common import define, shape_of, unbroadcast, unchanged, user_op
+from .common import define, promote, shape_of, unbroadcast, unchanged, user_op
+from .creation import zeros_like
 
 
 def _product(dims) -> int:
@@ -240,7 +241,6 @@ define("concat", _concat_infer, vjp=_concat_vjp, linear=True)
 @user_op("concat")
 def concat(values, axis):
     """Joins tensors along an existing ``axis``."""
-    from .common import promote
 
     if not values:
         raise InvalidArgumentError("needs at least one tensor")
@@ -264,7 +264,6 @@ def _split_infer(types, axis, sizes):
 
 
 def _split_vjp(cts, inputs, outputs, axis, sizes):
-    from .creation import zeros_like
 
     parts = [g if g is not None else zeros_like(o) for g, o in zip(cts, outputs)]
     return [concat(parts, axis)]

@@ -44,7 +44,7 @@ def assign_variable(var, value):
 
 
 define("stop_gradient", lambda types: [types[0]], vjp=lambda cts, inputs, outputs: [None],
-       jvp=lambda tangents, inputs, outputs: [None], elementwise=True, view=True)
+       jvp=lambda tangents, inputs, outputs: [None], elementwise=True, view=True, reference=lambda x: x)
 
 
 @user_op("stop_gradient")
@@ -53,7 +53,8 @@ def stop_gradient(x):
     return bind("stop_gradient", x)
 
 
-define("identity", lambda types: [types[0]], vjp=lambda cts, inputs, outputs: [cts[0]], linear=True, elementwise=True, view=True)
+define("identity", lambda types: [types[0]], vjp=lambda cts, inputs, outputs: [cts[0]], linear=True, elementwise=True, view=True,
+       reference=lambda x: x)
 
 
 @user_op("identity")

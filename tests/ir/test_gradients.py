@@ -36,6 +36,7 @@ CASES = [
     ("expm1", gc.expm1, [normal(3, 4)]),
     ("sqrt", gc.sqrt, [positive(3, 4)]),
     ("rsqrt", gc.rsqrt, [positive(3, 4)]),
+    ("cbrt", gc.cbrt, [positive(3, 4)]),
     ("square", gc.square, [normal(3, 4)]),
     ("sin", gc.sin, [normal(3, 4)]),
     ("cos", gc.cos, [normal(3, 4)]),

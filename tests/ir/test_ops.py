@@ -119,6 +119,8 @@ UNARY = [
     ("expm1", gc.expm1, np.expm1, NUMERIC, (-3, 3), True),
     ("sqrt", gc.sqrt, np.sqrt, ALL, (0, 9), True),
     ("rsqrt", gc.rsqrt, lambda x: 1 / np.sqrt(x), NUMERIC, (0.1, 9), True),
+    ("cbrt", gc.cbrt, np.cbrt, NUMERIC, (-30, 30), True),
+    ("erf", gc.erf, lambda x: _erf(x).astype(x.dtype), NUMERIC, (-3, 3), True),
     ("sin", gc.sin, np.sin, ALL, (-5, 5), True),
     ("cos", gc.cos, np.cos, NUMERIC, (-5, 5), True),
     ("tanh", gc.tanh, np.tanh, NUMERIC, (-5, 5), True),
