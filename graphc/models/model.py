@@ -18,7 +18,7 @@ from .. import callbacks as callbacks_module
 from .. import losses as losses_module
 from .. import metrics as metrics_module
 from .. import nest, optimizers
-from ..train import read_checkpoint, write_checkpoint
+from ..checkpoints import read_checkpoint, write_checkpoint
 from ..function import function
 from ..layers import Layer, symbolic_call
 from ..tape import GradientTape
