@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import functools
+import inspect
+import json
 import re
 
+from graphc.ir.arguments import arguments_of
 from graphc.ir.dispatch import name_scope
 
 from .variables import Variable
@@ -14,6 +17,9 @@ def snake_case(name: str) -> str:
     """``MyDenseLayer`` -> ``my_dense_layer``, ``Conv2D`` -> ``conv2d`` (Keras's rule)."""
     name = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", name)
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower().strip("_") or "module"
+
+
+_INIT_ARGUMENTS = "_init_arguments"  # where ``recording_arguments`` keeps an object's constructor arguments
 
 
 def check_name(name) -> str:
@@ -32,7 +38,7 @@ class Module:
     ``@gc.function`` works on methods (each instance gets its own traces)."""
 
     # attributes the walk skips: bookkeeping that repeats what is tracked elsewhere
-    _untracked_attributes = frozenset({"_name"})
+    _untracked_attributes = frozenset({"_name", _INIT_ARGUMENTS})
     # whether the module's variables count as a layer's weights (no for random state and metrics)
     _holds_weights = True
 
@@ -166,3 +172,48 @@ def walk(root, children=module_children) -> list:
 
     visit("", root)
     return out
+
+
+# -- constructor arguments, for get_config/from_config ------------------------------------------------
+def recording_arguments(init):
+    """Wraps a class's ``__init__`` to remember the arguments of the outermost call on each object
+    (``recorded_arguments``) and to name the object's class in the argument errors it raises."""
+
+    @functools.wraps(init)
+    def recording_init(self, *args, **kwargs):
+        if _INIT_ARGUMENTS not in self.__dict__:
+            bound = inspect.signature(init).bind(self, *args, **kwargs)
+            arguments = {}
+            for name, value in list(bound.arguments.items())[1:]:
+                kind = inspect.signature(init).parameters[name].kind
+                if kind is inspect.Parameter.VAR_KEYWORD:
+                    arguments.update(value)
+                elif kind is not inspect.Parameter.VAR_POSITIONAL:
+                    arguments[name] = value
+            self.__dict__[_INIT_ARGUMENTS] = arguments
+        with arguments_of(type(self).__name__):
+            init(self, *args, **kwargs)
+
+    return recording_init
+
+
+def recorded_arguments(obj) -> dict:
+    """The arguments by name (``**kwargs`` spread out, ``*args`` left out) that ``obj``'s constructor,
+    wrapped by ``recording_arguments``, was called with: ``obj.get_config()`` for a class that
+    describes itself by its constructor arguments, which must be plain data."""
+    arguments = dict(obj.__dict__.get(_INIT_ARGUMENTS, {}))
+    bad = [k for k, v in arguments.items() if not _json_friendly(v)]
+    if bad:
+        raise TypeError(
+            f"{type(obj).__name__}.get_config: constructor arguments {bad} are not plain data "
+            "(numbers, strings, lists, dicts); override get_config to describe them"
+        )
+    return arguments
+
+
+def _json_friendly(value) -> bool:
+    try:
+        json.dumps(value)
+        return True
+    except (TypeError, ValueError):
+        return False

@@ -1,4 +1,4 @@
-"""``gc.Model`` and ``gc.Sequential``: layers with a training loop, as Keras models.
+"""``gc.Model``: a layer with a training loop, as a Keras model.
 
 ``compile(optimizer, loss, metrics)`` configures training; ``fit`` runs it, one compiled function
 per step (forward, loss, backward, optimizer update and metric updates in a single graph; see
@@ -7,41 +7,24 @@ a custom step: it is compiled the same way.
 """
 from __future__ import annotations
 
-import math
-import sys
-
 import numpy as np
 
 from graphc.ir import ops
 from graphc.ir.arguments import arguments_of, as_int, as_size
-from graphc.ir.boundary import supported_array
 from graphc.ir.errors import InvalidArgumentError
 from graphc.ir.types import float32
 
-from . import callbacks as callbacks_module
-from . import layers as layers_module
-from . import losses as losses_module
-from . import metrics as metrics_module
-from . import nest, optimizers, train
-from . import random as gc_random
-from .data import Dataset, iter_arrays
-from .function import function
-from .layers import InputLayer, Layer, symbolic_call
-from .tape import GradientTape
-from .tensor import Tensor, TensorLike
-
-
-def unpack_x_y_sample_weight(data):
-    """``(x, y, sample_weight)`` from a batch: ``x``, ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``."""
-    if isinstance(data, (list, tuple)) and not hasattr(type(data), "_fields"):
-        if len(data) == 1:
-            return data[0], None, None
-        if len(data) == 2:
-            return data[0], data[1], None
-        if len(data) == 3:
-            return tuple(data)
-        raise InvalidArgumentError(f"a batch is x, (x,), (x, y) or (x, y, sample_weight); got a tuple of {len(data)}")
-    return data, None, None
+from .. import callbacks as callbacks_module
+from .. import losses as losses_module
+from .. import metrics as metrics_module
+from .. import nest, optimizers
+from ..checkpoints import read_checkpoint, write_checkpoint
+from ..function import function
+from ..layers import Layer, symbolic_call
+from ..tape import GradientTape
+from ..tensor import Tensor, TensorLike
+from .batching import Batches, fit_batches, positive_or_none, unpack_x_y_sample_weight
+from .summary import print_summary
 
 
 class Model(Layer):
@@ -208,15 +191,8 @@ class Model(Layer):
             epochs, initial_epoch = as_size(epochs, "epochs"), as_size(initial_epoch, "initial_epoch")
             validation_freq = as_int(validation_freq, "validation_freq", low=1)
             verbose = _verbosity(verbose)
-            if validation_split and validation_data is None:
-                (x, y, sample_weight), validation_data = _split(x, y, sample_weight, validation_split)
-            train = _Batches(x, y, sample_weight, batch_size, shuffle, _positive(steps_per_epoch, "steps_per_epoch"))
-            validation = None
-            if validation_data is not None:
-                vx, vy, vw = (validation_data, None, None) if isinstance(validation_data, Dataset) \
-                    else unpack_x_y_sample_weight(tuple(validation_data))
-                validation_batch_size = _positive(validation_batch_size, "validation_batch_size")
-                validation = _Batches(vx, vy, vw, validation_batch_size or batch_size, False)
+            train, validation = fit_batches(x, y, sample_weight, batch_size, shuffle, steps_per_epoch,
+                                            validation_split, validation_data, validation_batch_size)
         self.history = callbacks_module.History()
         extra = [callbacks_module.ProgbarLogger()] if verbose else []
         cbs = callbacks_module.CallbackList(  # the history last: it sees what other callbacks add to the logs
@@ -252,7 +228,7 @@ class Model(Layer):
         ``[loss, metric, ...]`` when there are metrics)."""
         self._require_compiled("evaluate")
         with arguments_of("evaluate"):
-            data = _Batches(x, y, sample_weight, batch_size, False, _positive(steps, "steps"))
+            data = Batches(x, y, sample_weight, batch_size, False, positive_or_none(steps, "steps"))
             verbose = _verbosity(verbose)
         logs = self._run_test(data, callbacks_module.Progbar(data.steps, verbose) if verbose else None, callbacks)
         if return_dict:
@@ -260,7 +236,7 @@ class Model(Layer):
         values = [logs[name] for name in self.metrics_names if name in logs]
         return values[0] if len(values) == 1 else values
 
-    def _run_test(self, data: "_Batches", bar, callbacks=None) -> dict:
+    def _run_test(self, data: Batches, bar, callbacks=None) -> dict:
         test_function = self.make_test_function()
         cbs = callbacks_module.CallbackList(callbacks or [], self, {"steps": data.steps})
         self.reset_metrics()
@@ -281,7 +257,7 @@ class Model(Layer):
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """The model's outputs for ``x`` (arrays, tensors or a dataset), batch by batch, as NumPy arrays."""
         with arguments_of("predict"):
-            data = _Batches(x, None, None, batch_size, False, _positive(steps, "steps"))
+            data = Batches(x, None, None, batch_size, False, positive_or_none(steps, "steps"))
         predict_function = self.make_predict_function()
         cbs = callbacks_module.CallbackList(callbacks or [], self, {"steps": data.steps})
         cbs.on_predict_begin({})
@@ -301,43 +277,17 @@ class Model(Layer):
     def save_weights(self, filepath, overwrite=True) -> str:
         """Writes every variable of the model to ``filepath`` (``<filepath>.safetensors`` and
         ``<filepath>.index.json``; a trailing ``.safetensors`` is dropped); returns the prefix."""
-        return train.write_checkpoint(self, filepath, overwrite=overwrite)
+        return write_checkpoint(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath, partial=False):
         """Reads weights saved by ``save_weights``; every name, shape and dtype must match (``partial``:
         variables in the file that the model lacks are ignored). On any mismatch nothing changes."""
-        return train.read_checkpoint(self, filepath, partial=partial)
+        return read_checkpoint(self, filepath, partial=partial)
 
     # -- description --------------------------------------------------------------------------------------
     def summary(self, print_fn=None) -> None:
         """Prints the layers with their output shapes and parameter counts."""
-        print_fn = print_fn or print
-        rows = [(f"{layer.name} ({type(layer).__name__})", _shape_text(layer), f"{layer.count_params():,}")
-                for layer in self.layers]
-        widths = [max([len(h)] + [len(r[i]) for r in rows]) + 3 for i, h in enumerate(_HEADER)]
-        rule = "_" * sum(widths)
-        print_fn(f'Model: "{self.name}"')
-        print_fn(rule)
-        print_fn("".join(h.ljust(w) for h, w in zip(_HEADER, widths)))
-        print_fn("=" * sum(widths))
-        for row in rows:
-            print_fn("".join(c.ljust(w) for c, w in zip(row, widths)))
-        print_fn("=" * sum(widths))
-        trainable = sum(int(np.prod(v.shape, dtype=np.int64)) for v in self.trainable_weights)
-        print_fn(f"Total params: {self.count_params():,}")
-        print_fn(f"Trainable params: {trainable:,}")
-        print_fn(f"Non-trainable params: {self.count_params() - trainable:,}")
-        print_fn(rule)
-
-
-_HEADER = ("Layer (type)", "Output Shape", "Param #")
-
-
-def _shape_text(layer: Layer) -> str:
-    shape = getattr(layer, "_output_shape", None)
-    if shape is None:
-        return "?"
-    return str(nest.map_structure(lambda s: (None,) + tuple(s[1:]) if isinstance(s, tuple) else s, shape))
+        print_summary(self, print_fn)
 
 
 def _tensor(x):
@@ -348,184 +298,6 @@ def _floats(logs: dict) -> dict:
     return {k: float(np.asarray(v.numpy() if isinstance(v, Tensor) else v)) for k, v in logs.items()}
 
 
-# -- data -------------------------------------------------------------------------------------------------
-def _as_arrays(data):
-    """Leaves as arrays; float64 arrays become float32 (as Keras does with NumPy inputs), other dtypes
-    graphc lacks widen (``graphc.ir.boundary``)."""
-
-    def convert(leaf):
-        array = supported_array(np.asarray(leaf.numpy() if isinstance(leaf, TensorLike) else leaf))
-        return array.astype(np.float32) if array.dtype == np.float64 else array
-
-    return None if data is None else nest.map_structure(convert, data)
-
-
-def _num_examples(x, what: str = "x") -> int:
-    leaves = nest.flatten(x)
-    if any(a.ndim == 0 for a in leaves):
-        raise InvalidArgumentError(f"{what} needs a first axis of examples, got a scalar")
-    sizes = {len(a) for a in leaves}
-    if len(sizes) != 1:
-        raise InvalidArgumentError(f"the parts of {what} disagree on the number of examples: {sorted(sizes)}")
-    return sizes.pop()
-
-
-def _same_examples(x, y, sample_weight) -> int:
-    """The number of examples, which x, y and sample_weight must agree on."""
-    size = _num_examples(x)
-    for name, data in (("y", y), ("sample_weight", sample_weight)):
-        count = size if data is None else _num_examples(data, name)
-        if count != size:
-            raise InvalidArgumentError(f"x has {size} examples but {name} has {count}")
-    return size
-
-
-def _positive(value, what: str) -> int | None:
-    return None if value is None else as_int(value, what, low=1)
-
-
 def _verbosity(verbose) -> int:
     return 1 if verbose == "auto" else as_int(verbose, "verbose", low=0, high=2)
 
-
-def _split(x, y, sample_weight, fraction: float):
-    """The first ``1 - fraction`` of the examples and the rest, as Keras's ``validation_split``."""
-    if isinstance(x, Dataset):
-        raise InvalidArgumentError("validation_split works with arrays only; pass validation_data for a dataset")
-    if not 0 < fraction < 1:
-        raise InvalidArgumentError(f"validation_split must be in (0, 1), got {fraction}")
-    x, y, sample_weight = _as_arrays(x), _as_arrays(y), _as_arrays(sample_weight)
-    cut = int(_same_examples(x, y, sample_weight) * (1 - fraction))
-    head = lambda d: None if d is None else nest.map_structure(lambda a: a[:cut], d)  # noqa: E731
-    tail = lambda d: None if d is None else nest.map_structure(lambda a: a[cut:], d)  # noqa: E731
-    return (head(x), head(y), head(sample_weight)), (tail(x), tail(y), tail(sample_weight))
-
-
-class _Batches:
-    """The batches of one pass over arrays (shuffled each epoch when asked) or over a dataset."""
-
-    def __init__(self, x, y, sample_weight, batch_size, shuffle, steps=None):
-        self.limit = steps
-        if isinstance(x, Dataset):
-            if y is not None:
-                raise InvalidArgumentError("with a dataset as x, y must be None: the dataset yields (x, y) batches")
-            self.dataset, self.iterator = x, None
-            n = x.cardinality()
-            self.steps = steps or (n if n >= 0 else None)
-            return
-        if x is None:
-            raise InvalidArgumentError("no data: pass x (and y), or a gc.data.Dataset")
-        self.dataset = None
-        self.x, self.y, self.weights = _as_arrays(x), _as_arrays(y), _as_arrays(sample_weight)
-        self.size = _same_examples(self.x, self.y, self.weights)
-        self.batch_size = _positive(batch_size, "batch_size") or 32
-        self.rng = np.random.default_rng(gc_random.python_seed()) if shuffle else None
-        self.steps = min(math.ceil(self.size / self.batch_size), steps or sys.maxsize)
-
-    def epoch(self):
-        if self.dataset is not None:
-            yield from self._dataset_epoch()
-            return
-        order = self.rng.permutation(self.size) if self.rng is not None else np.arange(self.size)
-        for step in range(self.steps):
-            index = order[step * self.batch_size:(step + 1) * self.batch_size]
-            take = lambda d: None if d is None else nest.map_structure(lambda a: a[index], d)  # noqa: E731
-            parts = [take(self.x), take(self.y), take(self.weights)]
-            while parts and parts[-1] is None:
-                parts.pop()
-            yield tuple(parts)
-
-    def _dataset_epoch(self):
-        """A pass over the dataset; with ``steps``, that many batches from one iterator kept across
-        epochs (started again when it ends)."""
-        if self.limit is None:
-            yield from (self._batch(e) for e in iter_arrays(self.dataset))
-            return
-        for _ in range(self.limit):
-            element = next(self.iterator, None) if self.iterator is not None else None
-            if element is None:
-                self.iterator = iter_arrays(self.dataset)
-                element = next(self.iterator, None)
-                if element is None:
-                    return
-            yield self._batch(element)
-
-    @staticmethod
-    def _batch(element):
-        element = _as_arrays(element)
-        return tuple(element) if isinstance(element, (list, tuple)) else (element,)
-
-
-# -- Sequential ---------------------------------------------------------------------------------------------
-class Sequential(Model):
-    """A stack of layers, each taking the previous one's output, as ``tf.keras.Sequential``.
-
-    ``Sequential([gc.Input(shape=(64,)), gc.layers.Dense(10)])`` builds at once; without an input
-    shape the layers build on the first call."""
-
-    _untracked_attributes = frozenset({"_stack", "_input_layer"})
-
-    def __init__(self, layers=None, name=None, **kwargs):
-        super().__init__(name=name, **kwargs)
-        self._stack: list[Layer] = []
-        self._input_layer: InputLayer | None = None
-        for layer in layers or []:
-            self.add(layer)
-
-    @property
-    def layers(self) -> list[Layer]:
-        return list(self._stack)
-
-    def _trackable_children(self) -> dict:
-        return {"layers": self._stack} | super()._trackable_children()
-
-    def add(self, layer: Layer) -> None:
-        """Appends ``layer`` (an ``Input`` may come first); builds it when the input shape is known."""
-        if isinstance(layer, InputLayer):
-            if self._stack or self._input_layer is not None:
-                raise InvalidArgumentError("an Input can only be the first entry of a Sequential model")
-            self._input_layer = layer
-            return
-        if not isinstance(layer, Layer):
-            raise InvalidArgumentError(f"Sequential.add needs a gc.layers.Layer, got {type(layer).__name__}")
-        if not self._stack and self._input_layer is None and layer._batch_input_shape is not None:
-            self._input_layer = InputLayer(batch_shape=layer._batch_input_shape, dtype=layer.dtype)
-        self._stack.append(layer)
-        if self._input_layer is not None:
-            self.build(self._input_layer.batch_shape)
-
-    def pop(self) -> Layer:
-        """Removes and returns the last layer."""
-        if not self._stack:
-            raise InvalidArgumentError("pop: the model has no layers")
-        self.train_function = self.test_function = self.predict_function = None
-        return self._stack.pop()
-
-    def build(self, input_shape=None) -> None:
-        if input_shape is None:
-            if self._input_layer is None:
-                raise InvalidArgumentError("build: give the input shape (or start the model with gc.Input)")
-            input_shape = self._input_layer.batch_shape
-        if self._input_layer is None:
-            self._input_layer = InputLayer(batch_shape=input_shape)
-        super().build(tuple(input_shape))
-
-    def call(self, inputs, training=None):
-        x = inputs
-        for layer in self._stack:
-            x = layer(x, training=training)
-        return x
-
-    def get_config(self) -> dict:
-        entries = ([self._input_layer] if self._input_layer is not None else []) + self._stack
-        return {"name": self.name, "layers": [layers_module.serialize(layer) for layer in entries]}
-
-    @classmethod
-    def from_config(cls, config: dict, custom_objects: dict | None = None) -> "Sequential":
-        model = cls(name=config.get("name"))
-        for entry in config.get("layers", []):
-            model.add(layers_module.deserialize(entry, custom_objects))
-        return model
-
-
-layers_module.register(Sequential)

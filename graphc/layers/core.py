@@ -1,0 +1,136 @@
+"""The core layers: the input of a ``Sequential`` model, ``Dense``, ``Activation``, ``Flatten``,
+``Reshape`` and ``Dropout``."""
+from __future__ import annotations
+
+import numpy as np
+
+from graphc.ir import ops
+from graphc.ir.arguments import as_int, as_shape
+from graphc.ir.errors import InvalidArgumentError, ShapeError
+
+from .. import activations
+from .. import random as gc_random
+from .base import Layer
+from .kernel_bias import KernelBiasLayer
+from .serialization import register
+
+
+@register
+class InputLayer(Layer):
+    """The input of a ``Sequential`` model: its shape with the batch dimension (None: any)."""
+
+    def __init__(self, shape=None, batch_size=None, dtype=None, name=None, batch_shape=None, **kwargs):
+        if batch_shape is None:
+            if shape is None:
+                raise InvalidArgumentError("Input needs a shape (without the batch dimension) or a batch_shape")
+            batch_size = None if batch_size is None else as_int(batch_size, "batch_size", low=1)
+            batch_shape = (batch_size,) + as_shape(shape, one_int=True, unknown=True)
+        super().__init__(name=name, dtype=dtype, **kwargs)
+        self.batch_shape = as_shape(batch_shape, "batch_shape", unknown=True)
+        self.built = True
+
+    @property
+    def shape(self) -> tuple:
+        return self.batch_shape
+
+    def get_config(self):
+        return {"batch_shape": list(self.batch_shape), "dtype": self.dtype.name, "name": self.name}
+
+
+def Input(shape=None, batch_size=None, dtype=None, name=None, batch_shape=None) -> InputLayer:
+    """The input of a ``gc.Sequential`` model, as ``tf.keras.Input``: ``shape`` excludes the batch
+    dimension. (graphc has no functional API: use ``Sequential`` or subclass ``gc.Model``.)"""
+    return InputLayer(shape, batch_size, dtype, name, batch_shape)
+
+
+@register
+class Dense(KernelBiasLayer):
+    """``activation(inputs @ kernel + bias)`` over the last axis of the inputs."""
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, **kwargs):
+        super().__init__(activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+                         bias_regularizer, **kwargs)
+        self.units = as_int(units, "units", low=1)
+
+    def kernel_shape(self, input_shape):
+        return (self.input_channels(input_shape), self.units)
+
+    def apply_kernel(self, inputs):
+        return ops.matmul(inputs, self.kernel)
+
+    def kernel_config(self):
+        return {"units": self.units}
+
+
+@register
+class Activation(Layer):
+    """Applies an activation function (a name from ``gc.activations`` or a callable)."""
+
+    def __init__(self, activation, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation)
+
+    def call(self, inputs):
+        return self.activation(inputs)
+
+    def get_config(self):
+        return super().get_config() | {"activation": activations.serialize(self.activation)}
+
+
+@register
+class Flatten(Layer):
+    """Reshapes ``[batch, d1, d2, ...]`` to ``[batch, d1 * d2 * ...]``."""
+
+    def call(self, inputs):
+        rest = inputs.shape[1:]
+        if any(d is None for d in rest):
+            raise ShapeError(f"Flatten needs every dimension but the batch known, got {inputs.shape}")
+        return ops.reshape(inputs, [-1, int(np.prod(rest, dtype=np.int64))])
+
+
+@register
+class Reshape(Layer):
+    """Reshapes each example to ``target_shape`` (which may hold one -1)."""
+
+    def __init__(self, target_shape, **kwargs):
+        super().__init__(**kwargs)
+        self.target_shape = as_shape(target_shape, "target_shape", inferred=True)
+
+    def call(self, inputs):
+        size = int(np.prod(inputs.shape[1:], dtype=np.int64))
+        known = int(np.prod([d for d in self.target_shape if d != -1], dtype=np.int64))
+        if self.target_shape.count(-1) > 1 or (known and size % known) or (-1 not in self.target_shape and known != size):
+            raise ShapeError(f"layer {self.name!r} cannot reshape examples of shape {inputs.shape[1:]} to {self.target_shape}")
+        target = [size // known if d == -1 else d for d in self.target_shape]
+        return ops.reshape(inputs, [-1] + target)
+
+    def get_config(self):
+        return super().get_config() | {"target_shape": list(self.target_shape)}
+
+
+@register
+class Dropout(Layer):
+    """While training, zeroes each input with probability ``rate`` and scales the others by
+    ``1 / (1 - rate)``; otherwise the identity. Random numbers come from the global generator, or
+    from a generator of its own when ``seed`` is given; either way each call of a compiled
+    function draws a fresh mask."""
+
+    def __init__(self, rate, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0 <= rate < 1:
+            raise InvalidArgumentError(f"Dropout rate must be in [0, 1), got {rate}")
+        self.rate = float(rate)
+        self.seed = seed
+        self.generator = None if seed is None else gc_random.Generator.from_seed(seed, f"{self.name}_generator")
+
+    def call(self, inputs, training=False):
+        if not training or self.rate == 0:
+            return inputs
+        generator = self.generator or gc_random.get_global_generator()
+        keep = ops.greater_equal(generator.uniform_like(inputs), self.rate)
+        return ops.where(keep, ops.divide(inputs, 1.0 - self.rate), ops.zeros_like(inputs))
+
+    def get_config(self):
+        return super().get_config() | {"rate": self.rate, "seed": self.seed}
+

@@ -1,0 +1,38 @@
+"""``Model.summary``: a table of a model's layers, their output shapes and parameter counts."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import nest
+
+HEADER = ("Layer (type)", "Output Shape", "Param #")
+
+
+def print_summary(model, print_fn=None) -> None:
+    """Prints ``model``'s layers with their output shapes and parameter counts, line by line through
+    ``print_fn`` (default: ``print``)."""
+    print_fn = print_fn or print
+    rows = [(f"{layer.name} ({type(layer).__name__})", _shape_text(layer), f"{layer.count_params():,}")
+            for layer in model.layers]
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) + 3 for i, h in enumerate(HEADER)]
+    rule = "_" * sum(widths)
+    print_fn(f'Model: "{model.name}"')
+    print_fn(rule)
+    print_fn("".join(h.ljust(w) for h, w in zip(HEADER, widths)))
+    print_fn("=" * sum(widths))
+    for row in rows:
+        print_fn("".join(c.ljust(w) for c, w in zip(row, widths)))
+    print_fn("=" * sum(widths))
+    trainable = sum(int(np.prod(v.shape, dtype=np.int64)) for v in model.trainable_weights)
+    print_fn(f"Total params: {model.count_params():,}")
+    print_fn(f"Trainable params: {trainable:,}")
+    print_fn(f"Non-trainable params: {model.count_params() - trainable:,}")
+    print_fn(rule)
+
+
+def _shape_text(layer) -> str:
+    """The layer's output shape with the batch dimension as None; ``?`` before its first call."""
+    shape = layer.output_shape
+    if shape is None:
+        return "?"
+    return str(nest.map_structure(lambda s: (None,) + tuple(s[1:]) if isinstance(s, tuple) else s, shape))
