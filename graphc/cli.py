@@ -24,6 +24,11 @@ import textwrap
 from pathlib import Path
 
 from graphc.ir import environment
+from graphc.ir.errors import GraphcError
+from graphc.ir.text import format_graph
+from graphc.ir.types import as_dtype
+
+from .tracing import TensorSpec
 
 USAGE_ERROR = 2
 ERROR = 1
@@ -39,11 +44,6 @@ class CliError(Exception):
 # -- arguments ------------------------------------------------------------------------------------
 def parse_arg(text: str):
     """One ``--arg``: a ``gc.TensorSpec`` for a tensor type, else the Python literal's value."""
-    from graphc.ir.errors import GraphcError
-    from graphc.ir.types import as_dtype
-
-    from .tracing import TensorSpec
-
     m = _TENSOR_TYPE.fullmatch(text.strip())
     if m:
         dims = [d.strip() for d in m.group("dims").split(",")] if m.group("dims").strip() else []
@@ -132,7 +132,6 @@ def cmd_viz(args) -> int:
 
 def cmd_ir(args) -> int:
     from graphc.ir.passes import format_stats
-    from graphc.ir.text import format_graph
 
     from . import viz
 
@@ -248,8 +247,6 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from graphc.ir.errors import GraphcError
-
     try:
         return args.run(args)
     except CliError as error:

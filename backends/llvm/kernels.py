@@ -20,15 +20,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from llvmlite import ir
-
 from graphc.ir.graph import Graph, Node, Value
 from graphc.ir.passes.fusion import Space, kernel_space
 from graphc.ir.registry import get_op
 from graphc.ir.types import DType
+from llvmlite import ir
 
 from . import scalar
 from .emitter import Emitter
+from .matmul import emit_matmul
 from .scalar import I64, lower_scalar
 
 # Elements one partial sum adds before its block's sum joins the compensated total, as in NumPy's
@@ -470,8 +470,6 @@ def emit_fused(em: Emitter, node: Node, operands_in: list[Operand], operands_out
     nodes = [n for n in body.nodes if n.op != "constant"]
     kind, space = kernel_space([n for n in body.nodes if n.op != "constant"])
     if kind == "matmul":
-        from .matmul import emit_matmul
-
         mm = next(n for n in nodes if n.op == "matmul")
         result = mm.outputs[0]
         target = sinks.get(result) or Operand(scratch_slot, result.dtype, result.type.shape)

@@ -121,19 +121,14 @@ class _ShapeResolver:
         return np.array([bound.get(s, 0) for s in self.symbols] or [0], np.int64)
 
 
-_BROADCASTING = ("broadcast_to", "broadcast_like", "matmul")
-
-
 def _broadcasts_at_run_time(graph: Graph, types: dict) -> bool:
     """Whether a dimension known only at run time is 1 where it meets a larger one: code generated
     from the static types indexes such an operand as if it had the full size, so these calls run on
     the interpreter instead."""
-    from graphc.ir.registry import get_op
-
     for node in graph.nodes:
         if "body" in node.attrs and _broadcasts_at_run_time(node.attrs["body"], types):
             return True
-        if not node.outputs or not (get_op(node.op).elementwise or node.op in _BROADCASTING):
+        if not node.outputs or node.opdef.fusion_kind not in ("elementwise", "matmul"):  # ops that broadcast
             continue
         if node.outputs[0] not in types or not all(v in types for v in node.inputs):
             continue  # inside a region (cond, while_loop): its sizes are known only as it runs

@@ -7,11 +7,14 @@ differentiated again.
 """
 from __future__ import annotations
 
+from .. import dispatch
+from ..autodiff import forward, gradients
 from ..dispatch import bind
 from ..graph import Graph
 from ..transform import clone_into
 from ..verify import verify
 from .common import define
+from .creation import zeros_like
 
 
 class GraphFunction:
@@ -58,8 +61,6 @@ class GraphFunction:
     def gradient(self) -> "GraphFunction":
         """(inputs, cotangents of the float outputs) -> cotangents of the float inputs."""
         if self._gradient is None:
-            from ..autodiff import gradients
-
             g, inputs, vmap = self._derived("grad")
             cts = [g.add_input(self.graph.outputs[i].type, f"ct{i}") for i in self.float_outputs]
             outs = [vmap[self.graph.outputs[i]] for i in self.float_outputs]
@@ -70,10 +71,6 @@ class GraphFunction:
     def tangent(self) -> "GraphFunction":
         """(inputs, tangents of the float inputs) -> tangents of the float outputs."""
         if self._tangent is None:
-            from .. import dispatch
-            from ..autodiff import forward
-            from .creation import zeros_like
-
             g, inputs, vmap = self._derived("jvp")
             tangents = [g.add_input(inputs[i].type, f"t{i}") for i in self.float_inputs]
             records = list(g.nodes)
@@ -93,8 +90,6 @@ def _call_infer(types, function):
 
 
 def _call_vjp(cts, inputs, outputs, function):
-    from .creation import zeros_like
-
     grad_fn = function.gradient()
     out_cts = [cts[i] if cts[i] is not None else zeros_like(outputs[i]) for i in function.float_outputs]
     grads = call(grad_fn, *inputs, *out_cts)
@@ -105,8 +100,6 @@ def _call_vjp(cts, inputs, outputs, function):
 
 
 def _call_jvp(tangents, inputs, outputs, function):
-    from .creation import zeros_like
-
     in_tangents = [tangents[i] if tangents[i] is not None else zeros_like(inputs[i]) for i in function.float_inputs]
     out_tangents = call(function.tangent(), *inputs, *in_tangents)
     result = [None] * len(outputs)

@@ -23,13 +23,23 @@ from __future__ import annotations
 
 import weakref
 
-from ..dispatch import GraphBuilder, bind, handler, paused_observers, type_of
-from ..errors import DTypeError, IRError, InvalidArgumentError, ShapeError
+from ..dispatch import (
+    GraphBuilder,
+    bind,
+    current_handler,
+    handler,
+    paused_observers,
+    type_of,
+)
+from ..errors import DTypeError, InvalidArgumentError, IRError, ShapeError
 from ..graph import Graph
 from ..transform import clone_into
 from ..types import TensorType, bool_, int64
+from . import elementwise as ew
 from .call import GraphFunction
 from .common import define
+from .creation import zeros, zeros_like
+
 
 # -- shape rules ----------------------------------------------------------------------------------
 def _types_text(types) -> str:
@@ -113,8 +123,6 @@ def build_region(name: str, input_types: list[TensorType], build) -> Graph:
 
 def inline(graph: Graph, args: list) -> list:
     """Copies ``graph``'s nodes into the region being built (see ``build_region``), reading ``args``."""
-    from ..dispatch import current_handler
-
     builder = current_handler()
     vmap = clone_into(builder.graph, graph, [builder.to_value(a) for a in args])
     return [vmap[v] for v in graph.outputs]
@@ -137,8 +145,6 @@ def _types(values) -> list[TensorType]:
 
 # -- cond -----------------------------------------------------------------------------------------
 def _cond_vjp(cts, inputs, outputs, then_branch, else_branch):
-    from .creation import zeros_like
-
     pred, *operands = inputs
     then_fn, else_fn = derivatives(then_branch), derivatives(else_branch)
     result = [None] * len(inputs)
@@ -152,8 +158,6 @@ def _cond_vjp(cts, inputs, outputs, then_branch, else_branch):
 
 
 def _cond_jvp(tangents, inputs, outputs, then_branch, else_branch):
-    from .creation import zeros_like
-
     pred, *operands = inputs
     then_fn, else_fn = derivatives(then_branch), derivatives(else_branch)
     result = [None] * len(outputs)
@@ -177,8 +181,6 @@ def cond(pred, *operands, then_branch: Graph, else_branch: Graph) -> tuple:
 # -- while_loop -----------------------------------------------------------------------------------
 def _trip_count(init, captured, cond_graph: Graph, body: Graph, maximum_iterations):
     """The number of iterations the loop runs (an int64 scalar): the loop again, counting."""
-    from . import elementwise as ew
-
     n = len(init)
     types = _types(init)
     counter = TensorType((), int64)
@@ -190,8 +192,6 @@ def _trip_count(init, captured, cond_graph: Graph, body: Graph, maximum_iteratio
         "trip_count_body", [*types, counter, *_types(captured)],
         lambda *a: [*inline(body, [*a[:n], *a[n + 1:]]), ew.add(a[n], 1)],
     )
-    from .creation import zeros
-
     results = while_loop(*init, zeros((), int64), *captured, cond=counting_cond, body=counting_body,
                          maximum_iterations=maximum_iterations)
     return results[n]
@@ -199,9 +199,6 @@ def _trip_count(init, captured, cond_graph: Graph, body: Graph, maximum_iteratio
 
 def _replay(steps, state, captured, body: Graph) -> list:
     """The loop variables after ``steps`` iterations of ``body`` from ``state`` (inside a region)."""
-    from . import elementwise as ew
-    from .creation import zeros
-
     n = len(state)
     counter = TensorType((), int64)
     invariant_types = [counter, *_types(captured)]
@@ -217,9 +214,6 @@ def _replay(steps, state, captured, body: Graph) -> list:
 
 
 def _while_vjp(cts, inputs, outputs, cond, body, maximum_iterations):
-    from . import elementwise as ew
-    from .creation import zeros_like
-
     n = len(body.outputs)
     init, captured = list(inputs[:n]), list(inputs[n:])
     function = derivatives(body)
@@ -257,8 +251,6 @@ def _while_vjp(cts, inputs, outputs, cond, body, maximum_iterations):
 
 
 def _while_jvp(tangents, inputs, outputs, cond, body, maximum_iterations):
-    from .creation import zeros_like
-
     n = len(body.outputs)
     init, captured = list(inputs[:n]), list(inputs[n:])
     function = derivatives(body)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..arguments import as_int, as_shape, described, is_list
-from ..dispatch import bind
+from ..dispatch import bind, type_of
 from ..errors import InvalidArgumentError, ShapeError
 from ..types import TensorType
 from . import elementwise as ew
@@ -142,8 +142,6 @@ def extract_patches_transpose(patches, image_shape, sizes, strides=1, padding="v
 
 
 def _type(x) -> TensorType:
-    from ..dispatch import type_of
-
     return type_of(x)
 
 

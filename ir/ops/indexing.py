@@ -13,6 +13,7 @@ from ..dispatch import bind
 from ..errors import DTypeError, InvalidArgumentError, ShapeError
 from ..types import TensorType, fresh_dim
 from .common import define, require, shape_of, user_op
+from .creation import zeros_like
 
 
 def _slice_length(s: slice, dim):
@@ -106,8 +107,6 @@ def getitem(x, index):
 
 
 def scatter_slice_zeros(like, update, index):
-    from .creation import zeros_like
-
     return bind("scatter_slice", zeros_like(like), update, index=index)
 
 
@@ -119,8 +118,6 @@ def _scatter_slice_infer(types, index):
 
 
 def _scatter_slice_vjp(cts, inputs, outputs, index):
-    from .creation import zeros_like
-
     g = cts[0]
     return [bind("scatter_slice", g, zeros_like(inputs[1]), index=index), getitem_normalized(g, index)]
 
@@ -157,8 +154,6 @@ def gather(params, indices, axis=0):
 
 
 def scatter_add_zeros(like, indices, updates, axis):
-    from .creation import zeros_like
-
     return bind("scatter_add", zeros_like(like), indices, updates, axis=axis)
 
 

@@ -27,6 +27,7 @@ from ..errors import DTypeError, ShapeError
 from ..types import TensorType, as_dtype, float32, int64
 from . import elementwise as ew
 from .common import define, dtype_kind, user_op
+from .elementwise import cast
 from .indexing import getitem
 
 
@@ -59,8 +60,6 @@ define("random_uniform_like", _uniform_like_infer, shape_only_inputs=(1,), doc="
 
 
 def _as_key(key):
-    from .elementwise import cast
-
     return key if dtype_kind(key) == int64 else cast(key, int64)
 
 

@@ -7,6 +7,8 @@ from ..errors import InvalidArgumentError
 from ..types import TensorType, as_dtype, int64
 from . import elementwise as ew
 from .common import define, promote, reduced_shape, require, shape_of, user_op
+from .creation import ones_like
+from .shape import broadcast_like, expand_dims
 
 
 def _reduce_infer(kind):
@@ -23,28 +25,20 @@ def _reduce_infer(kind):
 
 def _keep(g, axes, keepdims):
     """``g`` with the reduced axes restored as size-1 axes."""
-    from .shape import expand_dims
-
     return g if keepdims or not axes else expand_dims(g, axes)
 
 
 def _sum_vjp(cts, inputs, outputs, axes, keepdims):
-    from .shape import broadcast_like
-
     return [broadcast_like(_keep(cts[0], axes, keepdims), inputs[0])]
 
 
 def _extremum_mask(x, y, axes, keepdims):
     """1 where ``x`` attains the reduced extremum ``y``, divided by the number of ties."""
-    from .shape import broadcast_like
-
     hit = ew.cast(ew.equal(x, broadcast_like(_keep(y, axes, keepdims), x)), x.dtype)
     return ew.divide(hit, broadcast_like(reduce_sum(hit, axes, keepdims=True), x))
 
 
 def _extremum_vjp(cts, inputs, outputs, axes, keepdims, allow_empty=False):
-    from .shape import broadcast_like
-
     x = inputs[0]
     mask = _extremum_mask(x, outputs[0], axes, keepdims)
     return [ew.multiply(broadcast_like(_keep(cts[0], axes, keepdims), x), mask)]
@@ -57,8 +51,6 @@ def _extremum_jvp(tangents, inputs, outputs, axes, keepdims, allow_empty=False):
 
 def _prod_vjp(cts, inputs, outputs, axes, keepdims):
     """d prod / d x_i = product of the other elements, computed without dividing by zero."""
-    from .shape import broadcast_like
-
     x = inputs[0]
     is_zero = ew.equal(x, 0)
     nonzero_product = broadcast_like(reduce_prod(ew.where(is_zero, 1, x), axes, keepdims=True), x)
@@ -75,8 +67,6 @@ def _vjp_as_jvp(vjp):
     """The JVP of a reduction r whose VJP is g -> broadcast(g) * w: r(t * w)."""
 
     def jvp(tangents, inputs, outputs, axes, keepdims):
-        from .creation import ones_like
-
         weights = vjp([ones_like(outputs[0])], inputs, outputs, axes, keepdims)[0]
         return [bind("reduce_sum", ew.multiply(tangents[0], weights), axes=axes, keepdims=keepdims)]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Callable
 
 from ..graph import Graph, Node, Value
+from ..registry import get_op
 
 # A node rule sees the node being copied, its inputs already mapped into the new graph, and the
 # builder; it returns values standing for the node's results, or None to copy the node unchanged.
@@ -18,8 +19,6 @@ class Builder:
         self.origin: Node | None = None
 
     def emit(self, op: str, inputs: list[Value], attrs: dict | None = None, like: Node | None = None) -> list[Value]:
-        from ..registry import get_op
-
         attrs = attrs or {}
         infer_attrs = attrs
         if "var" in attrs:
