@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from graphc.ir.graph import Node
+from graphc.ir.graph import Node, Value
 
 from . import ops_nn, scalar  # noqa: F401  (ops_nn registers its lowerings)
 from .lowering import BACKEND, node_code
@@ -113,28 +113,28 @@ def _lower_scatter_slice(em: Emitter, node: Node):
                  em.pointer(update), ZERO, contiguous_strides(em, update.type.shape))
 
 
+def _copy_pieces(em: Emitter, whole: Value, pieces: list[Value], axis: int, into_whole: bool) -> None:
+    """Copies ``pieces`` into consecutive ranges of ``whole`` along ``axis`` (or, not ``into_whole``,
+    those ranges out into the pieces)."""
+    b = em.builder
+    whole_strides = contiguous_strides(em, whole.type.shape)
+    position = ZERO
+    for piece in pieces:
+        at_whole = (em.pointer(whole), b.mul(position, whole_strides[axis]), whole_strides)
+        at_piece = (em.pointer(piece), ZERO, contiguous_strides(em, piece.type.shape))
+        dst, src = (at_whole, at_piece) if into_whole else (at_piece, at_whole)
+        strided_copy(em, piece.dtype, piece.type.shape, *dst, *src)
+        position = b.add(position, em.dim(piece.type.shape[axis]))
+
+
 @node_code("concat")
 def _lower_concat(em: Emitter, node: Node):
-    out, axis = node.outputs[0], node.attrs["axis"]
-    out_strides = contiguous_strides(em, out.type.shape)
-    b = em.builder
-    position = ZERO
-    for x in node.inputs:
-        strided_copy(em, x.dtype, x.type.shape, em.pointer(out), b.mul(position, out_strides[axis]), out_strides,
-                     em.pointer(x), ZERO, contiguous_strides(em, x.type.shape))
-        position = b.add(position, em.dim(x.type.shape[axis]))
+    _copy_pieces(em, node.outputs[0], node.inputs, node.attrs["axis"], into_whole=True)
 
 
 @node_code("split")
 def _lower_split(em: Emitter, node: Node):
-    x, axis = node.inputs[0], node.attrs["axis"]
-    in_strides = contiguous_strides(em, x.type.shape)
-    b = em.builder
-    position = ZERO
-    for out in node.outputs:
-        strided_copy(em, x.dtype, out.type.shape, em.pointer(out), ZERO, contiguous_strides(em, out.type.shape),
-                     em.pointer(x), b.mul(position, in_strides[axis]), in_strides)
-        position = b.add(position, em.dim(out.type.shape[axis]))
+    _copy_pieces(em, node.inputs[0], node.outputs, node.attrs["axis"], into_whole=False)
 
 
 def _gather_loops(em: Emitter, params_shape, indices, axis, body):

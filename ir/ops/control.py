@@ -213,12 +213,19 @@ def _replay(steps, state, captured, body: Graph) -> list:
     return list(results[1:])
 
 
-def _while_vjp(cts, inputs, outputs, cond, body, maximum_iterations):
+def _loop_operands(inputs, body: Graph):
+    """A loop's operands split up: (loop variables, captured values, the body's derivatives, which
+    loop variables are floats, which captured values are floats)."""
     n = len(body.outputs)
-    init, captured = list(inputs[:n]), list(inputs[n:])
     function = derivatives(body)
     float_vars = [i for i in function.float_inputs if i < n]
     float_captured = [i - n for i in function.float_inputs if i >= n]
+    return list(inputs[:n]), list(inputs[n:]), function, float_vars, float_captured
+
+
+def _while_vjp(cts, inputs, outputs, cond, body, maximum_iterations):
+    n = len(body.outputs)
+    init, captured, function, float_vars, float_captured = _loop_operands(inputs, body)
     result = [None] * len(inputs)
     if not float_vars or all(cts[i] is None for i in float_vars):
         return result
@@ -252,10 +259,7 @@ def _while_vjp(cts, inputs, outputs, cond, body, maximum_iterations):
 
 def _while_jvp(tangents, inputs, outputs, cond, body, maximum_iterations):
     n = len(body.outputs)
-    init, captured = list(inputs[:n]), list(inputs[n:])
-    function = derivatives(body)
-    float_vars = [i for i in function.float_inputs if i < n]
-    float_captured = [i - n for i in function.float_inputs if i >= n]
+    init, captured, function, float_vars, float_captured = _loop_operands(inputs, body)
     result = [None] * len(outputs)
     if not float_vars or all(tangents[i] is None for i in function.float_inputs):
         return result

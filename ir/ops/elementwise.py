@@ -277,6 +277,4 @@ define("cast", _cast_infer, vjp=_cast_vjp, jvp=_cast_jvp, elementwise=True)
 def cast(x, dtype):
     """``x`` converted to ``dtype`` (float to int truncates toward zero, as C and TensorFlow do)."""
     dtype = as_dtype(dtype)
-    if dtype_kind(x) == dtype:
-        return unchanged(x)
-    return bind("cast", x, dtype=dtype)
+    return unchanged(x) if dtype_kind(x) == dtype else bind("cast", x, dtype=dtype)

@@ -67,18 +67,26 @@ def _reshape_like_infer(types):
     return [TensorType(like.shape, t.dtype)]
 
 
-define(
-    "reshape_like", _reshape_like_infer, view=True, shape_only_inputs=(1,),
-    vjp=lambda cts, inputs, outputs: [reshape_like(cts[0], inputs[0]), None],
-    jvp=lambda tangents, inputs, outputs: [None if tangents[0] is None else reshape_like(tangents[0], inputs[1])],
+def _define_like(name: str, infer, undo, doc: str, **fields):
+    """Defines an op giving ``x`` the shape of ``like`` (whose type only it reads) and returns its
+    function; ``undo(cotangent, x)`` gives the cotangent back the shape of ``x``."""
+    define(
+        name, infer, shape_only_inputs=(1,), **fields,
+        vjp=lambda cts, inputs, outputs: [undo(cts[0], inputs[0]), None],
+        jvp=lambda tangents, inputs, outputs: [None if tangents[0] is None else op(tangents[0], inputs[1])],
+    )
+
+    def op(x, like):
+        return unchanged(x) if shape_of(x) == shape_of(like) else bind(name, x, like)
+
+    op.__name__, op.__doc__ = name, doc
+    return op
+
+
+reshape_like = _define_like(
+    "reshape_like", _reshape_like_infer, lambda g, x: reshape_like(g, x), "``x`` reshaped to the shape of ``like``.",
+    view=True,
 )
-
-
-def reshape_like(x, like):
-    """``x`` reshaped to the shape of ``like``."""
-    if shape_of(x) == shape_of(like):
-        return unchanged(x)
-    return bind("reshape_like", x, like)
 
 
 # -- transpose --------------------------------------------------------------------------------
@@ -144,18 +152,10 @@ def _broadcast_like_infer(types):
     return [TensorType(like.shape, t.dtype)]
 
 
-define(
-    "broadcast_like", _broadcast_like_infer, movement=True, shape_only_inputs=(1,), fusion_kind="elementwise",
-    vjp=lambda cts, inputs, outputs: [unbroadcast(cts[0], inputs[0].type), None],
-    jvp=lambda tangents, inputs, outputs: [None if tangents[0] is None else broadcast_like(tangents[0], inputs[1])],
+broadcast_like = _define_like(
+    "broadcast_like", _broadcast_like_infer, lambda g, x: unbroadcast(g, x.type), "``x`` broadcast to the shape of ``like``.",
+    movement=True, fusion_kind="elementwise",
 )
-
-
-def broadcast_like(x, like):
-    """``x`` broadcast to the shape of ``like``."""
-    if shape_of(x) == shape_of(like):
-        return unchanged(x)
-    return bind("broadcast_like", x, like)
 
 
 # -- expand_dims, squeeze -----------------------------------------------------------------------
