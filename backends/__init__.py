@@ -1,1 +1,1 @@
-"""Backends turn a graph into results: the NumPy interpreter (reference) and, later, native code."""
+"""Backends turn a graph into results: the NumPy interpreter (the reference) and native code (LLVM)."""

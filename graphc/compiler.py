@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 
 from graphc.backends.numpy import Interpreter
-from graphc.backends.numpy.kernels import run_kernel
+from graphc.backends.numpy.ops import run_op
 from graphc.ir.errors import CheckError, NumericsError
 from graphc.ir.graph import Graph, Node
 from graphc.ir.passes import PassStat, compile_stages, format_stats, plan_memory, record
@@ -31,7 +31,7 @@ class Compiled:
 
     def __init__(self, graph: Graph, backend: str):
         self.backend = backend
-        self.stages, self.stats = compile_stages(graph, run_kernel, config.get_optimizer_options())
+        self.stages, self.stats = compile_stages(graph, run_op, config.get_optimizer_options())
         self._memory_plan: MemoryPlan | None = None
         self._native = None
         self.executable = self._build()

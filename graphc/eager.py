@@ -1,9 +1,9 @@
-"""The eager handler: ops outside any traced function run at once with the NumPy kernels."""
+"""The eager handler: ops outside any traced function run at once with their NumPy implementations."""
 from __future__ import annotations
 
 import numpy as np
 
-from graphc.backends.numpy.kernels import run_kernel
+from graphc.backends.numpy.ops import run_op
 from graphc.ir import dispatch
 from graphc.ir.boundary import supported_array
 from graphc.ir.errors import InvalidArgumentError
@@ -43,7 +43,7 @@ class EagerHandler(dispatch.Handler):
         if opdef.name == "assign_variable":
             attrs["var"].value = np.array(arrays[0], copy=True)
             return []
-        return [Tensor(a) for a in run_kernel(opdef.name, arrays, attrs, out_types)]
+        return [Tensor(a) for a in run_op(opdef.name, arrays, attrs, out_types)]
 
 
 EAGER = EagerHandler()

@@ -348,6 +348,11 @@ class ConcreteFunction:
             )
         return self._run(call_, caller)
 
+    @property
+    def is_compiled(self) -> bool:
+        """Whether the graph was compiled (it is on the first call, or by ``compiled()``)."""
+        return self._compiled is not None
+
     def compiled(self) -> Compiled:
         """The optimised, fused graph and its executable for the function's backend (built on first use)."""
         if self._compiled is None:

@@ -20,7 +20,7 @@ from graphc.ir.types import float32
 from . import schedules
 from .module import snake_case
 from .tape import GradientTape
-from .tensor import TensorLike, _Ref
+from .tensor import TensorLike
 from .tracing import init_scope
 from .variables import Variable
 
@@ -81,7 +81,7 @@ class Optimizer:
     # -- slots -----------------------------------------------------------------------------------------
     def add_slot(self, variable: Variable, slot_name: str, initial_value=0.0) -> Variable:
         """The slot ``slot_name`` of ``variable``, created (filled with ``initial_value``) if new."""
-        key = (_Ref(variable), slot_name)
+        key = (variable.ref(), slot_name)
         if key not in self._slots:
             with init_scope():
                 self._slots[key] = Variable(
@@ -92,7 +92,7 @@ class Optimizer:
 
     def get_slot(self, variable: Variable, slot_name: str) -> Variable:
         try:
-            return self._slots[(_Ref(variable), slot_name)]
+            return self._slots[(variable.ref(), slot_name)]
         except KeyError:
             raise InvalidArgumentError(f"{self.name} has no slot {slot_name!r} for variable {variable.name!r}") from None
 

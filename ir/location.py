@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 _internal_dirs: list[str] = [os.path.dirname(os.path.abspath(__file__)) + os.sep]
 _skipped_files = (os.sep + "contextlib.py", os.sep + "functools.py")
-_internal_files: dict[str, bool] = {}  # filename -> _is_internal, cleared when a directory is registered
+_internal_files: dict[str, bool] = {}  # filename -> is_internal, cleared when a directory is registered
 
 
 def register_internal_dir(path: str) -> None:
@@ -31,7 +31,8 @@ class Location:
         return f"{self.file}:{self.line}"
 
 
-def _is_internal(filename: str) -> bool:
+def is_internal(filename: str) -> bool:
+    """Whether ``filename`` is graphc's own code (or Python's frozen modules), which error locations skip."""
     internal = _internal_files.get(filename)
     if internal is None:
         internal = _is_internal_path(filename)
@@ -52,7 +53,7 @@ def user_location(skip: int = 1) -> Location | None:
     frame = sys._getframe(skip)
     while frame is not None:
         filename = frame.f_code.co_filename
-        if not _is_internal(filename):
+        if not is_internal(filename):
             return Location(filename, frame.f_lineno)
         frame = frame.f_back
     return None

@@ -35,7 +35,7 @@ _BARE_REF = re.compile(r"[\w./-]+")  # variable and scope names after '@'
 
 
 # -- printing -----------------------------------------------------------------------------------
-class _Printer:
+class ValuePrinter:
     """Numbers values and symbolic dimensions in order of first appearance."""
 
     def __init__(self, full_constants: bool):
@@ -61,19 +61,19 @@ class _Printer:
     def typed(self, v: Value) -> str:
         return f"{self.value(v)}:{self.type(v.type)}"
 
-    def nested(self) -> "_Printer":
+    def nested(self) -> "ValuePrinter":
         """A printer for a nested graph: its own value numbers, the same dimension names."""
-        inner = _Printer(self.full_constants)
+        inner = ValuePrinter(self.full_constants)
         inner.dims = self.dims
         return inner
 
 
 def format_graph(graph: Graph, *, full_constants: bool = False) -> str:
     """The graph as text; large constants are elided unless ``full_constants`` (needed to parse back)."""
-    return "\n".join(_graph_lines(graph, _Printer(full_constants), ""))
+    return "\n".join(_graph_lines(graph, ValuePrinter(full_constants), ""))
 
 
-def _graph_lines(graph: Graph, p: _Printer, indent: str) -> list[str]:
+def _graph_lines(graph: Graph, p: ValuePrinter, indent: str) -> list[str]:
     """The lines of ``graph``; a node holding graphs (a fused kernel's ``body``, a cond's
     ``then_branch`` and ``else_branch``) is followed by each graph's own lines, indented, after
     ``NAME {`` (on the node's line, then on the line closing the previous graph: ``} NAME {``), the

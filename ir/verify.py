@@ -13,7 +13,7 @@ def verify(graph: Graph) -> Graph:
     """Returns ``graph`` or raises IRError naming the first problem and its node: an unknown op, a
     result not linked to its node, a value used but defined nowhere in the graph, a cycle, a value
     used before it is defined, an unknown variable, or result types that disagree with the op's
-    shape rule. Graphs held by nodes (fused kernels' bodies) are verified too."""
+    shape rule. Graphs held by nodes (``Node.subgraphs``: kernels' bodies, control-flow regions) are verified too."""
     where = _Descriptions(graph)
     _check_structure(graph, where)
     defined = set(graph.inputs)
@@ -24,8 +24,8 @@ def verify(graph: Graph) -> Graph:
                 _check_acyclic(graph, where)
                 raise IRError(f"{where[node]}: input {i} ({_value(v, where)}) is used before it is defined")
         _check_types(graph, node, where)
-        for body in (a for a in node.attrs.values() if isinstance(a, Graph)):
-            verify(body)  # a fused kernel's own graph
+        for subgraph in node.subgraphs.values():
+            verify(subgraph)
         defined.update(node.outputs)
     return graph
 

@@ -184,8 +184,8 @@ def _mod(b, args, in_types, out_type, attrs):
 
 
 def _int_pow(b, x, y):
-    """x ** y for integers by repeated squaring, wrapping as NumPy does (a negative exponent gives 0;
-    ``_pow`` flags it)."""
+    """x ** y for integers by repeated squaring, wrapping as NumPy does (a negative exponent gives 0,
+    and ``_pow`` flags the element as an error)."""
     ty = x.type
     fn_name = f"graphc.ipow.{ty.width}"
     module = b.module

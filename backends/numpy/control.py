@@ -1,4 +1,4 @@
-"""NumPy kernels of the region ops ``cond`` and ``while_loop``: the interpreter runs their sub-graphs.
+"""NumPy implementations of the region ops ``cond`` and ``while_loop``: the interpreter runs their sub-graphs.
 
 Regions are pure (``graphc.ir.ops.control``), so a region runs as a graph of its own, with nothing
 to stage or commit.

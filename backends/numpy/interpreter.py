@@ -1,4 +1,4 @@
-"""The NumPy interpreter: runs any graph node by node with the reference kernels."""
+"""The NumPy interpreter: runs any graph node by node with the reference implementations."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,8 +9,8 @@ from graphc.ir.shapes import concrete_types
 from graphc.ir.state import VariableAccess
 from graphc.ir.types import TensorType, as_dtype, check_size
 
-from . import control as _control  # noqa: F401  (region kernels, registered before the kernel check)
-from .kernels import run_kernel
+from . import control as _control  # noqa: F401  (region ops, registered before the check that every op has an implementation)
+from .ops import run_op
 
 
 def _check_shape(node: Node, index: int, array: np.ndarray) -> None:
@@ -105,7 +105,7 @@ class Interpreter:
                 )
             staged[node.attrs["var"]] = arrays[0]
             return []
-        results = run_kernel(node.op, arrays, node.attrs, [v.type for v in node.outputs])
+        results = run_op(node.op, arrays, node.attrs, [v.type for v in node.outputs])
         for i, array in enumerate(results):
             _check_shape(node, i, array)
         return results

@@ -13,7 +13,7 @@ import sysconfig
 import textwrap
 import types
 
-from graphc.ir.location import _is_internal
+from graphc.ir.location import is_internal
 
 from .syntax import placed_at
 
@@ -25,7 +25,7 @@ _LIBRARY_DIRS = tuple(
 @functools.lru_cache(maxsize=None)
 def is_left_alone(filename: str) -> bool:
     """Code of graphc itself, of the standard library or of installed packages."""
-    if _is_internal(filename) or filename.startswith("<frozen"):
+    if is_internal(filename) or filename.startswith("<frozen"):
         return True
     return os.path.realpath(filename).startswith(_LIBRARY_DIRS)
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from graphc.ir.graph import Graph, Node, Value
-from graphc.ir.text import _Printer
+from graphc.ir.text import ValuePrinter
 
 from .labels import attr_lines, bold, constant_values, lines, node_tooltip, op_count, plural, scalar_text
 
@@ -46,7 +46,7 @@ class Layout:
     top; ``clusters`` maps each path to ``(kind, name, fused or region node, or None)``. ``printer``
     names types as the text IR does (the same ``d0`` for a symbolic dimension)."""
 
-    printer: _Printer
+    printer: ValuePrinter
     boxes: dict = field(default_factory=dict)
     edges: list = field(default_factory=list)
     clusters: dict = field(default_factory=dict)
@@ -69,7 +69,7 @@ class _Builder:
         self.graph = graph
         self.expand_kernels = expand_kernels
         self.inline_scalars = inline_scalars
-        self.layout = Layout(_Printer(full_constants=False))
+        self.layout = Layout(ValuePrinter(full_constants=False))
         self.box_of: dict[Node, str] = {}
         self.kernel_count = 0
 

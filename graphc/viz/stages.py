@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from graphc.backends.numpy.kernels import run_kernel
+from graphc.backends.numpy.ops import run_op
 from graphc.ir.errors import InvalidArgumentError
 from graphc.ir.graph import Graph
 from graphc.ir.passes import PassStat, compile_stages
@@ -49,10 +49,10 @@ def stage_graphs(fn, *example_args) -> tuple[dict[str, Graph], list[PassStat]]:
     native code) unless the function was already compiled."""
     subject = subject_of(fn, example_args)
     if isinstance(subject, ConcreteFunction):
-        if subject._compiled is not None:
+        if subject.is_compiled:
             return subject.graphs, subject.pass_stats
         subject = subject.graph
-    return compile_stages(subject, run_kernel, config.get_optimizer_options())
+    return compile_stages(subject, run_op, config.get_optimizer_options())
 
 
 def check_stage(stage: str) -> None:

@@ -49,7 +49,7 @@ def fold_constants(graph: Graph, evaluate: Evaluate, max_elements: int = DEFAULT
     """Replaces every node whose inputs are all constants by ``constant`` nodes holding its results;
     so too ``full_like`` and ``dim_size`` of a value of static shape (they read only its shape).
 
-    ``evaluate(op, arrays, attrs, result_types)`` runs a node (the NumPy backend's ``run_kernel``).
+    ``evaluate(op, arrays, attrs, result_types)`` runs a node (the NumPy backend's ``run_op``).
     A result with more than ``max_elements`` elements, or of unknown size, is not materialised. A
     node whose evaluation fails (an index out of range) is left for run time, which reports the error
     with the op and the user's source line."""

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 import graphc as gc
 from graphc.backends.llvm.compiler import compile_graph
 from graphc.backends.numpy import Interpreter
-from graphc.backends.numpy.kernels import run_kernel
+from graphc.backends.numpy.ops import run_op
 from graphc.ir import dispatch, environment
 from graphc.ir import ops as irops
 from graphc.ir.graph import Graph
@@ -210,7 +210,7 @@ def assert_close(native, reference, dtype):
 def test_llvm_matches_the_interpreter_on_random_graphs(program, seed):
     inputs, steps = program
     graph = _build(inputs, steps)
-    stages, _ = compile_stages(graph, run_kernel)
+    stages, _ = compile_stages(graph, run_op)
     arrays = _inputs(inputs, seed)
     reference = _outcome(Interpreter(stages["traced"]).run, arrays)
     float32_inside = any(v.dtype.name == "float32" for v in graph.values())
@@ -259,7 +259,7 @@ def _edge_program(family: str, dtype: str, x_rank: int, y_rank: int, axis, keepd
     with dispatch.handler(TraceHandler(graph)):
         results = _edge_results(family, dtype, *tensors, *([None] * (2 - len(tensors))), axis, keepdims)
     graph.outputs = [r._value for r in results]
-    stages, _ = compile_stages(graph, run_kernel)
+    stages, _ = compile_stages(graph, run_op)
     return Interpreter(stages["traced"]), compile_graph(stages["fused"])
 
 

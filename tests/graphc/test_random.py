@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.backends.numpy.kernels_nn import philox4x32, random_words
+from graphc.backends.numpy.ops_nn import philox4x32, random_words
 from graphc.ir.ops import random as random_ops
 
 # Known-answer vectors of Philox-4x32-10 from Random123 (kat_vectors): counter, key, result.

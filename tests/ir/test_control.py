@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import graphc as gc  # noqa: F401  (registers the backends' kernels)
 from graphc.backends.llvm.compiler import compile_graph
 from graphc.backends.numpy import Interpreter
-from graphc.backends.numpy.kernels import run_kernel
+from graphc.backends.numpy.ops import run_op
 from graphc.ir import environment, ops
 from graphc.ir.autodiff import gradients
 from graphc.ir.errors import GraphcError
@@ -169,7 +169,7 @@ def test_interpreter_and_native_code_agree_with_numpy(name, example, inputs):
     types, build, reference = example
     graph = verify(build_graph(types, build))
     expected = reference(*inputs)
-    stages, _ = compile_stages(graph, run_kernel)
+    stages, _ = compile_stages(graph, run_op)
     for result in (Interpreter(graph).run(inputs), Interpreter(stages["fused"]).run(inputs),
                    compile_graph(stages["fused"]).run(inputs)):
         assert len(result) == len(expected)
@@ -182,7 +182,7 @@ def test_interpreter_and_native_code_agree_with_numpy(name, example, inputs):
 def test_text_round_trip(name, example, inputs):
     types, build, _ = example
     graph = build_graph(types, build)
-    for stage in compile_stages(graph, run_kernel)[0].values():
+    for stage in compile_stages(graph, run_op)[0].values():
         text = format_graph(stage, full_constants=True)
         parsed = verify(parse_graph(text))
         assert format_graph(parsed, full_constants=True) == text
@@ -275,7 +275,7 @@ def test_passes_run_inside_regions():
         return [*loop, *chosen]
 
     graph = build_graph([F32, F32], build)
-    stages, _ = compile_stages(graph, run_kernel)
+    stages, _ = compile_stages(graph, run_op)
     optimized, fused = stages["optimized"], stages["fused"]
     loop = next(n for n in optimized.nodes if n.op == "while_loop")
     body_ops = op_counts(loop.attrs["body"])
@@ -290,7 +290,7 @@ def test_passes_run_inside_regions():
 
 
 def test_memory_plan_treats_a_region_op_as_one_node():
-    graph = compile_stages(build_graph(*nested()[:2]), run_kernel)[0]["fused"]
+    graph = compile_stages(build_graph(*nested()[:2]), run_op)[0]["fused"]
     plan = plan_memory(graph)
     names = {v: f"%{i}" for i, v in enumerate(graph.values())}
     loop = next(n for n in graph.nodes if n.op == "while_loop")
@@ -366,7 +366,7 @@ def test_second_derivatives_through_a_loop_and_native_gradients():
     numeric = _numeric_gradient(lambda args: float(np.dot(u, dx(args))), point, eps=1e-5)
     for g, n in zip(got, numeric):
         np.testing.assert_allclose(g, n, rtol=1e-4, atol=1e-6)
-    stages, _ = compile_stages(second, run_kernel)
+    stages, _ = compile_stages(second, run_op)
     native = compile_graph(stages["fused"]).run([*point, np.float64(1.0), u, np.zeros(3)])
     for a, b in zip(native, got):
         np.testing.assert_allclose(a, b, rtol=1e-10)
@@ -441,6 +441,6 @@ def test_native_code_matches_the_interpreter_on_random_control_flow(codes, size,
     rng = np.random.default_rng(seed)
     inputs = [rng.uniform(-3, 3, size).astype(np.float32) for _ in range(2)]
     reference = Interpreter(graph).run(inputs)
-    stages, _ = compile_stages(graph, run_kernel)
+    stages, _ = compile_stages(graph, run_op)
     for got, want in zip(compile_graph(stages["fused"]).run(inputs), reference):
         np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-5)

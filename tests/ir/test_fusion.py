@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import graphc as gc
 from graphc.backends.numpy import Interpreter
-from graphc.backends.numpy.kernels import run_kernel
+from graphc.backends.numpy.ops import run_op
 from graphc.ir import ops
 from graphc.ir.dispatch import GraphBuilder, handler
 from graphc.ir.errors import GraphcError
@@ -406,5 +406,5 @@ def test_random_graphs_fuse_like_the_reference(graph):
 
 def test_compiling_again_gives_the_same_kernels(mlp):
     stages, _ = mlp
-    again, _ = compile_stages(stages["traced"], run_kernel)
+    again, _ = compile_stages(stages["traced"], run_op)
     assert str(again["fused"]) == str(stages["fused"])

@@ -23,7 +23,7 @@ from hypothesis import given, settings, strategies as st
 
 import graphc as gc
 from graphc.backends.numpy.interpreter import Interpreter
-from graphc.backends.numpy.kernels import run_kernel
+from graphc.backends.numpy.ops import run_op
 from graphc.ir import ops
 from graphc.ir.dispatch import GraphBuilder, handler
 from graphc.ir.errors import InvalidArgumentError
@@ -455,7 +455,7 @@ PROGRAMS = {
 
 @pytest.fixture(scope="module")
 def fused_programs() -> dict[str, Graph]:
-    return {name: compile_stages(make().graph, run_kernel)[0]["fused"] for name, make in PROGRAMS.items()}
+    return {name: compile_stages(make().graph, run_op)[0]["fused"] for name, make in PROGRAMS.items()}
 
 
 @pytest.mark.parametrize("alignment", [1, 64])
@@ -646,7 +646,7 @@ def run_planned(graph: Graph, plan: MemoryPlan, inputs, variables) -> tuple[list
             if written is None or written.kind != "variable":
                 storage[node.attrs["var"]] = np.array(read(node.inputs[0]))
             continue
-        results = run_kernel(node.op, [read(v) for v in node.inputs], node.attrs, [v.type for v in node.outputs])
+        results = run_op(node.op, [read(v) for v in node.inputs], node.attrs, [v.type for v in node.outputs])
         for v, result in zip(node.outputs, results):
             if node.op in VIEWS:
                 views[v] = (node.inputs[0], result.shape)

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import graphc as gc
 from graphc.backends.numpy import Interpreter
-from graphc.backends.numpy.kernels import run_kernel
+from graphc.backends.numpy.ops import run_op
 from graphc.ir import ops
 from graphc.ir.dispatch import GraphBuilder, bind, handler
 from graphc.ir.errors import GraphcError, IRError
@@ -150,8 +150,8 @@ def variables() -> dict[str, Var]:
 
 
 # -- DCE, CSE, folding on hand-written graphs ---------------------------------------------------
-fold = partial(fold_constants, evaluate=run_kernel)
-fold_at_most_4 = partial(fold_constants, evaluate=run_kernel, max_elements=4)
+fold = partial(fold_constants, evaluate=run_op)
+fold_at_most_4 = partial(fold_constants, evaluate=run_op, max_elements=4)
 
 # (id, pass, signature, graph body, expected body after the pass; None: unchanged)
 PASS_CASES = [
@@ -693,7 +693,7 @@ def _check_stages_agree(stages: dict[str, Graph], seed: int) -> None:
 @pytest.mark.parametrize("fn, shapes, options, expected", [c[1:] for c in GRADIENT_CASES], ids=[c[0] for c in GRADIENT_CASES])
 def test_gradient_clean_up(fn, shapes, options, expected):
     cf = gc.function(fn, backend="numpy").get_concrete_function(*(np.ones(s, np.float32) for s in shapes))
-    stages, _ = compile_stages(cf.graph, run_kernel, options)
+    stages, _ = compile_stages(cf.graph, run_op, options)
     assert text(stages["optimized"]) == textwrap.dedent(expected).strip("\n")
     _check_stages_agree(stages, seed=1)
 
@@ -783,8 +783,8 @@ def test_run_to_fixed_point_repeats_until_nothing_changes():
 ])
 def test_compile_stages_options_switch_passes_off(option, missing_pass):
     graph = parse_graph(SMALL)
-    _, all_on = compile_stages(graph, run_kernel)
-    stages, stats = compile_stages(graph, run_kernel, {option: False})
+    _, all_on = compile_stages(graph, run_op)
+    stages, stats = compile_stages(graph, run_op, {option: False})
     assert missing_pass in {s.name for s in all_on}
     assert missing_pass not in {s.name for s in stats}
     assert list(stages) == ["traced", "optimized", "fused"]
@@ -793,7 +793,7 @@ def test_compile_stages_options_switch_passes_off(option, missing_pass):
 
 def test_compile_stages_rejects_unknown_options():
     with pytest.raises(ValueError, match=r"unknown optimizer options \['constant_fold'\]; known: constant_folding"):
-        compile_stages(parse_graph(SMALL), run_kernel, {"constant_fold": False})
+        compile_stages(parse_graph(SMALL), run_op, {"constant_fold": False})
     assert set(DEFAULT_OPTIONS) == set(gc.config.get_optimizer_options())
 
 
@@ -932,7 +932,7 @@ class _Program:
 def test_random_graphs_evaluate_the_same_at_every_stage(data):
     graph = _Program(data).build()
     snapshot = format_graph(verify(graph), full_constants=True)
-    stages, stats = compile_stages(graph, run_kernel)
+    stages, stats = compile_stages(graph, run_op)
     assert format_graph(graph, full_constants=True) == snapshot
     assert stages["traced"] is graph
     for stage in stages.values():

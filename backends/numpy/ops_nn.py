@@ -1,4 +1,4 @@
-"""NumPy kernels of the neural-network ops: random numbers (``ir/ops/random.py``) and image patches
+"""NumPy implementations of the neural-network ops: random numbers (``ir/ops/random.py``) and image patches
 (``ir/ops/conv.py``); the op modules' docstrings specify what they compute."""
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 (The elementwise ops of ``ir/ops/elementwise.py`` carry theirs beside their definition.)
 
 Each implementation takes the input arrays and the node's attributes and returns the result array(s).
-``run_kernel`` casts results to the dtype the shape rule inferred, so NumPy's own promotion never
+``run_op`` casts results to the dtype the shape rule inferred, so NumPy's own promotion never
 leaks into graphc's types.
 """
 from __future__ import annotations
@@ -117,13 +117,13 @@ def _fused(*arrays, body, kernel, kind):
 
 # -- variables ------------------------------------------------------------------------------------
 # read_variable and assign_variable touch state, so the interpreter and the eager handler run them
-# themselves; their kernels are the plain data movement.
+# themselves; their implementations are the plain data movement.
 implement("read_variable", BACKEND)(lambda var: var.value)
 implement("assign_variable", BACKEND)(lambda value, var: None)
 
 
-def run_kernel(op: str, arrays: list, attrs: dict, out_types) -> list[np.ndarray]:
-    """Runs ``op``'s NumPy kernel and returns its results as arrays of the inferred dtypes.
+def run_op(op: str, arrays: list, attrs: dict, out_types) -> list[np.ndarray]:
+    """Runs ``op``'s NumPy implementation and returns its results as arrays of the inferred dtypes.
 
     A value NumPy rejects (an index out of range, a negative integer power) raises InvalidArgumentError."""
     fn = get_op(op).implementations[BACKEND]
