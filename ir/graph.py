@@ -20,6 +20,17 @@ _value_ids = itertools.count()
 _display: Callable[[Graph], dict[str, str]] | None = None  # see set_display
 
 
+def common_scope(scopes: Iterable[str]) -> str:
+    """The longest name scope (``a/b``) that every one of ``scopes`` is in, or ``""``."""
+    parts = [s.split("/") if s else [] for s in scopes]
+    common = []
+    for names in zip(*parts):
+        if len(set(names)) != 1:
+            break
+        common.append(names[0])
+    return "/".join(common)
+
+
 class Value:
     """One SSA value: a graph input or a node's result."""
 
@@ -124,6 +135,10 @@ class Graph:
                              [v.type for v in node.outputs], **node.meta)
 
     # -- queries ----------------------------------------------------------------------------
+    def resolve_attrs(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """Attributes as the op's rules take them: a variable's object in place of its name (``var``)."""
+        return {**attrs, "var": self.variables[attrs["var"]]} if "var" in attrs else attrs
+
     def values(self) -> list[Value]:
         """Every value: the inputs, then each node's results in order."""
         return self.inputs + [v for n in self.nodes for v in n.outputs]

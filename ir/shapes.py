@@ -20,11 +20,8 @@ def concrete_types(graph: Graph, input_types: list[TensorType]) -> dict[Value, T
             types.update(inner)
             out_types = [inner[v] for v in body.outputs]
         else:
-            attrs = dict(node.attrs)
-            if "var" in attrs:
-                attrs["var"] = graph.variables[attrs["var"]]
             try:
-                out_types = get_op(node.op).infer(in_types, **attrs)
+                out_types = get_op(node.op).infer(in_types, **graph.resolve_attrs(node.attrs))
             except GraphcError as error:
                 raise error.at(node) from None
         types.update(zip(node.outputs, out_types))

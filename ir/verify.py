@@ -90,11 +90,9 @@ def _check_acyclic(graph: Graph, where: dict) -> None:
 
 
 def _check_types(graph: Graph, node: Node, where: _Descriptions) -> None:
-    attrs = dict(node.attrs)
-    if "var" in attrs:
-        if attrs["var"] not in graph.variables:
-            raise IRError(f"{where[node]}: unknown variable {attrs['var']!r} (the graph declares {sorted(graph.variables)})")
-        attrs["var"] = graph.variables[attrs["var"]]
+    if "var" in node.attrs and node.attrs["var"] not in graph.variables:
+        raise IRError(f"{where[node]}: unknown variable {node.attrs['var']!r} (the graph declares {sorted(graph.variables)})")
+    attrs = graph.resolve_attrs(node.attrs)
     recorded = tuple(v.type for v in node.outputs)
     key = None if "var" in attrs else _signature(node.op, node.inputs, attrs, recorded)
     if key in _AGREEING:

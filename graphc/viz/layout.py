@@ -4,12 +4,11 @@ here needs Graphviz."""
 from __future__ import annotations
 
 import html
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from graphc.ir.graph import Graph, Node, Value
+from graphc.ir.graph import Graph, Node, Value, common_scope
 from graphc.ir.text import ValuePrinter
 
 from .labels import attr_lines, bold, constant_values, lines, node_tooltip, op_count, plural, scalar_text
@@ -167,7 +166,7 @@ class _Builder:
     def add_kernel(self, node: Node, env: dict, prefix: str, base: tuple) -> None:
         """A kernel as a cluster holding its body; its results come from the body's results."""
         body = node.attrs["body"]
-        inner_prefix = _common_scope([n.scope for n in body.nodes if n.op != "constant"])
+        inner_prefix = common_scope([n.scope for n in body.nodes if n.op != "constant"])
         if prefix and not (inner_prefix == prefix or inner_prefix.startswith(prefix + "/")):
             inner_prefix = prefix
         path = self.scope_path(inner_prefix, prefix, base) + (("kernel", self.kernel_count),)
@@ -201,8 +200,3 @@ class _Builder:
 
 def _is_scalar_constant(node: Node) -> bool:
     return node.op == "constant" and np.size(node.attrs["value"]) == 1
-
-
-def _common_scope(scopes: list[str]) -> str:
-    """The innermost scope holding all of ``scopes`` (``""`` when they share none)."""
-    return "/".join(os.path.commonprefix([s.split("/") if s else [] for s in scopes]))

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from ..graph import Graph, Node, Value
+from ..graph import Graph, Node, Value, common_scope
 from .rebuild import Builder
 
 # The most nodes one kernel holds: LLVM's loop vectoriser takes time quadratic in a loop's length
@@ -319,7 +319,7 @@ def fuse(graph: Graph) -> Graph:
         body, external = _kernel_body(name, group.nodes, escaping)
         fused = new.add_node(
             "fused", [vmap[v] for v in external], {"kernel": name, "kind": kind, "body": body},
-            [v.type for v in escaping], scope=_common_scope(group.nodes), loc=group.nodes[0].loc,
+            [v.type for v in escaping], scope=common_scope(n.scope for n in group.nodes), loc=group.nodes[0].loc,
             is_gradient=all(n.is_gradient for n in group.nodes),
         )
         vmap.update(zip(escaping, fused.outputs))
@@ -351,11 +351,3 @@ def _kernel_body(name: str, nodes: list[Node], escaping: list[Value]) -> tuple[G
     return body, external
 
 
-def _common_scope(nodes: list[Node]) -> str:
-    scopes = [n.scope.split("/") if n.scope else [] for n in nodes]
-    common = []
-    for parts in zip(*scopes):
-        if len(set(parts)) != 1:
-            break
-        common.append(parts[0])
-    return "/".join(common)

@@ -20,10 +20,7 @@ class Builder:
 
     def emit(self, op: str, inputs: list[Value], attrs: dict | None = None, like: Node | None = None) -> list[Value]:
         attrs = attrs or {}
-        infer_attrs = attrs
-        if "var" in attrs:
-            infer_attrs = dict(attrs, var=self.graph.variables[attrs["var"]])
-        types = get_op(op).infer([v.type for v in inputs], **infer_attrs)
+        types = get_op(op).infer([v.type for v in inputs], **self.graph.resolve_attrs(attrs))
         meta = like or self.origin
         return self.graph.add_node(op, inputs, attrs, types, **(meta.meta if meta else {})).outputs
 
