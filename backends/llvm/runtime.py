@@ -13,7 +13,7 @@ from graphc.ir.graph import Graph, Node
 from graphc.ir.state import SharedVariable, VariableAccess
 from graphc.ir.types import TensorType
 
-from .codegen import CALL, ENTRY, Program, variable_slots
+from .codegen import CALL, ENTRY, Program, generate, variable_slots
 from .lowering import may_fail
 from .emitter import ERROR_INDEX_OUT_OF_RANGE, ERROR_NEGATIVE_INTEGER_POWER, SYNC_ERROR, SYNC_ERROR_NODE
 
@@ -187,7 +187,6 @@ class Executable:
     def llvm_ir(self, optimized: bool = False) -> str:
         """The LLVM IR of the program (regenerated when the code came from the cache)."""
         from . import target
-        from .codegen import generate
 
         if self._ir_text is None:
             self._ir_text = generate(self.graph).ir
