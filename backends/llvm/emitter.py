@@ -24,8 +24,6 @@ KERNEL_TYPE = ir.FunctionType(VOID, [I64, I64, I8P.as_pointer(), I64.as_pointer(
 # sync words
 SYNC_COUNT, SYNC_GENERATION, SYNC_ERROR, SYNC_ERROR_NODE = 0, 1, 2, 3
 SPINS_BEFORE_YIELD = 2000
-# error codes set by native code, raised by the runtime
-ERROR_INDEX_OUT_OF_RANGE, ERROR_NEGATIVE_INTEGER_POWER = 1, 2
 
 
 class Emitter:
