@@ -1,6 +1,7 @@
-"""Helpers every lowering uses: the kernel function being emitted, its buffers, sizes and loops.
+"""Helpers every lowering uses: the kernel function being emitted, its buffers, sizes and loops,
+and the calls of kernel functions in turn.
 
-Every top-level node becomes one internal function with the entry's signature
+Every node with code becomes one internal function with the entry's signature
 ``void (i64 tid, i64 nthreads, i8** slots, i64* dims, i64* sync)``: ``slots`` holds one pointer per
 buffer, ``dims`` the run-time value of every symbolic dimension, ``sync`` the barrier and error words.
 """
@@ -10,9 +11,10 @@ import contextlib
 
 from llvmlite import ir
 
-from graphc.ir.graph import Value
+from graphc.ir.graph import Node, Value
 from graphc.ir.types import DType
 
+from .lowering import may_fail
 from .scalar import I1, I8, I64, memory_type
 
 VOID = ir.VoidType()
@@ -22,12 +24,10 @@ KERNEL_TYPE = ir.FunctionType(VOID, [I64, I64, I8P.as_pointer(), I64.as_pointer(
 # sync words
 SYNC_COUNT, SYNC_GENERATION, SYNC_ERROR, SYNC_ERROR_NODE = 0, 1, 2, 3
 SPINS_BEFORE_YIELD = 2000
-# error codes set by native code, raised by the runtime
-ERROR_INDEX_OUT_OF_RANGE, ERROR_NEGATIVE_INTEGER_POWER = 1, 2
 
 
 class Emitter:
-    """Emits one kernel function. ``slot_of`` maps top-level values to slot indices, ``symbols``
+    """Emits one kernel function. ``slot_of`` maps values to slot indices, ``symbols``
     symbolic dimension names to indices in ``dims``."""
 
     def __init__(self, module: ir.Module, name: str, slot_of: dict[Value, int], symbols: dict[str, int], node_index: int):
@@ -67,7 +67,7 @@ class Emitter:
 
     # -- buffers ----------------------------------------------------------------------------------
     def pointer(self, value: Value, dtype: DType | None = None) -> ir.Value:
-        """The typed base pointer of a top-level value's buffer."""
+        """The typed base pointer of a value's buffer."""
         return self.slot_pointer(self.slot_of[value], dtype or value.dtype)
 
     def slot_pointer(self, slot: int, dtype: DType) -> ir.Value:
@@ -134,6 +134,21 @@ class Emitter:
             b.store(ir.Constant(I64, code), b.gep(self.sync, [ir.Constant(I64, SYNC_ERROR)]))
             b.store(ir.Constant(I64, self.node_index), b.gep(self.sync, [ir.Constant(I64, SYNC_ERROR_NODE)]))
 
+    def copy_buffers(self, copies: list[tuple[int, int, object]]) -> None:
+        """Copies whole buffers with llvm.memcpy on thread 0: (destination slot, source slot, the value
+        or variable whose type they hold)."""
+        if not copies:
+            return
+        b = self.builder
+        memcpy = self.module.globals.get("llvm.memcpy.p0i8.p0i8.i64") or ir.Function(
+            self.module, ir.FunctionType(VOID, [I8P, I8P, I64, I1]), "llvm.memcpy.p0i8.p0i8.i64",
+        )
+        with self.only_first_thread():
+            for dst, src, like in copies:
+                nbytes = b.mul(self.product(like.type.shape), ir.Constant(I64, like.type.dtype.numpy.itemsize))
+                pointers = [b.bitcast(self.slot_pointer(s, like.type.dtype), I8P) for s in (dst, src)]
+                b.call(memcpy, [*pointers, nbytes, ir.Constant(I1, 0)])
+
     def finish(self) -> ir.Function:
         b = self.builder
         b.ret_void()
@@ -145,6 +160,21 @@ class Emitter:
 
 def bool_constant(value: bool) -> ir.Constant:
     return ir.Constant(I1, int(value))
+
+
+def call_in_turn(b: ir.IRBuilder, args, functions: list[tuple[Node, ir.Function]]) -> None:
+    """Calls each kernel function with the calling function's ``args`` (tid, nthreads, slots, dims,
+    sync), every thread waiting at a barrier after each; returns from the calling function when one
+    whose node may fail flagged an error. ``functions``: (node, its kernel function) pairs."""
+    nthreads, sync = args[1], args[4]
+    barrier = barrier_function(b.module)
+    for node, fn in functions:
+        b.call(fn, args)
+        b.call(barrier, [nthreads, sync])
+        if may_fail(node):
+            error = b.load_atomic(b.gep(sync, [ir.Constant(I64, SYNC_ERROR)]), "acquire", 8)
+            with b.if_then(b.icmp_signed("!=", error, ir.Constant(I64, 0)), likely=False):
+                b.ret_void()
 
 
 def barrier_function(module: ir.Module) -> ir.Function:

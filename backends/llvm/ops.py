@@ -11,7 +11,8 @@ from graphc.ir.graph import Node, Value
 
 from . import ops_nn, scalar  # noqa: F401  (ops_nn registers its lowerings)
 from .lowering import BACKEND, node_code
-from .emitter import ERROR_INDEX_OUT_OF_RANGE, Emitter
+from .emitter import Emitter
+from .error_codes import ERROR_INDEX_OUT_OF_RANGE
 from .scalar import I64
 
 ZERO, ONE = ir.Constant(I64, 0), ir.Constant(I64, 1)

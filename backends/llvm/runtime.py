@@ -13,9 +13,11 @@ from graphc.ir.graph import Graph, Node
 from graphc.ir.state import SharedVariable, VariableAccess
 from graphc.ir.types import TensorType
 
-from .codegen import CALL, ENTRY, Program, variable_slots
+from . import target
+from .codegen import CALL, ENTRY, Program, generate, variable_slots
 from .lowering import may_fail
-from .emitter import ERROR_INDEX_OUT_OF_RANGE, ERROR_NEGATIVE_INTEGER_POWER, SYNC_ERROR, SYNC_ERROR_NODE
+from .emitter import SYNC_ERROR, SYNC_ERROR_NODE
+from .error_codes import ERROR_INDEX_OUT_OF_RANGE, ERROR_NEGATIVE_INTEGER_POWER
 
 ENTRY_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
 ALIGNMENT = 64
@@ -181,17 +183,12 @@ class Executable:
 
     def llvm_ir(self, optimized: bool = False) -> str:
         """The LLVM IR of the program (regenerated when the code came from the cache)."""
-        from . import target
-        from .codegen import generate
-
         if self._ir_text is None:
             self._ir_text = generate(self.graph).ir
         return str(target.optimize(self._ir_text)) if optimized else self._ir_text
 
     def asm(self) -> str:
         """The host assembly of the program."""
-        from . import target
-
         return target.emit_assembly(target.optimize(self.llvm_ir()))
 
     def _concrete_shape(self, shape, dims) -> tuple:

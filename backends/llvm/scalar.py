@@ -15,6 +15,7 @@ from graphc.ir.ops.control import build_region
 from graphc.ir.registry import OpDef, get_op
 from graphc.ir.types import DType, TensorType
 
+from .error_codes import ERROR_NEGATIVE_INTEGER_POWER
 from .lowering import ELEMENT, Lowering, element_code
 
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
@@ -228,8 +229,6 @@ def _pow(b, args, in_types, out_type, attrs, flag_error=None):
         from .mathlib import math_function
 
         return b.call(math_function(b.module, "pow", register_type(out_type)), list(args))
-    from .emitter import ERROR_NEGATIVE_INTEGER_POWER
-
     x, y = args
     flag_error(b.icmp_signed("<", y, ir.Constant(y.type, 0)), ERROR_NEGATIVE_INTEGER_POWER)
     return _int_pow(b, x, y)

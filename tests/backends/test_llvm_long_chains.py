@@ -109,5 +109,5 @@ def test_a_kernel_computing_in_place_reads_and_writes_through_one_slot():
     codegen.layout()
     names = {f"%{i}": v for i, v in enumerate(fused.values())}
     for b in in_place:
-        assert codegen.slot_of[names[b.name]] == codegen.slot_of[names[b.inplace_of]]
+        assert codegen.graph_layout.slot_of[names[b.name]] == codegen.graph_layout.slot_of[names[b.inplace_of]]
     np.testing.assert_array_equal(cf(x), gc.function(chain, backend="numpy")(x))
