@@ -13,13 +13,20 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 
-from llvmlite import ir
-
 from graphc.ir.graph import Graph, Node
 from graphc.ir.registry import OPS
+from llvmlite import ir
 
 from . import control
-from .emission import GraphLayout, KernelFunctions, Slot, SlotTable, VariableSlots, find_transposed_operands, lay_out_graph
+from .emission import (
+    GraphLayout,
+    KernelFunctions,
+    Slot,
+    SlotTable,
+    VariableSlots,
+    find_transposed_operands,
+    lay_out_graph,
+)
 from .emitter import KERNEL_TYPE, Emitter, call_in_turn
 from .lowering import lowering_of, unlowered_ops
 from .scalar import I8, I64

@@ -1,7 +1,7 @@
 """Lowering of the ops that are not fused: data movement, indexing, creation and arg-reductions.
 
 Views (reshape and friends) and variable reads need no code: their results share a buffer (see
-``codegen``). Everything here runs on thread 0; these ops move data once and are rarely the hot spot.
+``emission``). Everything here runs on thread 0; these ops move data once and are rarely the hot spot.
 """
 from __future__ import annotations
 

@@ -6,21 +6,21 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-
 from graphc.ir import environment
 from graphc.ir.errors import InvalidArgumentError, ShapeError
 from graphc.ir.graph import Graph, Node
+from graphc.ir.shapes import concrete_types
 from graphc.ir.state import SharedVariable, VariableAccess
 from graphc.ir.types import TensorType
 
 from . import target
 from .codegen import CALL, ENTRY, Program, generate, variable_slots
-from .lowering import may_fail
+from .emission import ALIGNMENT
 from .emitter import SYNC_ERROR, SYNC_ERROR_NODE
 from .error_codes import ERROR_INDEX_OUT_OF_RANGE, ERROR_NEGATIVE_INTEGER_POWER
+from .lowering import may_fail
 
 ENTRY_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
-ALIGNMENT = 64
 # graphs with fewer elements than this run on the calling thread only
 PARALLEL_THRESHOLD = 1 << 16
 _ERRORS = {
@@ -108,8 +108,6 @@ class _ShapeResolver:
         return self.cache[key]
 
     def _resolve(self, arrays) -> np.ndarray | None:
-        from graphc.ir.shapes import concrete_types
-
         _check_inputs(arrays, [v.type for v in self.graph.inputs])
         bound: dict[str, int] = {}
         types = concrete_types(self.graph, [TensorType(a.shape, v.dtype) for a, v in zip(arrays, self.graph.inputs)])
