@@ -144,30 +144,32 @@ def _types(values) -> list[TensorType]:
 
 
 # -- cond -----------------------------------------------------------------------------------------
-def _cond_vjp(cts, inputs, outputs, then_branch, else_branch):
+def _cond_of_derivatives(inputs, then_branch, else_branch, mode: str, seeds_given, seed_like, placed_at):
+    """A cond over the branches' derivative graphs (``mode``: "gradient" or "tangent"): it takes the
+    operands and one seed per float position (``seeds_given[i]``, zeros like ``seed_like(i)`` where
+    missing) and its k-th result goes to position ``placed_at(k)`` of the returned list."""
     pred, *operands = inputs
     then_fn, else_fn = derivatives(then_branch), derivatives(else_branch)
-    result = [None] * len(inputs)
     if not then_fn.float_inputs or not then_fn.float_outputs:
-        return result
-    seeds = [cts[i] if cts[i] is not None else zeros_like(outputs[i]) for i in then_fn.float_outputs]
-    grads = cond(pred, *operands, *seeds, then_branch=then_fn.gradient().graph, else_branch=else_fn.gradient().graph)
-    for k, i in enumerate(then_fn.float_inputs):
-        result[1 + i] = grads[k]
-    return result
+        return {}
+    seed_positions = then_fn.float_outputs if mode == "gradient" else then_fn.float_inputs
+    seeds = [seeds_given(i) if seeds_given(i) is not None else zeros_like(seed_like(i)) for i in seed_positions]
+    branches = [getattr(fn, mode)().graph for fn in (then_fn, else_fn)]
+    results = cond(pred, *operands, *seeds, then_branch=branches[0], else_branch=branches[1])
+    result_positions = then_fn.float_inputs if mode == "gradient" else then_fn.float_outputs
+    return {placed_at(i): results[k] for k, i in enumerate(result_positions)}
+
+
+def _cond_vjp(cts, inputs, outputs, then_branch, else_branch):
+    found = _cond_of_derivatives(inputs, then_branch, else_branch, "gradient", lambda i: cts[i],
+                                 lambda i: outputs[i], lambda i: 1 + i)
+    return [found.get(i) for i in range(len(inputs))]
 
 
 def _cond_jvp(tangents, inputs, outputs, then_branch, else_branch):
-    pred, *operands = inputs
-    then_fn, else_fn = derivatives(then_branch), derivatives(else_branch)
-    result = [None] * len(outputs)
-    if not then_fn.float_inputs or not then_fn.float_outputs:
-        return result
-    seeds = [tangents[1 + i] if tangents[1 + i] is not None else zeros_like(operands[i]) for i in then_fn.float_inputs]
-    out = cond(pred, *operands, *seeds, then_branch=then_fn.tangent().graph, else_branch=else_fn.tangent().graph)
-    for k, i in enumerate(then_fn.float_outputs):
-        result[i] = out[k]
-    return result
+    found = _cond_of_derivatives(inputs, then_branch, else_branch, "tangent", lambda i: tangents[1 + i],
+                                 lambda i: inputs[1 + i], lambda i: i)
+    return [found.get(i) for i in range(len(outputs))]
 
 
 define("cond", _cond_infer, vjp=_cond_vjp, jvp=_cond_jvp, multi_output=True, regions=("then_branch", "else_branch"))
