@@ -15,10 +15,11 @@ from graphc.ir.errors import InvalidArgumentError
 from graphc.ir.types import as_dtype, float32
 
 from . import random as gc_random
+from .module import Configurable, serialize_configurable
 from .tracing import init_scope
 
 
-class Initializer:
+class Initializer(Configurable):
     """Base class: ``__call__(shape, dtype)`` and ``get_config``."""
 
     def __call__(self, shape, dtype=None):
@@ -27,13 +28,6 @@ class Initializer:
 
     def sample(self, shape: tuple, dtype):
         raise TypeError(f"{type(self).__name__} must define sample(shape, dtype)")
-
-    def get_config(self) -> dict:
-        return {}
-
-    @classmethod
-    def from_config(cls, config: dict):
-        return cls(**config)
 
 
 class Zeros(Initializer):
@@ -207,8 +201,4 @@ def get(identifier):
 
 
 def serialize(initializer) -> dict | None:
-    if initializer is None:
-        return None
-    if not isinstance(initializer, Initializer):
-        raise InvalidArgumentError(f"cannot serialize {initializer!r}: only gc.initializers objects have a config")
-    return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
+    return serialize_configurable(initializer, Initializer, "gc.initializers")

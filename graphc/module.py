@@ -8,6 +8,7 @@ import json
 import re
 
 from graphc.ir.arguments import arguments_of
+from graphc.ir.errors import InvalidArgumentError
 from graphc.ir.dispatch import name_scope
 
 from .variables import Variable
@@ -175,6 +176,28 @@ def walk(root, children=module_children) -> list:
 
 
 # -- constructor arguments, for get_config/from_config ------------------------------------------------
+class Configurable:
+    """An object Keras-style code saves by its config: ``get_config()`` returns the constructor's
+    arguments as a dict, ``from_config(config)`` builds it again (initializers, regularizers)."""
+
+    def get_config(self) -> dict:
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+
+def serialize_configurable(obj, kind: type[Configurable], module: str) -> dict | None:
+    """``{"class_name", "config"}`` of ``obj``, an instance of ``kind`` (``None`` stays ``None``);
+    ``module`` names where such objects come from in the error for anything else."""
+    if obj is None:
+        return None
+    if not isinstance(obj, kind):
+        raise InvalidArgumentError(f"cannot serialize {obj!r}: only {module} objects have a config")
+    return {"class_name": type(obj).__name__, "config": obj.get_config()}
+
+
 def recording_arguments(init):
     """Wraps a class's ``__init__`` to remember the arguments of the outermost call on each object
     (``recorded_arguments``) and to name the object's class in the argument errors it raises."""

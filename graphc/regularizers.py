@@ -4,19 +4,14 @@ from __future__ import annotations
 from graphc.ir import ops
 from graphc.ir.errors import InvalidArgumentError
 
+from .module import Configurable, serialize_configurable
 
-class Regularizer:
+
+class Regularizer(Configurable):
     """``regularizer(x)`` is a scalar penalty."""
 
     def __call__(self, x):
         return ops.zeros((), x.dtype)
-
-    def get_config(self) -> dict:
-        return {}
-
-    @classmethod
-    def from_config(cls, config: dict):
-        return cls(**config)
 
 
 class L1L2(Regularizer):
@@ -69,8 +64,4 @@ def get(identifier):
 
 
 def serialize(regularizer) -> dict | None:
-    if regularizer is None:
-        return None
-    if not isinstance(regularizer, Regularizer):
-        raise InvalidArgumentError(f"cannot serialize {regularizer!r}: only gc.regularizers objects have a config")
-    return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}
+    return serialize_configurable(regularizer, Regularizer, "gc.regularizers")
