@@ -23,7 +23,7 @@ from graphc.ir import ops as irops
 from graphc.ir.arguments import arguments_of, as_size
 from graphc.ir.errors import DTypeError, GraphcError, InvalidArgumentError, OperatorNotAllowedInGraphError, ShapeError
 from graphc.ir.graph import Graph, Value
-from graphc.ir.location import user_location
+from graphc.ir.location import user_line
 from graphc.ir.types import TensorType, as_dtype, bool_, result_dtype, weak_type_of
 
 from . import nest
@@ -71,8 +71,7 @@ class Site:
 
 
 def _here() -> str | None:
-    location = user_location()
-    return location.long if location else None
+    return user_line()
 
 
 # -- tracing regions -----------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from graphc.ir import ops
 from graphc.ir.errors import InvalidArgumentError, ShapeError
-from graphc.ir.location import user_location
+from graphc.ir.location import user_line
 from graphc.ir.ops.common import promote, unchanged
 from graphc.ir.types import int32
 
@@ -80,10 +80,9 @@ def _same_size(a, b) -> bool:
 
 def shape_error(name: str, y_true, y_pred, requirement: str) -> ShapeError:
     """The error of a loss or metric ``name`` given targets and predictions of mismatched shapes."""
-    location = user_location()
     return ShapeError(
         f"y_true of shape {tuple(y_true.shape)} and y_pred of shape {tuple(y_pred.shape)}: {requirement}",
-        op=name, location=location.long if location else None,
+        op=name, location=user_line(),
     )
 
 

@@ -6,7 +6,7 @@ import numpy as np
 from graphc.ir import ops
 from graphc.ir.errors import OperatorNotAllowedInGraphError
 from graphc.ir.graph import Value
-from graphc.ir.location import user_location
+from graphc.ir.location import user_line
 from graphc.ir.types import TensorType, as_dtype
 
 
@@ -154,12 +154,11 @@ class Tensor(TensorLike):
 
     def _require_concrete(self, what: str, instead: str) -> None:
         if self._array is None:
-            location = user_location()
             name = f" {self.name!r}" if self.name else ""
             raise OperatorNotAllowedInGraphError(
                 f"{what} needs a concrete value, but the tensor{name} of type {self.type} is symbolic inside a "
                 f"traced function: {instead}; or run the function eagerly (gc.config.run_functions_eagerly(True))",
-                location=location.long if location else None,
+                location=user_line(),
             )
 
     def __bool__(self):
@@ -188,12 +187,11 @@ class Tensor(TensorLike):
             raise TypeError("len() of a 0-d tensor")
         first = self.type.shape[0]
         if not isinstance(first, int):
-            location = user_location()
             raise OperatorNotAllowedInGraphError(
                 f"len() of a tensor of type {self.type}, whose first dimension is known only when the graph "
                 "runs: use ops that need no size (reductions, broadcasting), or give the dimension a size "
                 "in the input_signature",
-                location=location.long if location else None,
+                location=user_line(),
             )
         return first
 

@@ -6,7 +6,7 @@ import numpy as np
 from graphc.ir import ops
 from graphc.ir.boundary import converted, same_kind
 from graphc.ir.errors import DTypeError, InPlaceOperatorError, InvalidArgumentError
-from graphc.ir.location import user_location
+from graphc.ir.location import user_line
 from graphc.ir.state import SharedVariable
 from graphc.ir.types import TensorType, as_dtype
 
@@ -20,11 +20,10 @@ def _refused_in_place(operator: str, update: str | None = None):
     update = update or f"assign(variable {operator} value)"
 
     def refuse(self, other):
-        location = user_location()
         raise InPlaceOperatorError(
             f"`variable {operator}= value` is not supported on gc.Variable {self.name!r}: use "
             f"`variable.{update}` to change the variable, or `out = variable {operator} value` for a new tensor",
-            location=location.long if location else None,
+            location=user_line(),
         )
 
     return refuse
@@ -96,11 +95,10 @@ class Variable(TensorLike, SharedVariable):
                 return converted(array, self.type.dtype)
             except DTypeError as error:
                 reason = error.message
-        location = user_location()
         raise DTypeError(
             f"cannot assign {type(value).__name__} of dtype {array.dtype} to variable {self.name!r} of "
             f"type {self.type}: {reason}",
-            location=location.long if location else None,
+            location=user_line(),
         )
 
     __iadd__ = _refused_in_place("+", "assign_add(value)")
@@ -128,11 +126,10 @@ def _initial_array(value, dtype) -> np.ndarray:
     elif isinstance(value, Tensor):
         array = constant_value(value)
         if array is None:
-            location = user_location()
             raise InvalidArgumentError(
                 "Variable: the initial value depends on a traced function's inputs or variables; create the "
                 "variable from constants or a callable, or outside the function",
-                location=location.long if location else None,
+                location=user_line(),
             )
     else:
         array = ops.constant(value, dtype).numpy()

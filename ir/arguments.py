@@ -14,7 +14,7 @@ import operator
 import numpy as np
 
 from .errors import ArgumentTypeError, GraphcError, InvalidArgumentError, ShapeError
-from .location import user_location
+from .location import user_line
 
 INT64_MAX = 2**63 - 1
 _SHOWN_LENGTH = 60
@@ -128,5 +128,4 @@ def arguments_of(name: str):
     try:
         yield
     except GraphcError as error:
-        location = user_location()
-        raise error.with_context(op=name, location=location.long if location else None) from None
+        raise error.with_context(op=name, location=user_line()) from None

@@ -18,7 +18,7 @@ import numpy as np
 from .boundary import supported_array, supported_dtype
 from .errors import GraphcError
 from .graph import Graph, Value
-from .location import Location, user_location
+from .location import Location, user_line, user_location
 from .registry import OpDef, get_op
 from .types import TensorType, weak_type_of
 
@@ -166,8 +166,7 @@ def bind(op_name: str, *inputs, **attrs):
         inputs = tuple(handler.lift(x) for x in inputs)
         outputs = handler.process(opdef, list(inputs), attrs)
     except GraphcError as error:
-        location = user_location(2)
-        raise error.with_context(op=op_name, location=location.long if location else None) from None
+        raise error.with_context(op=op_name, location=user_line()) from None
     for obs in _state.ctx.observers:
         obs.record(opdef, inputs, outputs, attrs)
     if opdef.multi_output:

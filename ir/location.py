@@ -57,3 +57,9 @@ def user_location(skip: int = 1) -> Location | None:
             return Location(filename, frame.f_lineno)
         frame = frame.f_back
     return None
+
+
+def user_line(skip: int = 1) -> str | None:
+    """The user's source line as errors name it (``file:line``), or None (see ``user_location``)."""
+    location = user_location(skip + 1)
+    return location.long if location else None

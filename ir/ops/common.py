@@ -7,7 +7,7 @@ import numpy as np
 
 from ..dispatch import bind, current_handler, type_of
 from ..errors import DTypeError, GraphcError, InvalidArgumentError
-from ..location import user_location
+from ..location import user_line
 from ..registry import REFERENCE, OpDef, implement, register
 from ..types import DType, TensorType, as_dtype, result_dtype, weak_type_of
 
@@ -33,8 +33,7 @@ def user_op(name: str):
             except GraphcError as error:
                 if error.op and error.op != name and not error.op.startswith(name + "/"):
                     error.op = f"{name}/{error.op}"
-                location = user_location()
-                raise error.with_context(op=name, location=location.long if location else None) from None
+                raise error.with_context(op=name, location=user_line()) from None
 
         return op
 
