@@ -95,7 +95,7 @@ class RegionTracer(TraceHandler):
         return self.wrap(self.graph.add_input(t, name))
 
     def to_value(self, x) -> Value:
-        if isinstance(x, Tensor) and x._array is None and x._graph is not self.graph:
+        if isinstance(x, Tensor) and x.is_symbolic and x.graph is not self.graph:
             return self._capture(x)
         if isinstance(x, Variable):
             return self.variable_value(x)
@@ -105,7 +105,7 @@ class RegionTracer(TraceHandler):
         outer = self.parent.to_value(x)  # captured by the parent first when it is a region too
         if outer not in self.captures:
             self.captures[outer] = self.graph.add_input(outer.type, outer.name)
-            self.operand_of[outer] = x if x._graph is self.parent.graph else self.parent.wrap(outer)
+            self.operand_of[outer] = x if x.graph is self.parent.graph else self.parent.wrap(outer)
         return self.captures[outer]
 
     def process(self, opdef, inputs, attrs):
@@ -223,7 +223,7 @@ def is_symbolic(x) -> bool:
     """True for a symbolic tensor of a traced function (variables read inside one count too)."""
     if isinstance(x, Variable):
         return current_trace() is not None
-    return isinstance(x, Tensor) and x._array is None
+    return isinstance(x, Tensor) and x.is_symbolic
 
 
 # -- cond ----------------------------------------------------------------------------------------
@@ -425,7 +425,7 @@ def trace_while(cond_fn, body_fn, loop_vars: list, names: list[str], where: Site
         tracer = RegionTracer(f"while_{label}", parent, reads)
         args = [tracer.input(v.type, name) if var else v for v, var, name in zip(init, is_var, names)]
         with dispatch.handler(tracer):
-            return tracer, [a._value for a, var in zip(args, is_var) if var], fn(*args)
+            return tracer, [a.ir_value for a, var in zip(args, is_var) if var], fn(*args)
 
     cond_tracer, cond_inputs, pred = trace(cond_fn, "cond")
     with dispatch.handler(cond_tracer):

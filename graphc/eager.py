@@ -9,19 +9,19 @@ from graphc.ir.boundary import supported_array
 from graphc.ir.errors import InvalidArgumentError
 from graphc.ir.types import TensorType, as_dtype, weak_type_of
 
-from .tensor import Tensor
+from .tensor import Tensor, eager_array
 
 
 def to_array(x) -> np.ndarray:
     """An op input as an array: eager tensors unwrap, Python scalars take their default dtype, arrays of
     dtypes graphc lacks widen (``graphc.ir.boundary``). An array of a supported dtype is returned itself."""
     if isinstance(x, Tensor):
-        if x._array is None:
+        if x.is_symbolic:
             raise InvalidArgumentError(
                 f"the symbolic tensor {x!r} belongs to a traced function and cannot be used outside it: "
                 "return it from the function instead"
             )
-        return x._array
+        return eager_array(x)
     weak = weak_type_of(x)
     return np.asarray(x, dtype=weak.default.numpy) if weak else supported_array(np.asarray(x))
 
@@ -35,10 +35,10 @@ def owned_array(x) -> np.ndarray:
 
 class EagerHandler(dispatch.Handler):
     def lift(self, x) -> Tensor:
-        return x if isinstance(x, Tensor) and x._array is not None else Tensor(owned_array(x))
+        return x if isinstance(x, Tensor) and not x.is_symbolic else Tensor(owned_array(x))
 
     def process(self, opdef, inputs, attrs):
-        arrays = [x._array for x in inputs]
+        arrays = [eager_array(x) for x in inputs]
         out_types = opdef.infer([TensorType(a.shape, as_dtype(a.dtype)) for a in arrays], **attrs)
         if opdef.name == "assign_variable":
             attrs["var"].value = np.array(arrays[0], copy=True)

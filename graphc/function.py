@@ -20,7 +20,7 @@ from graphc.ir.verify import verify
 from . import config, nest
 from .autograph import convert
 from .compiler import Compiled
-from .tensor import Tensor
+from .tensor import Tensor, eager_array
 from .trace_keys import (
     FlatCall, TensorKey, leaf_key, leaf_key_for_spec, relaxed_keys, specs_by_parameter, why_retrace,
 )
@@ -149,7 +149,7 @@ class Function:
             and all(p.kind is p.POSITIONAL_OR_KEYWORD for p in params)
             and all(type(a) is np.ndarray for a in args)
             and all(isinstance(k, TensorKey) for k in call_.keys)
-            and all(v._array is a for v, a in zip(call_.values, args))  # no dtype widened (ir.boundary)
+            and all(eager_array(v) is a for v, a in zip(call_.values, args))  # no dtype widened (ir.boundary)
         )
 
     def _runs_eagerly(self) -> bool:
@@ -391,7 +391,7 @@ class ConcreteFunction:
     def _run(self, call_: FlatCall, caller: Location | None):
         inputs = call_.tensor_values()
         if not dispatch.active_observers():
-            return self._run_arrays([t._array for t in inputs], caller)
+            return self._run_arrays([eager_array(t) for t in inputs], caller)
         try:
             results = self._call_recorded(inputs)
         except GraphcError as error:

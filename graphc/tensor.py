@@ -127,6 +127,16 @@ class Tensor(TensorLike):
         return self._array is None
 
     @property
+    def graph(self):
+        """The graph a symbolic tensor belongs to (None for an eager tensor)."""
+        return self._graph
+
+    @property
+    def ir_value(self) -> Value | None:
+        """The graph value a symbolic tensor stands for (None for an eager tensor)."""
+        return self._value
+
+    @property
     def type(self) -> TensorType:
         if self._value is not None:
             return self._value.type
@@ -207,3 +217,9 @@ class Tensor(TensorLike):
 
     def __str__(self) -> str:
         return repr(self) if self._array is None else str(self._array)
+
+
+def eager_array(tensor: Tensor) -> np.ndarray | None:
+    """The array of an eager tensor, not copied (None for a symbolic one): for graphc's own runtime,
+    which never writes it nor hands it out (users get copies: ``Tensor.numpy``)."""
+    return tensor._array

@@ -15,7 +15,7 @@ from graphc.ir.errors import DTypeError, InvalidArgumentError
 
 from . import nest
 from .eager import to_array
-from .tensor import Tensor
+from .tensor import Tensor, eager_array
 from .tracing import TensorSpec, current_trace
 from .variables import Variable
 
@@ -87,7 +87,7 @@ class FlatCall:
     def owned_values(self) -> list:
         """The values, with a copy for each tensor made from a caller's array (for running the Python
         eagerly: what it returns must not change when the caller writes into its arrays)."""
-        return [Tensor(np.array(v._array)) if borrowed else v for v, borrowed in zip(self.values, self.borrowed)]
+        return [Tensor(np.array(eager_array(v))) if borrowed else v for v, borrowed in zip(self.values, self.borrowed)]
 
     def rebuild(self, leaves: list) -> tuple[tuple, dict]:
         """Positional and keyword arguments with the leaves replaced by ``leaves``."""

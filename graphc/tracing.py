@@ -19,7 +19,7 @@ from graphc.ir.graph import Graph, Value
 from graphc.ir.types import DType, TensorType, as_dtype, check_size, float32, fresh_dim
 
 from .eager import EAGER
-from .tensor import Tensor
+from .tensor import Tensor, eager_array
 
 
 @dataclass(frozen=True)
@@ -67,23 +67,23 @@ class TraceHandler(dispatch.GraphBuilder):
 
     def to_value(self, x) -> Value:
         if isinstance(x, Tensor):
-            if x._array is not None:
-                return self.add("constant", [], {"value": x._array})[0]
-            if x._graph is not self.graph:
+            if not x.is_symbolic:
+                return self.add("constant", [], {"value": eager_array(x)})[0]
+            if x.graph is not self.graph:
                 raise InvalidArgumentError(
-                    f"the symbolic tensor {x!r} belongs to another traced function ({x._graph.name}); "
+                    f"the symbolic tensor {x!r} belongs to another traced function ({x.graph.name}); "
                     "pass it as an argument or return it instead"
                 )
-            return x._value
+            return x.ir_value
         return super().to_value(x)
 
     def lift(self, x) -> Tensor:
-        if isinstance(x, Tensor) and x._graph is self.graph:
+        if isinstance(x, Tensor) and x.graph is self.graph:
             return x
         return self.wrap(self.to_value(x))
 
     def process(self, opdef, inputs, attrs):
-        return [self.wrap(v) for v in self.add(opdef.name, [x._value for x in inputs], attrs)]
+        return [self.wrap(v) for v in self.add(opdef.name, [x.ir_value for x in inputs], attrs)]
 
     def wrap(self, value: Value) -> Tensor:
         return Tensor(value=value, graph=self.graph)
@@ -112,8 +112,8 @@ def constant_value(tensor: Tensor) -> np.ndarray | None:
     or variables."""
     if not tensor.is_symbolic:
         return tensor.numpy()
-    graph = tensor._graph
-    needed, stack = set(), [tensor._value]
+    graph = tensor.graph
+    needed, stack = set(), [tensor.ir_value]
     while stack:
         value = stack.pop()
         if value.node is None or value.node.opdef.effect:
@@ -123,5 +123,5 @@ def constant_value(tensor: Tensor) -> np.ndarray | None:
             stack.extend(value.node.inputs)
     sub = Graph("constant")
     sub.nodes = [n for n in graph.nodes if n in needed]
-    sub.outputs = [tensor._value]
+    sub.outputs = [tensor.ir_value]
     return Interpreter(sub).run([])[0]
