@@ -1,45 +1,35 @@
-"""Algebraic simplification: a table of rewrite rules, each one line of data beside its siblings.
+"""Algebraic simplification: a table of rewrite rules (``RULES``), one line of data each.
 
 Every rule is exact: it gives the same results for all inputs, NaN, Inf and signed zeros included.
 That rules out ``x - x -> 0`` and ``x * 0 -> 0`` (wrong for Inf and NaN), reassociation (changes
 rounding), and ``x + 0.0 -> x`` for a float ``x`` that may be ``-0.0`` (``-0.0 + 0.0`` is ``+0.0``).
 One liberty, as in XLA and Grappler: which NaN (sign, payload) a NaN result is may change.
-``x + -0.0 -> x`` and ``x - 0.0 -> x`` are exact, and so is ``x + 0`` for integers. A rule applies only when the
-replacement has exactly the type of the node it replaces.
+``x + -0.0 -> x`` and ``x - 0.0 -> x`` are exact, and so is ``x + 0`` for integers.
 
-| pattern                                  | becomes            |
-|------------------------------------------|--------------------|
-| x + (-0.0), x + 0 (integer x), x - (+0)  | x                  |
-| x * 1, 1 * x, x / 1, x ** 1              | x                  |
-| x * -1, -1 * x (floating x)              | -x                 |
-| x ** 2                                   | square(x)          |
-| x + (-y), (-y) + x                       | x - y              |
-| x - (-y)                                 | x + y              |
-| -(-x), not(not x)                        | x                  |
-| identity(x), stop_gradient(x)            | x (gradients are already built) |
-| cast(x) to x's dtype                     | x                  |
-| reshape / reshape_like / broadcast_to / broadcast_like / transpose to x's own type | x |
-| broadcast_like(x, y), reshape_like(x, y) with y of static shape | broadcast_to / reshape to that shape (drops the dependency on y) |
-| transpose(transpose(x, p), q)            | transpose(x, p∘q), or x if the identity |
-| reshape(reshape(x)), reshape_like(reshape(x)) | one reshape   |
-| squeeze(expand_dims(x, a), a), expand_dims(squeeze(x, a), a) | x |
-| squeeze(reduce_*(x, a, keepdims=True), a) | reduce_*(x, a, keepdims=False) |
-| reduce_{max,min,prod}(x) over no axes or size-1 axes kept | x |
-| where(c, x, x)                           | x                  |
+A rule applies only when the replacement has exactly the type of the node it replaces: ``cast(x)
+-> x`` removes casts to x's own dtype only, ``reshape(x) -> x`` reshapes to x's own shape only.
+"0", "1", "-1" and "2" in the rules are values every element of which is that number, known at
+compile time: constants, ``fill`` and ``full_like`` nodes, and reshapes, broadcasts and transposes
+of them.
 
-"0" and "1" are values every element of which is that number, known at compile time: constants,
-``fill`` and ``full_like`` nodes, and reshapes, broadcasts and transposes of them.
+The rules are applied to each node, then to its replacement, at most ``MAX_REWRITES_PER_NODE``
+times, and the pass repeats over the graph until nothing changes, at most ``MAX_ROUNDS`` times
+(``patterns.rewrite_graph``). A bound reached stops the rewriting: the graph is correct, as every
+rewrite is exact, though perhaps not fully simplified. The pass statistics count each rule's hits.
 """
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import numpy as np
 
-from ..errors import GraphcError
-from ..graph import Graph, Node, Value
+from ..graph import Graph, Value
+from ..registry import OpDef, get_op
 from .fold import constant_of
-from .rebuild import Builder, rebuild, structure
+from .manager import report_counts
+from .patterns import ANY, Attr, NewNode, Pattern, Rule, Rules, either, matching, new, op, rewrite_graph, var
+
 
 def uniform_value(value: Value):
     """The number every element of ``value`` equals, when that is known at compile time."""
@@ -60,219 +50,158 @@ def uniform_value(value: Value):
     return None
 
 
-def _is(value: Value, number) -> bool:
-    u = uniform_value(value)
-    return u is not None and not isinstance(u, bool) and u == number
+# -- what the patterns ask of a value ------------------------------------------------------------
+def uniformly(number):
+    """A test: every element of the value is ``number`` (a bool is no number here)."""
+
+    def test(value: Value) -> bool:
+        u = uniform_value(value)
+        return u is not None and not isinstance(u, bool) and u == number
+
+    return test
 
 
-def _is_positive_zero(value: Value) -> bool:
-    return _is(value, 0) and math.copysign(1.0, uniform_value(value)) > 0
+is_zero, is_one, is_minus_one, is_two = uniformly(0), uniformly(1), uniformly(-1), uniformly(2)
 
 
-def _is_identity_of_addition(zero: Value, x: Value) -> bool:
-    """``x + zero == x`` exactly: any zero for integers; for floats ``-0.0``, or ``+0.0`` when ``x``
-    is known not to be ``-0.0`` (``-0.0 + 0.0`` is ``+0.0``)."""
-    if not _is(zero, 0):
-        return False
-    if not x.dtype.is_floating or math.copysign(1.0, uniform_value(zero)) < 0:
-        return True
-    known = uniform_value(x)
+def is_positive_zero(value: Value) -> bool:
+    return is_zero(value) and math.copysign(1.0, uniform_value(value)) > 0
+
+
+def is_negative_zero(value: Value) -> bool:
+    return is_zero(value) and math.copysign(1.0, uniform_value(value)) < 0
+
+
+def is_never_negative_zero(value: Value) -> bool:
+    """Known to be a number of positive sign everywhere (so adding +0.0 leaves it as it is)."""
+    known = uniform_value(value)
     return known is not None and math.copysign(1.0, known) > 0
 
 
-def _same_type(node: Node, value: Value) -> bool:
-    return node.outputs[0].type == value.type
+def is_integral(value: Value) -> bool:
+    """Integer or bool: its zero has no sign."""
+    return not value.dtype.is_floating
 
 
-def _producer(value: Value, op: str) -> Node | None:
-    return value.node if value.node is not None and value.node.op == op else None
+def is_floating(value: Value) -> bool:
+    return value.dtype.is_floating
 
 
-# Each rule: (node, inputs, builder) -> the value replacing the node's result, or None.
-def _add(node, inputs, builder):
-    a, b = inputs
-    for x, y in ((a, b), (b, a)):
-        if _is_identity_of_addition(y, x) and _same_type(node, x):
-            return x
-    for x, y in ((a, b), (b, a)):
-        neg = _producer(y, "negative")
-        if neg is not None:
-            return builder.emit("subtract", [x, neg.inputs[0]])[0]
-    return None
+def is_static(value: Value) -> bool:
+    return value.type.is_static
 
 
-def _subtract(node, inputs, builder):
-    a, b = inputs
-    if _is_positive_zero(b) and _same_type(node, a):
-        return a
-    neg = _producer(b, "negative")
-    if neg is not None:
-        return builder.emit("add", [a, neg.inputs[0]])[0]
-    return None
+# -- what the patterns ask of an op ----------------------------------------------------------------
+def is_reduction(opdef: OpDef) -> bool:
+    return opdef.reduction is not None
 
 
-def _multiply(node, inputs, builder):
-    a, b = inputs
-    for x, y in ((a, b), (b, a)):
-        if _is(y, 1) and _same_type(node, x):
-            return x
-        if _is(y, -1) and _same_type(node, x) and x.dtype.is_floating:
-            return builder.emit("negative", [x])[0]
-    return None
+def keeps_elements(opdef: OpDef) -> bool:
+    """A reduction whose identity leaves every element as it is: max, min, product. Not a sum: it
+    adds to +0.0, so it turns -0.0 into +0.0."""
+    return opdef.reduction is not None and get_op(opdef.reduction).identity != 0
 
 
-def _divide(node, inputs, builder):
-    a, b = inputs
-    return a if _is(b, 1) and _same_type(node, a) else None
+def is_identity_permutation(perm) -> bool:
+    return list(perm) == sorted(perm)
 
 
-def _pow(node, inputs, builder):
-    a, b = inputs
-    if _is(b, 1) and _same_type(node, a):
-        return a
-    if _is(b, 2) and _same_type(node, a):
-        return builder.emit("square", [a])[0]
-    return None
+# -- replacements that compute -------------------------------------------------------------------
+def if_size_one(x: Value, axes) -> Value | None:
+    """``x`` when its ``axes`` all have size 1, else None."""
+    return x if all(x.shape[a] == 1 for a in axes) else None
 
 
-def _involution(op):
-    def rule(node, inputs, builder):
-        inner = _producer(inputs[0], op)
-        return inner.inputs[0] if inner is not None and _same_type(node, inner.inputs[0]) else None
-
-    return rule
+def composed_transpose(x: Value, p, q) -> NewNode:
+    """``transpose(transpose(x, p), q)`` as one transpose of x."""
+    return new("transpose", x, perm=tuple(p[i] for i in q))
 
 
-def _pass_through(node, inputs, builder):
-    return inputs[0]
+def broadcast_to_shape_of(x: Value, y: Value) -> NewNode:
+    return new("broadcast_to", x, shape=tuple(y.shape))
 
 
-def _no_op_if_same_type(node, inputs, builder):
-    return inputs[0] if _same_type(node, inputs[0]) else None
+def reshape_to_shape_of(x: Value, y: Value) -> NewNode:
+    return new("reshape", x, shape=tuple(y.shape))
 
 
-def _broadcast_like(node, inputs, builder):
-    """``broadcast_like(x, y)`` is ``broadcast_to(x, y.shape)`` when y's shape is static (it reads
-    only y's type), so it no longer waits for y to be computed."""
-    x, like = inputs
-    if _same_type(node, x):
-        return x
-    if not like.type.is_static:
-        return None
-    try:
-        return builder.emit("broadcast_to", [x], {"shape": tuple(like.shape)})[0]
-    except GraphcError:  # shapes that do not broadcast: left to fail at run time as written
-        return None
+def without_kept_dims(reduction: Value) -> NewNode:
+    """The reduction computing ``reduction``, without the size-1 axes it keeps (with its metadata)."""
+    node = reduction.node
+    return new(node.op, *node.inputs, like=node, **{**node.attrs, "keepdims": False})
 
 
-def _transpose(node, inputs, builder):
-    if _same_type(node, inputs[0]) and list(node.attrs["perm"]) == sorted(node.attrs["perm"]):
-        return inputs[0]
-    inner = _producer(inputs[0], "transpose")
-    if inner is None:
-        return None
-    perm = tuple(inner.attrs["perm"][p] for p in node.attrs["perm"])
-    if perm == tuple(range(len(perm))):
-        return inner.inputs[0]
-    return builder.emit("transpose", [inner.inputs[0]], {"perm": perm})[0]
+# -- the patterns --------------------------------------------------------------------------------
+x, y, STATIC_Y = var("x"), var("y"), var("y", is_static)
+ZERO, POSITIVE_ZERO, NEGATIVE_ZERO = matching(is_zero), matching(is_positive_zero), matching(is_negative_zero)
+ONE, MINUS_ONE, TWO = matching(is_one), matching(is_minus_one), matching(is_two)
+AXES, P, Q, SHAPE = Attr("axes"), Attr("p"), Attr("q"), Attr("shape")
 
 
-def _reshape(node, inputs, builder):
-    """Reshapes of reshapes are one reshape; ``reshape_like`` a static shape is a plain reshape."""
-    if _same_type(node, inputs[0]):
-        return inputs[0]
-    inner = _producer(inputs[0], "reshape") or _producer(inputs[0], "reshape_like")
-    source = inputs[0] if inner is None else inner.inputs[0]
-    if node.op == "reshape_like" and inputs[1].type.is_static:
-        try:
-            return builder.emit("reshape", [source], {"shape": tuple(inputs[1].shape)})[0]
-        except GraphcError:  # sizes that differ: left to fail at run time as written
-            return None
-    if inner is None:
-        return None
-    return builder.emit(node.op, [source, *inputs[1:]], node.attrs)[0]
+def reshape_of(x: Pattern) -> Pattern:
+    """``reshape(x)`` or ``reshape_like(x, _)``."""
+    return either(op("reshape", x), op("reshape_like", x, ANY))
 
 
-def _undo(op):
-    """``x -> op(x, axes) -> node(.., axes)`` is x when the axes agree."""
-
-    def rule(node, inputs, builder):
-        inner = _producer(inputs[0], op)
-        if inner is not None and inner.attrs["axes"] == node.attrs["axes"] and _same_type(node, inner.inputs[0]):
-            return inner.inputs[0]
-        return None
-
-    return rule
-
-
-def _squeeze(node, inputs, builder):
-    """``squeeze(expand_dims(x, a), a)`` is x; ``squeeze(reduce(x, a, keepdims=True), a)`` is
-    ``reduce(x, a, keepdims=False)`` (gradients of broadcasts make the first form; the second keeps
-    the reduction and its consumers in one kernel)."""
-    undone = _undo("expand_dims")(node, inputs, builder)
-    if undone is not None:
-        return undone
-    inner = inputs[0].node
-    if (inner is not None and inner.opdef.reduction and inner.attrs["keepdims"]
-            and inner.attrs["axes"] == node.attrs["axes"]):
-        return builder.emit(inner.op, [inner.inputs[0]], {**inner.attrs, "keepdims": False}, like=inner)[0]
-    return None
-
-
-def _reduction(node, inputs, builder):
-    """A max, min or product over no axes, or over size-1 axes it keeps, leaves its input as it was.
-    (A sum does not: it turns -0.0 into +0.0, as NumPy adds to +0.0.)"""
-    x = inputs[0]
-    trivial = not node.attrs["axes"] or (node.attrs["keepdims"] and all(x.type.shape[a] == 1 for a in node.attrs["axes"]))
-    return x if trivial and _same_type(node, x) else None
-
-
-def _where(node, inputs, builder):
-    c, a, b = inputs
-    return a if a is b and _same_type(node, a) else None
-
-
-RULES = {
-    "add": _add,
-    "subtract": _subtract,
-    "multiply": _multiply,
-    "divide": _divide,
-    "pow": _pow,
-    "negative": _involution("negative"),
-    "logical_not": _involution("logical_not"),
-    "identity": _pass_through,
-    "stop_gradient": _pass_through,
-    "cast": _no_op_if_same_type,
-    "broadcast_to": _no_op_if_same_type,
-    "broadcast_like": _broadcast_like,
-    "transpose": _transpose,
-    "reshape": _reshape,
-    "reshape_like": _reshape,
-    "squeeze": _squeeze,
-    "expand_dims": _undo("squeeze"),
-    "reduce_max": _reduction,
-    "reduce_min": _reduction,
-    "reduce_prod": _reduction,
-    "where": _where,
-}
+RULES = Rules([
+    # -- identities of arithmetic --
+    Rule("add_negative_zero", x + NEGATIVE_ZERO, lambda x: x),  # x + -0.0 -> x
+    Rule("add_integral_zero", var("x", is_integral) + ZERO, lambda x: x),  # x + 0 -> x (integer x)
+    Rule("add_positive_zero", var("x", is_never_negative_zero) + POSITIVE_ZERO, lambda x: x),  # x + 0.0 -> x, x not -0.0
+    Rule("subtract_zero", x - POSITIVE_ZERO, lambda x: x),  # x - 0.0 -> x
+    Rule("multiply_one", x * ONE, lambda x: x),  # x * 1 -> x
+    Rule("multiply_minus_one", var("x", is_floating) * MINUS_ONE, lambda x: new("negative", x)),  # x * -1 -> -x, float x
+    Rule("divide_one", x / ONE, lambda x: x),  # x / 1 -> x
+    Rule("pow_one", x ** ONE, lambda x: x),  # x ** 1 -> x
+    Rule("pow_two", x ** TWO, lambda x: new("square", x)),  # x ** 2 -> square(x)
+    # -- negations --
+    Rule("add_negation", x + -y, lambda x, y: new("subtract", x, y)),  # x + (-y) -> x - y
+    Rule("subtract_negation", x - -y, lambda x, y: new("add", x, y)),  # x - (-y) -> x + y
+    Rule("double_negation", -(-x), lambda x: x),  # -(-x) -> x
+    Rule("double_not", op("logical_not", op("logical_not", x)), lambda x: x),  # not not x -> x
+    # -- ops with nothing to do --
+    Rule("identity", op("identity", x), lambda x: x),  # identity(x) -> x
+    Rule("stop_gradient", op("stop_gradient", x), lambda x: x),  # stop_gradient(x) -> x (gradients are built)
+    Rule("cast_to_own_dtype", op("cast", x), lambda x: x),  # cast(x) to x's dtype -> x
+    Rule("where_same", op("where", ANY, x, x), lambda x: x),  # where(c, x, x) -> x
+    Rule("reduce_no_axes", op(keeps_elements, x, axes=()), lambda x: x),  # reduce_max(x, axes=()) -> x
+    Rule("reduce_size_one_kept", op(keeps_elements, x, axes=AXES, keepdims=True),
+         if_size_one),  # reduce_max(x, axes of size 1, keepdims=True) -> x
+    # -- moving elements --
+    Rule("broadcast_to_own_shape", op("broadcast_to", x), lambda x: x),  # broadcast_to(x) to x's shape -> x
+    Rule("broadcast_like_own_shape", op("broadcast_like", x, ANY), lambda x: x),  # broadcast_like(x, y) -> x
+    Rule("broadcast_like_static", op("broadcast_like", x, STATIC_Y),
+         broadcast_to_shape_of),  # broadcast_like(x, y) -> broadcast_to(x, y.shape), not waiting for y
+    Rule("transpose_identity", op("transpose", x, perm=is_identity_permutation), lambda x: x),  # transpose(x, (0, 1)) -> x
+    Rule("transpose_of_transpose", op("transpose", op("transpose", x, perm=P), perm=Q),
+         composed_transpose),  # transpose(transpose(x, p), q) -> transpose(x, p∘q)
+    Rule("reshape_to_own_shape", op("reshape", x), lambda x: x),  # reshape(x) to x's shape -> x
+    Rule("reshape_of_reshape", op("reshape", reshape_of(x), shape=SHAPE),
+         lambda x, shape: new("reshape", x, shape=shape)),  # reshape(reshape(x)) -> reshape(x)
+    Rule("reshape_like_own_shape", op("reshape_like", x, ANY), lambda x: x),  # reshape_like(x, y) -> x
+    Rule("reshape_like_static_of_reshape", op("reshape_like", reshape_of(x), STATIC_Y),
+         reshape_to_shape_of),  # reshape_like(reshape(x), y) -> reshape(x, y.shape)
+    Rule("reshape_like_static", op("reshape_like", x, STATIC_Y),
+         reshape_to_shape_of),  # reshape_like(x, y) -> reshape(x, y.shape), not waiting for y
+    Rule("reshape_like_of_reshape", op("reshape_like", reshape_of(x), y),
+         lambda x, y: new("reshape_like", x, y)),  # reshape_like(reshape(x), y) -> reshape_like(x, y)
+    Rule("squeeze_expand_dims", op("squeeze", op("expand_dims", x, axes=AXES), axes=AXES),
+         lambda x: x),  # squeeze(expand_dims(x, a), a) -> x
+    Rule("expand_dims_squeeze", op("expand_dims", op("squeeze", x, axes=AXES), axes=AXES),
+         lambda x: x),  # expand_dims(squeeze(x, a), a) -> x
+    Rule("squeeze_kept_dims", op("squeeze", op(is_reduction, ANY, name="reduction", keepdims=True, axes=AXES),
+                                 axes=AXES),
+         without_kept_dims),  # squeeze(reduce(x, a, keepdims=True), a) -> reduce(x, a): one kernel with its consumers
+])
 
 
-def simplify(graph: Graph, rules: dict | None = None) -> Graph:
-    """Applies the rewrite ``rules`` (default: ``RULES``) to every node, repeatedly, until none applies.
+def simplify(graph: Graph, rules: Rules = RULES) -> Graph:
+    """Applies ``rules`` to every node, repeatedly, until none applies or a bound is reached (see the
+    module docstring); each rule's hits go to the pass statistics.
 
     Nodes that the rewrites leave unused stay in the graph for dead-code elimination to remove (so
     switching that pass off shows every node)."""
-    rules = RULES if rules is None else rules
-
-    def rule(node: Node, inputs: list[Value], builder: Builder):
-        fn = rules.get(node.op)
-        if fn is None:
-            return None
-        replacement = fn(node, inputs, builder)
-        return None if replacement is None else [replacement]
-
-    while True:
-        before = structure(graph)
-        graph = rebuild(graph, rule)
-        if structure(graph) == before:
-            return graph
+    hits: Counter = Counter()
+    graph = rewrite_graph(graph, rules, hits)
+    report_counts(hits)
+    return graph

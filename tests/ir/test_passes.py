@@ -1,8 +1,8 @@
 """The graph passes (``ir.passes``), each on hand-written graphs with the expected result as text IR.
 
 - ``PASS_CASES``: dead-code elimination, common-subexpression elimination and constant folding;
-- ``RULE_CASES``: every rule of ``simplify.RULES`` with a case it rewrites and one it must leave alone
-  (``x - x`` and ``x * 0`` among them);
+- ``RULE_CASES``: every rule of ``simplify.RULES`` with a case it rewrites (and the rules' hits in the
+  pass statistics), every op it rewrites with a case it must leave alone (``x - x`` and ``x * 0`` among them);
 - every case also checks that the pass left its input untouched, that the result verifies, and that
   the NumPy interpreter gives the same results and variable values before and after, on inputs full
   of NaN, Inf and signed zeros (bit for bit, except the liberties ``simplify`` documents);
@@ -35,6 +35,7 @@ from graphc.ir.passes import (
 from graphc.ir.passes.manager import run_to_fixed_point
 from graphc.ir.passes.rebuild import rebuild
 from graphc.ir.passes.simplify import RULES
+from graphc.ir.registry import OPS
 from graphc.ir.text import format_graph, parse_graph, parse_type
 from graphc.ir.types import TensorType, broadcast_shapes, float32, float64
 from graphc.ir.verify import verify
@@ -349,11 +350,12 @@ def test_pass_on_hand_written_graph(pass_fn, signature, body, expected):
 # -- simplification: every rule, each with a case it rewrites and a case it leaves alone ---------
 @dataclass
 class Rule:
-    op: str  # the RULES entry the case is about
+    op: str  # the op the case is about
     id: str
     signature: str
     body: str
     expected: str | None  # the body after simplify and dead-code elimination; None: unchanged
+    hits: str = ""  # the rules that fire, as the pass statistics show them ("multiply_one=2")
 
 
 X = "x:f32[2,3]"
@@ -367,18 +369,18 @@ RULE_CASES = [
         %1:i32[3] = fill {shape=(3,), value=0, dtype=i32}
         %2:i32[2,3] = broadcast_to %1 {shape=(2, 3)}
         %3:i32[2,3] = add %2, %0
-        return %3""", "return %0"),
+        return %3""", "return %0", hits="add_integral_zero=1"),
     Rule("add", "0.0 + a constant that is not -0.0", "x:f32[3]", """
         %1:f32[3] = full_like %0 {value=2.0, dtype=f32}
         %2:f32[3] = fill {shape=(3,), value=0.0, dtype=f32}
         %3:f32[3] = add %2, %1
         return %3""", """
         %1:f32[3] = full_like %0 {value=2.0, dtype=f32}
-        return %1"""),
+        return %1""", hits="add_positive_zero=1"),
     Rule("add", "x + -0.0 is exact", X, """
         %1:f32[] = constant {value=dense<f32[]: [-0.0]>}
         %2:f32[2,3] = add %1, %0
-        return %2""", "return %0"),
+        return %2""", "return %0", hits="add_negative_zero=1"),
     Rule("add", "x + (-y), (-y) + x", XY, """
         %2:f32[2,3] = negative %1
         %3:f32[2,3] = add %0, %2
@@ -386,7 +388,7 @@ RULE_CASES = [
         return %3, %4""", """
         %2:f32[2,3] = subtract %0, %1
         %3:f32[2,3] = subtract %0, %1
-        return %2, %3"""),
+        return %2, %3""", hits="add_negation=2"),
     Rule("add", "x + 0 whose result is broadcast, x + 1, zeros of both signs", "x:f32[3]", """
         %1:f32[2,3] = fill {shape=(2, 3), value=0.0, dtype=f32}
         %2:f32[2,3] = add %0, %1
@@ -398,13 +400,13 @@ RULE_CASES = [
     Rule("subtract", "x - (+0)", X, """
         %1:f32[2,3] = fill {shape=(2, 3), value=0.0, dtype=f32}
         %2:f32[2,3] = subtract %0, %1
-        return %2""", "return %0"),
+        return %2""", "return %0", hits="subtract_zero=1"),
     Rule("subtract", "x - (-y)", XY, """
         %2:f32[2,3] = negative %1
         %3:f32[2,3] = subtract %0, %2
         return %3""", """
         %2:f32[2,3] = add %0, %1
-        return %2"""),
+        return %2""", hits="subtract_negation=1"),
     Rule("subtract", "x - x and x - (-0.0) stay", X, """
         %1:f32[2,3] = subtract %0, %0
         %2:f32[] = constant {value=dense<f32[]: [-0.0]>}
@@ -414,13 +416,13 @@ RULE_CASES = [
         %1:f32[] = constant {value=dense<f32[]: [1.0]>}
         %2:f32[2,3] = multiply %0, %1
         %3:f32[2,3] = multiply %1, %2
-        return %3""", "return %0"),
+        return %3""", "return %0", hits="multiply_one=2"),
     Rule("multiply", "x * -1", X, """
         %1:f32[] = constant {value=dense<f32[]: [-1.0]>}
         %2:f32[2,3] = multiply %1, %0
         return %2""", """
         %1:f32[2,3] = negative %0
-        return %1"""),
+        return %1""", hits="multiply_minus_one=1"),
     Rule("multiply", "x * 0 stays, and x * 2, and an integer n * -1", "x:f32[2,3], n:i32[2,3]", """
         %2:f32[] = constant {value=dense<f32[]: [0.0]>}
         %3:f32[2,3] = multiply %0, %2
@@ -432,7 +434,7 @@ RULE_CASES = [
     Rule("divide", "x / 1", X, """
         %1:f32[2,3] = fill {shape=(2, 3), value=1.0, dtype=f32}
         %2:f32[2,3] = divide %0, %1
-        return %2""", "return %0"),
+        return %2""", "return %0", hits="divide_one=1"),
     Rule("divide", "1 / x stays", X, """
         %1:f32[] = constant {value=dense<f32[]: [1.0]>}
         %2:f32[2,3] = divide %1, %0
@@ -444,7 +446,7 @@ RULE_CASES = [
         %4:f32[2,3] = pow %2, %3
         return %4""", """
         %1:f32[2,3] = square %0
-        return %1"""),
+        return %1""", hits="pow_one=1 pow_two=1"),
     Rule("pow", "x ** 3, 2 ** x stay", X, """
         %1:f32[] = constant {value=dense<f32[]: [3.0]>}
         %2:f32[2,3] = pow %0, %1
@@ -454,7 +456,7 @@ RULE_CASES = [
     Rule("negative", "-(-x)", X, """
         %1:f32[2,3] = negative %0
         %2:f32[2,3] = negative %1
-        return %2""", "return %0"),
+        return %2""", "return %0", hits="double_negation=1"),
     Rule("negative", "-abs(x) stays", X, """
         %1:f32[2,3] = abs %0
         %2:f32[2,3] = negative %1
@@ -462,38 +464,38 @@ RULE_CASES = [
     Rule("logical_not", "not not c", "c:bool[2,3]", """
         %1:bool[2,3] = logical_not %0
         %2:bool[2,3] = logical_not %1
-        return %2""", "return %0"),
+        return %2""", "return %0", hits="double_not=1"),
     Rule("logical_not", "not c stays", "c:bool[2,3]", """
         %1:bool[2,3] = logical_not %0
         return %1""", None),
     Rule("identity", "identity(x)", X, """
         %1:f32[2,3] = identity %0
-        return %1""", "return %0"),
+        return %1""", "return %0", hits="identity=1"),
     Rule("stop_gradient", "stop_gradient(x)", X, """
         %1:f32[2,3] = stop_gradient %0
-        return %1""", "return %0"),
+        return %1""", "return %0", hits="stop_gradient=1"),
     Rule("cast", "cast to its own dtype", X, """
         %1:f32[2,3] = cast %0 {dtype=f32}
-        return %1""", "return %0"),
+        return %1""", "return %0", hits="cast_to_own_dtype=1"),
     Rule("cast", "cast to another dtype stays", X, """
         %1:f64[2,3] = cast %0 {dtype=f64}
         return %1""", None),
     Rule("broadcast_to", "to its own shape", X, """
         %1:f32[2,3] = broadcast_to %0 {shape=(2, 3)}
-        return %1""", "return %0"),
+        return %1""", "return %0", hits="broadcast_to_own_shape=1"),
     Rule("broadcast_to", "to a larger shape stays", "x:f32[3]", """
         %1:f32[2,3] = broadcast_to %0 {shape=(2, 3)}
         return %1""", None),
     Rule("broadcast_like", "like a value of its own type", XY, """
         %2:f32[2,3] = broadcast_like %0, %1
-        return %2""", "return %0"),
+        return %2""", "return %0", hits="broadcast_like_own_shape=1"),
     Rule("broadcast_like", "like a static shape: broadcast_to, no longer waiting for y", "x:f32[3], y:f32[2,3]", """
         %2:f32[2,3] = exp %1
         %3:f32[2,3] = broadcast_like %0, %2
         return %3, %2""", """
         %2:f32[2,3] = exp %1
         %3:f32[2,3] = broadcast_to %0 {shape=(2, 3)}
-        return %3, %2"""),
+        return %3, %2""", hits="broadcast_like_static=1"),
     Rule("broadcast_like", "like a shape known at run time stays", "x:f32[3], y:f32[d0,3]", """
         %2:f32[d0,3] = broadcast_like %0, %1
         return %2""", None),
@@ -505,7 +507,7 @@ RULE_CASES = [
         %6:f32[4,2,3] = transpose %5 {perm=(1, 2, 0)}
         return %4, %6""", """
         %2:f32[4,2,3] = transpose %1 {perm=(2, 0, 1)}
-        return %0, %2"""),
+        return %0, %2""", hits="transpose_identity=2 transpose_of_transpose=2"),
     Rule("transpose", "a lone transpose stays", X, """
         %1:f32[3,2] = transpose %0 {perm=(1, 0)}
         return %1""", None),
@@ -515,7 +517,7 @@ RULE_CASES = [
         %3:f32[3,2] = reshape %2 {shape=(3, 2)}
         return %3""", """
         %1:f32[3,2] = reshape %0 {shape=(3, 2)}
-        return %1"""),
+        return %1""", hits="reshape_to_own_shape=1 reshape_of_reshape=1"),
     Rule("reshape", "a lone reshape stays", X, """
         %1:f32[3,2] = reshape %0 {shape=(3, 2)}
         return %1""", None),
@@ -527,47 +529,71 @@ RULE_CASES = [
         return %4, %5, %3""", """
         %2:f32[3,2] = transpose %1 {perm=(1, 0)}
         %3:f32[3,2] = reshape %0 {shape=(3, 2)}
-        return %3, %0, %2"""),
+        return %3, %0, %2""", hits="reshape_like_static_of_reshape=1 reshape_like_own_shape=1"),
+    Rule("reshape_like", "like a static shape: a reshape", "x:f32[2,3], y:f32[3,2]", """
+        %2:f32[3,2] = reshape_like %0, %1
+        return %2""", """
+        %2:f32[3,2] = reshape %0 {shape=(3, 2)}
+        return %2""", hits="reshape_like_static=1"),
+    Rule("reshape_like", "of a reshape, like a shape known at run time", "x:f32[2,3], s:f32[d0,3]", """
+        %2:f32[6] = reshape %0 {shape=(6,)}
+        %3:f32[d0,3] = reshape_like %2, %1
+        return %3""", """
+        %2:f32[d0,3] = reshape_like %0, %1
+        return %2""", hits="reshape_like_of_reshape=1"),
     Rule("reshape_like", "like a shape known at run time stays", "x:f32[2,3], s:f32[d0,3]", """
         %2:f32[d0,3] = reshape_like %0, %1
         return %2""", None),
     Rule("squeeze", "squeeze(expand_dims(x, a), a)", X, """
         %1:f32[2,1,3] = expand_dims %0 {axes=(1,)}
         %2:f32[2,3] = squeeze %1 {axes=(1,)}
-        return %2""", "return %0"),
+        return %2""", "return %0", hits="squeeze_expand_dims=1"),
     Rule("squeeze", "other axes stay", X, """
         %1:f32[1,1,2,3] = expand_dims %0 {axes=(0, 1)}
         %2:f32[1,2,3] = squeeze %1 {axes=(0,)}
         return %2""", None),
+    Rule("squeeze", "of a reduction that keeps the axes: one reduction", X, """
+        %1:f32[2,1] = reduce_sum %0 {axes=(1,), keepdims=True}
+        %2:f32[2] = squeeze %1 {axes=(1,)}
+        return %2""", """
+        %1:f32[2] = reduce_sum %0 {axes=(1,), keepdims=False}
+        return %1""", hits="squeeze_kept_dims=1"),
+    Rule("squeeze", "of a reduction over other axes stays", X, """
+        %1:f32[1,1] = reduce_sum %0 {axes=(0, 1), keepdims=True}
+        %2:f32[1] = squeeze %1 {axes=(1,)}
+        return %2""", None),
     Rule("expand_dims", "expand_dims(squeeze(x, a), a)", "e:f32[2,1,3]", """
         %1:f32[2,3] = squeeze %0 {axes=(1,)}
         %2:f32[2,1,3] = expand_dims %1 {axes=(1,)}
-        return %2""", "return %0"),
+        return %2""", "return %0", hits="expand_dims_squeeze=1"),
     Rule("expand_dims", "other axes stay", "e:f32[2,1,3]", """
         %1:f32[2,3] = squeeze %0 {axes=(1,)}
         %2:f32[1,2,3] = expand_dims %1 {axes=(0,)}
         return %2""", None),
     Rule("reduce_max", "over a size-1 axis it keeps", "e:f32[2,1,3]", """
         %1:f32[2,1,3] = reduce_max %0 {axes=(1,), keepdims=True}
-        return %1""", "return %0"),
+        return %1""", "return %0", hits="reduce_size_one_kept=1"),
     Rule("reduce_max", "over a longer axis kept stays", "e:f32[2,1,3]", """
         %1:f32[2,1,1] = reduce_max %0 {axes=(1, 2), keepdims=True}
         return %1""", None),
     Rule("reduce_min", "over no axes, kept", X, """
         %1:f32[2,3] = reduce_min %0 {axes=(), keepdims=True}
-        return %1""", "return %0"),
+        return %1""", "return %0", hits="reduce_no_axes=1"),
     Rule("reduce_min", "a real reduction stays", X, """
         %1:f32[3] = reduce_min %0 {axes=(0,), keepdims=False}
         return %1""", None),
     Rule("reduce_prod", "over size-1 axes it keeps", "e:f32[2,1,3]", """
         %1:f32[2,1,3] = reduce_prod %0 {axes=(1,), keepdims=True}
-        return %1""", "return %0"),
+        return %1""", "return %0", hits="reduce_size_one_kept=1"),
     Rule("reduce_prod", "a real reduction kept stays", X, """
         %1:f32[2,1] = reduce_prod %0 {axes=(1,), keepdims=True}
         return %1""", None),
+    Rule("reduce_sum", "a sum over no axes stays: it turns -0.0 into +0.0", X, """
+        %1:f32[2,3] = reduce_sum %0 {axes=(), keepdims=False}
+        return %1""", None),
     Rule("where", "where(c, x, x)", "c:bool[2,3], x:f32[2,3]", """
         %2:f32[2,3] = where %0, %1, %1
-        return %2""", "return %1"),
+        return %2""", "return %1", hits="where_same=1"),
     Rule("where", "where(c, x, y) stays", "c:bool[2,3], x:f32[2,3], y:f32[2,3]", """
         %3:f32[2,3] = where %0, %1, %2
         return %3""", None),
@@ -579,19 +605,28 @@ def simplify_and_clean(graph: Graph) -> Graph:
     return eliminate_dead_code(simplify(graph))
 
 
+def rule_hits(hits: str) -> dict[str, int]:
+    """``{"multiply_one": 2}`` from ``"multiply_one=2"``."""
+    return {name: int(n) for name, n in (word.split("=") for word in hits.split())}
+
+
 @pytest.mark.parametrize("case", RULE_CASES, ids=[f"{c.op}: {c.id}" for c in RULE_CASES])
 def test_simplification_rule(case):
     before = parse_graph(graph_text(case.signature, case.body))
     after = check_pass(simplify_and_clean, before, draws=8)
     assert text(after) == graph_text(case.signature, case.expected or case.body)
+    stats = []
+    run_passes(before, [Pass("simplify", simplify)], "optimize", stats)
+    assert stats[0].counts == rule_hits(case.hits)
 
 
-def test_every_rule_has_a_case_it_rewrites_and_one_it_leaves():
-    rewrites = {c.op for c in RULE_CASES if c.expected is not None}
-    leaves = {c.op for c in RULE_CASES if c.expected is None}
-    assert rewrites == set(RULES)
+def test_every_rule_fires_in_a_case_and_every_op_with_rules_has_a_case_it_leaves():
+    assert {name for c in RULE_CASES for name in rule_hits(c.hits)} == {r.name for r in RULES}
+    assert all(c.hits for c in RULE_CASES if c.expected is not None)
+    ops_with_rules = {name for name, opdef in OPS.items() if RULES.for_op(opdef)}
+    assert {c.op for c in RULE_CASES if c.expected is not None} == ops_with_rules
     unconditional = {"identity", "stop_gradient"}  # nothing to leave: they always go
-    assert leaves == set(RULES) - unconditional
+    assert {c.op for c in RULE_CASES if c.expected is None} >= ops_with_rules - unconditional
 
 
 def test_simplify_leaves_nodes_it_made_unused_for_dead_code_elimination():
