@@ -42,6 +42,7 @@ class OpDef:
     reduction: str | None = None  # a reduction: the binary elementwise op that combines two partial results
     identity: object = None  # a binary op's identity element: a number, or "lowest"/"highest" of the dtype
     shape_only_inputs: tuple[int, ...] = ()  # inputs of which the op reads the type only, never the data
+    fills: bool = False  # every element of the result is the attribute "value" (fill, full_like)
     fusion_kind: str = ""  # what a fused kernel may hold it as: one of FUSION_KINDS (derived when empty)
     foldable: bool = True  # constant folding may evaluate it at compile time
     regions: tuple[str, ...] = ()  # attributes holding the sub-graphs a control-flow op runs

@@ -54,7 +54,7 @@ def _fill_infer(types, shape, value, dtype):
     return [TensorType(tuple(shape), as_dtype(dtype))]
 
 
-define("fill", _fill_infer)
+define("fill", _fill_infer, fills=True)
 
 
 @user_op("fill")
@@ -84,7 +84,7 @@ def _full_like_infer(types, value, dtype):
     return [TensorType(types[0].shape, as_dtype(dtype))]
 
 
-define("full_like", _full_like_infer, shape_only_inputs=(0,), fusion_kind="elementwise", vjp=lambda cts, inputs, outputs, **a: [None], jvp=lambda t, i, o, **a: [None])
+define("full_like", _full_like_infer, shape_only_inputs=(0,), fusion_kind="elementwise", fills=True, vjp=lambda cts, inputs, outputs, **a: [None], jvp=lambda t, i, o, **a: [None])
 
 
 @user_op("full_like")

@@ -38,7 +38,7 @@ def uniform_value(value: Value):
         node = node.inputs[0].node
     if node is None:
         return None
-    if node.op in ("fill", "full_like"):
+    if node.opdef.fills:
         return node.attrs["value"]
     array = constant_of(node.outputs[0])
     if array is not None and array.size == 1:

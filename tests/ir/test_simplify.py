@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from graphc.backends.numpy import Interpreter
-from graphc.backends.numpy.kernels import run_kernel
+from graphc.backends.numpy.ops import run_op
 from graphc.ir.errors import IRError
 from graphc.ir.passes import Pass, compile_stages, format_stats, run_passes, simplify
 from graphc.ir.passes.patterns import MAX_REWRITES_PER_NODE, MAX_ROUNDS, Rule, Rules, new, op, rewrite_graph, var
@@ -50,7 +50,7 @@ def test_rule_hits_are_in_the_pass_statistics():
 
 
 def test_only_passes_that_count_show_counts_in_the_pipeline_statistics():
-    _, stats = compile_stages(parse_graph(SIMPLIFIABLE), run_kernel)
+    _, stats = compile_stages(parse_graph(SIMPLIFIABLE), run_op)
     counted = {(s.name, tuple(s.counts.items())) for s in stats if s.counts}
     assert counted == {("simplify", (("multiply_one", 1), ("add_negation", 1)))}
     table = format_stats(stats).splitlines()
