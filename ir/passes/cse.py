@@ -40,7 +40,7 @@ def eliminate_common_subexpressions(graph: Graph) -> Graph:
     seen: dict = {}
     writes: dict[str, int] = {}
 
-    def rule(node, inputs, builder):
+    def rule(node, inputs, writer):
         effect = get_op(node.op).effect
         if effect == "write":
             writes[node.attrs["var"]] = writes.get(node.attrs["var"], 0) + 1
@@ -51,7 +51,7 @@ def eliminate_common_subexpressions(graph: Graph) -> Graph:
         if effect == "read":
             key += (writes.get(node.attrs["var"], 0),)
         if key not in seen:
-            seen[key] = builder.copy(node, inputs)
+            seen[key] = writer.copy(node, inputs)
         return seen[key]
 
     return rebuild(graph, rule)

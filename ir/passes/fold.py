@@ -54,9 +54,9 @@ def fold_constants(graph: Graph, evaluate: Evaluate, max_elements: int = DEFAULT
     node whose evaluation fails (an index out of range) is left for run time, which reports the error
     with the op and the user's source line."""
 
-    def rule(node, inputs, builder):
+    def rule(node, inputs, writer):
         if node.op == "cond":  # a constant predicate: the branch taken replaces the node
-            return taken_branch(node, inputs, builder)
+            return taken_branch(node, inputs, writer)
         if not node.opdef.foldable:
             return None
         types = [v.type for v in node.outputs]
@@ -69,6 +69,6 @@ def fold_constants(graph: Graph, evaluate: Evaluate, max_elements: int = DEFAULT
             results = evaluate(node.op, arrays, node.attrs, types)
         except GraphcError:
             return None
-        return [builder.emit("constant", [], {"value": np.array(r)})[0] for r in results]
+        return [writer.emit("constant", [], {"value": np.array(r)})[0] for r in results]
 
     return rebuild(graph, rule)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import networkx as nx
 
 from ..graph import Graph, Node, Value, common_scope
-from .rebuild import Builder
+from .rebuild import GraphWriter
 
 # The most nodes one kernel holds: LLVM's loop vectoriser takes time quadratic in a loop's length
 # (a kernel of 3,000 nodes took 3 s, of 6,000 nodes 11 s); longer chains become several kernels.
@@ -299,12 +299,12 @@ def fuse(graph: Graph) -> Graph:
     new = Graph(graph.name)
     new.variables = dict(graph.variables)
     vmap: dict[Value, Value] = {v: new.add_input(v.type, v.name) for v in graph.inputs}
-    builder = Builder(new)
+    writer = GraphWriter(new)
     count = 0
     for group in groups.topological_order():
         if group.kind is None:
             (node,) = group.nodes
-            vmap.update(zip(node.outputs, builder.copy(node, [vmap[v] for v in node.inputs])))
+            vmap.update(zip(node.outputs, writer.copy(node, [vmap[v] for v in node.inputs])))
             continue
         members = set(group.nodes)
         escaping = [
@@ -340,7 +340,7 @@ def _kernel_body(name: str, nodes: list[Node], escaping: list[Value]) -> tuple[G
             if v in vmap or v.node in members:
                 continue
             if _is_scalar_constant(v) and v not in matmul_operands:
-                vmap[v] = Builder(body).copy(v.node, [])[0]
+                vmap[v] = GraphWriter(body).copy(v.node, [])[0]
             else:
                 external.append(v)
                 vmap[v] = body.add_input(v.type, v.name)

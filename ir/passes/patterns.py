@@ -30,7 +30,7 @@ from ..errors import GraphcError, IRError
 from ..graph import Graph, Node, Value
 from ..registry import OpDef, get_op
 from ..types import TensorType
-from .rebuild import Builder, rebuild, structure
+from .rebuild import GraphWriter, rebuild, structure
 
 MAX_REWRITES_PER_NODE = 32  # rules applied to one node and its successive replacements
 MAX_ROUNDS = 8  # passes over the whole graph; one is enough unless a node reached the bound above
@@ -311,10 +311,10 @@ def rewrite_graph(graph: Graph, rules: Rules, hits: Counter, max_rewrites: int =
 
     Nodes that the rewrites leave unused stay in the graph for dead-code elimination to remove."""
 
-    def rule(node: Node, inputs: list[Value], builder: Builder) -> list[Value] | None:
+    def rule(node: Node, inputs: list[Value], writer: GraphWriter) -> list[Value] | None:
         result = rules.rewrite(node, inputs, hits, max_rewrites)
         if isinstance(result, NewNode):
-            added = builder.graph.add_node(result.op, result.inputs, result.attrs, [result.type], **result.like.meta)
+            added = writer.graph.add_node(result.op, result.inputs, result.attrs, [result.type], **result.like.meta)
             result = added.outputs[0]
         return None if result is None else [result]
 

@@ -7,11 +7,11 @@ from ..graph import Graph, Node, Value
 from ..registry import get_op
 
 # A node rule sees the node being copied, its inputs already mapped into the new graph, and the
-# builder; it returns values standing for the node's results, or None to copy the node unchanged.
-NodeRule = Callable[[Node, list[Value], "Builder"], list[Value] | None]
+# writer; it returns values standing for the node's results, or None to copy the node unchanged.
+NodeRule = Callable[[Node, list[Value], "GraphWriter"], list[Value] | None]
 
 
-class Builder:
+class GraphWriter:
     """The graph being built; new nodes inherit the metadata of the node being rewritten."""
 
     def __init__(self, graph: Graph):
@@ -33,13 +33,13 @@ def rebuild(graph: Graph, rule: NodeRule, nodes: list[Node] | None = None) -> Gr
     new = Graph(graph.name)
     new.variables = dict(graph.variables)
     vmap: dict[Value, Value] = {v: new.add_input(v.type, v.name) for v in graph.inputs}
-    builder = Builder(new)
+    writer = GraphWriter(new)
     for node in graph.nodes if nodes is None else nodes:
         inputs = [vmap[v] for v in node.inputs]
-        builder.origin = node
-        results = rule(node, inputs, builder)
+        writer.origin = node
+        results = rule(node, inputs, writer)
         if results is None:
-            results = builder.copy(node, inputs)
+            results = writer.copy(node, inputs)
         vmap.update(zip(node.outputs, results))
     new.outputs = [vmap[v] for v in graph.outputs]
     return new

@@ -10,7 +10,7 @@ from typing import Callable
 
 from ..graph import Graph, Node, Value
 from ..transform import clone_into
-from .rebuild import Builder, rebuild
+from .rebuild import GraphWriter, rebuild
 
 
 def map_regions(graph: Graph, transform: Callable[[Graph], Graph]) -> Graph:
@@ -19,11 +19,11 @@ def map_regions(graph: Graph, transform: Callable[[Graph], Graph]) -> Graph:
     if not any(n.opdef.regions for n in graph.nodes):
         return graph
 
-    def rule(node: Node, inputs: list[Value], builder: Builder):
+    def rule(node: Node, inputs: list[Value], writer: GraphWriter):
         if not node.opdef.regions:
             return None
         attrs = {**node.attrs, **{name: transform(node.attrs[name]) for name in node.opdef.regions}}
-        return builder.graph.copy_node(node, inputs, attrs).outputs
+        return writer.graph.copy_node(node, inputs, attrs).outputs
 
     return rebuild(graph, rule)
 
@@ -37,12 +37,12 @@ def in_regions(run: Callable[[Graph], Graph]) -> Callable[[Graph], Graph]:
     return run_everywhere
 
 
-def taken_branch(node: Node, inputs: list[Value], builder: Builder) -> list[Value] | None:
+def taken_branch(node: Node, inputs: list[Value], writer: GraphWriter) -> list[Value] | None:
     """For a ``cond`` whose predicate is a constant: the taken branch's nodes, copied in place of the
     node, and their results; else None."""
     producer = inputs[0].node
     if producer is None or producer.op != "constant":
         return None
     branch = node.attrs["then_branch" if bool(producer.attrs["value"]) else "else_branch"]
-    vmap = clone_into(builder.graph, branch, inputs[1:])
+    vmap = clone_into(writer.graph, branch, inputs[1:])
     return [vmap[v] for v in branch.outputs]

@@ -757,9 +757,9 @@ def _drop_last_node_but_keep_outputs(graph: Graph) -> Graph:
 def _mistype_exp(graph: Graph) -> Graph:
     """A deliberately broken pass: ``exp`` results typed f64[7], which the op's shape rule denies."""
 
-    def rule(node, inputs, builder):
+    def rule(node, inputs, writer):
         if node.op == "exp":
-            return builder.graph.add_node("exp", inputs, {}, [TensorType((7,), float64)]).outputs
+            return writer.graph.add_node("exp", inputs, {}, [TensorType((7,), float64)]).outputs
         return None
 
     return rebuild(graph, rule)
