@@ -82,13 +82,14 @@ def _stats_table(stats: list[PassStat]) -> str:
     for s in stats:
         changed = " class=changed" if s.nodes_after != s.nodes_before else ""
         delta = s.nodes_after - s.nodes_before
+        counts = html.escape(" ".join(f"{name}={n}" for name, n in s.counts.items()))
         rows.append(
             f"<tr{changed}><td>{html.escape(s.stage)}</td><td>{html.escape(s.name)}</td><td>{s.nodes_before}</td>"
-            f"<td>{s.nodes_after}</td><td>{delta:+d}</td><td>{1e3 * s.seconds:.2f}</td></tr>"
+            f"<td>{s.nodes_after}</td><td>{delta:+d}</td><td>{1e3 * s.seconds:.2f}</td><td>{counts}</td></tr>"
         )
     return (
         "<table class=stats><thead><tr><th>stage</th><th>pass</th><th>nodes before</th><th>nodes after</th>"
-        f"<th>change</th><th>ms</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        f"<th>change</th><th>ms</th><th>counts</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
 
 
@@ -103,7 +104,7 @@ body {{ font-family: Helvetica, Arial, sans-serif; margin: 1.5em; color: #0f172a
 pre {{ font-size: 11px; overflow: auto; background: #f8fafc; padding: 0.5em; }}
 table.stats {{ border-collapse: collapse; margin-top: 1em; font-size: 13px; }}
 table.stats td, table.stats th {{ border: 1px solid #cbd5e1; padding: 2px 8px; text-align: right; }}
-table.stats td:nth-child(-n+2), table.stats th:nth-child(-n+2) {{ text-align: left; }}
+table.stats td:nth-child(-n+2), table.stats th:nth-child(-n+2), table.stats td:nth-child(7) {{ text-align: left; }}
 tr.changed {{ background: #ecfdf5; }} .note {{ color: #b45309; }}
 </style></head>
 <body>

@@ -312,6 +312,8 @@ def test_stages_page_shows_every_stage_side_by_side_with_the_pass_table(mlp, tmp
         (s.stage, s.name, s.nodes_before, s.nodes_after) for s in stats
     ]
     assert page.count("class=changed") == sum(s.nodes_before != s.nodes_after for s in stats) > 0
+    counted = [s for s in stats if s.counts]  # the hits of each simplification rule
+    assert counted and all(f"{name}={n}" in page for s in counted for name, n in s.counts.items())
     with pytest.raises(InvalidArgumentError, match="must end in .html"):
         gc.viz.render_stages(step, *args, path=tmp_path / "stages.svg")
 
