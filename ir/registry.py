@@ -12,7 +12,8 @@ Rule signatures:
 - ``jvp(tangents, inputs, outputs, **attrs) -> list`` (one tangent or None per output); tangents of
   non-differentiable inputs are None. ``linear=True`` ops derive it: the op applied to the tangents.
 - ``decomposition(*inputs, **attrs)``: the op written with other ops, for a backend that has no
-  implementation of its own (``ir.passes.decompose`` substitutes it).
+  implementation of its own (the LLVM backend compiles an elementwise op's decomposition when it
+  has no element code for it).
 """
 from __future__ import annotations
 
