@@ -28,15 +28,15 @@ class KernelBiasLayer(Layer):
 
     def kernel_shape(self, input_shape) -> tuple:
         """The kernel's shape for inputs of ``input_shape``; its last axis is the output channels."""
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} must define kernel_shape(input_shape)")
 
     def apply_kernel(self, inputs):
         """The inputs transformed by the kernel, before the bias and the activation."""
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} must define apply_kernel(inputs)")
 
     def kernel_config(self) -> dict:
         """The entries of ``get_config`` that describe the kernel (sizes, strides...)."""
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} must define kernel_config()")
 
     def input_channels(self, input_shape) -> int:
         """The size of the inputs' last axis, which must be known."""

@@ -53,11 +53,11 @@ class Pattern:
 
     def match(self, value: Value, bindings: Bindings) -> Iterator[Bindings]:
         """Every way ``value`` matches: ``bindings`` extended with the names bound, one per way."""
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} must define match(value, bindings)")
 
     def names(self) -> set[str]:
         """The names every match binds."""
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} must define names()")
 
     def __add__(self, other: Pattern) -> Op:
         return op("add", self, other, commutative=True)
