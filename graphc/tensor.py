@@ -7,10 +7,10 @@ from graphc.ir import ops
 from graphc.ir.errors import OperatorNotAllowedInGraphError
 from graphc.ir.graph import Value
 from graphc.ir.location import user_line
-from graphc.ir.types import TensorType, as_dtype
+from graphc.ir.types import TensorType, Typed, as_dtype
 
 
-class TensorLike:
+class TensorLike(Typed):
     """Operators shared by tensors and variables; subclasses define ``_as_tensor()``, the tensor to
     compute with."""
 
@@ -60,14 +60,6 @@ class TensorLike:
     def shape(self) -> tuple:
         """The static shape; a dimension known only at run time is None."""
         return tuple(d if isinstance(d, int) else None for d in self.type.shape)
-
-    @property
-    def dtype(self):
-        return self.type.dtype
-
-    @property
-    def ndim(self) -> int:
-        return self.type.ndim
 
     def ref(self):
         """A hashable reference to this object (for dictionary keys and sets)."""

@@ -14,7 +14,7 @@ import networkx as nx
 
 from .location import Location
 from .registry import OpDef, get_op
-from .types import TensorType
+from .types import TensorType, Typed
 
 _value_ids = itertools.count()
 _display: Callable[[Graph], dict[str, str]] | None = None  # see set_display
@@ -31,7 +31,7 @@ def common_scope(scopes: Iterable[str]) -> str:
     return "/".join(common)
 
 
-class Value:
+class Value(Typed):
     """One SSA value: a graph input or a node's result."""
 
     __slots__ = ("id", "type", "node", "index", "name", "__weakref__")
@@ -46,14 +46,6 @@ class Value:
     @property
     def shape(self):
         return self.type.shape
-
-    @property
-    def dtype(self):
-        return self.type.dtype
-
-    @property
-    def ndim(self) -> int:
-        return self.type.ndim
 
     def __repr__(self) -> str:
         producer = self.node.op if self.node else "input"

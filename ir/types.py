@@ -216,3 +216,18 @@ def broadcast_shapes(*shapes: tuple[Dim, ...], what: str = "operands") -> tuple[
                 out = fresh_dim()
         result.append(out)
     return tuple(result)
+
+
+class Typed:
+    """The ``dtype`` and ``ndim`` of an object with a ``type`` (a ``TensorType``): graph values,
+    tensors, variables."""
+
+    __slots__ = ()
+
+    @property
+    def dtype(self) -> DType:
+        return self.type.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.type.ndim
