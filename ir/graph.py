@@ -8,13 +8,14 @@ results, a name scope and the user's source location. Variables are referenced b
 from __future__ import annotations
 
 import itertools
-from typing import Any, Callable, Iterable
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from .location import Location
 from .registry import OpDef, get_op
 from .types import TensorType, Typed
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 _value_ids = itertools.count()
 _display: Callable[[Graph], dict[str, str]] | None = None  # see set_display
@@ -165,6 +166,8 @@ class Graph:
 
     def to_networkx(self) -> nx.DiGraph:
         """Nodes as vertices; data edges (with the value as ``value``) and effect-order edges."""
+        import networkx as nx  # loaded on first use: importing graphc stays fast
+
         g = nx.DiGraph()
         g.add_nodes_from(self.nodes)
         for node in self.nodes:
@@ -179,6 +182,8 @@ class Graph:
     def topological_order(self) -> list[Node]:
         """A valid execution order that keeps the current order wherever it is free to."""
         position = {n: i for i, n in enumerate(self.nodes)}
+        import networkx as nx
+
         return list(nx.lexicographical_topological_sort(self.to_networkx(), key=position.__getitem__))
 
     @property

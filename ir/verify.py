@@ -1,8 +1,6 @@
 """The verifier: checks that a graph is well formed. It runs after tracing and after every pass."""
 from __future__ import annotations
 
-import networkx as nx
-
 from .errors import IRError
 from .graph import Graph, Node
 from .registry import OPS
@@ -78,6 +76,8 @@ def _check_structure(graph: Graph, where: dict) -> None:
 
 
 def _check_acyclic(graph: Graph, where: dict) -> None:
+    import networkx as nx  # loaded on first use: importing graphc stays fast
+
     data = nx.DiGraph()
     data.add_nodes_from(graph.nodes)
     data.add_edges_from((v.node, node) for node in graph.nodes for v in node.inputs if v.node is not None)

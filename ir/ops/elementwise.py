@@ -10,7 +10,6 @@ import math
 from typing import Callable
 
 import numpy as np
-from scipy import special
 
 from ..dispatch import bind
 from ..errors import DTypeError
@@ -61,6 +60,12 @@ TABLED_OPS: dict[str, Callable] = {}
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 
+def _erf(x):
+    from scipy import special  # loaded on first use: importing graphc stays fast
+
+    return special.erf(x)
+
+
 def _stable_sigmoid(x):
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
@@ -93,7 +98,7 @@ cos = _define_unary("cos", "float", np.cos, lambda x, y: negative(sin(x)))
 tanh = _define_unary("tanh", "float", np.tanh, lambda x, y: subtract(1.0, square(y)))
 sigmoid = _define_unary("sigmoid", "float", _stable_sigmoid, lambda x, y: multiply(y, subtract(1.0, y)))
 relu = _define_unary("relu", "numeric", lambda x: np.maximum(x, np.zeros((), x.dtype)), lambda x, y: cast(greater(x, 0), x.dtype))
-erf = _define_unary("erf", "float", special.erf, lambda x, y: multiply(_TWO_OVER_SQRT_PI, exp(negative(square(x)))))
+erf = _define_unary("erf", "float", _erf, lambda x, y: multiply(_TWO_OVER_SQRT_PI, exp(negative(square(x)))))
 logical_not = _define_unary("logical_not", "bool", np.logical_not)
 
 

@@ -26,8 +26,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import networkx as nx
-
 from ..graph import Graph, Node, Value, common_scope
 from .rebuild import GraphWriter
 
@@ -236,6 +234,8 @@ class Groups:
 
     def topological_order(self) -> list[_Group]:
         """The groups in an order that respects every edge, keeping the graph's order where it is free to."""
+        import networkx as nx  # loaded on first use: importing graphc stays fast
+
         dag = nx.DiGraph()
         dag.add_nodes_from(self.succ)
         dag.add_edges_from((a, b) for a, succ in self.succ.items() for b in succ)
