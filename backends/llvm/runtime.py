@@ -256,12 +256,16 @@ class Executable:
         for a, (shape, dtype) in zip(inputs, self._input_types):
             if type(a) is not np.ndarray or not (a.flags.c_contiguous and a.flags.aligned):
                 a = _prepare_input(np.asarray(a))
-            if a.dtype != dtype and a.dtype.newbyteorder("=") == dtype:  # another byte order: converted
-                a = _prepare_input(a)
-            if a.dtype != dtype or a.shape != shape:
+            if a.dtype is not dtype and a.dtype != dtype and a.dtype.newbyteorder("=") == dtype:
+                a = _prepare_input(a)  # another byte order: converted
+            # (NumPy's dtypes of the built-in types are one object each: ``is`` settles most calls)
+            if (a.dtype is not dtype and a.dtype != dtype) or a.shape != shape:
                 raise InvalidArgumentError(f"expected an array of {dtype}{list(shape)}, got {a.dtype}{list(a.shape)}")
             arrays.append(a)
-        table, table_address, sync, sync_address, _ = self._scratch(_NO_DIMS)
+        state = getattr(self._local, "static_scratch", None)  # the one entry of a static graph, kept at hand
+        if state is None:
+            state = self._local.static_scratch = self._scratch(_NO_DIMS)
+        table, table_address, sync, sync_address, _ = state
         outputs = [np.empty(shape, dtype) for shape, dtype in self._output_types]
         if self._variables:
             self._call_with_variables(sync, self._new_value_types, self._call_arrays, table_address, sync_address,
