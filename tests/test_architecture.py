@@ -16,7 +16,9 @@ import pytest
 import graphc  # noqa: F401  (registers every op and both backends' implementations)
 from graphc.backends.llvm import codegen  # noqa: F401  (registers the LLVM implementations)
 from graphc.backends.llvm.lowering import lowering_of
+from graphc.ir.ops.control import build_region
 from graphc.ir.registry import OPS, REFERENCE
+from graphc.ir.types import TensorType, float32
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = {"graphc": ROOT / "graphc", "graphc.ir": ROOT / "ir", "graphc.backends": ROOT / "backends"}
@@ -170,6 +172,26 @@ def test_every_op_has_a_reference_implementation():
 def test_every_op_runs_natively_or_is_listed_with_a_reason():
     missing = {name for name, opdef in OPS.items() if lowering_of(opdef) is None}
     assert missing == set(LLVM_EXCEPTIONS), f"ops without LLVM code: {sorted(missing - set(LLVM_EXCEPTIONS))}"
+
+
+@pytest.mark.parametrize("name", sorted(n for n, opdef in OPS.items() if opdef.decomposition))
+def test_a_decomposition_is_written_with_ops_that_run_natively(name):
+    """The LLVM backend compiles an op without element code from its decomposition: every op that
+    decomposition uses needs code of its own."""
+    opdef = OPS[name]
+    arity = next(n for n in range(1, 4) if _accepts(opdef, [TensorType((), float32)] * n))
+    graph = build_region(name, [TensorType((), float32)] * arity, lambda *xs: [opdef.decomposition(*xs)])
+    assert graph.nodes
+    without_code = {n.op for n in graph.nodes if lowering_of(n.opdef) is None or lowering_of(n.opdef).endswith("decomposition")}
+    assert not without_code, f"{name}'s decomposition uses ops without LLVM code: {sorted(without_code)}"
+
+
+def _accepts(opdef, types) -> bool:
+    try:
+        opdef.infer(types)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 @pytest.mark.parametrize("name", sorted(MODULES))
