@@ -6,7 +6,10 @@
     def predict(x, w, b):
         return gc.nn.sigmoid(gc.matmul(x, w) + b)
 """
+import importlib
+
 from graphc.ir import location as _location
+from graphc.ir.graph import set_display as _set_display
 
 _location.register_internal_dir(__file__)
 
@@ -24,7 +27,6 @@ globals().update(_TABLED_OPS)  # abs, add, ..., exp, ..., power: the ops of the 
 from graphc.ir.types import DType, bool_ as bool, float32, float64, int32, int64  # noqa: E402
 
 from . import config, errors, nn  # noqa: E402
-from . import viz  # noqa: E402
 from .function import ConcreteFunction, Function, RetracingWarning, function  # noqa: E402
 from .control_flow import cond, range, while_loop  # noqa: E402  (range: tensor bounds allowed)
 from . import autograph  # noqa: E402
@@ -33,13 +35,35 @@ from .tape import GradientTape  # noqa: E402
 from .tensor import Tensor  # noqa: E402
 from .tracing import TensorSpec, init_scope  # noqa: E402
 from .variables import Variable  # noqa: E402
-from . import (  # noqa: E402
-    activations, callbacks, data, initializers, layers, losses, metrics, optimizers, random, regularizers, train,
-)
-from .layers import Input  # noqa: E402
-from .models import Model, Sequential  # noqa: E402
 from .module import Module  # noqa: E402
 
+# The Keras side, the data pipeline and the pictures load on first use (``gc.layers``, ``gc.Model``,
+# ``gc.viz``...), so that importing graphc stays fast.
+_LAZY_MODULES = (
+    "activations", "callbacks", "data", "initializers", "layers", "losses", "metrics", "optimizers", "random",
+    "regularizers", "train", "viz",
+)
+_LAZY_NAMES = {"Input": "layers", "Model": "models", "Sequential": "models"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    if name in _LAZY_NAMES:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY_NAMES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY_MODULES, *_LAZY_NAMES])
+
+
+def _graph_mimebundle(graph) -> dict:
+    """Notebooks show graphs as pictures (``graphc.viz``, loaded then)."""
+    return importlib.import_module("graphc.viz.notebook").graph_mimebundle(graph)
+
+
+_set_display(_graph_mimebundle)
 __version__ = "0.1.0"
 
 # NumPy-style aliases

@@ -14,14 +14,9 @@ folds scopes and the backward pass, ``dot`` emits the ``graphviz.Digraph`` (``gr
 options), ``render`` runs ``dot``, ``stages`` picks the graph of a compile stage, ``page`` writes the
 before/after page, ``dump_directory`` the ``GRAPHC_DUMP_DIR`` files and ``notebook`` Jupyter's display.
 """
-from graphc.ir.graph import set_display
-
 from .dump_directory import dump
-from .notebook import graph_mimebundle
 from .page import render_stages
 from .render import dot_available, write
 from .stages import STAGES, concrete_function, render, stage_graphs, to_dot
 
 __all__ = ["STAGES", "concrete_function", "dot_available", "dump", "render", "render_stages", "stage_graphs", "to_dot", "write"]
-
-set_display(graph_mimebundle)  # Graph._repr_mimebundle_: notebooks show graphs as pictures
