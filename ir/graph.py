@@ -7,9 +7,11 @@ results, a name scope and the user's source location. Variables are referenced b
 """
 from __future__ import annotations
 
+import heapq
 import itertools
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
+from .errors import IRError
 from .location import Location
 from .registry import OpDef, get_op
 from .types import TensorType, Typed
@@ -19,6 +21,31 @@ if TYPE_CHECKING:
 
 _value_ids = itertools.count()
 _display: Callable[[Graph], dict[str, str]] | None = None  # see set_display
+
+
+def in_dependency_order(items: Iterable, successors: dict, key: Callable) -> list:
+    """``items`` in an order where each comes before its ``successors`` (``successors[a]``: those that
+    must follow ``a``), the one of least ``key`` first wherever the order is free. Raises IRError on
+    a cycle."""
+    items = list(items)
+    waiting = dict.fromkeys(items, 0)
+    for a in items:
+        for b in successors.get(a, ()):
+            waiting[b] += 1
+    ready = [(key(a), i, a) for i, a in enumerate(items) if not waiting[a]]
+    heapq.heapify(ready)
+    index = {a: i for i, a in enumerate(items)}
+    order = []
+    while ready:
+        _, _, a = heapq.heappop(ready)
+        order.append(a)
+        for b in successors.get(a, ()):
+            waiting[b] -= 1
+            if not waiting[b]:
+                heapq.heappush(ready, (key(b), index[b], b))
+    if len(order) != len(items):
+        raise IRError(f"no order respects every dependency: {len(items) - len(order)} items are on a cycle")
+    return order
 
 
 def common_scope(scopes: Iterable[str]) -> str:
@@ -182,9 +209,14 @@ class Graph:
     def topological_order(self) -> list[Node]:
         """A valid execution order that keeps the current order wherever it is free to."""
         position = {n: i for i, n in enumerate(self.nodes)}
-        import networkx as nx
-
-        return list(nx.lexicographical_topological_sort(self.to_networkx(), key=position.__getitem__))
+        successors: dict[Node, set[Node]] = {}
+        for node in self.nodes:
+            for v in node.inputs:
+                if v.node is not None:
+                    successors.setdefault(v.node, set()).add(node)
+        for a, b in self.effect_edges():
+            successors.setdefault(a, set()).add(b)
+        return in_dependency_order(self.nodes, successors, position.__getitem__)
 
     @property
     def kernels(self) -> list[Node]:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..graph import Graph, Node, Value, common_scope
+from ..graph import Graph, Node, Value, common_scope, in_dependency_order
 from .rebuild import GraphWriter
 
 # The most nodes one kernel holds: LLVM's loop vectoriser takes time quadratic in a loop's length
@@ -234,12 +234,7 @@ class Groups:
 
     def topological_order(self) -> list[_Group]:
         """The groups in an order that respects every edge, keeping the graph's order where it is free to."""
-        import networkx as nx  # loaded on first use: importing graphc stays fast
-
-        dag = nx.DiGraph()
-        dag.add_nodes_from(self.succ)
-        dag.add_edges_from((a, b) for a, succ in self.succ.items() for b in succ)
-        return list(nx.lexicographical_topological_sort(dag, key=lambda g: g.first))
+        return in_dependency_order(self.succ, self.succ, lambda g: g.first)
 
 
 def _may_read(reader: Node, value: Value, space: Space) -> bool:
