@@ -10,6 +10,10 @@ W2 row softmax of float32[4096, 1024]
 W3 MLP training step 784-512-512-10, batch 256, float32, softmax cross-entropy, SGD
 W4 per-call overhead: x * 2 + 1 on float32[4]
 W5 first-call latency of W3 (trace + optimise + compile) in a fresh process, cold and warm cache
+W6 CNN training step (bench/cnn.py): f32[64, 28, 28, 1] NHWC, conv 3x3x32 relu, maxpool 2x2, conv 3x3x64
+   relu, maxpool 2x2, dense 128 relu, dense 10, softmax cross-entropy, SGD; checked against NumPy by
+   hand (and the peers' first loss) before it is timed; TensorFlow in a tf.function, PyTorch eager;
+   then its first call in a fresh process, cold and warm cache, as W5
 W7 compile time of long elementwise chains in a fresh process, cold cache: 750 and 1,500 steps of
    sin(x) * c + d, 10,000 and 20,000 simple ops (x * c, x - d); each doubling's growth ratio (time at
    2n over time at n: 2 is linear)
@@ -65,9 +69,19 @@ def report_of_new_process(script: str, *args: str, cache_dir: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def first_call_latency(warm: bool, cache_dir: str) -> float:
-    """Seconds from import to the end of W3's first compiled call, in a new process."""
-    return report_of_new_process("first_call.py", cache_dir=cache_dir)["seconds"]
+def first_call_latency(cache_dir: str, *workload: str) -> float:
+    """Seconds the first compiled call of W3 (or of ``W6``) takes, in a new process."""
+    return report_of_new_process("first_call.py", *workload, cache_dir=cache_dir)["seconds"]
+
+
+def first_calls(label: str, *workload: str) -> None:
+    """The median of 3 first calls with a cold cache, then of 3 with a warm one."""
+    with tempfile.TemporaryDirectory() as cache:
+        cold = statistics.median(first_call_latency(tempfile.mkdtemp(dir=cache), *workload) for _ in range(3))
+        first_call_latency(cache, *workload)  # fills the cache
+        warm = statistics.median(first_call_latency(cache, *workload) for _ in range(3))
+    print(f"{label + ' (cold cache)':<44} {'graphc':<10} {_format_time(cold)}")
+    print(f"{label + ' (warm cache)':<44} {'graphc':<10} {_format_time(warm)}")
 
 
 # W7: (chain, size n): the first call is timed at n and 2n
@@ -103,17 +117,19 @@ def run(selected: list[str]) -> None:
         impls = workload.implementations(peers)
         baseline = None
         for impl_name, fn in impls.items():
-            seconds = median_time(fn, workload.repeats)
+            if workload.isolated:
+                with tempfile.TemporaryDirectory() as cache:
+                    report = report_of_new_process(workload.isolated, impl_name, str(workload.repeats), cache_dir=cache)
+                seconds = report["seconds"]
+            else:
+                seconds = median_time(fn, workload.repeats)
             baseline = seconds if impl_name == "numpy" else baseline
             ratio = f"{baseline / seconds:8.2f}x" if baseline else ""
             print(f"{name + ' ' + workload.title:<44} {impl_name:<10} {_format_time(seconds)} {ratio}")
     if not selected or "W5" in selected:
-        with tempfile.TemporaryDirectory() as cache:
-            cold = statistics.median(first_call_latency(False, tempfile.mkdtemp(dir=cache)) for _ in range(3))
-            first_call_latency(False, cache)  # fills the cache
-            warm = statistics.median(first_call_latency(True, cache) for _ in range(3))
-        print(f"{'W5 first call of W3 (cold cache)':<44} {'graphc':<10} {_format_time(cold)}")
-        print(f"{'W5 first call of W3 (warm cache)':<44} {'graphc':<10} {_format_time(warm)}")
+        first_calls("W5 first call of W3")
+    if not selected or "W6" in selected:
+        first_calls("W6 first call")
     if not selected or "W7" in selected:
         compile_growth()
 

@@ -19,9 +19,13 @@ def available_peers() -> list[str]:
 
 @dataclass
 class Workload:
+    """``make(peers)`` returns the implementations by name; an ``isolated`` workload's are timed each
+    in a new process, by ``python SCRIPT IMPL REPEATS`` printing ``{"seconds": median}``."""
+
     title: str
     make: Callable[[list[str]], dict]
     repeats: int = 7
+    isolated: str | None = None
 
     def implementations(self, peers: list[str]) -> dict[str, Callable]:
         return self.make(peers)
@@ -206,4 +210,7 @@ WORKLOADS = {
     "W2": Workload("row softmax f32[4096,1024]", _w2, repeats=7),
     "W3": Workload("MLP train step (batch 256)", _w3, repeats=9),
     "W4": Workload("per-call overhead x*2+1 f32[4]", _w4, repeats=9),
+    "W6": Workload("CNN train step (batch 64)", lambda peers: dict.fromkeys(
+        ["numpy", "graphc", *(p for p in peers if p in ("tensorflow", "torch"))]),
+                   repeats=9, isolated="cnn.py"),
 }

@@ -14,11 +14,21 @@ of ``SUM_BLOCK`` elements of the innermost loop: each block is summed in the vec
 partial sums (a few dozen elements each) and the block sums join a compensated total, so a sum of n
 elements is about as accurate as NumPy's pairwise summation at any n, rather than losing n·eps/lanes.
 Results are deterministic for a given build.
+
+A kernel whose innermost axis is kept while it reduces others (a bias gradient, the sum over
+[N, H, W] of [N, H, W, C]; pooling's windows) runs in *columns*: its innermost kept axis becomes the
+innermost loop, inside the reduced loops, in tiles of ``COLUMN_TILE`` columns whose accumulators and
+row values live in stack arrays. The inner loop is then contiguous and vectorised across columns,
+where reducing each column on its own strides through memory once per column. Each column's float
+sum runs in the same blocks of ``PARTIAL_SUM_LENGTH`` with the same compensation as a strided sum.
+Measured (W6's bias gradient, f32[64,26,26,32] summed to [32], one thread): 9.3 -> 0.2 ms.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from graphc.ir.graph import Graph, Node, Value
 from graphc.ir.passes.fusion import Space, kernel_space
@@ -27,6 +37,7 @@ from graphc.ir.types import DType
 from llvmlite import ir
 
 from . import scalar
+from .accumulators import Accumulator, CompensatedSum
 from .emitter import Emitter
 from .matmul import emit_matmul
 from .scalar import I64, lower_scalar
@@ -40,6 +51,9 @@ PARTIAL_SUM_LENGTH = 16
 # 512 add no time beyond noise to sums in cache or in memory.
 VECTOR_LANES = 32
 SUM_BLOCK = PARTIAL_SUM_LENGTH * VECTOR_LANES
+# Columns of a tile in column mode (see the module docstring): stack arrays of this many elements,
+# one per accumulator and row value, stay in L1.
+COLUMN_TILE = 256
 
 
 @dataclass
@@ -144,6 +158,8 @@ class FusedKernel:
     # -- the loop nest ----------------------------------------------------------------------------
     def emit(self) -> None:
         outer = _LoopGroups(self.outer_axes, self.S, list(self.accesses.values())).groups
+        # column mode: the last outer group holds the innermost axis and the kernel reduces
+        self.columns = bool(self.inner_axes and outer and outer[-1][-1] == len(self.S) - 1)
         self._emit_outer(outer, 0, {}, parallel=True)
 
     def _group_size(self, group: list[int]) -> ir.Value:
@@ -166,6 +182,9 @@ class FusedKernel:
             start, end = em.chunk(size, align=64 if level == len(groups) - 1 and not self.inner_axes else 1)
         else:
             start, end = ir.Constant(I64, 0), size
+        if self.columns and level == len(groups) - 1:
+            self._emit_columns(group[-1], start, end, self._offsets(indices))
+            return
         with em.loop(start, end, f"o{level}") as i:
             self._emit_outer(groups, level + 1, indices | self._group_indices(group, i), parallel=False)
 
@@ -191,6 +210,8 @@ class FusedKernel:
             if self.inner_axes:
                 inner = _LoopGroups(self.inner_axes, self.S, list(self.accesses.values())).groups
                 accumulators = {n: self._accumulator(n, inner) for n in reductions}
+                for acc in accumulators.values():
+                    acc.reset()
                 self._emit_inner(inner, 0, outer_offsets, values, reductions, full_outputs, accumulators,
                                  spilled, reloaded)
                 for n, acc in accumulators.items():
@@ -252,7 +273,7 @@ class FusedKernel:
                 self._emit_inner(groups, level + 1, inner, values, reductions, full_outputs, accumulators,
                                  spilled, reloaded)
 
-        blocked = [acc for acc in accumulators.values() if isinstance(acc, _CompensatedSum)]
+        blocked = [acc for acc in accumulators.values() if isinstance(acc, CompensatedSum)]
         if level < len(groups) - 1 or not blocked:
             loop(ir.Constant(I64, 0), size)
         elif self._fits_one_block(group):
@@ -260,7 +281,7 @@ class FusedKernel:
         else:
             self._emit_blocks(blocked, size, self._block_length(group), loop)
 
-    def _emit_blocks(self, sums: list[_CompensatedSum], size: ir.Value, length: int, loop) -> None:
+    def _emit_blocks(self, sums: list[CompensatedSum], size: ir.Value, length: int, loop) -> None:
         """``loop(start, stop)`` over ``range(size)`` in blocks of ``length``, each a block of ``sums``."""
         b, block = self.b, ir.Constant(I64, length)
         count = b.sdiv(b.add(size, ir.Constant(I64, length - 1)), block)
@@ -271,12 +292,90 @@ class FusedKernel:
             self._emit_block(sums, lambda: loop(start, stop))
 
     @staticmethod
-    def _emit_block(sums: list[_CompensatedSum], body) -> None:
+    def _emit_block(sums: list[CompensatedSum], body) -> None:
         for acc in sums:
             acc.start_block()
         body()
         for acc in sums:
             acc.end_block()
+
+    # -- column mode --------------------------------------------------------------------------------
+    def _emit_columns(self, axis: int, start: ir.Value, end: ir.Value, offsets: dict) -> None:
+        """Columns ``[start, end)`` of the innermost kept ``axis`` at one point of the other outer
+        loops, a tile of at most ``COLUMN_TILE`` at a time."""
+        b, tile = self.b, ir.Constant(I64, COLUMN_TILE)
+        count = b.sdiv(b.add(b.sub(end, start), ir.Constant(I64, COLUMN_TILE - 1)), tile)
+        with self.em.loop(ir.Constant(I64, 0), count, "tile") as k:
+            first = b.add(start, b.mul(k, tile))
+            last = b.add(first, tile)
+            last = b.select(b.icmp_signed("<", last, end), last, end)
+            self._emit_tile(_Tile(axis, first, b.sub(last, first)), offsets)
+
+    def _emit_tile(self, tile: _Tile, offsets: dict) -> None:
+        """The passes of one tile: per pass, the reduced loops outside a loop over the tile's columns,
+        then a loop over the columns computing the row values the pass made ready."""
+        passes, reduction_pass, ready = self._schedule()
+        rows = [v for n in self.nodes for v in n.outputs if self.cls[v] != "full"]
+        arrays = {v: self._stack_array(v.dtype) for v in rows}
+        done: list[Value] = []
+
+        def after(q: int, accumulators: dict) -> None:
+            with self._column_loop(tile, offsets) as (j, at):
+                values = {v: self.b.load(self.em.element(arrays[v], j)) for v in done}
+                values |= {n.outputs[0]: acc.at(j).result() for n, acc in accumulators.items()}
+                self._compute_rows(values, ready, q, at)
+                for v in rows:
+                    if v in values and v not in done:
+                        self.b.store(values[v], self.em.element(arrays[v], j))
+            done.extend(v for v in rows if ready.get(v) == q)
+
+        after(-1, {})
+        inner = _LoopGroups(self.inner_axes, self.S, list(self.accesses.values())).groups
+        for q in range(passes):
+            reductions = [n for n in self.nodes if n.opdef.reduction and reduction_pass[n] == q]
+            full_outputs = [v for v in self.sinks if self.cls[v] == "full" and self._pass_of(v) == q]
+            accumulators = {n: self._accumulator(n, inner, COLUMN_TILE) for n in reductions}
+            with self._column_loop(tile, offsets) as (j, _):
+                for acc in accumulators.values():
+                    acc.at(j).reset()
+            self._emit_tile_inner(inner, 0, offsets, tile, reductions, full_outputs, accumulators,
+                                  {v: arrays[v] for v in done})
+            after(q, accumulators)
+
+    def _emit_tile_inner(self, groups, level, offsets, tile, reductions, full_outputs, accumulators, rows):
+        if level == len(groups):
+            with self._column_loop(tile, offsets) as (j, at):
+                values = {v: self.b.load(self.em.element(array, j)) for v, array in rows.items()}
+                self._compute_full(values, reductions, full_outputs, at)
+                for n in reductions:
+                    running = accumulators[n].at(j).running
+                    self.b.store(self._combine(n, self.b.load(running), self._operand(n, 0, values, at)), running)
+            return
+        group = groups[level]
+        size = self._group_size(group)
+
+        def loop(start, stop):
+            with self.em.loop(start, stop, f"r{level}") as i:
+                inner = self._offsets(self._group_indices(group, i), offsets)
+                self._emit_tile_inner(groups, level + 1, inner, tile, reductions, full_outputs, accumulators, rows)
+
+        blocked = [_TileSum(acc, self, tile, offsets) for acc in accumulators.values() if isinstance(acc, CompensatedSum)]
+        if level < len(groups) - 1 or not blocked:
+            loop(ir.Constant(I64, 0), size)
+        elif self._fits_one_block(group):
+            self._emit_block(blocked, lambda: loop(ir.Constant(I64, 0), size))
+        else:
+            self._emit_blocks(blocked, size, self._block_length(group), loop)
+
+    @contextlib.contextmanager
+    def _column_loop(self, tile: _Tile, offsets: dict):
+        """``for j in range(tile.length)``: yields j and the offsets at column ``tile.first + j``."""
+        with self.em.loop(ir.Constant(I64, 0), tile.length, "col") as j:
+            yield j, self._offsets({tile.axis: self.b.add(tile.first, j)}, offsets)
+
+    def _stack_array(self, dtype: DType) -> ir.Value:
+        with self.b.goto_block(self.em.prologue):
+            return self.b.alloca(scalar.register_type(dtype), size=ir.Constant(I64, COLUMN_TILE))
 
     # -- scheduling -------------------------------------------------------------------------------
     def _schedule(self):
@@ -373,12 +472,13 @@ class FusedKernel:
                 self._write(out, values[out], offsets)
 
     # -- reductions -------------------------------------------------------------------------------
-    def _accumulator(self, node: Node, inner_groups: list[list[int]]) -> _Accumulator:
+    def _accumulator(self, node: Node, inner_groups: list[list[int]], columns: int | None = None) -> Accumulator:
+        """The accumulator of reduction ``node``: one running value, or an array of ``columns``."""
         dtype = node.outputs[0].dtype
         combine = node.opdef.reduction
         if combine == "add" and dtype.is_floating and not self._one_block(inner_groups):
-            return _CompensatedSum(self.em, dtype)
-        return _Accumulator(self.em, dtype, get_op(combine).identity_for(dtype))
+            return CompensatedSum(self.em, dtype, columns)
+        return Accumulator(self.em, dtype, get_op(combine).identity_for(dtype), columns)
 
     def _one_block(self, inner_groups: list[list[int]]) -> bool:
         """Whether the reduced loops are at most one loop of at most one block."""
@@ -408,57 +508,27 @@ class FusedKernel:
         return b.select(b.icmp_signed(pred, x, acc), x, acc)
 
 
-class _Accumulator:
-    """A reduction's running value over one pass: ``running`` (a stack slot) holds it."""
+class _Tile(NamedTuple):
+    """Columns ``[first, first + length)`` of the innermost kept ``axis`` (column mode)."""
 
-    def __init__(self, em: Emitter, dtype: DType, identity):
-        self.b, self.dtype = em.builder, dtype
-        self.running = self._slot(em)
-        self.b.store(scalar.constant(dtype, identity), self.running)
-
-    def _slot(self, em: Emitter) -> ir.Value:
-        with self.b.goto_block(em.prologue):
-            return self.b.alloca(scalar.register_type(self.dtype))
-
-    def result(self) -> ir.Value:
-        return self.b.load(self.running)
+    axis: int
+    first: ir.Value
+    length: ir.Value
 
 
-class _CompensatedSum(_Accumulator):
-    """A float sum: ``running`` holds the sum of the current block; ``end_block`` adds it to a total
-    with compensation: the rounding error of each addition (exact, as in Neumaier's variant of Kahan
-    summation) is carried into the next one, as in Kahan's, so the carry stays as small as one
-    rounding error. Its operations keep their order (no fast-math flags)."""
+class _TileSum:
+    """The blocks of a column-mode float sum: each block starts and ends in every column of the tile."""
 
-    def __init__(self, em: Emitter, dtype: DType):
-        super().__init__(em, dtype, 0)
-        self.total, self.compensation = self._slot(em), self._slot(em)
-        for slot in (self.total, self.compensation):
-            self.b.store(scalar.constant(dtype, 0), slot)
+    def __init__(self, acc: CompensatedSum, kernel: FusedKernel, tile: _Tile, offsets: dict):
+        self.acc, self.kernel, self.tile, self.offsets = acc, kernel, tile, offsets
 
     def start_block(self) -> None:
-        self.b.store(scalar.constant(self.dtype, 0), self.running)
+        with self.kernel._column_loop(self.tile, self.offsets) as (j, _):
+            self.acc.at(j).start_block()
 
     def end_block(self) -> None:
-        b = self.b
-        total, x = b.load(self.total), b.fadd(b.load(self.running), b.load(self.compensation))
-        new_total = b.fadd(total, x)
-        larger, smaller = self._by_magnitude(total, x)
-        lost = b.fadd(b.fsub(larger, new_total), smaller)  # what rounding dropped from new_total
-        # an infinite or NaN total stays so; its "lost" part (NaN) must not reach the next block
-        finite = b.fcmp_ordered("<", self._abs(new_total), ir.Constant(new_total.type, float("inf")))
-        b.store(b.select(finite, lost, ir.Constant(lost.type, 0.0)), self.compensation)
-        b.store(new_total, self.total)
-
-    def _abs(self, x: ir.Value) -> ir.Value:
-        return scalar.call_intrinsic(self.b, "llvm.fabs", x)
-
-    def _by_magnitude(self, p: ir.Value, q: ir.Value) -> tuple[ir.Value, ir.Value]:
-        p_larger = self.b.fcmp_ordered(">=", self._abs(p), self._abs(q))
-        return self.b.select(p_larger, p, q), self.b.select(p_larger, q, p)
-
-    def result(self) -> ir.Value:
-        return self.b.fadd(self.b.load(self.total), self.b.load(self.compensation))
+        with self.kernel._column_loop(self.tile, self.offsets) as (j, _):
+            self.acc.at(j).end_block()
 
 
 def emit_fused(em: Emitter, node: Node, operands_in: list[Operand], operands_out: list[Operand],
