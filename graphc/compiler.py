@@ -3,7 +3,10 @@ plus the two debugging modes, check mode and check numerics.
 
 Each compiled function keeps every stage (``traced``, ``optimized``, ``fused``), the per-pass
 statistics (``GRAPHC_LOG=passes`` prints them as they run, compile stages included), the memory
-plan and the executable.
+plan and the executable. With the LLVM backend and the compile cache on, the fused graph is loaded
+from the cache when a process has stored it (``backends/llvm/graph_cache.py``): the passes do not
+run, the statistics show one ``cache load_graph`` line instead, and the ``optimized`` stage is
+computed only when asked for.
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from graphc.backends.numpy import Interpreter
 from graphc.backends.numpy.ops import run_op
 from graphc.ir.errors import CheckError, NumericsError
 from graphc.ir.graph import Graph, Node
-from graphc.ir.passes import PassStat, compile_stages, format_stats, plan_memory, record
+from graphc.ir.passes import PassStat, compile_stages, format_stats, optimize, plan_memory, record
 from graphc.ir.passes.memory import MemoryPlan
 
 from . import config
@@ -31,22 +34,53 @@ class Compiled:
 
     def __init__(self, graph: Graph, backend: str):
         self.backend = backend
-        self.stages, self.stats = compile_stages(graph, run_op, config.get_optimizer_options())
+        self._options = config.get_optimizer_options()
+        self.fused, self._optimized, self.stats = self._fused_graph(graph)
+        self.traced = graph
         self._memory_plan: MemoryPlan | None = None
         self._native = None
         self.executable = self._build()
 
     # -- building ---------------------------------------------------------------------------------
+    def _fused_graph(self, graph: Graph) -> tuple[Graph, Graph | None, list[PassStat]]:
+        """(fused, optimized, statistics): from the graph cache (optimized left None) or from the passes."""
+        entry = None
+        if self.backend != "numpy":
+            from graphc.backends.llvm import cache
+            from graphc.backends.llvm.graph_cache import GraphEntry
+
+            if cache.enabled():
+                start = time.perf_counter()
+                entry = GraphEntry(graph, self._options)
+                fused = entry.load()
+                if fused is not None:
+                    stat = PassStat("cache", "load_graph", len(graph.nodes), len(fused.nodes), time.perf_counter() - start)
+                    stats: list[PassStat] = []
+                    record(stats, stat)
+                    return fused, None, stats
+        stages, stats = compile_stages(graph, run_op, self._options)
+        if entry is not None:
+            entry.store(stages["fused"])
+        return stages["fused"], stages["optimized"], stats
+
+    @property
+    def stages(self) -> dict[str, Graph]:
+        """``{"traced": ..., "optimized": ..., "fused": ...}`` (the optimized graph of a fused graph
+        loaded from the cache is computed on first use, its statistics not recorded)."""
+        if self._optimized is None:
+            self._optimized = optimize(self.traced, run_op, self._options, [])
+        return {"traced": self.traced, "optimized": self._optimized, "fused": self.fused}
+
     @property
     def memory_plan(self) -> MemoryPlan:
         if self._memory_plan is None:
-            self._memory_plan = plan_memory(self.stages["fused"])
+            self._memory_plan = plan_memory(self.fused)
         return self._memory_plan
 
     def _timed(self, name: str, fn):
         start = time.perf_counter()
         result = fn()
-        nodes = len(self.stages["fused"].nodes)
+        nodes = len(self.fused.nodes)
         record(self.stats, PassStat("llvm", name, nodes, nodes, time.perf_counter() - start))
         return result
 
@@ -55,11 +89,11 @@ class Compiled:
         if self._native is None:
             from graphc.backends.llvm.compiler import compile_graph
 
-            self._native = compile_graph(self.stages["fused"], timer=self._timed)
+            self._native = compile_graph(self.fused, timer=self._timed)
         return self._native
 
     def _build(self):
-        fused = self.stages["fused"]
+        fused = self.fused
         if self.backend == "numpy":
             return Interpreter(fused)
         from graphc.backends.llvm.compiler import UnsupportedGraph
@@ -79,7 +113,7 @@ class Compiled:
     # -- running ----------------------------------------------------------------------------------
     def run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         if config.check_numerics_enabled():
-            check_numerics(self.stages["traced"], arrays)
+            check_numerics(self.traced, arrays)
         if config.check_mode() and not isinstance(self.executable, Interpreter):
             return self._run_checked(arrays)
         return self.executable.run(arrays)
@@ -87,7 +121,7 @@ class Compiled:
     def _run_checked(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         """Runs the interpreter (without committing) and the native code; on any difference, finds the
         first top-level node of the fused graph whose native result differs, and raises CheckError."""
-        fused = self.stages["fused"]
+        fused = self.fused
         before = {name: var.value for name, var in fused.variables.items()}
         reference_values: dict = {}
         reference = Interpreter(fused).run(

@@ -12,6 +12,10 @@ with the user's source line, the name scope (``@scope``) and ``grad`` for gradie
 (``%0``) and symbolic dimensions (``d0``) are numbered afresh in order of appearance, so the text
 does not depend on how or when the graph was built. Names that are not plain identifiers are
 quoted (``"x[0]"``, ``@"my var"``).
+
+With a ``Renaming`` the text numbers the graph's names instead of printing them (the graph's, its
+inputs', its variables', its source files and lines), so graphs that differ only in names print
+alike; the same renaming reads such text back with the names of the graph it was made from.
 """
 from __future__ import annotations
 
@@ -35,11 +39,51 @@ _BARE_REF = re.compile(r"[\w./-]+")  # variable and scope names after '@'
 
 
 # -- printing -----------------------------------------------------------------------------------
+class Renaming:
+    """The names a graph's text uses in place of a graph's own: the graph's and its nested graphs'
+    names and their inputs' names become ``"#0"``, ``"#1"``..., variables ``@v0``, ``@v1``... in the
+    order of ``graph.variables``, and source locations ``L:0``, ``L:1``..., each numbered in order of
+    first appearance (nested graphs included). Names the graph does not hold print as they are.
+
+    Made from one graph (``of``), it prints that graph and graphs derived from it whose variables and
+    locations are among its own (its optimised and fused forms; KeyError otherwise), and reads their
+    text back with that graph's names and locations (``parse_graph``)."""
+
+    def __init__(self, names: list[str], variables: list[str], locations: list[Location]):
+        self.names = {name: f"#{i}" for i, name in enumerate(names)}
+        self.real_names = {printed: name for name, printed in self.names.items()}
+        self.variables = {name: f"v{i}" for i, name in enumerate(variables)}
+        self.variable_names = {printed: name for name, printed in self.variables.items()}
+        self.location_numbers = {loc: i for i, loc in enumerate(locations)}
+        self.locations = locations
+
+    @classmethod
+    def of(cls, graph: Graph) -> "Renaming":
+        names: dict[str, None] = {}
+        locations: dict[Location, None] = {}
+
+        def visit(g: Graph) -> None:
+            names.setdefault(g.name)
+            names.update(dict.fromkeys(v.name for v in g.inputs if v.name))
+            for node in g.nodes:
+                if node.loc:
+                    locations.setdefault(node.loc)
+                for body in node.subgraphs.values():
+                    visit(body)
+
+        visit(graph)
+        return cls(list(names), list(graph.variables), list(locations))
+
+    def location(self, loc: Location) -> str:
+        return f"L:{self.location_numbers[loc]}"
+
+
 class ValuePrinter:
     """Numbers values and symbolic dimensions in order of first appearance."""
 
-    def __init__(self, full_constants: bool):
+    def __init__(self, full_constants: bool, renaming: Renaming | None = None):
         self.full_constants = full_constants
+        self.renaming = renaming
         self.values: dict[Value, str] = {}
         self.dims: dict[str, str] = {}
 
@@ -63,14 +107,24 @@ class ValuePrinter:
 
     def nested(self) -> "ValuePrinter":
         """A printer for a nested graph: its own value numbers, the same dimension names."""
-        inner = ValuePrinter(self.full_constants)
+        inner = ValuePrinter(self.full_constants, self.renaming)
         inner.dims = self.dims
         return inner
 
+    def variable(self, name: str) -> str:
+        return self.renaming.variables[name] if self.renaming else name
 
-def format_graph(graph: Graph, *, full_constants: bool = False) -> str:
-    """The graph as text; large constants are elided unless ``full_constants`` (needed to parse back)."""
-    return "\n".join(_graph_lines(graph, ValuePrinter(full_constants), ""))
+    def name(self, name: str) -> str:
+        return self.renaming.names.get(name, name) if self.renaming else name
+
+    def location(self, loc: Location) -> str:
+        return self.renaming.location(loc) if self.renaming else str(loc)
+
+
+def format_graph(graph: Graph, *, full_constants: bool = False, renaming: Renaming | None = None) -> str:
+    """The graph as text; large constants are elided unless ``full_constants`` (needed to parse back);
+    names and locations are replaced as ``renaming`` says (see ``Renaming``)."""
+    return "\n".join(_graph_lines(graph, ValuePrinter(full_constants, renaming), ""))
 
 
 def _graph_lines(graph: Graph, p: ValuePrinter, indent: str) -> list[str]:
@@ -78,22 +132,23 @@ def _graph_lines(graph: Graph, p: ValuePrinter, indent: str) -> list[str]:
     ``then_branch`` and ``else_branch``) is followed by each graph's own lines, indented, after
     ``NAME {`` (on the node's line, then on the line closing the previous graph: ``} NAME {``), the
     last closed by ``}``. Nested values are numbered afresh, symbolic dimensions keep the outer names."""
-    params = ", ".join(p.typed(v) + (f" {_quoted(v.name, _BARE_INPUT_NAME)}" if v.name else "") for v in graph.inputs)
-    lines = [f"{indent}graph {_quoted(graph.name, _BARE_GRAPH_NAME)}({params})"]
-    lines += [f"{indent}  var {_ref(name)}: {p.type(var.type)}" for name, var in graph.variables.items()]
+    params = ", ".join(p.typed(v) + (f" {_quoted(p.name(v.name), _BARE_INPUT_NAME)}" if v.name else "")
+                       for v in graph.inputs)
+    lines = [f"{indent}graph {_quoted(p.name(graph.name), _BARE_GRAPH_NAME)}({params})"]
+    lines += [f"{indent}  var {_ref(p.variable(name))}: {p.type(var.type)}" for name, var in graph.variables.items()]
     for node in graph.nodes:
         text = node.op
         if node.outputs:
             text = ", ".join(p.typed(v) for v in node.outputs) + " = " + text
         if node.inputs:
             text += " " + ", ".join(p.value(v) for v in node.inputs)
-        attrs = {k: a for k, a in node.attrs.items() if not isinstance(a, Graph)}
+        attrs = {k: p.variable(a) if k == "var" else a for k, a in node.attrs.items() if not isinstance(a, Graph)}
         bodies = [(k, a) for k, a in node.attrs.items() if isinstance(a, Graph)]
         if attrs:
             text += " {" + ", ".join(f"{k}={format_attr(k, a, p.full_constants)}" for k, a in attrs.items()) + "}"
         if bodies:
             text += f" {bodies[0][0]} {{"
-        comment = ([str(node.loc)] if node.loc else []) + ([_ref(node.scope)] if node.scope else [])
+        comment = ([p.location(node.loc)] if node.loc else []) + ([_ref(node.scope)] if node.scope else [])
         comment += ["grad"] if node.is_gradient else []
         lines.append(f"{indent}  " + text + (f"   # {' '.join(comment)}" if comment else ""))
         for i, (_, body) in enumerate(bodies):
@@ -224,9 +279,10 @@ class _Tokens:
 class _Parser:
     """Reads one graph; symbolic dimension names of the text become fresh dimensions."""
 
-    def __init__(self, text: str, variables: dict | None, fresh_dims: bool = True):
+    def __init__(self, text: str, variables: dict | None, fresh_dims: bool = True, renaming: Renaming | None = None):
         self.lines = [(i + 1, line) for i, line in enumerate(text.splitlines()) if line.strip()]
         self.variables = variables or {}
+        self.renaming = renaming
         self.env: dict[str, Value] = {}
         self.dims: dict[str, str] = {}
         self.fresh_dims = fresh_dims
@@ -260,7 +316,7 @@ class _Parser:
             opens, closes = line.endswith("{"), line.startswith("}")
             depth += opens - closes
             if depth == 0 or (depth == 1 and opens and closes):
-                inner = _Parser("", self.variables, self.fresh_dims)
+                inner = _Parser("", self.variables, self.fresh_dims, self.renaming)
                 inner.lines, inner.dims = self.lines[start:self.pos - 1], self.dims
                 following = line[1:-1].strip() if opens else None
                 return inner.parse(), following
@@ -270,7 +326,7 @@ class _Parser:
         m = _HEADER.fullmatch(line.strip())
         if not m:
             raise IRError(f"line {line_no}: expected 'graph NAME(...)', got {line.strip()!r}")
-        graph = Graph(_unquoted(m.group(1)))
+        graph = Graph(self.real_name(_unquoted(m.group(1))))
         ts = _Tokens(m.group(2), line_no)
         while not ts.done():
             number = ts.kind("value")
@@ -278,14 +334,14 @@ class _Parser:
             t = self.type(ts)
             name = None
             if ts.peek()[0] in ("name", "str"):
-                name = _unquoted(ts.next()[1])
+                name = self.real_name(_unquoted(ts.next()[1]))
             self.define(number, graph.add_input(t, name), ts)
             if not ts.done():
                 ts.expect(",")
         return graph
 
     def variable(self, graph: Graph, ts: _Tokens) -> None:
-        name = _unquoted(ts.kind("ref")[1:])
+        name = self.variable_name(_unquoted(ts.kind("ref")[1:]), ts)
         ts.expect(":")
         declared = self.type(ts)
         var = self.variables.get(name)
@@ -294,6 +350,16 @@ class _Parser:
         elif self._static(var.type) != self._static(declared):
             raise ts.error(f"variable @{name} is declared {declared}, the object given has type {var.type}")
         graph.variables[name] = var
+
+    def real_name(self, printed: str) -> str:
+        return self.renaming.real_names.get(printed, printed) if self.renaming else printed
+
+    def variable_name(self, printed: str, ts: _Tokens) -> str:
+        if self.renaming is None:
+            return printed
+        if printed not in self.renaming.variable_names:
+            raise ts.error(f"no variable is printed as @{printed}")
+        return self.renaming.variable_names[printed]
 
     @staticmethod
     def _static(t: TensorType) -> tuple:
@@ -317,6 +383,10 @@ class _Parser:
         if name is not None:
             ts.expect("{")
         meta = _parse_comment(ts.next()[1]) if ts.peek()[0] == "comment" else {}
+        if self.renaming and meta.get("loc"):
+            if meta["loc"].line >= len(self.renaming.locations):
+                raise ts.error(f"no source location is printed as {meta['loc']}")
+            meta["loc"] = self.renaming.locations[meta["loc"].line]
         while name is not None:  # the node's graphs: NAME { ... } NAME { ... }
             attrs[name], name = self.body(ts, name)
         node = graph.add_node(op, inputs, attrs, [t for _, t in results], **meta)
@@ -364,14 +434,17 @@ class _Parser:
             key = ts.kind("name")
             ts.expect("=")
             attrs[key] = _parse_index(ts) if key == "index" else _parse_value(ts)
+            if key == "var":
+                attrs[key] = self.variable_name(attrs[key], ts)
             ts.accept(",")
         return attrs
 
 
-def parse_graph(text: str, variables: dict | None = None) -> Graph:
+def parse_graph(text: str, variables: dict | None = None, renaming: Renaming | None = None) -> Graph:
     """Reads the text form back into a graph. ``variables`` maps names to variable objects; without
-    it, placeholders carrying only the declared type stand in. The graph is not verified."""
-    return _Parser(text, variables).parse()
+    it, placeholders carrying only the declared type stand in. Text printed with a ``renaming`` is read
+    with the same renaming. The graph is not verified."""
+    return _Parser(text, variables, renaming=renaming).parse()
 
 
 def parse_type(text: str) -> TensorType:

@@ -4,11 +4,11 @@ The key hashes the fused graph's full text (constants included), the variables' 
 (triple, CPU, features), the graphc and LLVM versions and the source of the code generator (this
 package and the IR passes it builds on), so code from an older code generator is never loaded.
 
-An entry is one file named after its key: a magic line, the key, the object code's length, the object
-code and a SHA-256 of all of it. It is written to a temporary file and renamed, so readers never see
+An entry is one file named after its key: a magic line, the key, the payload's length, the payload
+(object code, or the text of a fused graph: see ``graph_cache``) and a SHA-256 of all of it. It is written to a temporary file and renamed, so readers never see
 half an entry. An entry is used only if it is a regular file of sane size whose contents hold this key,
 its declared length and a matching checksum, and whose object code is well-formed for this host (see
-``elf``); anything else at an entry's path (a damaged or foreign entry, a FIFO, a symbolic link, a
+``elf``; a graph entry's text is parsed and verified by ``graph_cache``); anything else at an entry's path (a damaged or foreign entry, a FIFO, a symbolic link, a
 directory) is reported, never waited on, and replaced by a rebuilt entry.
 
 The directory is created 0700. One that another user owns or that group or others can write is
@@ -29,6 +29,8 @@ import secrets
 import shutil
 import stat
 import struct
+from dataclasses import dataclass
+from typing import Callable
 
 from graphc.ir import environment
 from graphc.ir.graph import Graph
@@ -37,13 +39,28 @@ from graphc.ir.text import format_graph
 from . import elf, target
 
 log = logging.getLogger("graphc.cache")
-MAGIC = b"GRAPHC-OBJECT-2\n"
+MAGIC = b"GRAPHC-OBJECT-2\n"  # the first line of an entry holding object code
 _LENGTH = struct.Struct("<Q")
 _DIGEST = 32
 MAX_ENTRY_BYTES = 256 << 20  # a larger file at an entry's path is not read
 _READ = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _refused: set[str] = set()  # directories already warned about
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What an entry holds: its first line, its file name's suffix, the check of its payload (raises
+    ValueError; None when its reader checks it) and the word the log puts before hit and miss."""
+
+    magic: bytes
+    suffix: str
+    check: Callable[[bytes], None] | None
+    word: str
+
+
+OBJECT = Kind(MAGIC, ".o", elf.check, "")
+GRAPH = Kind(b"GRAPHC-GRAPH-1\n", ".graph", None, "graph ")  # its text is checked as it is read (graph_cache)
 
 
 def cache_dir() -> str:
@@ -56,14 +73,19 @@ def enabled() -> bool:
 
 @functools.cache
 def generator_fingerprint() -> str:
-    """A digest of the source files that decide what code a graph compiles to (read once per process)."""
-    from graphc.ir import passes
+    """A digest of the source files that decide what a traced graph optimises, fuses and compiles to:
+    the IR (its ops and passes), the NumPy backend (constant folding runs it) and this backend, with
+    their subpackages (read once per process)."""
+    from graphc import ir
+    from graphc.backends import numpy
 
     h = hashlib.sha256()
-    for directory in (os.path.dirname(__file__), os.path.dirname(passes.__file__)):
-        for name in sorted(n for n in os.listdir(directory) if n.endswith(".py")):
-            with open(os.path.join(directory, name), "rb") as f:
-                h.update(name.encode() + b"\0" + f.read())
+    for top in (os.path.dirname(__file__), os.path.dirname(ir.__file__), os.path.dirname(numpy.__file__)):
+        for directory, subdirectories, names in sorted(os.walk(top)):
+            subdirectories.sort()
+            for name in sorted(n for n in names if n.endswith(".py")):
+                with open(os.path.join(directory, name), "rb") as f:
+                    h.update(os.path.relpath(os.path.join(directory, name), top).encode() + b"\0" + f.read())
     return h.hexdigest()
 
 
@@ -82,79 +104,80 @@ def cache_key(graph: Graph) -> str:
     return h.hexdigest()
 
 
-def entry_name(key: str) -> str:
-    return f"{key}.o"
+def entry_name(key: str, kind: Kind = OBJECT) -> str:
+    return key + kind.suffix
 
 
-def encode(key: str, object_code: bytes) -> bytes:
-    """The entry for ``key`` holding ``object_code``."""
-    body = MAGIC + key.encode() + b"\n" + _LENGTH.pack(len(object_code)) + object_code
+def encode(key: str, payload: bytes, kind: Kind = OBJECT) -> bytes:
+    """The entry for ``key`` holding ``payload``."""
+    body = kind.magic + key.encode() + b"\n" + _LENGTH.pack(len(payload)) + payload
     return body + hashlib.sha256(body).digest()
 
 
-def decode(key: str, data: bytes) -> bytes:
-    """The object code in ``data``, the entry for ``key``; raises ValueError saying what is wrong."""
-    header = MAGIC + key.encode() + b"\n"
+def decode(key: str, data: bytes, kind: Kind = OBJECT) -> bytes:
+    """The payload in ``data``, the entry for ``key``; raises ValueError saying what is wrong."""
+    header = kind.magic + key.encode() + b"\n"
     start = len(header) + _LENGTH.size
     if len(data) < start + _DIGEST:
         raise ValueError(f"truncated: {len(data)} bytes")
-    if not data.startswith(MAGIC):
+    if not data.startswith(kind.magic):
         raise ValueError("not a graphc cache entry")
     if not data.startswith(header):
         raise ValueError("it is the entry of another key")
     (length,) = _LENGTH.unpack_from(data, len(header))
     if len(data) != start + length + _DIGEST:
-        raise ValueError(f"truncated or extended: {len(data)} bytes, declaring {length} bytes of object code")
+        raise ValueError(f"truncated or extended: {len(data)} bytes, declaring {length} bytes of payload")
     if hashlib.sha256(data[:-_DIGEST]).digest() != data[-_DIGEST:]:
         raise ValueError("its checksum does not match")
-    object_code = data[start:-_DIGEST]
-    elf.check(object_code)
-    return object_code
+    payload = data[start:-_DIGEST]
+    if kind.check:
+        kind.check(payload)
+    return payload
 
 
-def load(key: str) -> bytes | None:
-    """The cached object code for ``key``, or None: missing, or anything else than a sound entry for
+def load(key: str, kind: Kind = OBJECT) -> bytes | None:
+    """The cached payload for ``key``, or None: missing, or anything else than a sound entry for
     ``key`` (reported). Never blocks, whatever file sits at the entry's path."""
     dir_fd = _open_directory(create=False)
     if dir_fd is None:
-        log.info("miss %s: no usable cache directory %s", key[:16], cache_dir())
+        log.info("%smiss %s: no usable cache directory %s", kind.word, key[:16], cache_dir())
         return None
     try:
-        object_code = decode(key, _read_entry(dir_fd, entry_name(key)))
+        payload = decode(key, _read_entry(dir_fd, entry_name(key, kind)), kind)
     except FileNotFoundError:
-        log.info("miss %s: not in %s", key[:16], cache_dir())
+        log.info("%smiss %s: not in %s", kind.word, key[:16], cache_dir())
         return None
     except (OSError, ValueError) as error:
-        reject(key, _reason(error))
+        reject(key, _reason(error), kind)
         return None
     finally:
         os.close(dir_fd)
-    log.info("hit %s: %s", key[:16], _path(key))
-    return object_code
+    log.info("%shit %s: %s", kind.word, key[:16], _path(key, kind))
+    return payload
 
 
-def reject(key: str, reason: str) -> None:
+def reject(key: str, reason: str, kind: Kind = OBJECT) -> None:
     """Reports that the entry for ``key`` is unusable: a miss, and the rebuilt entry replaces it."""
-    log.warning("ignoring the cache entry %s (%s); it will be rebuilt", _path(key), reason)
+    log.warning("ignoring the cache entry %s (%s); it will be rebuilt", _path(key, kind), reason)
 
 
-def store(key: str, object_code: bytes) -> None:
+def store(key: str, payload: bytes, kind: Kind = OBJECT) -> None:
     """Writes an entry atomically, replacing whatever was at its path; a cache that cannot be written
     is skipped, not an error."""
-    entry = encode(key, object_code)
+    entry = encode(key, payload, kind)
     if len(entry) > MAX_ENTRY_BYTES:
-        log.info("not stored %s: %d bytes is more than an entry may hold", key[:16], len(entry))
+        log.info("%snot stored %s: %d bytes is more than an entry may hold", kind.word, key[:16], len(entry))
         return
     dir_fd = _open_directory(create=True)
     if dir_fd is None:
         return
-    tmp = f".tmp-{secrets.token_hex(8)}.o"
+    tmp = f".tmp-{secrets.token_hex(8)}{kind.suffix}"
     try:
         with os.fdopen(os.open(tmp, _CREATE, 0o600, dir_fd=dir_fd), "wb") as f:
             f.write(entry)
-        _replace(tmp, entry_name(key), dir_fd)
+        _replace(tmp, entry_name(key, kind), dir_fd)
         tmp = None
-        log.info("stored %s: %s (%d bytes)", key[:16], _path(key), len(object_code))
+        log.info("%sstored %s: %s (%d bytes)", kind.word, key[:16], _path(key, kind), len(payload))
     except OSError as error:
         log.warning("cannot write the compile cache in %s: %s", cache_dir(), error)
     finally:
@@ -165,18 +188,19 @@ def store(key: str, object_code: bytes) -> None:
 
 
 def size() -> tuple[int, int]:
-    """(entries, bytes) in the cache directory: its regular files named like entries."""
+    """(entries, bytes) in the cache directory: its regular files named like entries (of both kinds)."""
+    suffixes = (OBJECT.suffix, GRAPH.suffix)
     sizes = []
     with contextlib.suppress(OSError), os.scandir(cache_dir()) as found:
         for item in found:
-            if item.name.endswith(".o") and not item.name.startswith(".") and item.is_file(follow_symlinks=False):
+            if item.name.endswith(suffixes) and not item.name.startswith(".") and item.is_file(follow_symlinks=False):
                 with contextlib.suppress(OSError):
                     sizes.append(item.stat(follow_symlinks=False).st_size)
     return len(sizes), sum(sizes)
 
 
-def _path(key: str) -> str:
-    return os.path.join(cache_dir(), entry_name(key))
+def _path(key: str, kind: Kind = OBJECT) -> str:
+    return os.path.join(cache_dir(), entry_name(key, kind))
 
 
 def _open_directory(create: bool) -> int | None:

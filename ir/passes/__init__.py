@@ -48,13 +48,25 @@ def compile_stages(graph: Graph, evaluate, options: dict | None = None) -> tuple
 
     ``evaluate(op, arrays, attrs, types)`` computes constant nodes for folding; ``options`` switches
     passes off by name (see ``DEFAULT_OPTIONS``)."""
+    options = _checked(options)
+    log.info("passes of graph %s\n%s", graph.name, HEADER)
+    stats: list[PassStat] = []
+    optimized = optimize(graph, evaluate, options, stats)
+    fused = run_passes(optimized, _enabled(fusion_passes(), options), "fuse", stats)
+    return {"traced": graph, "optimized": optimized, "fused": fused}, stats
+
+
+def optimize(graph: Graph, evaluate, options: dict | None, stats: list[PassStat]) -> Graph:
+    """The ``optimized`` stage of ``graph`` (see ``compile_stages``), its passes' statistics appended to ``stats``."""
+    return run_to_fixed_point(graph, _enabled(optimization_passes(evaluate), _checked(options)), "optimize", stats)
+
+
+def _checked(options: dict | None) -> dict:
     unknown = sorted(set(options or {}) - set(DEFAULT_OPTIONS))
     if unknown:
         raise ValueError(f"unknown optimizer options {unknown}; known: {', '.join(DEFAULT_OPTIONS)}")
-    options = {**DEFAULT_OPTIONS, **(options or {})}
-    enabled = lambda passes: [p for p in passes if options[p.option]]  # noqa: E731
-    log.info("passes of graph %s\n%s", graph.name, HEADER)
-    stats: list[PassStat] = []
-    optimized = run_to_fixed_point(graph, enabled(optimization_passes(evaluate)), "optimize", stats)
-    fused = run_passes(optimized, enabled(fusion_passes()), "fuse", stats)
-    return {"traced": graph, "optimized": optimized, "fused": fused}, stats
+    return {**DEFAULT_OPTIONS, **(options or {})}
+
+
+def _enabled(passes: list[Pass], options: dict) -> list[Pass]:
+    return [p for p in passes if options[p.option]]

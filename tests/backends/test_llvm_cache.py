@@ -66,8 +66,9 @@ def llvm_stages(log: str) -> set[str]:
     return {line.split()[3] for line in log.splitlines() if line.startswith("graphc graphc.passes: llvm ")}
 
 
-def entries(directory) -> list[str]:
-    return sorted(os.listdir(directory)) if os.path.isdir(directory) else []
+def entries(directory, suffix: str = "") -> list[str]:
+    """The names in ``directory`` ending with ``suffix`` (``.o`` for object code, ``.graph`` for fused graphs)."""
+    return sorted(n for n in os.listdir(directory) if n.endswith(suffix)) if os.path.isdir(directory) else []
 
 
 def contents(directory) -> dict[str, bytes]:
@@ -87,7 +88,8 @@ def test_a_second_process_loads_instead_of_compiling(warm, tmp_path):
     assert cold.stderr.count("graphc graphc.cache: miss") == GRAPHS_IN_CHILD
     assert cold.stderr.count("graphc graphc.cache: stored") == GRAPHS_IN_CHILD
     assert {"codegen", "llvm_optimize", "llvm_emit", "load"} <= llvm_stages(cold.stderr)
-    assert len(entries(directory)) == GRAPHS_IN_CHILD and all(n.endswith(".o") for n in entries(directory))
+    assert len(entries(directory, ".o")) == len(entries(directory, ".graph")) == GRAPHS_IN_CHILD
+    assert len(entries(directory)) == 2 * GRAPHS_IN_CHILD
 
     hot = run_child(tmp_path, directory)
     assert hot.stdout == cold.stdout and hot.stdout.endswith("True\n")
@@ -95,6 +97,8 @@ def test_a_second_process_loads_instead_of_compiling(warm, tmp_path):
     assert "miss" not in hot.stderr and "stored" not in hot.stderr
     stages = llvm_stages(hot.stderr)
     assert {"layout", "load"} <= stages and not stages & {"codegen", "llvm_optimize", "llvm_emit"}
+    assert hot.stderr.count("graphc graphc.cache: graph hit") == GRAPHS_IN_CHILD
+    assert "graphc graphc.passes: optimize" not in hot.stderr, "the fused graphs were loaded, not rebuilt"
 
 
 def test_a_truncated_entry_is_reported_ignored_and_rebuilt_by_the_next_process(tmp_path):
@@ -105,7 +109,7 @@ def test_a_truncated_entry_is_reported_ignored_and_rebuilt_by_the_next_process(t
         (directory / name).write_bytes(data[: len(data) // 2])
     rerun = run_child(tmp_path, directory, GRAPHC_LOG="")  # reported even when no log topic is on
     assert rerun.stdout == cold.stdout
-    assert rerun.stderr.count(REJECTED) == GRAPHS_IN_CHILD
+    assert rerun.stderr.count(REJECTED) == 2 * GRAPHS_IN_CHILD  # object code and fused graph
     assert contents(directory) == whole
 
 
@@ -167,7 +171,7 @@ def test_a_writer_killed_mid_write_leaves_the_old_entry_and_the_next_process_reb
     left = {name: data for name, data in contents(directory).items() if not name.startswith(".tmp-")}
     assert left == damaged, "readers never see part of a new entry"
     rerun = run_child(tmp_path, directory)
-    assert rerun.stdout == cold.stdout and rerun.stderr.count(REJECTED) == GRAPHS_IN_CHILD
+    assert rerun.stdout == cold.stdout and rerun.stderr.count(REJECTED) == 2 * GRAPHS_IN_CHILD
     assert {name: data for name, data in contents(directory).items() if not name.startswith(".tmp-")} == whole
 
 
@@ -375,7 +379,9 @@ def test_size_counts_only_regular_entry_files(built, tmp_path):
     os.mkfifo(tmp_path / "cache" / "pipe.o")
     (tmp_path / "cache" / "dir.o").mkdir()
     (tmp_path / "cache" / ".tmp-left-by-a-killed-writer.o").write_bytes(b"x" * 10)
-    assert within_timeout(cache.size) == (2, sum(len(whole) for _, whole in built.values()))
+    graphs = [(tmp_path / "cache" / name).stat().st_size for name in entries(tmp_path / "cache", ".graph")]
+    assert len(graphs) == 2, "a fused graph beside each object"
+    assert within_timeout(cache.size) == (4, sum(len(whole) for _, whole in built.values()) + sum(graphs))
 
 
 # -- valid checksums around bad object code --------------------------------------------------------------
@@ -582,7 +588,8 @@ def test_a_symlinked_cache_directory_of_this_user_is_used(mode, tmp_path, monkey
     monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path / "link"))
     with caplog.at_level(logging.WARNING, logger="graphc.cache"):
         run(tanh_mix)
-    assert entries(tmp_path / "real") == [cache.entry_name(key_of(tanh_mix))] and not caplog.records
+    assert entries(tmp_path / "real", ".o") == [cache.entry_name(key_of(tanh_mix))] and not caplog.records
+    assert len(entries(tmp_path / "real", ".graph")) == 1
     assert cache.load(key_of(tanh_mix)) is not None
 
 
@@ -629,8 +636,9 @@ def _compile(fn, *args):
 def test_cache_dir_is_honoured_and_writes_leave_no_temporary_files(tmp_path, monkeypatch):
     monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path / "here"))
     cf = _compile(lambda x: gc.sqrt(gc.abs(x)) + 1.0, np.ones(5, np.float32))
-    assert entries(tmp_path / "here") == [cache.cache_key(cf.graphs["fused"]) + ".o"]
-    assert cache.size() == (1, os.path.getsize(tmp_path / "here" / entries(tmp_path / "here")[0]))
+    assert entries(tmp_path / "here", ".o") == [cache.cache_key(cf.graphs["fused"]) + ".o"]
+    assert len(entries(tmp_path / "here")) == 2, "the object code and the fused graph"
+    assert cache.size() == (2, sum(os.path.getsize(tmp_path / "here" / name) for name in entries(tmp_path / "here")))
 
 
 def test_default_cache_dir_follows_xdg(monkeypatch, tmp_path):

@@ -60,7 +60,7 @@ def test_pass_stats_follow_the_graph_through_every_pass():
     assert table[0] == HEADER and len(table) == len(stats) + 1
 
 
-def test_graphc_log_passes_prints_the_table():
+def test_graphc_log_passes_prints_the_table(tmp_path):
     script = textwrap.dedent("""
         import numpy as np
         import graphc as gc
@@ -73,7 +73,7 @@ def test_graphc_log_passes_prints_the_table():
         scaled(np.ones(3, np.float32))
         print(format_stats(scaled.get_concrete_function(np.ones(3, np.float32)).pass_stats))
     """)
-    env = {**os.environ, "GRAPHC_LOG": "passes"}
+    env = {**os.environ, "GRAPHC_LOG": "passes", "GRAPHC_CACHE_DIR": str(tmp_path)}  # passes run: no cached graph
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     logged = [line.removeprefix("graphc graphc.passes: ") for line in done.stderr.splitlines()]

@@ -2,6 +2,7 @@
 import inspect
 import math
 import os
+import re
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ import graphc as gc
 from graphc.backends.numpy import Interpreter
 from graphc.ir.errors import IRError
 from graphc.ir.graph import Graph
-from graphc.ir.text import format_attr, format_graph, parse_graph, parse_type
+from graphc.ir.text import Renaming, format_attr, format_graph, parse_graph, parse_type
 from graphc.ir.types import TensorType, float32, fresh_dim, int32
 from graphc.ir.verify import verify
 
@@ -148,6 +149,37 @@ def test_parse_reads_back_what_format_prints(fn, signature, x):
     for e, g in zip(expected, got):
         assert e.dtype == g.dtype
         np.testing.assert_array_equal(e, g)
+
+
+@pytest.mark.parametrize("fn, signature, x", ROUND_TRIPS, ids=[c[0].__name__.strip("_") for c in ROUND_TRIPS])
+def test_a_renamed_text_holds_no_names_and_reads_back_with_the_graphs_own(fn, signature, x):
+    graph = gc.function(fn, input_signature=signature).get_concrete_function().graph
+    renaming = Renaming.of(graph)
+    text = format_graph(graph, full_constants=True, renaming=renaming)
+    names = [graph.name, *(v.name for v in graph.inputs if v.name), *graph.variables, FILE]
+    assert not [name for name in names if re.search(rf"(?<![\w.]){re.escape(name)}(?![\w.])", text)], text
+    parsed = verify(parse_graph(text, graph.variables, renaming))
+    assert format_graph(parsed, full_constants=True) == format_graph(graph, full_constants=True)
+    assert [n.loc for n in parsed.nodes] == [n.loc for n in graph.nodes], "whole locations, not file names"
+    assert format_graph(parsed, full_constants=True, renaming=renaming) == text
+
+
+def test_graphs_that_differ_only_in_names_print_alike_when_renamed():
+    v, u = gc.Variable(np.ones(3, np.float32), name="v"), gc.Variable(np.ones(3, np.float32), name="other")
+
+    def f(x):
+        return x * v
+
+    def g(inputs):
+        return inputs * u
+
+    graphs = [gc.function(h).get_concrete_function(np.ones(3, np.float32)).graph for h in (f, g)]
+    assert str(graphs[0]) != str(graphs[1])
+    texts = {format_graph(graph, full_constants=True, renaming=Renaming.of(graph)) for graph in graphs}
+    assert len(texts) == 1
+    w = gc.Variable(np.ones(3, np.float64), name="v")
+    other = gc.function(lambda x: x * w).get_concrete_function(np.ones(3, np.float64)).graph
+    assert format_graph(other, full_constants=True, renaming=Renaming.of(other)) not in texts
 
 
 def test_round_trip_features_are_present():
