@@ -243,7 +243,9 @@ def read_arrays(prefix: str) -> dict[str, np.ndarray]:
         except CheckpointError:
             newer, newer_index = _read_index(prefix)
             if newer == content:
-                raise
+                # the same index: a damaged checkpoint, or the same contents written again meanwhile
+                # (their data file removed by another write, then restored): one more read tells
+                return _read_data(prefix, index)
             content, index = newer, newer_index
     raise CheckpointError(f"checkpoint {prefix!r} was replaced {READ_ATTEMPTS} times while it was being read")
 

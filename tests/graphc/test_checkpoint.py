@@ -212,6 +212,29 @@ def fill_of(path) -> int:
     return fill_in(ckpt)
 
 
+def test_a_reader_sees_a_checkpoint_rewritten_with_the_same_contents_while_it_reads(tmp_path, monkeypatch):
+    """Between a reader's index and its data file, a writer replaces the checkpoint (removing that data
+    file) and another writes the first contents again: the index reads as before, the data is back."""
+    from graphc import checkpoint_files
+
+    prefix = str(tmp_path / "c")
+    checkpoint_of(1).write(prefix)
+    read_data, raced = checkpoint_files._read_data, []
+
+    def racing_read_data(path, index):
+        if not raced:
+            raced.append(True)
+            checkpoint_of(2).write(prefix)
+            try:
+                return read_data(path, index)  # its data file is gone
+            finally:
+                checkpoint_of(1).write(prefix)
+        return read_data(path, index)
+
+    monkeypatch.setattr(checkpoint_files, "_read_data", racing_read_data)
+    assert fill_of(prefix) == 1 and raced
+
+
 def index_of(prefix) -> dict:
     return json.loads(pathlib.Path(f"{prefix}.index.json").read_bytes())
 
