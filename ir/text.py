@@ -47,7 +47,8 @@ class Renaming:
 
     Made from one graph (``of``), it prints that graph and graphs derived from it whose variables and
     locations are among its own (its optimised and fused forms; KeyError otherwise), and reads their
-    text back with that graph's names and locations (``parse_graph``)."""
+    text back with that graph's names and locations (``parse_graph``). An attribute holding a Python
+    object, which the text cannot carry, raises ValueError."""
 
     def __init__(self, names: list[str], variables: list[str], locations: list[Location]):
         self.names = {name: f"#{i}" for i, name in enumerate(names)}
@@ -145,7 +146,8 @@ def _graph_lines(graph: Graph, p: ValuePrinter, indent: str) -> list[str]:
         attrs = {k: p.variable(a) if k == "var" else a for k, a in node.attrs.items() if not isinstance(a, Graph)}
         bodies = [(k, a) for k, a in node.attrs.items() if isinstance(a, Graph)]
         if attrs:
-            text += " {" + ", ".join(f"{k}={format_attr(k, a, p.full_constants)}" for k, a in attrs.items()) + "}"
+            strict = p.renaming is not None
+            text += " {" + ", ".join(f"{k}={format_attr(k, a, p.full_constants, strict)}" for k, a in attrs.items()) + "}"
         if bodies:
             text += f" {bodies[0][0]} {{"
         comment = ([p.location(node.loc)] if node.loc else []) + ([_ref(node.scope)] if node.scope else [])
@@ -166,12 +168,13 @@ def _ref(name: str) -> str:
     return "@" + _quoted(name, _BARE_REF)
 
 
-def format_attr(key: str, value, full: bool = False) -> str:
-    """One attribute value as text (``var`` names a variable, ``index`` is a getitem index)."""
+def format_attr(key: str, value, full: bool = False, strict: bool = False) -> str:
+    """One attribute value as text (``var`` names a variable, ``index`` is a getitem index). A Python
+    object prints as ``opaque"repr"``, which does not read back; ``strict`` raises ValueError instead."""
     if key == "var":
         return _ref(value)
     if key == "index":
-        return "[" + ", ".join(format_attr("", v) for v in value) + "]"
+        return "[" + ", ".join(format_attr("", v, full, strict) for v in value) + "]"
     if isinstance(value, np.ndarray):
         return _format_array(value, full)
     if isinstance(value, np.generic):
@@ -182,7 +185,7 @@ def format_attr(key: str, value, full: bool = False) -> str:
         parts = ["" if p is None else str(p) for p in (value.start, value.stop, value.step)]
         return ":".join(parts[:2]) + (f":{parts[2]}" if value.step is not None else "")
     if isinstance(value, tuple):
-        inner = ", ".join(format_attr("", v) for v in value)
+        inner = ", ".join(format_attr("", v, full, strict) for v in value)
         return f"({inner},)" if len(value) == 1 else f"({inner})"
     if isinstance(value, float):
         return _format_float(value)
@@ -190,6 +193,8 @@ def format_attr(key: str, value, full: bool = False) -> str:
         return json.dumps(value)
     if value is None or isinstance(value, (bool, int)):
         return repr(value)
+    if strict:
+        raise ValueError(f"attribute {key or 'item'} holds a {type(value).__name__}, which the text cannot carry")
     return "opaque" + json.dumps(repr(value))
 
 

@@ -27,22 +27,30 @@ from . import cache
 
 
 class GraphEntry:
-    """The cache entry of one traced graph's fused form under some optimizer options."""
+    """The cache entry of one traced graph's fused form under some optimizer options. A graph whose
+    text cannot carry an attribute (a Python object) has no entry (``key`` is None)."""
 
     def __init__(self, traced: Graph, options: dict):
         from graphc import __version__
 
         self.traced = traced
         self.renaming = Renaming.of(traced)
+        try:
+            text = format_graph(traced, full_constants=True, renaming=self.renaming)
+        except ValueError as error:
+            cache.log.info("graph not cached (%s): %s", traced.name, error)
+            self.key = None
+            return
         h = hashlib.sha256()
-        for part in (__version__, cache.generator_fingerprint(), repr(sorted(options.items())),
-                     format_graph(traced, full_constants=True, renaming=self.renaming)):
+        for part in (__version__, cache.generator_fingerprint(), repr(sorted(options.items())), text):
             h.update(part.encode())
             h.update(b"\0")
         self.key = h.hexdigest()
 
     def load(self) -> Graph | None:
         """The fused graph, or None: no entry, or one that is unusable (reported)."""
+        if self.key is None:
+            return None
         payload = cache.load(self.key, cache.GRAPH)
         if payload is None:
             return None
@@ -55,6 +63,8 @@ class GraphEntry:
 
     def store(self, fused: Graph) -> None:
         """Stores ``fused`` unless its text fails to read back to itself (logged, not stored)."""
+        if self.key is None:
+            return
         try:
             text = format_graph(fused, full_constants=True, renaming=self.renaming)
             readable = format_graph(self._read(text), full_constants=True, renaming=self.renaming) == text

@@ -257,3 +257,15 @@ def test_a_graph_whose_text_does_not_read_back_is_not_stored(fresh, caplog):
     with caplog.at_level(logging.INFO, logger="graphc.cache"):
         entry.store(fused)
     assert "graph not stored" in caplog.text and not graph_entries(fresh)
+
+
+def test_a_traced_graph_holding_a_python_object_has_no_entry(fresh, caplog):
+    """Such an attribute would enter the key only through its repr, which two objects may share."""
+    graph = gc.function(tanh_mix).get_concrete_function(X).graph
+    graph.nodes[-1].attrs["note"] = object()
+    with caplog.at_level(logging.INFO, logger="graphc.cache"):
+        entry = GraphEntry(graph, gc.config.get_optimizer_options())
+        assert entry.key is None and entry.load() is None
+        entry.store(compiled(exp_mix, X).graphs["fused"])
+    assert "graph not cached" in caplog.text and "holds a object" in caplog.text
+    assert graph_entries(fresh) == [entry_path(fresh, exp_mix).name], "only exp_mix's own"

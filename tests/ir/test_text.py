@@ -164,6 +164,14 @@ def test_a_renamed_text_holds_no_names_and_reads_back_with_the_graphs_own(fn, si
     assert format_graph(parsed, full_constants=True, renaming=renaming) == text
 
 
+def test_a_renamed_text_refuses_python_objects_it_cannot_carry():
+    graph = gc.function(lambda x: x * 2.0).get_concrete_function(np.ones(3, np.float32)).graph
+    graph.nodes[-1].attrs["note"] = (1, object())
+    assert 'note=(1, opaque"' in format_graph(graph)
+    with pytest.raises(ValueError, match="attribute item holds a object"):
+        format_graph(graph, renaming=Renaming.of(graph))
+
+
 def test_graphs_that_differ_only_in_names_print_alike_when_renamed():
     v, u = gc.Variable(np.ones(3, np.float32), name="v"), gc.Variable(np.ones(3, np.float32), name="other")
 
