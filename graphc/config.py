@@ -74,7 +74,8 @@ def get_backend() -> str:
 def set_optimizer_options(options: dict | None = None, **more) -> _Setting:
     """Switches graph passes on or off, as ``tf.config.optimizer.set_experimental_options``:
     ``constant_folding``, ``arithmetic_optimization``, ``common_subgraph_elimination``,
-    ``dead_code_elimination``, ``fusion`` (all True by default). Applies to functions traced later."""
+    ``dead_code_elimination``, ``fusion`` (all True by default; with ``fusion`` off every op is a
+    kernel of its own). Applies to functions traced later."""
     options = {**(options or {}), **more}
     unknown = sorted(set(options) - set(_OPTIMIZER_OPTIONS))
     if unknown:

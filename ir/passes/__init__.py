@@ -4,7 +4,8 @@ Stages of a compiled function, each an IR graph:
 - ``traced``: as recorded from Python (forward and backward);
 - ``optimized``: constant folding, algebraic simplification, common-subexpression elimination and
   dead-code elimination, repeated until nothing changes;
-- ``fused``: elementwise and reduction ops grouped into ``fused`` kernels.
+- ``fused``: elementwise and reduction ops grouped into ``fused`` kernels (with the ``fusion``
+  option off, one kernel per op: backends lower kernels, not lone elementwise ops).
 Memory planning then assigns the fused graph's intermediates to one arena (``plan_memory``).
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ from ..graph import Graph
 from .cse import eliminate_common_subexpressions
 from .dce import eliminate_dead_code
 from .fold import fold_constants
-from .fusion import fuse, partition
+from .fusion import fuse, kernel_per_op, partition
 from .manager import HEADER, Pass, PassStat, format_stats, log, record, run_passes, run_to_fixed_point
 from .memory import MemoryPlan, plan_memory
 from .simplify import simplify
@@ -39,8 +40,9 @@ def optimization_passes(evaluate) -> list[Pass]:
     ]
 
 
-def fusion_passes() -> list[Pass]:
-    return [Pass("fuse", fuse, "fusion"), Pass("eliminate_dead_code", eliminate_dead_code, "dead_code_elimination")]
+def fusion_passes(options: dict) -> list[Pass]:
+    kernels = Pass("fuse", fuse) if options["fusion"] else Pass("kernel_per_op", kernel_per_op)
+    return [kernels, Pass("eliminate_dead_code", eliminate_dead_code, "dead_code_elimination")]
 
 
 def compile_stages(graph: Graph, evaluate, options: dict | None = None) -> tuple[dict[str, Graph], list[PassStat]]:
@@ -52,7 +54,7 @@ def compile_stages(graph: Graph, evaluate, options: dict | None = None) -> tuple
     log.info("passes of graph %s\n%s", graph.name, HEADER)
     stats: list[PassStat] = []
     optimized = optimize(graph, evaluate, options, stats)
-    fused = run_passes(optimized, _enabled(fusion_passes(), options), "fuse", stats)
+    fused = run_passes(optimized, _enabled(fusion_passes(options), options), "fuse", stats)
     return {"traced": graph, "optimized": optimized, "fused": fused}, stats
 
 
@@ -69,4 +71,4 @@ def _checked(options: dict | None) -> dict:
 
 
 def _enabled(passes: list[Pass], options: dict) -> list[Pass]:
-    return [p for p in passes if options[p.option]]
+    return [p for p in passes if p.option is None or options[p.option]]

@@ -257,11 +257,12 @@ def _ordering_edges(graph: Graph) -> list[tuple[Node, Node]]:
     return edges + list(zip(stateful, stateful[1:]))
 
 
-def form_groups(graph: Graph) -> Groups:
-    """Groups the fusible nodes of ``graph`` into kernels, greedily from producers to consumers."""
+def form_groups(graph: Graph, merge: bool = True) -> Groups:
+    """Groups the fusible nodes of ``graph`` into kernels, greedily from producers to consumers;
+    with ``merge`` False, every fusible node is a kernel of its own."""
     groups = Groups(graph)
     for i, node in enumerate(graph.nodes):
-        if fusible_kind(node) is None:
+        if not merge or fusible_kind(node) is None:
             continue
         for value in node.inputs:
             producer = value.node
@@ -287,7 +288,16 @@ def fuse(graph: Graph) -> Graph:
     """A new graph in which every fusible node is inside a ``fused`` node (see the module docstring).
 
     A group of fusible nodes none of whose results is used outside it forms no kernel: it is dropped."""
-    groups = form_groups(graph)
+    return _kernels(graph, form_groups(graph))
+
+
+def kernel_per_op(graph: Graph) -> Graph:
+    """``fuse`` without fusion: every fusible node in a ``fused`` node of its own, which is the form
+    backends lower (the pipeline's ``fusion`` option switched off)."""
+    return _kernels(graph, form_groups(graph, merge=False))
+
+
+def _kernels(graph: Graph, groups: Groups) -> Graph:
     users = groups.users
     outputs = set(graph.outputs)
 

@@ -116,15 +116,24 @@ OTHER_CASES = [c for c in OP_TABLE.CASES if c not in QUICK_CASES]
 SYMBOLIC_CASES = [c for c in OP_TABLE.SYMBOLIC_CASES if not c.id.startswith(OP_TABLE.NEEDS_STATIC_SIZES)]
 
 
-def _check_table_case(c, signature=None) -> None:
+def _check_table_case(c, signature=None, **options) -> None:
     # creation ops without inputs would be folded into constants: keep them as ops to lower them
-    with gc.config.set_optimizer_options(constant_folding=bool(c.inputs)):
+    with gc.config.set_optimizer_options({"constant_folding": bool(c.inputs), **options}):
         check(lambda *tensors: c.op(*tensors), c.inputs, signature, rtol=c.rtol)
 
 
 @pytest.mark.parametrize("c", QUICK_CASES, ids=[c.id for c in QUICK_CASES])
 def test_op_table_matches_the_interpreter(c):
     _check_table_case(c)
+
+
+EVERY_PASS_OFF = dict.fromkeys(gc.config.get_optimizer_options(), False)
+
+
+@pytest.mark.parametrize("c", QUICK_CASES, ids=[c.id for c in QUICK_CASES])
+def test_op_table_with_every_pass_off_is_native_and_matches_the_interpreter(c):
+    """Each op alone in a kernel of its own, as the pipeline leaves it with fusion switched off."""
+    _check_table_case(c, **EVERY_PASS_OFF)
 
 
 @pytest.mark.slow
@@ -367,12 +376,10 @@ def test_awkward_cases_with_unknown_sizes_match_the_interpreter(c: Case):
         check(c.fn, c.inputs, unknown_sizes(c.inputs), exact=c.exact)
 
 
-@pytest.mark.xfail(strict=True, reason="backends/llvm/codegen.py: unfused elementwise ops, reductions and matmul are "
-                   "not lowered, so with fusion switched off every graph falls back to the interpreter")
-def test_graphs_without_fusion_are_still_native():
-    x = ints((3, 4), F32)
-    with gc.config.set_optimizer_options(fusion=False):
-        check(lambda t: [gc.reduce_sum(t * 2.0 + 1.0, axis=0), gc.matmul(t, gc.transpose(t))], [x])
+@pytest.mark.parametrize("c", STATIC_RUNS)
+def test_awkward_cases_without_fusion_match_the_interpreter(c: Case):
+    with np.errstate(all="ignore"), gc.config.set_optimizer_options(fusion=False):
+        check(c.fn, c.inputs, exact=c.exact)
 
 
 U1, U2, U3 = ([None] * n for n in (1, 2, 3))
