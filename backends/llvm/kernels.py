@@ -212,8 +212,9 @@ class FusedKernel:
                 accumulators = {n: self._accumulator(n, inner) for n in reductions}
                 for acc in accumulators.values():
                     acc.reset()
-                self._emit_inner(inner, 0, outer_offsets, values, reductions, full_outputs, accumulators,
-                                 spilled, reloaded)
+                sums = [acc for acc in accumulators.values() if isinstance(acc, CompensatedSum)]
+                self._emit_nest(inner, outer_offsets, lambda at: self._emit_pass_point(
+                    at, values, reductions, full_outputs, accumulators, spilled, reloaded), sums)
                 for n, acc in accumulators.items():
                     values[n.outputs[0]] = acc.result()
             else:  # no reduced axis: one pass; a reduction over no axes is the identity
@@ -252,44 +253,52 @@ class FusedKernel:
                     spills[v] = o
         return spills
 
-    def _emit_inner(self, groups, level, offsets, values, reductions, full_outputs, accumulators, spilled, reloaded):
-        if level == len(groups):
-            local = dict(values)
-            for v, o in reloaded.items():
-                local[v] = self._read_sink(o, offsets)
-            self._compute_full(local, reductions, full_outputs + list(spilled), offsets, write=full_outputs)
-            for v, o in spilled.items():
-                self._write(o, local[v], offsets)
-            for n in reductions:
-                acc = accumulators[n].running
-                self.b.store(self._combine(n, self.b.load(acc), self._operand(n, 0, local, offsets)), acc)
-            return
-        group = groups[level]
-        size = self._group_size(group)
+    def _emit_pass_point(self, offsets, values, reductions, full_outputs, accumulators, spilled, reloaded) -> None:
+        """One point of a pass: its full values, outputs, spills and reductions' running values."""
+        local = dict(values)
+        for v, o in reloaded.items():
+            local[v] = self._read_sink(o, offsets)
+        self._compute_full(local, reductions, full_outputs + list(spilled), offsets, write=full_outputs)
+        for v, o in spilled.items():
+            self._write(o, local[v], offsets)
+        for n in reductions:
+            acc = accumulators[n].running
+            self.b.store(self._combine(n, self.b.load(acc), self._operand(n, 0, local, offsets)), acc)
 
-        def loop(start, stop):
-            with self.em.loop(start, stop, f"r{level}") as i:
-                inner = self._offsets(self._group_indices(group, i), offsets)
-                self._emit_inner(groups, level + 1, inner, values, reductions, full_outputs, accumulators,
-                                 spilled, reloaded)
+    def _emit_nest(self, groups: list[list[int]], offsets: dict, innermost, sums: list) -> None:
+        """Loops over the reduced ``groups`` (outermost first) around ``innermost(offsets)``; the
+        innermost loop runs in blocks of the compensated ``sums`` (one block when it fits one)."""
+        def nest(level: int, offsets: dict) -> None:
+            if level == len(groups):
+                innermost(offsets)
+                return
+            group = groups[level]
+            size = self._group_size(group)
 
-        blocked = [acc for acc in accumulators.values() if isinstance(acc, CompensatedSum)]
-        if level < len(groups) - 1 or not blocked:
-            loop(ir.Constant(I64, 0), size)
-        elif self._fits_one_block(group):
-            self._emit_block(blocked, lambda: loop(ir.Constant(I64, 0), size))
-        else:
-            self._emit_blocks(blocked, size, self._block_length(group), loop)
+            def loop(start, stop):
+                with self.em.loop(start, stop, f"r{level}") as i:
+                    nest(level + 1, self._offsets(self._group_indices(group, i), offsets))
 
-    def _emit_blocks(self, sums: list[CompensatedSum], size: ir.Value, length: int, loop) -> None:
-        """``loop(start, stop)`` over ``range(size)`` in blocks of ``length``, each a block of ``sums``."""
+            zero = ir.Constant(I64, 0)
+            if level < len(groups) - 1 or not sums:
+                loop(zero, size)
+            elif self._fits_one_block(group):
+                self._emit_block(sums, lambda: loop(zero, size))
+            else:
+                self._blocks(zero, size, self._block_length(group), "block",
+                             lambda start, stop: self._emit_block(sums, lambda: loop(start, stop)))
+
+        nest(0, offsets)
+
+    def _blocks(self, start: ir.Value, end: ir.Value, length: int, name: str, body) -> None:
+        """``body(first, last)`` for each block ``[first, last)`` of ``length`` (the last one shorter)
+        covering ``[start, end)``."""
         b, block = self.b, ir.Constant(I64, length)
-        count = b.sdiv(b.add(size, ir.Constant(I64, length - 1)), block)
-        with self.em.loop(ir.Constant(I64, 0), count, "block") as k:
-            start = b.mul(k, block)
-            stop = b.add(start, block)
-            stop = b.select(b.icmp_signed("<", stop, size), stop, size)
-            self._emit_block(sums, lambda: loop(start, stop))
+        count = b.sdiv(b.add(b.sub(end, start), ir.Constant(I64, length - 1)), block)
+        with self.em.loop(ir.Constant(I64, 0), count, name) as k:
+            first = b.add(start, b.mul(k, block))
+            last = b.add(first, block)
+            body(first, b.select(b.icmp_signed("<", last, end), last, end))
 
     @staticmethod
     def _emit_block(sums: list[CompensatedSum], body) -> None:
@@ -303,13 +312,8 @@ class FusedKernel:
     def _emit_columns(self, axis: int, start: ir.Value, end: ir.Value, offsets: dict) -> None:
         """Columns ``[start, end)`` of the innermost kept ``axis`` at one point of the other outer
         loops, a tile of at most ``COLUMN_TILE`` at a time."""
-        b, tile = self.b, ir.Constant(I64, COLUMN_TILE)
-        count = b.sdiv(b.add(b.sub(end, start), ir.Constant(I64, COLUMN_TILE - 1)), tile)
-        with self.em.loop(ir.Constant(I64, 0), count, "tile") as k:
-            first = b.add(start, b.mul(k, tile))
-            last = b.add(first, tile)
-            last = b.select(b.icmp_signed("<", last, end), last, end)
-            self._emit_tile(_Tile(axis, first, b.sub(last, first)), offsets)
+        self._blocks(start, end, COLUMN_TILE, "tile",
+                     lambda first, last: self._emit_tile(_Tile(axis, first, self.b.sub(last, first)), offsets))
 
     def _emit_tile(self, tile: _Tile, offsets: dict) -> None:
         """The passes of one tile: per pass, the reduced loops outside a loop over the tile's columns,
@@ -338,34 +342,20 @@ class FusedKernel:
             with self._column_loop(tile, offsets) as (j, _):
                 for acc in accumulators.values():
                     acc.at(j).reset()
-            self._emit_tile_inner(inner, 0, offsets, tile, reductions, full_outputs, accumulators,
-                                  {v: arrays[v] for v in done})
+            rows_done = {v: arrays[v] for v in done}
+            sums = [_TileSum(acc, self, tile, offsets) for acc in accumulators.values() if isinstance(acc, CompensatedSum)]
+            self._emit_nest(inner, offsets, lambda at: self._emit_tile_pass_point(
+                at, tile, reductions, full_outputs, accumulators, rows_done), sums)
             after(q, accumulators)
 
-    def _emit_tile_inner(self, groups, level, offsets, tile, reductions, full_outputs, accumulators, rows):
-        if level == len(groups):
-            with self._column_loop(tile, offsets) as (j, at):
-                values = {v: self.b.load(self.em.element(array, j)) for v, array in rows.items()}
-                self._compute_full(values, reductions, full_outputs, at)
-                for n in reductions:
-                    running = accumulators[n].at(j).running
-                    self.b.store(self._combine(n, self.b.load(running), self._operand(n, 0, values, at)), running)
-            return
-        group = groups[level]
-        size = self._group_size(group)
-
-        def loop(start, stop):
-            with self.em.loop(start, stop, f"r{level}") as i:
-                inner = self._offsets(self._group_indices(group, i), offsets)
-                self._emit_tile_inner(groups, level + 1, inner, tile, reductions, full_outputs, accumulators, rows)
-
-        blocked = [_TileSum(acc, self, tile, offsets) for acc in accumulators.values() if isinstance(acc, CompensatedSum)]
-        if level < len(groups) - 1 or not blocked:
-            loop(ir.Constant(I64, 0), size)
-        elif self._fits_one_block(group):
-            self._emit_block(blocked, lambda: loop(ir.Constant(I64, 0), size))
-        else:
-            self._emit_blocks(blocked, size, self._block_length(group), loop)
+    def _emit_tile_pass_point(self, offsets, tile, reductions, full_outputs, accumulators, rows) -> None:
+        """One point of the reduced loops of a pass in column mode: the tile's columns at it."""
+        with self._column_loop(tile, offsets) as (j, at):
+            values = {v: self.b.load(self.em.element(array, j)) for v, array in rows.items()}
+            self._compute_full(values, reductions, full_outputs, at)
+            for n in reductions:
+                running = accumulators[n].at(j).running
+                self.b.store(self._combine(n, self.b.load(running), self._operand(n, 0, values, at)), running)
 
     @contextlib.contextmanager
     def _column_loop(self, tile: _Tile, offsets: dict):
