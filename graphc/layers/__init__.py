@@ -13,17 +13,31 @@ first input (``build``), and computes in ``call``; calling it runs ``call`` insi
         def call(self, inputs):
             return gc.matmul(inputs, self.w) + self.b
 
-The base layer is in ``base.py``, the layers by kind in ``core.py``, ``convolution.py`` and
-``normalization.py``, ``serialize``/``deserialize`` by class name in ``serialization.py``.
+The base layer is in ``base.py``, the layers by kind in ``core.py``, ``convolution.py``,
+``normalization.py``, ``embedding.py``, ``pooling.py`` (global pooling), ``merging.py``,
+``resizing.py`` and ``lambda_layer.py``, ``serialize``/``deserialize`` by class name in
+``serialization.py``.
 """
 from .base import Layer, symbolic_call, unique_layer_name
 from .convolution import AveragePool2D, AveragePooling2D, Conv2D, MaxPool2D, MaxPooling2D
 from .core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
-from .normalization import BatchNormalization
+from .embedding import Embedding
+from .lambda_layer import Lambda
+from .merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
+from .normalization import BatchNormalization, GroupNormalization, LayerNormalization
+from .pooling import GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D
+from .resizing import UpSampling2D
 from .serialization import deserialize, register, serialize
 
+# Keras's shorter names
+GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2D
+GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D
+
 __all__ = [
-    "Activation", "AveragePool2D", "AveragePooling2D", "BatchNormalization", "Conv2D", "Dense", "Dropout",
-    "Flatten", "Input", "InputLayer", "Layer", "MaxPool2D", "MaxPooling2D", "Reshape", "deserialize",
-    "register", "serialize", "symbolic_call", "unique_layer_name",
+    "Activation", "Add", "Average", "AveragePool2D", "AveragePooling2D", "BatchNormalization", "Concatenate",
+    "Conv2D", "Dense", "Dropout", "Embedding", "Flatten", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
+    "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D", "GroupNormalization", "Input", "InputLayer", "Lambda", "Layer", "LayerNormalization",
+    "MaxPool2D", "MaxPooling2D", "Maximum", "Minimum", "Multiply", "Reshape", "Subtract", "UpSampling2D",
+    "deserialize", "register", "serialize", "symbolic_call", "unique_layer_name",
 ]

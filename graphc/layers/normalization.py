@@ -1,8 +1,8 @@
-"""Normalization layers: ``BatchNormalization``."""
+"""Normalization layers: ``BatchNormalization``, ``LayerNormalization``, ``GroupNormalization``."""
 from __future__ import annotations
 
 from graphc.ir import ops
-from graphc.ir.arguments import as_int
+from graphc.ir.arguments import as_int, normalize_axes
 from graphc.ir.errors import ShapeError
 
 from .. import initializers, regularizers
@@ -78,3 +78,105 @@ class BatchNormalization(Layer):
             "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
         }
 
+
+
+class _AffineNormalization(Layer):
+    """Normalizes with statistics of each example (no moving statistics), then scales by ``gamma``
+    and shifts by ``beta``, weights of one value per element of the normalized ``axis``."""
+
+    def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
+                 gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = axis
+        self.epsilon, self.center, self.scale = float(epsilon), bool(center), bool(scale)
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+
+    def _axes(self, rank: int) -> tuple[int, ...]:
+        return normalize_axes(self.axis, rank, f"layer {self.name!r}: axis", none_means_all=False)
+
+    def _add_affine_weights(self, input_shape, axes) -> None:
+        dims = [input_shape[a] for a in axes]
+        if any(d is None for d in dims):
+            raise ShapeError(f"layer {self.name!r} needs the sizes of axes {list(axes)} known, got shape {input_shape}")
+        shape = tuple(int(d) for d in dims)
+        self.gamma = self.add_weight(shape, self.gamma_initializer, regularizer=self.gamma_regularizer,
+                                     name="gamma") if self.scale else None
+        self.beta = self.add_weight(shape, self.beta_initializer, regularizer=self.beta_regularizer,
+                                    name="beta") if self.center else None
+
+    def _scale_and_shift(self, normalized, axes):
+        rank = len(normalized.shape)
+        broadcast = [normalized.shape[a] if a in axes else 1 for a in range(rank)]
+        if self.gamma is not None:
+            normalized = ops.multiply(normalized, ops.reshape(self.gamma, broadcast))
+        if self.beta is not None:
+            normalized = ops.add(normalized, ops.reshape(self.beta, broadcast))
+        return normalized
+
+    def _standardize(self, x, axes):
+        mean = ops.reduce_mean(x, axes, keepdims=True)
+        variance = ops.reduce_variance(x, axes, keepdims=True)
+        return ops.multiply(ops.subtract(x, mean), ops.rsqrt(ops.add(variance, self.epsilon)))
+
+    def get_config(self):
+        return super().get_config() | {
+            "axis": list(self.axis) if isinstance(self.axis, (list, tuple)) else self.axis,
+            "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
+            "beta_initializer": initializers.serialize(self.beta_initializer),
+            "gamma_initializer": initializers.serialize(self.gamma_initializer),
+            "beta_regularizer": regularizers.serialize(self.beta_regularizer),
+            "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
+        }
+
+
+@register
+class LayerNormalization(_AffineNormalization):
+    """Normalizes each example over ``axis`` (an int or a list, default the last): ``(x - mean) /
+    sqrt(variance + epsilon) * gamma + beta``, as ``tf.keras.layers.LayerNormalization``."""
+
+    def build(self, input_shape):
+        self._add_affine_weights(input_shape, self._axes(len(input_shape)))
+
+    def call(self, inputs):
+        axes = self._axes(len(inputs.shape))
+        return self._scale_and_shift(self._standardize(inputs, axes), axes)
+
+
+@register
+class GroupNormalization(_AffineNormalization):
+    """Splits the channels (``axis``, default the last) into ``groups`` groups and normalizes each
+    example over each group and every axis but the batch, as ``tf.keras.layers.GroupNormalization``;
+    ``gamma`` and ``beta`` hold one value per channel. ``groups`` must divide the channels."""
+
+    def __init__(self, groups=32, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
+                 gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None, **kwargs):
+        super().__init__(as_int(axis, "axis"), epsilon, center, scale, beta_initializer, gamma_initializer,
+                         beta_regularizer, gamma_regularizer, **kwargs)
+        self.groups = as_int(groups, "groups", low=1)
+
+    def build(self, input_shape):
+        (axis,) = self._axes(len(input_shape))
+        if axis == 0:
+            raise ShapeError(f"layer {self.name!r}: axis 0 is the batch, it cannot hold the channels")
+        channels = input_shape[axis]
+        if channels is not None and (channels < self.groups or channels % self.groups):
+            raise ShapeError(f"layer {self.name!r}: {self.groups} groups must divide the {channels} channels of "
+                             f"axis {self.axis} (inputs of shape {input_shape})")
+        self._add_affine_weights(input_shape, (axis,))
+
+    def call(self, inputs):
+        shape = inputs.shape
+        (axis,) = self._axes(len(shape))
+        if any(d is None for d in shape[1:]):
+            raise ShapeError(f"layer {self.name!r} needs every size but the batch known, got shape {shape}")
+        grouped = [-1, *shape[1:axis], self.groups, shape[axis] // self.groups, *shape[axis + 1:]]
+        x = ops.reshape(inputs, grouped)
+        statistics_axes = [a for a in range(1, len(grouped)) if a != axis]
+        x = ops.reshape(self._standardize(x, statistics_axes), [-1, *shape[1:]])
+        return self._scale_and_shift(x, (axis,))
+
+    def get_config(self):
+        return super().get_config() | {"groups": self.groups}

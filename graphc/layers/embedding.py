@@ -1,0 +1,42 @@
+"""``Embedding``: a trainable table of vectors looked up by integer index."""
+from __future__ import annotations
+
+from graphc.ir import ops
+from graphc.ir.arguments import as_int
+
+from .. import initializers, regularizers
+from .base import Layer
+from .serialization import register
+
+
+@register
+class Embedding(Layer):
+    """Maps each integer of its input (from 0 to ``input_dim - 1``) to a row of an ``input_dim`` x
+    ``output_dim`` weight, as ``tf.keras.layers.Embedding``: inputs of shape S give outputs of shape
+    S + (output_dim,). Float inputs are truncated to int32; an index out of range is an error at run
+    time. The gradient reaches only the rows looked up."""
+
+    def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None, **kwargs):
+        super().__init__(**kwargs)
+        self.input_dim = as_int(input_dim, "input_dim", low=1)
+        self.output_dim = as_int(output_dim, "output_dim", low=1)
+        self.embeddings_initializer = initializers.get(embeddings_initializer)
+        self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
+
+    def build(self, input_shape):
+        self.embeddings = self.add_weight((self.input_dim, self.output_dim), self.embeddings_initializer,
+                                          regularizer=self.embeddings_regularizer, name="embeddings")
+
+    def _convert_input(self, x):
+        converted = super()._convert_input(x)
+        return converted if converted.dtype.is_integer else ops.cast(converted, "int32")
+
+    def call(self, inputs):
+        return ops.gather(self.embeddings, inputs)
+
+    def get_config(self):
+        return super().get_config() | {
+            "input_dim": self.input_dim, "output_dim": self.output_dim,
+            "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
+            "embeddings_regularizer": regularizers.serialize(self.embeddings_regularizer),
+        }

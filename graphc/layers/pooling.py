@@ -1,0 +1,66 @@
+"""Global pooling: ``GlobalAveragePooling1D/2D`` and ``GlobalMaxPooling1D/2D``, the mean or maximum
+over every spatial axis of each example's channels."""
+from __future__ import annotations
+
+from graphc.ir import ops
+from graphc.ir.errors import InvalidArgumentError, ShapeError
+
+from .base import Layer
+from .serialization import register
+
+DATA_FORMATS = ("channels_last", "channels_first")
+
+
+def data_format_of(value, layer: str) -> str:
+    """``value`` checked as a Keras ``data_format`` (None: channels_last)."""
+    value = "channels_last" if value is None else value
+    if value not in DATA_FORMATS:
+        raise InvalidArgumentError(f"layer {layer!r}: data_format must be one of {DATA_FORMATS}, got {value!r}")
+    return value
+
+
+class _GlobalPooling(Layer):
+    spatial_rank = 2
+    reduce = None  # the reduction over the spatial axes
+
+    def __init__(self, data_format=None, keepdims=False, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = data_format_of(data_format, self.name)
+        self.keepdims = bool(keepdims)
+
+    def call(self, inputs):
+        rank = self.spatial_rank + 2
+        if len(inputs.shape) != rank:
+            raise ShapeError(f"layer {self.name!r} expects inputs of rank {rank} ([batch, {self.spatial_rank} spatial "
+                             f"axes, channels] or channels first), got shape {inputs.shape}")
+        first = 1 if self.data_format == "channels_last" else 2
+        return self.reduce(inputs, list(range(first, first + self.spatial_rank)), keepdims=self.keepdims)
+
+    def get_config(self):
+        return super().get_config() | {"data_format": self.data_format, "keepdims": self.keepdims}
+
+
+@register
+class GlobalAveragePooling2D(_GlobalPooling):
+    """The mean of each channel over height and width: [batch, h, w, c] -> [batch, c]."""
+    reduce = staticmethod(ops.reduce_mean)
+
+
+@register
+class GlobalMaxPooling2D(_GlobalPooling):
+    """The maximum of each channel over height and width: [batch, h, w, c] -> [batch, c]."""
+    reduce = staticmethod(ops.reduce_max)
+
+
+@register
+class GlobalAveragePooling1D(_GlobalPooling):
+    """The mean of each channel over the steps: [batch, steps, c] -> [batch, c]."""
+    spatial_rank = 1
+    reduce = staticmethod(ops.reduce_mean)
+
+
+@register
+class GlobalMaxPooling1D(_GlobalPooling):
+    """The maximum of each channel over the steps: [batch, steps, c] -> [batch, c]."""
+    spatial_rank = 1
+    reduce = staticmethod(ops.reduce_max)
