@@ -17,7 +17,7 @@ from graphc.backends import numpy as _numpy_backend  # noqa: E402  (registers th
 from graphc.ir.dispatch import name_scope  # noqa: E402
 from graphc.ir.ops import (  # noqa: E402
     TABLED_OPS as _TABLED_OPS, argmax, argmin, broadcast_to, cast, clip_by_value, concat, constant,
-    expand_dims, eye, fill, gather, gelu, identity, log_softmax, matmul, norm, one_hot, ones, ones_like,
+    einsum, expand_dims, eye, fill, gather, gelu, identity, log_softmax, matmul, norm, one_hot, ones, ones_like,
     reciprocal, reduce_logsumexp, reduce_max, reduce_mean, reduce_min, reduce_prod, reduce_std,
     reduce_sum, reduce_variance, reshape, softmax, softplus, split, squeeze, stack, stop_gradient,
     transpose, unstack, where, zeros, zeros_like,

@@ -582,6 +582,20 @@ case("getitem-int-dtype", lambda x: x[1:, ::-1], lambda x: x[1:, ::-1], arr((3, 
 case("getitem-bool-dtype", lambda x: x[-1], lambda x: x[-1], arr((3, 2), BOOL))
 
 
+# einsum (a composite of transposes, reshapes, gathers, sums and matmuls): equation, operand shapes
+EINSUMS = [
+    ("ij,jk->ik", (2, 3), (3, 4)), ("bhqd,bhkd->bhqk", (2, 3, 4, 5), (2, 3, 6, 5)), ("ii->i", (3, 3)),
+    ("ii", (3, 3)), ("ij->ji", (2, 3)), ("i,j->ij", (2,), (3,)), ("i,i->", (4,), (4,)),
+    ("bi,ij,bj->b", (2, 3), (3, 4), (2, 4)), ("...ij,...jk->...ik", (2, 1, 2, 3), (4, 3, 2)), ("ij,jk", (2, 3), (3, 4)),
+    ("iij->ji", (3, 3, 2)), ("abc->", (2, 3, 4)), ("...i,...i->...", (2, 1, 3), (4, 3)), ("ijk,jil->kl", (2, 3, 4), (3, 2, 5)),
+    ("i->i", (3,)), ("ij,jk->ik", (2, 0), (0, 3)), ("bij,bj->bi", (2, 3, 4), (2, 4)), ("a b , b c -> c a", (2, 3), (3, 4)),
+]
+for dtype in (F32, F64, I32, I64):
+    for equation, *shapes in EINSUMS:
+        case(f"einsum-{equation}-{[list(s) for s in shapes]}-{tag(dtype)}", lambda *xs, e=equation: gc.einsum(e, *xs),
+             in_dtype(lambda *xs, e=equation: np.einsum(e, *[x.astype(F64) for x in xs])),
+             *[arr(s, dtype) for s in shapes], rtol=COMPOSITE_RTOL)
+
 CASE_IDS = [c.id for c in CASES]
 assert len(set(CASE_IDS)) == len(CASE_IDS), "case ids must be unique"
 
@@ -897,7 +911,9 @@ def test_known_bugs_outside_ops(name, check):
 # -- sizes known only at run time ------------------------------------------------------------------
 # Ops that need a size the graph does not know (they raise ShapeError while tracing): case id prefixes.
 NEEDS_STATIC_SIZES = ("squeeze-all-", "squeeze-to-0d-", "squeeze-nothing-", "unstack", "split-equal", "split-one-",
-                      "split-sizes-minus-one-")
+                      "split-sizes-minus-one-",
+                      # einsum: a diagonal, or two letters of unknown size merged into one matmul axis
+                      "einsum-ii->i-", "einsum-ii-", "einsum-iij->ji-", "einsum-...ij,...jk->...ik-", "einsum-ijk,jil->kl-")
 # A logsumexp or softmax over an axis that is empty at run time fails in reduce_max (eagerly, and with static
 # sizes, the result is -inf): a known limitation.
 EMPTY_AT_RUN_TIME = {
