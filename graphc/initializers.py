@@ -116,6 +116,30 @@ class TruncatedNormal(RandomNormal):
         return self._truncated_normal(shape, self.mean, self.stddev, dtype)
 
 
+class Orthogonal(_Random):
+    """A random orthogonal matrix (rows or columns orthonormal, whichever are fewer) times ``gain``;
+    a kernel of more than two axes is seen as [product of the leading axes, last axis]. Keras's
+    default for recurrent kernels."""
+
+    def __init__(self, gain=1.0, seed=None):
+        super().__init__(seed)
+        self.gain = float(gain)
+
+    def sample(self, shape, dtype):
+        if len(shape) < 2:
+            raise InvalidArgumentError(f"the Orthogonal initializer needs a shape of at least 2 axes, got {shape}")
+        rows, columns = int(np.prod(shape[:-1])), shape[-1]
+        a = self._normal((max(rows, columns), min(rows, columns)), 0.0, 1.0, dtype).numpy().astype(np.float64)
+        q, r = np.linalg.qr(a)
+        q = q * np.where(np.diag(r) < 0, -1.0, 1.0)  # the sign convention that makes q uniformly distributed
+        if rows < columns:
+            q = q.T
+        return ops.constant((self.gain * q).reshape(shape), dtype)
+
+    def get_config(self):
+        return {"gain": self.gain, "seed": self.seed}
+
+
 def compute_fans(shape: tuple) -> tuple[float, float]:
     """Keras's fan-in and fan-out: dense kernels [in, out], conv kernels [..., in, out]."""
     if len(shape) == 0:
@@ -178,6 +202,7 @@ _BY_NAME = {
     "random_normal": RandomNormal, "truncated_normal": TruncatedNormal, "variance_scaling": VarianceScaling,
     "glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal, "he_uniform": HeUniform,
     "he_normal": HeNormal, "lecun_uniform": LecunUniform, "lecun_normal": LecunNormal,
+    "orthogonal": Orthogonal,
     "uniform": RandomUniform, "normal": RandomNormal,  # Keras's aliases (Embedding's default is "uniform")
 }
 _BY_CLASS = {cls.__name__: cls for cls in _BY_NAME.values()}

@@ -15,9 +15,10 @@ first input (``build``), and computes in ``call``; calling it runs ``call`` insi
 
 The base layer is in ``base.py``, the layers by kind in ``core.py``, ``convolution.py``,
 ``normalization.py``, ``embedding.py``, ``pooling.py`` (global pooling), ``merging.py``,
-``resizing.py`` and ``lambda_layer.py``, ``serialize``/``deserialize`` by class name in
+``resizing.py``, ``lambda_layer.py``, ``attention.py`` and ``recurrent.py``, ``serialize``/``deserialize`` by class name in
 ``serialization.py``.
 """
+from .attention import MultiHeadAttention
 from .base import Layer, symbolic_call, unique_layer_name
 from .convolution import AveragePool2D, AveragePooling2D, Conv2D, MaxPool2D, MaxPooling2D
 from .core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
@@ -25,6 +26,7 @@ from .embedding import Embedding
 from .lambda_layer import Lambda
 from .merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from .normalization import BatchNormalization, GroupNormalization, LayerNormalization
+from .recurrent import GRU, LSTM, SimpleRNN
 from .pooling import GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D
 from .resizing import UpSampling2D
 from .serialization import deserialize, register, serialize
@@ -34,7 +36,7 @@ GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2
 GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D
 
 __all__ = [
-    "Activation", "Add", "Average", "AveragePool2D", "AveragePooling2D", "BatchNormalization", "Concatenate",
+    "Activation", "Add", "Average", "GRU", "LSTM", "MultiHeadAttention", "SimpleRNN", "AveragePool2D", "AveragePooling2D", "BatchNormalization", "Concatenate",
     "Conv2D", "Dense", "Dropout", "Embedding", "Flatten", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
     "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPooling1D",
     "GlobalMaxPooling2D", "GroupNormalization", "Input", "InputLayer", "Lambda", "Layer", "LayerNormalization",

@@ -4,7 +4,6 @@ NumPy formula (eagerly, compiled natively and by the interpreter, with the batch
 traced), its gradients against finite differences in float64, its config round trip, and its bad
 inputs."""
 import json
-import re
 
 import numpy as np
 import pytest
