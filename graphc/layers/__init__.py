@@ -19,7 +19,10 @@ The base layer is in ``base.py``, the layers by kind in ``core.py``, ``convoluti
 ``serialization.py``.
 """
 from .base import Layer, symbolic_call, unique_layer_name
-from .convolution import AveragePool2D, AveragePooling2D, Conv2D, MaxPool2D, MaxPooling2D
+from .convolution import (
+    AveragePool2D, AveragePooling2D, Conv1D, Conv2D, Conv2DTranspose, DepthwiseConv2D, MaxPool2D, MaxPooling2D,
+    SeparableConv2D,
+)
 from .core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
 from .embedding import Embedding
 from .lambda_layer import Lambda
@@ -35,9 +38,10 @@ GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D
 
 __all__ = [
     "Activation", "Add", "Average", "AveragePool2D", "AveragePooling2D", "BatchNormalization", "Concatenate",
-    "Conv2D", "Dense", "Dropout", "Embedding", "Flatten", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
-    "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPooling1D",
-    "GlobalMaxPooling2D", "GroupNormalization", "Input", "InputLayer", "Lambda", "Layer", "LayerNormalization",
-    "MaxPool2D", "MaxPooling2D", "Maximum", "Minimum", "Multiply", "Reshape", "Subtract", "UpSampling2D",
-    "deserialize", "register", "serialize", "symbolic_call", "unique_layer_name",
+    "Conv1D", "Conv2D", "Conv2DTranspose", "Dense", "DepthwiseConv2D", "Dropout", "Embedding", "Flatten",
+    "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D",
+    "GlobalMaxPool2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GroupNormalization", "Input", "InputLayer",
+    "Lambda", "Layer", "LayerNormalization", "MaxPool2D", "MaxPooling2D", "Maximum", "Minimum", "Multiply",
+    "Reshape", "SeparableConv2D", "Subtract", "UpSampling2D", "deserialize", "register", "serialize",
+    "symbolic_call", "unique_layer_name",
 ]
