@@ -31,7 +31,7 @@ from .merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subt
 from .normalization import BatchNormalization, GroupNormalization, LayerNormalization
 from .pooling import GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D
 from .recurrent import GRU, LSTM, SimpleRNN
-from .resizing import UpSampling2D
+from .resizing import Cropping1D, Cropping2D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
 from .serialization import deserialize, register, serialize
 
 # Keras's shorter names
@@ -40,10 +40,11 @@ GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D
 
 __all__ = [
     "Activation", "Add", "Average", "AveragePool2D", "AveragePooling2D", "BatchNormalization", "Concatenate",
-    "Conv1D", "Conv2D", "Conv2DTranspose", "Dense", "DepthwiseConv2D", "Dropout", "Embedding", "Flatten", "GRU",
-    "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D",
-    "GlobalMaxPool2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GroupNormalization", "Input", "InputLayer",
-    "LSTM", "Lambda", "Layer", "LayerNormalization", "MaxPool2D", "MaxPooling2D", "Maximum", "Minimum",
-    "MultiHeadAttention", "Multiply", "Reshape", "SeparableConv2D", "SimpleRNN", "Subtract", "UpSampling2D",
-    "deserialize", "register", "serialize", "symbolic_call", "unique_layer_name",
+    "Conv1D", "Conv2D", "Conv2DTranspose", "Cropping1D", "Cropping2D", "Dense", "DepthwiseConv2D", "Dropout",
+    "Embedding", "Flatten", "GRU", "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAvgPool1D",
+    "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
+    "GroupNormalization", "Input", "InputLayer", "LSTM", "Lambda", "Layer", "LayerNormalization", "MaxPool2D",
+    "MaxPooling2D", "Maximum", "Minimum", "MultiHeadAttention", "Multiply", "Reshape", "SeparableConv2D",
+    "SimpleRNN", "Subtract", "UpSampling2D", "ZeroPadding1D", "ZeroPadding2D", "deserialize", "register",
+    "serialize", "symbolic_call", "unique_layer_name",
 ]
