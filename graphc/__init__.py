@@ -30,6 +30,7 @@ from . import config, errors, nn  # noqa: E402
 from .function import ConcreteFunction, Function, RetracingWarning, function  # noqa: E402
 from .control_flow import cond, range, while_loop  # noqa: E402  (range: tensor bounds allowed)
 from . import autograph  # noqa: E402
+from .custom_gradient import custom_gradient  # noqa: E402
 from .gradients import grad, hessian, jvp, value_and_grad  # noqa: E402
 from .tape import GradientTape  # noqa: E402
 from .tensor import Tensor  # noqa: E402

@@ -128,6 +128,13 @@ def _copy_pieces(em: Emitter, whole: Value, pieces: list[Value], axis: int, into
         position = b.add(position, em.dim(piece.type.shape[axis]))
 
 
+@node_code("custom_gradient")
+def _lower_custom_gradient(em: Emitter, node: Node):
+    """Its results are its first inputs (left in the graph only when simplification is off)."""
+    for out, x in zip(node.outputs, node.inputs):
+        _copy_all(em, out.dtype, out.type.shape, em.pointer(out), em.pointer(x))
+
+
 @node_code("concat")
 def _lower_concat(em: Emitter, node: Node):
     _copy_pieces(em, node.outputs[0], node.inputs, node.attrs["axis"], into_whole=True)
