@@ -9,7 +9,7 @@ from .creation import constant, eye, fill, full_like, ones, ones_like, range_, z
 from .elementwise import TABLED_OPS, cast, reciprocal, where
 
 globals().update(TABLED_OPS)  # abs, add, ..., power, ...: one function per line of the elementwise tables
-from .indexing import gather, getitem
+from .indexing import gather, getitem, scatter_slice
 from .einsum import einsum
 from .linalg import matmul
 from .reduction import argmax, argmin, dim_size, reduce_max, reduce_min, reduce_prod, reduce_sum

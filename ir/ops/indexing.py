@@ -9,11 +9,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..arguments import normalize_axis
-from ..dispatch import bind
+from ..dispatch import bind, type_of
 from ..errors import DTypeError, InvalidArgumentError, ShapeError
-from ..types import TensorType, fresh_dim
-from .common import define, require, shape_of, user_op
+from ..types import TensorType, fresh_dim, weak_type_of
+from .common import cast_to, define, require, shape_of, user_op
 from .creation import zeros_like
+from .shape import broadcast_to
 
 
 def _slice_length(s: slice, dim):
@@ -104,6 +105,17 @@ define(
 def getitem(x, index):
     """``x[index]`` with basic indexing."""
     return bind("getitem", x, index=normalize_index(index, shape_of(x)))
+
+
+@user_op("scatter_slice")
+def scatter_slice(base, update, index):
+    """``base`` with ``base[index]`` replaced by ``update`` (broadcast to that slice's shape; a
+    Python number takes ``base``'s dtype, a tensor must have it)."""
+    index = normalize_index(index, shape_of(base))
+    if weak_type_of(update) is not None:
+        update = cast_to(update, type_of(base).dtype)
+    update = broadcast_to(update, indexed_shape(shape_of(base), index))
+    return bind("scatter_slice", base, update, index=index)
 
 
 def scatter_slice_zeros(like, update, index):
