@@ -10,6 +10,7 @@ from .elementwise import TABLED_OPS, cast, reciprocal, where
 
 globals().update(TABLED_OPS)  # abs, add, ..., power, ...: one function per line of the elementwise tables
 from .indexing import gather, getitem, scatter_slice
+from .nd_indexing import boolean_mask, gather_nd, scatter_nd, tensor_scatter_nd_add, tensor_scatter_nd_update
 from .einsum import einsum
 from .linalg import matmul
 from .reduction import argmax, argmin, dim_size, reduce_max, reduce_min, reduce_prod, reduce_sum

@@ -28,6 +28,11 @@ def distinct(*shape):
 
 # name, function, argument arrays; broadcasting shapes where the op broadcasts
 CASES = [
+    ("gather_nd", lambda p: gc.gather_nd(p, [[0, 1], [2, 0], [0, 1]]), [normal(3, 2, 2)]),
+    ("scatter_nd", lambda u: gc.scatter_nd([[1], [3], [1]], u, [4, 2]), [normal(3, 2)]),
+    ("tensor_scatter_nd_update", lambda t, u: gc.tensor_scatter_nd_update(t, [[0, 1], [2, 2]], u),
+     [normal(3, 3), normal(2)]),
+    ("boolean_mask", lambda x: gc.boolean_mask(x, np.array([True, False, True])), [normal(3, 2)]),
     ("negative", gc.negative, [normal(3, 4)]),
     ("abs", gc.abs, [away_from_zero(3, 4)]),
     ("exp", gc.exp, [normal(3, 4)]),

@@ -596,6 +596,38 @@ for dtype in (F32, F64, I32, I64):
              in_dtype(lambda *xs, e=equation: np.einsum(e, *[x.astype(F64) for x in xs])),
              *[arr(s, dtype) for s in shapes], rtol=COMPOSITE_RTOL)
 
+# n-dimensional gathers and scatters (composites of gather and scatter_add)
+ND_PARAMS = arr((3, 4, 2), F32)
+for name, indices in [("elements", [[0, 1, 1], [2, 3, 0]]), ("rows", [[2, 1], [0, 0], [1, 3]]), ("slices", [[1]]),
+                      ("batch-of-pairs", [[[0, 0], [2, 3]], [[1, 1], [1, 2]]])]:
+    idx = np.array(indices, I32)
+    case(f"gather_nd-{name}-float32", gc.gather_nd, lambda p, i: p[tuple(np.moveaxis(i, -1, 0))], ND_PARAMS, idx)
+case("gather_nd-batch_dims-float64", lambda p, i: gc.gather_nd(p, i, batch_dims=1),
+     lambda p, i: np.stack([p[b][tuple(np.moveaxis(i[b], -1, 0))] for b in range(len(i))]),
+     arr((2, 3, 4), F64), np.array([[[1], [0]], [[2], [2]]], I64))
+
+
+def _ref_scatter(indices, updates, shape, base=None):
+    out = np.zeros(shape, updates.dtype) if base is None else base.copy()
+    np.add.at(out, tuple(np.moveaxis(indices, -1, 0)), updates)
+    return out
+
+
+SCATTER_INDICES = np.array([[1, 0], [0, 2], [1, 0]], I32)  # a duplicate: its updates add up
+case("scatter_nd-float32", lambda i, u: gc.scatter_nd(i, u, [2, 3, 2]), lambda i, u: _ref_scatter(i, u, (2, 3, 2)),
+     SCATTER_INDICES, arr((3, 2), F32))
+case("scatter_nd-int32", lambda i, u: gc.scatter_nd(i, u, [2, 3]), lambda i, u: _ref_scatter(i, u, (2, 3)),
+     SCATTER_INDICES, arr((3,), I32))
+case("tensor_scatter_nd_add-float64", gc.tensor_scatter_nd_add, lambda t, i, u: _ref_scatter(i, u, t.shape, t),
+     arr((2, 3), F64), SCATTER_INDICES, arr((3,), F64))
+case("tensor_scatter_nd_update-float32", gc.tensor_scatter_nd_update,
+     lambda t, i, u: np.where(_ref_scatter(i, np.ones(len(i)), t.shape) > 0, _ref_scatter(i, u, t.shape), t),
+     arr((2, 3), F32), np.array([[1, 0], [0, 2]], I64), arr((2,), F32))
+MASK = np.array([[True, False, True, True], [False, False, True, False], [True, True, False, False]])
+case("boolean_mask-2d-float32", lambda x: gc.boolean_mask(x, MASK), lambda x: x[MASK], arr((3, 4, 2), F32))
+case("boolean_mask-axis1-int32", lambda x: gc.boolean_mask(x, MASK[0], axis=1), lambda x: x[:, MASK[0]],
+     arr((2, 4), I32))
+
 CASE_IDS = [c.id for c in CASES]
 assert len(set(CASE_IDS)) == len(CASE_IDS), "case ids must be unique"
 
@@ -913,7 +945,9 @@ def test_known_bugs_outside_ops(name, check):
 NEEDS_STATIC_SIZES = ("squeeze-all-", "squeeze-to-0d-", "squeeze-nothing-", "unstack", "split-equal", "split-one-",
                       "split-sizes-minus-one-",
                       # einsum: a diagonal, or two letters of unknown size merged into one matmul axis
-                      "einsum-ii->i-", "einsum-ii-", "einsum-iij->ji-", "einsum-...ij,...jk->...ik-", "einsum-ijk,jil->kl-")
+                      "einsum-ii->i-", "einsum-ii-", "einsum-iij->ji-", "einsum-...ij,...jk->...ik-", "einsum-ijk,jil->kl-",
+                      # the index depth and the indexed sizes of the n-dimensional gathers and scatters
+                      "gather_nd-", "scatter_nd-", "tensor_scatter_nd_")
 # A logsumexp or softmax over an axis that is empty at run time fails in reduce_max (eagerly, and with static
 # sizes, the result is -inf): a known limitation.
 EMPTY_AT_RUN_TIME = {
