@@ -16,9 +16,9 @@ _location.register_internal_dir(__file__)
 from graphc.backends import numpy as _numpy_backend  # noqa: E402  (registers the NumPy kernels)
 from graphc.ir.dispatch import name_scope  # noqa: E402
 from graphc.ir.ops import (  # noqa: E402
-    TABLED_OPS as _TABLED_OPS, argmax, argmin, broadcast_to, cast, clip_by_value, concat, constant,
-    einsum, expand_dims, eye, fill, gather, gelu, identity, log_softmax, matmul, norm, one_hot, ones, ones_like,
-    reciprocal, reduce_logsumexp, reduce_max, reduce_mean, reduce_min, reduce_prod, reduce_std,
+    TABLED_OPS as _TABLED_OPS, argmax, argmin, broadcast_to, cast, clip_by_value, concat, constant, cumprod,
+    cumsum, einsum, expand_dims, eye, fill, gather, gelu, identity, log_softmax, matmul, norm, one_hot, ones,
+    ones_like, reciprocal, reduce_logsumexp, reduce_max, reduce_mean, reduce_min, reduce_prod, reduce_std,
     reduce_sum, reduce_variance, reshape, softmax, softplus, split, squeeze, stack, stop_gradient,
     transpose, unstack, where, zeros, zeros_like,
 )
@@ -40,8 +40,8 @@ from .module import Module  # noqa: E402
 # The Keras side, the data pipeline and the pictures load on first use (``gc.layers``, ``gc.Model``,
 # ``gc.viz``...), so that importing graphc stays fast.
 _LAZY_MODULES = (
-    "activations", "callbacks", "data", "initializers", "layers", "losses", "metrics", "optimizers", "random",
-    "regularizers", "train", "viz",
+    "activations", "callbacks", "data", "initializers", "layers", "linalg", "losses", "math", "metrics",
+    "optimizers", "random", "regularizers", "train", "viz",
 )
 _LAZY_NAMES = {"Input": "layers", "Model": "models", "Sequential": "models"}
 

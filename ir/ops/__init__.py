@@ -12,6 +12,7 @@ globals().update(TABLED_OPS)  # abs, add, ..., power, ...: one function per line
 from .indexing import gather, getitem
 from .einsum import einsum
 from .linalg import matmul
+from .scan import cumprod, cumsum
 from .reduction import argmax, argmin, dim_size, reduce_max, reduce_min, reduce_prod, reduce_sum
 from .shape import (
     broadcast_like, broadcast_to, concat, expand_dims, reshape, reshape_like, split, squeeze,
