@@ -16,12 +16,11 @@ _location.register_internal_dir(__file__)
 from graphc.backends import numpy as _numpy_backend  # noqa: E402  (registers the NumPy kernels)
 from graphc.ir.dispatch import name_scope  # noqa: E402
 from graphc.ir.ops import (  # noqa: E402
-    TABLED_OPS as _TABLED_OPS, argmax, argmin, boolean_mask, broadcast_to, cast, clip_by_value, concat,
-    constant, einsum, expand_dims, eye, fill, gather, gather_nd, gelu, identity, log_softmax, matmul, norm,
+    TABLED_OPS as _TABLED_OPS, argmax, argmin, boolean_mask, broadcast_to, cast, clip_by_value, concat, constant,
+    cumprod, cumsum, einsum, expand_dims, eye, fill, gather, gather_nd, gelu, identity, log_softmax, matmul, norm,
     one_hot, ones, ones_like, reciprocal, reduce_logsumexp, reduce_max, reduce_mean, reduce_min, reduce_prod,
     reduce_std, reduce_sum, reduce_variance, reshape, scatter_nd, softmax, softplus, split, squeeze, stack,
-    stop_gradient, tensor_scatter_nd_add, tensor_scatter_nd_update, transpose, unstack, where, zeros,
-    zeros_like,
+    stop_gradient, tensor_scatter_nd_add, tensor_scatter_nd_update, transpose, unstack, where, zeros, zeros_like,
 )
 
 globals().update(_TABLED_OPS)  # abs, add, ..., exp, ..., power: the ops of the elementwise tables
@@ -42,8 +41,8 @@ from .module import Module  # noqa: E402
 # The Keras side, the data pipeline and the pictures load on first use (``gc.layers``, ``gc.Model``,
 # ``gc.viz``...), so that importing graphc stays fast.
 _LAZY_MODULES = (
-    "activations", "callbacks", "data", "initializers", "layers", "losses", "metrics", "optimizers", "random",
-    "regularizers", "train", "viz",
+    "activations", "callbacks", "data", "initializers", "layers", "linalg", "losses", "math", "metrics",
+    "optimizers", "random", "regularizers", "train", "viz",
 )
 _LAZY_NAMES = {"Input": "layers", "Model": "models", "Sequential": "models"}
 

@@ -9,7 +9,7 @@ from llvmlite import ir
 
 from graphc.ir.graph import Node, Value
 
-from . import ops_nn, scalar  # noqa: F401  (ops_nn registers its lowerings)
+from . import ops_nn, scalar, scans  # noqa: F401  (ops_nn and scans register their lowerings)
 from .lowering import BACKEND, node_code
 from .emitter import Emitter
 from .error_codes import ERROR_INDEX_OUT_OF_RANGE

@@ -13,6 +13,7 @@ from .indexing import gather, getitem, scatter_slice
 from .nd_indexing import boolean_mask, gather_nd, scatter_nd, tensor_scatter_nd_add, tensor_scatter_nd_update
 from .einsum import einsum
 from .linalg import matmul
+from .scan import cumprod, cumsum
 from .reduction import argmax, argmin, dim_size, reduce_max, reduce_min, reduce_prod, reduce_sum
 from .shape import (
     broadcast_like, broadcast_to, concat, expand_dims, reshape, reshape_like, split, squeeze,
