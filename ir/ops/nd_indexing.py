@@ -21,18 +21,36 @@ from . import reduction as red
 from .common import promote, require, reshape_target, shape_of, user_op
 from .creation import constant, full_like, ones_like, zeros, zeros_like
 from .indexing import gather, getitem
-from .shape import concat, reshape
+from .composite import stack
+from .scan import cumprod
+from .shape import concat, reshape, reshape_like
 
 
-def _flat_positions(indices, dims: tuple):
-    """The flat positions of ``indices[..., :k]`` in axes of sizes ``dims``; ``prod(dims)`` (past
-    the end) where a component is out of its axis."""
-    strides = np.cumprod((1,) + tuple(dims[:0:-1]), dtype=np.int64)[::-1].copy()
+def _flat_positions(indices, x, k: int):
+    """The flat positions of ``indices[..., :k]`` in the first k axes of ``x``; the number of their
+    elements (past the end) where a component is out of its axis. Sizes known only at run time are
+    read then."""
+    dims = shape_of(x)[:k]
+    if all(isinstance(d, int) for d in dims):
+        sizes = constant(np.asarray(dims, np.int64))
+        strides = constant(np.cumprod((1,) + tuple(dims[:0:-1]), dtype=np.int64)[::-1].copy())
+        past_end = constant(np.int64(np.prod(dims, dtype=np.int64)))
+    else:
+        sizes = stack([red.dim_size(x, (a,), int64) for a in range(k)], 0)
+        strides = cumprod(sizes, 0, exclusive=True, reverse=True)
+        past_end = red.reduce_prod(sizes)
     idx = ew.cast(indices, int64)
-    position = red.reduce_sum(ew.multiply(idx, constant(strides)), axis=-1)
-    outside = ew.logical_or(ew.less(idx, 0), ew.greater_equal(idx, constant(np.asarray(dims, np.int64))))
-    past_end = constant(np.int64(np.prod(dims, dtype=np.int64)))
+    position = red.reduce_sum(ew.multiply(idx, strides), axis=-1)
+    outside = ew.logical_or(ew.less(idx, 0), ew.greater_equal(idx, sizes))
     return ew.where(ew.greater(red.reduce_max(ew.cast(outside, int64), axis=-1), 0), past_end, position)
+
+
+def _flattened(x, k: int):
+    """``x`` with its first k axes merged into one (one of all its sizes may be known only at run
+    time)."""
+    dims = shape_of(x)
+    merged = int(np.prod(dims[:k], dtype=np.int64)) if all(isinstance(d, int) for d in dims[:k]) else None
+    return reshape(x, reshape_target([merged] + list(dims[k:])))
 
 
 def _checked_indices(indices, dims: tuple, what: str) -> int:
@@ -96,9 +114,7 @@ def gather_nd(params, indices, batch_dims=0):
                         constant(grid.astype(np.int64)))
         indices = concat([coords, ew.cast(indices, int64)], -1)
         k += batch_dims
-    dims = _known(pshape[:k], "params")
-    flat = reshape(params, reshape_target([int(np.prod(dims, dtype=np.int64))] + list(pshape[k:])))
-    return gather(flat, _flat_positions(indices, dims), axis=0)
+    return gather(_flattened(params, k), _flat_positions(indices, params, k), axis=0)
 
 
 @user_op("scatter_nd")
@@ -114,7 +130,6 @@ def _scatter_into(base, indices, updates):
     """``base`` plus ``updates`` added at ``indices``."""
     bshape = shape_of(base)
     k = _checked_indices(indices, tuple(bshape), "the result")
-    dims = _known(bshape[:k], "the result")
     ishape, ushape = shape_of(indices), shape_of(updates)
     wanted = tuple(ishape[:-1]) + tuple(bshape[k:])
     if len(ushape) != len(wanted) or any(isinstance(a, int) and isinstance(b, int) and a != b for a, b in zip(ushape, wanted)):
@@ -123,11 +138,10 @@ def _scatter_into(base, indices, updates):
     rest = list(bshape[k:])
     if not all(isinstance(d, int) for d in rest):
         raise ShapeError(f"the sizes after the {k} indexed axes must be known when traced, not only at run time; "
-                             f"got {list(bshape)}")
-    positions = reshape(_flat_positions(indices, dims), [-1])
+                         f"got {list(bshape)}")
+    positions = reshape(_flat_positions(indices, base, k), [-1])
     flat_updates = reshape(updates, [-1] + rest)
-    flat_base = reshape(base, [int(np.prod(dims, dtype=np.int64))] + rest)
-    return reshape(bind("scatter_add", flat_base, positions, flat_updates, axis=0), list(bshape))
+    return reshape_like(bind("scatter_add", _flattened(base, k), positions, flat_updates, axis=0), base)
 
 
 @user_op("tensor_scatter_nd_add")
