@@ -63,7 +63,7 @@ def _checked_indices(indices, dims: tuple, what: str) -> int:
     k = shape[-1]
     if k > len(dims):
         raise ShapeError(f"indices of depth {k} index {what} of rank {len(dims)}")
-    known = _concrete(indices)
+    known = concrete_values(indices)
     if known is not None and known.size and all(isinstance(d, int) for d in dims[:k]):
         bad = np.any((known < 0) | (known >= np.asarray(dims[:k])), axis=-1)
         if bad.any():
@@ -78,7 +78,7 @@ def _differ(dims, others) -> bool:
     return any(isinstance(a, int) and isinstance(b, int) and a != b for a, b in zip(dims, others))
 
 
-def _concrete(x) -> np.ndarray | None:
+def concrete_values(x) -> np.ndarray | None:
     """``x``'s values when they are known now: an array, a list, an eager tensor; else None."""
     if isinstance(x, (list, tuple, np.ndarray)):
         return np.asarray(x)
@@ -167,7 +167,7 @@ def boolean_mask(tensor, mask, axis=0):
     True, flattened into one axis. The result's size depends on the mask's values, so the mask must
     be concrete: eager, or a constant inside a traced function."""
     (tensor,) = promote(tensor)
-    array = _concrete(mask)
+    array = concrete_values(mask)
     if array is None:
         raise ShapeError("the result's size depends on the mask's values, which a traced function knows only at run "
                          "time: call it eagerly, or use gc.where (same shape) or gather with indices instead")
