@@ -16,11 +16,12 @@ _location.register_internal_dir(__file__)
 from graphc.backends import numpy as _numpy_backend  # noqa: E402  (registers the NumPy kernels)
 from graphc.ir.dispatch import name_scope  # noqa: E402
 from graphc.ir.ops import (  # noqa: E402
-    TABLED_OPS as _TABLED_OPS, argmax, argmin, boolean_mask, broadcast_to, cast, clip_by_value, concat, constant,
-    cumprod, cumsum, einsum, expand_dims, eye, fill, gather, gather_nd, gelu, identity, log_softmax, matmul, norm,
-    one_hot, ones, ones_like, reciprocal, reduce_logsumexp, reduce_max, reduce_mean, reduce_min, reduce_prod,
-    reduce_std, reduce_sum, reduce_variance, reshape, scatter_nd, softmax, softplus, split, squeeze, stack,
-    stop_gradient, tensor_scatter_nd_add, tensor_scatter_nd_update, transpose, unstack, where, zeros, zeros_like,
+    TABLED_OPS as _TABLED_OPS, argmax, argmin, argsort, boolean_mask, broadcast_to, cast, clip_by_value, concat,
+    constant, cumprod, cumsum, einsum, expand_dims, eye, fill, gather, gather_nd, gelu, identity, log_softmax,
+    matmul, norm, one_hot, ones, ones_like, reciprocal, reduce_logsumexp, reduce_max, reduce_mean, reduce_min,
+    reduce_prod, reduce_std, reduce_sum, reduce_variance, reshape, scatter_nd, softmax, softplus, sort, split,
+    squeeze, stack, stop_gradient, tensor_scatter_nd_add, tensor_scatter_nd_update, transpose, unstack, where,
+    zeros, zeros_like,
 )
 
 globals().update(_TABLED_OPS)  # abs, add, ..., exp, ..., power: the ops of the elementwise tables
