@@ -86,4 +86,5 @@ def convert_to_tensor(value, dtype=None) -> Tensor:
 
 
 def asarray(value, dtype=None) -> Tensor:
+    """NumPy's name for ``convert_to_tensor``."""
     return convert_to_tensor(value, dtype)

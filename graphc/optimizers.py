@@ -510,5 +510,6 @@ def get(identifier) -> Optimizer:
 
 
 def serialize(optimizer: Optimizer) -> dict:
+    """``{"class_name": ..., "config": ...}``, which ``get`` turns back into an optimizer."""
     return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
 

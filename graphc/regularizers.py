@@ -33,6 +33,7 @@ class L1L2(Regularizer):
 
 
 class L1(L1L2):
+    """``l1 * sum(|x|)``."""
     def __init__(self, l1=0.01):
         super().__init__(l1=l1)
 
@@ -41,6 +42,7 @@ class L1(L1L2):
 
 
 class L2(L1L2):
+    """``l2 * sum(x**2)``."""
     def __init__(self, l2=0.01):
         super().__init__(l2=l2)
 
@@ -64,4 +66,5 @@ def get(identifier):
 
 
 def serialize(regularizer) -> dict | None:
+    """``{"class_name": ..., "config": ...}`` (None for None), which ``get`` reads back."""
     return serialize_configurable(regularizer, Regularizer, "gc.regularizers")
