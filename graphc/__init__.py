@@ -44,16 +44,23 @@ from .module import Module  # noqa: E402
 # ``gc.viz``...), so that importing graphc stays fast.
 _LAZY_MODULES = (
     "activations", "callbacks", "data", "initializers", "layers", "linalg", "losses", "math", "metrics",
-    "optimizers", "random", "regularizers", "train", "viz",
+    "optimizers", "random", "regularizers", "train", "utils", "viz",
 )
-_LAZY_NAMES = {"Input": "layers", "Model": "models", "Sequential": "models"}
+# name -> (module, attribute): loaded on first use; TensorFlow's initializer aliases among them
+_LAZY_NAMES = {
+    "Input": ("layers", "Input"), "Model": ("models", "Model"), "Sequential": ("models", "Sequential"),
+    "constant_initializer": ("initializers", "Constant"), "ones_initializer": ("initializers", "Ones"),
+    "random_normal_initializer": ("initializers", "RandomNormal"),
+    "random_uniform_initializer": ("initializers", "RandomUniform"), "zeros_initializer": ("initializers", "Zeros"),
+}
 
 
 def __getattr__(name: str):
     if name in _LAZY_MODULES:
         return importlib.import_module(f"{__name__}.{name}")
     if name in _LAZY_NAMES:
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY_NAMES[name]}"), name)
+        module, attribute = _LAZY_NAMES[name]
+        return getattr(importlib.import_module(f"{__name__}.{module}"), attribute)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -50,6 +50,21 @@ class L2(L1L2):
         return {"l2": self.l2}
 
 
+def l1(l1=0.01) -> L1:
+    """Keras's function form of ``L1``."""
+    return L1(l1)
+
+
+def l2(l2=0.01) -> L2:
+    """Keras's function form of ``L2``."""
+    return L2(l2)
+
+
+def l1_l2(l1=0.01, l2=0.01) -> L1L2:
+    """Keras's function form of ``L1L2`` (both penalties default to 0.01 here, as in Keras)."""
+    return L1L2(l1=l1, l2=l2)
+
+
 _BY_NAME = {"l1": L1, "l2": L2, "l1_l2": L1L2}
 _BY_CLASS = {"L1": L1, "L2": L2, "L1L2": L1L2}
 
