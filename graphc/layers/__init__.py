@@ -24,7 +24,7 @@ from .convolution import (
     AveragePool2D, AveragePooling2D, Conv1D, Conv2D, Conv2DTranspose, DepthwiseConv2D, MaxPool2D, MaxPooling2D,
     SeparableConv2D,
 )
-from .core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
+from .core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Masking, Reshape
 from .embedding import Embedding
 from .lambda_layer import Lambda
 from .merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
@@ -43,8 +43,8 @@ __all__ = [
     "Conv1D", "Conv2D", "Conv2DTranspose", "Cropping1D", "Cropping2D", "Dense", "DepthwiseConv2D", "Dropout",
     "Embedding", "Flatten", "GRU", "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAvgPool1D",
     "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
-    "GroupNormalization", "Input", "InputLayer", "LSTM", "Lambda", "Layer", "LayerNormalization", "MaxPool2D",
-    "MaxPooling2D", "Maximum", "Minimum", "MultiHeadAttention", "Multiply", "Reshape", "SeparableConv2D",
-    "SimpleRNN", "Subtract", "UpSampling2D", "ZeroPadding1D", "ZeroPadding2D", "deserialize", "register",
-    "serialize", "symbolic_call", "unique_layer_name",
+    "GroupNormalization", "Input", "InputLayer", "LSTM", "Lambda", "Layer", "LayerNormalization", "Masking",
+    "MaxPool2D", "MaxPooling2D", "Maximum", "Minimum", "MultiHeadAttention", "Multiply", "Reshape",
+    "SeparableConv2D", "SimpleRNN", "Subtract", "UpSampling2D", "ZeroPadding1D", "ZeroPadding2D", "deserialize",
+    "register", "serialize", "symbolic_call", "unique_layer_name",
 ]

@@ -52,6 +52,7 @@ class Layer(Module):
     ``losses`` (cleared on each outermost call), with the weights' regularization penalties."""
 
     _untracked_attributes = frozenset({"_own_weights", "_regularizers", "_call_losses", "_callable_losses"})
+    supports_masking = False  # an input mask passes through unchanged (Keras's masking)
 
     def __init__(self, trainable=True, name=None, dtype=None, activity_regularizer=None, input_shape=None,
                  input_dim=None, batch_input_shape=None):
@@ -286,6 +287,16 @@ class Layer(Module):
         if x.dtype.is_floating and x.dtype != self.dtype:
             x = ops.cast(x, self.dtype)
         return x
+
+    def compute_mask(self, inputs, mask=None):
+        """The mask of this layer's outputs for ``inputs`` whose steps are masked by ``mask`` (a bool
+        [batch, steps] tensor, True where a step counts), as in Keras: the input mask for a layer that
+        ``supports_masking``, else None. Layers that make or change masks override it."""
+        return mask if self.supports_masking else None
+
+    def takes_mask(self) -> bool:
+        """Whether ``call`` takes a ``mask`` argument (models pass masks only to those layers)."""
+        return "mask" in inspect.signature(self.call).parameters
 
     def _call_kwargs(self, kwargs: dict, training) -> dict:
         kwargs = dict(kwargs)

@@ -47,6 +47,8 @@ def Input(shape=None, batch_size=None, dtype=None, name=None, batch_shape=None) 
 class Dense(KernelBiasLayer):
     """``activation(inputs @ kernel + bias)`` over the last axis of the inputs."""
 
+    supports_masking = True
+
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, **kwargs):
         super().__init__(activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
@@ -66,6 +68,8 @@ class Dense(KernelBiasLayer):
 @register
 class Activation(Layer):
     """Applies an activation function (a name from ``gc.activations`` or a callable)."""
+
+    supports_masking = True
 
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
@@ -116,6 +120,8 @@ class Dropout(Layer):
     from a generator of its own when ``seed`` is given; either way each call of a compiled
     function draws a fresh mask."""
 
+    supports_masking = True
+
     def __init__(self, rate, seed=None, **kwargs):
         super().__init__(**kwargs)
         if not 0 <= rate < 1:
@@ -134,3 +140,27 @@ class Dropout(Layer):
     def get_config(self):
         return super().get_config() | {"rate": self.rate, "seed": self.seed}
 
+
+
+@register
+class Masking(Layer):
+    """Marks the steps of sequences [batch, steps, features] whose features all equal
+    ``mask_value`` as padding, as ``tf.keras.layers.Masking``: their features become 0, and the
+    layers after it in a model get a mask of the other steps (recurrent layers skip the masked ones,
+    average pooling leaves them out)."""
+
+    supports_masking = True
+
+    def __init__(self, mask_value=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.mask_value = float(mask_value)
+
+    def compute_mask(self, inputs, mask=None):
+        return ops.greater(ops.reduce_max(ops.cast(ops.not_equal(inputs, self.mask_value), "int32"), -1), 0)
+
+    def call(self, inputs):
+        keep = ops.cast(ops.expand_dims(self.compute_mask(inputs), -1), inputs.dtype)
+        return ops.multiply(inputs, keep)
+
+    def get_config(self):
+        return super().get_config() | {"mask_value": self.mask_value}

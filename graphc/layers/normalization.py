@@ -17,6 +17,8 @@ class BatchNormalization(Layer):
     ``moving = moving * momentum + batch * (1 - momentum)``), with the moving statistics otherwise. A
     layer set ``trainable = False`` always uses the moving statistics (as Keras)."""
 
+    supports_masking = True
+
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones", moving_mean_initializer="zeros",
                  moving_variance_initializer="ones", beta_regularizer=None, gamma_regularizer=None, **kwargs):
@@ -136,6 +138,8 @@ class _AffineNormalization(Layer):
 class LayerNormalization(_AffineNormalization):
     """Normalizes each example over ``axis`` (an int or a list, default the last): ``(x - mean) /
     sqrt(variance + epsilon) * gamma + beta``, as ``tf.keras.layers.LayerNormalization``."""
+
+    supports_masking = True
 
     def build(self, input_shape):
         self._add_affine_weights(input_shape, self._axes(len(input_shape)))

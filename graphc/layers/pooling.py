@@ -22,6 +22,7 @@ def data_format_of(value, layer: str) -> str:
 class _GlobalPooling(Layer):
     spatial_rank = 2
     reduce = None  # the reduction over the spatial axes
+    supports_masking = True  # the mean over the unmasked steps (1-D); the mask stops here
 
     def __init__(self, data_format=None, keepdims=False, **kwargs):
         super().__init__(**kwargs)
@@ -35,6 +36,9 @@ class _GlobalPooling(Layer):
                              f"axes, channels] or channels first), got shape {inputs.shape}")
         first = 1 if self.data_format == "channels_last" else 2
         return self.reduce(inputs, list(range(first, first + self.spatial_rank)), keepdims=self.keepdims)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
 
     def get_config(self):
         return super().get_config() | {"data_format": self.data_format, "keepdims": self.keepdims}
@@ -54,9 +58,19 @@ class GlobalMaxPooling2D(_GlobalPooling):
 
 @register
 class GlobalAveragePooling1D(_GlobalPooling):
-    """The mean of each channel over the steps: [batch, steps, c] -> [batch, c]."""
+    """The mean of each channel over the steps: [batch, steps, c] -> [batch, c]; with a mask, over
+    the steps it keeps (as Keras)."""
     spatial_rank = 1
     reduce = staticmethod(ops.reduce_mean)
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            return super().call(inputs)
+        steps = 1 if self.data_format == "channels_last" else 2
+        weights = ops.cast(mask, inputs.dtype)
+        weights = ops.expand_dims(weights, -1 if steps == 1 else 1)
+        total = ops.reduce_sum(ops.multiply(inputs, weights), [steps], keepdims=self.keepdims)
+        return ops.divide(total, ops.reduce_sum(weights, [steps], keepdims=self.keepdims))
 
 
 @register

@@ -58,7 +58,7 @@ class _Recurrent(Layer):
     def state_count(self) -> int:
         return 1
 
-    def call(self, inputs, initial_state=None):
+    def call(self, inputs, initial_state=None, mask=None):
         steps = inputs.shape[1]
         if steps is None:
             raise ShapeError(f"layer {self.name!r} unrolls its steps, so their number must be known when traced; "
@@ -72,12 +72,21 @@ class _Recurrent(Layer):
             if len(states) != self.state_count():
                 raise ShapeError(f"layer {self.name!r} has {self.state_count()} states, got {len(states)} in initial_state")
         order = range(steps - 1, -1, -1) if self.go_backwards else range(steps)
-        outputs = []
+        outputs, previous = [], states[0]
         for t in order:
-            h, states = self.step(inputs[:, t], states)
+            h, new_states = self.step(inputs[:, t], states)
+            if mask is not None:  # a masked step keeps the states and repeats the previous output (Keras)
+                keep = ops.expand_dims(ops.cast(mask[:, t], "bool"), -1)
+                new_states = [ops.where(keep, new, old) for new, old in zip(new_states, states)]
+                h = ops.where(keep, h, previous)
+            states, previous = new_states, h
             outputs.append(h)
         result = ops.stack(outputs, axis=1) if self.return_sequences else outputs[-1]
         return [result, *states] if self.return_state else result
+
+    def compute_mask(self, inputs, mask=None):
+        """The input mask goes on with the sequence of outputs (``return_sequences``), else stops."""
+        return mask if self.return_sequences and not self.return_state else None
 
     def get_config(self):
         return super().get_config() | {

@@ -62,9 +62,10 @@ class Sequential(Model):
         super().build(tuple(input_shape))
 
     def call(self, inputs, training=None):
-        x = inputs
-        for layer in self._stack:
-            x = layer(x, training=training)
+        x, mask = inputs, None
+        for layer in self._stack:  # a mask made by one layer (Embedding, Masking) reaches the next ones
+            extra = {"mask": mask} if mask is not None and layer.takes_mask() else {}
+            x, mask = layer(x, training=training, **extra), layer.compute_mask(x, mask)
         return x
 
     def get_config(self) -> dict:
