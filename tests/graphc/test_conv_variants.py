@@ -151,16 +151,6 @@ def test_layers_compile_with_an_unknown_batch_and_round_trip_their_config(make):
     config = json.loads(json.dumps(layer.get_config()))
     assert type(layer).from_config(config).get_config() == config
 
-
-tf = None
-try:  # the same layers in Keras, where TensorFlow is installed
-    import os
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf
-except ImportError:
-    pass
-
 KERAS = [
     ("conv1d", "Conv1D", (4, 3), {"strides": 2, "padding": "same"}, X[:, 0]),
     ("conv1d_dilated", "Conv1D", (3, 2), {"dilation_rate": 2}, X[:, 0]),
@@ -172,9 +162,8 @@ KERAS = [
 ]
 
 
-@pytest.mark.skipif(tf is None, reason="TensorFlow is not installed (pip install -e '.[bench]')")
 @pytest.mark.parametrize("name,cls,args,kwargs,x", KERAS, ids=[k[0] for k in KERAS])
-def test_layers_compute_what_keras_computes_with_the_same_weights(name, cls, args, kwargs, x):
+def test_layers_compute_what_keras_computes_with_the_same_weights(tf, name, cls, args, kwargs, x):
     theirs, ours = getattr(tf.keras.layers, cls)(*args, **kwargs), getattr(L, cls)(*args, **kwargs)
     theirs(x)
     ours(x)

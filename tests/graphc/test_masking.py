@@ -2,7 +2,6 @@
 passes it on, recurrent layers keep their states over masked steps (repeating the last output),
 GlobalAveragePooling1D averages the kept steps only. Against NumPy, eagerly and compiled with an
 unknown batch; against Keras itself where TensorFlow is installed."""
-import os
 
 import numpy as np
 import pytest
@@ -72,18 +71,9 @@ def test_a_padded_sequence_model_learns_with_fit():
     assert history.history["accuracy"][-1] > 0.8
 
 
-tf = None
-try:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf
-except ImportError:
-    pass
-
-
-@pytest.mark.skipif(tf is None, reason="TensorFlow is not installed (pip install -e '.[bench]')")
 @pytest.mark.parametrize("rnn,kwargs", [("LSTM", {}), ("GRU", {"go_backwards": True}), ("SimpleRNN", {}),
                                         ("LSTM", {"return_sequences": True})], ids=str)
-def test_masked_sequences_match_keras(rnn, kwargs):
+def test_masked_sequences_match_keras(tf, rnn, kwargs):
     theirs = tf.keras.Sequential([tf.keras.layers.Embedding(10, 4, mask_zero=True), getattr(tf.keras.layers, rnn)(3, **kwargs)])
     ours = gc.Sequential([L.Embedding(10, 4, mask_zero=True), getattr(L, rnn)(3, **kwargs)])
     theirs(IDS)

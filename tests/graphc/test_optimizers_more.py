@@ -1,7 +1,6 @@
 """AdamW, Adamax, Adadelta, Lion and Ftrl: several steps against Keras's rules written out in NumPy,
 eagerly and inside a compiled step; names, configs and bad arguments; against Keras itself where
 TensorFlow is installed."""
-import os
 
 import numpy as np
 import pytest
@@ -102,17 +101,8 @@ def test_bad_arguments(make, message):
         make()
 
 
-tf = None
-try:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf
-except ImportError:
-    pass
-
-
-@pytest.mark.skipif(tf is None, reason="TensorFlow is not installed (pip install -e '.[bench]')")
 @pytest.mark.parametrize("name,kw", CASES, ids=[c[0] for c in CASES])
-def test_steps_match_keras_itself(name, kw):
+def test_steps_match_keras_itself(tf, name, kw):
     theirs, ours = tf.Variable(W0), gc.Variable(W0)
     keras_optimizer, optimizer = getattr(tf.keras.optimizers, name)(**kw), getattr(gc.optimizers, name)(**kw)
     for g in GRADS:
