@@ -49,6 +49,7 @@ _LAZY_MODULES = (
 # name -> (module, attribute): loaded on first use; TensorFlow's initializer aliases among them
 _LAZY_NAMES = {
     "Input": ("layers", "Input"), "Model": ("models", "Model"), "Sequential": ("models", "Sequential"),
+    "TensorArray": ("tensor_array", "TensorArray"),
     "constant_initializer": ("initializers", "Constant"), "ones_initializer": ("initializers", "Ones"),
     "random_normal_initializer": ("initializers", "RandomNormal"),
     "random_uniform_initializer": ("initializers", "RandomUniform"), "zeros_initializer": ("initializers", "Zeros"),
