@@ -177,14 +177,41 @@ class SlicedValue(TensorLike):
         """Sets the slice (``value`` broadcast to its shape); returns the variable."""
         var = self._variable
         with var.write_lock:
-            return var.assign(ops.scatter_slice(var.read_value(), var._assignable(value), self._index))
+            return var.assign(self._replaced(var.read_value(), var._assignable(value)))
 
     def assign_add(self, delta) -> Variable:
         var = self._variable
         with var.write_lock:
             current = var.read_value()
             updated = ops.add(ops.getitem(current, self._index), var._assignable(delta))
-            return var.assign(ops.scatter_slice(current, updated, self._index))
+            return var.assign(self._replaced(current, updated))
+
+    def _replaced(self, current, update):
+        """``current`` with the slice replaced by ``update``. An index with scalar integer tensors
+        (``v[i]`` in a compiled loop) may mix them with ints and full slices only: the slice is then
+        selected with ``where`` on a mask of the positions it covers."""
+        items = self._index if isinstance(self._index, tuple) else (self._index,)
+        if not any(isinstance(item, TensorLike) for item in items):
+            return ops.scatter_slice(current, update, self._index)
+        if any(not (isinstance(item, (TensorLike, int, np.integer)) or _is_full_slice(item)) for item in items):
+            raise InvalidArgumentError(f"assigning to {self._variable.name!r}[{self._index!r}]: with an index tensor, "
+                                       "the other index items must be ints or ':'")
+        mask, update = None, ops.cast(update, self._variable.dtype) if not isinstance(update, TensorLike) else update
+        shape = current.shape
+        for axis, item in enumerate(items):
+            if _is_full_slice(item):
+                continue
+            update = ops.expand_dims(update, axis)  # the axis the int or tensor removed
+            # row ``item`` of the identity: a negative index counts from the end, one out of range is
+            # gather's error at run time
+            hit = ops.gather(ops.constant(np.eye(shape[axis], dtype=bool)), item)
+            hit = ops.reshape(hit, [-1] + [1] * (len(shape) - axis - 1))
+            mask = hit if mask is None else ops.logical_and(mask, hit)
+        return ops.where(mask, ops.broadcast_to(update, shape), current)
 
     def assign_sub(self, delta) -> Variable:
         return self.assign_add(ops.negative(self._variable._assignable(delta)))
+
+
+def _is_full_slice(item) -> bool:
+    return isinstance(item, slice) and item == slice(None)

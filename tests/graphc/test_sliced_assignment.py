@@ -116,3 +116,32 @@ def test_threads_adding_to_slices_of_one_variable_lose_no_update(compiled):
     want[0, 1] += 2 * rounds
     want[:, 1:] += 2 * rounds
     np.testing.assert_array_equal(v.numpy(), want)
+
+
+@pytest.mark.parametrize("backend", ["llvm", "numpy"])
+def test_index_tensors_assign_rows_and_columns_in_compiled_code(backend):
+    v = gc.Variable(np.zeros((3, 4), np.float32))
+
+    @gc.function(backend=backend)
+    def set_row_and_column(i, j, row, column):
+        v[i].assign(row)
+        v[:, j].assign_add(column)
+
+    set_row_and_column(np.int32(1), np.int32(-1), np.arange(4, dtype=np.float32), np.ones(3, np.float32))
+    want = np.zeros((3, 4), np.float32)
+    want[1] = np.arange(4)
+    want[:, 3] += 1  # -1 counts from the end, as an int index does
+    np.testing.assert_array_equal(v.numpy(), want)
+
+    def rows(v):
+        _, = gc.while_loop(lambda i: i < 3, lambda i: (v[i, 0].assign(gc.cast(i, "float32") * 10.0), i + 1)[1], [0])
+
+    gc.function(lambda: rows(v), backend=backend)()
+    np.testing.assert_array_equal(v.numpy()[:, 0], [0.0, 10.0, 20.0])
+
+
+def test_index_tensors_mix_with_ints_and_full_slices_only():
+    v = gc.Variable(START)
+    with pytest.raises(gc.errors.InvalidArgumentError, match="the other index items must be ints or ':'"):
+        v[gc.constant(0), 1:3].assign(0.0)
+    np.testing.assert_array_equal(v.numpy(), START)
