@@ -96,9 +96,13 @@ def norm(x, ord="euclidean", axis=None, keepdims=False):
 
 @user_op("softplus")
 def softplus(x):
-    """``log(1 + exp(x))``, stable for large |x|."""
+    """``log(1 + exp(x))``, stable for large |x|: ``x + log1p(exp(-x))`` above 0, ``log1p(exp(x))``
+    at and below it. Each branch reads only its side of 0, so neither overflows, and the derivative
+    is sigmoid(x) everywhere (0.5 at 0, where relu(x) + log1p(exp(-|x|)) would give 0)."""
     (x,) = promote(x, to_float=True)
-    return ew.add(ew.log1p(ew.exp(ew.negative(ew.abs(x)))), ew.relu(x))
+    positive = ew.greater(x, 0.0)
+    above, below = ew.where(positive, x, 0.0), ew.where(positive, 0.0, x)
+    return ew.where(positive, ew.add(above, ew.log1p(ew.exp(ew.negative(above)))), ew.log1p(ew.exp(below)))
 
 
 @user_op("gelu")

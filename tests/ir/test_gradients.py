@@ -208,3 +208,19 @@ def test_stop_gradient_is_a_constant_in_both_modes():
     np.testing.assert_allclose(gc.grad(lambda x: gc.reduce_sum(x * gc.stop_gradient(x)))(x).numpy(), [1.5, -2.0])
     _, tangent = gc.jvp(lambda x: x * gc.stop_gradient(x), [x], [gc.ones_like(x)])
     np.testing.assert_allclose(tangent.numpy(), [1.5, -2.0])
+
+
+# smooth functions built from ops with kinks (relu, abs, maximum, where): their derivatives must
+# not pick up the kinks' conventions at the branch points
+SMOOTH_AT_BRANCH_POINTS = [
+    ("softplus", gc.nn.softplus, [-1e-3, 0.0, 1e-3, -40.0, 40.0]),
+    ("log_softmax", lambda x: gc.nn.log_softmax(gc.stack([x, -x, 0.0 * x], -1)), [0.0, 1e-3, -2.0]),
+    ("logsumexp", lambda x: gc.reduce_logsumexp(gc.stack([x, -x], -1), axis=-1), [0.0, 1e-3, 5.0]),
+    ("sigmoid", gc.nn.sigmoid, [0.0, -30.0, 30.0]),
+    ("gelu", gc.nn.gelu, [0.0, -1e-3]),
+]
+
+
+@pytest.mark.parametrize("name,fn,points", SMOOTH_AT_BRANCH_POINTS, ids=[s[0] for s in SMOOTH_AT_BRANCH_POINTS])
+def test_smooth_composites_have_their_derivatives_at_branch_points(name, fn, points):
+    check_grads(fn, [np.array(points)], order=2, rtol=1e-5, atol=1e-7)
