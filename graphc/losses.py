@@ -16,6 +16,8 @@ the loss, both shapes and the caller's line, never a silent broadcast:
 """
 from __future__ import annotations
 
+import math
+
 from graphc.ir import ops
 from graphc.ir.errors import InvalidArgumentError, ShapeError
 from graphc.ir.location import user_line
@@ -129,6 +131,71 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     return ops.negative(ops.reduce_sum(ops.multiply(y_true, _log_probabilities(y_pred, from_logits, axis)), axis))
 
 
+def huber(y_true, y_pred, delta=1.0):
+    """Squared error within ``delta`` of the target, linear beyond it (``0.5 x**2`` for ``|x| <= delta``,
+    else ``delta * (|x| - 0.5 delta)``), averaged over the last axis."""
+    _check_delta(delta)
+    y_true, y_pred = _pair("huber", y_true, y_pred, same_shape=False)
+    error = ops.abs(ops.subtract(y_pred, y_true))
+    linear = ops.subtract(ops.multiply(error, float(delta)), 0.5 * float(delta) ** 2)
+    return ops.reduce_mean(ops.where(ops.less_equal(error, float(delta)), ops.multiply(ops.square(error), 0.5), linear), -1)
+
+
+def _check_delta(delta) -> None:
+    if not isinstance(delta, (int, float)) or not delta >= 0:
+        raise InvalidArgumentError(f"huber: delta must be a number >= 0, got {delta!r}")
+
+
+def kl_divergence(y_true, y_pred):
+    """Kullback-Leibler divergence ``sum(y_true * log(y_true / y_pred))`` over the last axis, both
+    clipped to ``[EPSILON, 1]``."""
+    y_true, y_pred = _pair("kl_divergence", y_true, y_pred, same_shape=False)
+    y_true, y_pred = ops.clip_by_value(y_true, EPSILON, 1.0), ops.clip_by_value(y_pred, EPSILON, 1.0)
+    return ops.reduce_sum(ops.multiply(y_true, ops.log(ops.divide(y_true, y_pred))), -1)
+
+
+def hinge(y_true, y_pred):
+    """``mean(maximum(1 - y_true * y_pred, 0))`` over the last axis; targets that are all 0 or 1 are
+    first mapped to -1 and 1 (Keras's rule)."""
+    y_true, y_pred = _pair("hinge", y_true, y_pred, same_shape=False)
+    binary = ops.logical_or(ops.equal(y_true, 0.0), ops.equal(y_true, 1.0))
+    all_binary = ops.equal(ops.reduce_min(ops.cast(binary, y_true.dtype)), 1.0)
+    y_true = ops.where(all_binary, ops.subtract(ops.multiply(y_true, 2.0), 1.0), y_true)
+    return ops.reduce_mean(ops.relu(ops.subtract(1.0, ops.multiply(y_true, y_pred))), -1)
+
+
+def log_cosh(y_true, y_pred):
+    """``mean(log(cosh(y_pred - y_true)))`` over the last axis, accurate for every error ``x``: for
+    ``|x| >= 1`` as ``|x| + log1p(exp(-2|x|)) - log 2`` (no overflow), below as
+    ``log1p(2 sinh(x/2)**2)`` (no cancellation for tiny ``x``, and smooth at 0 to second order)."""
+    y_true, y_pred = _pair("log_cosh", y_true, y_pred, same_shape=False)
+    x = ops.subtract(y_pred, y_true)
+    size = ops.abs(x)
+    small = ops.less(size, 1.0)
+    half = ops.multiply(ops.where(small, x, 0.0), 0.5)  # 0 where unused, so its gradient stays finite
+    sinh_half = ops.multiply(ops.subtract(ops.expm1(half), ops.expm1(ops.negative(half))), 0.5)
+    near = ops.log1p(ops.multiply(ops.square(sinh_half), 2.0))
+    far = ops.subtract(ops.add(size, ops.log1p(ops.exp(ops.multiply(size, -2.0)))), math.log(2.0))
+    return ops.reduce_mean(ops.where(small, near, far), -1)
+
+
+def cosine_similarity(y_true, y_pred, axis=-1):
+    """The negative cosine similarity of the targets and predictions along ``axis`` (-1 for parallel
+    vectors, 0 if either is zero)."""
+    y_true, y_pred = _pair("cosine_similarity", y_true, y_pred, same_shape=False)
+    return ops.negative(ops.reduce_sum(ops.multiply(_l2_normalize(y_true, axis), _l2_normalize(y_pred, axis)), axis))
+
+
+def _l2_normalize(x, axis):
+    return ops.multiply(x, ops.rsqrt(ops.maximum(ops.reduce_sum(ops.square(x), axis, keepdims=True), 1e-12)))
+
+
+def poisson(y_true, y_pred):
+    """``mean(y_pred - y_true * log(y_pred + EPSILON))`` over the last axis."""
+    y_true, y_pred = _pair("poisson", y_true, y_pred, same_shape=False)
+    return ops.reduce_mean(ops.subtract(y_pred, ops.multiply(y_true, ops.log(ops.add(y_pred, EPSILON)))), -1)
+
+
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
     """Cross-entropy of integer class labels and probabilities (or logits) over the classes on the
     last axis; labels of shape ``[N]`` or ``[N, 1]``."""
@@ -206,12 +273,14 @@ class LossFunctionWrapper(Loss):
         return super().get_config() | self._fn_kwargs
 
 
-def _loss_class(class_name, fn, doc, **defaults):
+def _loss_class(class_name, fn, doc, default_name=None, check=None, **defaults):
     def __init__(self, reduction="sum_over_batch_size", name=None, **kwargs):
         unknown = set(kwargs) - set(defaults)
         if unknown:
             raise TypeError(f"{class_name}() got unexpected arguments {sorted(unknown)}")
-        LossFunctionWrapper.__init__(self, fn, reduction, name or fn.__name__, **(defaults | kwargs))
+        if check:
+            check(**(defaults | kwargs))
+        LossFunctionWrapper.__init__(self, fn, reduction, name or default_name or fn.__name__, **(defaults | kwargs))
 
     def get_config(self):
         return Loss.get_config(self) | self._fn_kwargs
@@ -234,18 +303,28 @@ SparseCategoricalCrossentropy = _loss_class(
     from_logits=False, axis=-1,
 )
 
+Huber = _loss_class("Huber", huber, "Squared error near the target, absolute error far from it.",
+                    default_name="huber_loss", check=lambda delta: _check_delta(delta), delta=1.0)
+KLDivergence = _loss_class("KLDivergence", kl_divergence, "Kullback-Leibler divergence of two distributions.")
+Hinge = _loss_class("Hinge", hinge, "Hinge loss of -1/1 (or 0/1) targets.")
+LogCosh = _loss_class("LogCosh", log_cosh, "Logarithm of the hyperbolic cosine of the error.")
+CosineSimilarity = _loss_class("CosineSimilarity", cosine_similarity, "Negative cosine similarity.", axis=-1)
+Poisson = _loss_class("Poisson", poisson, "Poisson negative log-likelihood (without the constant).")
+
 mse, mae = mean_squared_error, mean_absolute_error
-_FUNCTIONS = {
-    f.__name__: f for f in (mean_squared_error, mean_absolute_error, binary_crossentropy,
-                            categorical_crossentropy, sparse_categorical_crossentropy)
-} | {"mse": mean_squared_error, "mae": mean_absolute_error}
-_CLASSES = {c.__name__: c for c in (MeanSquaredError, MeanAbsoluteError, BinaryCrossentropy,
-                                     CategoricalCrossentropy, SparseCategoricalCrossentropy)}
+kld = kullback_leibler_divergence = kl_divergence
+logcosh = log_cosh
 _CLASS_OF_FUNCTION = {
     mean_squared_error: MeanSquaredError, mean_absolute_error: MeanAbsoluteError,
     binary_crossentropy: BinaryCrossentropy, categorical_crossentropy: CategoricalCrossentropy,
-    sparse_categorical_crossentropy: SparseCategoricalCrossentropy,
+    sparse_categorical_crossentropy: SparseCategoricalCrossentropy, huber: Huber, kl_divergence: KLDivergence,
+    hinge: Hinge, log_cosh: LogCosh, cosine_similarity: CosineSimilarity, poisson: Poisson,
 }
+_FUNCTIONS = {f.__name__: f for f in _CLASS_OF_FUNCTION} | {
+    "mse": mean_squared_error, "mae": mean_absolute_error, "kld": kl_divergence,
+    "kullback_leibler_divergence": kl_divergence, "logcosh": log_cosh,
+}
+_CLASSES = {c.__name__: c for c in _CLASS_OF_FUNCTION.values()}
 
 
 def get(identifier) -> Loss:

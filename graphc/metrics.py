@@ -15,7 +15,7 @@ import numpy as np
 
 from graphc.ir import ops
 from graphc.ir.errors import InvalidArgumentError
-from graphc.ir.types import as_dtype, float32
+from graphc.ir.types import as_dtype, float32, int32
 
 from . import losses
 from .module import Module, snake_case
@@ -189,14 +189,251 @@ MeanSquaredError = _metric_class("MeanSquaredError", losses.mean_squared_error, 
 MeanAbsoluteError = _metric_class("MeanAbsoluteError", losses.mean_absolute_error, "mean_absolute_error",
                                   "The mean of absolute errors.")
 
+
+def top_k_categorical_accuracy(y_true, y_pred, k=5):
+    """1.0 where the one-hot target's class is among the ``k`` largest predictions (ties at the
+    boundary count as in the top ``k``, as ``tf.math.in_top_k``)."""
+    y_true, y_pred = _as_tensor(y_true), _as_tensor(y_pred)
+    losses.check_same_shape("top_k_categorical_accuracy", y_true, y_pred)
+    hot = ops.one_hot(ops.argmax(y_true, -1), y_pred.shape[-1], dtype=float32)
+    target = ops.reduce_max(ops.where(ops.equal(hot, 1.0), y_pred, -np.inf), -1, keepdims=True)
+    above = ops.reduce_sum(ops.cast(ops.greater(y_pred, target), float32), -1)
+    return ops.cast(ops.less(above, float(k)), float32)
+
+
+def _check_k(k) -> None:
+    if not isinstance(k, int) or k < 1:
+        raise InvalidArgumentError(f"top_k_categorical_accuracy: k must be an integer >= 1, got {k!r}")
+
+
+class TopKCategoricalAccuracy(MeanMetricWrapper):
+    """How often the one-hot target's class is among the ``k`` largest predictions."""
+
+    def __init__(self, k=5, name="top_k_categorical_accuracy", dtype=None):
+        _check_k(k)
+        super().__init__(top_k_categorical_accuracy, name, dtype, k=k)
+
+
+class RootMeanSquaredError(Mean):
+    """The square root of the running (weighted) mean of squared errors."""
+
+    def __init__(self, name="root_mean_squared_error", dtype=None):
+        super().__init__(name, dtype)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true, y_pred = losses.aligned("root_mean_squared_error", y_true, ops.cast(_as_tensor(y_pred), self.dtype))
+        squared = ops.square(ops.subtract(y_pred, y_true))
+        if len(squared.shape) > 1:  # as Keras: one mean per example, each weighted by its sample weight
+            squared = ops.reduce_mean(squared, tuple(range(1, len(squared.shape))))
+        super().update_state(squared, sample_weight)
+
+    def result(self):
+        return ops.sqrt(super().result())
+
+
+# -- confusion-matrix metrics -------------------------------------------------------------------------
+def _thresholds(name: str, thresholds, default):
+    """The thresholds as a tuple of floats in [0, 1] (``default`` when None)."""
+    values = tuple(float(t) for t in np.atleast_1d(default if thresholds is None else thresholds))
+    if not values or not all(0.0 <= t <= 1.0 for t in values):
+        raise InvalidArgumentError(f"{name}: thresholds must be values in [0, 1], got {thresholds!r}")
+    return values
+
+
+def _divide_no_nan(numerator, denominator):
+    zero = ops.equal(denominator, 0.0)
+    return ops.where(zero, 0.0, ops.divide(numerator, ops.where(zero, 1.0, denominator)))
+
+
+class _ConfusionMetric(Metric):
+    """Counts (weighted) true/false positives/negatives of ``y_pred > threshold`` against nonzero
+    targets, one count per threshold, in variables of shape ``[len(thresholds)]``."""
+
+    _counts: tuple[str, ...] = ()
+
+    def __init__(self, thresholds, name, dtype, class_id=None):
+        super().__init__(name, dtype)
+        self.thresholds, self.class_id = thresholds, class_id
+        for count in self._counts:
+            setattr(self, count, self.add_variable(count, (len(thresholds),)))
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_pred = ops.cast(_as_tensor(y_pred), self.dtype)
+        y_true, y_pred = losses.aligned(self.name, y_true, y_pred)
+        weight = ops.ones_like(y_pred) if sample_weight is None else ops.cast(sample_weight, self.dtype)
+        while len(weight.shape) < len(y_pred.shape):  # one weight per example, or per prediction
+            weight = ops.expand_dims(weight, -1)
+        weight = ops.broadcast_like(weight, y_pred)
+        if self.class_id is not None:
+            y_true, y_pred, weight = (t[..., self.class_id] for t in (y_true, y_pred, weight))
+        positive, weight = ops.reshape(ops.not_equal(y_true, 0.0), [1, -1]), ops.reshape(weight, [1, -1])
+        above = ops.greater(ops.reshape(y_pred, [1, -1]), ops.constant(np.array(self.thresholds)[:, None], self.dtype))
+        cases = {"true_positives": ops.logical_and(positive, above),
+                 "false_positives": ops.logical_and(ops.logical_not(positive), above),
+                 "true_negatives": ops.logical_not(ops.logical_or(positive, above)),
+                 "false_negatives": ops.logical_and(positive, ops.logical_not(above))}
+        for count in self._counts:
+            getattr(self, count).assign_add(ops.reduce_sum(ops.multiply(ops.cast(cases[count], self.dtype), weight), 1))
+
+
+class _PrecisionRecall(_ConfusionMetric):
+    _counts = ("true_positives",)
+    _other = ""  # the count that, added to the true positives, is the denominator
+
+    def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
+        if top_k is not None:
+            raise InvalidArgumentError(f"{type(self).__name__}: top_k is not supported")
+        self._given_thresholds = thresholds
+        super().__init__(_thresholds(snake_case(type(self).__name__), thresholds, 0.5), name, dtype, class_id)
+
+    def result(self):
+        true_positives = self.true_positives.read_value()
+        value = _divide_no_nan(true_positives, ops.add(true_positives, getattr(self, self._other).read_value()))
+        return value[0] if len(self.thresholds) == 1 else value
+
+    def get_config(self):
+        return super().get_config() | {"thresholds": self._given_thresholds, "class_id": self.class_id}
+
+
+class Precision(_PrecisionRecall):
+    """The fraction of predicted positives (``y_pred > threshold``) whose target is positive, per
+    threshold (a scalar for one threshold; 0.5 by default)."""
+
+    _counts = ("true_positives", "false_positives")
+    _other = "false_positives"
+
+
+class Recall(_PrecisionRecall):
+    """The fraction of positive targets predicted positive (``y_pred > threshold``), per threshold (a
+    scalar for one threshold; 0.5 by default)."""
+
+    _counts = ("true_positives", "false_negatives")
+    _other = "false_negatives"
+
+
+CURVES, SUMMATIONS = ("ROC", "PR"), ("interpolation", "minoring", "majoring")
+
+
+class AUC(_ConfusionMetric):
+    """The area under the ROC or precision-recall curve, from the confusion counts at
+    ``num_thresholds`` evenly spaced thresholds (or the given ``thresholds``), summed as Keras sums
+    it: trapezoids (``interpolation``; for PR, Davis and Goadrich's interpolation), or the lower
+    (``minoring``) or upper (``majoring``) Riemann sum."""
+
+    _counts = ("true_positives", "false_positives", "true_negatives", "false_negatives")
+
+    def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation", name=None,
+                 dtype=None, thresholds=None, from_logits=False):
+        curve = curve.upper() if isinstance(curve, str) else curve
+        if curve not in CURVES:
+            raise InvalidArgumentError(f"AUC: curve must be one of {CURVES}, got {curve!r}")
+        if summation_method not in SUMMATIONS:
+            raise InvalidArgumentError(f"AUC: summation_method must be one of {SUMMATIONS}, got {summation_method!r}")
+        if thresholds is None:
+            if not isinstance(num_thresholds, int) or num_thresholds < 2:
+                raise InvalidArgumentError(f"AUC: num_thresholds must be an integer > 1, got {num_thresholds!r}")
+            inner = [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)]
+        else:
+            inner = list(_thresholds("AUC", thresholds, None))
+            num_thresholds = len(inner) + 2
+        self.num_thresholds, self.curve, self.summation_method = num_thresholds, curve, summation_method
+        self.from_logits, self._given_thresholds = from_logits, thresholds
+        super().__init__(tuple([-losses.EPSILON] + inner + [1.0 + losses.EPSILON]), name, dtype)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_pred = _as_tensor(y_pred)
+        super().update_state(y_true, ops.sigmoid(y_pred) if self.from_logits else y_pred, sample_weight)
+
+    def result(self):
+        tp, fp, tn, fn = (getattr(self, c).read_value() for c in self._counts)
+        if self.curve == "PR" and self.summation_method == "interpolation":
+            return _interpolated_pr_auc(tp, fp, fn)
+        recall = _divide_no_nan(tp, ops.add(tp, fn))
+        if self.curve == "ROC":
+            x, y = _divide_no_nan(fp, ops.add(fp, tn)), recall
+        else:
+            x, y = recall, _divide_no_nan(tp, ops.add(tp, fp))
+        if self.summation_method == "interpolation":
+            heights = ops.multiply(ops.add(y[:-1], y[1:]), 0.5)
+        else:
+            heights = (ops.minimum if self.summation_method == "minoring" else ops.maximum)(y[:-1], y[1:])
+        return ops.reduce_sum(ops.multiply(ops.subtract(x[:-1], x[1:]), heights))
+
+    def get_config(self):
+        return super().get_config() | {
+            "num_thresholds": self.num_thresholds, "curve": self.curve, "summation_method": self.summation_method,
+            "thresholds": self._given_thresholds, "from_logits": self.from_logits}
+
+
+
+def _interpolated_pr_auc(tp, fp, fn):
+    """Davis and Goadrich (2006): precision interpolated between thresholds as Keras does."""
+    d_tp = ops.subtract(tp[:-1], tp[1:])
+    p = ops.add(tp, fp)
+    d_p = ops.subtract(p[:-1], p[1:])
+    slope = _divide_no_nan(d_tp, ops.maximum(d_p, 0.0))
+    intercept = ops.subtract(tp[1:], ops.multiply(slope, p[1:]))
+    both = ops.logical_and(ops.greater(p[:-1], 0.0), ops.greater(p[1:], 0.0))
+    ratio = ops.where(both, _divide_no_nan(p[:-1], ops.maximum(p[1:], 0.0)), 1.0)
+    increments = _divide_no_nan(ops.multiply(slope, ops.add(d_tp, ops.multiply(intercept, ops.log(ratio)))),
+                                ops.maximum(ops.add(tp[1:], fn[1:]), 0.0))
+    return ops.reduce_sum(increments)
+
+
+class MeanIoU(Metric):
+    """The intersection over union, averaged over the classes that occur, of integer class labels
+    (or, with ``sparse_y_true``/``sparse_y_pred`` False, the argmax over ``axis``), from a running
+    ``[num_classes, num_classes]`` confusion matrix; ``ignore_class`` targets are skipped."""
+
+    def __init__(self, num_classes, name=None, dtype=None, ignore_class=None, sparse_y_true=True,
+                 sparse_y_pred=True, axis=-1):
+        if not isinstance(num_classes, int) or num_classes < 1:
+            raise InvalidArgumentError(f"MeanIoU: num_classes must be an integer >= 1, got {num_classes!r}")
+        super().__init__(name, dtype)
+        self.num_classes, self.ignore_class, self.axis = num_classes, ignore_class, axis
+        self.sparse_y_true, self.sparse_y_pred = sparse_y_true, sparse_y_pred
+        self.total_cm = self.add_variable("total_confusion_matrix", (num_classes, num_classes))
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true, y_pred = _as_tensor(y_true), _as_tensor(y_pred)
+        if not self.sparse_y_true:
+            y_true = ops.argmax(y_true, self.axis)
+        if not self.sparse_y_pred:
+            y_pred = ops.argmax(y_pred, self.axis)
+        y_true, y_pred = ops.reshape(ops.cast(y_true, int32), [-1]), ops.reshape(ops.cast(y_pred, int32), [-1])
+        weight = ops.ones_like(ops.cast(y_true, self.dtype))
+        if sample_weight is not None:
+            weight = ops.multiply(weight, ops.reshape(ops.cast(sample_weight, self.dtype), [-1]))
+        if self.ignore_class is not None:
+            weight = ops.where(ops.equal(y_true, self.ignore_class), 0.0, weight)
+        rows = ops.one_hot(y_true, self.num_classes, dtype=self.dtype)
+        columns = ops.multiply(ops.one_hot(y_pred, self.num_classes, dtype=self.dtype), ops.expand_dims(weight, -1))
+        self.total_cm.assign_add(ops.matmul(ops.transpose(rows), columns))
+
+    def result(self):
+        matrix = self.total_cm.read_value()
+        true_positives = ops.reduce_sum(ops.multiply(matrix, np.eye(self.num_classes, dtype=self.dtype.numpy)), 0)
+        union = ops.subtract(ops.add(ops.reduce_sum(matrix, 0), ops.reduce_sum(matrix, 1)), true_positives)
+        present = ops.reduce_sum(ops.cast(ops.not_equal(union, 0.0), self.dtype))
+        return _divide_no_nan(ops.reduce_sum(_divide_no_nan(true_positives, union)), present)
+
+    def get_config(self):
+        return super().get_config() | {
+            "num_classes": self.num_classes, "ignore_class": self.ignore_class, "sparse_y_true": self.sparse_y_true,
+            "sparse_y_pred": self.sparse_y_pred, "axis": self.axis}
+
+
 _BY_NAME = {
     "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
+    "top_k_categorical_accuracy": TopKCategoricalAccuracy, "root_mean_squared_error": RootMeanSquaredError,
+    "precision": Precision, "recall": Recall, "auc": AUC,
     "mae": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,
     "binary_accuracy": BinaryAccuracy, "categorical_accuracy": CategoricalAccuracy,
     "sparse_categorical_accuracy": SparseCategoricalAccuracy,
 }
 _BY_CLASS = {c.__name__: c for c in (Sum, Mean, Accuracy, BinaryAccuracy, CategoricalAccuracy,
-                                     SparseCategoricalAccuracy, MeanSquaredError, MeanAbsoluteError)}
+                                     SparseCategoricalAccuracy, MeanSquaredError, MeanAbsoluteError,
+                                     TopKCategoricalAccuracy, RootMeanSquaredError, Precision, Recall, AUC, MeanIoU)}
 
 
 def get(identifier, y_true=None, y_pred=None) -> Metric:
