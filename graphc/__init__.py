@@ -16,11 +16,11 @@ _location.register_internal_dir(__file__)
 from graphc.backends import numpy as _numpy_backend  # noqa: E402  (registers the NumPy kernels)
 from graphc.ir.dispatch import name_scope  # noqa: E402
 from graphc.ir.ops import (  # noqa: E402
-    TABLED_OPS as _TABLED_OPS, argmax, argmin, broadcast_to, cast, clip_by_value, concat, constant,
-    einsum, expand_dims, eye, fill, gather, gelu, identity, log_softmax, matmul, norm, one_hot, ones, ones_like,
-    reciprocal, reduce_logsumexp, reduce_max, reduce_mean, reduce_min, reduce_prod, reduce_std,
-    reduce_sum, reduce_variance, reshape, softmax, softplus, split, squeeze, stack, stop_gradient,
-    transpose, unstack, where, zeros, zeros_like,
+    TABLED_OPS as _TABLED_OPS, argmax, argmin, boolean_mask, broadcast_to, cast, clip_by_value, concat, constant,
+    cumprod, cumsum, einsum, expand_dims, eye, fill, gather, gather_nd, gelu, identity, log_softmax, matmul, norm,
+    one_hot, ones, ones_like, reciprocal, reduce_logsumexp, reduce_max, reduce_mean, reduce_min, reduce_prod,
+    reduce_std, reduce_sum, reduce_variance, reshape, scatter_nd, softmax, softplus, split, squeeze, stack,
+    stop_gradient, tensor_scatter_nd_add, tensor_scatter_nd_update, transpose, unstack, where, zeros, zeros_like,
 )
 
 globals().update(_TABLED_OPS)  # abs, add, ..., exp, ..., power: the ops of the elementwise tables
@@ -35,6 +35,8 @@ from . import config, errors, nn  # noqa: E402
 from .function import ConcreteFunction, Function, RetracingWarning, function  # noqa: E402
 from .control_flow import cond, range, while_loop  # noqa: E402  (range: tensor bounds allowed)
 from . import autograph  # noqa: E402
+from .custom_gradient import custom_gradient  # noqa: E402
+from .map_fn import map_fn, vectorized_map  # noqa: E402
 from .gradients import grad, hessian, jvp, value_and_grad  # noqa: E402
 from .tape import GradientTape  # noqa: E402
 from .tensor import Tensor  # noqa: E402
@@ -45,8 +47,8 @@ from .module import Module  # noqa: E402
 # The Keras side, the data pipeline and the pictures load on first use (``gc.layers``, ``gc.Model``,
 # ``gc.viz``...), so that importing graphc stays fast.
 _LAZY_MODULES = (
-    "activations", "callbacks", "data", "initializers", "layers", "losses", "metrics", "optimizers", "random",
-    "regularizers", "train", "viz",
+    "activations", "callbacks", "data", "initializers", "layers", "linalg", "losses", "math", "metrics",
+    "optimizers", "random", "regularizers", "train", "viz",
 )
 _LAZY_NAMES = {"Input": "layers", "Model": "models", "Sequential": "models"}
 

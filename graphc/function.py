@@ -20,12 +20,11 @@ from graphc.ir.verify import verify
 from . import config, nest
 from .autograph import convert
 from .compiler import Compiled
-from .tensor import Tensor, eager_array
+from .tensor import Tensor, TensorLike, eager_array
 from .trace_keys import (
     FlatCall, TensorKey, leaf_key, leaf_key_for_spec, relaxed_keys, specs_by_parameter, why_retrace,
 )
 from .tracing import TensorSpec, TraceHandler, current_trace, placeholder
-from .variables import Variable
 
 log = logging.getLogger("graphc.trace")
 
@@ -298,8 +297,8 @@ def _long(location: Location | None) -> str | None:
 
 def _output_value(handler: TraceHandler, leaf):
     """The graph value of a tensor result; None for a Python result (returned as it was traced)."""
-    if isinstance(leaf, Variable):
-        leaf = leaf.read_value()
+    if isinstance(leaf, TensorLike):  # a variable or a variable's slice: its current value
+        leaf = leaf._as_tensor()
     if isinstance(leaf, (Tensor, np.ndarray, np.generic)):
         return handler.to_value(leaf)
     return None
@@ -316,7 +315,7 @@ class ConcreteFunction:
         self._output_is_tensor = output_is_tensor
         self._compiled: Compiled | None = None
         self._callee = None  # (GraphFunction, variables it reads) once a gradient tape saw a call
-        self._single_tensor = output_is_tensor == [True] and isinstance(structured_outputs, (Tensor, Variable))
+        self._single_tensor = output_is_tensor == [True] and isinstance(structured_outputs, TensorLike)
         self._returns_inputs = any(v.node is None for v in graph.outputs)
 
     @property

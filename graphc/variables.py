@@ -73,6 +73,11 @@ class Variable(TensorLike, SharedVariable):
         with self.write_lock:
             return self.assign(ops.subtract(self.read_value(), self._assignable(delta)))
 
+    def __getitem__(self, index) -> "SlicedValue":
+        """``variable[index]``: the slice's current value, a tensor that can also be assigned, as in
+        TensorFlow: ``v[1, 2].assign(9)``, ``v[:, 0].assign_add(delta)``."""
+        return SlicedValue.of(self, index)
+
     def numpy(self) -> np.ndarray:
         """A copy of the current value (eagerly; inside a traced function this raises)."""
         return self.read_value().numpy()
@@ -136,3 +141,51 @@ def _initial_array(value, dtype) -> np.ndarray:
         array = ops.constant(value, dtype).numpy()
     return array if dtype is None else converted(array, as_dtype(dtype))
 
+
+
+class SlicedValue(TensorLike):
+    """A slice of a variable's current value (basic indexing: ints, slices, None, Ellipsis): it
+    computes as that tensor, and ``assign``/``assign_add``/``assign_sub`` write the slice back
+    into the variable. Each assignment reads the whole variable and writes it back with the slice
+    replaced, holding the variable's write lock in between."""
+
+    __slots__ = ("_tensor", "_variable", "_index")
+
+    @classmethod
+    def of(cls, variable: Variable, index) -> "SlicedValue":
+        sliced = cls()
+        sliced._tensor = ops.getitem(variable.read_value(), index)
+        sliced._variable, sliced._index = variable, index
+        return sliced
+
+    def _as_tensor(self) -> Tensor:
+        return self._tensor
+
+    @property
+    def type(self) -> TensorType:
+        return self._tensor.type
+
+    def numpy(self) -> np.ndarray:
+        return self._tensor.numpy()
+
+    def __array__(self, dtype=None, copy=None):
+        return self._tensor.__array__(dtype)
+
+    def __repr__(self) -> str:
+        return f"<slice {self._index!r} of {self._variable!r}: {self._tensor!r}>"
+
+    def assign(self, value) -> Variable:
+        """Sets the slice (``value`` broadcast to its shape); returns the variable."""
+        var = self._variable
+        with var.write_lock:
+            return var.assign(ops.scatter_slice(var.read_value(), var._assignable(value), self._index))
+
+    def assign_add(self, delta) -> Variable:
+        var = self._variable
+        with var.write_lock:
+            current = var.read_value()
+            updated = ops.add(ops.getitem(current, self._index), var._assignable(delta))
+            return var.assign(ops.scatter_slice(current, updated, self._index))
+
+    def assign_sub(self, delta) -> Variable:
+        return self.assign_add(ops.negative(self._variable._assignable(delta)))

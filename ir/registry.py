@@ -48,6 +48,7 @@ class OpDef:
     foldable: bool = True  # constant folding may evaluate it at compile time
     regions: tuple[str, ...] = ()  # attributes holding the sub-graphs a control-flow op runs
     multi_output: bool = False  # bind returns a tuple (split)
+    forwards: bool = False  # output i is input i, for gradients' sake only: simplification removes the op
     implementations: dict[str, Callable] = field(default_factory=dict)  # backend name -> implementation
     doc: str = ""
 

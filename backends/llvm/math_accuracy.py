@@ -41,6 +41,8 @@ _FLOAT32_AND_FLOAT64_BOUNDS = {
     "exp": (0.8, 0.8), "log": (0.9, 0.9), "log1p": (0.9, 0.9), "expm1": (0.8, 0.8), "tanh": (0.6, 0.6),
     "sigmoid": (0.8, 0.8), "sin": (0.6, 0.9), "cos": (0.6, 0.9), "erf": (0.9, 1.0), "pow": (0.6, 0.8),
     "sqrt": (0.5, 0.5), "rsqrt": (1.5, 1.5),
+    "atan": (0.6, 0.7), "atan2": (0.6, 0.8), "asin": (0.6, 0.7), "acos": (0.6, 0.7), "asinh": (0.6, 0.6),
+    "acosh": (0.6, 0.6), "atanh": (0.6, 0.6),
 }
 BOUNDS = {(name, dtype): bound for name, pair in _FLOAT32_AND_FLOAT64_BOUNDS.items()
           for dtype, bound in zip(DTYPES, pair)}
@@ -178,6 +180,14 @@ _EDGES = {
                          6381956970095103 * 2.0 ** 797]},      # the double closest to a multiple of pi/2
     "sqrt": {np.float32: [1.0, 4.0], np.float64: [1.0, 4.0]},
 }
+_EDGES.update({
+    "atan": {dt: [0.41421356, 2.41421356, 1.0, 2.0 ** 60] for dt in DTYPES.values()},
+    "asin": {dt: [1.0, 0.5, 0.7071] for dt in DTYPES.values()},
+    "asinh": {dt: [2.0 ** -28, 1.0, 2.0 ** 28] for dt in DTYPES.values()},
+    "acosh": {dt: [1.0, 2.0, 2.0 ** 28] for dt in DTYPES.values()},
+    "atanh": {dt: [1.0, 0.5, 1e-8] for dt in DTYPES.values()},
+})
+_EDGES["acos"] = _EDGES["asin"]
 _EDGES["cos"] = _EDGES["sin"]
 _EDGES["rsqrt"] = _EDGES["sqrt"]
 
@@ -185,7 +195,8 @@ _EDGES["rsqrt"] = _EDGES["sqrt"]
 _RANGES = {
     "exp": (-750, 750), "expm1": (-50, 50), "log": (0, 10), "log1p": (-1, 10), "tanh": (-25, 25),
     "sigmoid": (-750, 50), "erf": (-7, 7), "sin": (-1000, 1000), "cos": (-1000, 1000),
-    "sqrt": (0, 10), "rsqrt": (0, 10),
+    "sqrt": (0, 10), "rsqrt": (0, 10), "atan": (-100, 100), "atan2": (-10, 10), "asin": (-1, 1),
+    "acos": (-1, 1), "asinh": (-1e4, 1e4), "acosh": (1, 1e4), "atanh": (-1, 1),
 }
 
 
@@ -194,6 +205,8 @@ _RANGES = {
 _CRITICAL = {
     "exp": (-1, 1), "expm1": (0.2, 0.7), "log": (0.7, 1.42), "log1p": (-0.3, 0.42), "tanh": (0.2, 0.6),
     "sigmoid": (-5, 5), "erf": (0.8, 1.3), "sin": (0, 10), "cos": (0, 10), "sqrt": (1, 4), "rsqrt": (1, 4),
+    "atan": (0.3, 2.6), "atan2": (-2, 2), "asin": (0.4, 1), "acos": (-1, 1), "asinh": (-3, 3), "acosh": (1, 3),
+    "atanh": (-0.6, 0.6),
 }
 
 
@@ -255,6 +268,24 @@ def pow_inputs(dtype, quick: bool) -> tuple[np.ndarray, np.ndarray]:
 # ----------------------------------------------------------------------------------------------
 # references
 
+def atan2_inputs(dtype, quick: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(y, x) pairs: every pair of special values, random floats of any magnitude, ratios near 1,
+    tan(pi/8) and tan(3pi/8) (the reduction's boundaries), and points of a square around 0."""
+    rng = np.random.default_rng(2468)
+    specials = special_values(dtype)
+    grid_y, grid_x = (a.ravel() for a in np.meshgrid(specials, specials))
+    n = 2 ** 20
+    keep = (lambda a: a[: a.size // 16]) if quick else (lambda a: a)
+    y = _bits_to(dtype, rng.integers(0, np.iinfo(_UINT[dtype]).max, n, dtype=np.uint64).astype(_UINT[dtype]))
+    x = _bits_to(dtype, rng.integers(0, np.iinfo(_UINT[dtype]).max, n, dtype=np.uint64).astype(_UINT[dtype]))
+    x2 = rng.uniform(-1e3, 1e3, n)
+    ratio = rng.choice([1.0, np.sqrt(2) - 1, np.sqrt(2) + 1], n) * (1 + rng.uniform(-1e-3, 1e-3, n))
+    y2 = x2 * ratio * rng.choice([-1.0, 1.0], n)
+    x3, y3 = rng.uniform(*_RANGES["atan2"], (2, n))
+    return (np.concatenate([grid_y] + [keep(a).astype(dtype) for a in (y, y2, y3)]),
+            np.concatenate([grid_x] + [keep(a).astype(dtype) for a in (x, x2, x3)]))
+
+
 def _erf_long_double(x: np.ndarray) -> np.ndarray:
     """erf of float64 values in long double: 2/sqrt(pi) exp(-x^2) sum 2^n x^(2n+1) / (2n+1)!!."""
     ld = np.longdouble
@@ -279,6 +310,10 @@ def _erf_long_double(x: np.ndarray) -> np.ndarray:
     return np.where(x == 0, x.astype(ld), out)
 
 
+_NUMPY_NAMES = {"pow": "power", "atan": "arctan", "atan2": "arctan2", "asin": "arcsin", "acos": "arccos",
+                "asinh": "arcsinh", "acosh": "arccosh", "atanh": "arctanh"}
+
+
 def _sigmoid_ref(x):
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
@@ -295,7 +330,7 @@ def exact(name: str, *arrays: np.ndarray) -> np.ndarray:
             return _sigmoid_ref(hp[0])
         if name == "rsqrt":
             return 1 / np.sqrt(hp[0])
-        return getattr(np, {"pow": "power"}.get(name, name))(*hp)
+        return getattr(np, _NUMPY_NAMES.get(name, name))(*hp)
 
 
 def numpy_reference(name: str, *arrays: np.ndarray) -> np.ndarray:
@@ -307,7 +342,7 @@ def numpy_reference(name: str, *arrays: np.ndarray) -> np.ndarray:
             return special.expit(arrays[0])
         if name == "rsqrt":
             return 1 / np.sqrt(arrays[0])
-        return getattr(np, {"pow": "power"}.get(name, name))(*arrays)
+        return getattr(np, _NUMPY_NAMES.get(name, name))(*arrays)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -367,10 +402,11 @@ class Measurement:
 
 def input_chunks(name: str, dtype, quick: bool, stride: int, chunk: int):
     """The harness's inputs for one function, as tuples of arrays of at most ``chunk`` values."""
-    arrays = pow_inputs(dtype, quick) if name == "pow" else (unary_inputs(name, dtype, quick),)
+    binary = {"pow": pow_inputs, "atan2": atan2_inputs}
+    arrays = binary[name](dtype, quick) if name in binary else (unary_inputs(name, dtype, quick),)
     for start in range(0, arrays[0].size, chunk):
         yield tuple(a[start:start + chunk] for a in arrays)
-    if dtype is np.float32 and name != "pow":
+    if dtype is np.float32 and name not in binary:
         for part in float32_sweep(stride * 169 if quick else stride, chunk):   # quick: part of the full sweep
             yield (part,)
 

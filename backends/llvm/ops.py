@@ -9,7 +9,7 @@ from llvmlite import ir
 
 from graphc.ir.graph import Node, Value
 
-from . import ops_nn, scalar  # noqa: F401  (ops_nn registers its lowerings)
+from . import ops_nn, scalar, scans  # noqa: F401  (ops_nn and scans register their lowerings)
 from .lowering import BACKEND, node_code
 from .emitter import Emitter
 from .error_codes import ERROR_INDEX_OUT_OF_RANGE
@@ -125,6 +125,13 @@ def _copy_pieces(em: Emitter, whole: Value, pieces: list[Value], axis: int, into
         dst, src = (at_whole, at_piece) if into_whole else (at_piece, at_whole)
         strided_copy(em, piece.dtype, piece.type.shape, *dst, *src)
         position = b.add(position, em.dim(piece.type.shape[axis]))
+
+
+@node_code("custom_gradient")
+def _lower_custom_gradient(em: Emitter, node: Node):
+    """Its results are its first inputs (left in the graph only when simplification is off)."""
+    for out, x in zip(node.outputs, node.inputs):
+        _copy_all(em, out.dtype, out.type.shape, em.pointer(out), em.pointer(x))
 
 
 @node_code("concat")

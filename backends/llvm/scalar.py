@@ -297,6 +297,32 @@ def _logical_not(b, args, in_types, out_type, attrs):
     return b.xor(args[0], ir.Constant(I1, 1))
 
 
+def _round(b, args, in_types, out_type, attrs):
+    (x,) = args
+    return call_intrinsic(b, "llvm.roundeven", x) if out_type.is_floating else x
+
+
+def _rounding(intrinsic):
+    def lower(b, args, in_types, out_type, attrs):
+        return call_intrinsic(b, intrinsic, args[0])
+
+    return lower
+
+
+def _magnitude_test(pred):
+    """``|x| pred inf`` (ordered: false for NaN), for is_inf and is_finite."""
+
+    def lower(b, args, in_types, out_type, attrs):
+        (x,) = args
+        return b.fcmp_ordered(pred, call_intrinsic(b, "llvm.fabs", x), ir.Constant(x.type, float("inf")))
+
+    return lower
+
+
+def _is_nan_code(b, args, in_types, out_type, attrs):
+    return _is_nan(b, args[0])
+
+
 element_code("add")(_float_or_int("fadd", "add"))
 element_code("subtract")(_float_or_int("fsub", "sub"))
 element_code("multiply")(_float_or_int("fmul", "mul"))
@@ -321,6 +347,13 @@ element_code("cos")(_math("cos"))
 element_code("tanh")(_math("tanh"))
 element_code("sigmoid")(_math("sigmoid"))
 element_code("erf")(_math("erf"))
+element_code("asin")(_math("asin"))
+element_code("acos")(_math("acos"))
+element_code("atan")(_math("atan"))
+element_code("atan2")(_math("atan2"))
+element_code("asinh")(_math("asinh"))
+element_code("acosh")(_math("acosh"))
+element_code("atanh")(_math("atanh"))
 element_code("equal")(_compare("==", "=="))
 element_code("not_equal")(_compare("!=", "!=", unordered=True))
 element_code("less")(_compare("<", "<"))
@@ -337,6 +370,13 @@ element_code("stop_gradient")(_pass_through)
 element_code("broadcast_to")(_pass_through)
 element_code("broadcast_like")(_pass_through)
 element_code("full_like")(_full_like)
+# math ops (tf-math)
+element_code("round")(_round)
+element_code("floor")(_rounding("llvm.floor"))
+element_code("ceil")(_rounding("llvm.ceil"))
+element_code("is_nan")(_is_nan_code)
+element_code("is_inf")(_magnitude_test("=="))
+element_code("is_finite")(_magnitude_test("<"))
 element_code("pow", fallible=lambda dtype: not dtype.is_floating)(_pow)  # an integer to a negative power
 
 

@@ -15,20 +15,23 @@ first input (``build``), and computes in ``call``; calling it runs ``call`` insi
 
 The base layer is in ``base.py``, the layers by kind in ``core.py``, ``convolution.py``,
 ``normalization.py``, ``embedding.py``, ``pooling.py`` (global pooling), ``merging.py``,
-``resizing.py``, ``lambda_layer.py``, ``attention.py`` and ``recurrent.py``, ``serialize``/``deserialize`` by class name in
-``serialization.py``.
+``resizing.py``, ``lambda_layer.py``, ``attention.py`` and ``recurrent.py``,
+``serialize``/``deserialize`` by class name in ``serialization.py``.
 """
 from .attention import MultiHeadAttention
 from .base import Layer, symbolic_call, unique_layer_name
-from .convolution import AveragePool2D, AveragePooling2D, Conv2D, MaxPool2D, MaxPooling2D
+from .convolution import (
+    AveragePool2D, AveragePooling2D, Conv1D, Conv2D, Conv2DTranspose, DepthwiseConv2D, MaxPool2D, MaxPooling2D,
+    SeparableConv2D,
+)
 from .core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
 from .embedding import Embedding
 from .lambda_layer import Lambda
 from .merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from .normalization import BatchNormalization, GroupNormalization, LayerNormalization
-from .recurrent import GRU, LSTM, SimpleRNN
 from .pooling import GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D
-from .resizing import UpSampling2D
+from .recurrent import GRU, LSTM, SimpleRNN
+from .resizing import Cropping1D, Cropping2D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
 from .serialization import deserialize, register, serialize
 
 # Keras's shorter names
@@ -36,10 +39,12 @@ GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2
 GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D
 
 __all__ = [
-    "Activation", "Add", "Average", "GRU", "LSTM", "MultiHeadAttention", "SimpleRNN", "AveragePool2D", "AveragePooling2D", "BatchNormalization", "Concatenate",
-    "Conv2D", "Dense", "Dropout", "Embedding", "Flatten", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
-    "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPooling1D",
-    "GlobalMaxPooling2D", "GroupNormalization", "Input", "InputLayer", "Lambda", "Layer", "LayerNormalization",
-    "MaxPool2D", "MaxPooling2D", "Maximum", "Minimum", "Multiply", "Reshape", "Subtract", "UpSampling2D",
-    "deserialize", "register", "serialize", "symbolic_call", "unique_layer_name",
+    "Activation", "Add", "Average", "AveragePool2D", "AveragePooling2D", "BatchNormalization", "Concatenate",
+    "Conv1D", "Conv2D", "Conv2DTranspose", "Cropping1D", "Cropping2D", "Dense", "DepthwiseConv2D", "Dropout",
+    "Embedding", "Flatten", "GRU", "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAvgPool1D",
+    "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
+    "GroupNormalization", "Input", "InputLayer", "LSTM", "Lambda", "Layer", "LayerNormalization", "MaxPool2D",
+    "MaxPooling2D", "Maximum", "Minimum", "MultiHeadAttention", "Multiply", "Reshape", "SeparableConv2D",
+    "SimpleRNN", "Subtract", "UpSampling2D", "ZeroPadding1D", "ZeroPadding2D", "deserialize", "register",
+    "serialize", "symbolic_call", "unique_layer_name",
 ]

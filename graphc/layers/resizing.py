@@ -1,10 +1,13 @@
-"""``UpSampling2D``: repeat (``"nearest"``) or interpolate (``"bilinear"``)
-rows and columns, as gathers along each spatial axis, so the gradient flows back through them."""
+"""Layers that resize images and sequences: ``UpSampling2D`` repeats (``"nearest"``) or interpolates
+(``"bilinear"``) rows and columns as gathers along each spatial axis; ``ZeroPadding1D/2D`` pad with
+zeros as a 1x1 patch extraction with explicit padding; ``Cropping1D/2D`` slice. Each is
+differentiable, and the gradient of padding drops the padded positions."""
 from __future__ import annotations
 
 import numpy as np
 
 from graphc.ir import ops
+from graphc.ir.arguments import as_size
 from graphc.ir.errors import InvalidArgumentError, ShapeError
 from graphc.ir.ops import conv as conv_ops
 
@@ -61,3 +64,109 @@ class UpSampling2D(Layer):
         return super().get_config() | {
             "size": list(self.size), "data_format": self.data_format, "interpolation": self.interpolation,
         }
+
+
+def _amounts(value, what: str, axes: int) -> tuple[tuple[int, int], ...]:
+    """Keras's padding or cropping argument: an int (every side), one int per axis (both sides), or
+    a (before, after) pair per axis; as ``axes`` pairs of ints >= 0."""
+    def pair_of(v, where):
+        if isinstance(v, (list, tuple)):
+            if len(v) != 2:
+                raise InvalidArgumentError(f"{where} must be an int or a pair (before, after), got {v!r}")
+            return as_size(v[0], f"{where}[0]"), as_size(v[1], f"{where}[1]")
+        return (as_size(v, where),) * 2
+
+    if not isinstance(value, (list, tuple)):
+        return (pair_of(value, what),) * axes
+    if axes == 1:
+        return (pair_of(value, what),)
+    if len(value) != axes:
+        raise InvalidArgumentError(f"{what} must be an int, {axes} ints or {axes} pairs, got {value!r}")
+    return tuple(pair_of(v, f"{what}[{i}]") for i, v in enumerate(value))
+
+
+class _Spatial(Layer):
+    """A layer acting on the ``spatial_rank`` axes after the batch of [batch, ..., channels] inputs,
+    by amounts (before, after) per axis given as Keras does."""
+
+    spatial_rank = 2
+
+    def _checked(self, inputs):
+        if len(inputs.shape) != self.spatial_rank + 2:
+            raise ShapeError(f"layer {self.name!r} expects inputs of rank {self.spatial_rank + 2} [batch, "
+                             f"{self.spatial_rank} spatial axes, channels], got shape {inputs.shape}")
+        return inputs
+
+    def _as_config(self, amounts) -> list:
+        return [list(a) for a in amounts] if self.spatial_rank == 2 else list(amounts[0])
+
+
+class _ZeroPadding(_Spatial):
+    def __init__(self, padding=1, **kwargs):
+        super().__init__(**kwargs)
+        self.padding = _amounts(padding, "padding", self.spatial_rank)
+
+    def call(self, inputs):
+        x = self._checked(inputs)
+        if self.spatial_rank == 1:  # a sequence is an image of one row
+            x = ops.expand_dims(x, 1)
+        (top, bottom), (left, right) = ((0, 0),) * (2 - self.spatial_rank) + self.padding
+        padded = conv_ops.extract_patches(x, 1, 1, (top, bottom, left, right))
+        return padded if self.spatial_rank == 2 else ops.squeeze(padded, [1])
+
+    def get_config(self):
+        return super().get_config() | {"padding": self._as_config(self.padding)}
+
+
+@register
+class ZeroPadding2D(_ZeroPadding):
+    """Rows of zeros above and below, columns left and right of NHWC images, as
+    ``tf.keras.layers.ZeroPadding2D``: ``padding`` an int, (rows, columns) or ((top, bottom), (left, right))."""
+
+
+@register
+class ZeroPadding1D(_ZeroPadding):
+    """Steps of zeros before and after sequences [batch, steps, channels], as
+    ``tf.keras.layers.ZeroPadding1D``: ``padding`` an int or (before, after)."""
+
+    spatial_rank = 1
+
+
+class _Cropping(_Spatial):
+    def __init__(self, cropping, **kwargs):
+        super().__init__(**kwargs)
+        self.cropping = _amounts(cropping, "cropping", self.spatial_rank)
+
+    def call(self, inputs):
+        inputs = self._checked(inputs)
+        index = [slice(None)]
+        for axis, (before, after) in enumerate(self.cropping, start=1):
+            size = inputs.shape[axis]
+            if size is not None and before + after >= size:
+                raise ShapeError(f"layer {self.name!r} crops {before} + {after} from axis {axis} of size {size}: "
+                                 "nothing would be left")
+            index.append(slice(before, -after if after else None))
+        return inputs[tuple(index)]
+
+    def get_config(self):
+        return super().get_config() | {"cropping": self._as_config(self.cropping)}
+
+
+@register
+class Cropping2D(_Cropping):
+    """NHWC images with rows cut from the top and bottom and columns from the left and right, as
+    ``tf.keras.layers.Cropping2D``: ``cropping`` an int, (rows, columns) or ((top, bottom), (left, right))."""
+
+    def __init__(self, cropping=((0, 0), (0, 0)), **kwargs):
+        super().__init__(cropping, **kwargs)
+
+
+@register
+class Cropping1D(_Cropping):
+    """Sequences [batch, steps, channels] with steps cut from the start and end, as
+    ``tf.keras.layers.Cropping1D``: ``cropping`` an int or (start, end)."""
+
+    spatial_rank = 1
+
+    def __init__(self, cropping=(1, 1), **kwargs):
+        super().__init__(cropping, **kwargs)

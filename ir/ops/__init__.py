@@ -9,9 +9,12 @@ from .creation import constant, eye, fill, full_like, ones, ones_like, range_, z
 from .elementwise import TABLED_OPS, cast, reciprocal, where
 
 globals().update(TABLED_OPS)  # abs, add, ..., power, ...: one function per line of the elementwise tables
-from .indexing import gather, getitem
+from .indexing import gather, getitem, scatter_slice
+from .nd_indexing import boolean_mask, gather_nd, scatter_nd, tensor_scatter_nd_add, tensor_scatter_nd_update
+from .segments import segment_mean, segment_sum, unsorted_segment_mean, unsorted_segment_sum
 from .einsum import einsum
 from .linalg import matmul
+from .scan import cumprod, cumsum
 from .reduction import argmax, argmin, dim_size, reduce_max, reduce_min, reduce_prod, reduce_sum
 from .shape import (
     broadcast_like, broadcast_to, concat, expand_dims, reshape, reshape_like, split, squeeze,
@@ -19,6 +22,7 @@ from .shape import (
 )
 from .state import assign_variable, identity, read_variable, stop_gradient
 from .call import GraphFunction, call
+from . import custom as _custom  # noqa: F401  (registers the op)
 from . import fused as _fused  # noqa: F401  (registers the op)
 from .control import cond, while_loop
 from .grids import linspace, meshgrid

@@ -7,6 +7,9 @@ differentiated again.
 """
 from __future__ import annotations
 
+import contextlib
+import threading
+
 from .. import dispatch
 from ..autodiff import forward, gradients
 from ..dispatch import bind
@@ -24,8 +27,11 @@ class GraphFunction:
     them through the call's inputs. Variables the graph assigns stay state: no gradient flows
     through them, and the gradient and tangent functions leave the assignments out."""
 
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, origin: dict | None = None):
         self.graph = verify(graph)
+        # values of the graph this one was cloned from (the traced graph) -> values of this graph, for
+        # gradient functions that refer to the traced graph's tensors (graphc.custom_gradient)
+        self.origin = origin or {}
         self.float_inputs = [i for i, v in enumerate(graph.inputs) if v.dtype.is_floating]
         self.float_outputs = [i for i, v in enumerate(graph.outputs) if v.dtype.is_floating]
         self._gradient: GraphFunction | None = None
@@ -48,7 +54,7 @@ class GraphFunction:
         vmap = clone_into(g, graph, inputs, lift_reads)
         g.variables = {name: graph.variables[name] for name in assigned}
         g.outputs = [vmap[v] for v in graph.outputs]
-        return cls(g), [graph.variables[name] for name in read_only]
+        return cls(g, vmap), [graph.variables[name] for name in read_only]
 
     def _derived(self, suffix: str) -> tuple[Graph, list, dict]:
         """A new graph recomputing this one without its side effects."""
@@ -64,8 +70,10 @@ class GraphFunction:
             g, inputs, vmap = self._derived("grad")
             cts = [g.add_input(self.graph.outputs[i].type, f"ct{i}") for i in self.float_outputs]
             outs = [vmap[self.graph.outputs[i]] for i in self.float_outputs]
-            g.outputs = gradients(g, outs, [inputs[i] for i in self.float_inputs], cts, unconnected="zero")
-            self._gradient = GraphFunction(g)
+            origin = self._origin_in(vmap)
+            with _translating(origin):
+                g.outputs = gradients(g, outs, [inputs[i] for i in self.float_inputs], cts, unconnected="zero")
+            self._gradient = GraphFunction(g, origin)
         return self._gradient
 
     def tangent(self) -> "GraphFunction":
@@ -78,11 +86,34 @@ class GraphFunction:
                 tangent_of = forward(records, [inputs[i] for i in self.float_inputs], tangents)
                 outs = [vmap[self.graph.outputs[i]] for i in self.float_outputs]
                 g.outputs = [tangent_of.get(id(o)) or zeros_like(o) for o in outs]
-            self._tangent = GraphFunction(g)
+            self._tangent = GraphFunction(g, self._origin_in(vmap))
         return self._tangent
+
+    def _origin_in(self, vmap: dict) -> dict:
+        """``origin`` carried into a graph cloned from this one with ``vmap``."""
+        return {source: vmap[v] for source, v in self.origin.items() if v in vmap}
 
     def __repr__(self) -> str:
         return f"<GraphFunction {self.graph.name}>"
+
+
+_ORIGIN = threading.local()
+
+
+@contextlib.contextmanager
+def _translating(origin: dict):
+    previous = getattr(_ORIGIN, "map", None)
+    _ORIGIN.map = origin
+    try:
+        yield
+    finally:
+        _ORIGIN.map = previous
+
+
+def traced_origin() -> dict:
+    """While a gradient function is built: the traced graph's values -> the gradient graph's (empty
+    otherwise)."""
+    return getattr(_ORIGIN, "map", None) or {}
 
 
 def _call_infer(types, function):

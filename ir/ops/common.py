@@ -7,7 +7,7 @@ import numpy as np
 
 from ..arguments import as_list, is_list
 from ..dispatch import bind, current_handler, type_of
-from ..errors import DTypeError, GraphcError, InvalidArgumentError
+from ..errors import DTypeError, GraphcError, InvalidArgumentError, ShapeError
 from ..location import user_line
 from ..registry import REFERENCE, OpDef, implement, register
 from ..types import DType, TensorType, as_dtype, result_dtype, weak_type_of
@@ -142,3 +142,12 @@ def unbroadcast(g, target_type: TensorType):
 
 def static_tensor_type(shape, dtype) -> TensorType:
     return TensorType(tuple(int(d) for d in shape), as_dtype(dtype))
+
+
+def reshape_target(dims) -> list[int]:
+    """A reshape target for sizes ``dims``: the one size known only at run time becomes -1 (more
+    than one is a ShapeError)."""
+    unknown = [d for d in dims if not isinstance(d, int)]
+    if len(unknown) > 1:
+        raise ShapeError(f"cannot merge axes of sizes {list(dims)} into one: more than one is known only at run time")
+    return [d if isinstance(d, int) else -1 for d in dims]

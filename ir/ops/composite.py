@@ -34,6 +34,7 @@ def reduce_variance(x, axis=None, keepdims=False):
 
 @user_op("reduce_std")
 def reduce_std(x, axis=None, keepdims=False):
+    """Population standard deviation over ``axis``."""
     return ew.sqrt(reduce_variance(x, axis, keepdims))
 
 

@@ -13,8 +13,11 @@ Two primitive ops, adjoint to each other and both linear:
   was read from; elements read from the zero padding are dropped.
 
 ``conv2d`` is ``extract_patches`` followed by a matmul with the ``[kh*kw*C, F]``-reshaped filters
-(im2col); ``max_pool2d`` and ``avg_pool2d`` reduce the patches (or, for non-overlapping windows
-without padding, a reshape of the input) over each window.
+(im2col); dilated filters are filters with zeros gathered between their taps; ``conv1d`` is a
+``conv2d`` of height 1, ``depthwise_conv2d`` the patches contracted per channel (an einsum), and
+``conv2d_transpose`` the adjoint of ``conv2d`` (the filters' product, then
+``extract_patches_transpose``). ``max_pool2d`` and ``avg_pool2d`` reduce the patches (or, for
+non-overlapping windows without padding, a reshape of the input) over each window.
 """
 from __future__ import annotations
 
@@ -27,9 +30,11 @@ from ..types import TensorType
 from . import elementwise as ew
 from . import reduction as red
 from .common import define, promote, shape_of, user_op
-from .indexing import getitem
+from .creation import zeros_like
+from .einsum import einsum
+from .indexing import gather, getitem
 from .linalg import matmul
-from .shape import reshape
+from .shape import concat, expand_dims, reshape, squeeze, swap_last_axes
 
 
 # -- geometry -----------------------------------------------------------------------------------
@@ -147,18 +152,12 @@ def _type(x) -> TensorType:
 
 # -- convolution --------------------------------------------------------------------------------
 @user_op("conv2d")
-def conv2d(input, filters, strides=1, padding="valid"):
+def conv2d(input, filters, strides=1, padding="valid", dilations=1):
     """2-D convolution (cross-correlation, as in TensorFlow) of NHWC ``input`` with ``filters``
-    ``[kh, kw, C, F]``; ``padding`` is ``"valid"`` or ``"same"``. Result ``[N, OH, OW, F]``."""
-    x, k = promote(input, filters, to_float=True)
-    h, w, c = _image_dims(_type(x))
-    kshape = shape_of(k)
-    if len(kshape) != 4 or kshape[2] != c:
-        raise ShapeError(f"filters must be [height, width, {c}, out_channels] for {c}-channel input, got {list(kshape)}")
-    kh, kw, _, f = kshape
-    strides = pair(strides, "strides")
-    pads = explicit_padding(padding, (h, w), (kh, kw), strides)
-    oh, ow = _geometry((h, w), (kh, kw), strides, pads)
+    ``[kh, kw, C, F]``; ``padding`` is ``"valid"`` or ``"same"``; ``dilations`` spread the filter
+    taps apart (strides must then be 1, as in TensorFlow). Result ``[N, OH, OW, F]``."""
+    x, k, strides, pads, (oh, ow) = _windows_of(input, filters, strides, padding, dilations, "filters", "out_channels")
+    kh, kw, c, f = shape_of(k)
     if (kh, kw, strides, pads) == (1, 1, (1, 1), (0, 0, 0, 0)):
         patches = x
     else:
@@ -168,6 +167,113 @@ def conv2d(input, filters, strides=1, padding="valid"):
     if isinstance(batch, int):  # one 2-D matmul over every position
         return reshape(matmul(reshape(patches, [-1, kh * kw * c]), kernel), [batch, oh, ow, f])
     return matmul(patches, kernel)  # batch and rows broadcast over a batch known only at run time
+
+
+@user_op("conv1d")
+def conv1d(input, filters, stride=1, padding="valid", dilations=1):
+    """1-D convolution of ``input`` ``[N, W, C]`` with ``filters`` ``[k, C, F]``: ``[N, OW, F]``."""
+    x, k = promote(input, filters, to_float=True)
+    if len(shape_of(x)) != 3 or len(shape_of(k)) != 3:
+        raise ShapeError(f"expected input [batch, width, channels] and filters [width, in, out], got "
+                         f"{list(shape_of(x))} and {list(shape_of(k))}")
+    stride, rate = (_one_or_three(v, what) for v, what in ((stride, "stride"), (dilations, "dilations")))
+    return squeeze(conv2d(expand_dims(x, 1), expand_dims(k, 0), (1, stride), padding, (1, rate)), [1])
+
+
+@user_op("depthwise_conv2d")
+def depthwise_conv2d(input, filter, strides=1, padding="valid", dilations=1):
+    """Each of the C channels of NHWC ``input`` convolved with its own ``M`` filters of ``filter``
+    ``[kh, kw, C, M]``: ``[N, OH, OW, C*M]``, channel ``c*M + m`` from input channel c."""
+    x, k, strides, pads, (oh, ow) = _windows_of(input, filter, strides, padding, dilations, "filter", "multiplier")
+    kh, kw, c, m = shape_of(k)
+    patches = bind("extract_patches", x, sizes=(kh, kw), strides=strides, padding=pads)
+    batch = shape_of(x)[0] if isinstance(shape_of(x)[0], int) else -1
+    per_tap = reshape(patches, [batch, oh, ow, kh * kw, c])
+    return reshape(einsum("nhwkc,kcm->nhwcm", per_tap, reshape(k, [kh * kw, c, m])), [batch, oh, ow, c * m])
+
+
+@user_op("conv2d_transpose")
+def conv2d_transpose(input, filters, output_shape, strides=1, padding="same", dilations=1):
+    """The adjoint of ``conv2d`` (the gradient with respect to its input), as
+    ``tf.nn.conv2d_transpose``: ``input`` ``[N, H, W, F]``, ``filters`` ``[kh, kw, C, F]``,
+    ``output_shape`` ``[N, OH, OW, C]`` (N may be None): a conv2d of an ``[OH, OW]`` image with the
+    same filters, strides and padding has H x W positions."""
+    x, k = promote(input, filters, to_float=True)
+    h, w, f = _image_dims(_type(x))
+    kshape = shape_of(k)
+    if len(kshape) != 4 or kshape[3] != f:
+        raise ShapeError(f"filters must be [height, width, out_channels, {f}] for {f}-channel input, got {list(kshape)}")
+    if not is_list(output_shape) or len(output_shape) != 4:
+        raise InvalidArgumentError(f"output_shape must be 4 sizes [batch, height, width, channels], got "
+                                   f"{described(output_shape)}")
+    oh, ow, c = (as_int(d, f"output_shape[{i + 1}]", low=1) for i, d in enumerate(output_shape[1:]))
+    if c != kshape[2]:
+        raise ShapeError(f"output_shape has {c} channels, the filters {kshape[2]}")
+    strides = _pair_or_four(strides, "strides")
+    k = _dilated(k, _dilations(dilations, strides))
+    kh, kw = shape_of(k)[:2]
+    pads = explicit_padding(padding, (oh, ow), (kh, kw), strides)
+    if _geometry((oh, ow), (kh, kw), strides, pads) != (h, w):
+        raise ShapeError(f"output_shape {list(output_shape)} does not fit: a convolution of a {oh}x{ow} image with "
+                         f"{kh}x{kw} filters, strides {list(strides)} and padding {padding!r} has "
+                         f"{'x'.join(map(str, _geometry((oh, ow), (kh, kw), strides, pads)))} positions, the input {h}x{w}")
+    patches = matmul(x, swap_last_axes(reshape(k, [kh * kw * c, f])))
+    return bind("extract_patches_transpose", patches, image_shape=(oh, ow, c), sizes=(kh, kw), strides=strides,
+                padding=pads)
+
+
+def _windows_of(input, filters, strides, padding, dilations, what: str, last: str):
+    """(input, dilated filters, strides, explicit padding, (OH, OW)) of a 2-D convolution of NHWC
+    ``input``, the filters checked to be ``[kh, kw, C, last]``."""
+    x, k = promote(input, filters, to_float=True)
+    h, w, c = _image_dims(_type(x))
+    kshape = shape_of(k)
+    if len(kshape) != 4 or kshape[2] != c:
+        raise ShapeError(f"{what} must be [height, width, {c}, {last}] for {c}-channel input, got {list(kshape)}")
+    strides = _pair_or_four(strides, "strides")
+    k = _dilated(k, _dilations(dilations, strides))
+    pads = explicit_padding(padding, (h, w), shape_of(k)[:2], strides)
+    return x, k, strides, pads, _geometry((h, w), shape_of(k)[:2], strides, pads)
+
+
+def _pair_or_four(value, what: str) -> tuple[int, int]:
+    """An int, a pair, or TensorFlow's four ``[1, height, width, 1]``."""
+    if is_list(value) and len(value) == 4:
+        if as_int(value[0], f"{what}[0]") != 1 or as_int(value[3], f"{what}[3]") != 1:
+            raise InvalidArgumentError(f"{what} as 4 ints must be [1, height, width, 1], got {described(value)}")
+        value = value[1:3]
+    return pair(value, what)
+
+
+def _one_or_three(value, what: str) -> int:
+    """An int, or TensorFlow's [s] or [1, s, 1] for a 1-D convolution."""
+    if is_list(value):
+        if len(value) == 1:
+            return as_int(value[0], f"{what}[0]", low=1)
+        if len(value) == 3 and as_int(value[0], f"{what}[0]") == 1 and as_int(value[2], f"{what}[2]") == 1:
+            return as_int(value[1], f"{what}[1]", low=1)
+        raise InvalidArgumentError(f"{what} must be an int, [n] or [1, n, 1], got {described(value)}")
+    return as_int(value, what, low=1)
+
+
+def _dilations(dilations, strides: tuple[int, int]) -> tuple[int, int]:
+    rates = _pair_or_four(1 if dilations is None else dilations, "dilations")
+    if rates != (1, 1) and strides != (1, 1):
+        raise InvalidArgumentError(f"dilations {list(rates)} need strides of 1 (as in TensorFlow), got {list(strides)}")
+    return rates
+
+
+def _dilated(k, rates: tuple[int, int]):
+    """Filters ``[kh, kw, ...]`` with ``rate - 1`` zeros between their taps along each spatial axis,
+    gathered from the filters and a slice of zeros: exact for any values, and differentiable."""
+    for axis, rate in enumerate(rates):
+        n = shape_of(k)[axis]
+        if rate == 1 or n == 1:
+            continue
+        zero = zeros_like(getitem(k, (slice(None),) * axis + (slice(0, 1),)))
+        taps = [a // rate if a % rate == 0 else n for a in range((n - 1) * rate + 1)]
+        k = gather(concat([k, zero], axis), np.asarray(taps, np.int32), axis=axis)
+    return k
 
 
 # -- pooling --------------------------------------------------------------------------------------

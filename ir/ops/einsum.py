@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import InvalidArgumentError, ShapeError
 from . import reduction as red
 from . import shape as sh
-from .common import promote, shape_of, unchanged, user_op
+from .common import promote, reshape_target, shape_of, unchanged, user_op
 from .creation import constant
 from .indexing import gather
 from .linalg import matmul
@@ -94,14 +94,6 @@ def _check_sizes(equation: str, terms: list[list[str]], operands: list) -> None:
                                  f"and {d} in operand {i}")
 
 
-def _target(dims: list) -> list[int]:
-    """A reshape target for ``dims``: an unknown size becomes -1 (at most one may be unknown)."""
-    unknown = [d for d in dims if not isinstance(d, int)]
-    if len(unknown) > 1:
-        raise ShapeError(f"cannot merge axes of sizes {dims} into one: more than one is known only at run time")
-    return [d if isinstance(d, int) else -1 for d in dims]
-
-
 # -- one operand ------------------------------------------------------------------------------------
 def _reduced(x, letters: list[str], others: list[list[str]], result: list[str]):
     """``x`` with its diagonals taken and the letters no other operand nor the result has summed."""
@@ -129,7 +121,7 @@ def _diagonal(x, letters: list[str], c: str):
                          f"{shape[second]} (a size known only at run time is not supported)")
     rest = [i for i in range(len(letters)) if i not in (first, second)]
     x = sh.transpose(x, rest + [first, second])
-    x = sh.reshape(x, _target([shape[i] for i in rest]) + [n * n])
+    x = sh.reshape(x, reshape_target([shape[i] for i in rest]) + [n * n])
     x = gather(x, constant(np.arange(n, dtype=np.int64) * (n + 1)), axis=-1)
     return x, [letters[i] for i in rest] + [c]
 
@@ -146,7 +138,7 @@ def _contract(x, x_letters: list[str], y, y_letters: list[str], later: set):
     product = matmul(_grouped(x, x_letters, [batch, x_free, summed]), _grouped(y, y_letters, [batch, summed, y_free]))
     rows, columns = len(batch), len(batch) + 1
     if len(x_free) > 1 or len(y_free) > 1:  # one axis per free letter again
-        product = sh.reshape(product, _target(list(shape_of(product)[:len(batch)]) + free_sizes))
+        product = sh.reshape(product, reshape_target(list(shape_of(product)[:len(batch)]) + free_sizes))
     elif not x_free or not y_free:
         product = sh.squeeze(product, [a for a, g in ((rows, x_free), (columns, y_free)) if not g])
     return product, batch + x_free + y_free
@@ -165,7 +157,7 @@ def _grouped(x, letters: list[str], groups: list[list[str]]):
             part = shape[position:position + len(g)]
             position += len(g)
             dims.append(int(np.prod(part)) if all(isinstance(d, int) for d in part) else part[0] if len(part) == 1 else None)
-        return sh.reshape(x, _target(dims))
+        return sh.reshape(x, reshape_target(dims))
     for i, g in enumerate(merged):
         if not g:
             x = sh.expand_dims(x, len(batch) + i)

@@ -20,7 +20,7 @@ from .shape import broadcast_like
 
 
 # -- unary ------------------------------------------------------------------------------------
-def _unary_infer(kind):
+def _unary_infer(kind, result=None):
     def infer(types):
         (t,) = types
         if kind == "float":
@@ -29,19 +29,20 @@ def _unary_infer(kind):
             require(t.dtype, numeric=True)
         elif kind == "bool":
             require(t.dtype, boolean=True)
-        return [t]
+        return [t if result is None else TensorType(t.shape, result)]
 
     return infer
 
 
-def _define_unary(name, kind, reference, derivative=None, **fields):
+def _define_unary(name, kind, reference, derivative=None, *, result=None, doc="", **fields):
     """Defines a unary elementwise op and returns the function users call. ``reference`` is its
     meaning on NumPy arrays; ``derivative(x, y)`` gives dy/dx elementwise (None: no gradient);
-    ``fields`` are further ``OpDef`` fields (a ``decomposition``, say)."""
+    ``result`` is the result dtype when it is not the input's; ``fields`` are further ``OpDef``
+    fields (a ``decomposition``, say)."""
     if derivative is not None:
         fields["vjp"] = lambda cts, inputs, outputs: [multiply(cts[0], derivative(inputs[0], outputs[0]))]
         fields["jvp"] = lambda tangents, inputs, outputs: [multiply(tangents[0], derivative(inputs[0], outputs[0]))]
-    define(name, _unary_infer(kind), elementwise=True, reference=reference, **fields)
+    define(name, _unary_infer(kind, result), elementwise=True, reference=reference, **fields)
 
     @user_op(name)
     def op(x):
@@ -49,7 +50,7 @@ def _define_unary(name, kind, reference, derivative=None, **fields):
         return bind(name, x)
 
     op.__name__ = name
-    op.__doc__ = f"Elementwise ``{name}``."
+    op.__doc__ = doc or f"Elementwise ``{name}``."
     TABLED_OPS[name] = op
     return op
 
@@ -100,6 +101,19 @@ sigmoid = _define_unary("sigmoid", "float", _stable_sigmoid, lambda x, y: multip
 relu = _define_unary("relu", "numeric", lambda x: np.maximum(x, np.zeros((), x.dtype)), lambda x, y: cast(greater(x, 0), x.dtype))
 erf = _define_unary("erf", "float", _erf, lambda x, y: multiply(_TWO_OVER_SQRT_PI, exp(negative(square(x)))))
 logical_not = _define_unary("logical_not", "bool", np.logical_not)
+# math ops (tf-math): rounding has no gradient (TensorFlow's is None); the predicates give bools
+round = _define_unary("round", "numeric", np.round, doc="Rounds to the nearest integer, halves to even (as TensorFlow).")
+floor = _define_unary("floor", "float", np.floor, doc="The largest integer not above ``x``, elementwise.")
+ceil = _define_unary("ceil", "float", np.ceil, doc="The smallest integer not below ``x``, elementwise.")
+is_nan = _define_unary("is_nan", "float", np.isnan, result=bool_, doc="Whether each element is NaN.")
+is_inf = _define_unary("is_inf", "float", np.isinf, result=bool_, doc="Whether each element is +inf or -inf.")
+is_finite = _define_unary("is_finite", "float", np.isfinite, result=bool_, doc="Whether each element is neither inf nor NaN.")
+asin = _define_unary("asin", "float", np.arcsin, lambda x, y: rsqrt(subtract(1.0, square(x))))
+acos = _define_unary("acos", "float", np.arccos, lambda x, y: negative(rsqrt(subtract(1.0, square(x)))))
+atan = _define_unary("atan", "float", np.arctan, lambda x, y: reciprocal(add(1.0, square(x))))
+asinh = _define_unary("asinh", "float", np.arcsinh, lambda x, y: rsqrt(add(square(x), 1.0)))
+acosh = _define_unary("acosh", "float", np.arccosh, lambda x, y: rsqrt(multiply(subtract(x, 1.0), add(x, 1.0))))
+atanh = _define_unary("atanh", "float", np.arctanh, lambda x, y: reciprocal(subtract(1.0, square(x))))
 
 
 @user_op("reciprocal")
@@ -119,6 +133,8 @@ def _binary_infer(kind, result=None):
             require(a.dtype, numeric=True, what="operands")
         elif kind == "bool":
             require(a.dtype, boolean=True, what="operands")
+        elif kind == "float":
+            require(a.dtype, floating=True, what="operands")
         shape = broadcast_shapes(a.shape, b.shape)
         return [TensorType(shape, result or a.dtype)]
 
@@ -220,6 +236,20 @@ greater = _define_binary("greater", "numeric", np.greater, result=bool_)
 greater_equal = _define_binary("greater_equal", "numeric", np.greater_equal, result=bool_)
 logical_and = _define_binary("logical_and", "bool", np.logical_and)
 logical_or = _define_binary("logical_or", "bool", np.logical_or)
+# math ops (tf-math)
+_define_binary("atan2", "float", np.arctan2, lambda y, x, o: (divide(x, add(square(x), square(y))),
+                                                              negative(divide(y, add(square(x), square(y))))))
+
+
+@user_op("atan2")
+def atan2(y, x):
+    """The angle of the point (x, y) from the x axis, in [-pi, pi], with the signs of zeros as in C
+    (TensorFlow's argument order: y first). Integers are converted to float first."""
+    y, x = promote(y, x, to_float=True)
+    return bind("atan2", y, x)
+
+
+TABLED_OPS["atan2"] = atan2
 
 
 # -- where, cast --------------------------------------------------------------------------------

@@ -9,11 +9,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..arguments import normalize_axis
-from ..dispatch import bind
+from ..dispatch import bind, type_of
 from ..errors import DTypeError, InvalidArgumentError, ShapeError
-from ..types import TensorType, fresh_dim
-from .common import define, require, shape_of, user_op
+from ..types import TensorType, fresh_dim, weak_type_of
+from .common import cast_to, define, require, shape_of, user_op
 from .creation import zeros_like
+from .shape import broadcast_to
 
 
 def _slice_length(s: slice, dim):
@@ -102,8 +103,49 @@ define(
 
 @user_op("getitem")
 def getitem(x, index):
-    """``x[index]`` with basic indexing."""
-    return bind("getitem", x, index=normalize_index(index, shape_of(x)))
+    """``x[index]``: basic indexing (ints, slices, None, Ellipsis), where an int may also be a scalar
+    integer tensor, known only at run time (a gather along its axis)."""
+    items = index if isinstance(index, tuple) else (index,)
+    if not any(_is_index_tensor(item) for item in items):
+        return bind("getitem", x, index=normalize_index(index, shape_of(x)))
+    # each tensor keeps its axis (a full slice) through the basic indexing, then picks from it
+    ellipsis = [k for k, item in enumerate(items) if item is Ellipsis]
+    if len(ellipsis) == 1:
+        used = sum(item is not None and item is not Ellipsis for item in items)
+        items = items[:ellipsis[0]] + (slice(None),) * (len(shape_of(x)) - used) + items[ellipsis[0] + 1:]
+    tensors, basic, axis = [], [], 0
+    for item in items:
+        if _is_index_tensor(item):
+            t = type_of(item)
+            if t.ndim != 0 or not t.dtype.is_integer:
+                raise InvalidArgumentError(f"an index tensor must be a scalar integer, got {t}: use gc.gather or "
+                                           "gc.gather_nd for several indices")
+            tensors.append((axis, item))
+        if item is not None and not isinstance(item, slice) and not _is_index_tensor(item) and item is not Ellipsis:
+            basic.append(item)
+            continue
+        basic.append(slice(None) if _is_index_tensor(item) else item)
+        axis += 1
+    result = bind("getitem", x, index=normalize_index(tuple(basic), shape_of(x)))
+    for position, t in reversed(tensors):
+        result = gather(result, t, axis=position)
+    return result
+
+
+def _is_index_tensor(item) -> bool:
+    """A tensor, variable or graph value used as an index (not a Python or NumPy int)."""
+    return isinstance(getattr(item, "type", None), TensorType)
+
+
+@user_op("scatter_slice")
+def scatter_slice(base, update, index):
+    """``base`` with ``base[index]`` replaced by ``update`` (broadcast to that slice's shape; a
+    Python number takes ``base``'s dtype, a tensor must have it)."""
+    index = normalize_index(index, shape_of(base))
+    if weak_type_of(update) is not None:
+        update = cast_to(update, type_of(base).dtype)
+    update = broadcast_to(update, indexed_shape(shape_of(base), index))
+    return bind("scatter_slice", base, update, index=index)
 
 
 def scatter_slice_zeros(like, update, index):

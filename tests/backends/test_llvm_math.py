@@ -95,6 +95,25 @@ SPECIAL = [
     # exact results, and an exact tie rounded to even
     ("pow", (10.0, 22.0), 1e22, "float64"), ("pow", (-3.0, 33.0), -5559060566555523.0, "float64"),
     ("pow", (4097.0, 2.0), 16785408.0, "float32"), ("pow", (-3.0, 15.0), -14348907.0, "float32"),
+    # math ops (tf-math): C99 Annex F, as NumPy
+    ("atan", (-0.0,), -0.0), ("atan", (inf,), math.pi / 2), ("atan", (-inf,), -math.pi / 2), ("atan", (nan,), nan),
+    ("atan", (1.0,), math.pi / 4), ("atan", (-F64_TINY,), -F64_TINY, "float64"),
+    ("atan2", (0.0, 0.0), 0.0), ("atan2", (-0.0, 0.0), -0.0), ("atan2", (0.0, -0.0), math.pi),
+    ("atan2", (-0.0, -0.0), -math.pi), ("atan2", (0.0, -1.0), math.pi), ("atan2", (-0.0, -1.0), -math.pi),
+    ("atan2", (1.0, 0.0), math.pi / 2), ("atan2", (-1.0, -0.0), -math.pi / 2), ("atan2", (inf, inf), math.pi / 4),
+    ("atan2", (-inf, -inf), -3 * math.pi / 4), ("atan2", (1.0, inf), 0.0), ("atan2", (-1.0, -inf), -math.pi),
+    ("atan2", (inf, 1.0), math.pi / 2), ("atan2", (nan, 1.0), nan), ("atan2", (1.0, nan), nan),
+    ("atan2", (1e-300, 1e300), 0.0, "float64"), ("atan2", (1e300, 1e300), math.pi / 4, "float64"),
+    ("asin", (-0.0,), -0.0), ("asin", (1.0,), math.pi / 2), ("asin", (-1.0,), -math.pi / 2),
+    ("asin", (1.5,), nan), ("asin", (-inf,), nan), ("asin", (nan,), nan),
+    ("acos", (1.0,), 0.0), ("acos", (-1.0,), math.pi), ("acos", (0.0,), math.pi / 2), ("acos", (-0.0,), math.pi / 2),
+    ("acos", (1.0000001,), nan), ("acos", (inf,), nan), ("acos", (nan,), nan),
+    ("asinh", (-0.0,), -0.0), ("asinh", (inf,), inf), ("asinh", (-inf,), -inf), ("asinh", (nan,), nan),
+    ("asinh", (-F64_TINY,), -F64_TINY, "float64"), ("asinh", (1.7e308,), 710.4199840737882, "float64"),
+    ("acosh", (1.0,), 0.0), ("acosh", (inf,), inf), ("acosh", (0.5,), nan), ("acosh", (-inf,), nan),
+    ("acosh", (nan,), nan), ("acosh", (1.7e308,), 710.4199840737882, "float64"),
+    ("atanh", (-0.0,), -0.0), ("atanh", (1.0,), inf), ("atanh", (-1.0,), -inf), ("atanh", (1.5,), nan),
+    ("atanh", (nan,), nan), ("atanh", (-F64_TINY,), -F64_TINY, "float64"),
 ]
 SPECIAL_CASES = [(case[0], dtype, case[1], case[2]) for case in SPECIAL for dtype in DTYPES
                  if len(case) == 3 or case[3] == dtype]

@@ -34,6 +34,9 @@ PAIRS = [
      (sequences(2, 3, 3, 4),), {}),
     ("upsampling_bilinear", lambda: keras.UpSampling2D(2, interpolation="bilinear"),
      lambda: gc.layers.UpSampling2D(2, interpolation="bilinear"), (sequences(2, 3, 4, 2),), {}),
+    ("zero_padding", lambda: keras.ZeroPadding2D(((1, 0), (2, 3))), lambda: gc.layers.ZeroPadding2D(((1, 0), (2, 3))),
+     (sequences(2, 3, 4, 2),), {}),
+    ("cropping", lambda: keras.Cropping1D((1, 2)), lambda: gc.layers.Cropping1D((1, 2)), (sequences(2, 6, 3),), {}),
 ]
 
 

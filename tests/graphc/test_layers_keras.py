@@ -94,6 +94,12 @@ CASES = [
      lambda l, x: x.repeat(2, axis=2).repeat(2, axis=3)),
     ("lambda", lambda: L.Lambda(lambda x, power: x ** power, arguments={"power": 3}), normal(3, 2),
      lambda l, x: x ** 3),
+    ("zero_padding_2d", lambda: L.ZeroPadding2D(((1, 0), (2, 3))), normal(2, 3, 4, 2),
+     lambda l, x: np.pad(x, ((0, 0), (1, 0), (2, 3), (0, 0)))),
+    ("zero_padding_2d_int", lambda: L.ZeroPadding2D(1), normal(2, 3, 4, 2), lambda l, x: np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))),
+    ("zero_padding_1d", lambda: L.ZeroPadding1D((2, 1)), normal(2, 5, 3), lambda l, x: np.pad(x, ((0, 0), (2, 1), (0, 0)))),
+    ("cropping_2d", lambda: L.Cropping2D(((1, 0), (1, 2))), normal(2, 4, 5, 2), lambda l, x: x[:, 1:, 1:-2]),
+    ("cropping_1d", lambda: L.Cropping1D(2), normal(2, 6, 3), lambda l, x: x[:, 2:-2]),
 ]
 
 
@@ -185,6 +191,7 @@ CONFIGS = [
     L.GlobalMaxPooling1D(),
     L.Add(), L.Subtract(), L.Multiply(), L.Average(), L.Maximum(), L.Minimum(), L.Concatenate(axis=1),
     L.UpSampling2D((2, 3), interpolation="bilinear"),
+    L.ZeroPadding2D(((1, 2), (0, 3))), L.ZeroPadding1D(4), L.Cropping2D((1, 2)), L.Cropping1D((0, 3)),
 ]
 
 
@@ -231,6 +238,14 @@ BAD = [
      r"interpolation must be one of \('nearest', 'bilinear'\), got 'bicubic'"),
     ("upsampling_rank", lambda: L.UpSampling2D(), normal(2, 3, 4), gc.errors.ShapeError, r"expects images of rank 4"),
     ("upsampling_size", lambda: L.UpSampling2D(0), None, gc.errors.GraphcError, r"size"),
+    ("zero_padding_negative", lambda: L.ZeroPadding2D(-1), None, gc.errors.GraphcError, r"padding"),
+    ("zero_padding_three_axes", lambda: L.ZeroPadding2D((1, 2, 3)), None, gc.errors.InvalidArgumentError,
+     r"padding must be an int, 2 ints or 2 pairs, got \(1, 2, 3\)"),
+    ("zero_padding_pair_of_three", lambda: L.ZeroPadding1D((1, 2, 3)), None, gc.errors.InvalidArgumentError,
+     r"padding must be an int or a pair \(before, after\)"),
+    ("zero_padding_rank", lambda: L.ZeroPadding2D(), normal(2, 3, 4), gc.errors.ShapeError, r"expects inputs of rank 4"),
+    ("cropping_everything", lambda: L.Cropping2D(((2, 2), (0, 0))), normal(2, 4, 5, 2), gc.errors.ShapeError,
+     r"crops 2 \+ 2 from axis 1 of size 4: nothing would be left"),
 ]
 
 

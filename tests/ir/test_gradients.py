@@ -26,8 +26,20 @@ def distinct(*shape):
     return rng.permutation(np.arange(int(np.prod(shape)), dtype=np.float64)).reshape(shape) * 0.37 + 0.1
 
 
+# rows with no zero and one zero (first, inside, last): cumprod's derivatives of every order are exact
+# there; with a row of two zeros the first derivatives are (test_cumprod_gradient_with_zeros_...)
+WITH_ZEROS = np.array([[1.2, -0.7, 1.5, 0.9, -1.1], [0.8, 0.0, -1.3, 1.1, 0.6], [0.0, 1.4, 0.7, -0.9, 1.2],
+                       [1.1, -0.8, 0.9, 1.3, 0.0]])
+WITH_TWO_ZEROS = np.concatenate([WITH_ZEROS, [[0.7, 0.0, 1.2, 0.0, -1.4], [0.0, 0.0, 0.5, 1.5, 0.0]]])
+
+
 # name, function, argument arrays; broadcasting shapes where the op broadcasts
 CASES = [
+    ("gather_nd", lambda p: gc.gather_nd(p, [[0, 1], [2, 0], [0, 1]]), [normal(3, 2, 2)]),
+    ("scatter_nd", lambda u: gc.scatter_nd([[1], [3], [1]], u, [4, 2]), [normal(3, 2)]),
+    ("tensor_scatter_nd_update", lambda t, u: gc.tensor_scatter_nd_update(t, [[0, 1], [2, 2]], u),
+     [normal(3, 3), normal(2)]),
+    ("boolean_mask", lambda x: gc.boolean_mask(x, np.array([True, False, True])), [normal(3, 2)]),
     ("negative", gc.negative, [normal(3, 4)]),
     ("abs", gc.abs, [away_from_zero(3, 4)]),
     ("exp", gc.exp, [normal(3, 4)]),
@@ -99,6 +111,24 @@ CASES = [
     ("max_pool2d_disjoint", lambda x: conv.max_pool2d(x, 2), [distinct(2, 4, 5, 3)]),
     ("max_pool2d_same_overlapping", lambda x: conv.max_pool2d(x, 3, 2, "same"), [distinct(1, 5, 5, 2)]),
     ("avg_pool2d_same", lambda x: conv.avg_pool2d(x, 2, 1, "same"), [normal(2, 3, 4, 2)]),
+    # math ops (tf-math)
+    ("asin", gc.asin, [rng.uniform(-0.9, 0.9, (3, 4))]),
+    ("acos", gc.acos, [rng.uniform(-0.9, 0.9, (3, 4))]),
+    ("atan", gc.atan, [normal(3, 4) * 3]),
+    ("asinh", gc.asinh, [normal(3, 4) * 3]),
+    ("acosh", gc.acosh, [rng.uniform(1.2, 4.0, (3, 4))]),
+    ("atanh", gc.atanh, [rng.uniform(-0.9, 0.9, (3, 4))]),
+    ("atan2", gc.atan2, [normal(3, 4), away_from_zero(4)]),
+    ("atan2_left_half_plane", lambda y, x: gc.math.atan2(y, -x), [away_from_zero(3, 4), positive(3, 4)]),
+    ("cumsum", lambda x: gc.math.cumsum(x, axis=1), [normal(3, 4)]),
+    ("cumsum_exclusive_reverse", lambda x: gc.math.cumsum(x, axis=0, exclusive=True, reverse=True), [normal(3, 4)]),
+    ("cumprod", lambda x: gc.math.cumprod(x, axis=1), [away_from_zero(3, 4)]),
+    ("cumprod_exclusive_reverse", lambda x: gc.math.cumprod(x, axis=0, exclusive=True, reverse=True), [away_from_zero(4, 3)]),
+    ("cumprod_zeros", lambda x: gc.math.cumprod(x, axis=1), [WITH_ZEROS]),
+    ("cumprod_zeros_exclusive", lambda x: gc.math.cumprod(x, axis=1, exclusive=True), [WITH_ZEROS]),
+    ("cumprod_zeros_reverse", lambda x: gc.math.cumprod(x, axis=-1, reverse=True), [WITH_ZEROS]),
+    ("cumprod_zeros_exclusive_reverse", lambda x: gc.math.cumprod(x, axis=1, exclusive=True, reverse=True), [WITH_ZEROS]),
+    ("cumprod_zeros_axis0", lambda x: gc.math.cumprod(x.T, axis=0), [WITH_ZEROS]),
     # shape and layout ops (tf-shape); pad, tile, repeat and roll are the primitive remap
     ("remap_pad_constant", lambda x: gc.pad(x, [[1, 2], [0, 1]], constant_values=3.0), [normal(3, 4)]),
     ("remap_pad_reflect", lambda x: gc.pad(x, [[2, 1], [1, 3]], "REFLECT"), [normal(3, 4)]),
@@ -129,7 +159,7 @@ def test_every_differentiable_op_is_covered():
     # exercised by the composites and second-order cases here; "call" in tests/graphc/test_tape.py;
     # "cond" and "while_loop" in tests/graphc/test_control_flow.py and tests/ir/test_control.py
     covered_by_composites = {"reshape_like", "broadcast_like", "scatter_slice", "scatter_add", "full_like", "erf", "call",
-                             "cond", "while_loop"}
+                             "cond", "while_loop", "custom_gradient"}  # the last in tests/graphc/test_custom_gradient.py
     untested = set()
     names = " ".join(c[0] for c in CASES)
     for op_name, opdef in OPS.items():
@@ -142,6 +172,49 @@ def test_second_order_of_adjoint_ops():
     """scatter_slice / scatter_add / reshape_like / broadcast_like appear in gradients; differentiate them."""
     check_grads(lambda x: gc.reduce_sum(gc.grad(lambda y: gc.reduce_sum(y[1:, None] ** 3))(x) ** 2), [normal(3, 2)], order=2)
     check_grads(lambda x: gc.grad(lambda y: gc.reduce_sum(gc.gather(y, np.array([0, 0, 1])) ** 3))(x), [normal(2, 3)], order=1)
+
+
+def _cumprod_jacobian(x, exclusive, reverse):
+    """d cumprod(x)_i / d x_k of a vector, as products of the other factors (no division)."""
+    n = x.size
+    order = list(range(n))[::-1] if reverse else list(range(n))
+    jacobian = np.zeros((n, n))
+    for pos, i in enumerate(order):
+        factors = order[:pos] if exclusive else order[:pos + 1]
+        for k in factors:
+            jacobian[i, k] = np.prod([x[j] for j in factors if j != k])
+    return jacobian
+
+
+@pytest.mark.parametrize("exclusive", [False, True])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_cumprod_gradient_with_zeros_matches_the_product_rule(exclusive, reverse):
+    """VJP and JVP of cumprod against the Jacobian built from products (TensorFlow's own gradient
+    divides by x and gives NaN here)."""
+    g = rng.standard_normal(WITH_TWO_ZEROS.shape)
+    t = rng.standard_normal(WITH_TWO_ZEROS.shape)
+    f = lambda x: gc.math.cumprod(x, axis=1, exclusive=exclusive, reverse=reverse)  # noqa: E731
+    with gc.GradientTape() as tape:
+        x = gc.constant(WITH_TWO_ZEROS)
+        tape.watch(x)
+        y = f(x)
+    vjp = tape.gradient(y, x, output_gradients=gc.constant(g)).numpy()
+    _, jvp = gc.jvp(f, [gc.constant(WITH_TWO_ZEROS)], [gc.constant(t)])
+    for row in range(WITH_TWO_ZEROS.shape[0]):
+        jacobian = _cumprod_jacobian(WITH_TWO_ZEROS[row], exclusive, reverse)
+        np.testing.assert_allclose(vjp[row], g[row] @ jacobian, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(jvp.numpy()[row], jacobian @ t[row], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("op", [gc.round, gc.floor, gc.ceil])
+def test_rounding_has_no_gradient(op):
+    """As in TensorFlow: the gradient through round, floor and ceil is None (zeros when asked)."""
+    x = gc.constant(np.array([0.3, 1.7, -2.5]))
+    with gc.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        y = op(x) * 2.0
+    assert tape.gradient(y, x) is None
+    np.testing.assert_array_equal(tape.gradient(y, x, unconnected_gradients="zero").numpy(), np.zeros(3))
 
 
 def test_stop_gradient_is_a_constant_in_both_modes():

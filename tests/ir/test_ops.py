@@ -128,6 +128,19 @@ UNARY = [
     ("logical_not", gc.logical_not, np.logical_not, (BOOL,), (0, 1), False),
     ("identity", gc.identity, lambda x: x, ALL, (-5, 5), False),
     ("stop_gradient", gc.stop_gradient, lambda x: x, ALL, (-5, 5), False),
+    # math ops (tf-math)
+    ("round", gc.round, np.round, NUMERIC, (-5, 5), False),
+    ("floor", gc.floor, np.floor, NUMERIC, (-5, 5), True),
+    ("ceil", gc.ceil, np.ceil, NUMERIC, (-5, 5), True),
+    ("is_nan", gc.math.is_nan, np.isnan, NUMERIC, (-5, 5), True),
+    ("is_inf", gc.math.is_inf, np.isinf, NUMERIC, (-5, 5), True),
+    ("is_finite", gc.math.is_finite, np.isfinite, NUMERIC, (-5, 5), True),
+    ("asin", gc.asin, np.arcsin, NUMERIC, (-1, 1), True),
+    ("acos", gc.acos, np.arccos, NUMERIC, (-1, 1), True),
+    ("atan", gc.atan, np.arctan, NUMERIC, (-9, 9), True),
+    ("asinh", gc.asinh, np.arcsinh, NUMERIC, (-9, 9), True),
+    ("acosh", gc.acosh, np.arccosh, NUMERIC, (1, 9), True),
+    ("atanh", gc.atanh, np.arctanh, NUMERIC, (-0.99, 0.99), True),
 ]
 EDGE_SHAPES = [(), (0,), (1,), (1, 1), (3, 1, 2)]
 
@@ -168,6 +181,8 @@ BINARY = [
     ("greater_equal", gc.greater_equal, np.greater_equal, NUMERIC, "bool", {}),
     ("logical_and", gc.logical_and, np.logical_and, (BOOL,), "bool", {}),
     ("logical_or", gc.logical_or, np.logical_or, (BOOL,), "bool", {}),
+    # math ops (tf-math)
+    ("atan2", gc.atan2, np.arctan2, NUMERIC, "float", {}),
 ]
 RESULT_DTYPE = {"same": lambda d: d, "float": lambda d: FLOAT_OF[d], "bool": lambda d: BOOL}
 
@@ -672,6 +687,102 @@ for dtype in (F32, F64, I32, I64):
              in_dtype(lambda *xs, e=equation: np.einsum(e, *[x.astype(F64) for x in xs])),
              *[arr(s, dtype) for s in shapes], rtol=COMPOSITE_RTOL)
 
+# n-dimensional gathers and scatters (composites of gather and scatter_add)
+ND_PARAMS = arr((3, 4, 2), F32)
+for name, indices in [("elements", [[0, 1, 1], [2, 3, 0]]), ("rows", [[2, 1], [0, 0], [1, 3]]), ("slices", [[1]]),
+                      ("batch-of-pairs", [[[0, 0], [2, 3]], [[1, 1], [1, 2]]])]:
+    idx = np.array(indices, I32)
+    case(f"gather_nd-{name}-float32", gc.gather_nd, lambda p, i: p[tuple(np.moveaxis(i, -1, 0))], ND_PARAMS, idx)
+case("gather_nd-batch_dims-float64", lambda p, i: gc.gather_nd(p, i, batch_dims=1),
+     lambda p, i: np.stack([p[b][tuple(np.moveaxis(i[b], -1, 0))] for b in range(len(i))]),
+     arr((2, 3, 4), F64), np.array([[[1], [0]], [[2], [2]]], I64))
+
+
+def _ref_scatter(indices, updates, shape, base=None):
+    out = np.zeros(shape, updates.dtype) if base is None else base.copy()
+    np.add.at(out, tuple(np.moveaxis(indices, -1, 0)), updates)
+    return out
+
+
+SCATTER_INDICES = np.array([[1, 0], [0, 2], [1, 0]], I32)  # a duplicate: its updates add up
+case("scatter_nd-float32", lambda i, u: gc.scatter_nd(i, u, [2, 3, 2]), lambda i, u: _ref_scatter(i, u, (2, 3, 2)),
+     SCATTER_INDICES, arr((3, 2), F32))
+case("scatter_nd-int32", lambda i, u: gc.scatter_nd(i, u, [2, 3]), lambda i, u: _ref_scatter(i, u, (2, 3)),
+     SCATTER_INDICES, arr((3,), I32))
+case("tensor_scatter_nd_add-float64", gc.tensor_scatter_nd_add, lambda t, i, u: _ref_scatter(i, u, t.shape, t),
+     arr((2, 3), F64), SCATTER_INDICES, arr((3,), F64))
+case("tensor_scatter_nd_update-float32", gc.tensor_scatter_nd_update,
+     lambda t, i, u: np.where(_ref_scatter(i, np.ones(len(i)), t.shape) > 0, _ref_scatter(i, u, t.shape), t),
+     arr((2, 3), F32), np.array([[1, 0], [0, 2]], I64), arr((2,), F32))
+MASK = np.array([[True, False, True, True], [False, False, True, False], [True, True, False, False]])
+case("boolean_mask-2d-float32", lambda x: gc.boolean_mask(x, MASK), lambda x: x[MASK], arr((3, 4, 2), F32))
+case("boolean_mask-axis1-int32", lambda x: gc.boolean_mask(x, MASK[0], axis=1), lambda x: x[:, MASK[0]],
+     arr((2, 4), I32))
+
+# -- math ops (tf-math) ----------------------------------------------------------------------------
+SPECIALS = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 0.5, -0.5, 1.5, 2.5, -2.5, 1.0, -1.0, 1e-30, 3e38])
+for dtype in FLOATS:
+    for name, fn, np_fn in [("round", gc.round, np.round), ("floor", gc.floor, np.floor), ("ceil", gc.ceil, np.ceil),
+                            ("is_nan", gc.math.is_nan, np.isnan), ("is_inf", gc.math.is_inf, np.isinf),
+                            ("is_finite", gc.math.is_finite, np.isfinite), ("asin", gc.asin, np.arcsin),
+                            ("acos", gc.acos, np.arccos), ("atan", gc.atan, np.arctan), ("asinh", gc.asinh, np.arcsinh),
+                            ("acosh", gc.acosh, np.arccosh), ("atanh", gc.atanh, np.arctanh)]:
+        case(f"{name}-specials-{tag(dtype)}", fn, np_fn, SPECIALS.astype(dtype))
+    grid_y, grid_x = (a.ravel() for a in np.meshgrid(SPECIALS, SPECIALS))
+    case(f"atan2-specials-{tag(dtype)}", gc.math.atan2, np.arctan2, grid_y.astype(dtype), grid_x.astype(dtype))
+case("round-halves-to-even", gc.round, lambda x: np.array([-2.0, -2.0, -0.0, 0.0, 2.0, 2.0, 4.0], F64),
+     np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.5]))
+case("atan2-mixed-int32-float64", gc.math.atan2, lambda y, x: np.arctan2(y.astype(F64), x), arr((2, 3), I32), arr((3,), F64))
+case("atan2-python-scalars", lambda y: gc.atan2(y, -1), lambda y: np.arctan2(y, np.float32(-1)), arr((4,), F32))
+
+
+def _ref_scan(np_op, identity):
+    """The cumulative op along the last axis of a moved view: flipped for ``reverse``, shifted by one
+    (identity first) for ``exclusive``."""
+
+    def ref(x, axis, exclusive, reverse):
+        y = np.moveaxis(x, axis, -1)
+        y = y[..., ::-1] if reverse else y
+        out = np_op(y, axis=-1, dtype=x.dtype)
+        if exclusive and out.shape[-1]:
+            out = np.concatenate([np.full(out.shape[:-1] + (1,), identity, x.dtype), out[..., :-1]], axis=-1)
+        out = out[..., ::-1] if reverse else out
+        return np.ascontiguousarray(np.moveaxis(out, -1, axis))
+
+    return ref
+
+
+SCAN_SHAPES = [((2, 3, 4), 1), ((5,), 0), ((2, 3, 4), -1), ((2, 3, 4), 0), ((3, 0), 1), ((0, 3), 0), ((1, 1), -2)]
+for name, op, np_op, identity in [("cumsum", gc.math.cumsum, np.cumsum, 0), ("cumprod", gc.math.cumprod, np.cumprod, 1)]:
+    for i, (shape, axis) in enumerate(SCAN_SHAPES):
+        for dtype in NUMERIC if i == 0 else (F32,):
+            for exclusive in (False, True):
+                for reverse in (False, True):
+                    case(f"{name}-{tag(dtype)}-{shape}-axis={axis}-exclusive={exclusive}-reverse={reverse}",
+                         lambda x, f=op, a=axis, e=exclusive, r=reverse: f(x, a, e, r),
+                         lambda x, f=_ref_scan(np_op, identity), a=axis, e=exclusive, r=reverse: f(x, a, e, r),
+                         arr(shape, dtype, -2, 2))
+    case(f"{name}-default-axis", getattr(gc, name), lambda x, f=np_op: f(x, axis=0, dtype=x.dtype), arr((3, 2), I64))
+    case(f"{name}-specials", op, lambda x, f=np_op: f(x, dtype=x.dtype), np.array([1.0, -0.0, np.inf, np.nan, 2.0]))
+
+LINALG = [
+    ("matrix_transpose", gc.linalg.matrix_transpose, lambda x: np.swapaxes(x, -1, -2), (2, 3, 4)),
+    ("matrix_transpose-2d", gc.linalg.matrix_transpose, np.transpose, (3, 2)),
+    ("norm-matrix-1", lambda x: gc.linalg.norm(x, ord=1, axis=[0, 1]), lambda x: np.linalg.norm(x, 1), (3, 4)),
+    ("norm-matrix-inf", lambda x: gc.linalg.norm(x, ord=np.inf, axis=(-2, -1)),
+     lambda x: np.linalg.norm(x, np.inf, axis=(-2, -1)), (2, 3, 4)),
+    ("norm-matrix-1-swapped-keepdims", lambda x: gc.linalg.norm(x, ord=1, axis=[2, 0], keepdims=True),
+     lambda x: np.linalg.norm(x, 1, axis=(2, 0), keepdims=True), (2, 3, 4)),
+    ("norm-matrix-fro", lambda x: gc.linalg.norm(x, ord="fro", axis=[0, 1]), lambda x: np.linalg.norm(x, "fro"), (3, 4)),
+    ("norm-vector", lambda x: gc.linalg.norm(x, axis=-1), lambda x: np.linalg.norm(x, axis=-1), (3, 4)),
+]
+for name, op, np_ref, shape in LINALG:
+    case(name, op, in_dtype(np_ref), arr(shape, F64), rtol=COMPOSITE_RTOL)
+case("eye-linalg-batch", lambda: gc.linalg.eye(2, 3, batch_shape=[4]), lambda: np.broadcast_to(np.eye(2, 3, dtype=F32), (4, 2, 3)))
+case("eye-linalg", lambda: gc.linalg.eye(3, dtype=gc.float64), lambda: np.eye(3))
+case("matmul-linalg", gc.linalg.matmul, np.matmul, arr((2, 3), F32), arr((3, 2), F32), rtol=COMPOSITE_RTOL)
+
+
 CASE_IDS = [c.id for c in CASES]
 assert len(set(CASE_IDS)) == len(CASE_IDS), "case ids must be unique"
 
@@ -926,6 +1037,18 @@ ERRORS = [
     ("zeros-fractional", lambda x: gc.zeros([2, 1.5]), E.ArgumentTypeError, "zeros"),
     ("int-scalar-overflow", lambda x: gc.cast(x, gc.int32) + 2**40, E.InvalidArgumentError, "add"),
     ("index-zero-step", lambda x: x[::0], E.InvalidArgumentError, "getitem"),
+    # math ops (tf-math)
+    ("cumsum-axis", lambda x: gc.math.cumsum(x, axis=2), E.ShapeError, "cumsum"),
+    ("cumprod-negative-axis", lambda x: gc.cumprod(x, axis=-3), E.ShapeError, "cumprod"),
+    ("cumsum-scalar", lambda x: gc.cumsum(x[0, 0]), E.ShapeError, "cumsum"),
+    ("cumsum-bool", lambda x: gc.cumsum(x > 0), E.DTypeError, "cumsum"),
+    ("cumsum-float-axis", lambda x: gc.cumsum(x, axis=1.0), E.ArgumentTypeError, "cumsum"),
+    ("round-bool", lambda x: gc.round(x > 0), E.DTypeError, "round"),
+    ("atan2-broadcast", lambda x: gc.math.atan2(x, gc.ones([4])), E.ShapeError, "atan2"),
+    ("atan2-complex", lambda x: gc.math.atan2(x, np.ones(3, np.complex64)), E.DTypeError, "atan2"),
+    ("matrix_transpose-rank", lambda x: gc.linalg.matrix_transpose(x[0]), E.ShapeError, "matrix_transpose"),
+    ("linalg-norm-spectral", lambda x: gc.linalg.norm(x, ord=2, axis=[0, 1]), E.InvalidArgumentError, "norm"),
+    ("linalg-norm-same-axes", lambda x: gc.linalg.norm(x, ord=1, axis=[1, -1]), E.ShapeError, "norm"),
     # shape and layout ops (tf-shape)
     ("pad-paddings-shape", lambda x: gc.pad(x, [[1, 1]]), E.ShapeError, "pad"),
     ("pad-paddings-not-pairs", lambda x: gc.pad(x, [[1, 1, 0], [0, 0, 0]]), E.ShapeError, "pad"),
@@ -1022,7 +1145,9 @@ def test_known_bugs_outside_ops(name, check):
 NEEDS_STATIC_SIZES = ("squeeze-all-", "squeeze-to-0d-", "squeeze-nothing-", "unstack", "split-equal", "split-one-",
                       "split-sizes-minus-one-",
                       # einsum: a diagonal, or two letters of unknown size merged into one matmul axis
-                      "einsum-ii->i-", "einsum-ii-", "einsum-iij->ji-", "einsum-...ij,...jk->...ik-", "einsum-ijk,jil->kl-")
+                      "einsum-ii->i-", "einsum-ii-", "einsum-iij->ji-", "einsum-...ij,...jk->...ik-", "einsum-ijk,jil->kl-",
+                      # the index depth and the indexed sizes of the n-dimensional gathers and scatters
+                      "gather_nd-", "scatter_nd-", "tensor_scatter_nd_")
 NEEDS_STATIC_SIZES += ("repeat-list-",)  # shape and layout ops (tf-shape)
 # A logsumexp or softmax over an axis that is empty at run time fails in reduce_max (eagerly, and with static
 # sizes, the result is -inf): a known limitation.

@@ -16,9 +16,10 @@ NumPy's ``1 / np.sqrt(x)`` (within 1.5 ulp). ``python -m graphc.backends.llvm.ma
 measures it; README shows the table.
 
 The algorithms are written in ``arithmetic.FloatArithmetic``'s notation, one module per family
-(``exponential``, ``logarithm``, ``error_function``, ``trigonometric``, ``powers``), each stating
-its method; float32 sin, cos and pow evaluate the float64 algorithm, the others are native float32
-code with their own polynomials. ``coefficients`` and ``formats`` hold the data, ``outlining`` the
+(``exponential``, ``logarithm``, ``error_function``, ``trigonometric``, ``powers``, ``inverse``:
+atan, atan2, asin, acos, asinh, acosh, atanh), each stating its method; float32 sin, cos, pow and
+the inverse functions evaluate the float64 algorithm, the others are native float32 code with their
+own polynomials. ``coefficients`` and ``formats`` hold the data, ``outlining`` the
 called copies of functions a module calls often.
 """
 from __future__ import annotations
@@ -28,7 +29,7 @@ from collections import Counter
 
 from llvmlite import ir
 
-from . import error_function, exponential, logarithm, powers, trigonometric
+from . import error_function, exponential, inverse, logarithm, powers, trigonometric
 from .arithmetic import FloatArithmetic
 from .formats import FloatFormat, format_of
 from .outlining import outlined_function
@@ -39,13 +40,15 @@ __all__ = ["FUNCTIONS", "math_function"]
 FUNCTIONS = {
     "exp": 1, "log": 1, "log1p": 1, "expm1": 1, "tanh": 1, "sigmoid": 1, "sin": 1, "cos": 1,
     "erf": 1, "pow": 2, "sqrt": 1, "rsqrt": 1,
+    "atan": 1, "atan2": 2, "asin": 1, "acos": 1, "asinh": 1, "acosh": 1, "atanh": 1,
 }
 
 _ALGORITHMS = {
     "exp": exponential.exp, "log": logarithm.log, "log1p": logarithm.log1p, "expm1": exponential.expm1,
     "tanh": exponential.tanh, "sigmoid": exponential.sigmoid, "sin": trigonometric.sin,
     "cos": trigonometric.cos, "erf": error_function.erf, "pow": powers.power, "sqrt": powers.sqrt,
-    "rsqrt": powers.rsqrt,
+    "rsqrt": powers.rsqrt, "atan": inverse.atan, "atan2": inverse.atan2, "asin": inverse.asin,
+    "acos": inverse.acos, "asinh": inverse.asinh, "acosh": inverse.acosh, "atanh": inverse.atanh,
 }
 
 _ATTRIBUTES = ("alwaysinline", "nounwind", "readnone", "norecurse")

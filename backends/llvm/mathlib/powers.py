@@ -20,7 +20,7 @@ def _dd_mul(m: FloatArithmetic, a_hi, a_lo, b_hi, b_lo):
     return p_hi, m.fma(a_hi, b_lo, m.fma(a_lo, b_hi, p_lo))
 
 
-def _log_double_word(m: FloatArithmetic, ax):
+def log_double_word(m: FloatArithmetic, ax):
     """log(ax) as a double-word, about 2^-70 relative, for positive finite ax."""
     k, f = split_exponent(m, ax, allow_denormal=True)
     d_hi, d_lo = m.fast_two_sum(m.c(2.0), f)
@@ -50,7 +50,7 @@ def power(m: FloatArithmetic, x, y):
 
 def _pow_float64(m: FloatArithmetic, x, y):
     ax = m.fabs(x)
-    l_hi, l_lo = _log_double_word(m, ax)
+    l_hi, l_lo = log_double_word(m, ax)
     p_hi, p_lo = m.two_prod(y, l_hi)
     p_lo = m.fma(y, l_lo, p_lo)
     p_lo = m.select(m.cmp("<", m.fabs(p_hi), m.c(1000.0)), p_lo, m.c(0.0))   # no inf - inf
