@@ -16,11 +16,12 @@ _location.register_internal_dir(__file__)
 from graphc.backends import numpy as _numpy_backend  # noqa: E402  (registers the NumPy kernels)
 from graphc.ir.dispatch import name_scope  # noqa: E402
 from graphc.ir.ops import (  # noqa: E402
-    TABLED_OPS as _TABLED_OPS, argmax, argmin, boolean_mask, broadcast_to, cast, clip_by_value, concat, constant,
-    cumprod, cumsum, einsum, expand_dims, eye, fill, gather, gather_nd, gelu, identity, log_softmax, matmul, norm,
-    one_hot, ones, ones_like, reciprocal, reduce_logsumexp, reduce_max, reduce_mean, reduce_min, reduce_prod,
-    reduce_std, reduce_sum, reduce_variance, reshape, scatter_nd, softmax, softplus, split, squeeze, stack,
-    stop_gradient, tensor_scatter_nd_add, tensor_scatter_nd_update, transpose, unstack, where, zeros, zeros_like,
+    TABLED_OPS as _TABLED_OPS, argmax, argmin, argsort, boolean_mask, broadcast_to, cast, clip_by_value, concat,
+    constant, cumprod, cumsum, einsum, expand_dims, eye, fill, gather, gather_nd, gelu, identity, log_softmax,
+    matmul, norm, one_hot, ones, ones_like, reciprocal, reduce_logsumexp, reduce_max, reduce_mean, reduce_min,
+    reduce_prod, reduce_std, reduce_sum, reduce_variance, reshape, scatter_nd, softmax, softplus, sort, split,
+    squeeze, stack, stop_gradient, tensor_scatter_nd_add, tensor_scatter_nd_update, transpose, unstack, where,
+    zeros, zeros_like,
 )
 
 globals().update(_TABLED_OPS)  # abs, add, ..., exp, ..., power: the ops of the elementwise tables
@@ -48,16 +49,23 @@ from .module import Module  # noqa: E402
 # ``gc.viz``...), so that importing graphc stays fast.
 _LAZY_MODULES = (
     "activations", "callbacks", "data", "initializers", "layers", "linalg", "losses", "math", "metrics",
-    "optimizers", "random", "regularizers", "train", "viz",
+    "optimizers", "random", "regularizers", "train", "utils", "viz",
 )
-_LAZY_NAMES = {"Input": "layers", "Model": "models", "Sequential": "models"}
+# name -> (module, attribute): loaded on first use; TensorFlow's initializer aliases among them
+_LAZY_NAMES = {
+    "Input": ("layers", "Input"), "Model": ("models", "Model"), "Sequential": ("models", "Sequential"),
+    "constant_initializer": ("initializers", "Constant"), "ones_initializer": ("initializers", "Ones"),
+    "random_normal_initializer": ("initializers", "RandomNormal"),
+    "random_uniform_initializer": ("initializers", "RandomUniform"), "zeros_initializer": ("initializers", "Zeros"),
+}
 
 
 def __getattr__(name: str):
     if name in _LAZY_MODULES:
         return importlib.import_module(f"{__name__}.{name}")
     if name in _LAZY_NAMES:
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY_NAMES[name]}"), name)
+        module, attribute = _LAZY_NAMES[name]
+        return getattr(importlib.import_module(f"{__name__}.{module}"), attribute)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -90,4 +98,5 @@ def convert_to_tensor(value, dtype=None) -> Tensor:
 
 
 def asarray(value, dtype=None) -> Tensor:
+    """NumPy's name for ``convert_to_tensor``."""
     return convert_to_tensor(value, dtype)

@@ -68,6 +68,7 @@ def set_backend(name: str) -> _Setting:
 
 
 def get_backend() -> str:
+    """The backend functions traced from now on compile for: ``"llvm"`` or ``"numpy"``."""
     return _settings["backend"]
 
 
@@ -84,6 +85,7 @@ def set_optimizer_options(options: dict | None = None, **more) -> _Setting:
 
 
 def get_optimizer_options() -> dict:
+    """Every graph pass's option and whether it is on (see ``set_optimizer_options``)."""
     return {name: _settings["optimizer"].get(name, True) for name in _OPTIMIZER_OPTIONS}
 
 
@@ -94,6 +96,7 @@ def set_check_mode(enabled: bool) -> _Setting:
 
 
 def check_mode() -> bool:
+    """Whether compiled calls also run the interpreter and compare (see ``set_check_mode``)."""
     return _settings["check"]
 
 
@@ -104,10 +107,12 @@ def enable_check_numerics() -> _Setting:
 
 
 def disable_check_numerics() -> _Setting:
+    """Stops checking every value for NaN and infinities (see ``enable_check_numerics``)."""
     return _Setting("check_numerics", False)
 
 
 def check_numerics_enabled() -> bool:
+    """Whether every value is checked for NaN and infinities."""
     return _settings["check_numerics"]
 
 

@@ -31,16 +31,19 @@ class Initializer(Configurable):
 
 
 class Zeros(Initializer):
+    """Zeros."""
     def sample(self, shape, dtype):
         return ops.zeros(shape, dtype)
 
 
 class Ones(Initializer):
+    """Ones."""
     def sample(self, shape, dtype):
         return ops.ones(shape, dtype)
 
 
 class Constant(Initializer):
+    """Every element ``value`` (a number, or an array broadcast to the shape)."""
     def __init__(self, value=0.0):
         self.value = value
 
@@ -86,6 +89,7 @@ class _Random(Initializer):
 
 
 class RandomUniform(_Random):
+    """Uniform numbers in ``[minval, maxval)``."""
     def __init__(self, minval=-0.05, maxval=0.05, seed=None):
         super().__init__(seed)
         self.minval, self.maxval = minval, maxval
@@ -98,6 +102,7 @@ class RandomUniform(_Random):
 
 
 class RandomNormal(_Random):
+    """Normal numbers of ``mean`` and ``stddev``."""
     def __init__(self, mean=0.0, stddev=0.05, seed=None):
         super().__init__(seed)
         self.mean, self.stddev = mean, stddev
@@ -227,4 +232,5 @@ def get(identifier):
 
 
 def serialize(initializer) -> dict | None:
+    """``{"class_name": ..., "config": ...}`` (None for None), which ``get`` reads back."""
     return serialize_configurable(initializer, Initializer, "gc.initializers")

@@ -7,6 +7,7 @@ import math as _math
 from graphc.ir.arguments import as_shape as _as_shape, is_list as _is_list, normalize_axis as _normalize_axis
 from graphc.ir.errors import InvalidArgumentError as _InvalidArgumentError, ShapeError as _ShapeError
 from graphc.ir.ops import einsum, matmul  # noqa: F401  (the namespace re-exports them)
+from graphc.ir.ops.factorizations import cholesky, inv, solve, triangular_solve  # noqa: F401
 from graphc.ir.ops import (
     abs as _abs, broadcast_to as _broadcast_to, eye as _identity, norm as _vector_norm, reduce_max as _reduce_max,
     reduce_sum as _reduce_sum, squeeze as _squeeze, swap_last_axes as _swap_last_axes,

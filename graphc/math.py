@@ -8,7 +8,7 @@ from graphc.ir.ops import (  # noqa: F401  (the namespace re-exports them)
     log, log1p, log_softmax, logical_and, logical_not, logical_or, maximum, minimum, mod, multiply, negative,
     not_equal, power as pow, reciprocal, reduce_logsumexp, reduce_max, reduce_mean, reduce_min, reduce_prod,
     reduce_std, reduce_sum, reduce_variance, round, rsqrt, segment_mean, segment_sum, sigmoid, sign, sin, softmax,
-    softplus, sqrt, square, subtract, tanh, unsorted_segment_mean, unsorted_segment_sum,
+    softplus, sqrt, square, subtract, tanh, top_k, unsorted_segment_mean, unsorted_segment_sum,
 )
 
 floormod = mod  # TensorFlow's name for the remainder with the divisor's sign; tf.math.mod is its alias

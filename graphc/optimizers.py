@@ -1,4 +1,5 @@
-"""``gc.optimizers``: SGD, Adam, RMSprop, Adagrad and Nadam with Keras's update rules and defaults.
+"""``gc.optimizers``: SGD, Adam, AdamW, Adamax, RMSprop, Adagrad, Adadelta, Nadam, Ftrl and Lion with
+Keras's update rules and defaults.
 
 ``optimizer.apply_gradients(zip(grads, variables))`` updates the variables; inside ``@gc.function``
 the updates are graph nodes. Slot variables (momenta, ...) are created the first time a variable is
@@ -372,7 +373,129 @@ class Nadam(Optimizer):
         return super().get_config() | {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
 
 
-_BY_NAME = {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop, "adagrad": Adagrad, "nadam": Nadam}
+class AdamW(Adam):
+    """Adam with decoupled weight decay (``w -= lr * weight_decay * w`` each step, before Adam's
+    update), Keras's default ``weight_decay=0.004``."""
+
+    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 amsgrad=False, **kwargs):
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay=weight_decay, **kwargs)
+
+
+class Adamax(Optimizer):
+    """Adam with the infinity norm: ``m = beta_1 m + (1 - beta_1) g``, ``u = max(beta_2 u, |g|)``,
+    ``w -= lr / (1 - beta_1^t) * m / (u + epsilon)``."""
+
+    slot_names = ("m", "u")
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+
+    def update_step(self, gradient, variable, learning_rate):
+        m, u = self.get_slot(variable, "m"), self.get_slot(variable, "u")
+        m.assign_add(ops.multiply(ops.subtract(gradient, m), 1.0 - self.beta_1))
+        u.assign(ops.maximum(ops.multiply(u, self.beta_2), ops.abs(gradient)))
+        correction = ops.subtract(1.0, ops.power(self.beta_1, self.local_step(variable.dtype)))
+        variable.assign_sub(ops.divide(ops.multiply(ops.divide(learning_rate, correction), m),
+                                       ops.add(u, self.epsilon)))
+
+    def get_config(self):
+        return super().get_config() | {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+class Adadelta(Optimizer):
+    """``a = rho a + (1 - rho) g^2``, ``delta = -sqrt(d + epsilon) / sqrt(a + epsilon) g``,
+    ``d = rho d + (1 - rho) delta^2``, ``w += lr delta``."""
+
+    slot_names = ("accumulated_grad", "accumulated_delta")
+
+    def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.rho, self.epsilon = float(rho), float(epsilon)
+
+    def update_step(self, gradient, variable, learning_rate):
+        grads, deltas = self.get_slot(variable, "accumulated_grad"), self.get_slot(variable, "accumulated_delta")
+        grads.assign(ops.add(ops.multiply(grads, self.rho), ops.multiply(ops.square(gradient), 1.0 - self.rho)))
+        delta = ops.negative(ops.multiply(ops.divide(ops.sqrt(ops.add(deltas, self.epsilon)),
+                                                     ops.sqrt(ops.add(grads, self.epsilon))), gradient))
+        deltas.assign(ops.add(ops.multiply(deltas, self.rho), ops.multiply(ops.square(delta), 1.0 - self.rho)))
+        variable.assign_add(ops.multiply(delta, learning_rate))
+
+    def get_config(self):
+        return super().get_config() | {"rho": self.rho, "epsilon": self.epsilon}
+
+
+class Lion(Optimizer):
+    """The sign of an interpolated momentum: ``w -= lr sign(beta_1 m + (1 - beta_1) g)``, then
+    ``m = beta_2 m + (1 - beta_2) g``."""
+
+    slot_names = ("momentum",)
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.99, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        if not 0 < beta_1 <= 1:
+            raise InvalidArgumentError(f"beta_1 must be in (0, 1], got {beta_1}")
+        self.beta_1, self.beta_2 = float(beta_1), float(beta_2)
+
+    def update_step(self, gradient, variable, learning_rate):
+        m = self.get_slot(variable, "momentum")
+        direction = ops.sign(ops.add(ops.multiply(m, self.beta_1), ops.multiply(gradient, 1.0 - self.beta_1)))
+        variable.assign_sub(ops.multiply(direction, learning_rate))
+        m.assign(ops.add(ops.multiply(m, self.beta_2), ops.multiply(gradient, 1.0 - self.beta_2)))
+
+    def get_config(self):
+        return super().get_config() | {"beta_1": self.beta_1, "beta_2": self.beta_2}
+
+
+class Ftrl(Optimizer):
+    """Follow the regularized leader, Keras's rule (per-coordinate rates ``accumulator^-power / lr``,
+    L1 and L2 regularization, L2 shrinkage, ``beta``)."""
+
+    slot_names = ("accumulator", "linear")
+
+    def __init__(self, learning_rate=0.001, learning_rate_power=-0.5, initial_accumulator_value=0.1,
+                 l1_regularization_strength=0.0, l2_regularization_strength=0.0,
+                 l2_shrinkage_regularization_strength=0.0, beta=0.0, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        if learning_rate_power > 0:
+            raise InvalidArgumentError(f"learning_rate_power must be <= 0, got {learning_rate_power}")
+        for what, value in (("initial_accumulator_value", initial_accumulator_value), ("beta", beta),
+                            ("l1_regularization_strength", l1_regularization_strength),
+                            ("l2_regularization_strength", l2_regularization_strength),
+                            ("l2_shrinkage_regularization_strength", l2_shrinkage_regularization_strength)):
+            if value < 0:
+                raise InvalidArgumentError(f"{what} must be >= 0, got {value}")
+        self.learning_rate_power, self.initial_accumulator_value = float(learning_rate_power), float(initial_accumulator_value)
+        self.l1, self.l2 = float(l1_regularization_strength), float(l2_regularization_strength)
+        self.l2_shrinkage, self.beta = float(l2_shrinkage_regularization_strength), float(beta)
+
+    def slot_initial_value(self, slot_name):
+        return self.initial_accumulator_value if slot_name == "accumulator" else 0.0
+
+    def update_step(self, gradient, variable, learning_rate):
+        accumulator, linear = self.get_slot(variable, "accumulator"), self.get_slot(variable, "linear")
+        power = -self.learning_rate_power
+        l2 = ops.add(self.l2, ops.divide(self.beta, ops.multiply(learning_rate, 2.0)))
+        shrunk = ops.add(gradient, ops.multiply(variable, 2.0 * self.l2_shrinkage))
+        new_accumulator = ops.add(accumulator, ops.square(gradient))
+        sigma = ops.divide(ops.subtract(ops.power(new_accumulator, power), ops.power(accumulator, power)), learning_rate)
+        linear.assign(ops.subtract(ops.add(linear, shrunk), ops.multiply(sigma, variable)))
+        quadratic = ops.add(ops.divide(ops.power(new_accumulator, power), learning_rate), ops.multiply(l2, 2.0))
+        clipped = ops.clip_by_value(linear, -self.l1, self.l1)
+        variable.assign(ops.divide(ops.subtract(clipped, linear), quadratic))
+        accumulator.assign(new_accumulator)
+
+    def get_config(self):
+        return super().get_config() | {
+            "learning_rate_power": self.learning_rate_power, "initial_accumulator_value": self.initial_accumulator_value,
+            "l1_regularization_strength": self.l1, "l2_regularization_strength": self.l2,
+            "l2_shrinkage_regularization_strength": self.l2_shrinkage, "beta": self.beta,
+        }
+
+
+_BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "adamax": Adamax, "rmsprop": RMSprop, "adagrad": Adagrad,
+            "adadelta": Adadelta, "nadam": Nadam, "ftrl": Ftrl, "lion": Lion}
 
 
 def get(identifier) -> Optimizer:
@@ -387,5 +510,6 @@ def get(identifier) -> Optimizer:
 
 
 def serialize(optimizer: Optimizer) -> dict:
+    """``{"class_name": ..., "config": ...}``, which ``get`` turns back into an optimizer."""
     return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
 

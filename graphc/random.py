@@ -129,6 +129,7 @@ def get_global_generator() -> Generator:
 
 
 def set_global_generator(generator: Generator) -> None:
+    """Makes ``generator`` the one ``gc.random`` functions draw from when given no seed."""
     if not isinstance(generator, Generator):
         raise InvalidArgumentError(f"expected a gc.random.Generator, got {type(generator).__name__}")
     _global["generator"] = generator

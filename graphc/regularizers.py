@@ -33,6 +33,7 @@ class L1L2(Regularizer):
 
 
 class L1(L1L2):
+    """``l1 * sum(|x|)``."""
     def __init__(self, l1=0.01):
         super().__init__(l1=l1)
 
@@ -41,11 +42,27 @@ class L1(L1L2):
 
 
 class L2(L1L2):
+    """``l2 * sum(x**2)``."""
     def __init__(self, l2=0.01):
         super().__init__(l2=l2)
 
     def get_config(self):
         return {"l2": self.l2}
+
+
+def l1(l1=0.01) -> L1:
+    """Keras's function form of ``L1``."""
+    return L1(l1)
+
+
+def l2(l2=0.01) -> L2:
+    """Keras's function form of ``L2``."""
+    return L2(l2)
+
+
+def l1_l2(l1=0.01, l2=0.01) -> L1L2:
+    """Keras's function form of ``L1L2`` (both penalties default to 0.01 here, as in Keras)."""
+    return L1L2(l1=l1, l2=l2)
 
 
 _BY_NAME = {"l1": L1, "l2": L2, "l1_l2": L1L2}
@@ -64,4 +81,5 @@ def get(identifier):
 
 
 def serialize(regularizer) -> dict | None:
+    """``{"class_name": ..., "config": ...}`` (None for None), which ``get`` reads back."""
     return serialize_configurable(regularizer, Regularizer, "gc.regularizers")

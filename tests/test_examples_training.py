@@ -1,6 +1,7 @@
-"""The training examples (custom_layer.py, digits_mlp.py, digits_cnn.py) run in a fresh interpreter in
-their small CI size, compiled and with GRAPHC_RUN_EAGERLY=1, and print what they promise; the slow
-test runs the digits examples at full size and checks the 95% held-out accuracy."""
+"""The training examples (custom_layer.py, digits_mlp.py, digits_cnn.py, text_classifier.py) run in a
+fresh interpreter in their small CI size, compiled and with GRAPHC_RUN_EAGERLY=1, and print what
+they promise (the text classifier its 90% held-out accuracy); the slow tests run the digits examples
+and the text classifier at full size and check their held-out accuracy."""
 from __future__ import annotations
 
 import os
@@ -54,6 +55,16 @@ EXPECTED = {
         "compiled": [r"digits_cnn: training compiled \(small size\)"],
         "eager": [r"digits_cnn: training eagerly \(GRAPHC_RUN_EAGERLY\) \(small size\)"],
     },
+    "text_classifier.py": {
+        "any": [
+            r"256 training and 64 held-out sentences of 12 tokens",
+            r"trained 4 epochs in \d+\.\d s: loss 0\.\d{4} -> 0\.\d{4}",
+            r"held-out accuracy: \d\.\d{4}, loss \d+\.\d{4} \(target 0\.90: reached\)",
+            r"X after X\[1, 2\]\.assign\(9\) and X\[:, 0\]\.assign_add\(\[1, 2\]\): \[\[1\.0, 0\.0, 0\.0\], \[2\.0, 0\.0, 9\.0\]\]",
+        ],
+        "compiled": [r"text_classifier: training compiled \(small size\), LSTM model"],
+        "eager": [r"text_classifier: training eagerly \(GRAPHC_RUN_EAGERLY\) \(small size\), LSTM model"],
+    },
 }
 
 
@@ -92,3 +103,11 @@ def test_digits_examples_reach_95_percent_held_out_accuracy(example):
     accuracy = float(re.search(r"held-out accuracy: (\d\.\d{4})", result.stdout).group(1))
     assert accuracy >= 0.95 and "(target 0.95: reached)" in result.stdout
     assert "predictions identical: True" in result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", [[], ["--attention"]], ids=["lstm", "attention"])
+def test_text_classifier_reaches_90_percent_held_out_accuracy(variant):
+    result = _run("text_classifier.py", None, *variant)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "(target 0.90: reached)" in result.stdout, result.stdout

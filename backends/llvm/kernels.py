@@ -66,6 +66,11 @@ class Operand:
     transposed: bool = False  # the buffer holds the operand with its last two axes swapped (matmul only)
 
 
+def _access(op: Operand, where: str) -> tuple:
+    """The key of ``op``'s reads or writes in space ``where`` ("S" or "O")."""
+    return op.slot, op.shape, where
+
+
 def _aligned_strides(shape: tuple, space_shape: tuple, axes: list[int]) -> dict[int, object]:
     """For each axis of ``space_shape`` in ``axes``: the element stride of a C-contiguous buffer of
     ``shape`` broadcast (right-aligned) to ``space_shape``, or 0 where it is broadcast."""
@@ -110,11 +115,12 @@ class FusedKernel:
         keep, drop = space.row_shapes() if space.axes else (self.S, self.S)
         self.O = drop
         self.cls = {v: self._class(n, v) for n in nodes for v in n.outputs}
-        # every (buffer, space) access: "S" reads broadcast to S, "O" reads broadcast to the kept axes
+        # every (operand, space) access: "S" reads broadcast to S, "O" reads broadcast to the kept axes.
+        # Keyed by the operand's shape too: views of one buffer (x[:, None] and x[None]) share a slot.
         self.accesses: dict[tuple, dict] = {}
         for v, op in {**sources, **sinks}.items():
             for where in self._access_spaces(v):
-                self.accesses[(op.slot, where)] = self._strides(op.shape, where)
+                self.accesses[_access(op, where)] = self._strides(op.shape, where)
 
     # -- classification ---------------------------------------------------------------------------
     def _class(self, node: Node, value: Value) -> str:
@@ -397,18 +403,18 @@ class FusedKernel:
     def _read(self, value: Value, offsets: dict, where: str) -> ir.Value:
         op = self.sources[value]
         ptr = self.em.slot_pointer(op.slot, op.dtype)
-        return scalar.load(self.b, self.em.element(ptr, offsets[(op.slot, where)]), op.dtype)
+        return scalar.load(self.b, self.em.element(ptr, offsets[_access(op, where)]), op.dtype)
 
     def _read_sink(self, value: Value, offsets: dict) -> ir.Value:
         op = self.sinks[value]
         ptr = self.em.slot_pointer(op.slot, op.dtype)
-        return scalar.load(self.b, self.em.element(ptr, offsets[(op.slot, "S")]), op.dtype)
+        return scalar.load(self.b, self.em.element(ptr, offsets[_access(op, "S")]), op.dtype)
 
     def _write(self, value: Value, result: ir.Value, offsets: dict) -> None:
         op = self.sinks[value]
         where = "O" if self.cls[value] == "row_dropped" else "S"
         ptr = self.em.slot_pointer(op.slot, op.dtype)
-        scalar.store(self.b, result, self.em.element(ptr, offsets[(op.slot, where)]), op.dtype)
+        scalar.store(self.b, result, self.em.element(ptr, offsets[_access(op, where)]), op.dtype)
 
     def _operand(self, node: Node, index: int, values: dict, offsets: dict):
         v = node.inputs[index]

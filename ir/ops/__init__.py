@@ -11,6 +11,7 @@ from .elementwise import TABLED_OPS, cast, reciprocal, where
 globals().update(TABLED_OPS)  # abs, add, ..., power, ...: one function per line of the elementwise tables
 from .indexing import gather, getitem, scatter_slice
 from .nd_indexing import boolean_mask, gather_nd, scatter_nd, tensor_scatter_nd_add, tensor_scatter_nd_update
+from .sorting import argsort, sort, top_k
 from .segments import segment_mean, segment_sum, unsorted_segment_mean, unsorted_segment_sum
 from .einsum import einsum
 from .linalg import matmul

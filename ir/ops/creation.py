@@ -72,11 +72,13 @@ def _scalar(value, dtype):
 
 @user_op("zeros")
 def zeros(shape, dtype=float32):
+    """A tensor of ``shape`` filled with zeros."""
     return fill(shape, 0, as_dtype(dtype))
 
 
 @user_op("ones")
 def ones(shape, dtype=float32):
+    """A tensor of ``shape`` filled with ones."""
     return fill(shape, 1, as_dtype(dtype))
 
 
@@ -96,11 +98,13 @@ def full_like(x, value, dtype=None):
 
 @user_op("zeros_like")
 def zeros_like(x, dtype=None):
+    """Zeros of ``x``'s shape (and dtype, unless ``dtype`` is given)."""
     return full_like(x, 0, dtype)
 
 
 @user_op("ones_like")
 def ones_like(x, dtype=None):
+    """Ones of ``x``'s shape (and dtype, unless ``dtype`` is given)."""
     return full_like(x, 1, dtype)
 
 

@@ -58,7 +58,8 @@ def test_namespaces_hold_the_new_ops_and_the_existing_ones():
         assert callable(getattr(gc.math, name)), name
     assert gc.math.floormod is gc.math.mod is gc.mod
     assert gc.math.pow is gc.pow
-    assert sorted(_public(gc.linalg)) == ["einsum", "eye", "matmul", "matrix_transpose", "norm"]
+    assert sorted(_public(gc.linalg)) == ["cholesky", "einsum", "eye", "inv", "matmul", "matrix_transpose", "norm",
+                                          "solve", "triangular_solve"]
 
 
 @pytest.mark.parametrize("name", TF_TOP_LEVEL + NUMPY_STYLE)

@@ -783,6 +783,12 @@ case("eye-linalg", lambda: gc.linalg.eye(3, dtype=gc.float64), lambda: np.eye(3)
 case("matmul-linalg", gc.linalg.matmul, np.matmul, arr((2, 3), F32), arr((3, 2), F32), rtol=COMPOSITE_RTOL)
 
 
+# sorting (composites of pairwise comparisons and sums)
+for dtype in (F32, I32):
+    case(f"sort-{tag(dtype)}", gc.sort, lambda x: np.sort(x, axis=-1), arr((3, 5), dtype))
+    case(f"argsort-{tag(dtype)}", lambda x: gc.argsort(x, axis=0), lambda x: np.argsort(x, axis=0, kind="stable").astype(I32),
+         arr((4, 3), dtype))
+
 CASE_IDS = [c.id for c in CASES]
 assert len(set(CASE_IDS)) == len(CASE_IDS), "case ids must be unique"
 
@@ -1147,7 +1153,9 @@ NEEDS_STATIC_SIZES = ("squeeze-all-", "squeeze-to-0d-", "squeeze-nothing-", "uns
                       # einsum: a diagonal, or two letters of unknown size merged into one matmul axis
                       "einsum-ii->i-", "einsum-ii-", "einsum-iij->ji-", "einsum-...ij,...jk->...ik-", "einsum-ijk,jil->kl-",
                       # the index depth and the indexed sizes of the n-dimensional gathers and scatters
-                      "gather_nd-", "scatter_nd-", "tensor_scatter_nd_")
+                      "gather_nd-", "scatter_nd-", "tensor_scatter_nd_",
+                      # the size of the sorted axis
+                      "sort-", "argsort-")
 NEEDS_STATIC_SIZES += ("repeat-list-",)  # shape and layout ops (tf-shape)
 # A logsumexp or softmax over an axis that is empty at run time fails in reduce_max (eagerly, and with static
 # sizes, the result is -inf): a known limitation.
