@@ -25,6 +25,11 @@ from graphc.ir.ops import (  # noqa: E402
 )
 
 globals().update(_TABLED_OPS)  # abs, add, ..., exp, ..., power: the ops of the elementwise tables
+from graphc.ir.ops import (  # noqa: E402  (shape and layout)
+    linspace, meshgrid, pad, rank, repeat, reverse, roll, size, slice_ as slice, strided_slice, tile,
+)
+from graphc.ir.ops.metadata import shape  # noqa: E402
+from graphc.tensor_shape import TensorShape  # noqa: E402
 from graphc.ir.types import DType, bool_ as bool, float32, float64, int32, int64  # noqa: E402
 
 from . import config, errors, nn  # noqa: E402

@@ -8,6 +8,7 @@ from graphc.ir.errors import OperatorNotAllowedInGraphError
 from graphc.ir.graph import Value
 from graphc.ir.location import user_line
 from graphc.ir.types import TensorType, Typed, as_dtype
+from .tensor_shape import TensorShape, static_shape
 
 
 class TensorLike(Typed):
@@ -57,9 +58,9 @@ class TensorLike(Typed):
         return ops.transpose(self._as_tensor())
 
     @property
-    def shape(self) -> tuple:
-        """The static shape; a dimension known only at run time is None."""
-        return tuple(d if isinstance(d, int) else None for d in self.type.shape)
+    def shape(self) -> TensorShape:
+        """The static shape (a tuple); a dimension known only at run time is None."""
+        return static_shape(self.type.shape)
 
     def ref(self):
         """A hashable reference to this object (for dictionary keys and sets)."""

@@ -20,6 +20,7 @@ from graphc.ir.types import DType, TensorType, as_dtype, check_size, float32, fr
 
 from .eager import EAGER
 from .tensor import Tensor, eager_array
+from .tensor_shape import TensorShape, static_shape
 
 
 @dataclass(frozen=True)
@@ -27,13 +28,13 @@ class TensorSpec:
     """The type of a tensor argument: a ``shape`` whose dimensions are ints or None (any size, a
     symbolic dimension in the graph) and a ``dtype``; ``name`` names the graph input."""
 
-    shape: tuple
+    shape: TensorShape
     dtype: DType = float32
     name: str | None = field(default=None, compare=False)
 
     def __init__(self, shape, dtype=float32, name=None):
         with arguments_of("TensorSpec"):
-            object.__setattr__(self, "shape", as_shape(shape, unknown=True))
+            object.__setattr__(self, "shape", static_shape(as_shape(shape, unknown=True)))
             object.__setattr__(self, "dtype", as_dtype(dtype))
             check_size(self.shape, self.dtype)
         object.__setattr__(self, "name", name)

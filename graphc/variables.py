@@ -11,6 +11,7 @@ from graphc.ir.state import SharedVariable
 from graphc.ir.types import TensorType, as_dtype
 
 from .tensor import Tensor, TensorLike
+from .tensor_shape import TensorShape, static_shape
 from .tracing import constant_value, init_scope
 
 
@@ -85,8 +86,8 @@ class Variable(TensorLike, SharedVariable):
         return self.numpy() if dtype is None else self.numpy().astype(dtype)
 
     @property
-    def shape(self) -> tuple:
-        return self.type.shape
+    def shape(self) -> TensorShape:
+        return static_shape(self.type.shape)
 
     def _assignable(self, value):
         """``value`` as an operand of an assignment: tensors as they are, other values converted when

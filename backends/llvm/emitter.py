@@ -15,6 +15,7 @@ from graphc.ir.graph import Node, Value
 from graphc.ir.types import DType
 
 from .lowering import may_fail
+from . import scalar
 from .scalar import I1, I8, I64, memory_type
 
 VOID = ir.VoidType()
@@ -78,6 +79,32 @@ class Emitter:
 
     def element(self, base: ir.Value, offset: ir.Value) -> ir.Value:
         return self.builder.gep(base, [offset], inbounds=True)
+
+    def fill(self, value: Value, number) -> None:
+        """Stores ``number`` into every element of ``value``'s buffer."""
+        constant, ptr = scalar.constant(value.dtype, number), self.pointer(value)
+        with self.loop(0, self.product(value.type.shape), "fill") as i:
+            scalar.store(self.builder, constant, self.element(ptr, i), value.dtype)
+
+    def scatter_add(self, out: Value, source: Value, loops) -> None:
+        """``out`` zeroed, then every element of ``source`` added into the element of ``out`` it is paired
+        with: ``loops(body)`` calls ``body(out offset, source offset, inside)`` for each element of
+        ``source``, ``inside`` an i1 saying whether it has a partner (the adjoint of a masked gather)."""
+        b = self.builder
+        src, dst = self.pointer(source), self.pointer(out)
+        self.fill(out, 0)
+
+        def body(out_offset, source_offset, inside):
+            with b.if_then(inside):
+                self.add_into(self.element(dst, out_offset), b.load(self.element(src, source_offset)), out.dtype)
+
+        loops(body)
+
+    def add_into(self, ptr: ir.Value, addend: ir.Value, dtype: DType) -> None:
+        """``*ptr += addend`` for an element of a buffer of ``dtype``."""
+        b = self.builder
+        current = b.load(ptr)
+        b.store(b.fadd(current, addend) if dtype.is_floating else b.add(current, addend), ptr)
 
     # -- control ----------------------------------------------------------------------------------
     @contextlib.contextmanager

@@ -33,12 +33,11 @@ def strided_copy(em: Emitter, dtype, shape, dst, dst_base, dst_strides, src, src
 
     def level(axis, d_off, s_off):
         if axis == len(shape):
-            d_ptr, s_ptr = em.element(dst, d_off), em.element(src, s_off)
-            value = b.load(s_ptr)
+            d_ptr, value = em.element(dst, d_off), b.load(em.element(src, s_off))
             if add:
-                current = b.load(d_ptr)
-                value = b.fadd(current, value) if dtype.is_floating else b.add(current, value)
-            b.store(value, d_ptr)
+                em.add_into(d_ptr, value, dtype)
+            else:
+                b.store(value, d_ptr)
             return
         with em.loop(ZERO, em.dim(shape[axis]), f"c{axis}") as i:
             level(axis + 1, b.add(d_off, b.mul(i, dst_strides[axis])), b.add(s_off, b.mul(i, src_strides[axis])))
@@ -191,20 +190,94 @@ def _lower_scatter_add(em: Emitter, node: Node):
     def body(p, j, position, q, pre, count, dim, post):
         s = b.add(b.mul(b.add(b.mul(p, count), j), post), q)
         d_ptr = em.element(dst, b.add(b.mul(b.add(b.mul(p, dim), position), post), q))
-        value, current = b.load(em.element(src, s)), b.load(d_ptr)
-        b.store(b.fadd(current, value) if out.dtype.is_floating else b.add(current, value), d_ptr)
+        em.add_into(d_ptr, b.load(em.element(src, s)), out.dtype)
 
     _gather_loops(em, out.type.shape, indices, axis, body)
 
 
+# -- remap: each output index along each axis reads an input index given by the axis' rule ------
+def _source_index(em: Emitter, rule: tuple, o: ir.Value, n: ir.Value) -> tuple[ir.Value, ir.Value | None]:
+    """The input index output index ``o`` reads along an axis of input size ``n`` (see
+    ``graphc.ir.ops.layout``), and an i1 saying whether it reads one (None: always)."""
+    b = em.builder
+    kind = rule[0]
+    if kind == "keep":
+        return o, None
+    if kind == "tile":
+        return b.srem(o, n), None  # the loop runs only when n > 0
+    if kind == "repeat":
+        return b.sdiv(o, ir.Constant(I64, rule[1])), None  # the loop runs only when the count > 0
+    if kind == "roll":
+        shift = b.srem(ir.Constant(I64, rule[1]), n)
+        shift = b.select(b.icmp_signed("<", shift, ZERO), b.add(shift, n), shift)
+        i = b.sub(o, shift)
+        return b.select(b.icmp_signed("<", i, ZERO), b.add(i, n), i), None
+    _, before, after, mode = rule
+    i = b.sub(o, ir.Constant(I64, before))
+    below, above = b.icmp_signed("<", i, ZERO), b.icmp_signed(">=", i, n)
+    if mode == "constant":
+        inside = b.not_(b.or_(below, above))
+        return b.select(inside, i, ZERO), inside
+    edge = ir.Constant(I64, 0 if mode == "reflect" else 1)
+    i = b.select(below, b.sub(b.neg(i), edge), i)  # -i (reflect), -i - 1 (symmetric)
+    top = b.sub(b.add(b.add(n, n), edge), ir.Constant(I64, 2))  # 2n - 2 (reflect), 2n - 1 (symmetric)
+    return b.select(above, b.sub(top, i), i), None
+
+
+def _remap_loops(em: Emitter, remapped_shape, in_shape, rules, body) -> None:
+    """Loops over every element of the remapped shape: ``body(remapped offset, input offset, inside)``
+    with ``inside`` an i1 saying whether the element reads the input (constant padding does not)."""
+    b = em.builder
+    out_strides, in_strides = contiguous_strides(em, remapped_shape), contiguous_strides(em, in_shape)
+
+    def level(axis, out_offset, in_offset, inside):
+        if axis == len(remapped_shape):
+            body(out_offset, in_offset, inside)
+            return
+        with em.loop(ZERO, em.dim(remapped_shape[axis]), f"r{axis}") as o:
+            i, ok = _source_index(em, rules[axis], o, em.dim(in_shape[axis]))
+            inside = inside if ok is None else b.and_(inside, ok)
+            level(axis + 1, b.add(out_offset, b.mul(o, out_strides[axis])), b.add(in_offset, b.mul(i, in_strides[axis])),
+                  inside)
+
+    level(0, ZERO, ZERO, ir.Constant(scalar.I1, 1))
+
+
+@node_code("remap")
+def _lower_remap(em: Emitter, node: Node):
+    x, out = node.inputs[0], node.outputs[0]
+    b = em.builder
+    src, dst = em.pointer(x), em.pointer(out)
+    fill = scalar.constant(out.dtype, node.attrs["value"])
+
+    def body(out_offset, in_offset, inside):
+        target = em.element(dst, out_offset)
+        with b.if_else(inside) as (read, padding):
+            with read:
+                b.store(b.load(em.element(src, in_offset)), target)
+            with padding:
+                scalar.store(b, fill, target, out.dtype)
+
+    _remap_loops(em, out.type.shape, x.type.shape, node.attrs["rules"], body)
+
+
+@node_code("remap_adjoint")
+def _lower_remap_adjoint(em: Emitter, node: Node):
+    """Adds each element of the cotangent into the input element it was read from."""
+    g, out = node.inputs[0], node.outputs[0]
+
+    def loops(body):
+        def swapped(read, into, inside):
+            body(into, read, inside)
+
+        _remap_loops(em, g.type.shape, out.type.shape, node.attrs["rules"], swapped)
+
+    em.scatter_add(out, g, loops)
+
+
 @node_code("fill")
 def _lower_fill(em: Emitter, node: Node):
-    out = node.outputs[0]
-    b = em.builder
-    value = scalar.constant(out.dtype, node.attrs["value"])
-    ptr = em.pointer(out)
-    with em.loop(ZERO, em.product(out.type.shape), "fill") as i:
-        scalar.store(b, value, em.element(ptr, i), out.dtype)
+    em.fill(node.outputs[0], node.attrs["value"])
 
 
 @node_code("range")

@@ -110,16 +110,4 @@ def _lower_extract_patches(em: Emitter, node: Node):
 @node_code("extract_patches_transpose")
 def _lower_extract_patches_transpose(em: Emitter, node: Node):
     patches, out = node.inputs[0], node.outputs[0]
-    b = em.builder
-    src, dst = em.pointer(patches), em.pointer(out)
-    zero = scalar.constant(out.dtype, 0)
-    with em.loop(ZERO, em.product(out.type.shape), "pz") as i:
-        b.store(zero, em.element(dst, i))
-
-    def body(pixel, patch, inside):
-        with b.if_then(inside):
-            ptr = em.element(dst, pixel)
-            value = b.load(em.element(src, patch))
-            b.store(b.fadd(b.load(ptr), value) if out.dtype.is_floating else b.add(b.load(ptr), value), ptr)
-
-    _patch_loops(em, node, out, patches, body)
+    em.scatter_add(out, patches, lambda body: _patch_loops(em, node, out, patches, body))

@@ -26,4 +26,8 @@ from .call import GraphFunction, call
 from . import custom as _custom  # noqa: F401  (registers the op)
 from . import fused as _fused  # noqa: F401  (registers the op)
 from .control import cond, while_loop
+from .grids import linspace, meshgrid
+from .layout import pad, repeat, reverse, roll, tile
+from .metadata import rank, size  # and shape, which as a name here would hide the module .shape
+from .slicing import slice_, strided_slice
 from . import conv as _conv, random as _random  # noqa: F401  (registers the ops)

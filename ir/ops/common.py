@@ -5,6 +5,7 @@ import functools
 
 import numpy as np
 
+from ..arguments import as_list, is_list
 from ..dispatch import bind, current_handler, type_of
 from ..errors import DTypeError, GraphcError, InvalidArgumentError, ShapeError
 from ..location import user_line
@@ -38,6 +39,23 @@ def user_op(name: str):
         return op
 
     return decorate
+
+
+def known_value(value):
+    """``value`` as it is when tracing (an eager tensor's array); a tensor known only when the graph
+    runs is refused: for arguments that decide the result's shape."""
+    if getattr(value, "is_symbolic", False) or (hasattr(value, "type") and not hasattr(value, "numpy")):
+        raise InvalidArgumentError("needs values known when tracing (Python numbers, lists, arrays, eager tensors), "
+                                   "got a tensor known only when the graph runs")
+    return value.numpy() if hasattr(value, "numpy") else value
+
+
+def int_list(value, what: str) -> list:
+    """An int or a list of them (a 0-d or 1-D array or eager tensor too) as a list, items unchecked."""
+    value = known_value(value)
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    return as_list(value, what) if is_list(value) else [value]
 
 
 def dtype_kind(x) -> DType:

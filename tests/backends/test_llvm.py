@@ -352,6 +352,41 @@ for dtype in (F32, F64):
                     gc.sin(x), gc.cos(x), gc.nn.gelu(x), gc.pow(gc.abs(x), 0.75)],
          WIDE.astype(dtype), exact=False)
 
+# shape and layout ops (tf-shape): the remap kernels (pad, tile, repeat, roll) and their adjoint, slicing, shapes
+PAD_WIDTHS = [[1, 2], [0, 3], [2, 2]]
+
+
+def _pads(t):
+    return [gc.pad(t, PAD_WIDTHS, mode, constant_values=np.ones((), t.dtype.numpy)) for mode in ("CONSTANT", "REFLECT", "SYMMETRIC")]
+
+
+def _layouts(t):
+    return [gc.tile(t, [2, 1, 3]), gc.repeat(t, 2, axis=-1), gc.repeat(t, 3), gc.roll(t, [7, -3, 1], [0, 2, 2]),
+            gc.reverse(t, [0, 2]), gc.slice(t, [1, 0, 2], [2, -1, 2]), gc.strided_slice(t, [2, 0], [0, 4], [-1, 3], end_mask=1)]
+
+
+def _layout_gradients(t):
+    def loss(y):
+        padded = [gc.pad(y, PAD_WIDTHS, mode) for mode in ("CONSTANT", "REFLECT", "SYMMETRIC")]
+        moved = [gc.tile(y, [1, 2, 2]), gc.repeat(y, 2, axis=1), gc.roll(y, [5, -1], [0, 1])]
+        return sum(gc.reduce_sum(p * p) for p in padded + moved)
+
+    return gc.grad(loss)(t)
+
+
+for dtype in (F32, I64, BOOL):
+    case(f"pad-modes-{tag(dtype)}", _pads, ints((3, 4, 5), dtype), quick=dtype != I64, dynamic="quick")
+    case(f"layouts-{tag(dtype)}", _layouts, ints((3, 4, 5), dtype), quick=dtype != I64, dynamic="quick")
+case("layouts-empty", lambda t: [gc.pad(t, [[1, 1], [2, 0]], constant_values=5), gc.tile(t, [2, 3]), gc.roll(t, 3, 1),
+                                 gc.repeat(t, 2, axis=0)], ints((0, 3), F64), dynamic="quick")
+case("layout-gradients-float64", _layout_gradients, ints((3, 4, 5), F64), dynamic="quick")
+case("shape-size-rank", lambda t: [gc.shape(t), gc.shape(t, gc.int64), gc.size(t), gc.size(t, gc.int64), gc.rank(t)],
+     ints((3, 1, 5), F32), dynamic="quick")
+case("meshgrid", lambda a, b, c: gc.meshgrid(a, b, c) + gc.meshgrid(a, b, indexing="ij"), ints((3,), I32), ints((4,), I32),
+     ints((2,), I32), dynamic="quick")
+case("linspace", lambda a, b: [gc.linspace(a, b, 7, axis=-1), gc.linspace(a, b, 1)], reals((4,), F32), reals((4,), F32),
+     exact=False, dynamic="quick")
+
 assert len({c.id for c in CASES}) == len(CASES), "case ids must be unique"
 
 
@@ -587,6 +622,9 @@ MISMATCHES = [
     ("reshape", lambda a, b: gc.reshape(a, [2, -1]) + 1.0, [V, V], [(5,), (5,)], "reshape"),
     ("broadcast_to", lambda a, b: gc.broadcast_to(a, [3, 4]), [V, V], [(5,), (5,)], "broadcast_to"),
     ("after-reduction", lambda a, b: gc.reduce_sum(a, axis=0) - b, [M, V], [(2, 3), (4,)], "subtract"),
+    # shape and layout ops (tf-shape)
+    ("pad-reflect", lambda a, b: gc.pad(a, [[0, 2]], "REFLECT") * b, [V, V], [(2,), (4,)], "pad"),
+    ("pad-symmetric", lambda a, b: gc.pad(a, [[0, 1], [3, 0]], "SYMMETRIC"), [M, V], [(2, 2), (4,)], "pad"),
 ]
 
 

@@ -129,6 +129,21 @@ CASES = [
     ("cumprod_zeros_reverse", lambda x: gc.math.cumprod(x, axis=-1, reverse=True), [WITH_ZEROS]),
     ("cumprod_zeros_exclusive_reverse", lambda x: gc.math.cumprod(x, axis=1, exclusive=True, reverse=True), [WITH_ZEROS]),
     ("cumprod_zeros_axis0", lambda x: gc.math.cumprod(x.T, axis=0), [WITH_ZEROS]),
+    # shape and layout ops (tf-shape); pad, tile, repeat and roll are the primitive remap
+    ("remap_pad_constant", lambda x: gc.pad(x, [[1, 2], [0, 1]], constant_values=3.0), [normal(3, 4)]),
+    ("remap_pad_reflect", lambda x: gc.pad(x, [[2, 1], [1, 3]], "REFLECT"), [normal(3, 4)]),
+    ("remap_pad_symmetric", lambda x: gc.pad(x, [[3, 1], [0, 4]], "SYMMETRIC"), [normal(3, 4)]),
+    ("remap_tile", lambda x: gc.tile(x, [2, 3]), [normal(3, 2)]),
+    ("remap_repeat", lambda x: gc.repeat(x, 3, axis=1), [normal(2, 3)]),
+    ("remap_roll", lambda x: gc.roll(x, [1, -5], [0, 1]), [normal(3, 4)]),
+    ("remap_adjoint", lambda x: gc.grad(lambda y: gc.reduce_sum(gc.pad(y, [[1, 1], [2, 0]], "SYMMETRIC") ** 3))(x),
+     [normal(3, 4)]),
+    ("repeat_list", lambda x: gc.repeat(x, [2, 0, 1], axis=0), [normal(3, 2)]),
+    ("reverse", lambda x: gc.reverse(x, [1]), [normal(3, 4)]),
+    ("slice", lambda x: gc.slice(x, [1, 0], [2, -1]), [normal(3, 4)]),
+    ("strided_slice", lambda x: gc.strided_slice(x, [2, 0], [0, 4], [-1, 2], shrink_axis_mask=0), [normal(3, 4)]),
+    ("meshgrid", lambda x, y: gc.reduce_sum(gc.multiply(*gc.meshgrid(x, y)) ** 2, axis=0), [normal(3), normal(4)]),
+    ("linspace", lambda a, b: gc.linspace(a, b, 5, axis=1) ** 2, [normal(2), normal(2)]),
 ]
 
 

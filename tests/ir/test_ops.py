@@ -474,6 +474,13 @@ CREATIONS = [
     ("constant-reshape", lambda: gc.constant([1, 2, 3, 4], shape=[2, 2]), lambda: np.array([[1, 2], [3, 4]], I32)),
     ("convert_to_tensor", lambda: gc.convert_to_tensor([True, False]), lambda: np.array([True, False])),
     ("asarray-dtype", lambda: gc.asarray([1, 2], dtype=gc.float64), lambda: np.array([1, 2], F64)),
+    # shape and layout ops (tf-shape)
+    ("linspace", lambda: gc.linspace(10.0, 12.0, 3), lambda: np.linspace(10, 12, 3, dtype=F32)),
+    ("linspace-one", lambda: gc.linspace(-1.5, 4.0, 1), lambda: np.linspace(-1.5, 4.0, 1, dtype=F32)),
+    ("linspace-ints-give-float64", lambda: gc.linspace(0, 10, 5), lambda: np.linspace(0, 10, 5)),
+    ("linspace-descending-float64", lambda: gc.linspace(gc.constant(1.0, gc.float64), -2.0, 7), lambda: np.linspace(1, -2, 7)),
+    ("meshgrid-constants", lambda: gc.meshgrid(gc.constant([1, 2, 3]), gc.constant([4.0, 5.0])),
+     lambda: np.meshgrid(np.arange(1, 4, dtype=F32), np.array([4.0, 5.0], F32))),
 ]
 for name, op, np_ref in CREATIONS:
     case(name, op, np_ref)
@@ -544,6 +551,53 @@ SHAPE_OPS = [
     ("split-sizes-minus-one", lambda x: gc.split(x, [2, -1], axis=1), lambda x: np.split(x, [2], axis=1), (2, 5)),
     ("split-zero-size", lambda x: gc.split(x, [0, 2, 0], axis=1), lambda x: np.split(x, [0, 2], axis=1), (3, 2)),
     ("split-one", lambda x: gc.split(x, 1), lambda x: [x], (2, 2)),
+    # shape and layout ops (tf-shape)
+    ("pad", lambda x: gc.pad(x, [[1, 0], [0, 2], [1, 1]]), lambda x: np.pad(x, [[1, 0], [0, 2], [1, 1]]), (2, 3, 4)),
+    ("pad-constant-values", lambda x: gc.pad(x, [[0, 1], [2, 0]], constant_values=-1.5),
+     lambda x: np.pad(x, [[0, 1], [2, 0]], constant_values=-1.5), (2, 3)),
+    ("pad-reflect", lambda x: gc.pad(x, [[1, 1], [2, 0], [3, 3]], "REFLECT"),
+     lambda x: np.pad(x, [[1, 1], [2, 0], [3, 3]], "reflect"), (2, 3, 4)),
+    ("pad-symmetric", lambda x: gc.pad(x, [[2, 1], [0, 3], [4, 1]], "symmetric"),
+     lambda x: np.pad(x, [[2, 1], [0, 3], [4, 1]], "symmetric"), (2, 3, 4)),
+    ("pad-symmetric-size1", lambda x: gc.pad(x, [[1, 1]], "Symmetric"), lambda x: np.pad(x, 1, "symmetric"), (1,)),
+    ("pad-reflect-no-padding", lambda x: gc.pad(x, [[0, 0], [0, 0]], "REFLECT"), lambda x: x, (1, 3)),
+    ("pad-array-paddings", lambda x: gc.pad(x, np.array([[1, 0], [0, 1]]), "REFLECT"),
+     lambda x: np.pad(x, [[1, 0], [0, 1]], "reflect"), (2, 3)),
+    ("pad-empty", lambda x: gc.pad(x, [[1, 2], [0, 1]], constant_values=7), lambda x: np.pad(x, [[1, 2], [0, 1]], constant_values=7),
+     (0, 3)),
+    ("pad-0d", lambda x: gc.pad(x, []), lambda x: x, ()),
+    ("tile", lambda x: gc.tile(x, [2, 1, 3]), lambda x: np.tile(x, [2, 1, 3]), (2, 3, 4)),
+    ("tile-zero", lambda x: gc.tile(x, [0, 2]), lambda x: np.tile(x, [0, 2]), (2, 3)),
+    ("tile-empty", lambda x: gc.tile(x, [3, 2]), lambda x: np.tile(x, [3, 2]), (0, 2)),
+    ("tile-0d", lambda x: gc.tile(x, []), lambda x: x, ()),
+    ("repeat", lambda x: gc.repeat(x, 2, axis=1), lambda x: np.repeat(x, 2, axis=1), (2, 3, 4)),
+    ("repeat-flattened", lambda x: gc.repeat(x, 3), lambda x: np.repeat(x, 3), (2, 3)),
+    ("repeat-list", lambda x: gc.repeat(x, [2, 0, 1], axis=-2), lambda x: np.repeat(x, [2, 0, 1], axis=-2), (2, 3, 4)),
+    ("repeat-one-count-list", lambda x: gc.repeat(x, [3], axis=0), lambda x: np.repeat(x, [3], axis=0), (2, 3)),
+    ("repeat-zero", lambda x: gc.repeat(x, 0, axis=0), lambda x: np.repeat(x, 0, axis=0), (2, 3)),
+    ("reverse", lambda x: gc.reverse(x, [0, -1]), lambda x: np.flip(x, (0, 2)), (2, 3, 4)),
+    ("reverse-no-axes", lambda x: gc.reverse(x, []), lambda x: x, (2, 3)),
+    ("roll", lambda x: gc.roll(x, 1, axis=2), lambda x: np.roll(x, 1, 2), (2, 3, 4)),
+    ("roll-lists", lambda x: gc.roll(x, [-1, 7, 2], [0, 1, 1]), lambda x: np.roll(x, (-1, 7, 2), (0, 1, 1)), (2, 3, 4)),
+    ("roll-large-negative", lambda x: gc.roll(x, -10, 0), lambda x: np.roll(x, -10, 0), (3, 2)),
+    ("roll-empty", lambda x: gc.roll(x, 2, 0), lambda x: np.roll(x, 2, 0), (0, 3)),
+    ("slice", lambda x: gc.slice(x, [1, 0, 2], [1, -1, 2]), lambda x: x[1:2, 0:, 2:4], (2, 3, 4)),
+    ("slice-empty", lambda x: gc.slice(x, [2, 1], [0, 2]), lambda x: x[2:2, 1:3], (2, 3)),
+    ("strided_slice", lambda x: gc.strided_slice(x, [1, 0, -1], [2, 3, 0], [1, 2, -1]), lambda x: x[1:2, 0:3:2, -1:0:-1],
+     (2, 3, 4)),
+    ("strided_slice-masks", lambda x: gc.strided_slice(x, [1, 0, 0, 2], [0, 2, 0, 0], [1, 1, 1, -1], begin_mask=0b0010,
+                                                       end_mask=0b1000, new_axis_mask=0b0100, shrink_axis_mask=0b0001),
+     lambda x: x[1, :2, None, 2::-1], (2, 3, 4)),
+    ("strided_slice-ellipsis", lambda x: gc.strided_slice(x, [0, 1], [0, 3], [1, 1], ellipsis_mask=1), lambda x: x[..., 1:3],
+     (2, 3, 4)),
+    ("strided_slice-default-strides", lambda x: gc.strided_slice(x, [-2], [10]), lambda x: x[-2:10], (2, 3)),
+    ("shape", gc.shape, lambda x: np.array(x.shape, I32), (2, 3, 4)),
+    ("shape-int64", lambda x: gc.shape(x, out_type=gc.int64), lambda x: np.array(x.shape, I64), (2, 0)),
+    ("shape-0d", gc.shape, lambda x: np.array(x.shape, I32), ()),
+    ("size", gc.size, lambda x: np.array(x.size, I32), (2, 3, 4)),
+    ("size-int64-empty", lambda x: gc.size(x, gc.int64), lambda x: np.array(x.size, I64), (0, 3)),
+    ("rank", gc.rank, lambda x: np.array(x.ndim, I32), (2, 3, 4)),
+    ("rank-0d", gc.rank, lambda x: np.array(0, I32), ()),
 ]
 for name, op, np_ref, shape in SHAPE_OPS:
     for dtype in (F32, I64, BOOL) if shape == (2, 3, 4) else (F64,):
@@ -595,6 +649,28 @@ for index in [(), None, Ellipsis, (None, Ellipsis)]:
     case(f"getitem-0d-{index!r}", lambda x, i=index: x[i], lambda x, i=index: np.asarray(x[i]), np.float32(2.5))
 case("getitem-int-dtype", lambda x: x[1:, ::-1], lambda x: x[1:, ::-1], arr((3, 2), I32))
 case("getitem-bool-dtype", lambda x: x[-1], lambda x: x[-1], arr((3, 2), BOOL))
+
+# -- shape and layout ops (tf-shape): tensor arguments of meshgrid and linspace, special values ------
+for dtype in (F32, I64, BOOL):
+    for indexing in ("xy", "ij"):
+        case(f"meshgrid-{indexing}-{tag(dtype)}", lambda a, b, c, i=indexing: gc.meshgrid(a, b, c, indexing=i),
+             lambda a, b, c, i=indexing: np.meshgrid(a, b, c, indexing=i), arr((2,), dtype), arr((3,), dtype), arr((4,), dtype))
+case("meshgrid-one-and-mixed-dtypes", lambda a, b: gc.meshgrid(a, b) + gc.meshgrid(b),
+     lambda a, b: np.meshgrid(a.astype(F64), b) + np.meshgrid(b), arr((3,), I32), arr((2,), F64))
+case("meshgrid-flattens", lambda a, b: gc.meshgrid(a, b, indexing="ij"), lambda a, b: np.meshgrid(a.ravel(), b, indexing="ij"),
+     arr((2, 2), F32), arr((0,), F32))
+for axis in (0, 1, -1):
+    case(f"linspace-tensors-axis={axis}", lambda a, b, ax=axis: gc.linspace(a, b, 5, axis=ax),
+         lambda a, b, ax=axis: np.linspace(a.astype(F64), b, 5, axis=ax).astype(F32), arr((3,), F32), arr((2, 1), F32),
+         rtol=COMPOSITE_RTOL)
+case("linspace-float64-int", lambda a: gc.linspace(a, 3, 4), lambda a: np.linspace(a, 3, 4), arr((2,), F64))
+SPECIAL_VALUES = np.array([np.nan, -0.0, np.inf, -np.inf, 1.5, 0.0])
+for mode in ("CONSTANT", "REFLECT", "SYMMETRIC"):
+    case(f"pad-special-values-{mode}", lambda x, m=mode: gc.pad(x, [[2, 3]], m, constant_values=np.nan),
+         lambda x, m=mode: np.pad(x, [[2, 3]], m.lower(), **({"constant_values": np.nan} if m == "CONSTANT" else {})),
+         SPECIAL_VALUES)
+case("tile-roll-repeat-special-values", lambda x: [gc.tile(x, [2]), gc.roll(x, -4, 0), gc.repeat(x, 2)],
+     lambda x: [np.tile(x, 2), np.roll(x, -4), np.repeat(x, 2)], SPECIAL_VALUES.astype(F32))
 
 
 # einsum (a composite of transposes, reshapes, gathers, sums and matmuls): equation, operand shapes
@@ -979,6 +1055,39 @@ ERRORS = [
     ("matrix_transpose-rank", lambda x: gc.linalg.matrix_transpose(x[0]), E.ShapeError, "matrix_transpose"),
     ("linalg-norm-spectral", lambda x: gc.linalg.norm(x, ord=2, axis=[0, 1]), E.InvalidArgumentError, "norm"),
     ("linalg-norm-same-axes", lambda x: gc.linalg.norm(x, ord=1, axis=[1, -1]), E.ShapeError, "norm"),
+    # shape and layout ops (tf-shape)
+    ("pad-paddings-shape", lambda x: gc.pad(x, [[1, 1]]), E.ShapeError, "pad"),
+    ("pad-paddings-not-pairs", lambda x: gc.pad(x, [[1, 1, 0], [0, 0, 0]]), E.ShapeError, "pad"),
+    ("pad-negative", lambda x: gc.pad(x, [[1, -1], [0, 0]]), E.InvalidArgumentError, "pad"),
+    ("pad-reflect-too-wide", lambda x: gc.pad(x, [[0, 0], [3, 0]], "REFLECT"), E.ShapeError, "pad"),
+    ("pad-symmetric-too-wide", lambda x: gc.pad(x, [[0, 3], [0, 0]], "SYMMETRIC"), E.ShapeError, "pad"),
+    ("pad-mode", lambda x: gc.pad(x, [[0, 0], [0, 0]], "WRAP"), E.InvalidArgumentError, "pad"),
+    ("pad-constant-values-shape", lambda x: gc.pad(x, [[0, 0], [1, 0]], constant_values=[1.0, 2.0]), E.ShapeError, "pad"),
+    ("pad-constant-values-dtype", lambda x: gc.pad(gc.cast(x, gc.int32), [[0, 0], [1, 0]], constant_values=1.5), E.DTypeError,
+     "pad"),
+    ("tile-multiples-length", lambda x: gc.tile(x, [2]), E.ShapeError, "tile"),
+    ("tile-negative", lambda x: gc.tile(x, [1, -1]), E.InvalidArgumentError, "tile"),
+    ("repeat-negative", lambda x: gc.repeat(x, -1, axis=0), E.InvalidArgumentError, "repeat"),
+    ("repeat-negative-in-list", lambda x: gc.repeat(x, [1, -2, 1], axis=1), E.InvalidArgumentError, "repeat"),
+    ("repeat-list-length", lambda x: gc.repeat(x, [1, 2], axis=1), E.ShapeError, "repeat"),
+    ("repeat-axis", lambda x: gc.repeat(x, 2, axis=2), E.ShapeError, "repeat"),
+    ("reverse-axis", lambda x: gc.reverse(x, [2]), E.ShapeError, "reverse"),
+    ("reverse-axis-twice", lambda x: gc.reverse(x, [1, -1]), E.ShapeError, "reverse"),
+    ("roll-axis", lambda x: gc.roll(x, 1, axis=-3), E.ShapeError, "roll"),
+    ("roll-lengths", lambda x: gc.roll(x, [1, 2], axis=0), E.ShapeError, "roll"),
+    ("slice-begin", lambda x: gc.slice(x, [3, 0], [-1, -1]), E.InvalidArgumentError, "slice"),
+    ("slice-size", lambda x: gc.slice(x, [1, 1], [1, 3]), E.InvalidArgumentError, "slice"),
+    ("slice-rank", lambda x: gc.slice(x, [0], [1]), E.ShapeError, "slice"),
+    ("strided_slice-zero-stride", lambda x: gc.strided_slice(x, [0], [1], [0]), E.InvalidArgumentError, "strided_slice"),
+    ("strided_slice-lengths", lambda x: gc.strided_slice(x, [0, 0], [1]), E.ShapeError, "strided_slice"),
+    ("strided_slice-shrink-out-of-range", lambda x: gc.strided_slice(x, [2], [3], shrink_axis_mask=1),
+     E.InvalidArgumentError, "strided_slice"),
+    ("strided_slice-two-ellipses", lambda x: gc.strided_slice(x, [0, 0], [1, 1], ellipsis_mask=3), E.InvalidArgumentError,
+     "strided_slice"),
+    ("shape-float-out_type", lambda x: gc.shape(x, out_type=gc.float32), E.DTypeError, "shape"),
+    ("linspace-num", lambda x: gc.linspace(0.0, 1.0, 0), E.InvalidArgumentError, "linspace"),
+    ("linspace-bool", lambda x: gc.linspace(True, False, 2), E.DTypeError, "linspace"),
+    ("meshgrid-indexing", lambda x: gc.meshgrid(x, indexing="ji"), E.InvalidArgumentError, "meshgrid"),
 ]
 ERROR_X = np.arange(6, dtype=F32).reshape(2, 3) - 2
 
@@ -1047,6 +1156,7 @@ NEEDS_STATIC_SIZES = ("squeeze-all-", "squeeze-to-0d-", "squeeze-nothing-", "uns
                       "gather_nd-", "scatter_nd-", "tensor_scatter_nd_",
                       # the size of the sorted axis
                       "sort-", "argsort-")
+NEEDS_STATIC_SIZES += ("repeat-list-",)  # shape and layout ops (tf-shape)
 # A logsumexp or softmax over an axis that is empty at run time fails in reduce_max (eagerly, and with static
 # sizes, the result is -inf): a known limitation.
 EMPTY_AT_RUN_TIME = {
