@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..arguments import normalize_axis
+from ..arguments import as_int, normalize_axis
 from ..dispatch import bind, type_of
 from ..errors import DTypeError, InvalidArgumentError, ShapeError
 from ..types import TensorType, fresh_dim, weak_type_of
 from .common import cast_to, define, require, shape_of, user_op
 from .creation import zeros_like
-from .shape import broadcast_to
+from .shape import broadcast_to, expand_dims, transpose
 
 
 def _slice_length(s: slice, dim):
@@ -189,10 +189,29 @@ define(
 
 
 @user_op("gather")
-def gather(params, indices, axis=0):
-    """Slices of ``params`` along ``axis`` at the integer ``indices`` (out-of-range indices are an error)."""
-    axis = normalize_axis(axis, len(shape_of(params)))
-    return bind("gather", params, indices, axis=axis)
+def gather(params, indices, axis=None, batch_dims=0):
+    """Slices of ``params`` along ``axis`` at the integer ``indices`` (out-of-range indices are an
+    error), as ``tf.gather``: shape ``params.shape[:axis] + indices.shape[batch_dims:] +
+    params.shape[axis + 1:]``. With ``batch_dims``, the first ``batch_dims`` axes of both are a
+    batch and each example gathers from its own slice; ``axis`` defaults to ``batch_dims``."""
+    rank, index_rank = len(shape_of(params)), len(shape_of(indices))
+    batch_dims = as_int(batch_dims, "batch_dims", low=-index_rank, high=index_rank)
+    batch_dims += index_rank if batch_dims < 0 else 0
+    axis = batch_dims if axis is None else normalize_axis(axis, rank)
+    if not batch_dims:
+        return bind("gather", params, indices, axis=axis)
+    if axis < batch_dims or batch_dims > rank:
+        raise InvalidArgumentError(f"axis {axis} must be >= batch_dims {batch_dims} (and batch_dims <= the rank {rank})")
+    from .nd_indexing import gather_nd  # (lazy: nd_indexing is built on this module)
+
+    between, picked = axis - batch_dims, index_rank - batch_dims
+    moved = transpose(params, [*range(batch_dims), axis, *range(batch_dims, axis), *range(axis + 1, rank)])
+    out = gather_nd(moved, expand_dims(indices, -1), batch_dims=batch_dims)
+    # gather_nd gives batch + indices + params[batch:axis] + rest: the indices' block goes after
+    start = batch_dims + picked
+    order = [*range(batch_dims), *range(start, start + between), *range(batch_dims, start),
+             *range(start + between, len(shape_of(out)))]
+    return transpose(out, order) if order != list(range(len(order))) else out
 
 
 def scatter_add_zeros(like, indices, updates, axis):

@@ -39,6 +39,10 @@ def test_out_of_range_indices_are_errors_eagerly_and_compiled(bad, backend):
 
 
 BAD = [
+    (lambda: gc.gather(P, np.zeros((2, 1), np.int32), axis=0, batch_dims=1), gc.errors.InvalidArgumentError,
+     "axis 0 must be >= batch_dims 1"),
+    (lambda: gc.gather(P, np.zeros((3, 1), np.int32), batch_dims=1), gc.errors.ShapeError,
+     "batch_dims 1 needs the first 1 sizes of params [2, 3, 4] and indices [3, 1, 1] equal"),
     (lambda: gc.gather_nd(P, np.array([[0, 1, 2, 3]])), gc.errors.ShapeError, "indices of depth 4 index params of rank 3"),
     (lambda: gc.gather_nd(P, np.array([0.5])), gc.errors.GraphcError, "indices"),
     (lambda: gc.gather_nd(P, np.zeros((3, 1, 1), np.int32), batch_dims=1), gc.errors.ShapeError,

@@ -636,6 +636,11 @@ for params_shape, idx_shape, axis in GATHERS:
 case("gather-int-params", lambda p, i: gc.gather(p, i), lambda p, i: np.take(p, i, 0),
      arr((4, 2), I64), np.array([3, 0], I32))
 case("gather-list-indices", lambda p: gc.gather(p, [2, 0]), lambda p: p[[2, 0]], arr((3, 2), F64))
+BATCH_PARAMS, BATCH_INDICES = arr((2, 3, 4, 2), F32), np.array([[2, 0, 1], [1, 1, 0]], I32)
+for a in (1, 2, 3):
+    case(f"gather-batch_dims-axis{a}", lambda p, i, a=a: gc.gather(p, i, axis=a, batch_dims=1),
+         lambda p, i, a=a: np.stack([np.take(p[n], np.minimum(i[n], p.shape[a] - 1), axis=a - 1) for n in range(len(p))]),
+         BATCH_PARAMS, np.minimum(BATCH_INDICES, BATCH_PARAMS.shape[a] - 1))
 
 INDEXES = [
     1, -1, (0, 2), (-2, -1), slice(None), slice(1, None), slice(None, None, -1), slice(-2, None, -1), slice(3, 0, -2),
@@ -1153,7 +1158,7 @@ NEEDS_STATIC_SIZES = ("squeeze-all-", "squeeze-to-0d-", "squeeze-nothing-", "uns
                       # einsum: a diagonal, or two letters of unknown size merged into one matmul axis
                       "einsum-ii->i-", "einsum-ii-", "einsum-iij->ji-", "einsum-...ij,...jk->...ik-", "einsum-ijk,jil->kl-",
                       # the index depth and the indexed sizes of the n-dimensional gathers and scatters
-                      "gather_nd-", "scatter_nd-", "tensor_scatter_nd_",
+                      "gather_nd-", "scatter_nd-", "tensor_scatter_nd_", "gather-batch_dims",
                       # the size of the sorted axis
                       "sort-", "argsort-")
 NEEDS_STATIC_SIZES += ("repeat-list-",)  # shape and layout ops (tf-shape)
