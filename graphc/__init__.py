@@ -30,6 +30,7 @@ from graphc.ir.ops import (  # noqa: E402  (shape and layout)
 )
 from graphc.ir.ops.metadata import shape  # noqa: E402
 from graphc.tensor_shape import TensorShape  # noqa: E402
+from graphc.ir.ops.clipping import clip_by_global_norm, clip_by_norm  # noqa: E402
 from graphc.ir.types import DType, bool_ as bool, float32, float64, int32, int64  # noqa: E402
 
 from . import config, errors, nn  # noqa: E402

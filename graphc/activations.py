@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from graphc.ir import ops
+from graphc.ir.ops import nn as nn_ops
 from graphc.ir.errors import InvalidArgumentError
 
 
@@ -39,16 +40,28 @@ def gelu(x, approximate=False):
 
 def swish(x):
     """``x * sigmoid(x)`` (also called silu)."""
-    return ops.multiply(x, ops.sigmoid(x))
+    return nn_ops.silu(x)
 
 
 def elu(x, alpha=1.0):
     """``x`` for x > 0, ``alpha * (exp(x) - 1)`` otherwise."""
-    return ops.where(ops.greater(x, 0), x, ops.multiply(alpha, ops.expm1(ops.minimum(x, 0))))
+    result = nn_ops.elu(x)
+    return result if alpha == 1 else ops.where(ops.greater(x, 0), result, ops.multiply(alpha, result))
+
+
+def selu(x):
+    """``scale * elu(x, alpha)`` with the self-normalizing constants (``gc.nn.selu``)."""
+    return nn_ops.selu(x)
+
+
+def leaky_relu(x, negative_slope=0.2):
+    """``x`` for x > 0, ``negative_slope * x`` otherwise."""
+    return nn_ops.leaky_relu(x, negative_slope)
 
 
 _BY_NAME = {
-    f.__name__: f for f in (linear, relu, sigmoid, tanh, softmax, log_softmax, softplus, gelu, swish, elu)
+    f.__name__: f for f in (linear, relu, sigmoid, tanh, softmax, log_softmax, softplus, gelu, swish, elu, selu,
+                            leaky_relu)
 } | {"silu": swish}
 
 
@@ -70,6 +83,9 @@ def serialize(activation) -> str:
             return name
     for name in ("relu", "sigmoid", "tanh", "softmax", "log_softmax", "softplus", "gelu"):
         if getattr(ops, name, None) is activation:
+            return name
+    for name in ("elu", "selu", "leaky_relu", "silu"):  # gc.nn's functions, the activations of their names
+        if getattr(nn_ops, name) is activation:
             return name
     raise InvalidArgumentError(
         f"cannot serialize the activation {activation!r}: only gc.activations functions have a name "

@@ -21,6 +21,7 @@ import math
 from graphc.ir import ops
 from graphc.ir.errors import InvalidArgumentError, ShapeError
 from graphc.ir.location import user_line
+from graphc.ir.ops import nn as nn_ops
 from graphc.ir.ops.common import promote, unchanged
 from graphc.ir.types import int32
 
@@ -105,9 +106,8 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
     y_true, y_pred = _pair("binary_crossentropy", y_true, y_pred, same_shape=True)
     if label_smoothing:
         y_true = ops.add(ops.multiply(y_true, 1.0 - label_smoothing), 0.5 * label_smoothing)
-    if from_logits:  # max(x, 0) - x * z + log(1 + exp(-|x|)), stable for any x
-        terms = ops.add(ops.subtract(ops.relu(y_pred), ops.multiply(y_pred, y_true)),
-                        ops.log1p(ops.exp(ops.negative(ops.abs(y_pred)))))
+    if from_logits:
+        terms = nn_ops.sigmoid_cross_entropy_with_logits(y_true, y_pred)
     else:
         p = ops.clip_by_value(y_pred, EPSILON, 1.0 - EPSILON)
         terms = ops.negative(ops.add(ops.multiply(y_true, ops.log(p)),
@@ -128,7 +128,9 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     if label_smoothing:
         classes = y_pred.shape[axis]
         y_true = ops.add(ops.multiply(y_true, 1.0 - label_smoothing), label_smoothing / classes)
-    return ops.negative(ops.reduce_sum(ops.multiply(y_true, _log_probabilities(y_pred, from_logits, axis)), axis))
+    if from_logits:
+        return nn_ops.softmax_cross_entropy_with_logits(y_true, y_pred, axis)
+    return ops.negative(ops.reduce_sum(ops.multiply(y_true, _log_probabilities(y_pred, False, axis)), axis))
 
 
 def huber(y_true, y_pred, delta=1.0):

@@ -146,7 +146,7 @@ def set_seed(seed: int) -> None:
         _global["generator"].reset_from_seed(_global["seed"])
 
 
-def _generator_for(seed) -> Generator:
+def generator_for(seed) -> Generator:
     """The global generator, or for an op-level ``seed`` a generator of its own (as TensorFlow: the
     same sequence after each ``set_seed``)."""
     if seed is None:
@@ -172,12 +172,12 @@ def python_seed(seed=None) -> int | None:
 
 def uniform(shape, minval=0, maxval=None, dtype=float32, seed=None):
     """Uniform numbers in ``[minval, maxval)`` from the global generator (or the one of ``seed``)."""
-    return _generator_for(seed).uniform(shape, minval, maxval, dtype)
+    return generator_for(seed).uniform(shape, minval, maxval, dtype)
 
 
 def normal(shape, mean=0.0, stddev=1.0, dtype=float32, seed=None):
     """Normal numbers from the global generator (or the one of ``seed``)."""
-    return _generator_for(seed).normal(shape, mean, stddev, dtype)
+    return generator_for(seed).normal(shape, mean, stddev, dtype)
 
 
 def stateless_uniform(shape, seed, minval=0, maxval=None, dtype=float32):

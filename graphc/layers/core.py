@@ -8,7 +8,7 @@ from graphc.ir import ops
 from graphc.ir.arguments import as_int, as_shape
 from graphc.ir.errors import InvalidArgumentError, ShapeError
 
-from .. import activations
+from .. import activations, nn
 from .. import random as gc_random
 from .base import Layer
 from .kernel_bias import KernelBiasLayer
@@ -116,17 +116,19 @@ class Reshape(Layer):
 @register
 class Dropout(Layer):
     """While training, zeroes each input with probability ``rate`` and scales the others by
-    ``1 / (1 - rate)``; otherwise the identity. Random numbers come from the global generator, or
-    from a generator of its own when ``seed`` is given; either way each call of a compiled
-    function draws a fresh mask."""
+    ``1 / (1 - rate)`` (``gc.nn.dropout``); otherwise the identity. ``noise_shape`` (None entries: the
+    size of the input) drops inputs together along its axes of size 1. Random numbers come from the
+    global generator, or from a generator of its own when ``seed`` is given; either way each call of
+    a compiled function draws a fresh mask."""
 
     supports_masking = True
 
-    def __init__(self, rate, seed=None, **kwargs):
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
         if not 0 <= rate < 1:
             raise InvalidArgumentError(f"Dropout rate must be in [0, 1), got {rate}")
         self.rate = float(rate)
+        self.noise_shape = None if noise_shape is None else as_shape(noise_shape, "noise_shape", one_int=True, unknown=True)
         self.seed = seed
         self.generator = None if seed is None else gc_random.Generator.from_seed(seed, f"{self.name}_generator")
 
@@ -134,12 +136,11 @@ class Dropout(Layer):
         if not training or self.rate == 0:
             return inputs
         generator = self.generator or gc_random.get_global_generator()
-        keep = ops.greater_equal(generator.uniform_like(inputs), self.rate)
-        return ops.where(keep, ops.divide(inputs, 1.0 - self.rate), ops.zeros_like(inputs))
+        return nn.dropout_with(generator, inputs, self.rate, self.noise_shape)
 
     def get_config(self):
-        return super().get_config() | {"rate": self.rate, "seed": self.seed}
-
+        noise_shape = None if self.noise_shape is None else list(self.noise_shape)
+        return super().get_config() | {"rate": self.rate, "noise_shape": noise_shape, "seed": self.seed}
 
 
 @register

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from graphc.ir import ops
 from graphc.ir.arguments import as_int, normalize_axes
+from graphc.ir.ops import nn as nn_ops
 from graphc.ir.errors import ShapeError
 
 from .. import initializers, regularizers
@@ -54,19 +55,14 @@ class BatchNormalization(Layer):
         reduce_axes = [a for a in range(rank) if a != axis]
         broadcast = [1 if a != axis else -1 for a in range(rank)]
         if training and self.trainable:
-            mean = ops.reduce_mean(inputs, reduce_axes)
-            variance = ops.reduce_variance(inputs, reduce_axes)
+            mean, variance = nn_ops.moments(inputs, reduce_axes)
             for moving, batch in ((self.moving_mean, mean), (self.moving_variance, variance)):
                 moving.assign(ops.add(ops.multiply(moving, self.momentum), ops.multiply(batch, 1.0 - self.momentum)))
         else:
             mean, variance = self.moving_mean.read_value(), self.moving_variance.read_value()
-        factor = ops.rsqrt(ops.add(variance, self.epsilon))
-        if self.gamma is not None:
-            factor = ops.multiply(factor, self.gamma)
-        shift = ops.negative(ops.multiply(mean, factor))
-        if self.beta is not None:
-            shift = ops.add(shift, self.beta)
-        return ops.add(ops.multiply(inputs, ops.reshape(factor, broadcast)), ops.reshape(shift, broadcast))
+        mean, variance, beta, gamma = (None if v is None else ops.reshape(v, broadcast)
+                                       for v in (mean, variance, self.beta, self.gamma))
+        return nn_ops.batch_normalization(inputs, mean, variance, beta, gamma, self.epsilon)
 
     def get_config(self):
         return super().get_config() | {

@@ -44,13 +44,13 @@ def reduce_logsumexp(x, axis=None, keepdims=False):
     with name_scope("logsumexp"):
         (x,) = promote(x, to_float=True)
         axes = normalize_axes(axis, len(shape_of(x)))
-        peak = _shift(x, axes)
+        peak = max_shift(x, axes)
         summed = red.reduce_sum(ew.exp(ew.subtract(x, peak)), axes, keepdims=True)
         result = ew.add(ew.log(summed), peak)
         return result if keepdims else sh.squeeze(result, axes)
 
 
-def _shift(x, axes):
+def max_shift(x, axes):
     """The maximum over ``axes`` that a stable sum of exponentials subtracts, seen as a constant by
     differentiation; 0 where it is infinite (to avoid inf - inf) or when the axes are empty (also
     when they turn out empty only at run time: the maximum of nothing is then -inf)."""
@@ -68,7 +68,7 @@ def softmax(logits, axis=-1):
     with name_scope("softmax"):
         (x,) = promote(logits, to_float=True)
         axis = normalize_axis(axis, len(shape_of(x)))
-        e = ew.exp(ew.subtract(x, _shift(x, (axis,))))
+        e = ew.exp(ew.subtract(x, max_shift(x, (axis,))))
         return ew.divide(e, red.reduce_sum(e, axis, keepdims=True))
 
 

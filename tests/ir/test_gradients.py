@@ -144,6 +144,27 @@ CASES = [
     ("strided_slice", lambda x: gc.strided_slice(x, [2, 0], [0, 4], [-1, 2], shrink_axis_mask=0), [normal(3, 4)]),
     ("meshgrid", lambda x, y: gc.reduce_sum(gc.multiply(*gc.meshgrid(x, y)) ** 2, axis=0), [normal(3), normal(4)]),
     ("linspace", lambda a, b: gc.linspace(a, b, 5, axis=1) ** 2, [normal(2), normal(2)]),
+    # gc.nn (tf-nn)
+    ("elu", gc.nn.elu, [away_from_zero(3, 4)]),
+    ("selu", gc.nn.selu, [away_from_zero(3, 4)]),
+    ("leaky_relu", lambda x: gc.nn.leaky_relu(x, alpha=0.1), [away_from_zero(3, 4)]),
+    ("silu", gc.nn.silu, [normal(3, 4)]),
+    ("silu_beta_tensor", lambda x, beta: gc.nn.silu(x, beta), [normal(3, 4), positive()]),
+    # labels that are no distribution: the derivative is softmax * sum(labels) - labels
+    ("softmax_cross_entropy_with_logits", gc.nn.softmax_cross_entropy_with_logits, [positive(3, 4), normal(3, 4)]),
+    ("softmax_cross_entropy_with_logits_axis0", lambda labels, logits: gc.nn.softmax_cross_entropy_with_logits(labels, logits, 0),
+     [positive(3, 2, 4), normal(3, 2, 4)]),
+    ("sparse_softmax_cross_entropy_with_logits",
+     lambda logits: gc.nn.sparse_softmax_cross_entropy_with_logits(np.array([[2, 0, 3], [1, 1, 0]]), logits), [normal(2, 3, 4)]),
+    ("sigmoid_cross_entropy_with_logits", gc.nn.sigmoid_cross_entropy_with_logits,
+     [rng.uniform(0.0, 1.0, (3, 4)), away_from_zero(3, 4) * 4.0]),
+    ("l2_normalize", lambda x: gc.nn.l2_normalize(x, axis=1), [normal(3, 4)]),
+    ("moments", lambda x: gc.stack(gc.nn.moments(x, [0, 2])), [normal(3, 2, 4)]),
+    ("batch_normalization", lambda x, m, v, o, s: gc.nn.batch_normalization(x, m, v, o, s, 1e-3),
+     [normal(3, 4), normal(4), positive(4), normal(4), normal(4)]),
+    ("clip_by_norm", lambda x: gc.clip_by_norm(x, 1.0, axes=1), [normal(3, 4) * np.array([[3.0], [3.0], [0.1]])]),
+    ("clip_by_global_norm", lambda a, b: gc.concat([gc.reshape(t, [-1]) for t in gc.clip_by_global_norm([a, b], 1.0)[0]], 0),
+     [normal(3, 4), normal(5)]),
 ]
 
 

@@ -794,6 +794,155 @@ for dtype in (F32, I32):
     case(f"argsort-{tag(dtype)}", lambda x: gc.argsort(x, axis=0), lambda x: np.argsort(x, axis=0, kind="stable").astype(I32),
          arr((4, 3), dtype))
 
+
+# -- gc.nn (tf-nn) ---------------------------------------------------------------------------------
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+
+
+def _ref_log_softmax_last(x):
+    x = x.astype(F64)
+    return x - np.logaddexp.reduce(x, axis=-1, keepdims=True)
+
+
+NN_ACTIVATIONS = [
+    # name, graphc op, NumPy reference (on float64)
+    ("elu", gc.nn.elu, lambda x: np.where(x < 0, np.expm1(x), x)),
+    ("selu", gc.nn.selu, lambda x: _SELU_SCALE * np.where(x < 0, _SELU_ALPHA * np.expm1(x), x)),
+    ("leaky_relu", gc.nn.leaky_relu, lambda x: np.where(x > 0, x, 0.2 * x)),
+    ("leaky_relu-alpha", lambda x: gc.nn.leaky_relu(x, alpha=0.01), lambda x: np.where(x > 0, x, 0.01 * x)),
+    ("silu", gc.nn.silu, lambda x: x * _ref_sigmoid(x)),
+    ("silu-beta", lambda x: gc.nn.silu(x, beta=2.5), lambda x: x * _ref_sigmoid(2.5 * x)),
+    ("swish", gc.nn.swish, lambda x: x * _ref_sigmoid(x)),
+]
+for _name, _op, _np_ref in NN_ACTIVATIONS:
+    for _dtype in FLOATS + (I32,):
+        for _shape in [(2, 3)] + ([(), (0,), (1, 1)] if _dtype == F32 else []):
+            case(f"{_name}-{tag(_dtype)}-{_shape}", _op, in_dtype(lambda x, f=_np_ref: f(x.astype(F64)), lambda x: FLOAT_OF[x.dtype]),
+                 arr(_shape, _dtype, -4, 4), rtol=COMPOSITE_RTOL)
+    case(f"stable-{_name}", _op, in_dtype(lambda x, f=_np_ref: f(x.astype(F64))), STABLE_INPUT.astype(F32), rtol=COMPOSITE_RTOL)
+
+
+def _ref_softmax_xent(labels, logits, axis=-1):
+    logits = np.moveaxis(logits, axis, -1)
+    return -(np.moveaxis(labels, axis, -1).astype(F64) * _ref_log_softmax_last(logits)).sum(-1)
+
+
+def _ref_sparse_xent(labels, logits):
+    return -np.take_along_axis(_ref_log_softmax_last(logits), labels[..., None].astype(np.intp), -1)[..., 0]
+
+
+def _ref_sigmoid_xent(labels, logits):
+    labels, logits = labels.astype(F64), logits.astype(F64)
+    return labels * np.logaddexp(0.0, -logits) + (1 - labels) * np.logaddexp(0.0, logits)
+
+
+def _distribution(shape, dtype, axis=-1):
+    p = _rng.uniform(0.0, 1.0, shape)
+    return (p / p.sum(axis, keepdims=True)).astype(dtype)
+
+
+for _dtype in FLOATS:
+    _out = in_dtype(_ref_softmax_xent, lambda labels, logits, *_: logits.dtype)
+    for _shape, _axis in [((4, 5), -1), ((2, 3, 4), 1), ((3,), 0), ((0, 3), -1), ((2, 1), -1)]:
+        case(f"softmax_cross_entropy_with_logits-{tag(_dtype)}-{_shape}-axis={_axis}",
+             lambda labels, logits, a=_axis: gc.nn.softmax_cross_entropy_with_logits(labels, logits, axis=a),
+             lambda labels, logits, a=_axis, r=_out: r(labels, logits, a),
+             _distribution(_shape, _dtype, _axis), arr(_shape, _dtype, -6, 6), rtol=COMPOSITE_RTOL)
+    case(f"stable-softmax_cross_entropy_with_logits-{tag(_dtype)}",
+         lambda labels, logits: gc.nn.softmax_cross_entropy_with_logits(labels, logits), _out,
+         np.array([[0.0, 1.0], [0.25, 0.75], [1.0, 0.0]], _dtype), np.array([[1e4, -1e4], [-1e4, 1e4], [1e4, 1e4 + 0.5]], _dtype),
+         rtol=COMPOSITE_RTOL)
+    for _labels_dtype in INTS:
+        for _shape in [(4, 5), (2, 3, 4), (1,), (0, 3)]:
+            case(f"sparse_softmax_cross_entropy_with_logits-{tag(_dtype)}-{tag(_labels_dtype)}-{_shape}",
+                 lambda labels, logits: gc.nn.sparse_softmax_cross_entropy_with_logits(labels, logits),
+                 in_dtype(_ref_sparse_xent, lambda labels, logits: logits.dtype),
+                 arr(_shape[:-1], _labels_dtype, 0, _shape[-1] - 1), arr(_shape, _dtype, -6, 6), rtol=COMPOSITE_RTOL)
+    case(f"sparse_softmax_cross_entropy_with_logits-{tag(_dtype)}-huge",
+         lambda labels, logits: gc.nn.sparse_softmax_cross_entropy_with_logits(labels, logits),
+         in_dtype(_ref_sparse_xent, lambda labels, logits: logits.dtype),
+         np.array([1, 0, 1], I32), np.array([[1e4, -1e4], [-1e4, 1e4], [1e4, 1e4 + 0.5]], _dtype), rtol=COMPOSITE_RTOL)
+    for _shape in [(3, 4), (5,), (), (0, 2)]:
+        case(f"sigmoid_cross_entropy_with_logits-{tag(_dtype)}-{_shape}",
+             lambda labels, logits: gc.nn.sigmoid_cross_entropy_with_logits(labels, logits),
+             in_dtype(_ref_sigmoid_xent, lambda labels, logits: logits.dtype),
+             arr(_shape, _dtype, 0, 1), arr(_shape, _dtype, -8, 8), rtol=COMPOSITE_RTOL)
+    case(f"stable-sigmoid_cross_entropy_with_logits-{tag(_dtype)}",
+         lambda labels, logits: gc.nn.sigmoid_cross_entropy_with_logits(labels, logits),
+         in_dtype(_ref_sigmoid_xent, lambda labels, logits: logits.dtype),
+         np.array([1.0, 0.0, 1.0, 0.0, 0.5, 0.5], _dtype), np.array([1e4, 1e4, -1e4, -1e4, 100.0, -0.0], _dtype),
+         rtol=COMPOSITE_RTOL)
+
+
+def _ref_l2_normalize(x, axis=None, epsilon=1e-12):
+    x = x.astype(F64)
+    return x / np.sqrt(np.maximum((x * x).sum(axis=axis, keepdims=True), epsilon))
+
+
+def _ref_batch_normalization(x, mean, variance, offset=0.0, scale=1.0, epsilon=1e-3):
+    return ((x.astype(F64) - mean) / np.sqrt(variance + epsilon)) * scale + offset
+
+
+for _dtype in FLOATS + (I32,):
+    _as = lambda *xs: FLOAT_OF[xs[0].dtype]  # noqa: E731
+    for _axis in (None, 0, -1, (0, 2), [1]):
+        case(f"l2_normalize-{tag(_dtype)}-axis={_axis}", lambda x, a=_axis: gc.nn.l2_normalize(x, axis=a),
+             in_dtype(lambda x, a=_axis: _ref_l2_normalize(x, numpy_axis(a)), _as), arr((2, 3, 4), _dtype), rtol=COMPOSITE_RTOL)
+        for _keepdims in (False, True):
+            case(f"moments-{tag(_dtype)}-axes={_axis}-keepdims={_keepdims}",
+                 lambda x, a=_axis, k=_keepdims: gc.nn.moments(x, a, keepdims=k),
+                 lambda x, a=_axis, k=_keepdims: [np.asarray(f(x.astype(F64), axis=numpy_axis(a), keepdims=k)).astype(FLOAT_OF[x.dtype])
+                                                  for f in (np.mean, np.var)],
+                 arr((2, 3, 4), _dtype), rtol=COMPOSITE_RTOL)
+case("l2_normalize-zeros", gc.nn.l2_normalize, lambda x: x, np.zeros((2, 3), F32))
+case("l2_normalize-epsilon", lambda x: gc.nn.l2_normalize(x, 1, epsilon=4.0), in_dtype(lambda x: _ref_l2_normalize(x, 1, 4.0)),
+     arr((3, 2), F64, -1, 1))
+for _dtype in FLOATS:
+    _x, _mean, _var = arr((4, 3), _dtype), arr((3,), _dtype), arr((3,), _dtype, 0.1, 2)
+    case(f"batch_normalization-{tag(_dtype)}", lambda x, m, v, o, s: gc.nn.batch_normalization(x, m, v, o, s, 1e-3),
+         in_dtype(_ref_batch_normalization), _x, _mean, _var, arr((3,), _dtype), arr((4, 3), _dtype), rtol=COMPOSITE_RTOL)
+    case(f"batch_normalization-{tag(_dtype)}-no-offset-scale", lambda x, m, v: gc.nn.batch_normalization(x, m, v, None, None, 0.5),
+         in_dtype(lambda x, m, v: _ref_batch_normalization(x, m, v, epsilon=0.5)), _x, _mean, _var, rtol=COMPOSITE_RTOL)
+
+
+def _ref_clip_by_norm(x, clip_norm, axis=None):
+    x = x.astype(F64)
+    norm = np.sqrt((x * x).sum(axis=axis, keepdims=True))
+    return np.where(norm > clip_norm, x * clip_norm / np.where(norm > clip_norm, norm, 1.0), x)
+
+
+def _ref_clip_by_global_norm(clip_norm):
+    def ref(*ts):
+        norm = np.sqrt(sum((t.astype(F64) ** 2).sum() for t in ts))
+        factor = clip_norm / max(norm, clip_norm) if np.isfinite(norm) else np.nan
+        return [(t * factor).astype(t.dtype) for t in ts] + [np.asarray(norm, ts[0].dtype)]
+
+    return ref
+
+
+for _dtype in FLOATS + (I32,):
+    for _clip, _axis in [(2.0, None), (100.0, None), (1.5, 1), (1.5, (0, -1)), (0.5, [0])]:
+        case(f"clip_by_norm-{tag(_dtype)}-{_clip}-axes={_axis}", lambda x, c=_clip, a=_axis: gc.clip_by_norm(x, c, axes=a),
+             in_dtype(lambda x, c=_clip, a=_axis: _ref_clip_by_norm(x, c, numpy_axis(a)), lambda x: FLOAT_OF[x.dtype]),
+             arr((2, 3, 4), _dtype), rtol=COMPOSITE_RTOL)
+case("clip_by_norm-zeros", lambda x: gc.clip_by_norm(x, 1.0), lambda x: x, np.zeros((0, 3), F32))
+case("clip_by_norm-tensor-clip", gc.clip_by_norm, lambda x, c: _ref_clip_by_norm(x, c).astype(F32), arr((5,), F32), np.float32(2.0),
+     rtol=COMPOSITE_RTOL)
+def _clipped_and_global_norm(*ts, clip_norm):
+    clipped, norm = gc.clip_by_global_norm(list(ts), clip_norm)
+    return [*clipped, norm]
+
+
+for _dtype in FLOATS:
+    for _clip in (1.0, 100.0):
+        case(f"clip_by_global_norm-{tag(_dtype)}-{_clip}", functools.partial(_clipped_and_global_norm, clip_norm=_clip),
+             _ref_clip_by_global_norm(_clip), arr((2, 3), _dtype), arr((4,), _dtype), arr((), _dtype), rtol=COMPOSITE_RTOL)
+case("clip_by_global_norm-inf", lambda a, b: [*gc.clip_by_global_norm([a, b], 1.0)[0]],
+     lambda a, b: [np.full_like(a, np.nan), np.full_like(b, np.nan)], np.array([1.0, np.inf], F32), arr((2,), F32))
+case("clip_by_global_norm-use_norm", lambda a, n: gc.clip_by_global_norm((a,), 2.0, use_norm=n)[0],
+     lambda a, n: [(a.astype(F64) * 2.0 / max(n, 2.0)).astype(F32)], arr((3,), F32), np.float32(8.0), rtol=COMPOSITE_RTOL)
+
+
 CASE_IDS = [c.id for c in CASES]
 assert len(set(CASE_IDS)) == len(CASE_IDS), "case ids must be unique"
 
@@ -1160,7 +1309,8 @@ NEEDS_STATIC_SIZES = ("squeeze-all-", "squeeze-to-0d-", "squeeze-nothing-", "uns
                       # the index depth and the indexed sizes of the n-dimensional gathers and scatters
                       "gather_nd-", "scatter_nd-", "tensor_scatter_nd_", "gather-batch_dims",
                       # the size of the sorted axis
-                      "sort-", "argsort-")
+                      "sort-", "argsort-",
+                      "sparse_softmax_cross_entropy_with_logits")  # gc.nn (tf-nn): the number of classes
 NEEDS_STATIC_SIZES += ("repeat-list-",)  # shape and layout ops (tf-shape)
 # A logsumexp or softmax over an axis that is empty at run time fails in reduce_max (eagerly, and with static
 # sizes, the result is -inf): a known limitation.
