@@ -7,34 +7,42 @@ from graphc.ir.errors import InvalidArgumentError
 
 
 def linear(x):
+    """The identity (no activation)."""
     return x
 
 
 def relu(x):
+    """``max(x, 0)``."""
     return ops.relu(x)
 
 
 def sigmoid(x):
+    """``1 / (1 + exp(-x))``."""
     return ops.sigmoid(x)
 
 
 def tanh(x):
+    """The hyperbolic tangent."""
     return ops.tanh(x)
 
 
 def softmax(x, axis=-1):
+    """``exp(x) / sum(exp(x))`` over ``axis``."""
     return ops.softmax(x, axis)
 
 
 def log_softmax(x, axis=-1):
+    """``log(softmax(x))`` over ``axis``, computed stably."""
     return ops.log_softmax(x, axis)
 
 
 def softplus(x):
+    """``log(1 + exp(x))``."""
     return ops.softplus(x)
 
 
 def gelu(x, approximate=False):
+    """The Gaussian error linear unit (``approximate``: the tanh form)."""
     return ops.gelu(x, approximate)
 
 

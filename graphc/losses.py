@@ -255,6 +255,8 @@ class Loss:
 
 
 def reduce_losses(losses, reduction: str):
+    """Per-example ``losses`` reduced as Keras's ``reduction`` says: ``"none"``, ``"sum"`` or the mean
+    (``"sum_over_batch_size"``)."""
     if reduction == "none":
         return losses
     total = ops.reduce_sum(losses)

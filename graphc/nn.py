@@ -26,6 +26,14 @@ from .tensor import Tensor
 from .tracing import constant_value
 
 
+__all__ = [  # the public names (the module also imports helpers)
+    "avg_pool2d", "batch_normalization", "conv1d", "conv2d", "conv2d_transpose", "depthwise_conv2d", "dropout",
+    "elu", "gelu", "l2_normalize", "leaky_relu", "log_softmax", "max_pool2d", "moments", "relu", "selu",
+    "sigmoid", "sigmoid_cross_entropy_with_logits", "silu", "softmax", "softmax_cross_entropy_with_logits",
+    "softplus", "sparse_softmax_cross_entropy_with_logits", "swish", "tanh",
+]
+
+
 @user_op("sparse_softmax_cross_entropy_with_logits")
 def sparse_softmax_cross_entropy_with_logits(labels, logits):
     """``-log_softmax(logits)[..., label]``: the cross-entropy of integer class ``labels`` (int32 or

@@ -1,4 +1,8 @@
-"""The names TF users type: gc.*_initializer, gc.regularizers.l1/l2/l1_l2, gc.utils.to_categorical."""
+"""The names TF users type: gc.*_initializer, gc.regularizers.l1/l2/l1_l2, gc.utils.to_categorical;
+and every public callable of graphc's namespaces has a docstring (help(gc.X) shows it)."""
+import inspect
+import types
+
 import numpy as np
 import pytest
 
@@ -32,3 +36,21 @@ def test_to_categorical():
         gc.utils.to_categorical([0, 3], 3)
     with pytest.raises(gc.errors.InvalidArgumentError, match="needs integer labels"):
         gc.utils.to_categorical([0.5])
+
+
+NAMESPACES = ["", "nn", "math", "linalg", "layers", "losses", "metrics", "optimizers", "random", "config",
+              "initializers", "activations", "regularizers", "train", "data", "utils", "callbacks", "errors"]
+
+
+def _public_callables():
+    for namespace in NAMESPACES:
+        module = getattr(gc, namespace) if namespace else gc
+        for name in getattr(module, "__all__", dir(module)):
+            obj = getattr(module, name)
+            if not name.startswith("_") and callable(obj) and not isinstance(obj, types.ModuleType):
+                yield f"gc.{namespace + '.' if namespace else ''}{name}", obj
+
+
+def test_every_public_callable_has_a_docstring():
+    missing = [name for name, obj in _public_callables() if not (inspect.getdoc(obj) or "").strip()]
+    assert not missing, f"no docstring (help() shows nothing useful): {missing}"

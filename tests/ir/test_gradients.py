@@ -254,6 +254,9 @@ SMOOTH_AT_BRANCH_POINTS = [
     ("logsumexp", lambda x: gc.reduce_logsumexp(gc.stack([x, -x], -1), axis=-1), [0.0, 1e-3, 5.0]),
     ("sigmoid", gc.nn.sigmoid, [0.0, -30.0, 30.0]),
     ("gelu", gc.nn.gelu, [0.0, -1e-3]),
+    ("sigmoid_cross_entropy", lambda x: gc.nn.sigmoid_cross_entropy_with_logits(0.3 + 0.0 * x, x), [0.0, 1e-3, -30.0]),
+    ("elu", gc.nn.elu, [1e-3, -1e-3, -5.0]),
+    ("silu", gc.nn.silu, [0.0, -20.0, 20.0]),
 ]
 
 
