@@ -58,7 +58,7 @@ AXES = [
     ("unstack", "axis", lambda v: gc.unstack(X, axis=v), set()),
     ("expand_dims", "axis", lambda v: gc.expand_dims(X, v), set()),
     ("squeeze", "axis", lambda v: gc.squeeze(X[:1], v), {"none"}),
-    ("gather", "axis", lambda v: gc.gather(X, [0], axis=v), set()),
+    ("gather", "axis", lambda v: gc.gather(X, [0], axis=v), {"none"}),  # None: batch_dims, as tf.gather
     ("one_hot", "axis", lambda v: gc.one_hot([0, 1], 3, axis=v), set()),
     ("split", "axis", lambda v: gc.split(X, 1, axis=v), set()),
 ]
