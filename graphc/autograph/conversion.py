@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import dis
 import inspect
+import threading
 import types
 import warnings
 import weakref
@@ -20,6 +21,10 @@ class AutoGraphWarning(UserWarning):
 
 
 _converted: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+# One conversion at a time: the converted-function and parsed-module caches are shared, and CPython
+# 3.11's parser is not safe when threads parse at once ("SystemError: AST constructor recursion depth
+# mismatch" when two threads made their first calls of two functions together).
+_CONVERTING = threading.RLock()
 
 
 def convert(func):
@@ -38,9 +43,10 @@ def convert(func):
     code = func.__code__
     if is_left_alone(code.co_filename) or RUNTIME in code.co_freevars:
         return func  # graphc's own code, the standard library, installed packages, code converted already
-    if func not in _converted:
-        _converted[func] = _convert_function(func)
-    return _converted[func]
+    with _CONVERTING:
+        if func not in _converted:
+            _converted[func] = _convert_function(func)
+        return _converted[func]
 
 
 def _warn(func, reason: str) -> None:
