@@ -13,7 +13,7 @@ from graphc.ir.errors import InvalidArgumentError, ShapeError
 
 from . import nest
 from .control_flow import while_loop
-from .tensor import Tensor, TensorLike
+from .tensor import as_tensor
 from .tracing import current_trace
 
 
@@ -22,7 +22,7 @@ def map_fn(fn, elems, fn_output_signature=None, name=None):
     first axis, all of one length), the results stacked along a new first axis. With
     ``fn_output_signature`` (a ``gc.TensorSpec`` or structure of them) the results are checked
     against it and an empty input gives empty results of that type."""
-    leaves = [_tensor(e) for e in nest.flatten(elems)]
+    leaves = [as_tensor(e) for e in nest.flatten(elems)]
     if not leaves:
         raise InvalidArgumentError("map_fn needs at least one tensor in elems")
     sizes = [x.shape[0] if x.ndim else "a scalar" for x in leaves]
@@ -78,13 +78,7 @@ def _while_map(apply, first_leaf, signature):
 
 
 def _flat_results(result) -> list:
-    return [_tensor(y) for y in nest.flatten(result)]
-
-
-def _tensor(x):
-    if isinstance(x, TensorLike):
-        return x._as_tensor()
-    return x if isinstance(x, Tensor) else ops.constant(x)
+    return [as_tensor(y) for y in nest.flatten(result)]
 
 
 def _check(results, signature, slices: bool) -> None:

@@ -92,6 +92,11 @@ class _Ref:
         return isinstance(other, _Ref) and other.obj is self.obj
 
 
+def as_tensor(x) -> "Tensor":
+    """``x`` as a tensor: a tensor as it is, a variable's current value, anything else a constant."""
+    return x._as_tensor() if isinstance(x, TensorLike) else ops.constant(x)
+
+
 def _operand(x):
     """Variables take part in arithmetic through their current value; everything else as is."""
     return x._as_tensor() if isinstance(x, TensorLike) else x

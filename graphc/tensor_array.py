@@ -17,7 +17,7 @@ from graphc.ir.arguments import as_shape
 from graphc.ir.errors import InvalidArgumentError, ShapeError
 from graphc.ir.types import as_dtype
 
-from .tensor import Tensor, TensorLike
+from .tensor import Tensor, TensorLike, as_tensor
 
 
 class TensorArray(collections.namedtuple("TensorArray", ["buffer"])):
@@ -75,7 +75,7 @@ class TensorArray(collections.namedtuple("TensorArray", ["buffer"])):
     # -- writing -----------------------------------------------------------------------------------------
     def write(self, index, value):
         """A TensorArray with row ``index`` set to ``value`` (of the element shape and dtype)."""
-        value = _tensor(value)
+        value = as_tensor(value)
         buffer = self.buffer
         if isinstance(buffer, _Unwritten):
             buffer = _zeros(buffer.size, tuple(value.shape), buffer.dtype)
@@ -84,12 +84,12 @@ class TensorArray(collections.namedtuple("TensorArray", ["buffer"])):
         if tuple(value.shape) != tuple(buffer.shape[1:]):
             raise ShapeError(f"TensorArray of elements {list(buffer.shape[1:])}: cannot write a value of shape "
                              f"{list(value.shape)}")
-        at = ops.reshape(ops.cast(_tensor(index), "int32"), [1, 1])
+        at = ops.reshape(ops.cast(as_tensor(index), "int32"), [1, 1])
         return TensorArray(ops.tensor_scatter_nd_update(buffer, at, ops.expand_dims(value, 0)))
 
     def unstack(self, value):
         """A TensorArray whose rows are the slices of ``value`` along its first axis."""
-        value = _tensor(value)
+        value = as_tensor(value)
         if isinstance(self.buffer, TensorLike) and tuple(value.shape[1:]) != tuple(self.buffer.shape[1:]):
             raise ShapeError(f"TensorArray of elements {list(self.buffer.shape[1:])}: cannot unstack a value of "
                              f"shape {list(value.shape)}")
@@ -111,10 +111,6 @@ class _Unwritten:
 
     def __init__(self, dtype, size):
         self.dtype, self.size = dtype, size
-
-
-def _tensor(x):
-    return x._as_tensor() if isinstance(x, TensorLike) else ops.constant(x)
 
 
 def _zeros(size, element_shape: tuple, dtype):

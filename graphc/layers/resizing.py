@@ -1,7 +1,7 @@
 """Layers that resize images and sequences: ``UpSampling2D`` repeats (``"nearest"``) or interpolates
 (``"bilinear"``) rows and columns as gathers along each spatial axis; ``ZeroPadding1D/2D`` pad with
-zeros as a 1x1 patch extraction with explicit padding; ``Cropping1D/2D`` slice. Each is
-differentiable, and the gradient of padding drops the padded positions."""
+zeros (``gc.pad``); ``Cropping1D/2D`` slice. Each is differentiable, and the gradient of padding
+drops the padded positions."""
 from __future__ import annotations
 
 import numpy as np
@@ -107,12 +107,7 @@ class _ZeroPadding(_Spatial):
         self.padding = _amounts(padding, "padding", self.spatial_rank)
 
     def call(self, inputs):
-        x = self._checked(inputs)
-        if self.spatial_rank == 1:  # a sequence is an image of one row
-            x = ops.expand_dims(x, 1)
-        (top, bottom), (left, right) = ((0, 0),) * (2 - self.spatial_rank) + self.padding
-        padded = conv_ops.extract_patches(x, 1, 1, (top, bottom, left, right))
-        return padded if self.spatial_rank == 2 else ops.squeeze(padded, [1])
+        return ops.pad(self._checked(inputs), [(0, 0), *self.padding, (0, 0)])
 
     def get_config(self):
         return super().get_config() | {"padding": self._as_config(self.padding)}
