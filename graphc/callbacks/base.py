@@ -1,16 +1,14 @@
-"""``gc.callbacks``: hooks into ``Model.fit``/``evaluate``/``predict``, as Keras callbacks; ``History``
-and the progress bar (``ProgbarLogger``) among them."""
+"""The callback protocol (``Callback``, ``CallbackList``) and the callbacks ``fit`` adds itself: ``History``
+and the progress bar (``ProgbarLogger``)."""
 from __future__ import annotations
 
 import math
 import sys
 import time
 
-import numpy as np
-
 from graphc.ir.errors import InvalidArgumentError
 
-_HOOKS = (
+HOOKS = (
     "on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end",
     "on_train_batch_begin", "on_train_batch_end", "on_test_begin", "on_test_end",
     "on_test_batch_begin", "on_test_batch_end", "on_predict_begin", "on_predict_end",
@@ -37,7 +35,7 @@ def _no_op(self, *args, **kwargs):
     return None
 
 
-for _hook in _HOOKS:
+for _hook in HOOKS:
     setattr(Callback, _hook, _no_op)
 
 
@@ -53,7 +51,7 @@ class CallbackList:
             cb.set_params(params)
 
     def __getattr__(self, hook: str):
-        if hook not in _HOOKS:
+        if hook not in HOOKS:
             raise AttributeError(hook)
         def call(*args):
             for cb in self.callbacks:
@@ -162,79 +160,3 @@ class ProgbarLogger(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.bar.update(self.seen, logs or {}, final=True)
-
-
-class LambdaCallback(Callback):
-    """A callback from functions: ``LambdaCallback(on_epoch_end=lambda epoch, logs: ...)``; also
-    ``on_batch_begin``/``on_batch_end`` (training batches)."""
-
-    def __init__(self, **hooks):
-        super().__init__()
-        aliases = {"on_batch_begin": "on_train_batch_begin", "on_batch_end": "on_train_batch_end"}
-        for name, fn in hooks.items():
-            name = aliases.get(name, name)
-            if name not in _HOOKS:
-                raise InvalidArgumentError(f"LambdaCallback: unknown hook {name!r}")
-            setattr(self, name, fn)
-
-
-def _improvement(mode: str, monitor: str):
-    if mode == "auto":
-        mode = "max" if any(k in monitor for k in ("acc", "auc", "precision", "recall")) else "min"
-    if mode not in ("min", "max"):
-        raise InvalidArgumentError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
-    return (lambda new, best, delta: new < best - delta) if mode == "min" else (lambda new, best, delta: new > best + delta)
-
-
-class EarlyStopping(Callback):
-    """Stops ``fit`` when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs;
-    ``restore_best_weights`` puts back the weights of the best epoch."""
-
-    def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, verbose=0, mode="auto", baseline=None,
-                 restore_best_weights=False, start_from_epoch=0):
-        super().__init__()
-        self.monitor, self.min_delta, self.patience, self.verbose = monitor, abs(min_delta), patience, verbose
-        self.baseline, self.restore_best_weights, self.start_from_epoch = baseline, restore_best_weights, start_from_epoch
-        self.better = _improvement(mode, monitor)
-        self.stopped_epoch = 0
-
-    def on_train_begin(self, logs=None):
-        self.wait, self.best, self.best_weights, self.best_epoch, self.stopped_epoch = 0, self.baseline, None, 0, 0
-
-    def on_epoch_end(self, epoch, logs=None):
-        value = (logs or {}).get(self.monitor)
-        if value is None or epoch < self.start_from_epoch:
-            return
-        if self.best is None or self.better(value, self.best, self.min_delta):
-            self.best, self.best_epoch, self.wait = value, epoch, 0
-            if self.restore_best_weights:
-                self.best_weights = self.model.get_weights()
-            return
-        self.wait += 1
-        if self.wait > self.patience:
-            self.stopped_epoch = epoch
-            self.model.stop_training = True
-            if self.restore_best_weights and self.best_weights is not None:
-                self.model.set_weights(self.best_weights)
-            if self.verbose:
-                print(f"Epoch {epoch + 1}: early stopping (best {self.monitor} {self.best:.4f} at epoch {self.best_epoch + 1})")
-
-
-class LearningRateScheduler(Callback):
-    """Sets the optimizer's learning rate at each epoch start to ``schedule(epoch, current_rate)``
-    (an assignment: the compiled train step does not retrace)."""
-
-    def __init__(self, schedule, verbose=0):
-        super().__init__()
-        self.schedule, self.verbose = schedule, verbose
-
-    def on_epoch_begin(self, epoch, logs=None):
-        optimizer = self.model.optimizer
-        rate = float(self.schedule(epoch, float(np.asarray(optimizer.learning_rate))))
-        optimizer.learning_rate = rate
-        if self.verbose:
-            print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {rate}.")
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs["learning_rate"] = float(np.asarray(self.model.optimizer.learning_rate))
