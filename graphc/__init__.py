@@ -49,7 +49,7 @@ from .module import Module  # noqa: E402
 # The Keras side, the data pipeline and the pictures load on first use (``gc.layers``, ``gc.Model``,
 # ``gc.viz``...), so that importing graphc stays fast.
 _LAZY_MODULES = (
-    "activations", "callbacks", "data", "initializers", "layers", "linalg", "losses", "math", "metrics",
+    "activations", "callbacks", "data", "distribute", "initializers", "layers", "linalg", "losses", "math", "metrics",
     "optimizers", "random", "regularizers", "train", "utils", "viz",
 )
 # name -> (module, attribute): loaded on first use; TensorFlow's initializer aliases among them

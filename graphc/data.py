@@ -253,6 +253,18 @@ class Dataset:
             n = max(n - count, 0)
         return Dataset(lambda: itertools.islice(iter_arrays(self), count, None), n)
 
+    def shard(self, num_shards: int, index: int) -> "Dataset":
+        """Every ``num_shards``-th element, starting at ``index`` (``tf.data``'s ``shard``: worker
+        ``index`` of ``num_shards`` reads its part of the data)."""
+        with arguments_of("Dataset.shard"):
+            num_shards = as_int(num_shards, "num_shards", low=1)
+            index = as_int(index, "index", low=0)
+            if index >= num_shards:
+                raise InvalidArgumentError(f"index must be in [0, num_shards={num_shards}), got {index}")
+        n = self._cardinality
+        n = max(n - index + num_shards - 1, 0) // num_shards if n >= 0 else n
+        return Dataset(lambda: itertools.islice(iter_arrays(self), index, None, num_shards), n)
+
     def enumerate(self, start: int = 0) -> "Dataset":
         """``(index, element)`` pairs, the index an int64 scalar."""
         with arguments_of("Dataset.enumerate"):

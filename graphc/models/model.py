@@ -19,6 +19,7 @@ from .. import losses as losses_module
 from .. import metrics as metrics_module
 from .. import nest, optimizers
 from ..checkpoints import read_checkpoint, write_checkpoint
+from ..distribute.context import current_strategy
 from ..function import function
 from ..layers import Layer, symbolic_call
 from ..tape import GradientTape
@@ -51,6 +52,9 @@ class Model(Layer):
         self.stop_training = False
         self.history = None
         self.train_function = self.test_function = self.predict_function = None
+        self._distribute_strategy = current_strategy()  # made in strategy.scope(): fit runs on the strategy
+        if self._distribute_strategy is not None:
+            self._distribute_strategy.register_model(self)
 
     # -- building ----------------------------------------------------------------------------------
     def _build_on_first_call(self, inputs) -> None:
@@ -193,6 +197,9 @@ class Model(Layer):
             verbose = _verbosity(verbose)
             train, validation = fit_batches(x, y, sample_weight, batch_size, shuffle, steps_per_epoch,
                                             validation_split, validation_data, validation_batch_size)
+        if self._distribute_strategy is not None:
+            return self._distribute_strategy.fit(self, train, validation, epochs=epochs, initial_epoch=initial_epoch,
+                                                 verbose=verbose, callbacks=callbacks, validation_freq=validation_freq)
         self.history = callbacks_module.History()
         extra = [callbacks_module.ProgbarLogger()] if verbose else []
         cbs = callbacks_module.CallbackList(  # the history last: it sees what other callbacks add to the logs

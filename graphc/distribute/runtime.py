@@ -1,0 +1,59 @@
+"""Ray, loaded on first use: the import with its install hint, connecting to a cluster, and worker
+errors turned back into the exception the user's code raised."""
+from __future__ import annotations
+
+import os
+
+from graphc.ir.errors import InvalidArgumentError
+
+INSTALL_HINT = "gc.distribute needs Ray: pip install 'graphc[distributed]'"
+
+
+class WorkerLost(RuntimeError):
+    """A worker process died (killed, crashed, its node lost) while it had work."""
+
+
+def require_ray():
+    """The ``ray`` module, or ImportError naming the install command."""
+    try:
+        import ray
+    except ImportError as error:
+        raise ImportError(INSTALL_HINT) from error
+    return ray
+
+
+def connect(address, num_cpus_needed: int):
+    """Ray, connected: to the running instance, to ``address`` (or ``RAY_ADDRESS``), else to a new
+    local instance. Raises when the cluster has fewer CPUs than the workers need (the actors would
+    wait forever)."""
+    ray = require_ray()
+    if not ray.is_initialized():
+        target = address or os.environ.get("RAY_ADDRESS")
+        if target:
+            ray.init(address=target)
+        else:
+            ray.init(include_dashboard=False)
+    total = ray.cluster_resources().get("CPU", 0)
+    if num_cpus_needed > total:
+        raise InvalidArgumentError(
+            f"the workers need {num_cpus_needed} CPUs (num_workers x cpus_per_worker) but the Ray cluster has {total:g}"
+        )
+    return ray
+
+
+def worker_died(ray, error: BaseException) -> bool:
+    """Whether ``error`` says a worker process is gone (killed, crashed), rather than code failing."""
+    died = (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError)
+    if isinstance(error, died):
+        return True
+    return isinstance(error, ray.exceptions.RayTaskError) and isinstance(error.cause, died)
+
+
+def user_error(ray, error: BaseException, rank: int) -> BaseException:
+    """The exception a worker's code raised, with the worker's traceback attached as a note (the
+    user's line is in it); other errors unchanged."""
+    if not isinstance(error, ray.exceptions.RayTaskError) or error.cause is None:
+        return error
+    cause = error.cause
+    cause.add_note(f"raised on Ray worker {rank} (replica {rank}); the worker's traceback:\n{error}")
+    return cause

@@ -1,0 +1,221 @@
+"""One worker of a ``RayStrategy`` (a Ray actor): it holds a replica of every model made in the
+strategy's scope and runs their training steps and ``strategy.run``'s functions.
+
+A training step is two compiled functions around the all-reduce: the model's own ``train_step``
+traced with the optimizer replaced by a recorder (so it computes the loss, the gradients and the
+metric updates but applies nothing; a custom ``train_step`` works the same way), then, once every
+replica's gradients are averaged, the real ``optimizer.apply_gradients``. Every replica applies the
+same averaged bytes from the same state, so the replicas stay bit-identical.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+
+import numpy as np
+
+from graphc.ir import ops
+from graphc.ir.errors import InvalidArgumentError
+
+from .. import nest
+from .. import random as gc_random
+from ..function import function
+from .context import ReplicaContext, get_replica_context, replica_scope
+from .replicas import build_model, restore_state, state_files
+
+
+class GradientRecorder:
+    """Stands in for a replica's optimizer while its ``train_step`` is traced: ``apply_gradients``
+    records the gradients (zeros for None) instead of applying them."""
+
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
+        self.pairs: list = []
+
+    def apply_gradients(self, grads_and_vars, name=None):
+        self.pairs = [(ops.zeros_like(v) if g is None else g, v) for g, v in grads_and_vars]
+
+    def minimize(self, loss, var_list, tape=None):
+        self.apply_gradients(zip(tape.gradient(loss, var_list), var_list))
+
+    def __getattr__(self, name):
+        return getattr(self.optimizer, name)
+
+
+class AllReducingOptimizer:
+    """A replica's optimizer inside ``strategy.run``: ``apply_gradients`` first sums the gradients
+    across the replicas (as TensorFlow's optimizers do in a replica context), so losses are scaled
+    by the global batch size. It runs eagerly (the sum is a Ray call)."""
+
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
+
+    def apply_gradients(self, grads_and_vars, name=None):
+        pairs = list(grads_and_vars)
+        grads = get_replica_context().all_reduce("SUM", [g for g, _ in pairs])
+        return self.optimizer.apply_gradients(zip(grads, [v for _, v in pairs]), name=name)
+
+    def minimize(self, loss, var_list, tape=None):
+        return self.apply_gradients(zip(tape.gradient(loss, var_list), var_list))
+
+    def __getattr__(self, name):
+        return getattr(self.optimizer, name)
+
+
+class _ReplicaUnpickler(pickle.Unpickler):
+    """Turns the driver's models and optimizers, referred to by ``strategy.run``'s function, into
+    this worker's replicas of them."""
+
+    def __init__(self, data, worker):
+        import io
+
+        super().__init__(io.BytesIO(data))
+        self.worker = worker
+
+    def persistent_load(self, pid):
+        kind, index = pid[0], pid[1]
+        if kind == "model":
+            return self.worker.models[index]
+        if kind == "optimizer":
+            return AllReducingOptimizer(self.worker.optimizers[index])
+        return AllReducingOptimizer(self.worker.standalone_optimizer(index, pid[2]))
+
+
+class Worker:
+    """The actor body: ``rank`` among ``size`` replicas of the models in ``specs`` (restored from
+    ``states``), all-reducing through ``group``."""
+
+    def __init__(self, rank: int, size: int, specs: list, states: list, seed: int, group):
+        self.rank, self.size, self.group = rank, size, group
+        gc_random.set_seed(seed + rank)  # per-replica random streams, reproducible from the seed
+        self.models = [build_model(spec) for spec in specs]
+        self.optimizers = [model.optimizer for model in self.models]
+        for model, optimizer, files in zip(self.models, self.optimizers, states):
+            restore_state(model, optimizer, files)
+        self.recorders = [GradientRecorder(o) if o is not None else None for o in self.optimizers]
+        self.steps: dict = {}
+        self.standalone: dict = {}
+
+    # -- housekeeping ------------------------------------------------------------------------------
+    def pid(self) -> int:
+        return os.getpid()
+
+    def set_group(self, group) -> None:
+        self.group = group
+
+    def standalone_optimizer(self, key, config):
+        from .. import optimizers
+
+        if key not in self.standalone:
+            self.standalone[key] = optimizers.get(config)
+        return self.standalone[key]
+
+    def snapshot(self, index: int, with_state: bool):
+        """The model's state files (when asked) and this replica's metric states."""
+        model = self.models[index]
+        files = state_files(model, self.optimizers[index]) if with_state else None
+        return files, [np.asarray(v.numpy()) for m in model.metrics for v in m.variables]
+
+    def restore(self, index: int, files, metric_states) -> None:
+        model = self.models[index]
+        restore_state(model, self.optimizers[index], files)
+        model.reset_metrics()
+        for variable, value in zip([v for m in model.metrics for v in m.variables], metric_states or []):
+            variable.assign(value)
+
+    def digest(self, index: int) -> str:
+        """A hash of every variable of the model and its optimizer (replicas in sync agree on it)."""
+        h = hashlib.sha256()
+        for variable in self.models[index].variables + (self.optimizers[index].variables if self.optimizers[index] else []):
+            h.update(np.ascontiguousarray(variable.numpy()).tobytes())
+        return h.hexdigest()
+
+    # -- training ------------------------------------------------------------------------------------
+    def _step_functions(self, index: int):
+        if index not in self.steps:
+            model, recorder = self.models[index], self.recorders[index]
+            eager = True if model.run_eagerly else None
+
+            def gradients(data):
+                logs = model.train_step(data)
+                return logs, [g for g, _ in recorder.pairs]
+
+            def apply(grads):
+                recorder.optimizer.apply_gradients(zip(grads, [v for _, v in recorder.pairs]))
+
+            self.steps[index] = (function(gradients, eager=eager, name="replica_gradients"),
+                                 function(apply, eager=eager, name="replica_apply"))
+        return self.steps[index]
+
+    def train_step(self, index: int, shard, weight: float, key, check: bool):
+        """One step on this replica's ``shard`` (None: no examples this step), its gradients weighted
+        by ``weight`` (its share of the global batch) in the all-reduce. Returns the metrics of every
+        replica combined (on the chief; None elsewhere) and, with ``check``, the state's digest."""
+        model, recorder = self.models[index], self.recorders[index]
+        model.optimizer = recorder
+        gradients, apply = self._step_functions(index)
+        if shard is not None:
+            _, grads = gradients(shard)
+            grads = [np.asarray(g.numpy()) for g in grads]
+        elif recorder.pairs:
+            grads = [np.zeros(v.shape, v.dtype.numpy) for _, v in recorder.pairs]
+        else:
+            raise InvalidArgumentError("a replica got no examples before its first step: make the first global "
+                                       "batch at least as large as the number of replicas")
+        synced = [v for v in model.non_trainable_variables if v.dtype.is_floating]
+        metric_vars = [v for m in model.metrics for v in m.variables]
+        parts = [g * weight for g in grads] + [np.asarray(v.numpy()) * weight for v in synced]
+        parts += [np.asarray(v.numpy()) for v in metric_vars]
+        flat = np.concatenate([np.asarray(p, np.float64).ravel() for p in parts]) if parts else np.zeros(0)
+        (total,) = self.group_reduce(key, "SUM", [flat])
+        values = _unflatten(total, [np.asarray(p) for p in parts[:len(grads) + len(synced)]] +
+                            [np.asarray(v.numpy()) for v in metric_vars])
+        model.optimizer = recorder.optimizer
+        apply([values[i] for i in range(len(grads))])
+        for variable, value in zip(synced, values[len(grads):]):
+            variable.assign(value)
+        logs = self._global_metrics(model, metric_vars, values[len(grads) + len(synced):]) if self.rank == 0 else None
+        return logs, (self.digest(index) if check else None)
+
+    def _global_metrics(self, model, metric_vars, totals) -> dict:
+        """The metrics' results over every replica's examples: this replica's metric states swapped
+        for the sums over the replicas (Keras's metrics keep sums and counts), then put back."""
+        local = [np.asarray(v.numpy()) for v in metric_vars]
+        for variable, total in zip(metric_vars, totals):
+            variable.assign(total)
+        try:
+            return {k: float(np.asarray(v.numpy())) for k, v in model.get_metrics_result().items()}
+        finally:
+            for variable, value in zip(metric_vars, local):
+                variable.assign(value)
+
+    def reset_metrics(self, index: int) -> None:
+        self.models[index].reset_metrics()
+
+    def group_reduce(self, key, op: str, leaves: list) -> list:
+        import ray
+
+        return ray.get(self.group.all_reduce.remote(key, self.rank, op, leaves))
+
+    # -- strategy.run --------------------------------------------------------------------------------
+    def run(self, payload: bytes, call_id: int):
+        """Calls the pickled ``(fn, args, kwargs)`` in this replica's context; tensors in the result
+        come back as NumPy arrays."""
+        fn, args, kwargs = _ReplicaUnpickler(payload, self).load()
+        counter = iter(range(1 << 62))
+
+        def reducer(op, leaves):
+            return self.group_reduce(("run", call_id, next(counter)), op, leaves)
+
+        with replica_scope(ReplicaContext(self.rank, self.size, reducer)):
+            result = fn(*args, **kwargs)
+        return nest.map_structure(lambda t: np.asarray(t.numpy()) if hasattr(t, "numpy") else t, result)
+
+
+def _unflatten(flat: np.ndarray, like: list[np.ndarray]) -> list[np.ndarray]:
+    out, start = [], 0
+    for template in like:
+        out.append(flat[start:start + template.size].reshape(template.shape).astype(template.dtype))
+        start += template.size
+    return out
