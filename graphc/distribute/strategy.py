@@ -22,7 +22,7 @@ import time
 from graphc.ir.arguments import arguments_of, as_int
 from graphc.ir.errors import InvalidArgumentError
 
-from .. import optimizers
+from .. import config, optimizers
 from .. import random as gc_random
 from ..variables import Variable
 from .collective import start_group
@@ -34,6 +34,7 @@ from .values import DistributedDataset, PerReplica, reduce_values
 from .worker import Worker
 
 RESTART_TIMEOUT = 120.0  # seconds a restarting worker may take to answer again
+START_TIMEOUT = 60.0  # seconds new workers may wait for free CPUs
 
 
 class RayStrategy:
@@ -64,7 +65,7 @@ class RayStrategy:
         self.seed = python_seed if python_seed is not None else 0
         self.models: list = []
         self.workers: list = []
-        self.worker_models: list = []
+        self.specs: list = []  # of the models the workers hold
         self.group = None
         self.replicas_ahead = False  # strategy.run changed the replicas; the driver's models are stale
         self._calls = itertools.count()
@@ -86,19 +87,38 @@ class RayStrategy:
         return require_ray()
 
     def start(self) -> None:
-        """Starts the workers (once; again when models were made in the scope since)."""
-        if self.workers and len(self.worker_models) == len(self.models):
-            return
-        self.shutdown()
-        ray = connect(self.address, self.num_workers * self.cpus_per_worker)
-        self.group = start_group(ray, self.num_workers)
-        specs = [model_spec(m) for m in self.models]
-        states = [state_files(m, m.optimizer) for m in self.models]
-        actor = ray.remote(Worker).options(num_cpus=self.cpus_per_worker, max_restarts=self.max_restarts)
-        self.workers = [actor.remote(rank, self.num_workers, specs, states, self.seed, self.group)
-                        for rank in range(self.num_workers)]
-        self.worker_models = list(self.models)
-        self.get([w.pid.remote() for w in self.workers])  # fails here, clearly, if a replica cannot be built
+        """Starts the workers (once), and gives them the models made in the scope since."""
+        if not self.workers:
+            ray = connect(self.address, self.num_workers * self.cpus_per_worker)
+            self.group = start_group(ray, self.num_workers)
+            self.specs = [model_spec(m) for m in self.models]
+            states = [state_files(m, m.optimizer) for m in self.models]
+            actor = ray.remote(Worker).options(
+                num_cpus=self.cpus_per_worker, max_restarts=self.max_restarts,
+                runtime_env={"env_vars": {"GRAPHC_NUM_THREADS": str(max(self.cpus_per_worker, 1))}},
+            )
+            self.workers = [actor.remote(rank, self.num_workers, self.specs, states, self.seed, self.group,
+                                         config.get_backend()) for rank in range(self.num_workers)]
+            self._wait_placed(ray)
+        if len(self.specs) < len(self.models):
+            self.specs += [model_spec(m) for m in self.models[len(self.specs):]]
+            states = [state_files(m, m.optimizer) for m in self.models]
+            self.get([w.ensure_models.remote(self.specs, states) for w in self.workers])
+
+    def _wait_placed(self, ray) -> None:
+        """Waits for every worker to be up (a replica that cannot be built raises here); workers that
+        find no free CPUs within ``START_TIMEOUT`` are an error, not a hang."""
+        refs = [w.pid.remote() for w in self.workers]
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=START_TIMEOUT)
+        if len(ready) < len(refs):
+            free = ray.available_resources().get("CPU", 0)
+            self.shutdown()
+            raise RuntimeError(
+                f"only {len(ready)} of {len(refs)} Ray workers started within {START_TIMEOUT:g} s; the cluster has "
+                f"{free:g} CPUs free for {len(refs)} x {self.cpus_per_worker} (other actors, e.g. another "
+                "strategy's workers, hold the rest: strategy.shutdown() frees them)"
+            )
+        self.get(refs)
 
     def index_of(self, model) -> int:
         for i, m in enumerate(self.models):
@@ -170,7 +190,7 @@ class RayStrategy:
     def sync_models(self) -> None:
         """Brings the driver's models up to the replicas' state (after ``strategy.run`` changed them)."""
         if self.replicas_ahead and self.workers:
-            for index in range(len(self.worker_models)):
+            for index in range(len(self.specs)):
                 self.pull(index)
         self.replicas_ahead = False
 
@@ -182,7 +202,7 @@ class RayStrategy:
             for actor in [*self.workers, self.group]:
                 if actor is not None:
                     ray.kill(actor)
-        self.workers, self.group, self.worker_models = [], None, []
+        self.workers, self.group, self.specs = [], None, []
 
     def fit(self, model, train, validation, **options):
         """``model.fit`` of a model made in the scope (``Model.fit`` calls this with its arguments
@@ -231,7 +251,7 @@ class RayStrategy:
         for index, model in enumerate(self.models):
             if value is model:
                 return ("model", index)
-            if value is getattr(model, "optimizer", None):
+            if value is not None and value is getattr(model, "optimizer", None):
                 return ("optimizer", index)
         if isinstance(value, optimizers.Optimizer):
             return ("standalone_optimizer", id(value), optimizers.serialize(value))

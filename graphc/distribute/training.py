@@ -85,6 +85,7 @@ class _Run:
         if 0 <= strategy.max_restarts < self.restarts:
             raise WorkerLost(f"a worker died {self.restarts} times in one fit; max_restarts={strategy.max_restarts}")
         strategy.new_group()
+        strategy.get([w.ensure_models.remote(strategy.specs, None) for w in strategy.workers])
         strategy.get([w.restore.remote(self.index, self.files, self.metric_states[r] if self.metric_states else None)
                       for r, w in enumerate(strategy.workers)])
         for batch in self.replay[:-1]:

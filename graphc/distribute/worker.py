@@ -18,7 +18,7 @@ import numpy as np
 from graphc.ir import ops
 from graphc.ir.errors import InvalidArgumentError
 
-from .. import nest
+from .. import config, nest
 from .. import random as gc_random
 from ..function import function
 from .context import ReplicaContext, get_replica_context, replica_scope
@@ -86,16 +86,26 @@ class Worker:
     """The actor body: ``rank`` among ``size`` replicas of the models in ``specs`` (restored from
     ``states``), all-reducing through ``group``."""
 
-    def __init__(self, rank: int, size: int, specs: list, states: list, seed: int, group):
+    def __init__(self, rank: int, size: int, specs: list, states: list, seed: int, group, backend: str):
         self.rank, self.size, self.group = rank, size, group
+        config.set_backend(backend)  # the driver's choice
         gc_random.set_seed(seed + rank)  # per-replica random streams, reproducible from the seed
-        self.models = [build_model(spec) for spec in specs]
-        self.optimizers = [model.optimizer for model in self.models]
-        for model, optimizer, files in zip(self.models, self.optimizers, states):
-            restore_state(model, optimizer, files)
-        self.recorders = [GradientRecorder(o) if o is not None else None for o in self.optimizers]
+        self.models, self.optimizers, self.recorders = [], [], []
         self.steps: dict = {}
         self.standalone: dict = {}
+        self.ensure_models(specs, states)
+
+    def ensure_models(self, specs: list, states: list | None) -> None:
+        """Builds the models of ``specs`` this worker lacks (made in the scope after it started, or
+        lost when Ray restarted it), restored from ``states`` when given."""
+        for index in range(len(self.models), len(specs)):
+            model = build_model(specs[index])
+            optimizer = model.optimizer
+            if states is not None:
+                restore_state(model, optimizer, states[index])
+            self.models.append(model)
+            self.optimizers.append(optimizer)
+            self.recorders.append(GradientRecorder(optimizer) if optimizer is not None else None)
 
     # -- housekeeping ------------------------------------------------------------------------------
     def pid(self) -> int:
