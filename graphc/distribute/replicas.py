@@ -66,11 +66,16 @@ def _checkpoint(model, optimizer) -> Checkpoint:
     return Checkpoint(model=model) if optimizer is None else Checkpoint(model=model, optimizer=optimizer)
 
 
+def save_state(model, optimizer, prefix: str) -> str:
+    """Writes ``gc.train.Checkpoint(model=model, optimizer=optimizer)`` to ``prefix``."""
+    return _checkpoint(model, optimizer).write(prefix)
+
+
 def state_files(model, optimizer) -> dict[str, bytes]:
     """The variables of ``model`` and ``optimizer`` as the bytes of a ``gc.train.Checkpoint``, by file
     suffix."""
     with tempfile.TemporaryDirectory(prefix="graphc-replica-") as folder:
-        prefix = _checkpoint(model, optimizer).write(os.path.join(folder, "state"))
+        prefix = save_state(model, optimizer, os.path.join(folder, "state"))
         return {path[len(prefix):]: open(path, "rb").read() for path in glob.glob(prefix + "*")}
 
 

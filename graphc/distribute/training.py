@@ -9,8 +9,9 @@ averaged the same way every step (synchronised, as TensorFlow's MEAN aggregation
 replicas bit-identical.
 
 Fault tolerance: the strategy checkpoints the model (weights, optimizer state) and each replica's
-metric states at each epoch's start (or every ``save_freq`` steps) and keeps the global batches
-given since. When a worker dies, Ray restarts it (``max_restarts``); every replica is restored from
+metric states at each epoch's start (or every ``save_freq`` steps: the driver's model then takes
+that state too) and keeps the global batches given since; with ``checkpoint_dir`` the model's
+state is also written there as the ``gc.train.Checkpoint(model=..., optimizer=...)`` ``ckpt``. When a worker dies, Ray restarts it (``max_restarts``); every replica is restored from
 that checkpoint and the kept batches are replayed, so training ends where it would have.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ import os
 from graphc.ir.errors import InvalidArgumentError
 
 from .. import callbacks as callbacks_module
-from .replicas import state_files, write_state
+from .replicas import restore_state, save_state, state_files
 from .runtime import WorkerLost
 from .values import split_batch
 
@@ -40,26 +41,33 @@ class _Run:
         self.metric_states = None  # ... each replica's metric states (None: reset) ...
         self.replay: list = []     # ... and the global batches given since
 
+    def resilient(self, action, replayed: int | None = None):
+        """``action()``, again after restoring the replicas when a worker died meanwhile; the batches
+        kept since the checkpoint (the first ``replayed`` of them) are replayed first."""
+        while True:
+            try:
+                return action()
+            except WorkerLost:
+                self.recover(len(self.replay) if replayed is None else replayed)
+
     def checkpoint(self, from_replicas: bool) -> None:
-        strategy = self.strategy
-        if from_replicas:
-            snapshots = strategy.get([w.snapshot.remote(self.index, r == 0) for r, w in enumerate(strategy.workers)])
+        strategy, model = self.strategy, self.model
+        if from_replicas:  # the driver's model takes the state too (it is what gets written)
+            snapshots = self.resilient(lambda: strategy.get(
+                [w.snapshot.remote(self.index, r == 0) for r, w in enumerate(strategy.workers)]))
             self.files, self.metric_states = snapshots[0][0], [metrics for _, metrics in snapshots]
+            restore_state(model, model.optimizer, self.files)
         else:
-            self.files, self.metric_states = state_files(self.model, self.model.optimizer), None
+            self.files, self.metric_states = state_files(model, model.optimizer), None
         self.replay = []
         if strategy.checkpoint_dir is not None:
             os.makedirs(strategy.checkpoint_dir, exist_ok=True)
-            write_state(self.files, os.path.join(strategy.checkpoint_dir, "ckpt"))
+            save_state(model, model.optimizer, os.path.join(strategy.checkpoint_dir, "ckpt"))
 
     def step(self, batch) -> dict:
         """One global step (recovering from lost workers); the combined metrics."""
         self.replay.append(batch)
-        while True:
-            try:
-                return self._step(batch)
-            except WorkerLost:
-                self.recover()
+        return self.resilient(lambda: self._step(batch), replayed=len(self.replay) - 1)
 
     def _step(self, batch) -> dict:
         strategy = self.strategy
@@ -78,8 +86,9 @@ class _Run:
                 raise ReplicaDivergence(f"the replicas' variables differ after step {self.step_id}")
         return results[0][0]
 
-    def recover(self) -> None:
-        """Restores every replica from the last checkpoint and replays the batches since."""
+    def recover(self, replayed: int) -> None:
+        """Restores every replica from the last checkpoint and replays the first ``replayed`` batches
+        kept since."""
         strategy = self.strategy
         self.restarts += 1
         if 0 <= strategy.max_restarts < self.restarts:
@@ -88,7 +97,7 @@ class _Run:
         strategy.get([w.ensure_models.remote(strategy.specs, None) for w in strategy.workers])
         strategy.get([w.restore.remote(self.index, self.files, self.metric_states[r] if self.metric_states else None)
                       for r, w in enumerate(strategy.workers)])
-        for batch in self.replay[:-1]:
+        for batch in self.replay[:replayed]:
             self._step(batch)
 
 
@@ -112,7 +121,7 @@ def fit(strategy, model, train, validation, epochs: int, initial_epoch: int, ver
     cbs.on_train_begin({})
     logs: dict = {}
     for epoch in range(initial_epoch, epochs):
-        strategy.get([w.reset_metrics.remote(index) for w in strategy.workers])
+        run.resilient(lambda: strategy.get([w.reset_metrics.remote(index) for w in strategy.workers]))
         run.checkpoint(from_replicas=False)
         cbs.on_epoch_begin(epoch, {})
         for step, batch in enumerate(train.epoch()):
@@ -123,7 +132,7 @@ def fit(strategy, model, train, validation, epochs: int, initial_epoch: int, ver
                 run.checkpoint(from_replicas=True)
             if model.stop_training:
                 break
-        strategy.pull(index)
+        run.resilient(lambda: strategy.pull(index))
         epoch_logs = dict(logs)
         if validation is not None and (epoch + 1) % validation_freq == 0:
             val_logs = model._run_test(validation, None)

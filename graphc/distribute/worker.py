@@ -93,6 +93,7 @@ class Worker:
         self.models, self.optimizers, self.recorders = [], [], []
         self.steps: dict = {}
         self.standalone: dict = {}
+        self.pending_metrics: dict = {}
         self.ensure_models(specs, states)
 
     def ensure_models(self, specs: list, states: list | None) -> None:
@@ -128,11 +129,16 @@ class Worker:
         return files, [np.asarray(v.numpy()) for m in model.metrics for v in m.variables]
 
     def restore(self, index: int, files, metric_states) -> None:
+        """Sets the model's state from ``files`` and its metrics' states from ``metric_states``. A
+        replica that has not traced its step yet lacks the compiled metrics (they are made by the
+        first step): their states are added to what the first step gives them."""
         model = self.models[index]
         restore_state(model, self.optimizers[index], files)
         model.reset_metrics()
-        for variable, value in zip([v for m in model.metrics for v in m.variables], metric_states or []):
+        variables = [v for m in model.metrics for v in m.variables]
+        for variable, value in zip(variables, metric_states or []):
             variable.assign(value)
+        self.pending_metrics[index] = (len(variables), list(metric_states or [])[len(variables):])
 
     def digest(self, index: int) -> str:
         """A hash of every variable of the model and its optimizer (replicas in sync agree on it)."""
@@ -175,6 +181,9 @@ class Worker:
                                        "batch at least as large as the number of replicas")
         synced = [v for v in model.non_trainable_variables if v.dtype.is_floating]
         metric_vars = [v for m in model.metrics for v in m.variables]
+        start, pending = self.pending_metrics.pop(index, (0, []))
+        for variable, value in zip(metric_vars[start:], pending):  # sums and counts: they add
+            variable.assign(np.asarray(variable.numpy()) + value)
         parts = [g * weight for g in grads] + [np.asarray(v.numpy()) * weight for v in synced]
         parts += [np.asarray(v.numpy()) for v in metric_vars]
         flat = np.concatenate([np.asarray(p, np.float64).ravel() for p in parts]) if parts else np.zeros(0)

@@ -25,6 +25,8 @@ def make_strategy(ray_instance):
     made = []
 
     def make(**options):
+        for previous in made:  # one strategy's workers at a time: they take both CPUs
+            previous.shutdown()
         strategy = gc.distribute.RayStrategy(**{"num_workers": 2, **options})
         made.append(strategy)
         return strategy
