@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-slow fuzz bench install graphviz clean
+.PHONY: demo test test-slow fuzz bench bench-distributed install graphviz clean
 
 $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory graphviz
@@ -60,6 +60,10 @@ fuzz: $(STAMP)
 # OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE, set on some machines for old OpenBLAS builds, slow NumPy down.
 bench: $(STAMP)
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) bench/run.py $(BENCH_ARGS)
+
+# Data-parallel training on a local Ray instance: steps/s of 1 and 2 workers, scaling efficiency.
+bench-distributed: $(STAMP)
+	$(PY) bench/distributed.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis

@@ -81,6 +81,14 @@ EXPECTED = {
         "compiled": ["trained compiled in"],
         "eager": ["trained eagerly in"],
     },
+    "distributed_digits.py": {
+        "any": [
+            "Ray: a local instance, 2 CPUs", "replicas in sync: 2; global batch 64 = 2 x 32",
+            "same weights as one process with batches of 64: True", "gc.distribute.predict agrees with model.predict: True",
+        ],
+        "compiled": [],
+        "eager": [],
+    },
     "quickstart.py": {
         "any": ["graph predict(%0:f32[2,3] x)", "= sigmoid %4   # quickstart.py:9", "return %5"],
         "compiled": [],

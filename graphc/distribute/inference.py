@@ -6,6 +6,7 @@ the padding cut from its result, so every call has the same shapes and reuses th
 """
 from __future__ import annotations
 
+import os
 from collections import deque
 
 import numpy as np
@@ -18,7 +19,7 @@ from ..function import Function, function
 from ..models.batching import Batches, positive_or_none
 from ..models.model import Model
 from .replicas import build_model, model_spec, restore_state, state_files
-from .runtime import connect, user_error
+from .runtime import connect, user_error, wait_placed
 
 
 class Predictor:
@@ -37,9 +38,8 @@ class Predictor:
         outputs = self.function(batch)
         return nest.map_structure(lambda t: np.asarray(t.numpy() if hasattr(t, "numpy") else t)[:size], outputs)
 
-    def traces(self) -> int:
-        """How many times the prediction was compiled (traced)."""
-        return len(self.function.concrete_functions())
+    def pid(self) -> int:
+        return os.getpid()
 
 
 def _padded(batch, size: int):
@@ -82,6 +82,8 @@ def _stream(kind, payload, state, batches, num_workers, cpus_per_worker, address
     ray = connect(address, num_workers * cpus_per_worker)
     actor = ray.remote(Predictor).options(num_cpus=cpus_per_worker)
     workers = [actor.remote(kind, payload, state) for _ in range(num_workers)]
+    for rank, ref in enumerate(wait_placed(ray, workers, cpus_per_worker)):
+        _result(ray, rank, ref)
     queue: deque = deque()
     full = None
     try:

@@ -6,6 +6,7 @@ import os
 
 from graphc.ir.errors import InvalidArgumentError
 
+START_TIMEOUT = 60.0  # seconds new workers may wait for free CPUs
 INSTALL_HINT = "gc.distribute needs Ray: pip install 'graphc[distributed]'"
 
 
@@ -57,3 +58,21 @@ def user_error(ray, error: BaseException, rank: int) -> BaseException:
     cause = error.cause
     cause.add_note(f"raised on Ray worker {rank} (replica {rank}); the worker's traceback:\n{error}")
     return cause
+
+
+def wait_placed(ray, actors: list, cpus_per_worker: int) -> list:
+    """Waits until every actor answers; returns the refs of their ``pid()`` (a replica that cannot be
+    built raises when they are read). Actors that find no free CPUs within ``START_TIMEOUT`` are
+    killed and raise RuntimeError: an error, not a hang."""
+    refs = [actor.pid.remote() for actor in actors]
+    ready, _ = ray.wait(refs, num_returns=len(refs), timeout=START_TIMEOUT)
+    if len(ready) < len(refs):
+        free = ray.available_resources().get("CPU", 0)
+        for actor in actors:
+            ray.kill(actor)
+        raise RuntimeError(
+            f"only {len(ready)} of {len(refs)} Ray workers started within {START_TIMEOUT:g} s; the cluster has "
+            f"{free:g} CPUs free for {len(refs)} x {cpus_per_worker} (other actors, e.g. a strategy's workers, "
+            "hold the rest: strategy.shutdown() frees them)"
+        )
+    return refs

@@ -29,12 +29,11 @@ from .collective import start_group
 from . import training
 from .context import reduce_op, strategy_scope
 from .replicas import model_spec, restore_state, state_files
-from .runtime import WorkerLost, connect, require_ray, user_error, worker_died
+from .runtime import WorkerLost, connect, require_ray, user_error, wait_placed, worker_died
 from .values import DistributedDataset, PerReplica, reduce_values
 from .worker import Worker
 
 RESTART_TIMEOUT = 120.0  # seconds a restarting worker may take to answer again
-START_TIMEOUT = 60.0  # seconds new workers may wait for free CPUs
 
 
 class RayStrategy:
@@ -99,26 +98,15 @@ class RayStrategy:
             )
             self.workers = [actor.remote(rank, self.num_workers, self.specs, states, self.seed, self.group,
                                          config.get_backend()) for rank in range(self.num_workers)]
-            self._wait_placed(ray)
+            try:
+                self.get(wait_placed(ray, self.workers, self.cpus_per_worker))
+            except RuntimeError:
+                self.shutdown()
+                raise
         if len(self.specs) < len(self.models):
             self.specs += [model_spec(m) for m in self.models[len(self.specs):]]
             states = [state_files(m, m.optimizer) for m in self.models]
             self.get([w.ensure_models.remote(self.specs, states) for w in self.workers])
-
-    def _wait_placed(self, ray) -> None:
-        """Waits for every worker to be up (a replica that cannot be built raises here); workers that
-        find no free CPUs within ``START_TIMEOUT`` are an error, not a hang."""
-        refs = [w.pid.remote() for w in self.workers]
-        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=START_TIMEOUT)
-        if len(ready) < len(refs):
-            free = ray.available_resources().get("CPU", 0)
-            self.shutdown()
-            raise RuntimeError(
-                f"only {len(ready)} of {len(refs)} Ray workers started within {START_TIMEOUT:g} s; the cluster has "
-                f"{free:g} CPUs free for {len(refs)} x {self.cpus_per_worker} (other actors, e.g. another "
-                "strategy's workers, hold the rest: strategy.shutdown() frees them)"
-            )
-        self.get(refs)
 
     def index_of(self, model) -> int:
         for i, m in enumerate(self.models):
@@ -204,10 +192,10 @@ class RayStrategy:
                     ray.kill(actor)
         self.workers, self.group, self.specs = [], None, []
 
-    def fit(self, model, train, validation, **options):
-        """``model.fit`` of a model made in the scope (``Model.fit`` calls this with its arguments
-        checked); see ``graphc.distribute.training``."""
-        return training.fit(self, model, train, validation, **options)
+    def steps(self, model, train) -> training.ReplicatedSteps:
+        """The training steps of ``model.fit`` (of a model made in the scope) on the replicas;
+        ``Model.fit`` calls this with its batches. See ``graphc.distribute.training``."""
+        return training.ReplicatedSteps(self, model, train)
 
     # -- custom training loops -----------------------------------------------------------------------------
     def run(self, fn, args=(), kwargs=None) -> PerReplica:

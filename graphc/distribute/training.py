@@ -1,6 +1,7 @@
 """``Model.fit`` under a ``RayStrategy``: the driver cuts each global batch into one part per
-replica, the replicas step together (gradients averaged by an all-reduce), and the progress bar,
-History and callbacks run on the driver with the metrics of all replicas combined.
+replica, the replicas step together (gradients averaged by an all-reduce), and ``Model.fit``'s own
+loop (progress bar, History, callbacks, validation) runs on the driver with the metrics of all
+replicas combined.
 
 Gradients are averaged weighted by each replica's share of the global batch, so the step is the
 one a single process takes on the whole batch (TensorFlow's convention: losses divided by the
@@ -20,7 +21,6 @@ import os
 
 from graphc.ir.errors import InvalidArgumentError
 
-from .. import callbacks as callbacks_module
 from .replicas import restore_state, save_state, state_files
 from .runtime import WorkerLost
 from .values import split_batch
@@ -30,11 +30,19 @@ class ReplicaDivergence(AssertionError):
     """``check_sync``: the replicas' variables differ after a step."""
 
 
-class _Run:
-    """One ``fit`` of ``model`` (model ``index`` of ``strategy``)."""
+class ReplicatedSteps:
+    """The steps of one ``model.fit`` on the replicas of ``strategy`` (``Model.fit`` runs the loop,
+    the callbacks and the validation; this object runs each step and keeps the replicas, the
+    checkpoint and the driver's model in step)."""
 
-    def __init__(self, strategy, model, index: int):
-        self.strategy, self.model, self.index = strategy, model, index
+    def __init__(self, strategy, model, train):
+        if train.dataset is None and train.batch_size < strategy.num_workers:
+            raise InvalidArgumentError(f"fit: batch_size is the global batch, split among {strategy.num_workers} "
+                                       f"replicas: it must be at least {strategy.num_workers}, got {train.batch_size}")
+        strategy.start()
+        strategy.sync_models()
+        self.strategy, self.model, self.index = strategy, model, strategy.index_of(model)
+        strategy.push(self.index)
         self.step_id = 0
         self.restarts = 0
         self.files = None          # the last checkpoint: the chief's state files ...
@@ -64,10 +72,22 @@ class _Run:
             os.makedirs(strategy.checkpoint_dir, exist_ok=True)
             save_state(model, model.optimizer, os.path.join(strategy.checkpoint_dir, "ckpt"))
 
-    def step(self, batch) -> dict:
-        """One global step (recovering from lost workers); the combined metrics."""
+    def begin_epoch(self) -> None:
+        strategy = self.strategy
+        self.resilient(lambda: strategy.get([w.reset_metrics.remote(self.index) for w in strategy.workers]))
+        self.checkpoint(from_replicas=False)
+
+    def step(self, step: int, batch) -> dict:
+        """One global step (recovering from lost workers); the metrics of all replicas combined."""
         self.replay.append(batch)
-        return self.resilient(lambda: self._step(batch), replayed=len(self.replay) - 1)
+        logs = self.resilient(lambda: self._step(batch), replayed=len(self.replay) - 1)
+        if isinstance(self.strategy.save_freq, int) and (step + 1) % self.strategy.save_freq == 0:
+            self.checkpoint(from_replicas=True)
+        return logs
+
+    def end_epoch(self) -> None:
+        """The driver's model takes the chief replica's state (for validation and the callbacks)."""
+        self.resilient(lambda: self.strategy.pull(self.index))
 
     def _step(self, batch) -> dict:
         strategy = self.strategy
@@ -99,46 +119,3 @@ class _Run:
                       for r, w in enumerate(strategy.workers)])
         for batch in self.replay[:replayed]:
             self._step(batch)
-
-
-def fit(strategy, model, train, validation, epochs: int, initial_epoch: int, verbose: int, callbacks,
-        validation_freq: int):
-    """``model.fit`` on the strategy's replicas, with its arguments checked (``train`` and
-    ``validation`` are ``graphc.models.batching.Batches``); see the module docstring."""
-    if train.dataset is None and train.batch_size < strategy.num_workers:
-        raise InvalidArgumentError(f"fit: batch_size is the global batch, split among {strategy.num_workers} replicas: "
-                                   f"it must be at least {strategy.num_workers}, got {train.batch_size}")
-    strategy.start()
-    strategy.sync_models()
-    index = strategy.index_of(model)
-    strategy.push(index)
-    run = _Run(strategy, model, index)
-    model.history = callbacks_module.History()
-    extra = [callbacks_module.ProgbarLogger()] if verbose else []
-    cbs = callbacks_module.CallbackList([*extra, *(callbacks or []), model.history], model,
-                                        {"epochs": epochs, "steps": train.steps, "verbose": verbose})
-    model.stop_training = False
-    cbs.on_train_begin({})
-    logs: dict = {}
-    for epoch in range(initial_epoch, epochs):
-        run.resilient(lambda: strategy.get([w.reset_metrics.remote(index) for w in strategy.workers]))
-        run.checkpoint(from_replicas=False)
-        cbs.on_epoch_begin(epoch, {})
-        for step, batch in enumerate(train.epoch()):
-            cbs.on_train_batch_begin(step, {})
-            logs = run.step(batch)
-            cbs.on_train_batch_end(step, logs)
-            if isinstance(strategy.save_freq, int) and (step + 1) % strategy.save_freq == 0:
-                run.checkpoint(from_replicas=True)
-            if model.stop_training:
-                break
-        run.resilient(lambda: strategy.pull(index))
-        epoch_logs = dict(logs)
-        if validation is not None and (epoch + 1) % validation_freq == 0:
-            val_logs = model._run_test(validation, None)
-            epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
-        cbs.on_epoch_end(epoch, epoch_logs)
-        if model.stop_training:
-            break
-    cbs.on_train_end(logs)
-    return model.history

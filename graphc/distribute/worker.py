@@ -18,7 +18,7 @@ import numpy as np
 from graphc.ir import ops
 from graphc.ir.errors import InvalidArgumentError
 
-from .. import config, nest
+from .. import config, nest, optimizers
 from .. import random as gc_random
 from ..function import function
 from .context import ReplicaContext, get_replica_context, replica_scope
@@ -116,8 +116,6 @@ class Worker:
         self.group = group
 
     def standalone_optimizer(self, key, config):
-        from .. import optimizers
-
         if key not in self.standalone:
             self.standalone[key] = optimizers.get(config)
         return self.standalone[key]

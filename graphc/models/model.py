@@ -197,28 +197,27 @@ class Model(Layer):
             verbose = _verbosity(verbose)
             train, validation = fit_batches(x, y, sample_weight, batch_size, shuffle, steps_per_epoch,
                                             validation_split, validation_data, validation_batch_size)
-        if self._distribute_strategy is not None:
-            return self._distribute_strategy.fit(self, train, validation, epochs=epochs, initial_epoch=initial_epoch,
-                                                 verbose=verbose, callbacks=callbacks, validation_freq=validation_freq)
+        # the steps run here, or on the replicas of the strategy the model was made under
+        steps = _Steps(self) if self._distribute_strategy is None else self._distribute_strategy.steps(self, train)
         self.history = callbacks_module.History()
         extra = [callbacks_module.ProgbarLogger()] if verbose else []
         cbs = callbacks_module.CallbackList(  # the history last: it sees what other callbacks add to the logs
             [*extra, *(callbacks or []), self.history], self,
             {"epochs": epochs, "steps": train.steps, "verbose": verbose},
         )
-        train_function = self.make_train_function()
         self.stop_training = False
         cbs.on_train_begin({})
         logs: dict = {}
         for epoch in range(initial_epoch, epochs):
-            self.reset_metrics()
+            steps.begin_epoch()
             cbs.on_epoch_begin(epoch, {})
             for step, batch in enumerate(train.epoch()):
                 cbs.on_train_batch_begin(step, {})
-                logs = _floats(train_function(batch))
+                logs = steps.step(step, batch)
                 cbs.on_train_batch_end(step, logs)
                 if self.stop_training:
                     break
+            steps.end_epoch()
             epoch_logs = dict(logs)
             if validation is not None and (epoch + 1) % validation_freq == 0:
                 val_logs = self._run_test(validation, None)
@@ -295,6 +294,23 @@ class Model(Layer):
     def summary(self, print_fn=None) -> None:
         """Prints the layers with their output shapes and parameter counts."""
         print_summary(self, print_fn)
+
+
+class _Steps:
+    """The training steps of ``fit`` in this process (a strategy supplies its own: ``begin_epoch``,
+    ``step(step, batch)`` returning the logs, ``end_epoch``)."""
+
+    def __init__(self, model: Model):
+        self.model, self.train_function = model, model.make_train_function()
+
+    def begin_epoch(self) -> None:
+        self.model.reset_metrics()
+
+    def step(self, step: int, batch) -> dict:
+        return _floats(self.train_function(batch))
+
+    def end_epoch(self) -> None:
+        pass
 
 
 def _tensor(x):
