@@ -61,6 +61,13 @@ class Sequential(Model):
             self._input_layer = InputLayer(batch_shape=input_shape)
         super().build(tuple(input_shape))
 
+    @property
+    def input_shape(self) -> tuple:
+        """The batch shape of the model's input (None for sizes known only at run time), as Keras'."""
+        if self._input_layer is None:
+            raise AttributeError(f"Sequential model {self.name!r} has no defined input shape yet (start it with gc.Input)")
+        return tuple(self._input_layer.batch_shape)
+
     def call(self, inputs, training=None):
         x, mask = inputs, None
         for layer in self._stack:  # a mask made by one layer (Embedding, Masking) reaches the next ones
