@@ -16,7 +16,7 @@ def _ort_run(model: onnx.ModelProto, arrays) -> list[np.ndarray]:
     session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
     assert len(names) == len(arrays), f"the model takes {names}, got {len(arrays)} arrays"
-    return session.run(None, dict(zip(names, arrays)))
+    return session.run(None, dict(zip(names, map(np.asarray, arrays))))
 
 
 def _ops(graph: onnx.GraphProto) -> set[str]:
