@@ -5,5 +5,6 @@ exported models); importing graphc does not import it.
 """
 from .errors import ExportError, LoadError
 from .export import DEFAULT_OPSET, export
+from .load import load
 
-__all__ = ["DEFAULT_OPSET", "ExportError", "LoadError", "export"]
+__all__ = ["DEFAULT_OPSET", "ExportError", "LoadError", "export", "load"]

@@ -237,7 +237,10 @@ def concrete_function_of(target, input_specs: tuple) -> ConcreteFunction:
     if isinstance(target, Layer):
         specs = input_specs or model_input_specs(target)
         layer = target
-        target = function(lambda *xs: layer(xs[0] if len(xs) == 1 else list(xs), training=False), name=layer.name)
+        if len(specs) == 1:
+            target = function(lambda inputs: layer(inputs, training=False), name=layer.name)
+        else:
+            target = function(lambda *inputs: layer(list(inputs), training=False), name=layer.name)
         return target.get_concrete_function(*specs)
     if not isinstance(target, Function):
         if not callable(target):
