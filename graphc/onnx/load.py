@@ -9,6 +9,7 @@ so the model can be fine-tuned); other initializers (shapes, indices, scalars) a
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 import keyword
 import os
@@ -16,6 +17,7 @@ import re
 
 import numpy as np
 
+from graphc.ir.dispatch import name_scope
 from graphc.ir.errors import GraphcError
 from graphc.ir.types import as_dtype
 
@@ -81,7 +83,10 @@ class Context:
         while inputs and inputs[-1] is None:
             inputs.pop()
         try:
-            results = IMPORTERS[node.op_type](self, attrs, *inputs)
+            with contextlib.ExitStack() as scopes:  # the scope of the node's name (a/b of a/b/Op)
+                for part in filter(None, node.name.split("/")[:-1]):
+                    scopes.enter_context(name_scope(part))
+                results = IMPORTERS[node.op_type](self, attrs, *inputs)
         except LoadError:
             raise
         except GraphcError as error:
