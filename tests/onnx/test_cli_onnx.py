@@ -86,3 +86,15 @@ def test_errors_are_one_line(workspace, capsys, argv, status, message):
     (workspace / "junk.onnx").write_bytes(b"\x00\x01garbage")
     got, out, err = _run(argv, capsys)
     assert got == status and message in err and "Traceback" not in err
+
+
+def test_graphc_and_gc_onnx_load_without_the_onnx_package():
+    """The onnx package loads on the first export or load, not with graphc nor with gc.onnx."""
+    import subprocess
+    import sys
+
+    code = ("import sys, graphc as gc; gc.onnx.ExportError; import graphc.onnx.load, graphc.onnx.import_ops; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('onnx', 'onnxruntime')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -132,7 +132,9 @@ def test_round_trip_of_control_flow(tmp_path):
             y = y * 1.5 + 1.0
         return y
 
-    loaded = gc.onnx.load(gc.onnx.export(f, path=str(tmp_path / "f.onnx")) and str(tmp_path / "f.onnx"))
+    path = str(tmp_path / "f.onnx")
+    gc.onnx.export(f, path=path)
+    loaded = gc.onnx.load(path)
     for x in (_rng.random((2, 3), np.float32), -_rng.random((4, 3), np.float32)):
         np.testing.assert_allclose(loaded(x).numpy(), f(x).numpy(), rtol=1e-6)
 
