@@ -3,7 +3,8 @@
 The graph's inputs keep their names (a None dimension becomes a symbolic ``dim_param``), its
 variables become initializers (named as the variables), each node becomes the ONNX nodes of its
 rule in ``export_ops`` (named ``scope/OpType_k``, with the user's line in ``doc_string``), and
-``cond``/``while_loop`` become ``If``/``Loop`` with their regions as subgraphs. The model is built
+``cond``/``while_loop`` become ``If``/``Loop`` with their regions as subgraphs; convolutions
+(image patches times reshaped filters) become ``Conv`` (``export_conv``). The model is built
 with the ``onnx`` package's helpers and must pass ``onnx.checker.check_model(full_check=True)``.
 """
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ..function import ConcreteFunction, Function, function
 from ..layers.base import Layer
 from ..tracing import TensorSpec
 from .errors import ExportError, require_onnx
+from .export_conv import emit_convolution, find_convolutions
 from .export_ops import EXPORTERS, NOT_EXPORTABLE
 
 DEFAULT_OPSET = 18  # every rule is written for opset 18 and checked up to the onnx package's newest
@@ -98,10 +100,16 @@ class Builder:
         """Writes ``graph``'s nodes (its inputs named by ``names``); returns its outputs' names.
         ``source`` names the written nodes after another node (a decomposition's)."""
         outer = self.source
+        convolutions, replaced = find_convolutions(graph)
         try:
             for node in graph.nodes:
+                if node in replaced:
+                    continue
                 self.source = source or node
-                results = self._emit_node(node, [names[v] for v in node.inputs])
+                if node in convolutions:
+                    results = emit_convolution(self, convolutions[node], names)
+                else:
+                    results = self._emit_node(node, [names[v] for v in node.inputs])
                 names.update(zip(node.outputs, [results] if isinstance(results, str) else results))
         finally:
             self.source = outer
