@@ -48,6 +48,7 @@ def test_variables_are_initializers_and_nodes_keep_scopes_and_lines():
     initializers = {i.name: onnx.numpy_helper.to_array(i) for i in exported.graph.initializer}
     for v in model.variables:
         np.testing.assert_array_equal(initializers[v.name], v.numpy())
+    assert [n.op_type for n in exported.graph.node].count("Conv") == 2  # no patches: Conv, NHWC <-> NCHW
     convs = [n for n in exported.graph.node if n.name.startswith(f"{model.name}/conv2d")]
     assert convs and all(n.doc_string.startswith("graphc ") for n in convs)
     assert all(f"{__file__}:" in n.doc_string for n in convs)  # the line that exported the model
