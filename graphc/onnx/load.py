@@ -195,9 +195,7 @@ def load(path) -> ConcreteFunction:
     run.__signature__ = inspect.Signature(
         [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for name in parameters])
     traced = function(run, input_signature=specs, name=_parameter(graph.name or "onnx_model", 0))
-    concrete = traced.get_concrete_function()
-    concrete.onnx_weights = weights  # keeps the variables alive with the function
-    return concrete
+    return traced.get_concrete_function()  # run's closure keeps the variables alive
 
 
 def _spec(context: Context, value) -> TensorSpec:
