@@ -18,28 +18,40 @@ class ConvPattern:
 
 
 def find_convolutions(graph: Graph) -> tuple[dict[Node, ConvPattern], set[Node]]:
-    """``({matmul node: its convolution}, nodes the convolutions make unnecessary)``: a matmul of
-    float patches (read by nothing else) with a reshape of rank-4 filters ``[kh, kw, C, F]``."""
+    """``({node: the convolution it computes}, nodes the convolutions make unnecessary)``. A
+    convolution is a matmul of float patches with a reshape of rank-4 filters ``[kh, kw, C, F]``:
+    of the patches themselves (batch known at run time), or of the patches reshaped to rows, the
+    product reshaped back to images (a known batch); every intermediate read by nothing else."""
     users = graph.users()
+
+    def only_use(value) -> Node | None:
+        readers = users[value]
+        return readers[0] if len(readers) == 1 and value not in graph.outputs else None
+
     found: dict[Node, ConvPattern] = {}
     replaced: set[Node] = set()
     for node in graph.nodes:
-        if node.op != "matmul":
+        if node.op != "matmul" or any(v.node is None for v in node.inputs):
             continue
-        patches, kernel = (v.node for v in node.inputs)
-        if patches is None or kernel is None or patches.op != "extract_patches" or kernel.op != "reshape":
+        rows, kernel = (v.node for v in node.inputs)
+        patches, last, chain = rows, node, [node]
+        if rows.op == "reshape" and rows.inputs[0].node is not None:  # rows of a known batch
+            patches, last = rows.inputs[0].node, only_use(node.outputs[0])
+            chain = [rows, node]
+            if last is None or last.op != "reshape" or last.outputs[0].ndim != 4 or only_use(rows.outputs[0]) is None:
+                continue
+        if patches.op != "extract_patches" or kernel.op != "reshape" or only_use(patches.outputs[0]) is None:
             continue
         filters = kernel.inputs[0]
         kh, kw = patches.attrs["sizes"]
-        c = patches.inputs[0].shape[3]
-        if (filters.ndim != 4 or tuple(filters.shape[:3]) != (kh, kw, c) or not filters.dtype.is_floating
-                or len(users[patches.outputs[0]]) != 1 or node.inputs[0].ndim != 4):
+        if (filters.ndim != 4 or tuple(filters.shape[:3]) != (kh, kw, patches.inputs[0].shape[3])
+                or not filters.dtype.is_floating or last.outputs[0].ndim != 4):
             continue
-        found[node] = ConvPattern(patches.inputs[0], filters, patches)
-        replaced.add(patches)
-        if len(users[kernel.outputs[0]]) == 1 and kernel.outputs[0] not in graph.outputs:
+        found[last] = ConvPattern(patches.inputs[0], filters, patches)
+        replaced.update([patches, *(n for n in chain if n is not last)])
+        if only_use(kernel.outputs[0]) is not None:
             replaced.add(kernel)
-    return found, replaced - {v.node for v in graph.outputs}
+    return found, replaced
 
 
 def emit_convolution(b, pattern: ConvPattern, names: dict) -> str:

@@ -174,3 +174,12 @@ def test_model_without_an_input_shape_needs_specs(run_onnx, tmp_path):
     x = _rng.random((4, 2), np.float32)
     (got,) = run_onnx(onnx.load(str(tmp_path / "m.onnx")), [x])
     np.testing.assert_allclose(got, model(x).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_a_known_batch_exports_convolutions_as_conv_too(run_onnx):
+    model = _randomized(make_cnn())
+    exported = gc.onnx.export(model, gc.TensorSpec([4, 8, 8, 1]))
+    assert [n.op_type for n in exported.graph.node].count("Conv") == 2
+    x = _rng.random((4, 8, 8, 1), np.float32)
+    (got,) = run_onnx(exported, [x])
+    np.testing.assert_allclose(got, model(x, training=False).numpy(), rtol=1e-5, atol=1e-5)
