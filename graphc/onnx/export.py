@@ -166,15 +166,18 @@ class Builder:
         name = self.fresh(f"{self.source.scope}/{label}" if self.source.scope else label)
         return self.onnx.helper.make_graph(self.nodes, name, inputs, outputs, list(self.initializers.values()))
 
-    def value_info(self, name: str, value: Value, symbols: bool = False):
-        """The type of ``value`` under ``name``: symbolic sizes as named ``dim_param`` (``symbols``)
-        or left unknown."""
-        shape = [d if isinstance(d, int) else _dim_param(d) if symbols else None for d in value.shape]
+    def value_info(self, name: str, value: Value, symbols: dict | None = None):
+        """The type of ``value`` under ``name``: symbolic sizes as ``dim_param`` named by ``symbols``
+        (graphc's symbol otherwise), or left unknown without ``symbols``."""
+        shape = [d if isinstance(d, int) else None if symbols is None else symbols.get(d, re.sub(r"\W", "_", d))
+                 for d in value.shape]
         return self.onnx.helper.make_tensor_value_info(name, self.onnx_type(value.dtype), shape)
 
 
-def _dim_param(symbol: str) -> str:
-    return re.sub(r"\W", "_", symbol)
+def _dim_names(inputs: list[Value]) -> dict[str, str]:
+    """ONNX names of the inputs' symbolic sizes: ``batch`` for the first one on a leading axis."""
+    leading = [v.shape[0] for v in inputs if v.shape and isinstance(v.shape[0], str)]
+    return {leading[0]: "batch"} if leading else {}
 
 
 # -- the model ------------------------------------------------------------------------------------
@@ -196,10 +199,11 @@ def graph_to_model(graph: Graph, opset: int = DEFAULT_OPSET, name: str | None = 
     for result, output in zip(results, output_names):
         b.nodes.append(onnx.helper.make_node("Identity", [result], [output], name=b.fresh(f"{output}/Identity")))
     helper = onnx.helper
+    dims = _dim_names(graph.inputs)
     onnx_graph = helper.make_graph(
         b.nodes, name or graph.name,
-        [b.value_info(n, v, symbols=True) for n, v in zip(input_names, graph.inputs)],
-        [b.value_info(n, v, symbols=True) for n, v in zip(output_names, graph.outputs)],
+        [b.value_info(n, v, dims) for n, v in zip(input_names, graph.inputs)],
+        [b.value_info(n, v, dims) for n, v in zip(output_names, graph.outputs)],
         list(b.initializers.values()),
     )
     opsets = [helper.make_opsetid("", opset)]
