@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 
-from graphc import config
+from graphc import __version__, config
 from graphc.backends.numpy.ops import run_op
 from graphc.ir.graph import Graph, Node, Value
 from graphc.ir.ops.control import build_region
@@ -64,9 +64,9 @@ class Builder:
         return name
 
     def variable(self, name: str) -> str:
+        """The initializer holding the variable's current value, named as the variable."""
         if name not in self.initializers:
             value = np.asarray(self.variables[name].numpy())
-            self.names.add(name)
             self.initializers[name] = self.onnx.numpy_helper.from_array(value, name)
         return name
 
@@ -190,7 +190,7 @@ def graph_to_model(graph: Graph, opset: int = DEFAULT_OPSET, name: str | None = 
                           f"got {opset!r}")
     if not graph.outputs:
         raise ExportError(f"cannot export {graph.name} to ONNX: it returns no tensors")
-    names: set = set()
+    names = set(graph.variables)  # the variables' names are their initializers'
     b = Builder(onnx, names, graph.variables, top=True)
     input_names = [b.fresh(_input_name(v, i)) for i, v in enumerate(graph.inputs)]
     results = b.emit(graph, dict(zip(graph.inputs, input_names)))
@@ -209,8 +209,6 @@ def graph_to_model(graph: Graph, opset: int = DEFAULT_OPSET, name: str | None = 
     opsets = [helper.make_opsetid("", opset)]
     model = helper.make_model(onnx_graph, opset_imports=opsets, producer_name="graphc",
                               ir_version=helper.find_min_ir_version_for(opsets))
-    from graphc import __version__
-
     model.producer_version = __version__
     onnx.checker.check_model(model, full_check=True)
     return model

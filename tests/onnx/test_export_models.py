@@ -183,3 +183,15 @@ def test_a_known_batch_exports_convolutions_as_conv_too(run_onnx):
     x = _rng.random((4, 8, 8, 1), np.float32)
     (got,) = run_onnx(exported, [x])
     np.testing.assert_allclose(got, model(x, training=False).numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_variables_named_like_inputs_or_constants_keep_their_names(run_onnx):
+    v = gc.Variable(np.float32([1, 2, 3]), name="const")
+    w = gc.Variable(np.float32([10, 20, 30]), name="x")
+    model = gc.onnx.export(lambda x: x * 3.0 + v + w, gc.TensorSpec([3], name="x"))
+    initializers = {i.name: onnx.numpy_helper.to_array(i) for i in model.graph.initializer}
+    np.testing.assert_array_equal(initializers["const"], [1, 2, 3])
+    np.testing.assert_array_equal(initializers["x"], [10, 20, 30])
+    assert model.graph.input[0].name != "x"  # the input gives way: a variable keeps its name
+    (got,) = run_onnx(model, [np.float32([1, 1, 1])])
+    np.testing.assert_array_equal(got, [14, 25, 36])
