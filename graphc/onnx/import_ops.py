@@ -15,16 +15,9 @@ from graphc.ir.ops import conv
 from graphc.ir.ops import nn as nn_ops
 
 from .. import control_flow
+from .import_shapes import ShapeValue, shape_of, target
 
 TO_NHWC, TO_NCHW = (0, 2, 3, 1), (0, 3, 1, 2)
-
-
-class ShapeOf:
-    """The result of ONNX ``Shape`` on a tensor whose sizes are known only at run time: Reshape and
-    Expand take it as the shape of ``like``."""
-
-    def __init__(self, like):
-        self.like = like
 
 
 def _unary(fn):
@@ -87,20 +80,23 @@ def _constant(ctx, attrs):
 
 # -- shapes -----------------------------------------------------------------------------------------
 def _shape(ctx, attrs, x):
-    shape = tuple(x.shape)
-    if attrs.get("start", 0) or attrs.get("end") is not None:
-        shape = shape[attrs.get("start", 0):attrs.get("end")]
-    elif not all(isinstance(d, int) for d in shape):
-        return ShapeOf(x)
-    if not all(isinstance(d, int) for d in shape):
-        raise ctx.error(f"the shape {list(x.shape)} is known only at run time")
-    return np.asarray(shape, np.int64)
+    return shape_of(x, attrs.get("start", 0), attrs.get("end"))
+
+
+def _target(ctx, shape, x, what: str):
+    """A Reshape's or Expand's shape: ("like", tensor) or a list of ints."""
+    if not isinstance(shape, ShapeValue):
+        return ctx.known(shape, what).tolist()
+    found = target(shape, x)
+    if found is None:
+        raise ctx.error(f"{what} {list(shape.dims)} has several sizes known only at run time")
+    return found
 
 
 def _reshape(ctx, attrs, x, shape):
-    if isinstance(shape, ShapeOf):
-        return ops.reshape_like(x, shape.like)
-    shape = ctx.known(shape, "the new shape").tolist()
+    shape = _target(ctx, shape, x, "the new shape")
+    if shape[0] == "like":
+        return ops.reshape_like(x, shape[1])
     if not attrs.get("allowzero", 0):  # 0 copies the input's size
         shape = [x.shape[i] if d == 0 else d for i, d in enumerate(shape)]
     if any(not isinstance(d, int) for d in shape):
@@ -109,9 +105,9 @@ def _reshape(ctx, attrs, x, shape):
 
 
 def _expand(ctx, attrs, x, shape):
-    if isinstance(shape, ShapeOf):
-        return ops.broadcast_like(x, shape.like)
-    shape = ctx.known(shape, "the shape").tolist()
+    shape = _target(ctx, shape, x, "the shape")
+    if shape[0] == "like":
+        return ops.broadcast_like(x, shape[1])
     rank = max(len(shape), len(x.shape))
     have = [1] * (rank - len(x.shape)) + list(x.shape)
     want = [1] * (rank - len(shape)) + shape

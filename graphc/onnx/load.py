@@ -26,6 +26,7 @@ from ..tracing import TensorSpec
 from ..variables import Variable
 from .errors import LoadError, require_onnx
 from .import_ops import IMPORTERS
+from .import_shapes import ShapeValue, run_on_sizes
 
 DOMAINS = ("", "ai.onnx")
 
@@ -82,6 +83,13 @@ class Context:
         inputs = [self.scope[name] if name else None for name in node.input]
         while inputs and inputs[-1] is None:
             inputs.pop()
+        if any(isinstance(v, ShapeValue) for v in inputs) and node.op_type not in ("Reshape", "Expand"):
+            results = run_on_sizes(node.op_type, attrs, inputs)
+            if results is None:
+                raise self.error("its input is a shape with sizes known only at run time (graphc computes "
+                                 "Gather, Unsqueeze, Squeeze, Concat, Slice and Cast of shapes, for Reshape and Expand)")
+            self.scope[node.output[0]] = results
+            return
         try:
             with contextlib.ExitStack() as scopes:  # the scope of the node's name (a/b of a/b/Op)
                 for part in filter(None, node.name.split("/")[:-1]):

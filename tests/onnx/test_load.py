@@ -315,3 +315,35 @@ def test_a_loaded_function_checks_its_arguments(tmp_path):
     f = gc.onnx.load(_save(_small_model(), tmp_path))
     with pytest.raises(gc.errors.InvalidArgumentError):
         f(np.ones(5, np.float32))
+
+
+def test_shape_arithmetic_of_a_run_time_batch(run_onnx, tmp_path):
+    """PyTorch's x.view(x.size(0), -1), then a bias broadcast to the result's shape."""
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"], name="size"),
+        helper.make_node("Gather", ["shape", "zero"], ["batch"], name="size0", axis=0),
+        helper.make_node("Unsqueeze", ["batch", "axes"], ["batch1"], name="unsqueeze"),
+        helper.make_node("Concat", ["batch1", "minus_one"], ["target"], name="cat", axis=0),
+        helper.make_node("Reshape", ["x", "target"], ["flat"], name="view"),
+        helper.make_node("Shape", ["flat"], ["flat_shape"], name="flat_size"),
+        helper.make_node("Expand", ["bias", "flat_shape"], ["wide"], name="expand"),
+        helper.make_node("Add", ["flat", "wide"], ["y"], name="add"),
+    ]
+    model = _model(nodes, [helper.make_tensor_value_info("x", F, ["N", 2, 3, 4])],
+                   [helper.make_tensor_value_info("y", F, ["N", 24])],
+                   [_i64("zero", 0), _i64("axes", [0]), _i64("minus_one", [-1]),
+                    _init("bias", np.arange(24, dtype=np.float32))])
+    f = gc.onnx.load(_save(model, tmp_path))
+    for batch in (1, 5):
+        x = _rng.normal(size=(batch, 2, 3, 4)).astype(np.float32)
+        (want,) = run_onnx(model, [x])
+        np.testing.assert_allclose(f(x).numpy(), want, rtol=1e-6)
+
+
+def test_other_arithmetic_on_run_time_sizes_is_refused(tmp_path):
+    nodes = [helper.make_node("Shape", ["x"], ["shape"], name="size"),
+             helper.make_node("Mul", ["shape", "two"], ["y"], name="double_sizes")]
+    model = _model(nodes, [helper.make_tensor_value_info("x", F, ["N", 2])],
+                   [helper.make_tensor_value_info("y", TensorProto.INT64, [2])], [_i64("two", 2)])
+    with pytest.raises(LoadError, match="'double_sizes'.*known only at run time"):
+        gc.onnx.load(_save(model, tmp_path))
