@@ -4,6 +4,7 @@ from __future__ import annotations
 from graphc.ir.errors import InvalidArgumentError
 
 from ..layers import InputLayer, Layer, deserialize, register, serialize
+from ..layers.keras_tensor import KerasTensor
 from .model import Model
 
 
@@ -32,6 +33,8 @@ class Sequential(Model):
 
     def add(self, layer: Layer) -> None:
         """Appends ``layer`` (an ``Input`` may come first); builds it when the input shape is known."""
+        if isinstance(layer, KerasTensor) and isinstance(layer._keras_history.layer, InputLayer):
+            layer = layer._keras_history.layer
         if isinstance(layer, InputLayer):
             if self._stack or self._input_layer is not None:
                 raise InvalidArgumentError("an Input can only be the first entry of a Sequential model")

@@ -8,20 +8,21 @@ from .. import nest
 HEADER = ("Layer (type)", "Output Shape", "Param #")
 
 
-def print_summary(model, print_fn=None) -> None:
+def print_summary(model, print_fn=None, connected_to=None) -> None:
     """Prints ``model``'s layers with their output shapes and parameter counts, line by line through
-    ``print_fn`` (default: ``print``)."""
+    ``print_fn`` (default: ``print``); ``connected_to(layer)``, when given, fills a "Connected to" column."""
     print_fn = print_fn or print
+    header = HEADER + (("Connected to",) if connected_to else ())
     rows = [(f"{layer.name} ({type(layer).__name__})", _shape_text(layer), f"{layer.count_params():,}")
-            for layer in model.layers]
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) + 3 for i, h in enumerate(HEADER)]
+            + ((connected_to(layer),) if connected_to else ()) for layer in model.layers]
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) + 3 for i, h in enumerate(header)]
     rule = "_" * sum(widths)
     print_fn(f'Model: "{model.name}"')
     print_fn(rule)
-    print_fn("".join(h.ljust(w) for h, w in zip(HEADER, widths)))
+    print_fn("".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
     print_fn("=" * sum(widths))
     for row in rows:
-        print_fn("".join(c.ljust(w) for c, w in zip(row, widths)))
+        print_fn("".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
     print_fn("=" * sum(widths))
     trainable = sum(int(np.prod(v.shape, dtype=np.int64)) for v in model.trainable_weights)
     print_fn(f"Total params: {model.count_params():,}")
