@@ -1,4 +1,5 @@
-"""``gc.utils``: Keras's utilities that work on NumPy data."""
+"""``gc.utils``: Keras's utilities: ``to_categorical`` on NumPy data, and ``plot_model``/``model_to_dot``
+(drawn with Graphviz, ``graphc/models/plot.py``)."""
 from __future__ import annotations
 
 import numpy as np
@@ -22,3 +23,23 @@ def to_categorical(y, num_classes=None, dtype="float32") -> np.ndarray:
         raise InvalidArgumentError(f"labels must be in [0, {num_classes}), got values from {labels.min()} to "
                                    f"{labels.max()}")
     return np.eye(num_classes, dtype=dtype)[labels]
+
+
+def plot_model(model, to_file="model.png", show_shapes=False, show_dtype=False, show_layer_names=True, rankdir="TB",
+               expand_nested=False, dpi=96, show_layer_activations=False, show_trainable=False) -> str:
+    """Draws ``model``'s layer graph to ``to_file`` (format from its suffix: ``.png``, ``.svg``, ``.pdf``
+    or ``.dot``), as ``tf.keras.utils.plot_model``; returns the path. Needs ``pip install 'graphc[viz]'``
+    and Graphviz's ``dot`` program."""
+    from .models.plot import plot_model as draw  # loads graphviz only when drawing
+
+    return draw(model, to_file, show_shapes, show_dtype, show_layer_names, rankdir, expand_nested, dpi,
+                show_layer_activations, show_trainable)
+
+
+def model_to_dot(model, show_shapes=False, show_dtype=False, show_layer_names=True, rankdir="TB", expand_nested=False,
+                 dpi=96, show_layer_activations=False, show_trainable=False):
+    """``model``'s layer graph as a ``graphviz.Digraph`` (its ``.source`` is the DOT text), as Keras's."""
+    from .models.plot import model_to_dot as to_dot
+
+    return to_dot(model, show_shapes, show_dtype, show_layer_names, rankdir, expand_nested, dpi,
+                  show_layer_activations, show_trainable)

@@ -116,6 +116,11 @@ class Layer(Module):
         """The outputs (KerasTensors) of the layer's only call on KerasTensors."""
         return self.get_output_at(self._only_node("output"))
 
+    @property
+    def inbound_nodes(self) -> list:
+        """The layer's calls on KerasTensors (``gc.layers.keras_tensor.Node``), in order."""
+        return list(self._inbound_nodes)
+
     def get_input_at(self, node_index: int):
         """The inputs of the layer's call number ``node_index`` on KerasTensors."""
         node = self._node_at(node_index, "input")

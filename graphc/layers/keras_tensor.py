@@ -59,6 +59,41 @@ class KerasTensor:
 
     __hash__ = object.__hash__
 
+    # Python operators become layer calls (tf.keras's TFOpLambda layers)
+    def __add__(self, other): return _operator("add", self, other)
+    def __radd__(self, other): return _operator("add", other, self)
+    def __sub__(self, other): return _operator("subtract", self, other)
+    def __rsub__(self, other): return _operator("subtract", other, self)
+    def __mul__(self, other): return _operator("multiply", self, other)
+    def __rmul__(self, other): return _operator("multiply", other, self)
+    def __truediv__(self, other): return _operator("divide", self, other)
+    def __rtruediv__(self, other): return _operator("divide", other, self)
+    def __floordiv__(self, other): return _operator("floordiv", self, other)
+    def __rfloordiv__(self, other): return _operator("floordiv", other, self)
+    def __mod__(self, other): return _operator("mod", self, other)
+    def __rmod__(self, other): return _operator("mod", other, self)
+    def __pow__(self, other): return _operator("power", self, other)
+    def __rpow__(self, other): return _operator("power", other, self)
+    def __matmul__(self, other): return _operator("matmul", self, other)
+    def __rmatmul__(self, other): return _operator("matmul", other, self)
+    def __neg__(self): return _operator("negative", self)
+    def __abs__(self): return _operator("abs", self)
+
+    def __getitem__(self, index):
+        raise InvalidArgumentError(
+            f"{self!r} cannot be indexed: slice it with a layer (gc.layers.Lambda(lambda t: t[...]), gc.layers.Cropping1D)")
+
+
+def _operator(function: str, *operands):
+    from .operator_layer import apply_operator  # a cycle: operator layers are layers
+
+    for operand in operands:
+        if not isinstance(operand, (KerasTensor, int, float)) or isinstance(operand, bool):
+            raise InvalidArgumentError(
+                f"{function} of a KerasTensor and a {type(operand).__name__}: a Python operator on KerasTensors takes "
+                "KerasTensors and Python numbers; use a layer (gc.layers.Add, gc.layers.Lambda) for anything else")
+    return apply_operator(function, *operands)
+
 
 class Node:
     """One call of ``layer`` on KerasTensors: the call's arguments (KerasTensors among other values)

@@ -43,10 +43,15 @@ class Model(Layer):
 
     def __new__(cls, *args, **kwargs):
         if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
-            from .functional import Functional  # a cycle: functional models are models
-
-            return super().__new__(Functional)
+            return super().__new__(_functional())
         return super().__new__(cls)
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> "Model":
+        """A new model from ``get_config()``'s dict; ``gc.Model.from_config`` rebuilds functional models."""
+        if cls is Model and "input_layers" in config:
+            return _functional().from_config(config, custom_objects)
+        return super().from_config(config)
 
     def __init__(self, *args, **kwargs):
         if args or "inputs" in kwargs or "outputs" in kwargs:
@@ -325,6 +330,12 @@ class Model(Layer):
     def summary(self, print_fn=None) -> None:
         """Prints the layers with their output shapes and parameter counts."""
         print_summary(self, print_fn)
+
+
+def _functional() -> type:
+    from .functional import Functional  # a cycle: functional models are models
+
+    return Functional
 
 
 def _tensor(x):

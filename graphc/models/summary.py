@@ -13,7 +13,7 @@ def print_summary(model, print_fn=None, connected_to=None) -> None:
     ``print_fn`` (default: ``print``); ``connected_to(layer)``, when given, fills a "Connected to" column."""
     print_fn = print_fn or print
     header = HEADER + (("Connected to",) if connected_to else ())
-    rows = [(f"{layer.name} ({type(layer).__name__})", _shape_text(layer), f"{layer.count_params():,}")
+    rows = [(f"{layer.name} ({type(layer).__name__})", shape_text(layer.output_shape), f"{layer.count_params():,}")
             + ((connected_to(layer),) if connected_to else ()) for layer in model.layers]
     widths = [max([len(h)] + [len(r[i]) for r in rows]) + 3 for i, h in enumerate(header)]
     rule = "_" * sum(widths)
@@ -31,9 +31,9 @@ def print_summary(model, print_fn=None, connected_to=None) -> None:
     print_fn(rule)
 
 
-def _shape_text(layer) -> str:
-    """The layer's output shape with the batch dimension as None; ``?`` before its first call."""
-    shape = layer.output_shape
+def shape_text(shape) -> str:
+    """A layer's output shape (or structure of shapes) with the batch dimension as None; ``?`` for None
+    (before the layer's first call)."""
     if shape is None:
         return "?"
     return str(nest.map_structure(lambda s: (None,) + tuple(s[1:]) if isinstance(s, tuple) else s, shape))
