@@ -10,7 +10,7 @@ from graphc.ir.errors import InvalidArgumentError
 
 from .. import nest
 from ..viz.graphviz_package import GraphvizMissingError, import_graphviz
-from ..viz.render import output_format, reporting_write_errors
+from ..viz.render import dot_available, output_format, write
 from .model import Model
 from .summary import shape_text
 
@@ -37,23 +37,13 @@ def plot_model(model, to_file="model.png", show_shapes=False, show_dtype=False, 
     """Draws ``model``'s layer graph to ``to_file`` (``.png``, ``.svg``, ``.pdf``, or ``.dot`` for the
     Graphviz source), as ``tf.keras.utils.plot_model``; returns the file's path. Needs the graphviz
     package (``pip install 'graphc[viz]'``) and, except for ``.dot``, Graphviz's ``dot`` program."""
-    fmt = output_format(to_file)
+    if output_format(to_file) is not None and not dot_available():
+        raise GraphvizMissingError(
+            f"plot_model: writing {str(to_file)!r} needs Graphviz's dot program, which is not installed (Debian: "
+            f"apt-get install graphviz); or write the Graphviz source with to_file='{Path(to_file).with_suffix('.dot')}'")
     dot = model_to_dot(model, show_shapes, show_dtype, show_layer_names, rankdir, expand_nested, dpi,
                        show_layer_activations, show_trainable)
-    graphviz, path = import_graphviz(), Path(to_file)
-    with reporting_write_errors(path):
-        if fmt is None:
-            path.write_text(dot.source)
-            return str(path)
-        try:
-            data = dot.pipe(format=fmt)
-        except graphviz.ExecutableNotFound:
-            raise GraphvizMissingError(
-                f"plot_model: writing {str(path)!r} needs Graphviz's dot program, which is not installed (Debian: "
-                f"apt-get install graphviz); or write the Graphviz source with to_file='{path.with_suffix('.dot')}'"
-            ) from None
-        path.write_bytes(data)
-    return str(path)
+    return write(dot, to_file)
 
 
 def _draw(model, dot, options) -> tuple[list, list]:
