@@ -6,6 +6,10 @@ import numpy as np
 
 from graphc.ir.errors import InvalidArgumentError
 
+from .models.plot import model_to_dot, plot_model
+
+__all__ = ["model_to_dot", "plot_model", "to_categorical"]
+
 
 def to_categorical(y, num_classes=None, dtype="float32") -> np.ndarray:
     """One-hot rows for integer class labels ``y`` (any shape; a trailing axis of size 1 is dropped,
@@ -24,22 +28,3 @@ def to_categorical(y, num_classes=None, dtype="float32") -> np.ndarray:
                                    f"{labels.max()}")
     return np.eye(num_classes, dtype=dtype)[labels]
 
-
-def plot_model(model, to_file="model.png", show_shapes=False, show_dtype=False, show_layer_names=True, rankdir="TB",
-               expand_nested=False, dpi=96, show_layer_activations=False, show_trainable=False) -> str:
-    """Draws ``model``'s layer graph to ``to_file`` (format from its suffix: ``.png``, ``.svg``, ``.pdf``
-    or ``.dot``), as ``tf.keras.utils.plot_model``; returns the path. Needs ``pip install 'graphc[viz]'``
-    and Graphviz's ``dot`` program."""
-    from .models.plot import plot_model as draw  # loads graphviz only when drawing
-
-    return draw(model, to_file, show_shapes, show_dtype, show_layer_names, rankdir, expand_nested, dpi,
-                show_layer_activations, show_trainable)
-
-
-def model_to_dot(model, show_shapes=False, show_dtype=False, show_layer_names=True, rankdir="TB", expand_nested=False,
-                 dpi=96, show_layer_activations=False, show_trainable=False):
-    """``model``'s layer graph as a ``graphviz.Digraph`` (its ``.source`` is the DOT text), as Keras's."""
-    from .models.plot import model_to_dot as to_dot
-
-    return to_dot(model, show_shapes, show_dtype, show_layer_names, rankdir, expand_nested, dpi,
-                  show_layer_activations, show_trainable)
