@@ -31,6 +31,7 @@ from .input_layer import Input, InputLayer
 from .lambda_layer import Lambda
 from .merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from .normalization import BatchNormalization, GroupNormalization, LayerNormalization
+from .operator_layer import TFOpLambda  # noqa: F401  (registered: configs of models with operators load)
 from .pooling import GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D
 from .recurrent import GRU, LSTM, SimpleRNN
 from .resizing import Cropping1D, Cropping2D, UpSampling2D, ZeroPadding1D, ZeroPadding2D

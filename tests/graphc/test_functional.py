@@ -251,6 +251,15 @@ def test_config_round_trip_gives_the_same_predictions():
     assert json.loads(json.dumps(gc.Model.from_config(config).get_config())) == config
 
 
+def test_weights_files_round_trip(tmp_path):
+    model, other = functional_model(), functional_model()
+    model([XA, XB], training=True)  # moves the batch normalization statistics away from their start
+    model.save_weights(str(tmp_path / "w"))
+    other.load_weights(str(tmp_path / "w"))
+    for got, expected in zip(other.predict([XA, XB], verbose=0), model.predict([XA, XB], verbose=0)):
+        np.testing.assert_array_equal(got, expected)
+
+
 def test_config_of_a_shared_layer_used_outside_the_model_counts_its_calls_in_the_model():
     shared = L.Dense(2, name="shared2")
     shared(gc.Input((3,)))  # a call that is not part of the model
