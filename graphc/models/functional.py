@@ -33,9 +33,9 @@ class Functional(Model):
                 raise InvalidArgumentError(
                     f"inputs[{i}] ({tensor!r}) is the output of layer {tensor._keras_history.layer.name!r}: a "
                     "functional model's inputs must come from gc.Input")
-        self._nodes = _nodes_between(self.inputs, self.outputs)
-        self._layers = list(dict.fromkeys([t._keras_history.layer for t in self.inputs]
-                                          + [node.layer for node in self._nodes]))
+        self._nodes, layers = _graph_by_depth(self.inputs, self.outputs)
+        unused = [t._keras_history.layer for t in self.inputs if t._keras_history.layer not in layers]
+        self._layers = unused + layers
         names = [layer.name for layer in self._layers]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
@@ -48,7 +48,8 @@ class Functional(Model):
     # -- structure -----------------------------------------------------------------------------------
     @property
     def layers(self) -> list:
-        """Every layer of the model, the input layers first, then in the order they run."""
+        """Every layer of the model, in Keras's order: by depth from the outputs, deepest first (so an
+        input layer comes before the layers that use it)."""
         return list(self._layers)
 
     @property
@@ -132,8 +133,13 @@ class Functional(Model):
         print_summary(self, print_fn, connected_to=self._connected_to)
 
     def _connected_to(self, layer) -> str:
-        inbound = [t._keras_history for node in self._nodes if node.layer is layer for t in node.input_tensors]
+        inbound = [t._keras_history for node in self._calls_of(layer) for t in node.input_tensors]
         return ", ".join(f"{h.layer.name}[{h.node_index}][{h.tensor_index}]" for h in inbound) or "-"
+
+    def _calls_of(self, layer) -> list:
+        """The calls of ``layer`` that belong to this model, in the order they were made."""
+        own = {id(n) for n in self._nodes}
+        return [n for n in layer._inbound_nodes if id(n) in own]
 
     # -- configuration -----------------------------------------------------------------------------------
     def get_config(self) -> dict:
@@ -142,7 +148,7 @@ class Functional(Model):
         ``input_layers`` and ``output_layers``."""
         index_in_model = {}  # id(node) -> its index among the layer's calls in this model
         for layer in self._layers:
-            index_in_model.update({id(n): i for i, n in enumerate(n for n in self._nodes if n.layer is layer)})
+            index_in_model.update({id(n): i for i, n in enumerate(self._calls_of(layer))})
 
         def history(tensor: KerasTensor) -> list:
             layer, _, tensor_index = tensor._keras_history
@@ -163,7 +169,7 @@ class Functional(Model):
             calls = [] if isinstance(layer, InputLayer) else [
                 {"args": nest.map_structure(argument, list(n.call_args)),
                  "kwargs": nest.map_structure(argument, n.call_kwargs)}
-                for n in self._nodes if n.layer is layer]
+                for n in self._calls_of(layer)]
             layers.append(serialize(layer) | {"name": layer.name, "inbound_nodes": calls})
         ends = lambda s: nest.map_structure(history, _as_lists(s))  # noqa: E731
         return {"name": self.name, "trainable": self.trainable, "layers": layers,
@@ -187,29 +193,40 @@ def _keras_tensors(structure, what: str) -> list:
     return [leaf for _, leaf in leaves]
 
 
-def _nodes_between(inputs: list, outputs: list) -> list:
-    """The layer calls that lead from ``inputs`` to ``outputs``, each after the calls it depends on."""
+def _graph_by_depth(inputs: list, outputs: list) -> tuple[list, list]:
+    """The layer calls that lead from ``inputs`` to ``outputs`` and their layers, ordered as Keras
+    orders them: by depth (the longest path to an output), deepest first; layers of equal depth in the
+    order a walk back from the outputs meets them. Each call comes after the calls it depends on."""
     given = {id(t) for t in inputs}
-    done, order = set(), []
+    finished, post_order, first_met = set(), [], {}
 
     def visit(tensor: KerasTensor, needed_by: str):
-        if id(tensor) in given:
-            return
         node = tensor.node
-        if not node.input_tensors:  # an input layer that is not among the model's inputs
-            raise InvalidArgumentError(
-                f"gc.Model: {needed_by} is not connected to the inputs: it needs the input {tensor.name!r}, which "
-                "is not among `inputs`")
-        if id(node) in done:
+        if id(node) in finished:
             return
-        done.add(id(node))
-        for parent in node.input_tensors:
-            visit(parent, needed_by)
-        order.append(node)
+        first_met.setdefault(id(node.layer), len(first_met))
+        if id(tensor) not in given:
+            if not node.input_tensors:  # an input layer that is not among the model's inputs
+                raise InvalidArgumentError(
+                    f"gc.Model: {needed_by} is not connected to the inputs: it needs the input {tensor.name!r}, "
+                    "which is not among `inputs`")
+            for parent in node.input_tensors:
+                visit(parent, needed_by)
+        finished.add(id(node))
+        post_order.append(node)
 
     for i, tensor in enumerate(outputs):
         visit(tensor, f"outputs[{i}] ({tensor.name})" if len(outputs) > 1 else f"the output ({tensor.name})")
-    return order
+    node_depth, layer_depth = {}, {}
+    for node in reversed(post_order):  # consumers before producers: a call is deeper than its consumers
+        depth = max(node_depth.setdefault(id(node), 0), layer_depth.get(id(node.layer), 0))
+        node_depth[id(node)] = layer_depth[id(node.layer)] = depth
+        for parent in node.input_tensors:
+            node_depth[id(parent.node)] = max(depth + 1, node_depth.get(id(parent.node), 0))
+    nodes = sorted(post_order, key=lambda n: -node_depth[id(n)])
+    layers = sorted({id(n.layer): n.layer for n in post_order}.values(),
+                    key=lambda layer: (-layer_depth[id(layer)], first_met[id(layer)]))
+    return [n for n in nodes if n.input_tensors], layers
 
 
 def _compatible(expected: tuple, got: tuple) -> bool:
