@@ -309,9 +309,19 @@ def test_summary_shows_the_layer_graph():
     assert f"Total params: {7 * 8 + 8 + 8 * 2 + 2}" in text and "Non-trainable params: 0" in text
 
 
-def test_sequential_still_starts_with_input():
-    model = gc.Sequential([gc.Input((4,)), L.Dense(2)])
-    assert model.built and model.layers[0].kernel.shape == (4, 2)
+def test_sequential_still_starts_with_input_and_extracts_features():
+    model = gc.Sequential([gc.Input((4,)), L.Dense(8, activation="relu"), L.Dense(2)])
+    assert model.built and model.layers[1].kernel.shape == (8, 2)
+    extractor = gc.Model(inputs=model.inputs, outputs=[layer.output for layer in model.layers])
+    hidden, out = extractor(XA)
+    w1, b1, w2, b2 = model.get_weights()
+    close(hidden.numpy(), np.maximum(XA @ w1 + b1, 0))
+    close(out.numpy(), np.maximum(XA @ w1 + b1, 0) @ w2 + b2)
+    model.pop()
+    model.add(L.Dense(3))
+    assert model.outputs[0].shape == (None, 3) and len(model.layers[0].inbound_nodes) == 1
+    with pytest.raises(AttributeError, match="has no inputs yet: start it with gc.Input"):
+        gc.Sequential([L.Dense(2)]).inputs
 
 
 BAD_MODELS = [
