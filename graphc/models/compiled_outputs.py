@@ -98,6 +98,10 @@ def compiled_metrics(specs, y, y_pred, names: list[str]) -> list[tuple]:
     for index, (name, chosen) in enumerate(zip(names, by_output)):
         for spec in chosen if isinstance(chosen, (list, tuple)) else [chosen] if chosen is not None else []:
             metric = metrics_module.get(spec, ys[index], preds[index])
+            if any(metric is m for m, _ in made):
+                raise InvalidArgumentError(
+                    f"metrics: the metric object {metric.name!r} would serve several outputs; give each output its "
+                    "own object, or a name such as 'mae'")
             if len(names) > 1:
                 metric._name = f"{name}_{metric.name}"
             made.append((metric, index))

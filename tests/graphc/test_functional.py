@@ -129,8 +129,17 @@ def test_multi_output_logs_and_losses_against_numpy():
     close(logs["loss"], 2.0 * mse + 0.5 * xent, 1e-5)
     close(logs["out1_mean_absolute_error"], np.mean(np.abs(p1 - Y1)), 1e-5)
     close(logs["out2_accuracy"], np.mean(p2.argmax(-1) == Y2), 1e-6)
-    history = model.fit([XA, XB], [Y1, Y2], epochs=2, batch_size=8, verbose=0).history
+    history = model.fit([XA, XB], [Y1, Y2], epochs=2, batch_size=8, verbose=0, validation_split=0.25).history
     assert history["loss"][1] < history["loss"][0]
+    assert {"val_loss", "val_out1_loss", "val_out2_loss", "val_out2_accuracy"} <= set(history)
+    model.compile("sgd", loss="mse", metrics=[gc.metrics.MeanAbsoluteError()])  # one object, two outputs
+    with pytest.raises(InvalidArgumentError, match="would serve several outputs"):
+        model.evaluate([XA, XB], [Y1, np.zeros((24, 3), np.float32)], verbose=0)
+    model.compile("sgd", loss="mse", metrics=["mae"])  # one loss and a flat list of names serve every output
+    logs = model.evaluate([XA, XB], [Y1, np.zeros((24, 3), np.float32)], batch_size=24, verbose=0, return_dict=True)
+    p1, p2 = model.predict([XA, XB], verbose=0)
+    close(logs["loss"], np.mean((p1 - Y1) ** 2) + np.mean(p2 ** 2), 1e-5)
+    close(logs["out2_mean_absolute_error"], np.mean(np.abs(p2)), 1e-5)
 
 
 def test_dict_inputs_and_outputs():
