@@ -120,14 +120,14 @@ def test_multi_output_logs_and_losses_against_numpy():
     model.compile("sgd", loss={"out1": "mse", "out2": "sparse_categorical_crossentropy"},
                   loss_weights={"out1": 2.0, "out2": 0.5}, metrics={"out1": ["mae"], "out2": "accuracy"})
     logs = model.evaluate({"a": XA, "b": XB}, {"out1": Y1, "out2": Y2}, batch_size=24, verbose=0, return_dict=True)
-    assert set(logs) == {"loss", "out1_loss", "out2_loss", "out1_mean_absolute_error", "out2_accuracy"}
+    assert set(logs) == {"loss", "out1_loss", "out2_loss", "out1_mae", "out2_accuracy"}
     p1, p2 = model.predict([XA, XB], verbose=0)
     mse = np.mean((p1 - Y1) ** 2)
     xent = -np.mean(np.log(p2[np.arange(24), Y2]))
     close(logs["out1_loss"], mse, 1e-5)
     close(logs["out2_loss"], xent, 1e-5)
     close(logs["loss"], 2.0 * mse + 0.5 * xent, 1e-5)
-    close(logs["out1_mean_absolute_error"], np.mean(np.abs(p1 - Y1)), 1e-5)
+    close(logs["out1_mae"], np.mean(np.abs(p1 - Y1)), 1e-5)
     close(logs["out2_accuracy"], np.mean(p2.argmax(-1) == Y2), 1e-6)
     history = model.fit([XA, XB], [Y1, Y2], epochs=2, batch_size=8, verbose=0, validation_split=0.25).history
     assert history["loss"][1] < history["loss"][0]
@@ -139,7 +139,7 @@ def test_multi_output_logs_and_losses_against_numpy():
     logs = model.evaluate([XA, XB], [Y1, np.zeros((24, 3), np.float32)], batch_size=24, verbose=0, return_dict=True)
     p1, p2 = model.predict([XA, XB], verbose=0)
     close(logs["loss"], np.mean((p1 - Y1) ** 2) + np.mean(p2 ** 2), 1e-5)
-    close(logs["out2_mean_absolute_error"], np.mean(np.abs(p2)), 1e-5)
+    close(logs["out2_mae"], np.mean(np.abs(p2)), 1e-5)
 
 
 def test_dict_inputs_and_outputs():
@@ -420,9 +420,10 @@ def test_against_keras_itself(tf):
     logs = []
     for model in (ours, theirs):
         model.compile(optimizer=(gc if model is ours else keras).optimizers.SGD(0.1),
-                      loss=["mse", "sparse_categorical_crossentropy"], loss_weights=[1.0, 0.5])
+                      loss=["mse", "sparse_categorical_crossentropy"], loss_weights=[1.0, 0.5],
+                      metrics=[["mae"], ["accuracy"]])
         logs.append(model.fit([XA, xb], [Y1, Y2], batch_size=8, epochs=1, shuffle=False, verbose=0).history)
-    assert set(logs[0]) == set(logs[1]) == {"loss", "out1_loss", "out2_loss"}
+    assert set(logs[0]) == set(logs[1]) == {"loss", "out1_loss", "out2_loss", "out1_mae", "out2_accuracy"}
     for key in logs[1]:
         close(logs[0][key], logs[1][key], 1e-5)
 
