@@ -283,6 +283,30 @@ def test_config_of_a_shared_layer_used_outside_the_model_counts_its_calls_in_the
     close(rebuilt(XB).numpy(), model(XB).numpy())
 
 
+class Scale(L.Layer):
+    """A custom layer that is not registered: configs name it through custom_objects."""
+
+    def __init__(self, factor=2.0, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def call(self, inputs):
+        return inputs * self.factor
+
+
+def test_custom_layers_inside_nested_models_load_through_custom_objects():
+    x = gc.Input((3,), name="cx")
+    inner = gc.Model(x, Scale(3.0, name="scale")(x), name="inner_custom")
+    stack = gc.Sequential([gc.Input((3,)), Scale(0.5, name="half")], name="stack_custom")
+    y = gc.Input((3,), name="cy")
+    model = gc.Model(y, stack(inner(y)))
+    config = json.loads(json.dumps(model.get_config()))
+    with pytest.raises(InvalidArgumentError, match="unknown layer class 'Scale'"):
+        gc.Model.from_config(config)
+    rebuilt = gc.Model.from_config(config, custom_objects={"Scale": Scale})
+    close(rebuilt(XB).numpy(), 1.5 * XB)
+
+
 def test_hostile_configs_are_rejected():
     config = functional_model().get_config()
     unknown = json.loads(json.dumps(config))
