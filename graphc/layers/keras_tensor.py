@@ -8,6 +8,8 @@ from __future__ import annotations
 import collections
 import itertools
 
+import numpy as np
+
 from graphc.ir import dispatch
 from graphc.ir.errors import InvalidArgumentError
 from graphc.ir.graph import Graph
@@ -58,6 +60,7 @@ class KerasTensor:
         raise InvalidArgumentError(f"{self!r} has no value, so it has no truth value: use layers, not Python if/while")
 
     __hash__ = object.__hash__
+    __array_ufunc__ = None  # NumPy defers to the reflected operators: array + KerasTensor -> __radd__
 
     # Python operators become layer calls (tf.keras's TFOpLambda layers)
     def __add__(self, other): return _operator("add", self, other)
@@ -87,6 +90,7 @@ class KerasTensor:
 def _operator(function: str, *operands):
     from .operator_layer import apply_operator  # a cycle: operator layers are layers
 
+    operands = [x.item() if isinstance(x, np.generic) else x for x in operands]  # NumPy scalars: plain numbers
     for operand in operands:
         if not isinstance(operand, (KerasTensor, int, float)) or isinstance(operand, bool):
             raise InvalidArgumentError(

@@ -402,6 +402,9 @@ def test_bad_calls_and_lookups():
         x[0]
     with pytest.raises(InvalidArgumentError, match="takes KerasTensors and Python numbers"):
         x + "text"
+    with pytest.raises(InvalidArgumentError, match="a KerasTensor and a ndarray: a Python operator"):
+        np.ones(3) + x
+    assert (np.float32(2.0) * x).shape == (None, 3)
     with pytest.raises(InvalidArgumentError, match="has no truth value"):
         bool(x)
     with pytest.raises(InvalidArgumentError, match=r"has 3 entries, but the model has 2 outputs \['out1', 'out2'\]"):
