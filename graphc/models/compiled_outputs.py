@@ -53,6 +53,11 @@ class CompiledLoss:
     outputs, ``trackers`` hold each output's loss (weighted by batch size, as the total's)."""
 
     def __init__(self, loss, loss_weights=None):
+        for weight in nest.flatten(loss_weights):
+            if weight is not None and (isinstance(weight, bool) or not isinstance(weight, (int, float))):
+                raise InvalidArgumentError(
+                    f"loss_weights must be numbers (one, or a list or dict of them, per output), got {weight!r}; "
+                    "metrics go in metrics=")
         self.loss, self.loss_weights = loss, loss_weights
         self.trackers: list = []
 

@@ -103,7 +103,7 @@ class Model(Layer):
                                    f"{[layer.name for layer in layers]}")
 
     # -- compiling ---------------------------------------------------------------------------------
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, run_eagerly=None, loss_weights=None):
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, run_eagerly=None):
         """Configures training: ``optimizer`` (object or name), ``loss`` (object, name or function),
         ``metrics`` (names such as ``"accuracy"``, metric objects or functions). ``run_eagerly=True``
         runs the steps op by op instead of compiling them. A model with several outputs takes ``loss``,

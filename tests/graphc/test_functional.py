@@ -410,6 +410,8 @@ def test_bad_calls_and_lookups():
     with pytest.raises(InvalidArgumentError, match=r"has 3 entries, but the model has 2 outputs \['out1', 'out2'\]"):
         model.compile("sgd", loss=["mse", "mse", "mse"])
         model.fit([XA, XB], [Y1, Y2], verbose=0)
+    with pytest.raises(InvalidArgumentError, match="loss_weights must be numbers .*got 'accuracy'; metrics go in metrics="):
+        model.compile("sgd", "mse", ["accuracy"])  # Keras's order: loss_weights before metrics
     with pytest.raises(InvalidArgumentError, match=r"the keys \['out3'\], which are not output names"):
         model.compile("sgd", loss={"out3": "mse"})
         model.fit([XA, XB], [Y1, Y2], verbose=0)
