@@ -9,9 +9,13 @@ from pathlib import Path
 from graphc.ir.errors import InvalidArgumentError
 
 from .. import nest
+from ..layers import InputLayer
+from ..layers.keras_tensor import KerasTensor
 from ..viz.graphviz_package import GraphvizMissingError, import_graphviz
 from ..viz.render import dot_available, output_format, write
+from .functional import Functional
 from .model import Model
+from .sequential import Sequential
 from .summary import shape_text
 
 
@@ -22,7 +26,7 @@ def model_to_dot(model, show_shapes=False, show_dtype=False, show_layer_names=Tr
         raise InvalidArgumentError(f"plot_model: model must be a gc.Model, got {type(model).__name__}")
     if rankdir not in ("TB", "LR", "BT", "RL"):
         raise InvalidArgumentError(f"plot_model: rankdir must be 'TB', 'LR', 'BT' or 'RL', got {rankdir!r}")
-    if not model.layers:
+    if isinstance(model, Sequential) and not model.layers:
         raise InvalidArgumentError(f"plot_model: model {model.name!r} has no layers to draw")
     dot = import_graphviz().Digraph(model.name, graph_attr={"rankdir": rankdir, "dpi": str(dpi), "concentrate": "true"},
                                     node_attr={"shape": "plaintext", "fontname": "Helvetica"})
@@ -48,29 +52,38 @@ def plot_model(model, to_file="model.png", show_shapes=False, show_dtype=False, 
 
 def _draw(model, dot, options) -> tuple[list, list]:
     """Draws ``model``'s layers into ``dot``; returns the box ids where its inputs enter and where its
-    outputs leave (per input and per output)."""
+    outputs leave (per input and per output). A subclassed model is one box: its graph is its code."""
+    if not _drawn_as_layers(model):
+        return _draw_box(model, dot, options)
     ends = {id(layer): _draw_layer(layer, dot, options) for layer in model.layers}
-    if hasattr(model, "nodes"):
-        for node in model.nodes:
-            entries, _ = ends[id(node.layer)]
-            for position, tensor in enumerate(node.input_tensors):
-                source, _, tensor_index = tensor._keras_history
-                exits = ends[id(source)][1]
-                target = entries[min(position, len(entries) - 1)]
-                dot.edge(exits[min(tensor_index, len(exits) - 1)], target)
-        return ([ends[id(t._keras_history.layer)][0][0] for t in model.inputs],
-                [ends[id(t._keras_history.layer)][1][t._keras_history.tensor_index] for t in model.outputs])
-    chain = [ends[id(layer)] for layer in model.layers]  # a Sequential model: each layer feeds the next
-    for (_, exits), (entries, _) in zip(chain, chain[1:]):
-        dot.edge(exits[0], entries[0])
-    return (chain[0][0], chain[-1][1]) if chain else ([], [])
+    if isinstance(model, Sequential):  # each layer feeds the next
+        chain = [ends[id(layer)] for layer in model.layers]
+        for (_, exits), (entries, _) in zip(chain, chain[1:]):
+            dot.edge(exits[0], entries[0])
+        return chain[0][0], chain[-1][1]
+    for node in model.nodes:
+        entries, _ = ends[id(node.layer)]
+        for position, tensor in enumerate(node.input_tensors):
+            source, _, tensor_index = tensor._keras_history
+            exits = ends[id(source)][1]
+            dot.edge(exits[min(tensor_index, len(exits) - 1)], entries[min(position, len(entries) - 1)])
+    return ([ends[id(t._keras_history.layer)][0][0] for t in model.inputs],
+            [ends[id(t._keras_history.layer)][1][t._keras_history.tensor_index] for t in model.outputs])
+
+
+def _drawn_as_layers(model) -> bool:
+    return bool(model.layers) and (isinstance(model, (Functional, Sequential)))
 
 
 def _draw_layer(layer, dot, options) -> tuple[list, list]:
-    if options["expand"] and isinstance(layer, Model) and layer.layers:
+    if options["expand"] and isinstance(layer, Model) and _drawn_as_layers(layer):
         with dot.subgraph(name=f"cluster_{id(layer)}") as frame:
             frame.attr(label=f"{layer.name} ({type(layer).__name__})", style="dashed", fontname="Helvetica")
             return _draw(layer, frame, options)
+    return _draw_box(layer, dot, options)
+
+
+def _draw_box(layer, dot, options) -> tuple[list, list]:
     box = str(id(layer))
     dot.node(box, label=_label(layer, options))
     outputs = len(layer.output_shape) if isinstance(layer.output_shape, list) else 1
@@ -96,8 +109,10 @@ def _label(layer, options) -> str:
 
 
 def _input_shape(layer):
-    nodes = layer.inbound_nodes
-    if not nodes or not nodes[0].input_tensors:
-        return layer.output_shape if not nodes else tuple(nodes[0].outputs.shape)
-    first = nodes[0].call_args[0]
-    return nest.map_structure(lambda t: tuple(t.shape) if hasattr(t, "shape") else t, first)
+    """The shape(s) of the layer's first call on KerasTensors (an input layer: its own); None if unknown."""
+    if isinstance(layer, InputLayer):
+        return layer.batch_shape
+    if not layer.inbound_nodes or not layer.inbound_nodes[0].call_args:
+        return None
+    return nest.map_structure(lambda t: tuple(t.shape) if isinstance(t, KerasTensor) else t,
+                              layer.inbound_nodes[0].call_args[0])

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import nest
 
 HEADER = ("Layer (type)", "Output Shape", "Param #")
 
@@ -36,4 +35,12 @@ def shape_text(shape) -> str:
     (before the layer's first call)."""
     if shape is None:
         return "?"
-    return str(nest.map_structure(lambda s: (None,) + tuple(s[1:]) if isinstance(s, tuple) else s, shape))
+    return str(_batch_as_none(shape))
+
+
+def _batch_as_none(shape):
+    if isinstance(shape, tuple) and all(d is None or isinstance(d, int) for d in shape):
+        return (None,) + tuple(shape[1:]) if shape else ()
+    if isinstance(shape, dict):
+        return {k: _batch_as_none(v) for k, v in shape.items()}
+    return type(shape)(_batch_as_none(s) for s in shape) if isinstance(shape, (list, tuple)) else shape

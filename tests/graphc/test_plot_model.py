@@ -77,6 +77,22 @@ def test_sequential_models_draw_as_a_chain():
     assert edges == {(ids["d1"], ids["d2"]), (ids["d2"], ids["d3"])}
 
 
+def test_a_subclassed_model_is_one_box():
+    class Twice(gc.Model):
+        def __init__(self):
+            super().__init__(name="twice")
+            self.first, self.second = L.Dense(3), L.Dense(2)
+
+        def call(self, inputs):
+            return self.second(self.first(inputs))
+
+    model = Twice()
+    model(gc.constant([[1.0, 2.0]]))
+    boxes, edges = boxes_and_edges(gc.utils.model_to_dot(model, show_shapes=True).source)
+    assert list(by_name(boxes)) == ["twice"] and "Output shape: (None, 2)" in next(iter(boxes.values()))
+    assert not edges
+
+
 @pytest.mark.skipif(not gc.viz.dot_available(), reason="needs Graphviz's dot program")
 def test_plot_model_renders_by_suffix(tmp_path):
     model = two_branch_model()
