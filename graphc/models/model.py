@@ -139,7 +139,7 @@ class Model(Layer):
 
     def _require_compiled(self, what: str) -> None:
         if not self.compiled:
-            raise InvalidArgumentError(f"{what}: compile the model first (model.compile(optimizer, loss, metrics))")
+            raise InvalidArgumentError(f"{what}: compile the model first (model.compile(optimizer, loss, metrics=...))")
 
     # -- one step -----------------------------------------------------------------------------------
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
