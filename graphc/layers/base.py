@@ -118,8 +118,9 @@ class Layer(Module):
 
     @property
     def inbound_nodes(self) -> list:
-        """The layer's calls on KerasTensors (``gc.layers.keras_tensor.Node``), in order."""
-        return list(self._inbound_nodes)
+        """The layer's calls on KerasTensors (``gc.layers.keras_tensor.Node``), in order; each call
+        appends its node (entries are never removed: KerasTensors refer to them by index)."""
+        return self._inbound_nodes
 
     def get_input_at(self, node_index: int):
         """The inputs of the layer's call number ``node_index`` on KerasTensors."""
@@ -298,7 +299,9 @@ class Layer(Module):
         if not args:
             raise InvalidArgumentError(f"layer {self.name!r} was called without inputs")
         if holds_keras_tensors((args, kwargs)):
-            return call_on_keras_tensors(self, args, kwargs)
+            outputs = call_on_keras_tensors(self, args, kwargs)
+            self._clear_call_losses()  # they belong to the throw-away graph
+            return outputs
         inputs = nest.map_structure(self._convert_input, args[0])
         frames = _CALLS.frames
         if not frames:

@@ -26,7 +26,7 @@ class InputLayer(Layer):
         self.built = True
         self._output_shape = self.batch_shape
         tensor = KerasTensor(self.batch_shape, self.dtype, self.name, KerasHistory(self, 0, 0))
-        self._inbound_nodes.append(Node(self, (), {}, tensor))
+        self.inbound_nodes.append(Node(self, (), {}, tensor))
 
     @property
     def shape(self) -> tuple:

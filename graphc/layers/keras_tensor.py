@@ -44,7 +44,7 @@ class KerasTensor:
     def node(self) -> "Node":
         """The layer call that made this tensor."""
         layer, node_index, _ = self._keras_history
-        return layer._inbound_nodes[node_index]
+        return layer.inbound_nodes[node_index]
 
     def __repr__(self) -> str:
         shape = "(" + ", ".join(map(str, self.shape)) + ("," if len(self.shape) == 1 else "") + ")"
@@ -137,8 +137,7 @@ def call_on_keras_tensors(layer, args: tuple, kwargs: dict):
     call_args, call_kwargs = node.arguments(stand_in)
     with dispatch.handler(TraceHandler(graph)):
         outputs = layer(*call_args, **call_kwargs)
-    layer._clear_call_losses()  # they belong to the throw-away graph
-    node_index = len(layer._inbound_nodes)
+    node_index = len(layer.inbound_nodes)
     made = []
     for index, leaf in enumerate(nest.flatten(outputs)):
         if not isinstance(leaf, Tensor):
@@ -146,5 +145,5 @@ def call_on_keras_tensors(layer, args: tuple, kwargs: dict):
                 f"layer {layer.name!r} returned a {type(leaf).__name__}, not a tensor, when called on KerasTensors")
         made.append(KerasTensor(leaf.shape, leaf.dtype, history=KerasHistory(layer, node_index, index)))
     node.outputs, node.output_tensors = nest.pack_as(outputs, made), made
-    layer._inbound_nodes.append(node)
+    layer.inbound_nodes.append(node)
     return node.outputs

@@ -139,7 +139,7 @@ class Functional(Model):
     def _calls_of(self, layer) -> list:
         """The calls of ``layer`` that belong to this model, in the order they were made."""
         own = {id(n) for n in self._nodes}
-        return [n for n in layer._inbound_nodes if id(n) in own]
+        return [n for n in layer.inbound_nodes if id(n) in own]
 
     # -- configuration -----------------------------------------------------------------------------------
     def get_config(self) -> dict:
