@@ -260,12 +260,13 @@ def concrete_function_of(target, input_specs: tuple) -> ConcreteFunction:
 
 
 def model_input_specs(layer: Layer) -> tuple[TensorSpec, ...]:
-    """A model's input specs from its declared input shape (``gc.Input``, ``input_shape=``)."""
+    """A model's input specs from its input KerasTensors (``model.inputs``: a functional model's, or
+    a Sequential's started with ``gc.Input``)."""
     try:
-        shape = layer.input_shape  # a Sequential's; other models name their input specs
+        inputs = layer.inputs
     except AttributeError:
-        shape = None
-    if shape is None:
+        inputs = None
+    if not inputs:
         raise ExportError(f"model {layer.name!r} has no declared input shape: pass input specs, "
                           "e.g. gc.TensorSpec([None, 784], gc.float32)")
-    return (TensorSpec(shape, layer.dtype),)
+    return tuple(TensorSpec(list(t.shape), t.dtype) for t in inputs)

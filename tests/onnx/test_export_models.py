@@ -195,3 +195,17 @@ def test_variables_named_like_inputs_or_constants_keep_their_names(run_onnx):
     assert model.graph.input[0].name != "x"  # the input gives way: a variable keeps its name
     (got,) = run_onnx(model, [np.float32([1, 1, 1])])
     np.testing.assert_array_equal(got, [14, 25, 36])
+
+
+def test_a_functional_model_with_two_inputs_exports_from_its_inputs(run_onnx, tmp_path):
+    image, meta = gc.Input((8, 8, 1), name="image"), gc.Input((3,), name="meta")
+    features = gc.layers.GlobalAveragePooling2D()(gc.layers.Conv2D(4, 3, activation="relu")(image))
+    hidden = gc.layers.Concatenate()([features, gc.layers.Dense(5)(meta)])
+    model = _randomized(gc.Model([image, meta], gc.layers.Dense(2)(hidden)))
+    path = tmp_path / "functional.onnx"
+    model.export(str(path), verbose=False)
+    exported = onnx.load(str(path))
+    assert [len(i.type.tensor_type.shape.dim) for i in exported.graph.input] == [4, 2]
+    x, m = _rng.random((3, 8, 8, 1), np.float32), _rng.random((3, 3), np.float32)
+    (got,) = run_onnx(exported, [x, m])
+    np.testing.assert_allclose(got, model([x, m], training=False).numpy(), rtol=1e-5, atol=1e-5)
