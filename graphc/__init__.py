@@ -52,6 +52,7 @@ _LAZY_MODULES = (
     "activations", "callbacks", "data", "distribute", "initializers", "layers", "linalg", "losses", "math", "metrics",
     "optimizers", "random", "regularizers", "train", "utils", "viz",
 )
+_LAZY_MODULES += ("onnx",)  # gc.onnx: export to and load from ONNX (the onnx package loads on first use)
 # name -> (module, attribute): loaded on first use; TensorFlow's initializer aliases among them
 _LAZY_NAMES = {
     "Input": ("layers", "Input"), "Model": ("models", "Model"), "Sequential": ("models", "Sequential"),

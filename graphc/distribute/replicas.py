@@ -14,7 +14,7 @@ import tempfile
 from graphc.ir.errors import InvalidArgumentError
 
 from .. import metrics as metrics_module
-from .. import optimizers
+from .. import nest, optimizers
 from ..checkpoints import Checkpoint
 from ..layers import Layer, deserialize, register, serialize
 from ..module import walk
@@ -36,16 +36,26 @@ def model_spec(model) -> dict:
         compiled = {
             "optimizer": optimizers.serialize(model.optimizer),
             "loss": model.loss,
-            "metrics": [_metric_spec(m) for m in model._metric_specs],
+            "loss_weights": model.compiled_loss.loss_weights if model.compiled_loss is not None else None,
+            "metrics": nest.map_structure(_metric_spec, model._metric_specs),
             "run_eagerly": model.run_eagerly,
         }
     return {"config": config, "classes": classes, "compile": compiled}
 
 
+class _MetricSpec:
+    """A metric object (it holds variables, which do not pickle) as its class and config."""
+
+    def __init__(self, metric):
+        self.cls, self.config = type(metric), metric.get_config()
+
+
 def _metric_spec(metric):
-    if isinstance(metric, metrics_module.Metric):  # holds variables: sent as its class and config
-        return {"metric_class": type(metric), "config": metric.get_config()}
-    return metric
+    return _MetricSpec(metric) if isinstance(metric, metrics_module.Metric) else metric
+
+
+def _metric_object(spec):
+    return spec.cls.from_config(spec.config) if isinstance(spec, _MetricSpec) else spec
 
 
 def build_model(spec: dict):
@@ -55,10 +65,9 @@ def build_model(spec: dict):
     model = deserialize(spec["config"])
     compiled = spec["compile"]
     if compiled is not None:
-        metrics = [m["metric_class"].from_config(m["config"]) if isinstance(m, dict) and "metric_class" in m else m
-                   for m in compiled["metrics"]]
-        model.compile(optimizer=optimizers.get(compiled["optimizer"]), loss=compiled["loss"], metrics=metrics,
-                      run_eagerly=compiled["run_eagerly"])
+        metrics = nest.map_structure(_metric_object, compiled["metrics"])
+        model.compile(optimizer=optimizers.get(compiled["optimizer"]), loss=compiled["loss"],
+                      loss_weights=compiled["loss_weights"], metrics=metrics, run_eagerly=compiled["run_eagerly"])
     return model
 
 
