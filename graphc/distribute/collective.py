@@ -16,8 +16,8 @@ import numpy as np
 
 
 def combine(op: str, parts: list[list[np.ndarray]]) -> list[np.ndarray]:
-    """The replicas' leaves summed (or averaged) in rank order; floats accumulate in float64 and
-    come back in their own dtype."""
+    """The replicas' leaves summed (or averaged) in rank order; floats accumulate in float64; the
+    result has the leaves' dtype (an integer mean rounds toward zero)."""
     combined = []
     for leaves in zip(*parts):
         dtype = np.result_type(leaves[0])
@@ -27,7 +27,7 @@ def combine(op: str, parts: list[list[np.ndarray]]) -> list[np.ndarray]:
             total = total + np.asarray(leaf, dtype=wide)
         if op == "MEAN":
             total = total / len(leaves)
-        combined.append(total.astype(dtype) if np.issubdtype(dtype, np.floating) or op == "SUM" else total)
+        combined.append(total.astype(dtype))
     return combined
 
 

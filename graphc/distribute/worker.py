@@ -36,8 +36,7 @@ class GradientRecorder:
     def apply_gradients(self, grads_and_vars, name=None):
         self.pairs = [(ops.zeros_like(v) if g is None else g, v) for g, v in grads_and_vars]
 
-    def minimize(self, loss, var_list, tape=None):
-        self.apply_gradients(zip(tape.gradient(loss, var_list), var_list))
+    minimize = optimizers.Optimizer.minimize  # its gradients go to this apply_gradients
 
     def __getattr__(self, name):
         return getattr(self.optimizer, name)
@@ -56,8 +55,7 @@ class AllReducingOptimizer:
         grads = get_replica_context().all_reduce("SUM", [g for g, _ in pairs])
         return self.optimizer.apply_gradients(zip(grads, [v for _, v in pairs]), name=name)
 
-    def minimize(self, loss, var_list, tape=None):
-        return self.apply_gradients(zip(tape.gradient(loss, var_list), var_list))
+    minimize = optimizers.Optimizer.minimize
 
     def __getattr__(self, name):
         return getattr(self.optimizer, name)
