@@ -6,7 +6,9 @@ Why not Ray's collective library (``ray.util.collective``): on CPU it needs the 
 plain ``pip install ray``; the actor needs nothing but Ray. Combining in rank order, once, in the
 actor makes the result the same bytes on every replica, which keeps the replicas bit-identical.
 The actor is a star (every contribution crosses it once each way): fine for a few workers and
-models of megabytes; a ring would scale better past that.
+models of megabytes; a ring would scale better past that. Measured on the 2-core machine (2 workers,
+load average 6): 2.9 ms per all-reduce of 0.08 MB, 11 ms of 0.8 MB, 28 ms of 8 MB. ``fit`` sends
+float32 values as float32 (the actor weighs and adds them in float64).
 """
 from __future__ import annotations
 
@@ -15,16 +17,20 @@ import asyncio
 import numpy as np
 
 
-def combine(op: str, parts: list[list[np.ndarray]]) -> list[np.ndarray]:
-    """The replicas' leaves summed (or averaged) in rank order; floats accumulate in float64; the
-    result has the leaves' dtype (an integer mean rounds toward zero)."""
+def combine(op: str, parts: list[list[np.ndarray]], weights: list[list[float]] | None = None) -> list[np.ndarray]:
+    """The replicas' leaves summed (or averaged) in rank order, leaf ``j`` of rank ``r`` first
+    multiplied by ``weights[r][j]`` when given; floats accumulate in float64; the result has the
+    leaves' dtype (an integer mean rounds toward zero)."""
     combined = []
-    for leaves in zip(*parts):
+    for j, leaves in enumerate(zip(*parts)):
         dtype = np.result_type(leaves[0])
         wide = np.float64 if np.issubdtype(dtype, np.floating) else dtype
-        total = np.array(leaves[0], dtype=wide)
-        for leaf in leaves[1:]:
-            total = total + np.asarray(leaf, dtype=wide)
+        total = None
+        for r, leaf in enumerate(leaves):
+            term = np.asarray(leaf, dtype=wide)
+            if weights is not None:
+                term = term * weights[r][j]
+            total = term if total is None else total + term
         if op == "MEAN":
             total = total / len(leaves)
         combined.append(total.astype(dtype))
@@ -32,18 +38,21 @@ def combine(op: str, parts: list[list[np.ndarray]]) -> list[np.ndarray]:
 
 
 class AllReduceGroup:
-    """The rendezvous of ``size`` replicas (a Ray async actor): ``all_reduce(key, rank, op, leaves)``
-    returns when every rank has given its leaves for ``key``."""
+    """The rendezvous of ``size`` replicas (a Ray async actor): ``all_reduce(key, rank, op, leaves,
+    weights)`` returns when every rank has given its leaves (and their weights) for ``key``."""
 
     def __init__(self, size: int):
         self.size = size
         self.pending: dict = {}
 
-    async def all_reduce(self, key, rank: int, op: str, leaves: list):
-        entry = self.pending.setdefault(key, {"parts": {}, "done": asyncio.Event(), "result": None, "served": 0})
-        entry["parts"][rank] = leaves
+    async def all_reduce(self, key, rank: int, op: str, leaves: list, weights: list | None = None):
+        entry = self.pending.setdefault(key, {"parts": {}, "weights": {}, "done": asyncio.Event(), "result": None,
+                                              "served": 0})
+        entry["parts"][rank], entry["weights"][rank] = leaves, weights
         if len(entry["parts"]) == self.size:
-            entry["result"] = combine(op, [entry["parts"][r] for r in range(self.size)])
+            weighted = weights is not None
+            entry["result"] = combine(op, [entry["parts"][r] for r in range(self.size)],
+                                      [entry["weights"][r] for r in range(self.size)] if weighted else None)
             entry["done"].set()
         await entry["done"].wait()
         entry["served"] += 1

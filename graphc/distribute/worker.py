@@ -180,17 +180,18 @@ class Worker:
         start, pending = self.pending_metrics.pop(index, (0, []))
         for variable, value in zip(metric_vars[start:], pending):  # sums and counts: they add
             variable.assign(np.asarray(variable.numpy()) + value)
-        parts = [g * weight for g in grads] + [np.asarray(v.numpy()) * weight for v in synced]
-        parts += [np.asarray(v.numpy()) for v in metric_vars]
-        flat = np.concatenate([np.asarray(p, np.float64).ravel() for p in parts]) if parts else np.zeros(0)
-        (total,) = self.group_reduce(key, "SUM", [flat])
-        values = _unflatten(total, [np.asarray(p) for p in parts[:len(grads) + len(synced)]] +
-                            [np.asarray(v.numpy()) for v in metric_vars])
+        # two flat vectors, in the values' own dtype: the gradients and synced variables, weighted by the
+        # replica's share (in float64, by the all-reduce), and the metric states, summed
+        shared = grads + [np.asarray(v.numpy()) for v in synced]
+        metric_states = [np.asarray(v.numpy()) for v in metric_vars]
+        leaves = [_flatten(shared), _flatten(metric_states)]
+        total_shared, total_metrics = self.group_reduce(key, "SUM", leaves, [weight, 1.0])
+        values, totals = _unflatten(total_shared, shared), _unflatten(total_metrics, metric_states)
         model.optimizer = recorder.optimizer
-        apply([values[i] for i in range(len(grads))])
+        apply(values[:len(grads)])
         for variable, value in zip(synced, values[len(grads):]):
             variable.assign(value)
-        logs = self._global_metrics(model, metric_vars, values[len(grads) + len(synced):]) if self.rank == 0 else None
+        logs = self._global_metrics(model, metric_vars, totals) if self.rank == 0 else None
         return logs, (self.digest(index) if check else None)
 
     def _global_metrics(self, model, metric_vars, totals) -> dict:
@@ -208,10 +209,10 @@ class Worker:
     def reset_metrics(self, index: int) -> None:
         self.models[index].reset_metrics()
 
-    def group_reduce(self, key, op: str, leaves: list) -> list:
+    def group_reduce(self, key, op: str, leaves: list, weights: list | None = None) -> list:
         import ray
 
-        return ray.get(self.group.all_reduce.remote(key, self.rank, op, leaves))
+        return ray.get(self.group.all_reduce.remote(key, self.rank, op, leaves, weights))
 
     # -- strategy.run --------------------------------------------------------------------------------
     def run(self, payload: bytes, call_id: int):
@@ -226,6 +227,12 @@ class Worker:
         with replica_scope(ReplicaContext(self.rank, self.size, reducer)):
             result = fn(*args, **kwargs)
         return nest.map_structure(lambda t: np.asarray(t.numpy()) if hasattr(t, "numpy") else t, result)
+
+
+def _flatten(arrays: list[np.ndarray]) -> np.ndarray:
+    """One vector of ``arrays`` (float32 when they all are, else float64)."""
+    dtype = np.float32 if all(a.dtype == np.float32 for a in arrays) else np.float64
+    return np.concatenate([a.astype(dtype).ravel() for a in arrays]) if arrays else np.zeros(0, dtype)
 
 
 def _unflatten(flat: np.ndarray, like: list[np.ndarray]) -> list[np.ndarray]:
