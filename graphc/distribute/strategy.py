@@ -23,7 +23,6 @@ from graphc.ir.arguments import arguments_of, as_int
 from graphc.ir.errors import InvalidArgumentError
 
 from .. import config, optimizers
-from .. import random as gc_random
 from ..variables import Variable
 from .collective import start_group
 from . import training
@@ -45,23 +44,22 @@ class RayStrategy:
       each epoch's start (``"epoch"``) or every ``save_freq`` steps; ``checkpoint_dir``: where it is
       also written, as a ``gc.train.Checkpoint`` (default: kept in memory only);
     - ``check_sync``: after every step, checks that the replicas' variables are bit-identical;
-    - ``seed``: the replicas' random streams are seeded ``seed + replica id`` (default: from
-      ``gc.random``'s global seed when set)."""
+    - ``seed``: each replica's ``gc.random`` streams (dropout masks, ...) are seeded ``seed + replica
+      id``: different per replica, the same in every run."""
 
     def __init__(self, num_workers=2, cpus_per_worker=1, address=None, max_restarts=3, save_freq="epoch",
-                 checkpoint_dir=None, check_sync=False, seed=None):
+                 checkpoint_dir=None, check_sync=False, seed=0):
         with arguments_of("RayStrategy"):
             self.num_workers = as_int(num_workers, "num_workers", low=1)
             self.cpus_per_worker = as_int(cpus_per_worker, "cpus_per_worker", low=0)
             self.max_restarts = as_int(max_restarts, "max_restarts", low=-1)
             if save_freq != "epoch":
                 save_freq = as_int(save_freq, "save_freq", low=1)
+            self.seed = as_int(seed, "seed", low=0)
             if address is not None and not isinstance(address, str):
                 raise InvalidArgumentError(f"address must be a string such as 'ray://host:10001' or 'auto', got {address!r}")
         self.address, self.save_freq, self.checkpoint_dir = address, save_freq, checkpoint_dir
         self.check_sync = bool(check_sync)
-        python_seed = gc_random.python_seed(seed)
-        self.seed = python_seed if python_seed is not None else 0
         self.models: list = []
         self.workers: list = []
         self.specs: list = []  # of the models the workers hold

@@ -19,6 +19,7 @@ from graphc.ir.errors import InvalidArgumentError, ShapeError
     ({"save_freq": 0}, "save_freq"),
     ({"max_restarts": -2}, "max_restarts"),
     ({"address": 5}, "address"),
+    ({"seed": -1}, "seed"),
 ])
 def test_bad_arguments_are_named(options, message):
     with pytest.raises(InvalidArgumentError, match=message):
@@ -166,3 +167,14 @@ def test_import_graphc_does_not_import_ray():
     code = ("import sys, graphc as gc; gc.Sequential(); gc.distribute.get_strategy(); "
             "gc.distribute.RayStrategy(num_workers=2); assert 'ray' not in sys.modules, 'ray imported'")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_each_replica_draws_from_its_own_seeded_stream(make_strategy):
+    """Replica r's gc.random stream starts from seed + r: its first draws are those of one process
+    after gc.random.set_seed(seed + r) (runs last: it stops the module's shared strategy)."""
+    strategy = make_strategy(seed=3)
+    draws = strategy.experimental_local_results(strategy.run(lambda: gc.random.uniform((4,))))
+    for rank, drawn in enumerate(draws):
+        gc.random.set_seed(3 + rank)
+        np.testing.assert_array_equal(drawn, gc.random.uniform((4,)).numpy())
+    assert not np.array_equal(draws[0], draws[1])
