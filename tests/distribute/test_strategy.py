@@ -169,6 +169,15 @@ def test_import_graphc_does_not_import_ray():
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
+def test_without_ray_the_error_names_the_install_command():
+    code = ("import sys; sys.modules['ray'] = None\n"
+            "import graphc as gc\n"
+            "try:\n    gc.distribute.RayStrategy().run(lambda: 1)\n"
+            "except ImportError as e:\n    assert \"pip install 'graphc[distributed]'\" in str(e), str(e)\n"
+            "else:\n    raise SystemExit('no ImportError')\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
 def test_each_replica_draws_from_its_own_seeded_stream(make_strategy):
     """Replica r's gc.random stream starts from seed + r: its first draws are those of one process
     after gc.random.set_seed(seed + r) (runs last: it stops the module's shared strategy)."""
