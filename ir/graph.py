@@ -172,11 +172,19 @@ class Graph:
         return users
 
     def effect_edges(self) -> list[tuple[Node, Node]]:
-        """Ordering constraints between variable reads and writes that carry no data edge."""
+        """Ordering constraints that carry no data edge: between variable reads and writes, and between
+        host calls (``effect="call"``) and the host calls and variable writes before and after them."""
         edges = []
         last_write: dict[str, Node] = {}
         reads_since_write: dict[str, list[Node]] = {}
+        last_call: Node | None = None
+        writes_since_call: list[Node] = []
         for node in self.nodes:
+            if node.opdef.effect == "call":
+                edges.extend([(last_call, node)] if last_call is not None else [])
+                edges.extend((w, node) for w in writes_since_call)
+                last_call, writes_since_call = node, []
+                continue
             var = node.variable
             if var is None:
                 continue
@@ -188,7 +196,9 @@ class Graph:
                 if var in last_write:
                     edges.append((last_write[var], node))
                 edges.extend((r, node) for r in reads_since_write.pop(var, []))
+                edges.extend([(last_call, node)] if last_call is not None else [])
                 last_write[var] = node
+                writes_since_call.append(node)
         return edges
 
     def to_networkx(self) -> nx.DiGraph:

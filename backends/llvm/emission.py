@@ -153,9 +153,9 @@ def lay_out_graph(table: SlotTable, graph: Graph, input_slots: list[int], output
         if node.op == "constant":
             v = node.outputs[0]
             slot_of[v] = table.new_slot("constant", node.attrs["value"], v.dtype, v.type.shape)
-        elif node.opdef.effect:
+        elif node.variable is not None:
             variables.place(node, slot_of)
-        elif node.opdef.view or node.outputs[0] in transposed:
+        elif node.opdef.view or (node.outputs and node.outputs[0] in transposed):
             slot_of[node.outputs[0]] = slot_of[node.inputs[0]]
         else:
             for v in node.outputs:

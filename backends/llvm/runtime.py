@@ -16,8 +16,9 @@ from graphc.ir.types import TensorType
 from . import target
 from .codegen import CALL, ENTRY, Program, generate, variable_slots
 from .emission import ALIGNMENT
-from .emitter import SYNC_ERROR, SYNC_ERROR_NODE
-from .error_codes import ERROR_INDEX_OUT_OF_RANGE, ERROR_NEGATIVE_INTEGER_POWER
+from .emitter import SYNC_ERROR, SYNC_ERROR_NODE, SYNC_HOST
+from .error_codes import ERROR_HOST_CALL, ERROR_INDEX_OUT_OF_RANGE, ERROR_NEGATIVE_INTEGER_POWER
+from .host_calls import Dispatcher
 from .lowering import may_fail
 
 ENTRY_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
@@ -156,6 +157,7 @@ class Executable:
         self._static = not program.symbols
         self._interpreter = None  # for calls whose run-time sizes need a broadcast the code does not do
         self._local = threading.local()
+        self._host = Dispatcher(program.nodes, program.host_slots, program.symbols, len(program.slots)) if program.host_slots else None
         self._work = sum(
             int(np.prod([d for d in v.type.shape if isinstance(d, int)], dtype=np.int64)) for n in graph.nodes for v in n.outputs
         )
@@ -217,6 +219,7 @@ class Executable:
                     keep.append(array)
                     table[i] = _address(array)
             sync = np.zeros(8, np.int64)
+            sync[SYNC_HOST] = self._host.address if self._host else 0
             state = cache[key] = (table, _address(table), sync, _address(sync), keep)
         return state
 
@@ -234,7 +237,7 @@ class Executable:
         for i, key in self._outputs:
             out = outputs[key] = np.empty(self._concrete_shape(self.program.slots[i].shape, dims), self.program.slots[i].dtype.numpy)
             table[i] = _address(out)
-        sync[:] = 0
+        sync[:SYNC_HOST] = 0
         if self._variables:
             self._call_with_variables(sync, self._new_value_types_for(dims), self._call_bound, table,
                                       table_address, _address(dims), sync_address)
@@ -303,6 +306,8 @@ class Executable:
         self._call(table_address, dims_address, sync_address)
 
     def _raise_flagged(self, sync) -> None:
+        if sync[SYNC_ERROR] == ERROR_HOST_CALL:
+            self._host.raise_error()
         if sync[SYNC_ERROR]:
             node = _failing_op(self.program.nodes[int(sync[SYNC_ERROR_NODE])])
             raise InvalidArgumentError(

@@ -39,6 +39,7 @@ from . import elementwise as ew
 from .call import GraphFunction
 from .common import define
 from .creation import zeros, zeros_like
+from .host import HostFunction
 
 
 # -- shape rules ----------------------------------------------------------------------------------
@@ -70,6 +71,12 @@ def _substituted(types, binding: dict) -> list[TensorType]:
 
 def _check_pure(what: str, graph: Graph) -> None:
     for node in graph.nodes:
+        if isinstance(node.attrs.get("function"), HostFunction):
+            raise InvalidArgumentError(
+                f"{what} calls {node.attrs['function'].description}: host calls (gc.numpy_function, gc.py_function, "
+                "gc.print) cannot run inside gc.cond branches or loop bodies yet; call it before or after the "
+                "control flow" + (f" (called at {node.loc})" if node.loc else "")
+            )
         if node.opdef.effect:
             raise IRError(f"{what} holds a {node.op} node: regions take variables as operands and results")
         for name, inner in node.subgraphs.items():

@@ -1,0 +1,103 @@
+"""Host calls in native code: the generated code calls back into Python (``gc.numpy_function``,
+``gc.py_function``, ``gc.print``; the ops of ``graphc.ir.ops.host``).
+
+A host call node's code (thread 0, the thread that called the program) loads the address of its
+executable's *dispatcher* from the sync words (``SYNC_HOST``) and calls it with the node's index and
+the slot table: ``int64 dispatch(int64 node, i8** slots, int64* dims)``. The dispatcher is a ctypes
+callback, so it takes the GIL itself (the program runs with the GIL released); it copies the inputs
+out of their buffers, runs the node's ``HostFunction`` and writes the checked results into the
+results' buffers. An exception is kept for the runtime and the call returns 1: the code flags
+``ERROR_HOST_CALL``, the program stops after the node, and the runtime raises the exception (no
+variable assignment of the call is published). The object code holds no Python object: one cached
+object file serves every graph of its structure, each executable binding its own functions.
+"""
+from __future__ import annotations
+
+import ctypes
+import math
+import threading
+
+import numpy as np
+from llvmlite import ir
+
+from graphc.ir.errors import GraphcError
+from graphc.ir.graph import Graph, Node
+from graphc.ir.ops.host import HostFunction
+
+from .emitter import SYNC_HOST, Emitter
+from .error_codes import ERROR_HOST_CALL
+from .lowering import node_code
+from .scalar import I8, I64
+
+DISPATCH_TYPE = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p)
+_DISPATCH_IR = ir.FunctionType(I64, [I64, I8.as_pointer().as_pointer(), I64.as_pointer()])
+
+
+def _lower_host_call(em: Emitter, node: Node) -> None:
+    b = em.builder
+    address = b.load(b.gep(em.sync, [ir.Constant(I64, SYNC_HOST)]))
+    status = b.call(b.inttoptr(address, _DISPATCH_IR.as_pointer()), [ir.Constant(I64, em.node_index), em.slots, em.dims])
+    em.flag_error(b.icmp_signed("!=", status, ir.Constant(I64, 0)), ERROR_HOST_CALL)
+
+
+node_code("host_call", fallible=True)(_lower_host_call)
+node_code("pure_host_call", fallible=True)(_lower_host_call)
+
+
+def host_call_slots(graph: Graph, slot_of: dict) -> dict[int, tuple[list[int], list[int]]]:
+    """For each host call node of the top-level ``graph``, by index: its inputs' and results' slots."""
+    return {j: ([slot_of[v] for v in node.inputs], [slot_of[v] for v in node.outputs])
+            for j, node in enumerate(graph.nodes) if isinstance(node.attrs.get("function"), HostFunction)}
+
+
+def _array_at(address: int, shape: tuple, dtype: np.dtype) -> np.ndarray:
+    """The buffer at ``address`` as an array (no copy)."""
+    nbytes = math.prod(shape) * dtype.itemsize
+    if not nbytes:
+        return np.empty(shape, dtype)
+    return np.frombuffer((ctypes.c_char * nbytes).from_address(address), dtype).reshape(shape)
+
+
+class Dispatcher:
+    """The host calls of one executable: ``address`` is the dispatcher native code calls (see the module
+    docstring); ``raise_error`` raises, on the calling thread, what the last failing call kept."""
+
+    def __init__(self, nodes: list[Node], host_slots: dict, symbols: list[str], n_slots: int):
+        index = {name: i for i, name in enumerate(symbols)}
+
+        def buffers(values, slots):
+            return [(slot, tuple(d if isinstance(d, int) else index[d] for d in v.type.shape),
+                     tuple(isinstance(d, str) for d in v.type.shape), v.dtype.numpy) for v, slot in zip(values, slots)]
+
+        self._calls = {j: (nodes[j], buffers(nodes[j].inputs, ins), buffers(nodes[j].outputs, outs))
+                       for j, (ins, outs) in host_slots.items()}
+        self._n_slots, self._n_symbols = n_slots, max(1, len(symbols))
+        self._failures = threading.local()
+        self._callback = DISPATCH_TYPE(self._dispatch)  # referenced here for as long as the code may call it
+        self.address = ctypes.cast(self._callback, ctypes.c_void_p).value
+
+    def _dispatch(self, j: int, slots: int, dims: int) -> int:
+        try:
+            node, inputs, outputs = self._calls[j]
+            table = (ctypes.c_void_p * self._n_slots).from_address(slots)
+            sizes = (ctypes.c_int64 * self._n_symbols).from_address(dims)
+
+            def arrays(buffers):
+                return [_array_at(table[slot], tuple(sizes[d] if symbolic else d for d, symbolic in zip(shape, marks)), dtype)
+                        for slot, shape, marks, dtype in buffers]
+
+            # copies: the function may keep its arguments, and the buffers are reused by the next call
+            results = node.attrs["function"].run(*(a.copy() for a in arrays(inputs)))
+            for out, result in zip(arrays(outputs), results):
+                out[...] = result
+            return 0
+        except BaseException as error:  # nothing may unwind through native code
+            self._failures.error = (error, self._calls.get(j, (None,))[0])
+            return 1
+
+    def raise_error(self) -> None:
+        error, node = self._failures.error
+        self._failures.error = None
+        if isinstance(error, GraphcError) and node is not None:
+            raise error.at(node)
+        raise error

@@ -1,0 +1,92 @@
+"""``gc.numpy_function`` and ``gc.py_function``: Python functions that a compiled graph calls on every run.
+
+Inside ``@gc.function`` each becomes one op of the traced graph (``host_call``; ``pure_host_call`` for
+``numpy_function(..., stateful=False)``, see ``graphc.ir.ops.host``). Stateful calls run on every call
+of the compiled function, in program order with variable assignments and other calls, and are never
+removed, even when nothing uses their results; both backends run them (the LLVM backend calls back
+into Python from its native code). Outside a traced function they just call the function.
+
+Shapes: a compiled graph needs every result's shape when it is traced. An output declared by a dtype
+alone is a scalar; declare any other shape with a ``gc.TensorSpec`` in ``Tout`` (``py_function`` takes
+specs in TensorFlow too). A result of another shape or dtype raises an error naming the function and
+the line that called it. Eagerly, results take any shape (as in TensorFlow).
+
+Differences from TensorFlow: an exception the function raises reaches the caller as it was raised
+(its own type and traceback, a note naming the call's line), in compiled code too, where TensorFlow
+wraps it in an ``InvalidArgumentError``; a compiled call that raises publishes none of the variable
+assignments it made (graphc commits a call's assignments together when it succeeds); no gradient
+flows through either function (``py_function``'s is not recorded). Calls inside ``gc.cond`` branches or
+loop bodies are refused with an error.
+"""
+from __future__ import annotations
+
+import contextlib
+
+from graphc.ir import dispatch
+from graphc.ir.errors import ArgumentTypeError, InvalidArgumentError
+from graphc.ir.location import user_line
+from graphc.ir.ops.host import HostFunction, host_call, raised_as_it_was
+from graphc.ir.types import TensorType, as_dtype
+
+from .eager import to_array
+from .tensor import Tensor
+from .tracing import TensorSpec, current_trace
+
+
+def numpy_function(func, inp, Tout, stateful=True, name=None):
+    """Calls ``func`` on the NumPy values of the tensors ``inp`` and returns its results as tensors of
+    the dtypes ``Tout`` (a dtype or ``gc.TensorSpec``, or a list of them; ``[]`` or None: no result).
+    In a compiled function it runs on every call; ``stateful=False`` lets graphc remove an unused call
+    or merge identical ones. See the module docstring for shapes and errors."""
+    return _call("numpy_function", func, inp, Tout, stateful, name, wrap=None)
+
+
+def py_function(func, inp, Tout, name=None):
+    """``numpy_function`` whose ``func`` takes eager graphc tensors (and may return tensors): it can run
+    graphc ops eagerly. Always stateful. With no result declared, returns an empty list (TensorFlow's)."""
+    return _call("py_function", func, inp, Tout, True, name, wrap=Tensor)
+
+
+def _call(kind: str, func, inp, Tout, stateful: bool, name, wrap):
+    if not callable(func):
+        raise ArgumentTypeError(f"{kind}: func must be callable, got {type(func).__name__}")
+    if not isinstance(inp, (list, tuple)):
+        raise ArgumentTypeError(f"{kind}: inp must be a list of tensors, got {type(inp).__name__}")
+    if name is not None and not isinstance(name, str):
+        raise ArgumentTypeError(f"{kind}: name must be a string or None, got {type(name).__name__}")
+    single = Tout is not None and not isinstance(Tout, (list, tuple))
+    types = [_output_type(kind, t) for t in ([Tout] if single else list(Tout or []))]
+    function = HostFunction(func, types, kind=kind, single=single, wrap=wrap, unwrap=_unwrapped,
+                            location=user_line())
+    with dispatch.name_scope(name) if name else contextlib.nullcontext():
+        if current_trace() is not None:
+            results = list(host_call(function, *inp, stateful=stateful))
+        else:
+            with raised_as_it_was():
+                values = function.call(*(to_array(x._as_tensor() if hasattr(x, "_as_tensor") else x) for x in inp))
+            results = [Tensor(function.converted(i, r, check_shape=False)) for i, r in enumerate(values)]
+    if single:
+        return results[0]
+    return results if results or kind == "py_function" else None
+
+
+def _output_type(kind: str, t) -> TensorType:
+    if isinstance(t, TensorSpec):
+        if any(d is None for d in t.shape):
+            raise InvalidArgumentError(
+                f"{kind}: Tout's {t} has a dimension of unknown size: a compiled graph needs the shapes of "
+                "a host function's results when it is traced; give every size"
+            )
+        return TensorType(tuple(t.shape), t.dtype)
+    try:
+        return TensorType((), as_dtype(t))
+    except (TypeError, ValueError) as error:
+        raise ArgumentTypeError(f"{kind}: Tout must hold dtypes or gc.TensorSpecs, got {t!r} ({error})") from None
+
+
+def _unwrapped(result):
+    """A result as NumPy takes it: an eager tensor's or variable's array."""
+    if hasattr(result, "_as_tensor"):
+        result = result._as_tensor()
+    return result.numpy() if isinstance(result, Tensor) else result
+
