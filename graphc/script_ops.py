@@ -38,16 +38,18 @@ def numpy_function(func, inp, Tout, stateful=True, name=None):
     the dtypes ``Tout`` (a dtype or ``gc.TensorSpec``, or a list of them; ``[]`` or None: no result).
     In a compiled function it runs on every call; ``stateful=False`` lets graphc remove an unused call
     or merge identical ones. See the module docstring for shapes and errors."""
-    return _call("numpy_function", func, inp, Tout, stateful, name, wrap=None)
+    return call_host("numpy_function", func, inp, Tout, stateful, name)
 
 
 def py_function(func, inp, Tout, name=None):
     """``numpy_function`` whose ``func`` takes eager graphc tensors (and may return tensors): it can run
     graphc ops eagerly. Always stateful. With no result declared, returns an empty list (TensorFlow's)."""
-    return _call("py_function", func, inp, Tout, True, name, wrap=Tensor)
+    return call_host("py_function", func, inp, Tout, True, name, wrap=Tensor)
 
 
-def _call(kind: str, func, inp, Tout, stateful: bool, name, wrap):
+def call_host(kind: str, func, inp, Tout, stateful: bool, name, wrap=None):
+    """The host call of ``numpy_function`` (``kind`` names the API for messages): ``func`` called on
+    ``inp`` (``wrap`` makes each input array what ``func`` takes); its results."""
     if not callable(func):
         raise ArgumentTypeError(f"{kind}: func must be callable, got {type(func).__name__}")
     if not isinstance(inp, (list, tuple)):

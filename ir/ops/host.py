@@ -117,7 +117,7 @@ class HostFunction:
 
     @property
     def description(self) -> str:
-        return f"{self.kind} {self.name!r}"
+        return self.kind if self.name == self.kind else f"{self.kind} {self.name!r}"
 
     def __repr__(self) -> str:
         # no address: the text IR (and the compile cache's key) stays the same from run to run
