@@ -224,6 +224,28 @@ class Executable:
         return state
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        if self._host is not None:
+            return self._run_with_host_calls(inputs)
+        return self._run(inputs)
+
+    def _run_with_host_calls(self, inputs) -> list[np.ndarray]:
+        """A call whose host functions may call this executable again on the same thread: the inner
+        call gets scratch memory of its own (the outer one's buffers are in use)."""
+        local = self._local
+        if not getattr(local, "running", False):
+            local.running = True
+            try:
+                return self._run(inputs)
+            finally:
+                local.running = False
+        saved = getattr(local, "cache", None), getattr(local, "static_scratch", None)
+        local.cache, local.static_scratch = {}, None
+        try:
+            return self._run(inputs)
+        finally:
+            local.cache, local.static_scratch = saved
+
+    def _run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         if self._static and not self._parallel:
             return self._run_on_this_thread(inputs)
         arrays = [_prepare_input(np.asarray(a)) for a in inputs]

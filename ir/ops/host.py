@@ -64,7 +64,8 @@ class HostFunction:
     def call(self, *values) -> list:
         """The function's results on ``values`` as a list (unchecked: eager mode takes any shape)."""
         try:
-            results = self.func(*(values if self.wrap is None else map(self.wrap, values)))
+            with np.errstate(divide="warn", over="warn", invalid="warn", under="ignore"):  # NumPy's defaults
+                results = self.func(*(values if self.wrap is None else map(self.wrap, values)))
         except BaseException as error:
             if self.location:
                 error.add_note(f"raised by the function of {self.description} called at {self.location}")
@@ -134,6 +135,15 @@ def _reference(*arrays, function: HostFunction):
 
 define("host_call", _infer, effect="call", multi_output=True, reference=_reference)
 define("pure_host_call", _infer, multi_output=True, foldable=False, reference=_reference)
+
+
+def make_pure(graph) -> None:
+    """Turns ``graph``'s stateful host calls into pure ones, in place: for a graph recomputing a forward
+    pass whose calls already ran (a gradient function), where a call runs again only if its results
+    are needed."""
+    for node in graph.nodes:
+        if node.op == "host_call":
+            node.op = "pure_host_call"
 
 
 def host_call(function: HostFunction, *inputs, stateful: bool = True) -> tuple:

@@ -3,6 +3,7 @@ variable assignments, on both backends and eagerly; results checked against Tout
 the caller as they were raised; threads; gradients; the op in passes, text IR and the compile cache."""
 from __future__ import annotations
 
+import sys
 import threading
 import traceback
 import warnings
@@ -92,7 +93,7 @@ def test_stateful_calls_keep_their_order_and_are_not_merged(backend):
             gc.numpy_function(lambda a, tag=tag: order.append(tag), [x], [])
         return x
 
-    compiled(fn, backend)(gc.constant(0.0))
+    compiled(fn, backend, autograph=False)(gc.constant(0.0))
     assert order == list("abcab")
 
 
@@ -295,3 +296,91 @@ def test_graphs_of_one_structure_with_different_functions_keep_their_own(tmp_pat
     assert second(gc.constant(1.0)).numpy() == 6.0
     assert first(gc.constant(2.0)).numpy() == 5.0
     assert list(tmp_path.iterdir())  # the cache was used
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_under_a_tape_a_compiled_call_prints_once_and_its_gradient_is_right(backend, capsys):
+    w = gc.Variable(2.0)
+    calls = []
+
+    def fn(x):
+        y = gc.numpy_function(lambda a: calls.append(1) or a * 3, [x], gc.float32)
+        gc.print("w is", w, output_stream=sys.stdout)
+        return y * w + x * w
+
+    f = compiled(fn, backend)
+    with gc.GradientTape() as tape:
+        r = f(gc.constant(1.0))
+    assert r.numpy() == 8.0
+    assert tape.gradient(r, w).numpy() == 4.0  # y + x, y from the host call
+    assert capsys.readouterr().out == "w is 2\n"  # the backward pass does not print again
+    # the backward pass recomputes the forward values it needs: the function whose result it needs runs again
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_loop_over_a_tensor_range_refuses_a_call_and_a_python_loop_unrolls_it(backend, capsys):
+    def looped(n):
+        for i in gc.range(n):
+            gc.print(i)
+        return n
+
+    with pytest.raises(InvalidArgumentError, match="while_loop body calls print: host calls"):
+        compiled(looped, backend)(gc.constant(3))
+
+    def unrolled():
+        for i in range(3):
+            gc.print("i", i, output_stream=sys.stdout)
+
+    f = compiled(unrolled, backend)
+    f()
+    f()
+    assert capsys.readouterr().out == "i 0\ni 1\ni 2\n" * 2
+
+
+def test_pictures_name_the_function():
+    from graphc.viz.labels import attr_lines
+
+    def double(a):
+        return a * 2
+
+    graph = gc.function(lambda x: gc.numpy_function(double, [x], gc.float32)).get_concrete_function(gc.constant(1.0)).graph
+    node = next(n for n in graph.nodes if n.op == "host_call")
+    assert ">numpy_function &#x27;double&#x27;<" in attr_lines(node)[0]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_function_may_call_its_compiled_caller_again(backend):
+    depth = []
+
+    def inner(a):
+        if len(depth) < 2:
+            depth.append(1)
+            return f(a.numpy() + 1.0)  # the same executable, on the same thread, while it runs
+        return a
+
+    f = compiled(lambda x: gc.py_function(inner, [x], gc.TensorSpec([4], gc.float32)) + x, backend)
+    # innermost returns 2; each level adds its own input: 2 + 2, + 1, + 0
+    np.testing.assert_array_equal(f(np.zeros(4, np.float32)).numpy(), np.full(4, 5.0))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_results_that_are_not_of_the_declared_dtype(backend):
+    as_tensor = compiled(lambda x: gc.py_function(lambda a: gc.cast(a, gc.int32), [x], gc.float32), backend)
+    with pytest.raises(InvalidArgumentError, match="py_function '<lambda>' returned output 0 of dtype int32"):
+        as_tensor(gc.constant(1.0))
+    text = compiled(lambda x: gc.numpy_function(lambda a: "abc", [x], gc.float32), backend)
+    with pytest.raises(InvalidArgumentError, match=r"returned output 0 \(str\), which is not a float32 value"):
+        text(gc.constant(1.0))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_base_exception_passes_through_native_code(backend):
+    class Stop(BaseException):
+        pass
+
+    def stop(a):
+        raise Stop()
+
+    with pytest.raises(Stop):
+        compiled(lambda x: gc.numpy_function(stop, [x], []) or x, backend)(gc.constant(1.0))
