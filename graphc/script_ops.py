@@ -15,12 +15,19 @@ Differences from TensorFlow: an exception the function raises reaches the caller
 (its own type and traceback, a note naming the call's line), in compiled code too, where TensorFlow
 wraps it in an ``InvalidArgumentError``; a compiled call that raises publishes none of the variable
 assignments it made (graphc commits a call's assignments together when it succeeds); no gradient
-flows through either function (``py_function``'s is not recorded). Calls inside ``gc.cond`` branches or
-loop bodies are refused with an error.
+flows through either function (``py_function``'s is not recorded); eagerly too, results must have
+Tout's dtypes (TensorFlow's eager ``numpy_function`` returns what the function returned). Calls inside
+``gc.cond`` branches or loop bodies are refused with an error.
+
+Runs of a function: once per call; under a gradient tape the backward pass recomputes the forward
+values it needs, so a function whose results it needs runs again (one whose results it does not
+need, ``gc.print``, does not); check mode and check numerics run the graph a second time, on the
+interpreter, and so the functions too.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
 
 from graphc.ir import dispatch
 from graphc.ir.errors import ArgumentTypeError, InvalidArgumentError
@@ -33,31 +40,57 @@ from .tensor import Tensor
 from .tracing import TensorSpec, current_trace
 
 
-def numpy_function(func, inp, Tout, stateful=True, name=None):
+def numpy_function(func=None, inp=None, Tout=None, stateful=True, name=None):
     """Calls ``func`` on the NumPy values of the tensors ``inp`` and returns its results as tensors of
-    the dtypes ``Tout`` (a dtype or ``gc.TensorSpec``, or a list of them; ``[]`` or None: no result).
-    In a compiled function it runs on every call; ``stateful=False`` lets graphc remove an unused call
-    or merge identical ones. See the module docstring for shapes and errors."""
-    return call_host("numpy_function", func, inp, Tout, stateful, name)
+    the dtypes ``Tout`` (a dtype or ``gc.TensorSpec``, or a list of them; ``[]``: no result, and None is
+    returned). In a compiled function it runs on every call; ``stateful=False`` lets graphc remove an
+    unused call or merge identical ones. ``@gc.numpy_function(Tout=...)`` decorates a function instead
+    (its arguments become ``inp``). See the module docstring for shapes and errors."""
+    decorator = _decorator_or_none(numpy_function, "numpy_function", func, inp, Tout, stateful=stateful, name=name)
+    return decorator or call_host("numpy_function", func, inp, Tout, stateful, name)
 
 
-def py_function(func, inp, Tout, name=None):
+def py_function(func=None, inp=None, Tout=None, name=None):
     """``numpy_function`` whose ``func`` takes eager graphc tensors (and may return tensors): it can run
     graphc ops eagerly. Always stateful. With no result declared, returns an empty list (TensorFlow's)."""
-    return call_host("py_function", func, inp, Tout, True, name, wrap=Tensor)
+    decorator = _decorator_or_none(py_function, "py_function", func, inp, Tout, name=name)
+    return decorator or call_host("py_function", func, inp, Tout, True, name, wrap=Tensor)
+
+
+def _decorator_or_none(api, kind: str, func, inp, Tout, **kwargs):
+    """TensorFlow's checks of the three arguments; with ``func`` None, the decorator ``@api(Tout=...)``."""
+    if Tout is None:
+        raise ArgumentTypeError(f"{kind}: missing required argument 'Tout' (as a decorator: @gc.{kind}(Tout=...))")
+    if func is None:
+        if inp is not None:
+            raise ArgumentTypeError(f"{kind}: don't set inp when using {kind} as a decorator (func=None)")
+
+        def decorate(fn):
+            @functools.wraps(fn)
+            def wrapper(*args):
+                return api(fn, inp=args, Tout=Tout, **kwargs)
+
+            return wrapper
+
+        return decorate
+    if inp is None:
+        raise ArgumentTypeError(f"{kind}: missing argument inp, the list of the function's arguments "
+                                "(unless it decorates a function: func=None)")
+    return None
 
 
 def call_host(kind: str, func, inp, Tout, stateful: bool, name, wrap=None):
     """The host call of ``numpy_function`` (``kind`` names the API for messages): ``func`` called on
-    ``inp`` (``wrap`` makes each input array what ``func`` takes); its results."""
+    ``inp`` (``wrap`` makes each input array what ``func`` takes); its results (None for no result
+    but with ``py_function``, an empty list, as TensorFlow's)."""
     if not callable(func):
         raise ArgumentTypeError(f"{kind}: func must be callable, got {type(func).__name__}")
     if not isinstance(inp, (list, tuple)):
         raise ArgumentTypeError(f"{kind}: inp must be a list of tensors, got {type(inp).__name__}")
     if name is not None and not isinstance(name, str):
         raise ArgumentTypeError(f"{kind}: name must be a string or None, got {type(name).__name__}")
-    single = Tout is not None and not isinstance(Tout, (list, tuple))
-    types = [_output_type(kind, t) for t in ([Tout] if single else list(Tout or []))]
+    single = not isinstance(Tout, (list, tuple))
+    types = [_output_type(kind, t) for t in ([Tout] if single else list(Tout))]
     function = HostFunction(func, types, kind=kind, single=single, wrap=wrap, unwrap=_unwrapped,
                             location=user_line())
     with dispatch.name_scope(name) if name else contextlib.nullcontext():

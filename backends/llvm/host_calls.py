@@ -10,6 +10,11 @@ results' buffers. An exception is kept for the runtime and the call returns 1: t
 ``ERROR_HOST_CALL``, the program stops after the node, and the runtime raises the exception (no
 variable assignment of the call is published). The object code holds no Python object: one cached
 object file serves every graph of its structure, each executable binding its own functions.
+
+A program with host calls runs on the calling thread only (``runtime.Executable``): graphc's worker
+threads would wait at a barrier for as long as the Python function runs, and a function calling a
+compiled function would find them all busy. A function that calls the executable running it, on the
+same thread, gets scratch memory of its own (``Executable.run``).
 """
 from __future__ import annotations
 

@@ -163,7 +163,11 @@ class Executable:
         )
         # BLAS runs its own threads: graphc's workers waiting out a gemm at a barrier only compete with
         # them (measured: 256x784x512 took 4x longer), so graphs that call BLAS run on one thread
-        self._parallel = _THREADS > 1 and self._work >= PARALLEL_THRESHOLD and not _calls_blas(graph)
+        # graphs that call back into Python run on the calling thread only: graphc's workers would spin at
+        # the barrier while the function runs, and one that calls a compiled function would find no
+        # free worker (see host_calls)
+        self._parallel = (_THREADS > 1 and self._work >= PARALLEL_THRESHOLD and not _calls_blas(graph)
+                          and not program.host_slots)
         self._variable_slots = variable_slots(program)
         reads = [graph.variables[s.key] for s in program.slots if s.kind == "variable"]
         writes = [graph.variables[s.key] for s in program.slots if s.kind == "assigned"]

@@ -269,6 +269,31 @@ def test_bad_arguments():
         gc.numpy_function(lambda a: a, [x], "no such dtype")
     with pytest.raises(InvalidArgumentError, match="has a dimension of unknown size"):
         gc.numpy_function(lambda a: a, [x], gc.TensorSpec([None], gc.float32))
+    # TensorFlow's checks of func, inp and Tout
+    with pytest.raises(ArgumentTypeError, match="missing required argument 'Tout'"):
+        gc.numpy_function(lambda a: a, [x])
+    with pytest.raises(ArgumentTypeError, match="missing argument inp"):
+        gc.py_function(lambda a: a, Tout=gc.float32)
+    with pytest.raises(ArgumentTypeError, match="don't set inp when using numpy_function as a decorator"):
+        gc.numpy_function(inp=[x], Tout=gc.float32)
+    with pytest.raises(ArgumentTypeError, match="name must be a string"):
+        gc.numpy_function(lambda a: a, [x], gc.float32, name=3)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_as_a_decorator(backend):
+    @gc.numpy_function(Tout=gc.float32)
+    def add(a, b):
+        return a + b
+
+    @gc.py_function(Tout=gc.float32)
+    def square(a):
+        return a * a
+
+    assert add.__name__ == "add"
+    assert add(np.float32(1), np.float32(2)).numpy() == 3.0
+    f = compiled(lambda x: square(add(x, x)), backend)
+    assert f(gc.constant(1.5)).numpy() == 9.0
 
 
 def test_the_text_ir_names_the_function():
@@ -384,3 +409,18 @@ def test_a_base_exception_passes_through_native_code(backend):
 
     with pytest.raises(Stop):
         compiled(lambda x: gc.numpy_function(stop, [x], []) or x, backend)(gc.constant(1.0))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_large_graph_whose_function_runs_a_large_compiled_function(backend):
+    """Large graphs run on several threads; the one that calls back into Python runs on one, so the
+    function finds the workers free (a parallel outer call held them and waited forever)."""
+    inner = compiled(lambda a: a * 2.0 + 1.0, backend)
+    outer = compiled(lambda x: gc.numpy_function(lambda a: inner(a).numpy(), [x * 3.0],
+                                                 gc.TensorSpec([100_000], gc.float64)) - x, backend)
+    results = []
+    worker = threading.Thread(target=lambda: results.append(outer(np.ones(100_000)).numpy()), daemon=True)
+    worker.start()
+    worker.join(120)
+    assert not worker.is_alive(), "the call did not finish"
+    np.testing.assert_array_equal(results[0], np.full(100_000, 6.0))
