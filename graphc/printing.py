@@ -27,12 +27,12 @@ def print(*inputs, output_stream=sys.stderr, sep=" ", end="\n", summarize=3, nam
     """Prints ``inputs`` joined by ``sep`` and followed by ``end`` to ``output_stream``: ``sys.stderr``
     (default), ``sys.stdout``, ``"file://path"`` (appended to), a ``logging.Logger`` or a logging
     function such as ``logging.info`` (given the text without ``end``), or any object with ``write``.
-    ``summarize``: elements printed at each end of every dimension (-1 or None: all)."""
+    ``summarize``: elements printed at each end of every dimension (None: 3, -1: all), as TensorFlow's."""
     for what, value in (("sep", sep), ("end", end)):
         if not isinstance(value, str):
             raise ArgumentTypeError(f"print: {what} must be a string, got {type(value).__name__}")
     if summarize is None:
-        summarize = -1
+        summarize = 3
     if isinstance(summarize, bool) or not isinstance(summarize, (int, np.integer)) or summarize < -1:
         raise InvalidArgumentError(f"print: summarize must be an int >= -1 or None, got {summarize!r}")
     write = _sink(output_stream)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import math
 import threading
+from typing import NamedTuple
 
 import numpy as np
 from llvmlite import ir
@@ -63,6 +64,17 @@ def _array_at(address: int, shape: tuple, dtype: np.dtype) -> np.ndarray:
     return np.frombuffer((ctypes.c_char * nbytes).from_address(address), dtype).reshape(shape)
 
 
+class _Buffer(NamedTuple):
+    slot: int
+    shape: tuple  # sizes, and for each size known only at run time the index of its symbol in ``dims``
+    symbolic: tuple  # which sizes are symbols' indices (empty when none is)
+    dtype: np.dtype
+
+    def array(self, table, sizes) -> np.ndarray:
+        shape = tuple(sizes[d] if s else d for d, s in zip(self.shape, self.symbolic)) if self.symbolic else self.shape
+        return _array_at(table[self.slot], shape, self.dtype)
+
+
 class Dispatcher:
     """The host calls of one executable: ``address`` is the dispatcher native code calls (see the module
     docstring); ``raise_error`` raises, on the calling thread, what the last failing call kept."""
@@ -71,10 +83,11 @@ class Dispatcher:
         index = {name: i for i, name in enumerate(symbols)}
 
         def buffers(values, slots):
-            return [(slot, tuple(d if isinstance(d, int) else index[d] for d in v.type.shape),
-                     tuple(isinstance(d, str) for d in v.type.shape), v.dtype.numpy) for v, slot in zip(values, slots)]
+            return [_Buffer(slot, tuple(index.get(d, d) for d in v.type.shape),
+                            tuple(isinstance(d, str) for d in v.type.shape) if not v.type.is_static else (), v.dtype.numpy)
+                    for v, slot in zip(values, slots)]
 
-        self._calls = {j: (nodes[j], buffers(nodes[j].inputs, ins), buffers(nodes[j].outputs, outs))
+        self._calls = {j: (nodes[j], nodes[j].attrs["function"], buffers(nodes[j].inputs, ins), buffers(nodes[j].outputs, outs))
                        for j, (ins, outs) in host_slots.items()}
         self._n_slots, self._n_symbols = n_slots, max(1, len(symbols))
         self._failures = threading.local()
@@ -83,21 +96,16 @@ class Dispatcher:
 
     def _dispatch(self, j: int, slots: int, dims: int) -> int:
         try:
-            node, inputs, outputs = self._calls[j]
+            _, function, inputs, outputs = self._calls[j]
             table = (ctypes.c_void_p * self._n_slots).from_address(slots)
             sizes = (ctypes.c_int64 * self._n_symbols).from_address(dims)
-
-            def arrays(buffers):
-                return [_array_at(table[slot], tuple(sizes[d] if symbolic else d for d, symbolic in zip(shape, marks)), dtype)
-                        for slot, shape, marks, dtype in buffers]
-
             # copies: the function may keep its arguments, and the buffers are reused by the next call
-            results = node.attrs["function"].run(*(a.copy() for a in arrays(inputs)))
-            for out, result in zip(arrays(outputs), results):
-                out[...] = result
+            results = function.run(*[b.array(table, sizes).copy() for b in inputs])
+            for b, result in zip(outputs, results):
+                b.array(table, sizes)[...] = result
             return 0
         except BaseException as error:  # nothing may unwind through native code
-            self._failures.error = (error, self._calls.get(j, (None,))[0])
+            self._failures.error = (error, self._calls[j][0] if j in self._calls else None)
             return 1
 
     def raise_error(self) -> None:

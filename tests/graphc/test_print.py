@@ -173,6 +173,9 @@ def test_bad_arguments():
         gc.print(gc.constant(1), summarize=-2)
     with pytest.raises(InvalidArgumentError, match="summarize must be an int"):
         gc.print(gc.constant(1), summarize=1.5)
+    buffer = io.StringIO()
+    gc.print(gc.range(10), summarize=None, output_stream=buffer)  # None: TensorFlow's default, 3
+    assert buffer.getvalue() == "[0 1 2 ... 7 8 9]\n"
     with pytest.raises(ArgumentTypeError, match="sep must be a string"):
         gc.print(gc.constant(1), sep=1)
     with pytest.raises(InvalidArgumentError, match="output_stream must be sys.stdout, sys.stderr or 'file://PATH'"):
