@@ -131,7 +131,8 @@ def _sink(stream):
         return _locked(lambda text: sys.stderr.write(text), lambda: sys.stderr.flush())
     if isinstance(stream, str):
         if not stream.startswith("file://") or len(stream) == len("file://"):
-            raise InvalidArgumentError(f"print: output_stream must be sys.stdout, sys.stderr or 'file://PATH', got {stream!r}")
+            raise InvalidArgumentError(
+                f"print: output_stream must be sys.stdout, sys.stderr or 'file://PATH', got {stream!r}")
         path = stream[len("file://"):]
 
         def append(text):

@@ -84,11 +84,12 @@ class Dispatcher:
 
         def buffers(values, slots):
             return [_Buffer(slot, tuple(index.get(d, d) for d in v.type.shape),
-                            tuple(isinstance(d, str) for d in v.type.shape) if not v.type.is_static else (), v.dtype.numpy)
+                            () if v.type.is_static else tuple(isinstance(d, str) for d in v.type.shape),
+                            v.dtype.numpy)
                     for v, slot in zip(values, slots)]
 
-        self._calls = {j: (nodes[j], nodes[j].attrs["function"], buffers(nodes[j].inputs, ins), buffers(nodes[j].outputs, outs))
-                       for j, (ins, outs) in host_slots.items()}
+        self._calls = {j: (nodes[j], nodes[j].attrs["function"], buffers(nodes[j].inputs, ins),
+                           buffers(nodes[j].outputs, outs)) for j, (ins, outs) in host_slots.items()}
         self._n_slots, self._n_symbols = n_slots, max(1, len(symbols))
         self._failures = threading.local()
         self._callback = DISPATCH_TYPE(self._dispatch)  # referenced here for as long as the code may call it

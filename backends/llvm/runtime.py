@@ -157,7 +157,8 @@ class Executable:
         self._static = not program.symbols
         self._interpreter = None  # for calls whose run-time sizes need a broadcast the code does not do
         self._local = threading.local()
-        self._host = Dispatcher(program.nodes, program.host_slots, program.symbols, len(program.slots)) if program.host_slots else None
+        self._host = (Dispatcher(program.nodes, program.host_slots, program.symbols, len(program.slots))
+                      if program.host_slots else None)
         self._work = sum(
             int(np.prod([d for d in v.type.shape if isinstance(d, int)], dtype=np.int64)) for n in graph.nodes for v in n.outputs
         )

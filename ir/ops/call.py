@@ -14,6 +14,7 @@ from .. import dispatch
 from ..autodiff import forward, gradients
 from ..dispatch import bind
 from ..graph import Graph
+from ..passes.dce import live_nodes
 from ..transform import clone_into
 from ..verify import verify
 from .common import define
@@ -104,8 +105,6 @@ def _needed_only(graph: Graph) -> Graph:
     """``graph`` without the nodes its outputs do not need (a derived graph has no side effects left):
     the forward pass it recomputes runs no more of the forward graph than its results need, which
     matters for host calls, whose functions would run again."""
-    from ..passes.dce import live_nodes  # lazy: the passes import the ops
-
     graph.nodes = live_nodes(graph)
     return graph
 
