@@ -16,12 +16,15 @@ Differences from TensorFlow: an exception the function raises reaches the caller
 wraps it in an ``InvalidArgumentError``; a compiled call that raises publishes none of the variable
 assignments it made (graphc commits a call's assignments together when it succeeds); no gradient
 flows through either function (``py_function``'s is not recorded); eagerly too, results must have
-Tout's dtypes (TensorFlow's eager ``numpy_function`` returns what the function returned). Calls inside
-``gc.cond`` branches or loop bodies are refused with an error.
+Tout's dtypes (TensorFlow's eager ``numpy_function`` returns what the function returned).
+
+In ``gc.cond`` branches and loop bodies (``for i in gc.range(n)``, ``gc.while_loop``) a call runs
+each time its branch or iteration does; the cond or loop then counts as a stateful call itself
+(``Node.calls_host``): it keeps its place among the effects and is never removed.
 
 Runs of a function: once per call; under a gradient tape the backward pass recomputes the forward
 values it needs, so a function whose results it needs runs again (one whose results it does not
-need, ``gc.print``, does not); check mode and check numerics run the graph a second time, on the
+need, ``gc.print``, does not; in loops, once per recomputed iteration); check mode and check numerics run the graph a second time, on the
 interpreter, and so the functions too.
 """
 from __future__ import annotations

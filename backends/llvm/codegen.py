@@ -28,7 +28,6 @@ from .emission import (
     lay_out_graph,
 )
 from .emitter import KERNEL_TYPE, Emitter, call_in_turn
-from .host_calls import host_call_slots
 from .lowering import lowering_of, unlowered_ops
 from .scalar import I8, I64
 
@@ -48,7 +47,6 @@ class Program:
     nodes: list[Node]  # by index, for error messages
     output_slots: list[int] = field(default_factory=list)
     arena_bytes: int = 0
-    host_slots: dict[int, tuple[list[int], list[int]]] = field(default_factory=dict)  # see host_calls
 
 
 def unsupported_ops(graph: Graph) -> set[str]:
@@ -95,7 +93,7 @@ class CodeGen:
         variables = VariableSlots(self.table, g)
         self.graph_layout = lay_out_graph(self.table, g, inputs, output_slot, variables, find_transposed_operands(g))
         return Program(g.name, "", self.table.slots, list(self.symbols), list(g.nodes), self.graph_layout.output_slots,
-                       self.table.arena_bytes, host_call_slots(g, self.graph_layout.slot_of))
+                       self.table.arena_bytes)
 
     def build(self) -> Program:
         """The program with its LLVM IR."""

@@ -1,9 +1,10 @@
 """Host calls in native code: the generated code calls back into Python (``gc.numpy_function``,
 ``gc.py_function``, ``gc.print``; the ops of ``graphc.ir.ops.host``).
 
-A host call node's code (thread 0, the thread that called the program) loads the address of its
-executable's *dispatcher* from the sync words (``SYNC_HOST``) and calls it with the node's index and
-the slot table: ``int64 dispatch(int64 node, i8** slots, int64* dims)``. The dispatcher is a ctypes
+A host call node's code (thread 0, the thread that called the program), in the top-level graph or a
+region, loads the address of its executable's *dispatcher* from the sync words (``SYNC_HOST``) and
+calls it with the number of the node's 'host' slot (``emission.lay_out_graph``), the slot table and
+the run-time sizes: ``int64 dispatch(int64 call, i8** slots, int64* dims)``. The dispatcher is a ctypes
 callback, so it takes the GIL itself (the program runs with the GIL released); it copies the inputs
 out of their buffers, runs the node's ``HostFunction`` and writes the checked results into the
 results' buffers. An exception is kept for the runtime and the call returns 1: the code flags
@@ -27,8 +28,7 @@ import numpy as np
 from llvmlite import ir
 
 from graphc.ir.errors import GraphcError
-from graphc.ir.graph import Graph, Node
-from graphc.ir.ops.host import HostFunction
+from graphc.ir.graph import Node
 
 from .emitter import SYNC_HOST, Emitter
 from .error_codes import ERROR_HOST_CALL
@@ -42,7 +42,8 @@ _DISPATCH_IR = ir.FunctionType(I64, [I64, I8.as_pointer().as_pointer(), I64.as_p
 def _lower_host_call(em: Emitter, node: Node) -> None:
     b = em.builder
     address = b.load(b.gep(em.sync, [ir.Constant(I64, SYNC_HOST)]))
-    status = b.call(b.inttoptr(address, _DISPATCH_IR.as_pointer()), [ir.Constant(I64, em.node_index), em.slots, em.dims])
+    call = ir.Constant(I64, em.slot_of[node])  # the node's 'host' slot (emission.lay_out_graph)
+    status = b.call(b.inttoptr(address, _DISPATCH_IR.as_pointer()), [call, em.slots, em.dims])
     em.flag_error(b.icmp_signed("!=", status, ir.Constant(I64, 0)), ERROR_HOST_CALL)
 
 
@@ -50,10 +51,12 @@ node_code("host_call", fallible=True)(_lower_host_call)
 node_code("pure_host_call", fallible=True)(_lower_host_call)
 
 
-def host_call_slots(graph: Graph, slot_of: dict) -> dict[int, tuple[list[int], list[int]]]:
-    """For each host call node of the top-level ``graph``, by index: its inputs' and results' slots."""
-    return {j: ([slot_of[v] for v in node.inputs], [slot_of[v] for v in node.outputs])
-            for j, node in enumerate(graph.nodes) if isinstance(node.attrs.get("function"), HostFunction)}
+class HostCall(NamedTuple):
+    """A host call node (of the top-level graph or a region) and the slots of its inputs and results."""
+
+    node: Node
+    inputs: list[int]
+    outputs: list[int]
 
 
 def _array_at(address: int, shape: tuple, dtype: np.dtype) -> np.ndarray:
@@ -79,18 +82,18 @@ class Dispatcher:
     """The host calls of one executable: ``address`` is the dispatcher native code calls (see the module
     docstring); ``raise_error`` raises, on the calling thread, what the last failing call kept."""
 
-    def __init__(self, nodes: list[Node], host_slots: dict, symbols: list[str], n_slots: int):
+    def __init__(self, slots: list, symbols: list[str]):
         index = {name: i for i, name in enumerate(symbols)}
 
-        def buffers(values, slots):
+        def buffers(values, value_slots):
             return [_Buffer(slot, tuple(index.get(d, d) for d in v.type.shape),
                             () if v.type.is_static else tuple(isinstance(d, str) for d in v.type.shape),
                             v.dtype.numpy)
-                    for v, slot in zip(values, slots)]
+                    for v, slot in zip(values, value_slots)]
 
-        self._calls = {j: (nodes[j], nodes[j].attrs["function"], buffers(nodes[j].inputs, ins),
-                           buffers(nodes[j].outputs, outs)) for j, (ins, outs) in host_slots.items()}
-        self._n_slots, self._n_symbols = n_slots, max(1, len(symbols))
+        self._calls = {i: (s.key.node, s.key.node.attrs["function"], buffers(s.key.node.inputs, s.key.inputs),
+                           buffers(s.key.node.outputs, s.key.outputs)) for i, s in enumerate(slots) if s.kind == "host"}
+        self._n_slots, self._n_symbols = len(slots), max(1, len(symbols))
         self._failures = threading.local()
         self._callback = DISPATCH_TYPE(self._dispatch)  # referenced here for as long as the code may call it
         self.address = ctypes.cast(self._callback, ctypes.c_void_p).value

@@ -157,8 +157,7 @@ class Executable:
         self._static = not program.symbols
         self._interpreter = None  # for calls whose run-time sizes need a broadcast the code does not do
         self._local = threading.local()
-        self._host = (Dispatcher(program.nodes, program.host_slots, program.symbols, len(program.slots))
-                      if program.host_slots else None)
+        self._host = Dispatcher(program.slots, program.symbols) if any(s.kind == "host" for s in program.slots) else None
         self._work = sum(
             int(np.prod([d for d in v.type.shape if isinstance(d, int)], dtype=np.int64)) for n in graph.nodes for v in n.outputs
         )
@@ -168,7 +167,7 @@ class Executable:
         # the barrier while the function runs, and one that calls a compiled function would find no
         # free worker (see host_calls)
         self._parallel = (_THREADS > 1 and self._work >= PARALLEL_THRESHOLD and not _calls_blas(graph)
-                          and not program.host_slots)
+                          and self._host is None)
         self._variable_slots = variable_slots(program)
         reads = [graph.variables[s.key] for s in program.slots if s.kind == "variable"]
         writes = [graph.variables[s.key] for s in program.slots if s.kind == "assigned"]

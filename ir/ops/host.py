@@ -4,7 +4,8 @@
 Two ops share one rule: ``host_call`` is stateful (``effect="call"``): it runs on every call of the
 graph, in program order with the other host calls and the variable assignments, and no pass removes,
 merges or folds it, even when nothing uses its results; ``pure_host_call`` is a function of its
-inputs, which dead-code elimination may remove and CSE may merge with an identical call.
+inputs, which dead-code elimination may remove and CSE may merge with an identical call. A region
+op (cond, while_loop) holding a stateful call is stateful too (``Node.calls_host``).
 
 The ``function`` attribute is a ``HostFunction``: the Python callable, how it takes its inputs and
 the types of its results. Every backend runs a node by calling ``HostFunction.run`` with the input
@@ -22,6 +23,8 @@ import numpy as np
 
 from ..dispatch import bind
 from ..errors import InvalidArgumentError, ShapeError
+from ..graph import Graph, Node
+from ..transform import clone_into
 from ..types import TensorType
 from .common import define
 
@@ -137,13 +140,36 @@ define("host_call", _infer, effect="call", multi_output=True, reference=_referen
 define("pure_host_call", _infer, multi_output=True, foldable=False, reference=_reference)
 
 
-def make_pure(graph) -> None:
-    """Turns ``graph``'s stateful host calls into pure ones, in place: for a graph recomputing a forward
-    pass whose calls already ran (a gradient function), where a call runs again only if its results
-    are needed."""
-    for node in graph.nodes:
+def holds_host_call(node: Node) -> bool:
+    """Whether ``node`` is a host call, stateful or pure, or a region op holding one."""
+    return isinstance(node.attrs.get("function"), HostFunction) or any(
+        holds_host_call(n) for g in node.subgraphs.values() for n in g.nodes)
+
+
+def make_pure(graph: Graph, start: int = 0) -> None:
+    """Makes ``graph.nodes[start:]`` free of stateful host calls, in place: for nodes recomputing a
+    forward pass whose calls already ran (gradients, tangents), where a call runs again only if its
+    results are needed. Calls without results are dropped, the others become pure; a region holding
+    one is replaced by a pure copy (the original may be the forward graph's own)."""
+    kept = graph.nodes[:start]
+    for node in graph.nodes[start:]:
+        if node.op == "host_call" and not node.outputs:
+            continue
         if node.op == "host_call":
             node.op = "pure_host_call"
+        for name, region in node.subgraphs.items():
+            if any(n.calls_host for n in region.nodes):
+                node.attrs[name] = _pure_copy(region)
+        kept.append(node)
+    graph.nodes = kept
+
+
+def _pure_copy(region: Graph) -> Graph:
+    copy = Graph(region.name)
+    vmap = clone_into(copy, region, [copy.add_input(v.type, v.name) for v in region.inputs])
+    copy.outputs = [vmap[v] for v in region.outputs]
+    make_pure(copy)
+    return copy
 
 
 def host_call(function: HostFunction, *inputs, stateful: bool = True) -> tuple:

@@ -7,12 +7,12 @@ from .rebuild import rebuild
 
 
 def live_nodes(graph: Graph) -> list[Node]:
-    """The nodes an output, a variable write or a host call (``effect="call"``) depends on through data, in order.
+    """The nodes an output, a variable write or a host call (``Node.calls_host``) depends on through data, in order.
 
     Ordering constraints between reads and writes of a variable keep nothing alive: a read whose
     value no one uses is dead even when a write of the same variable follows it."""
     live = {v.node for v in graph.outputs if v.node is not None}
-    live |= {n for n in graph.nodes if get_op(n.op).effect in ("write", "call")}
+    live |= {n for n in graph.nodes if get_op(n.op).effect == "write" or n.calls_host}
     for node in reversed(graph.nodes):  # consumers come after their producers
         if node in live:
             live.update(v.node for v in node.inputs if v.node is not None)

@@ -250,13 +250,16 @@ def test_no_gradient_flows_through_a_host_call(backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_a_call_inside_control_flow_is_refused_clearly(backend):
-    def fn(x):
-        return gc.cond(x > 0, lambda: gc.numpy_function(lambda a: a, [x], gc.float32), lambda: x)
+def test_calls_in_branches_run_when_their_branch_is_taken(backend):
+    calls = []
 
-    with pytest.raises(InvalidArgumentError, match=r"host calls \(gc.numpy_function, gc.py_function, gc.print\) "
-                                                   "cannot run inside gc.cond branches or loop bodies"):
-        compiled(fn, backend)(gc.constant(1.0))
+    def fn(x):
+        return gc.cond(x > 0, lambda: gc.numpy_function(lambda a: calls.append(float(a)) or a * 10, [x], gc.float32),
+                       lambda: x)
+
+    f = compiled(fn, backend)
+    assert [f(gc.constant(v)).numpy() for v in (2.0, -1.0, 3.0)] == [20.0, -1.0, 30.0]
+    assert calls == [2.0, 3.0]
 
 
 def test_bad_arguments():
@@ -344,15 +347,69 @@ def test_under_a_tape_a_compiled_call_prints_once_and_its_gradient_is_right(back
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_a_loop_over_a_tensor_range_refuses_a_call_and_a_python_loop_unrolls_it(backend, capsys):
+def test_calls_in_a_compiled_loop_run_on_every_iteration_in_order_with_assignments(backend, capsys):
+    v = gc.Variable(0)
+
     def looped(n):
         for i in gc.range(n):
-            gc.print(i)
+            gc.print("i", i, "v", v, output_stream=sys.stdout)
+            v.assign_add(1)
+        gc.print("done", v, output_stream=sys.stdout)
         return n
 
-    with pytest.raises(InvalidArgumentError, match="while_loop body calls print: host calls"):
-        compiled(looped, backend)(gc.constant(3))
+    f = compiled(looped, backend)
+    f(gc.constant(3))
+    f(gc.constant(2))
+    assert capsys.readouterr().out == "i 0 v 0\ni 1 v 1\ni 2 v 2\ndone 3\ni 0 v 3\ni 1 v 4\ndone 5\n"
+    assert "while_loop" in [n.op for n in f.get_concrete_function(gc.constant(3)).graphs["fused"].nodes]
 
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_unused_loop_that_prints_is_kept_and_its_failure_stops_it(backend, capsys):
+    def looped(n):
+        for i in gc.range(n):
+            gc.numpy_function(lambda k: gc.print("k", k, output_stream=sys.stdout) if k < 2 else 1 / 0, [i], [])
+        return n * 0
+
+    f = compiled(looped, backend)
+    with pytest.raises(ZeroDivisionError):
+        f(gc.constant(5))
+    assert capsys.readouterr().out == "k 0\nk 1\n"  # the loop stopped at the failing iteration
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gradients_through_loops_and_branches_that_print_do_not_print_again(backend, capsys):
+    @gc.function(backend=backend)
+    def power(x, n):
+        with gc.GradientTape() as tape:
+            tape.watch(x)
+            y = x
+            for i in gc.range(n):
+                gc.print("iter", i, output_stream=sys.stdout)
+                y = y * x
+        return y, tape.gradient(y, x)
+
+    y, dy = power(gc.constant(2.0), gc.constant(3))
+    assert (y.numpy(), dy.numpy()) == (16.0, 32.0)
+    w = gc.Variable(3.0)
+
+    @gc.function(backend=backend)
+    def square_if_positive(x):
+        if x > 0:
+            gc.print("positive", output_stream=sys.stdout)
+            y = x * w
+        else:
+            y = x
+        return y
+
+    with gc.GradientTape() as tape:
+        r = square_if_positive(gc.constant(3.0))
+    assert (r.numpy(), tape.gradient(r, w).numpy()) == (9.0, 3.0)
+    assert capsys.readouterr().out == "iter 0\niter 1\niter 2\npositive\n"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_python_loop_unrolls_its_calls(backend, capsys):
     def unrolled():
         for i in range(3):
             gc.print("i", i, output_stream=sys.stdout)

@@ -88,3 +88,33 @@ def test_stateful_calls_are_ordered_with_writes_and_never_fused_or_folded():
     assert fused.nodes.index(kept[0]) < next(i for i, n in enumerate(fused.nodes) if n.op == "assign_variable")
     assert Interpreter(fused).run([np.float32(2)])[0] == 6.0
     assert calls == [("first", 1.0), ("second", 3.0), ("constant input", 3.0)]
+
+
+def test_a_region_op_holding_a_stateful_call_calls_the_host_itself():
+    import graphc as gc
+
+    def loop(printing):
+        def fn(x, n):
+            for i in gc.range(n):  # n a tensor: a while_loop
+                if printing:
+                    gc.print(i)
+                x = x + 1.0
+            return n * 0  # nothing needs the loop
+
+        return gc.function(fn).get_concrete_function(gc.constant(1.0), gc.constant(3)).graphs["fused"]
+
+    printing, silent = loop(True), loop(False)
+    (node,) = [n for n in printing.nodes if n.op == "while_loop"]
+    assert node.calls_host and not node.opdef.effect
+    assert all(n.op != "while_loop" for n in silent.nodes)  # removed: nothing needs it
+    assert make_pure_copy_is_pure(node)
+
+
+def make_pure_copy_is_pure(node) -> bool:
+    """make_pure replaces the loop's regions by copies without stateful calls, leaving the node's own."""
+    from graphc.ir.ops.host import make_pure
+
+    graph = Graph("copy")
+    copy = graph.copy_node(node, [graph.add_input(v.type) for v in node.inputs])
+    make_pure(graph)
+    return not copy.calls_host and node.calls_host
