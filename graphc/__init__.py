@@ -39,6 +39,8 @@ from .control_flow import cond, range, while_loop  # noqa: E402  (range: tensor 
 from . import autograph  # noqa: E402
 from .custom_gradient import custom_gradient  # noqa: E402
 from .map_fn import map_fn, vectorized_map  # noqa: E402
+from .script_ops import numpy_function, py_function  # noqa: E402
+from .printing import print  # noqa: E402,A001
 from .gradients import grad, hessian, jvp, value_and_grad  # noqa: E402
 from .tape import GradientTape  # noqa: E402
 from .tensor import Tensor  # noqa: E402
