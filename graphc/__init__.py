@@ -50,7 +50,7 @@ from .module import Module  # noqa: E402
 # ``gc.viz``...), so that importing graphc stays fast.
 _LAZY_MODULES = (
     "activations", "callbacks", "data", "initializers", "layers", "linalg", "losses", "math", "metrics",
-    "optimizers", "random", "regularizers", "train", "utils", "viz",
+    "optimizers", "random", "regularizers", "summary", "train", "utils", "viz",
 )
 # name -> (module, attribute): loaded on first use; TensorFlow's initializer aliases among them
 _LAZY_NAMES = {
