@@ -437,7 +437,8 @@ _BY_CLASS = {c.__name__: c for c in (Sum, Mean, Accuracy, BinaryAccuracy, Catego
 
 
 def get(identifier, y_true=None, y_pred=None) -> Metric:
-    """A metric from a name, a class name, a metric object or a per-example function.
+    """A metric from a name, a class name, a metric object or a per-example function; a metric made from
+    a string is named by it (``"mae"`` logs as ``mae``), as in Keras.
 
     ``"accuracy"`` (or ``"acc"``) picks binary, sparse categorical or categorical accuracy from the
     shapes of ``y_true`` and ``y_pred``, as Keras does."""
@@ -449,7 +450,7 @@ def get(identifier, y_true=None, y_pred=None) -> Metric:
         cls = _BY_NAME.get(identifier) or _BY_CLASS.get(identifier)
         if cls is None:
             raise InvalidArgumentError(f"unknown metric {identifier!r}; known: accuracy, {', '.join(sorted(_BY_NAME))}")
-        return cls()
+        return cls(name=identifier)
     if callable(identifier):
         return MeanMetricWrapper(identifier)
     raise InvalidArgumentError(f"cannot interpret {identifier!r} as a metric")

@@ -7,6 +7,7 @@ constants; variables are read and written through ``read_variable`` / ``assign_v
 from __future__ import annotations
 
 import contextlib
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -63,6 +64,17 @@ class TensorSpec:
         return f"{self.dtype.short}[{','.join('None' if d is None else str(d) for d in self.shape)}]"
 
 
+REGION_GRAPHS: weakref.WeakSet = weakref.WeakSet()  # the graphs of loop bodies and branches (control_flow's)
+
+_ESCAPED_FROM_REGION = (
+    "it was computed inside a loop or branch on tensors ({graph}) and is used after it, which only "
+    "variables assigned there (x = ...) can carry out. A Python list appended to in a loop over a symbolic "
+    "gc.range cannot grow while the graph runs (graphc's shapes are known when traced): give the loop a bound "
+    "known when traced (a Python int or static shape: the loop unrolls), or collect into gc.TensorArray(size=...), "
+    "or use gc.map_fn"
+)
+
+
 class TraceHandler(dispatch.GraphBuilder):
     """Records ops into ``graph``; inputs and results are gc.Tensors."""
 
@@ -71,6 +83,9 @@ class TraceHandler(dispatch.GraphBuilder):
             if not x.is_symbolic:
                 return self.add("constant", [], {"value": eager_array(x)})[0]
             if x.graph is not self.graph:
+                if x.graph in REGION_GRAPHS:
+                    raise InvalidArgumentError(f"the symbolic tensor {x!r} cannot be used here: "
+                                               + _ESCAPED_FROM_REGION.format(graph=x.graph.name))
                 raise InvalidArgumentError(
                     f"the symbolic tensor {x!r} belongs to another traced function ({x.graph.name}); "
                     "pass it as an argument or return it instead"
