@@ -44,24 +44,24 @@ def scalar(name, data, step=None, description=None) -> bool:
     """Writes a scalar (any real number; written as float32) to the default writer under ``name``
     at ``step`` (default: ``gc.summary.experimental.get_step()``). Returns whether it was written."""
 
-    def make(tag):
+    def make(tag, data):
         array = _numeric(as_array(data, "scalar"), "scalar")
         if array.shape != ():
             raise InvalidArgumentError(f"scalar: data must be a scalar, got shape {array.shape}")
         return _value(tensorboard_api().scalar.scalar_pb(tag, array, description), tag)
 
-    return write_summary(summary_tag(name), step, make)
+    return write_summary(summary_tag(name), step, data, make)
 
 
 def histogram(name, data, step=None, buckets=None, description=None) -> bool:
     """Writes the histogram of ``data`` (any shape, flattened): ``buckets`` (default 30) equal-width
     buckets from its least to its greatest value, as TensorBoard draws them."""
 
-    def make(tag):
+    def make(tag, data):
         array = _numeric(as_array(data, "histogram"), "histogram")
         return _value(tensorboard_api().histogram.histogram_pb(tag, array, _bucket_count(buckets), description), tag)
 
-    return write_summary(summary_tag(name), step, make)
+    return write_summary(summary_tag(name), step, data, make)
 
 
 def _bucket_count(buckets) -> int:
@@ -77,7 +77,7 @@ def image(name, data, step=None, max_outputs=3, description=None) -> bool:
     (grey), 2 (grey and alpha), 3 (RGB) or 4 (RGBA) channels: floats are clipped to [0, 1], integers
     scaled to 8 bits as ``tf.image.convert_image_dtype`` does."""
 
-    def make(tag):
+    def make(tag, data):
         array = as_array(data, "image")
         if array.ndim != 4:
             raise InvalidArgumentError(f"image: data must have rank 4 [k, height, width, channels], got shape {array.shape}")
@@ -93,7 +93,7 @@ def image(name, data, step=None, max_outputs=3, description=None) -> bool:
         metadata = api.image_metadata.create_summary_metadata(display_name=None, description=description)
         return api.summary_pb2.Summary.Value(tag=tag, metadata=metadata, tensor=tensor)
 
-    return write_summary(summary_tag(name), step, make)
+    return write_summary(summary_tag(name), step, data, make)
 
 
 def _max_outputs(max_outputs) -> int:
@@ -124,7 +124,7 @@ def text(name, data, step=None, description=None) -> bool:
     """Writes text: a string (or bytes), or an array or nested list of them (TensorBoard shows a
     table); Markdown is rendered."""
 
-    def make(tag):
+    def make(tag, data):
         array = np.asarray(data.numpy() if isinstance(data, TensorLike) else data, dtype=object)
         flat = array.reshape(-1)
         wrong = next((x for x in flat if not isinstance(x, (str, bytes, np.str_, np.bytes_))), None)
@@ -133,4 +133,4 @@ def text(name, data, step=None, description=None) -> bool:
             raise DTypeError(f"text: data must be strings, got {found}")
         return _value(tensorboard_api().text.text_pb(tag, array, description), tag)
 
-    return write_summary(summary_tag(name), step, make)
+    return write_summary(summary_tag(name), step, data, make)

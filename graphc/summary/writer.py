@@ -242,10 +242,10 @@ def step_value(step) -> int:
     return int(value)
 
 
-def write_summary(tag: str, step, make_value) -> bool:
-    """Writes one summary to the default writer when summaries are recorded: ``make_value(tag)``
-    returns its ``Summary.Value`` (called only then, so nothing is encoded for nothing). Returns
-    whether it was written."""
+def write_summary(tag: str, step, data, make_value) -> bool:
+    """Writes one summary of ``data`` to the default writer when summaries are recorded:
+    ``make_value(tag, data)`` returns its ``Summary.Value`` (called only then, so nothing is encoded
+    for nothing). Returns whether it was written."""
     if current_trace() is not None:
         raise InvalidArgumentError(
             "gc.summary inside gc.function needs gc.numpy_function (a host callback running on every call), "
@@ -255,7 +255,7 @@ def write_summary(tag: str, step, make_value) -> bool:
     if not should_record_summaries():
         return False
     step = step_value(step)
-    value = make_value(tag)
+    value = make_value(tag, data)
     api = tensorboard_api()
     _state.writer.write_event(step=step, summary=api.summary_pb2.Summary(value=[value]))
     return True
@@ -275,9 +275,9 @@ def write(tag, tensor, step=None, metadata=None, name=None) -> bool:
     elif not isinstance(metadata, api.summary_pb2.SummaryMetadata):
         raise ArgumentTypeError(f"write: metadata must be a SummaryMetadata proto or bytes, got {type(metadata).__name__}")
 
-    def make_value(full_tag):
-        data = tensor() if callable(tensor) else tensor
+    def make_value(full_tag, data):
+        data = data() if callable(data) else data
         proto = api.tensor_util.make_tensor_proto(np.asarray(data.numpy() if isinstance(data, TensorLike) else data))
         return api.summary_pb2.Summary.Value(tag=full_tag, metadata=metadata, tensor=proto)
 
-    return write_summary(tag, step, make_value)
+    return write_summary(tag, step, tensor, make_value)
