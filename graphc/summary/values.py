@@ -55,10 +55,15 @@ def scalar(name, data, step=None, description=None) -> bool:
 
 def histogram(name, data, step=None, buckets=None, description=None) -> bool:
     """Writes the histogram of ``data`` (any shape, flattened): ``buckets`` (default 30) equal-width
-    buckets from its least to its greatest value, as TensorBoard draws them."""
+    buckets from its least to its greatest value, as TensorBoard draws them (finite values only:
+    TensorFlow writes meaningless buckets for NaN and infinities, graphc raises)."""
 
     def make(tag, data):
         array = _numeric(as_array(data, "histogram"), "histogram")
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise InvalidArgumentError(
+                "histogram: data holds NaN or infinite values; the buckets span the least to the greatest value"
+            )
         return _value(tensorboard_api().histogram.histogram_pb(tag, array, _bucket_count(buckets), description), tag)
 
     return write_summary(summary_tag(name), step, data, make)
