@@ -205,7 +205,7 @@ def should_record_summaries() -> bool:
     return bool(np.asarray(condition))
 
 
-def flush(writer=None) -> None:
+def flush(writer=None, name=None) -> None:
     """Flushes ``writer``, by default the default writer (nothing if there is none)."""
     writer = writer if writer is not None else _state.writer
     if writer is not None:
