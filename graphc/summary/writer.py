@@ -206,7 +206,8 @@ def should_record_summaries() -> bool:
 
 
 def flush(writer=None, name=None) -> None:
-    """Flushes ``writer``, by default the default writer (nothing if there is none)."""
+    """Flushes ``writer``, by default the default writer (nothing if there is none); ``name`` is
+    TensorFlow's op name, which graphc does not need."""
     writer = writer if writer is not None else _state.writer
     if writer is not None:
         writer.flush()
