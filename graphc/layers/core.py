@@ -12,6 +12,7 @@ from .. import activations, nn
 from .. import random as gc_random
 from .base import Layer
 from .kernel_bias import KernelBiasLayer
+from .pooling import data_format_of
 from .serialization import register
 
 
@@ -84,9 +85,17 @@ class Activation(Layer):
 
 @register
 class Flatten(Layer):
-    """Reshapes ``[batch, d1, d2, ...]`` to ``[batch, d1 * d2 * ...]``."""
+    """Reshapes ``[batch, d1, d2, ...]`` to ``[batch, d1 * d2 * ...]``; with
+    ``data_format="channels_first"`` the channels (axis 1) are moved last first, so the order of the
+    values (and of the next layer's weights) is the channels-last one, as Keras."""
+
+    def __init__(self, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = data_format_of(data_format, self.name)
 
     def call(self, inputs):
+        if self.data_format == "channels_first" and len(inputs.shape) > 2:
+            inputs = ops.transpose(inputs, [0, *range(2, len(inputs.shape)), 1])
         rest = inputs.shape[1:]
         if any(d is None for d in rest):
             raise ShapeError(f"Flatten needs every dimension but the batch known, got {inputs.shape}")

@@ -219,6 +219,8 @@ class Model(Layer):
             cbs.on_epoch_end(epoch, epoch_logs)
             if self.stop_training:
                 break
+        if epochs > initial_epoch:
+            self.optimizer.finalize_variable_values(self.trainable_variables)  # use_ema: the averages
         cbs.on_train_end(logs)
         return self.history
 
