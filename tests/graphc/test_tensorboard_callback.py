@@ -190,15 +190,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _get_json(url: str, deadline: float):
+def _get_json(url: str, deadline: float, ready=bool):
+    """The JSON at ``url`` once ``ready`` says it is complete (TensorBoard loads runs in the background),
+    or what it last was at ``deadline``."""
     while True:
         try:
             with urllib.request.urlopen(url, timeout=10) as response:
-                return json.loads(response.read())
+                found = json.loads(response.read())
+            if ready(found) or time.monotonic() > deadline:
+                return found
         except OSError:
             if time.monotonic() > deadline:
                 raise
-            time.sleep(0.5)
+        time.sleep(0.5)
 
 
 def _screenshot(chromium: str, url: str, path: Path) -> None:
@@ -229,18 +233,20 @@ def test_tensorboard_serves_the_run_and_chromium_renders_it(tmp_path):
     model.fit(x, y, batch_size=BATCH, epochs=2, validation_split=0.25, verbose=0,
               callbacks=[gc.callbacks.TensorBoard(tmp_path)])
     port = _free_port()
+    log = open(tmp_path / "tensorboard.log", "w")  # not a pipe: nobody reads it while the server runs
     server = subprocess.Popen(
         [sys.executable, "-m", "tensorboard.main", "--logdir", str(tmp_path), "--port", str(port), "--host", "127.0.0.1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        stdout=log, stderr=subprocess.STDOUT,
     )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 90
-        assert sorted(_get_json(f"{base}/data/runs", deadline)) == ["train", "validation"]
-        tags = _get_json(f"{base}/data/plugin/scalars/tags", deadline)
+        runs_listed = _get_json(f"{base}/data/runs", deadline, lambda runs: len(runs) == 2)
+        assert sorted(runs_listed) == ["train", "validation"], (tmp_path / "tensorboard.log").read_text()
+        tags = _get_json(f"{base}/data/plugin/scalars/tags", deadline, lambda tags: len(tags) == 2)
         assert {"epoch_loss", "epoch_accuracy", "epoch_learning_rate"} <= set(tags["train"])
         assert {"epoch_loss", "evaluation_loss_vs_iterations"} <= set(tags["validation"])
-        graphs = _get_json(f"{base}/data/plugin/graphs/info", deadline)
+        graphs = _get_json(f"{base}/data/plugin/graphs/info", deadline, lambda info: "train" in info)
         assert graphs["train"]["run_graph"] is True
         build = ROOT / "build"
         build.mkdir(exist_ok=True)
@@ -254,3 +260,4 @@ def test_tensorboard_serves_the_run_and_chromium_renders_it(tmp_path):
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             server.kill()
+        log.close()
