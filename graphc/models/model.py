@@ -328,6 +328,22 @@ class Model(Layer):
         variables in the file that the model lacks are ignored). On any mismatch nothing changes."""
         return read_checkpoint(self, filepath, partial=partial)
 
+    def export(self, filepath, format="onnx", verbose=True, input_signature=None, opset=None):
+        """Writes the inference function (``training=False``) as an ONNX model to ``filepath``, as
+        Keras' ``model.export`` (graphc's one format is ``"onnx"``). ``input_signature``: a
+        ``gc.TensorSpec`` or a list of them (None sizes stay symbolic); default the model's input
+        shape (``gc.Input``). ``opset``: the ONNX opset (default ``gc.onnx.DEFAULT_OPSET``)."""
+        from .. import onnx as graphc_onnx  # the onnx package loads with it, on first use
+
+        if format != "onnx":
+            raise InvalidArgumentError(f"export: graphc exports format 'onnx' only, got {format!r}")
+        if input_signature is not None and not isinstance(input_signature, (list, tuple)):
+            input_signature = [input_signature]
+        graphc_onnx.export(self, *(input_signature or ()), path=filepath,
+                           opset=graphc_onnx.DEFAULT_OPSET if opset is None else opset)
+        if verbose:
+            print(f"Saved artifact at '{filepath}' (ONNX)")
+
     # -- description --------------------------------------------------------------------------------------
     def summary(self, print_fn=None) -> None:
         """Prints the layers with their output shapes and parameter counts."""
