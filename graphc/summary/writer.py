@@ -17,7 +17,9 @@ import numpy as np
 
 from graphc.ir.dispatch import current_scope
 from graphc.ir.errors import ArgumentTypeError, GraphcError, InvalidArgumentError
+from graphc.ir.types import bool_
 
+from ..script_ops import numpy_function
 from ..tensor import TensorLike
 from ..tracing import current_trace
 from .tensorboard_package import tensorboard_api
@@ -226,40 +228,76 @@ def summary_tag(name) -> str:
     return f"{scope}/{name}" if scope else name
 
 
+NO_STEP = (
+    "No step set. Please specify one either through the `step` argument or through "
+    "gc.summary.experimental.set_step()"
+)
+
+
 def step_value(step) -> int:
     """The int64 step of a summary: ``step``, else the default step; an error when neither is set."""
     if step is None:
         step = _state.step
     if step is None:
-        raise InvalidArgumentError(
-            "No step set. Please specify one either through the `step` argument or through "
-            "gc.summary.experimental.set_step()"
-        )
+        raise InvalidArgumentError(NO_STEP)
     value = np.asarray(step.numpy() if isinstance(step, TensorLike) else step)
-    if value.shape != ():
-        raise InvalidArgumentError(f"summary step must be a scalar, got shape {value.shape}")
-    if value.dtype.kind not in "iub":
-        raise ArgumentTypeError(f"summary step must be an integer, got {value.dtype.name} value {value}")
+    _check_step(value.shape, value.dtype.kind, value)
     return int(value)
 
 
-def write_summary(tag: str, step, data, make_value) -> bool:
+def _check_step(shape, kind: str, value) -> None:
+    if tuple(shape) != ():
+        raise InvalidArgumentError(f"summary step must be a scalar, got shape {tuple(shape)}")
+    if kind not in "iub":
+        raise ArgumentTypeError(f"summary step must be an integer, got {value}")
+
+
+def write_summary(tag: str, step, data, make_value):
     """Writes one summary of ``data`` to the default writer when summaries are recorded:
     ``make_value(tag, data)`` returns its ``Summary.Value`` (called only then, so nothing is encoded
-    for nothing). Returns whether it was written."""
+    for nothing). Returns whether it was written (inside a traced function: see ``record_in_graph``)."""
     if current_trace() is not None:
-        raise InvalidArgumentError(
-            "gc.summary inside gc.function needs gc.numpy_function (a host callback running on every call), "
-            "which this graphc does not have yet: write summaries outside the compiled function "
-            "(return the values and write them after the call), or run it eagerly (gc.function(eager=True))"
-        )
+        return record_in_graph(tag, step, data, make_value)
     if not should_record_summaries():
         return False
-    step = step_value(step)
-    value = make_value(tag, data)
-    api = tensorboard_api()
-    _state.writer.write_event(step=step, summary=api.summary_pb2.Summary(value=[value]))
+    _write_value(_state.writer, step_value(step), make_value(tag, data))
     return True
+
+
+def _write_value(writer, step: int, value) -> None:
+    writer.write_event(step=step, summary=tensorboard_api().summary_pb2.Summary(value=[value]))
+
+
+def record_in_graph(tag: str, step, data, make_value):
+    """A summary inside a traced ``gc.function``: one stateful ``gc.numpy_function`` call that writes
+    it on every call of the compiled function, in order with the function's other effects. As in
+    TensorFlow, the default writer, step and recording condition are those in force when the function
+    is traced (no default writer: nothing is recorded, and the result is False); a tensor or
+    ``gc.Variable`` step, data or condition is read when the call runs. Returns a bool tensor."""
+    writer = _state.writer
+    condition = _state.recording
+    if callable(condition):
+        condition = condition()
+    if writer is None or (not isinstance(condition, TensorLike) and not bool(np.asarray(condition))):
+        return False
+    step = _state.step if step is None else step
+    if step is None:
+        raise InvalidArgumentError(NO_STEP)
+    if isinstance(step, TensorLike):
+        _check_step(step.shape, step.dtype.numpy.kind, f"a {step.dtype.name} tensor")
+    else:
+        step = step_value(step)
+    known = {"step": step, "data": data, "condition": condition}
+    read = [key for key, value in known.items() if isinstance(value, TensorLike)]  # inputs of the call
+
+    def write_now(*arrays):
+        values = {**known, **dict(zip(read, arrays))}
+        if not bool(np.asarray(values["condition"])):
+            return np.bool_(False)
+        _write_value(writer, step_value(values["step"]), make_value(tag, values["data"]))
+        return np.bool_(True)
+
+    return numpy_function(write_now, [known[key] for key in read], bool_, stateful=True)
 
 
 def write(tag, tensor, step=None, metadata=None, name=None) -> bool:

@@ -317,15 +317,87 @@ def test_graphc_imports_without_tensorboard():
     assert "TensorBoardMissingError" in result.stdout and "pip install 'graphc[tensorboard]'" in result.stdout
 
 
-def test_summaries_inside_a_compiled_function_say_what_they_need(tmp_path):
+# -- inside compiled functions ---------------------------------------------------------------------------
+@pytest.mark.parametrize("backend", ["llvm", "numpy"])
+def test_summaries_in_a_compiled_function_are_written_on_every_call(tmp_path, backend):
+    step = gc.Variable(np.int64(0), trainable=False)
+    writer = gc.summary.create_file_writer(tmp_path)
+
+    @gc.function(backend=backend)
+    def train_step(x):
+        total = gc.reduce_sum(x)
+        written = gc.summary.scalar("total", total, step=step)
+        with gc.name_scope("layer"):
+            gc.summary.histogram("x", x, step=step, buckets=4)
+        step.assign_add(1)
+        return written
+
+    inputs = [np.arange(6, dtype=np.float32) * k for k in (1.0, 2.0, -1.0)]
+    with writer.as_default():
+        results = [train_step(x) for x in inputs]
+    writer.close()
+    assert train_step.trace_count == 1
+    assert [bool(r.numpy()) for r in results] == [True, True, True]
+    events = read(tmp_path)
+    totals = series(events, "total")
+    assert [s for s, _ in totals] == [0, 1, 2]  # the variable step, read when each call runs
+    np.testing.assert_array_equal([float(v) for _, v in totals], [np.float32(x.sum()) for x in inputs])
+    for (s, value), x in zip(series(events, "layer/x"), inputs):
+        wide = x.astype(np.float64)
+        counts, _ = np.histogram(wide, bins=4, range=(wide.min(), wide.max()))
+        np.testing.assert_array_equal(value[:, 2], counts)
+
+
+def test_the_writer_and_step_are_those_in_force_when_tracing(tmp_path):
     @gc.function
-    def step(x):
-        gc.summary.scalar("x", gc.reduce_sum(x), step=0)
+    def f(x):
+        gc.summary.scalar("x", gc.reduce_sum(x))
+        return x
+
+    with gc.summary.create_file_writer(tmp_path / "traced").as_default(step=5):
+        f(np.ones(2, np.float32))  # traced here: this writer, step 5
+    other = gc.summary.create_file_writer(tmp_path / "other")
+    with other.as_default(step=9):
+        f(np.ones(2, np.float32) * 3)  # the same graph: still the writer and step it was traced with
+    assert [(s, float(v)) for s, v in series(read(tmp_path / "traced"), "x")] == [(5, 2.0), (5, 6.0)]
+    assert read(tmp_path / "other").Tags()["tensors"] == []
+
+
+def test_a_function_traced_without_a_writer_or_recording_writes_nothing(tmp_path):
+    @gc.function
+    def f(x):
+        return gc.summary.scalar("x", gc.reduce_sum(x), step=0)
+
+    assert f(np.ones(2, np.float32)) is False  # a Python result, as traced
+    writer = gc.summary.create_file_writer(tmp_path)
+    with writer.as_default(), gc.summary.record_if(False):
+        g = gc.function(lambda x: gc.summary.scalar("y", gc.reduce_sum(x), step=0))
+        g(np.ones(2, np.float32))
+    writer.close()
+    assert read(tmp_path).Tags()["tensors"] == []
+
+
+def test_bad_data_in_a_compiled_function_raises_when_it_runs(tmp_path):
+    @gc.function
+    def f(x):
+        gc.summary.scalar("x", x, step=0)
         return x
 
     with gc.summary.create_file_writer(tmp_path).as_default():
-        with pytest.raises(InvalidArgumentError, match="gc.summary inside gc.function needs"):
-            step(np.ones(3, np.float32))
+        assert "host_call" in str(f.get_concrete_function(np.ones(2, np.float32)).graph)
+        with pytest.raises(InvalidArgumentError, match="must be a scalar"):
+            f(np.ones(2, np.float32))
+
+
+def test_a_missing_step_is_reported_when_tracing(tmp_path):
+    @gc.function
+    def f(x):
+        gc.summary.scalar("x", gc.reduce_sum(x))
+        return x
+
+    with gc.summary.create_file_writer(tmp_path).as_default():
+        with pytest.raises(InvalidArgumentError, match="No step set"):
+            f(np.ones(2, np.float32))
 
 
 # -- graphs ------------------------------------------------------------------------------------------------
