@@ -4,7 +4,8 @@ one place every summary reaches an event file.
 
 The state is per thread, as TensorFlow's. A writer is TensorBoard's own ``EventFileWriter``: events
 queue up (``max_queue``) and reach the disk every ``flush_millis`` milliseconds, on ``flush()``, on
-``close()`` and when an ``as_default()`` block ends.
+``close()`` and when an ``as_default()`` block ends. Inside a traced ``gc.function`` a summary becomes
+a stateful ``gc.numpy_function`` call that writes it on every call (``record_in_graph``).
 """
 from __future__ import annotations
 
