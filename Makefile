@@ -7,10 +7,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-slow fuzz bench bench-distributed install graphviz clean
+.PHONY: demo test test-slow fuzz bench bench-distributed install graphviz chromium tensorboard-demo clean
 
 $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory graphviz
+	@$(MAKE) --no-print-directory chromium
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
 		echo "error: graphc needs Python >= 3.11; '$(PYTHON)' is $$($(PYTHON) --version 2>&1). Run: make PYTHON=python3.11 ..."; \
 		exit 1; }
@@ -22,24 +23,40 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Graphviz's `dot` renders graphs as pictures; graphc runs without it, so failing to install it is
-# not an error. Debian's package, when we are root and have apt-get.
-graphviz:
-	@command -v dot >/dev/null 2>&1 && exit 0; \
+# Debian packages graphc can do without, installed best effort when we are root and have apt-get:
+# $(call apt_install,command,package,what happens without it).
+define apt_install
+	@command -v $(1) >/dev/null 2>&1 && exit 0; \
 	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
-		echo "note: Graphviz 'dot' is missing; installing it (Debian package graphviz) needs root and apt-get. graphc runs without it"; \
+		echo "note: '$(1)' is missing; installing it (Debian package $(2)) needs root and apt-get. $(3)"; \
 		exit 0; \
 	fi; \
-	printf "Graphviz 'dot' is missing: apt-get install graphviz ... "; \
+	printf "'$(1)' is missing: apt-get install $(2) ... "; \
 	if { timeout 300 apt-get update -qq && DEBIAN_FRONTEND=noninteractive timeout 600 \
-		apt-get install -y -qq --no-install-recommends graphviz; } >/dev/null 2>&1 && command -v dot >/dev/null 2>&1; then \
+		apt-get install -y -qq --no-install-recommends $(2); } >/dev/null 2>&1 && command -v $(1) >/dev/null 2>&1; then \
 		echo "done"; \
 	else \
-		echo "failed; graphc runs without it"; \
+		echo "failed; $(3)"; \
 	fi
+endef
+
+# Graphviz's `dot` renders graphs as pictures.
+graphviz:
+	$(call apt_install,dot,graphviz,graphc runs without it)
+
+# Headless Chromium loads TensorBoard's pages in the browser test (tests/graphc/test_tensorboard_callback.py).
+chromium:
+	$(call apt_install,chromium,chromium,the browser test is skipped without it)
 
 demo: $(STAMP)
 	$(PY) examples/demo.py
+
+# The digits CNN trained with gc.callbacks.TensorBoard into build/tensorboard-demo; prints the
+# `tensorboard --logdir` command that serves it.
+tensorboard-demo: $(STAMP)
+	@$(PY) -c 'import tensorboard, sklearn' 2>/dev/null || $(PY) -m pip install --quiet -e '.[tensorboard,examples]'
+	rm -rf build/tensorboard-demo
+	$(PY) examples/tensorboard_digits.py --logdir build/tensorboard-demo
 
 # pytest exits 5 when it collected no tests: reported, not a failure. Every other non-zero
 # status (failures, errors, interruption, usage) fails `make test` and so CI.

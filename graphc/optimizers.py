@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 
 from graphc.ir import ops
+from graphc.ir.dispatch import name_scope
 from graphc.ir.arguments import arguments_of, as_fraction, as_int
 from graphc.ir.errors import InvalidArgumentError
 from graphc.ir.types import float32
@@ -154,6 +155,10 @@ class Optimizer:
             if not isinstance(variable, Variable):
                 raise InvalidArgumentError(f"{self.name}: apply_gradients needs gc.Variables, got {type(variable).__name__}")
             self.create_slots(variable)
+        with name_scope(self.name):  # the update's ops group under the optimizer's name, as TF's
+            return self._apply(pairs)
+
+    def _apply(self, pairs: list) -> Variable:
         gradients = self._clipped([ops.cast(g, v.dtype) for g, v in pairs])
         rate = self._current_rate()
         self.prepare_step()

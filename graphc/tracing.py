@@ -17,6 +17,7 @@ from graphc.ir import dispatch
 from graphc.ir.arguments import arguments_of, as_shape
 from graphc.ir.errors import InvalidArgumentError
 from graphc.ir.graph import Graph, Value
+from graphc.ir.ops.host import holds_host_call
 from graphc.ir.types import DType, TensorType, as_dtype, check_size, float32, fresh_dim
 
 from .eager import EAGER
@@ -132,8 +133,8 @@ def constant_value(tensor: Tensor) -> np.ndarray | None:
     needed, stack = set(), [tensor.ir_value]
     while stack:
         value = stack.pop()
-        if value.node is None or value.node.opdef.effect:
-            return None
+        if value.node is None or value.node.opdef.effect or holds_host_call(value.node):
+            return None  # (a host call's function runs when the graph does, never while tracing)
         if value.node not in needed:
             needed.add(value.node)
             stack.extend(value.node.inputs)

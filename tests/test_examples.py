@@ -117,7 +117,7 @@ def runs() -> dict:
 
 
 # the training examples run (small) in tests/test_examples_training.py
-TRAINING_EXAMPLES = ["custom_layer.py", "digits_cnn.py", "digits_mlp.py", "text_classifier.py"]
+TRAINING_EXAMPLES = ["custom_layer.py", "digits_cnn.py", "digits_mlp.py", "tensorboard_digits.py", "text_classifier.py"]
 
 
 def test_every_example_has_expectations():

@@ -55,6 +55,16 @@ EXPECTED = {
         "compiled": [r"digits_cnn: training compiled \(small size\)"],
         "eager": [r"digits_cnn: training eagerly \(GRAPHC_RUN_EAGERLY\) \(small size\)"],
     },
+    "tensorboard_digits.py": {
+        "any": [
+            DIGITS[0],
+            r"held-out accuracy \d\.\d{4}, loss \d+\.\d{4}",
+            r"TensorBoard runs in \S+: test, train, validation",
+            r"view them: \S*tensorboard --logdir \S+",
+        ],
+        "compiled": [],
+        "eager": [],
+    },
     "text_classifier.py": {
         "any": [
             r"256 training and 64 held-out sentences of 12 tokens",

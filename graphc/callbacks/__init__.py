@@ -4,8 +4,10 @@ the CSV log (``csv_logger``)."""
 from .base import Callback, CallbackList, History, Progbar, ProgbarLogger, format_logs
 from .csv_logger import CSVLogger
 from .training import EarlyStopping, LambdaCallback, LearningRateScheduler, ReduceLROnPlateau, TerminateOnNaN
+from .tensorboard import TensorBoard
 
 __all__ = [
     "Callback", "CallbackList", "History", "Progbar", "ProgbarLogger", "format_logs",
     "CSVLogger", "EarlyStopping", "LambdaCallback", "LearningRateScheduler", "ReduceLROnPlateau", "TerminateOnNaN",
+    "TensorBoard",
 ]

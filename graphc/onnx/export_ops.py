@@ -39,6 +39,8 @@ NOT_EXPORTABLE = {
     "extract_patches_transpose": "a gradient op (conv2d_transpose, the backward pass of a convolution): export the forward pass",
     "remap_adjoint": "a gradient op (the backward pass of pad, tile, repeat or roll): export the forward pass",
     "fused": "a fused kernel: export the graph before fusion",
+    "host_call": "a call back into Python (gc.numpy_function, gc.print): an ONNX model runs without Python",
+    "pure_host_call": "a call back into Python (gc.numpy_function): an ONNX model runs without Python",
 }
 
 

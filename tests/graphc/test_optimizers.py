@@ -229,3 +229,11 @@ def test_config_round_trip(name, make, reference, slot_names):
     clone = type(optimizer).from_config(optimizer.get_config())
     assert clone.get_config() == optimizer.get_config()
     assert type(gc.optimizers.get(gc.optimizers.serialize(optimizer))) is type(optimizer)
+
+
+def test_the_update_ops_are_in_the_optimizer_name_scope():
+    variable, optimizer = gc.Variable(np.ones(3, np.float32)), gc.optimizers.Adam(name="my_adam")
+    step = gc.function(lambda g: optimizer.apply_gradients([(g, variable)]))
+    graph = step.get_concrete_function(np.ones(3, np.float32)).graph
+    update = [n for n in graph.nodes if n.op in ("sqrt", "divide", "assign_variable")]
+    assert update and {n.scope.split("/")[0] for n in update} == {"my_adam"}

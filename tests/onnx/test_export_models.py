@@ -137,6 +137,14 @@ def test_random_numbers_are_not_exported():
         gc.onnx.export(lambda x: x + gc.random.uniform([3]), gc.TensorSpec([3]))
 
 
+def test_calls_back_into_python_are_not_exported():
+    with pytest.raises(ExportError, match="host_call.*runs without Python"):
+        gc.onnx.export(lambda x: (gc.print(x), x * 2.0)[1], gc.TensorSpec([3]))
+    with pytest.raises(ExportError, match="pure_host_call.*runs without Python"):
+        gc.onnx.export(lambda x: gc.numpy_function(np.sin, [x], gc.TensorSpec([3], gc.float32), stateful=False),
+                       gc.TensorSpec([3]))
+
+
 @pytest.mark.parametrize("opset", [17, 10**6, "18", 18.0, True])
 def test_opset_out_of_range(opset):
     with pytest.raises(ExportError, match="opset must be an int"):
