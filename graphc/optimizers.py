@@ -21,6 +21,7 @@ from graphc.ir.types import float32
 
 from . import schedules
 from .module import snake_case
+from .saving.registry import deserialize_object, serialize_object
 from .tape import GradientTape
 from .tensor import TensorLike
 from .tracing import init_scope
@@ -543,12 +544,18 @@ def get(identifier) -> Optimizer:
         return identifier
     if isinstance(identifier, str) and identifier.lower() in _BY_NAME:
         return _BY_NAME[identifier.lower()]()
-    if isinstance(identifier, dict) and str(identifier.get("class_name", "")).lower() in _BY_NAME:
-        return _BY_NAME[identifier["class_name"].lower()].from_config(identifier.get("config", {}))
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
     raise InvalidArgumentError(f"cannot interpret {identifier!r} as an optimizer; names: {', '.join(_BY_NAME)}")
 
 
 def serialize(optimizer: Optimizer) -> dict:
-    """``{"class_name": ..., "config": ...}``, which ``get`` turns back into an optimizer."""
-    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
+    """``{"class_name": ..., "config": ...}``, which ``deserialize`` (or ``get``) turns back into an optimizer."""
+    return serialize_object(optimizer, "optimizer")
 
+
+def deserialize(config: dict, custom_objects=None) -> Optimizer:
+    """A new optimizer from ``serialize``'s dict (class names in any case, as Keras)."""
+    if isinstance(config, dict) and str(config.get("class_name", "")).lower() in _BY_NAME:
+        config = config | {"class_name": _BY_NAME[config["class_name"].lower()].__name__}
+    return deserialize_object(config, "optimizer", {c.__name__: c for c in _BY_NAME.values()}, custom_objects)

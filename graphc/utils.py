@@ -7,8 +7,11 @@ import numpy as np
 from graphc.ir.errors import InvalidArgumentError
 
 from .models.plot import model_to_dot, plot_model
+from .saving.registry import custom_object_scope, get_registered_name, get_registered_object, register_serializable
 
-__all__ = ["model_to_dot", "plot_model", "to_categorical"]
+register_keras_serializable = register_serializable  # Keras's name
+__all__ = ["custom_object_scope", "get_registered_name", "get_registered_object", "model_to_dot", "plot_model",
+           "register_keras_serializable", "register_serializable", "to_categorical"]
 
 
 def to_categorical(y, num_classes=None, dtype="float32") -> np.ndarray:
