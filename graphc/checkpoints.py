@@ -68,7 +68,7 @@ class _Tree:
                 continue
             var_path, slot_name = key[len(prefix):].rsplit("/", 1)
             variable = self.variables.get(var_path)
-            if variable is not None and slot_name in optimizer.slot_names:
+            if variable is not None and slot_name in optimizer.get_slot_names():
                 return optimizer, variable, slot_name
         return None
 

@@ -110,7 +110,8 @@ class Optimizer:
             raise InvalidArgumentError(f"{self.name} has no slot {slot_name!r} for variable {variable.name!r}") from None
 
     def get_slot_names(self) -> list[str]:
-        return list(self.slot_names)
+        """The names of the slots each trained variable gets (``average`` too, with ``use_ema``)."""
+        return list(self.slot_names) + (["average"] if self.use_ema else [])
 
     def create_slots(self, variable: Variable) -> None:
         for slot_name in self.slot_names:

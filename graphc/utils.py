@@ -1,5 +1,6 @@
-"""``gc.utils``: Keras's utilities: ``to_categorical`` on NumPy data, and ``plot_model``/``model_to_dot``
-(drawn with Graphviz, ``graphc/models/plot.py``)."""
+"""``gc.utils``: Keras's utilities: ``to_categorical`` on NumPy data, ``plot_model``/``model_to_dot``
+(drawn with Graphviz, ``graphc/models/plot.py``), and the registration of custom classes and functions
+for configs (``register_serializable``, ``custom_object_scope``: ``graphc.saving.registry``)."""
 from __future__ import annotations
 
 import numpy as np

@@ -18,6 +18,7 @@ from ..saving.model_files import EXTENSION
 from ..tracing import init_scope
 from ..variables import Variable
 from .base import Callback
+from .training import resolved_mode
 
 
 class _Every:
@@ -37,16 +38,6 @@ class _Every:
             return False
         self.seen = 0
         return True
-
-
-def _comparison(mode: str, monitor: str):
-    """``(better(new, best), worst value)`` for ``mode`` ("auto": higher is better for accuracies,
-    AUC, precision and recall, lower for the rest)."""
-    if mode == "auto":
-        mode = "max" if any(k in monitor for k in ("acc", "auc", "precision", "recall")) else "min"
-    if mode not in ("min", "max"):
-        raise InvalidArgumentError(f"mode: expected 'auto', 'min' or 'max', got {mode!r}")
-    return (np.less, math.inf) if mode == "min" else (np.greater, -math.inf)
 
 
 class ModelCheckpoint(Callback):
@@ -69,7 +60,8 @@ class ModelCheckpoint(Callback):
                                        f"save_weights_only=True); got {self.filepath!r}")
         self.monitor, self.verbose = monitor, verbose
         self.save_best_only, self.save_weights_only = bool(save_best_only), bool(save_weights_only)
-        self.better, worst = _comparison(mode, monitor)
+        self.better = np.less if resolved_mode(mode, monitor) == "min" else np.greater
+        worst = math.inf if self.better is np.less else -math.inf
         self.best = worst if initial_value_threshold is None else float(initial_value_threshold)
         self._every = _Every(save_freq)
         self.save_freq = save_freq

@@ -54,6 +54,8 @@ def get_registered_object(name: str, custom_objects: dict | None = None, builtin
     """The class or function named ``name`` in a config: from ``custom_objects`` (by its full or its
     short name), the active ``custom_object_scope``s, the registered objects, then ``builtins``; None
     if none has it."""
+    if not isinstance(name, str):
+        return None
     short = name.rpartition(">")[2]
     for table in [custom_objects or {}, *reversed(_SCOPES.stack)]:
         for key in (name, short):

@@ -35,7 +35,7 @@ def test_filepath_formatting_every_epoch(tmp_path):
     np.testing.assert_array_equal(last.predict(X, verbose=0), m.predict(X, verbose=0))
 
 
-@pytest.mark.parametrize("monitor,mode", [("val_loss", "auto"), ("val_mean_absolute_error", "min"), ("val_loss", "max")])
+@pytest.mark.parametrize("monitor,mode", [("val_loss", "auto"), ("val_mae", "min"), ("val_loss", "max")])
 def test_save_best_only_saves_the_improvements(tmp_path, monitor, mode):
     m = model()
     saved = {}
