@@ -303,7 +303,7 @@ def _is_orphan(directory: str, base: str, name: str, keep: str | None) -> bool:
             and not os.path.exists(os.path.join(directory, stem + INDEX_SUFFIX)))
 
 
-def _remove_orphans(directory: str, base: str, keep: str | None = None) -> None:
+def remove_orphans(directory: str, base: str, keep: str | None = None) -> None:
     """Removes the orphans of ``base`` (see ``_is_orphan``); one that cannot be removed now is left to
     the next write (the checkpoint just written is complete either way)."""
     with contextlib.suppress(OSError):
@@ -329,7 +329,7 @@ def _writelocked_directory(directory_fd: int, prefix: str, arrays: dict, classes
     }
     replace_file(directory_fd, directory, base, data_name, data)
     replace_file(directory_fd, directory, base, base + INDEX_SUFFIX, json.dumps(index, indent=1).encode())
-    _remove_orphans(directory, base, keep=data_name)
+    remove_orphans(directory, base, keep=data_name)
 
 
 def write_files(prefix: str, arrays: dict[str, np.ndarray], classes: dict[str, str], overwrite: bool = True,
@@ -364,7 +364,7 @@ def _record_latest(directory_fd: int, directory: str, name: str) -> None:
     names = [n for n in names if _is_plain_name(n) and n != name] if isinstance(names, list) else []
     replace_file(directory_fd, directory, STATE_FILE, STATE_FILE,
                   json.dumps({"latest": name, "all": names + [name]}, indent=1).encode())
-    _remove_orphans(directory, STATE_FILE)
+    remove_orphans(directory, STATE_FILE)
 
 
 def checkpoint_state(checkpoint_dir) -> dict | None:
@@ -396,7 +396,7 @@ def write_state(checkpoint_dir: str, latest: str, names: list[str], timestamps: 
     state = {"latest": latest, "all": names, "timestamps": timestamps, "last_preserved_timestamp": last_preserved_timestamp}
     with locked_directory(checkpoint_dir) as directory_fd:
         replace_file(directory_fd, checkpoint_dir, STATE_FILE, STATE_FILE, json.dumps(state, indent=1).encode())
-        _remove_orphans(checkpoint_dir, STATE_FILE)
+        remove_orphans(checkpoint_dir, STATE_FILE)
 
 
 def remove_checkpoint(prefix: str) -> None:
@@ -405,7 +405,7 @@ def remove_checkpoint(prefix: str) -> None:
     with locked_directory(directory):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(prefix + INDEX_SUFFIX)
-        _remove_orphans(directory, base, keep="")
+        remove_orphans(directory, base, keep="")
 
 
 def latest_checkpoint(checkpoint_dir) -> str | None:

@@ -2,7 +2,7 @@
 
 Writing builds the archive in memory and hands it to ``graphc.checkpoint_files.replace_file``: a
 partial file in the same directory, synced, renamed over the old file (so at every instant the old or
-the new file is complete), under the directory's lock.
+the new file is complete), under the directory's lock; partial files left by killed writers go then.
 
 Reading trusts nothing in the file. The path must be a regular file (no symbolic link, FIFO or
 device). The archive must hold exactly the members asked for, by plain names (an absolute name, a
@@ -17,10 +17,11 @@ import os
 import re
 import stat
 import zipfile
+import zlib
 
 from graphc.ir.errors import CheckpointError, InvalidArgumentError
 
-from ..checkpoint_files import locked_directory, parse_json, path_text, read_regular_file, replace_file
+from ..checkpoint_files import locked_directory, parse_json, path_text, read_regular_file, remove_orphans, replace_file
 
 MAX_JSON_DEPTH = 100
 _TIMESTAMP = (1980, 1, 1, 0, 0, 0)  # members carry no date: the same model gives the same bytes
@@ -44,6 +45,7 @@ def write_archive(filepath, members: dict[str, tuple[bytes, bool]], overwrite: b
         if not overwrite and os.path.lexists(path):
             raise InvalidArgumentError(f"filepath: {path!r} exists and overwrite=False")
         replace_file(directory_fd, directory, base, base, buffer.getvalue())
+        remove_orphans(directory, base)  # partial files of writers killed earlier
     return path
 
 
@@ -65,7 +67,7 @@ def read_archive(filepath, limits: dict[str, int | None], what: str = "model fil
     content = read_regular_file(path, what)
     try:
         archive = zipfile.ZipFile(io.BytesIO(content))
-    except zipfile.BadZipFile as error:
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
         state = "is truncated or corrupt" if content.startswith(b"PK") else "is not a zip archive"
         raise CheckpointError(f"{what} {path} {state} ({error}); a .graphc file is a zip archive written by "
                               "model.save") from None
@@ -101,7 +103,7 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int | N
     try:
         with archive.open(info) as member:
             data = member.read(info.file_size + 1)
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as error:
         raise CheckpointError(f"{where}: member {name!r} is corrupt or truncated ({error})") from None
     if len(data) != info.file_size:
         raise CheckpointError(f"{where}: member {name!r} holds {len(data)} bytes, its header says {info.file_size}")

@@ -3,6 +3,7 @@ deleting the oldest (index and data), ``keep_checkpoint_every_n_hours``, ``check
 ``restore_or_initialize``, and a state file a new manager takes over after a restart."""
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -121,3 +122,35 @@ def test_a_corrupt_state_file_is_named(tmp_path, state, message):
     (tmp_path / "checkpoint").write_text(json.dumps(state))
     with pytest.raises(CheckpointError, match=message):
         gc.train.CheckpointManager(make(), tmp_path, max_to_keep=1)
+
+
+REFERENCE = Path(__file__).parent / "reference" / "tf_checkpoint_manager.json"
+
+
+def test_the_same_script_keeps_what_tensorflow_keeps(tmp_path):
+    """``reference/tf_checkpoint_manager.py`` ran this script on tf.train.CheckpointManager (TF 2.21)."""
+    reference = json.loads(REFERENCE.read_text())
+    ckpt = make()
+    manager = gc.train.CheckpointManager(ckpt, tmp_path, max_to_keep=3)
+    for expected in reference["script"]:
+        if expected["op"] == "restart":
+            ckpt = make()
+            manager = gc.train.CheckpointManager(ckpt, tmp_path, max_to_keep=3)
+            manager.restore_or_initialize()
+        else:
+            manager.save(checkpoint_number=expected["number"])
+        on_disk = sorted(n[:-len(".index.json")] for n in files(tmp_path) if n.endswith(".index.json"))
+        got = {"op": expected["op"], "number": expected["number"],
+               "checkpoints": [os.path.basename(p) for p in manager.checkpoints],
+               "latest": os.path.basename(manager.latest_checkpoint), "on_disk": on_disk,
+               "save_counter": int(ckpt.save_counter.numpy())}
+        assert got == expected
+    step = gc.Variable(np.int64(0))
+    interval = gc.train.CheckpointManager(gc.train.Checkpoint(step=step), tmp_path / "interval", max_to_keep=None,
+                                          step_counter=step, checkpoint_interval=10)
+    saved = []
+    for value in range(0, 35, 5):
+        step.assign(value)
+        path = interval.save(checkpoint_number=step)
+        saved.append(None if path is None else os.path.basename(path))
+    assert saved == reference["interval"]

@@ -217,3 +217,32 @@ def test_links_fifos_and_directories_at_the_path(saved, tmp_path):
     refused(tmp_path / "dir.graphc", "is not a regular file: it is a directory")
     loaded = gc.models.load_model(saved)  # the untouched file still loads
     assert loaded.optimizer.iterations.numpy() == 1
+
+
+def test_random_damage_is_refused_or_harmless(saved, tmp_path):
+    """Bytes overwritten, cut off or inserted anywhere: loading either succeeds (a byte zip does not
+    check, such as a date) with the same predictions, or raises CheckpointError; never anything else."""
+    good, damaged = saved.read_bytes(), tmp_path / "damaged.graphc"
+    expected = gc.models.load_model(saved).predict(np.ones((2, 3), np.float32), verbose=0)
+    rng = np.random.default_rng(0)
+    outcomes = {"refused": 0, "loaded": 0}
+    for _ in range(300):
+        data = bytearray(good)
+        kind = rng.integers(3)
+        if kind == 0:
+            for at in rng.integers(0, len(data), rng.integers(1, 4)):
+                data[at] = rng.integers(256)
+        elif kind == 1:
+            data = data[:rng.integers(len(data))]
+        else:
+            at = int(rng.integers(len(data)))
+            data[at:at] = rng.integers(0, 256, rng.integers(1, 9)).astype(np.uint8).tobytes()
+        damaged.write_bytes(bytes(data))
+        try:
+            model = gc.models.load_model(damaged)
+        except CheckpointError:
+            outcomes["refused"] += 1
+            continue
+        outcomes["loaded"] += 1
+        np.testing.assert_array_equal(model.predict(np.ones((2, 3), np.float32), verbose=0), expected)
+    assert outcomes["refused"] > 250, outcomes
