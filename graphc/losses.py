@@ -26,7 +26,9 @@ from graphc.ir.ops.common import promote, unchanged
 from graphc.ir.types import int32
 
 from .module import snake_case
-from .saving.registry import deserialize_function, deserialize_object, function_name, serialize_callable
+from .saving.registry import (
+    deserialize_function, deserialize_object, function_name, get_registered_object, serialize_callable,
+)
 
 EPSILON = 1e-7  # Keras's fuzz factor: probabilities are clipped to [EPSILON, 1 - EPSILON]
 
@@ -346,6 +348,11 @@ def get(identifier) -> Loss:
             return _CLASSES[identifier]()
         if identifier in _FUNCTIONS:
             return _CLASS_OF_FUNCTION[_FUNCTIONS[identifier]]()
+        registered = get_registered_object(identifier)
+        if isinstance(registered, type) and issubclass(registered, Loss):
+            return registered()
+        if callable(registered) and not isinstance(registered, type):  # a registered loss function
+            return LossFunctionWrapper(registered)
         raise InvalidArgumentError(f"unknown loss {identifier!r}; known: {', '.join(sorted(_FUNCTIONS))}")
     if isinstance(identifier, dict):
         return deserialize(identifier)

@@ -137,20 +137,22 @@ class Model(Layer):
         self.compiled = True
 
     def get_compile_config(self) -> dict | None:
-        """The arguments of ``compile`` as plain data (None before ``compile``)."""
+        """The arguments of ``compile`` as plain data (None before ``compile``): names stay names, loss
+        and metric objects and functions become configs, lists and dicts by output keep their shape."""
         if not self.compiled:
             return None
         return {"optimizer": optimizers.serialize(self.optimizer),
-                "loss": None if self._loss_object is None else losses_module.serialize(self._loss_object),
-                "metrics": [m if isinstance(m, str) else metrics_module.serialize(m) for m in self._metric_specs],
+                "loss": _spec_config(self.loss, losses_module.serialize),
+                "loss_weights": self.compiled_loss.loss_weights if self.compiled_loss is not None else None,
+                "metrics": _spec_config(self._metric_specs, metrics_module.serialize),
                 "run_eagerly": self.run_eagerly}
 
     def compile_from_config(self, config: dict) -> None:
         """Compiles the model as ``get_compile_config`` described."""
-        loss, metrics = config.get("loss"), config.get("metrics") or []
         self.compile(optimizer=optimizers.deserialize(config["optimizer"]),
-                     loss=None if loss is None else losses_module.deserialize(loss),
-                     metrics=[m if isinstance(m, str) else metrics_module.deserialize(m) for m in metrics],
+                     loss=_spec_from_config(config.get("loss"), losses_module.deserialize),
+                     loss_weights=config.get("loss_weights"),
+                     metrics=_spec_from_config(config.get("metrics"), metrics_module.deserialize),
                      run_eagerly=config.get("run_eagerly"))
 
     @property
@@ -402,6 +404,28 @@ def _functional() -> type:
 
 def _tensor(x):
     return x._as_tensor() if isinstance(x, TensorLike) else ops.constant(x)
+
+
+def _spec_config(spec, serialize):
+    """A ``loss`` or ``metrics`` argument of ``compile`` as plain data (see ``get_compile_config``)."""
+    if spec is None or isinstance(spec, str):
+        return spec
+    if isinstance(spec, dict):
+        return {str(key): _spec_config(value, serialize) for key, value in spec.items()}
+    if isinstance(spec, (list, tuple)):
+        return [_spec_config(value, serialize) for value in spec]
+    return serialize(spec)
+
+
+def _spec_from_config(config, deserialize):
+    """The ``loss`` or ``metrics`` argument ``_spec_config`` described."""
+    if config is None or isinstance(config, str):
+        return config
+    if isinstance(config, list):
+        return [_spec_from_config(value, deserialize) for value in config]
+    if isinstance(config, dict) and "class_name" not in config:
+        return {key: _spec_from_config(value, deserialize) for key, value in config.items()}
+    return deserialize(config)
 
 
 def _floats(logs: dict) -> dict:

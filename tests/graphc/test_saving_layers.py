@@ -81,6 +81,7 @@ TABLE = {
     "SeparableConv2D": (lambda: L.SeparableConv2D(4, 2), (5, 5, 2), "float32", "seq"),
     "SimpleRNN": (lambda: L.SimpleRNN(3, return_sequences=True), (4, 2), "float32", "seq"),
     "Subtract": (lambda: L.Subtract(), (4,), "float32", "pair"),
+    "TFOpLambda": (lambda: L.TFOpLambda("multiply"), (4,), "float32", "pair"),  # an operator on KerasTensors
     "UpSampling2D": (lambda: L.UpSampling2D(2), (3, 2, 2), "float32", "seq"),
     "ZeroPadding1D": (lambda: L.ZeroPadding1D(2), (3, 2), "float32", "seq"),
     "ZeroPadding2D": (lambda: L.ZeroPadding2D(1), (3, 2, 2), "float32", "seq"),
