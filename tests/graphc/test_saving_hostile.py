@@ -185,7 +185,7 @@ def test_unknown_class_names_anywhere_in_the_config(saved):
             r"unknown optimizer class 'Evil'")
     saved.write_bytes(good)
     refused(_with_config(saved, lambda c: c["compile_config"].update(loss="builtins.eval")),
-            r"unknown loss function 'builtins.eval'")
+            r"unknown loss 'builtins.eval'")
     saved.write_bytes(good)
     refused(_with_config(saved, lambda c: c["config"]["layers"][1]["config"].update(units=-3)),
             r"config cannot be loaded: .*units")
