@@ -53,6 +53,7 @@ from .module import Module  # noqa: E402
 _LAZY_MODULES = (
     "activations", "callbacks", "data", "initializers", "layers", "linalg", "losses", "math", "metrics",
     "optimizers", "random", "regularizers", "summary", "train", "utils", "viz",
+    "models", "saving",
 )
 _LAZY_MODULES += ("onnx",)  # gc.onnx: export to and load from ONNX (the onnx package loads on first use)
 _LAZY_MODULES += ("distribute",)  # gc.distribute: training and inference on Ray (Ray loads on first use)

@@ -5,6 +5,8 @@ from graphc.ir import ops
 from graphc.ir.ops import nn as nn_ops
 from graphc.ir.errors import InvalidArgumentError
 
+from .saving.registry import function_name, get_registered_object
+
 
 def linear(x):
     """The identity (no activation)."""
@@ -81,6 +83,9 @@ def get(identifier):
         return identifier
     if isinstance(identifier, str) and identifier in _BY_NAME:
         return _BY_NAME[identifier]
+    registered = get_registered_object(identifier) if isinstance(identifier, str) else None
+    if callable(registered) and not isinstance(registered, type):
+        return registered
     raise InvalidArgumentError(f"unknown activation {identifier!r}; known: {', '.join(sorted(_BY_NAME))}")
 
 
@@ -95,7 +100,4 @@ def serialize(activation) -> str:
     for name in ("elu", "selu", "leaky_relu", "silu"):  # gc.nn's functions, the activations of their names
         if getattr(nn_ops, name) is activation:
             return name
-    raise InvalidArgumentError(
-        f"cannot serialize the activation {activation!r}: only gc.activations functions have a name "
-        "(override get_config to store a custom one)"
-    )
+    return function_name(activation, "activation", {})

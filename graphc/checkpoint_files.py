@@ -56,7 +56,7 @@ DTYPE_NAMES = frozenset(d.name for d in ALL_DTYPES)
 
 
 # -- paths and names --------------------------------------------------------------------------------------
-def _path_text(path, argument: str) -> str:
+def path_text(path, argument: str) -> str:
     """``path`` as a str, or an ArgumentTypeError (a TypeError) naming ``argument``."""
     text = os.fspath(path) if isinstance(path, (str, os.PathLike)) else None
     if not isinstance(text, str):
@@ -69,7 +69,7 @@ def _path_text(path, argument: str) -> str:
 def checked_prefix(file_prefix, argument: str) -> str:
     """The checkpoint prefix ``file_prefix`` names (a data or index suffix dropped); it must end in a
     file name."""
-    prefix = _path_text(file_prefix, argument)
+    prefix = path_text(file_prefix, argument)
     for suffix in (DATA_SUFFIX, INDEX_SUFFIX):
         if prefix.endswith(suffix):
             prefix = prefix[: -len(suffix)]
@@ -106,7 +106,7 @@ _FILE_KINDS = [(stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S
                (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")]
 
 
-def _read_file(path: str, what: str, size: int | None = None, missing: str | None = None) -> bytes:
+def read_regular_file(path: str, what: str, size: int | None = None, missing: str | None = None) -> bytes:
     """The content of the regular file ``path`` (``what`` names it in errors), which must be ``size``
     bytes when given. Never blocks on a FIFO nor reads a device: anything else is a CheckpointError."""
     try:
@@ -131,7 +131,7 @@ def _read_file(path: str, what: str, size: int | None = None, missing: str | Non
             os.close(fd)
 
 
-def _parse_json(content: bytes, what: str) -> object:
+def parse_json(content: bytes, what: str) -> object:
     try:
         return json.loads(content.decode("utf-8"))
     except (ValueError, RecursionError) as error:
@@ -167,7 +167,7 @@ def _check_spec(key: str, spec, where: str) -> None:
 def _parse_index(content: bytes, path: str) -> dict:
     """The index in ``content`` (read from ``path``), every field checked."""
     where = f"checkpoint index {path}"
-    index = _parse_json(content, where)
+    index = parse_json(content, where)
     if not isinstance(index, dict) or index.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a graphc checkpoint index")
     version = index.get("version")
@@ -183,20 +183,26 @@ def _parse_index(content: bytes, path: str) -> dict:
     return index
 
 
-def _decode(data: bytes, path: str) -> dict[str, np.ndarray]:
-    """The tensors of the safetensors file ``data`` (read from ``path``), of graphc's dtypes only."""
+def encode_tensors(arrays: dict[str, np.ndarray]) -> bytes:
+    """``arrays`` (values by key) as a safetensors file."""
+    return safetensors_numpy.save(arrays, metadata={"format": FORMAT})
+
+
+def decode_tensors(data: bytes, what: str) -> dict[str, np.ndarray]:
+    """The tensors of the safetensors file ``data`` (``what`` names it in errors), of graphc's dtypes only. The
+    sizes its header declares must fit in ``data``: nothing is allocated beyond it."""
     try:
         tensors = safetensors.deserialize(data)
     except SafetensorError as error:
-        raise CheckpointError(f"checkpoint data file {path} is not a valid safetensors file: {error}") from None
+        raise CheckpointError(f"{what} is not a valid safetensors file: {error}") from None
     arrays = {}
     for key, tensor in tensors:
         dtype = SAFETENSORS_DTYPES.get(tensor["dtype"])
         if dtype is None:
-            raise CheckpointError(f"checkpoint data file {path}: tensor {key!r} has dtype {tensor['dtype']}; "
+            raise CheckpointError(f"{what}: tensor {key!r} has dtype {tensor['dtype']}; "
                                   f"graphc reads {', '.join(SAFETENSORS_DTYPES)}")
         if dtype == np.bool_ and np.frombuffer(tensor["data"], np.uint8).max(initial=0) > 1:
-            raise CheckpointError(f"checkpoint data file {path}: bool tensor {key!r} holds bytes other than 0 and 1")
+            raise CheckpointError(f"{what}: bool tensor {key!r} holds bytes other than 0 and 1")
         arrays[key] = np.frombuffer(tensor["data"], dtype).reshape(tensor["shape"])
     return arrays
 
@@ -207,11 +213,11 @@ def _read_data(prefix: str, index: dict) -> dict[str, np.ndarray]:
     """The values of the checkpoint ``prefix``, after checking its data file against ``index``."""
     index_path = prefix + INDEX_SUFFIX
     path = _member(_directory_of(prefix), index["data_file"], "", f"checkpoint index {index_path}", "data_file")
-    data = _read_file(path, "checkpoint data file", size=index["data_size"],
+    data = read_regular_file(path, "checkpoint data file", size=index["data_size"],
                       missing=f"checkpoint data file {path}, named by {index_path}, does not exist")
     if hashlib.sha256(data).hexdigest() != index["data_sha256"]:
         raise CheckpointError(f"checkpoint data file {path} is corrupt: its SHA-256 differs from the index's")
-    arrays = _decode(data, path)
+    arrays = decode_tensors(data, f"checkpoint data file {path}")
     listed = index["variables"]
     differ = [key for key in listed.keys() | arrays.keys() if key not in arrays or key not in listed
               or (list(arrays[key].shape), arrays[key].dtype.name) != (listed[key]["shape"], listed[key]["dtype"])]
@@ -223,7 +229,7 @@ def _read_data(prefix: str, index: dict) -> dict[str, np.ndarray]:
 
 def _read_index(prefix: str) -> tuple[bytes, dict]:
     path = prefix + INDEX_SUFFIX
-    content = _read_file(path, "checkpoint index", missing=f"no checkpoint at {prefix!r}: {path} does not exist")
+    content = read_regular_file(path, "checkpoint index", missing=f"no checkpoint at {prefix!r}: {path} does not exist")
     return content, _parse_index(content, path)
 
 
@@ -252,7 +258,7 @@ def read_arrays(prefix: str) -> dict[str, np.ndarray]:
 
 # -- writing files ----------------------------------------------------------------------------------------
 @contextlib.contextmanager
-def _locked(directory: str):
+def locked_directory(directory: str):
     """Holds an exclusive lock on ``directory`` (one checkpoint writer at a time, across processes);
     yields the directory's descriptor."""
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -263,7 +269,7 @@ def _locked(directory: str):
         os.close(fd)
 
 
-def _replace_file(directory_fd: int, directory: str, base: str, name: str, data: bytes) -> None:
+def replace_file(directory_fd: int, directory: str, base: str, name: str, data: bytes) -> None:
     """Writes ``data`` to ``directory/name`` durably: to a partial file, synced, renamed into place."""
     fd, partial = tempfile.mkstemp(prefix=base + ".", suffix=PARTIAL_SUFFIX, dir=directory)
     try:
@@ -297,7 +303,7 @@ def _is_orphan(directory: str, base: str, name: str, keep: str | None) -> bool:
             and not os.path.exists(os.path.join(directory, stem + INDEX_SUFFIX)))
 
 
-def _remove_orphans(directory: str, base: str, keep: str | None = None) -> None:
+def remove_orphans(directory: str, base: str, keep: str | None = None) -> None:
     """Removes the orphans of ``base`` (see ``_is_orphan``); one that cannot be removed now is left to
     the next write (the checkpoint just written is complete either way)."""
     with contextlib.suppress(OSError):
@@ -307,9 +313,9 @@ def _remove_orphans(directory: str, base: str, keep: str | None = None) -> None:
                     os.unlink(os.path.join(directory, name))
 
 
-def _write_locked(directory_fd: int, prefix: str, arrays: dict, classes: dict) -> None:
+def _writelocked_directory(directory_fd: int, prefix: str, arrays: dict, classes: dict) -> None:
     directory, base = os.path.split(os.path.abspath(prefix))
-    data = safetensors_numpy.save(arrays, metadata={"format": FORMAT})
+    data = encode_tensors(arrays)
     digest = hashlib.sha256(data).hexdigest()
     data_name = f"{base}.{digest[:DIGEST_DIGITS]}{DATA_SUFFIX}"
     index = {
@@ -321,9 +327,9 @@ def _write_locked(directory_fd: int, prefix: str, arrays: dict, classes: dict) -
         "variables": {key: {"shape": list(a.shape), "dtype": a.dtype.name} for key, a in arrays.items()},
         "objects": classes,
     }
-    _replace_file(directory_fd, directory, base, data_name, data)
-    _replace_file(directory_fd, directory, base, base + INDEX_SUFFIX, json.dumps(index, indent=1).encode())
-    _remove_orphans(directory, base, keep=data_name)
+    replace_file(directory_fd, directory, base, data_name, data)
+    replace_file(directory_fd, directory, base, base + INDEX_SUFFIX, json.dumps(index, indent=1).encode())
+    remove_orphans(directory, base, keep=data_name)
 
 
 def write_files(prefix: str, arrays: dict[str, np.ndarray], classes: dict[str, str], overwrite: bool = True,
@@ -332,17 +338,17 @@ def write_files(prefix: str, arrays: dict[str, np.ndarray], classes: dict[str, s
     path; ``record_latest`` names it the latest in the directory's state file."""
     directory = _directory_of(prefix)
     os.makedirs(directory, exist_ok=True)
-    with _locked(directory) as directory_fd:
+    with locked_directory(directory) as directory_fd:
         if not overwrite and os.path.lexists(prefix + INDEX_SUFFIX):
             raise InvalidArgumentError(f"checkpoint {prefix!r} exists and overwrite=False")
-        _write_locked(directory_fd, prefix, arrays, classes)
+        _writelocked_directory(directory_fd, prefix, arrays, classes)
         if record_latest:
             _record_latest(directory_fd, directory, os.path.basename(prefix))
 
 
 # -- the state file of a save() directory -------------------------------------------------------------------
 def _read_state(path: str) -> dict:
-    state = _parse_json(_read_file(path, "checkpoint state file"), f"checkpoint state file {path}")
+    state = parse_json(read_regular_file(path, "checkpoint state file"), f"checkpoint state file {path}")
     if not isinstance(state, dict):
         raise CheckpointError(f"checkpoint state file {path} is corrupt: expected a JSON object, got {state!r:.80}")
     return state
@@ -356,15 +362,56 @@ def _record_latest(directory_fd: int, directory: str, name: str) -> None:
     except CheckpointError:
         names = []
     names = [n for n in names if _is_plain_name(n) and n != name] if isinstance(names, list) else []
-    _replace_file(directory_fd, directory, STATE_FILE, STATE_FILE,
+    replace_file(directory_fd, directory, STATE_FILE, STATE_FILE,
                   json.dumps({"latest": name, "all": names + [name]}, indent=1).encode())
-    _remove_orphans(directory, STATE_FILE)
+    remove_orphans(directory, STATE_FILE)
+
+
+def checkpoint_state(checkpoint_dir) -> dict | None:
+    """The state file of ``checkpoint_dir`` (None when it has none), checked: ``latest`` (a name),
+    ``all`` (names, oldest first), and as ``CheckpointManager`` writes them, ``timestamps`` (one per
+    name) and ``last_preserved_timestamp``."""
+    directory = path_text(checkpoint_dir, "checkpoint_dir")
+    path = os.path.join(directory, STATE_FILE)
+    if not os.path.lexists(path):
+        return None
+    state = _read_state(path)
+    names = state.get("all", [])
+    if not isinstance(names, list) or not all(_is_plain_name(n) for n in names):
+        raise CheckpointError(f"checkpoint state file {path} is corrupt: 'all' should list file names, got {names!r:.80}")
+    times = state.get("timestamps")
+    numbers = isinstance(times, list) and all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in times)
+    if times is not None and not (numbers and len(times) == len(names)):
+        raise CheckpointError(f"checkpoint state file {path} is corrupt: 'timestamps' should hold one number per "
+                              f"checkpoint, got {times!r:.80}")
+    preserved = state.get("last_preserved_timestamp")
+    if preserved is not None and (not isinstance(preserved, (int, float)) or isinstance(preserved, bool)):
+        raise CheckpointError(f"checkpoint state file {path} is corrupt: 'last_preserved_timestamp' is {preserved!r:.80}")
+    return state
+
+
+def write_state(checkpoint_dir: str, latest: str, names: list[str], timestamps: list[float],
+                last_preserved_timestamp: float) -> None:
+    """Writes the state file of ``checkpoint_dir`` (see ``checkpoint_state``) durably."""
+    state = {"latest": latest, "all": names, "timestamps": timestamps, "last_preserved_timestamp": last_preserved_timestamp}
+    with locked_directory(checkpoint_dir) as directory_fd:
+        replace_file(directory_fd, checkpoint_dir, STATE_FILE, STATE_FILE, json.dumps(state, indent=1).encode())
+        remove_orphans(checkpoint_dir, STATE_FILE)
+
+
+def remove_checkpoint(prefix: str) -> None:
+    """Deletes the checkpoint ``prefix``: its index first (so it is never half there), then its data."""
+    directory, base = os.path.split(os.path.abspath(prefix))
+    with locked_directory(directory):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(prefix + INDEX_SUFFIX)
+        remove_orphans(directory, base, keep="")
 
 
 def latest_checkpoint(checkpoint_dir) -> str | None:
     """The prefix of the newest checkpoint ``Checkpoint.save`` wrote in ``checkpoint_dir``; None when
     it has no state file. The state file can only name a checkpoint in that directory."""
-    directory = _path_text(checkpoint_dir, "checkpoint_dir")
+    directory = path_text(checkpoint_dir, "checkpoint_dir")
     path = os.path.join(directory, STATE_FILE)
     if not os.path.lexists(path):
         return None

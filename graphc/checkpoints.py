@@ -68,7 +68,7 @@ class _Tree:
                 continue
             var_path, slot_name = key[len(prefix):].rsplit("/", 1)
             variable = self.variables.get(var_path)
-            if variable is not None and slot_name in optimizer.slot_names:
+            if variable is not None and slot_name in optimizer.get_slot_names():
                 return optimizer, variable, slot_name
         return None
 
@@ -78,7 +78,7 @@ def slot_key(optimizer_path: str, variable_path: str, slot_name: str) -> str:
 
 
 # -- writing ----------------------------------------------------------------------------------------------
-def _values(root) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+def values_of(root) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """The value of every variable under ``root`` by key, and the class of every object by path."""
     tree = _Tree(root)
     with init_scope():
@@ -93,7 +93,7 @@ def write_checkpoint(root, file_prefix, overwrite: bool = True, record_latest: b
     if os.path.isdir(prefix):
         raise InvalidArgumentError(f"file_prefix: {file_prefix!r} is a directory; expected a file prefix "
                                    f"such as {os.path.join(prefix, 'ckpt')!r}")
-    arrays, classes = _values(root)
+    arrays, classes = values_of(root)
     write_files(prefix, arrays, classes, overwrite, record_latest)
     return prefix
 
@@ -141,7 +141,12 @@ def _assign_all(variables: dict[str, Variable], arrays: dict[str, np.ndarray]) -
 def read_checkpoint(root, save_path, partial: bool = False) -> LoadStatus:
     """Restores the variables under ``root`` from a checkpoint; see the module docstring."""
     prefix = resolve_prefix(save_path, "save_path")
-    arrays = read_arrays(prefix)
+    return restore_values(root, read_arrays(prefix), f"checkpoint {prefix!r}", partial)
+
+
+def restore_values(root, arrays: dict[str, np.ndarray], source: str, partial: bool = False) -> LoadStatus:
+    """Assigns ``arrays`` (values by key, read from ``source``, which errors name) to the variables under
+    ``root``, after checking every key, shape and dtype; see the module docstring."""
     tree = _Tree(root)
     new_slots = {key: tree.slot_for(key) for key in arrays if key not in tree.variables}
     new_slots = {key: slot for key, slot in new_slots.items() if slot is not None}
@@ -165,7 +170,7 @@ def read_checkpoint(root, save_path, partial: bool = False) -> LoadStatus:
     if problems and not tree.variables:
         problems.append("the objects have no variables yet: build the model (call it once, or start it with gc.Input)")
     if problems:
-        raise CheckpointError(f"cannot restore checkpoint {prefix!r}; nothing was changed:\n  " + "\n  ".join(problems))
+        raise CheckpointError(f"cannot restore {source}; nothing was changed:\n  " + "\n  ".join(problems))
     with init_scope():
         # a new slot starts as the optimizer would start it on first use, so making it changes nothing
         for key, (optimizer, variable, slot_name) in new_slots.items():

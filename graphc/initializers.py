@@ -16,6 +16,7 @@ from graphc.ir.types import as_dtype, float32
 
 from . import random as gc_random
 from .module import Configurable, serialize_configurable
+from .saving.registry import get_registered_object
 from .tracing import init_scope
 
 
@@ -224,8 +225,8 @@ def get(identifier):
             raise InvalidArgumentError(f"unknown initializer {identifier!r}; known: {', '.join(sorted(_BY_NAME))}")
         return cls()
     if isinstance(identifier, dict) and "class_name" in identifier:
-        cls = _BY_CLASS.get(identifier["class_name"]) or _BY_NAME.get(identifier["class_name"])
-        if cls is None:
+        cls = get_registered_object(identifier["class_name"], builtins=_BY_CLASS) or _BY_NAME.get(identifier["class_name"])
+        if not (isinstance(cls, type) and issubclass(cls, Initializer)):
             raise InvalidArgumentError(f"unknown initializer class {identifier['class_name']!r}")
         return cls.from_config(identifier.get("config", {}))
     raise InvalidArgumentError(f"cannot interpret {identifier!r} as an initializer")

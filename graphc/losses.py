@@ -26,6 +26,9 @@ from graphc.ir.ops.common import promote, unchanged
 from graphc.ir.types import int32
 
 from .module import snake_case
+from .saving.registry import (
+    deserialize_function, deserialize_object, function_name, get_registered_object, serialize_callable,
+)
 
 EPSILON = 1e-7  # Keras's fuzz factor: probabilities are clipped to [EPSILON, 1 - EPSILON]
 
@@ -274,7 +277,11 @@ class LossFunctionWrapper(Loss):
         return self.fn(y_true, y_pred, **self._fn_kwargs)
 
     def get_config(self):
-        return super().get_config() | self._fn_kwargs
+        return super().get_config() | {"fn": function_name(self.fn, "loss", _FUNCTIONS)} | self._fn_kwargs
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**(config | ({"fn": deserialize(config["fn"])} if "fn" in config else {})))
 
 
 def _loss_class(class_name, fn, doc, default_name=None, check=None, **defaults):
@@ -341,8 +348,28 @@ def get(identifier) -> Loss:
             return _CLASSES[identifier]()
         if identifier in _FUNCTIONS:
             return _CLASS_OF_FUNCTION[_FUNCTIONS[identifier]]()
+        registered = get_registered_object(identifier)
+        if isinstance(registered, type) and issubclass(registered, Loss):
+            return registered()
+        if callable(registered) and not isinstance(registered, type):  # a registered loss function
+            return LossFunctionWrapper(registered)
         raise InvalidArgumentError(f"unknown loss {identifier!r}; known: {', '.join(sorted(_FUNCTIONS))}")
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
     if callable(identifier):
         cls = _CLASS_OF_FUNCTION.get(identifier)
         return cls() if cls else LossFunctionWrapper(identifier)
     raise InvalidArgumentError(f"cannot interpret {identifier!r} as a loss")
+
+
+def serialize(loss):
+    """A loss as plain data: ``{"class_name", "config"}`` for a loss object, the name of a built-in or
+    registered loss function."""
+    return serialize_callable(loss, "loss", Loss, _FUNCTIONS)
+
+
+def deserialize(config, custom_objects=None):
+    """The loss object (from a dict) or function (from a name) that ``serialize`` described."""
+    if isinstance(config, str):
+        return deserialize_function(config, "loss", _FUNCTIONS, custom_objects)
+    return deserialize_object(config, "loss", _CLASSES | {"LossFunctionWrapper": LossFunctionWrapper}, custom_objects)

@@ -19,6 +19,9 @@ from graphc.ir.types import as_dtype, float32, int32
 
 from . import losses
 from .module import Module, snake_case
+from .saving.registry import (
+    deserialize_function, deserialize_object, function_name, get_registered_object, serialize_callable,
+)
 from .tracing import init_scope
 from .variables import Variable
 
@@ -131,7 +134,13 @@ class MeanMetricWrapper(Mean):
         super().update_state(self._fn(y_true, y_pred, **self._fn_kwargs), sample_weight)
 
     def get_config(self):
+        if type(self) is MeanMetricWrapper:  # the subclasses name their function by their class
+            return super().get_config() | {"fn": function_name(self._fn, "metric", _FUNCTIONS)} | self._fn_kwargs
         return super().get_config() | self._fn_kwargs
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**(config | ({"fn": deserialize(config["fn"])} if "fn" in config else {})))
 
 
 # -- per-example functions ---------------------------------------------------------------------------
@@ -507,6 +516,23 @@ _BY_CLASS = {c.__name__: c for c in (Sum, Mean, Accuracy, BinaryAccuracy, Catego
                                      TopKCategoricalAccuracy, RootMeanSquaredError, Precision, Recall, AUC, MeanIoU)}
 
 
+_FUNCTIONS = {f.__name__: f for f in (accuracy, binary_accuracy, categorical_accuracy, sparse_categorical_accuracy,
+                                     top_k_categorical_accuracy, losses.mean_squared_error, losses.mean_absolute_error)}
+
+
+def serialize(metric):
+    """A metric as plain data: ``{"class_name", "config"}`` for a metric object, the name of a built-in or
+    registered per-example function."""
+    return serialize_callable(metric, "metric", Metric, _FUNCTIONS)
+
+
+def deserialize(config, custom_objects=None):
+    """The metric object (from a dict) or function (from a name) that ``serialize`` described."""
+    if isinstance(config, str):
+        return deserialize_function(config, "metric", _FUNCTIONS, custom_objects)
+    return deserialize_object(config, "metric", _BY_CLASS | {"MeanMetricWrapper": MeanMetricWrapper}, custom_objects)
+
+
 def get(identifier, y_true=None, y_pred=None) -> Metric:
     """A metric from a name, a class name, a metric object or a per-example function; a metric made from
     a string is named by it (``"mae"`` logs as ``mae``), as in Keras.
@@ -519,9 +545,14 @@ def get(identifier, y_true=None, y_pred=None) -> Metric:
         if identifier in ("accuracy", "acc"):
             return _accuracy_for(identifier, y_true, y_pred)
         cls = _BY_NAME.get(identifier) or _BY_CLASS.get(identifier)
+        registered = get_registered_object(identifier)
+        if cls is None and callable(registered):  # a registered class or per-example function
+            return registered() if isinstance(registered, type) else MeanMetricWrapper(registered)
         if cls is None:
             raise InvalidArgumentError(f"unknown metric {identifier!r}; known: accuracy, {', '.join(sorted(_BY_NAME))}")
         return cls(name=identifier)
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
     if callable(identifier):
         return MeanMetricWrapper(identifier)
     raise InvalidArgumentError(f"cannot interpret {identifier!r} as a metric")

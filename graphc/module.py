@@ -11,6 +11,7 @@ from graphc.ir.arguments import arguments_of
 from graphc.ir.errors import InvalidArgumentError
 from graphc.ir.dispatch import name_scope
 
+from .saving.registry import get_registered_name
 from .variables import Variable
 
 
@@ -195,7 +196,7 @@ def serialize_configurable(obj, kind: type[Configurable], module: str) -> dict |
         return None
     if not isinstance(obj, kind):
         raise InvalidArgumentError(f"cannot serialize {obj!r}: only {module} objects have a config")
-    return {"class_name": type(obj).__name__, "config": obj.get_config()}
+    return {"class_name": get_registered_name(type(obj)), "config": obj.get_config()}
 
 
 def recording_arguments(init):

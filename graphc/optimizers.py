@@ -22,6 +22,7 @@ from graphc.ir.types import float32
 
 from . import schedules
 from .module import snake_case
+from .saving.registry import deserialize_object, serialize_object
 from .tape import GradientTape
 from .tensor import TensorLike
 from .tracing import init_scope
@@ -110,7 +111,8 @@ class Optimizer:
             raise InvalidArgumentError(f"{self.name} has no slot {slot_name!r} for variable {variable.name!r}") from None
 
     def get_slot_names(self) -> list[str]:
-        return list(self.slot_names)
+        """The names of the slots each trained variable gets (``average`` too, with ``use_ema``)."""
+        return list(self.slot_names) + (["average"] if self.use_ema else [])
 
     def create_slots(self, variable: Variable) -> None:
         for slot_name in self.slot_names:
@@ -548,12 +550,18 @@ def get(identifier) -> Optimizer:
         return identifier
     if isinstance(identifier, str) and identifier.lower() in _BY_NAME:
         return _BY_NAME[identifier.lower()]()
-    if isinstance(identifier, dict) and str(identifier.get("class_name", "")).lower() in _BY_NAME:
-        return _BY_NAME[identifier["class_name"].lower()].from_config(identifier.get("config", {}))
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
     raise InvalidArgumentError(f"cannot interpret {identifier!r} as an optimizer; names: {', '.join(_BY_NAME)}")
 
 
 def serialize(optimizer: Optimizer) -> dict:
-    """``{"class_name": ..., "config": ...}``, which ``get`` turns back into an optimizer."""
-    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
+    """``{"class_name": ..., "config": ...}``, which ``deserialize`` (or ``get``) turns back into an optimizer."""
+    return serialize_object(optimizer, "optimizer")
 
+
+def deserialize(config: dict, custom_objects=None) -> Optimizer:
+    """A new optimizer from ``serialize``'s dict (class names in any case, as Keras)."""
+    if isinstance(config, dict) and str(config.get("class_name", "")).lower() in _BY_NAME:
+        config = config | {"class_name": _BY_NAME[config["class_name"].lower()].__name__}
+    return deserialize_object(config, "optimizer", {c.__name__: c for c in _BY_NAME.values()}, custom_objects)

@@ -5,6 +5,7 @@ from graphc.ir import ops
 from graphc.ir.errors import InvalidArgumentError
 
 from .module import Configurable, serialize_configurable
+from .saving.registry import get_registered_object
 
 
 class Regularizer(Configurable):
@@ -75,8 +76,9 @@ def get(identifier):
         return identifier
     if isinstance(identifier, str) and identifier in _BY_NAME:
         return _BY_NAME[identifier]()
-    if isinstance(identifier, dict) and identifier.get("class_name") in _BY_CLASS:
-        return _BY_CLASS[identifier["class_name"]].from_config(identifier.get("config", {}))
+    cls = get_registered_object(identifier.get("class_name"), builtins=_BY_CLASS) if isinstance(identifier, dict) else None
+    if isinstance(cls, type) and issubclass(cls, Regularizer):
+        return cls.from_config(identifier.get("config", {}))
     raise InvalidArgumentError(f"cannot interpret {identifier!r} as a regularizer; names: {', '.join(_BY_NAME)}")
 
 

@@ -8,6 +8,8 @@ from graphc.ir import ops
 from graphc.ir.errors import InvalidArgumentError
 from graphc.ir.types import float32
 
+from .saving.registry import deserialize_object, serialize_object
+
 
 class LearningRateSchedule:
     """``schedule(step)`` is the learning rate (a float32 tensor) at ``step`` (an int tensor)."""
@@ -85,10 +87,10 @@ _CLASSES = {c.__name__: c for c in (ExponentialDecay, InverseTimeDecay, Piecewis
 
 
 def serialize(schedule: LearningRateSchedule) -> dict:
-    return {"class_name": type(schedule).__name__, "config": schedule.get_config()}
+    """``{"class_name", "config"}`` of a schedule (a registered custom one by its registered name)."""
+    return serialize_object(schedule, "learning-rate schedule")
 
 
-def deserialize(config: dict) -> LearningRateSchedule:
-    if config.get("class_name") not in _CLASSES:
-        raise InvalidArgumentError(f"unknown learning-rate schedule {config.get('class_name')!r}")
-    return _CLASSES[config["class_name"]].from_config(config.get("config", {}))
+def deserialize(config: dict, custom_objects=None) -> LearningRateSchedule:
+    """The schedule ``serialize`` described."""
+    return deserialize_object(config, "learning-rate schedule", _CLASSES, custom_objects)

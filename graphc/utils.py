@@ -1,5 +1,6 @@
-"""``gc.utils``: Keras's utilities: ``to_categorical`` on NumPy data, and ``plot_model``/``model_to_dot``
-(drawn with Graphviz, ``graphc/models/plot.py``)."""
+"""``gc.utils``: Keras's utilities: ``to_categorical`` on NumPy data, ``plot_model``/``model_to_dot``
+(drawn with Graphviz, ``graphc/models/plot.py``), and the registration of custom classes and functions
+for configs (``register_serializable``, ``custom_object_scope``: ``graphc.saving.registry``)."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,8 +8,11 @@ import numpy as np
 from graphc.ir.errors import InvalidArgumentError
 
 from .models.plot import model_to_dot, plot_model
+from .saving.registry import custom_object_scope, get_registered_name, get_registered_object, register_serializable
 
-__all__ = ["model_to_dot", "plot_model", "to_categorical"]
+register_keras_serializable = register_serializable  # Keras's name
+__all__ = ["custom_object_scope", "get_registered_name", "get_registered_object", "model_to_dot", "plot_model",
+           "register_keras_serializable", "register_serializable", "to_categorical"]
 
 
 def to_categorical(y, num_classes=None, dtype="float32") -> np.ndarray:

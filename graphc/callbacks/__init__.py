@@ -1,13 +1,16 @@
 """``gc.callbacks``: hooks into ``Model.fit``/``evaluate``/``predict``, as Keras callbacks. One module per
 job: the protocol and what ``fit`` adds itself (``base``), callbacks that steer training (``training``),
-the CSV log (``csv_logger``)."""
+the CSV log (``csv_logger``), TensorBoard's logs (``tensorboard``), callbacks that write the model
+(``checkpointing``)."""
 from .base import Callback, CallbackList, History, Progbar, ProgbarLogger, format_logs
 from .csv_logger import CSVLogger
 from .training import EarlyStopping, LambdaCallback, LearningRateScheduler, ReduceLROnPlateau, TerminateOnNaN
 from .tensorboard import TensorBoard
+from .checkpointing import BackupAndRestore, ModelCheckpoint
 
 __all__ = [
     "Callback", "CallbackList", "History", "Progbar", "ProgbarLogger", "format_logs",
     "CSVLogger", "EarlyStopping", "LambdaCallback", "LearningRateScheduler", "ReduceLROnPlateau", "TerminateOnNaN",
     "TensorBoard",
+    "BackupAndRestore", "ModelCheckpoint",
 ]

@@ -26,11 +26,18 @@ class LambdaCallback(Callback):
             setattr(self, name, fn)
 
 
-def _improvement(mode: str, monitor: str):
+def resolved_mode(mode: str, monitor: str) -> str:
+    """"min" or "max": ``mode``, or for "auto" "max" when ``monitor`` is an accuracy, AUC, precision or
+    recall (higher is better), else "min"."""
     if mode == "auto":
         mode = "max" if any(k in monitor for k in ("acc", "auc", "precision", "recall")) else "min"
     if mode not in ("min", "max"):
         raise InvalidArgumentError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+    return mode
+
+
+def _improvement(mode: str, monitor: str):
+    mode = resolved_mode(mode, monitor)
     return (lambda new, best, delta: new < best - delta) if mode == "min" else (lambda new, best, delta: new > best + delta)
 
 

@@ -1,10 +1,9 @@
 """Layers as plain data: ``serialize`` a layer to its class name and config, ``deserialize`` it back
-by that name from the classes made known with ``register`` (every ``gc.layers`` class is)."""
+by that name from the classes made known with ``register`` (every ``gc.layers`` class is) or with
+``gc.utils.register_serializable``."""
 from __future__ import annotations
 
-import inspect
-
-from graphc.ir.errors import InvalidArgumentError
+from ..saving.registry import custom_object_scope, deserialize_object, serialize_object
 
 _REGISTRY: dict[str, type] = {}
 
@@ -17,19 +16,17 @@ def register(cls: type, name: str | None = None) -> type:
 
 
 def serialize(layer) -> dict:
-    """``{"class_name": ..., "config": layer.get_config()}``."""
-    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+    """``{"class_name": ..., "config": layer.get_config()}`` (a registered class by its registered name)."""
+    return serialize_object(layer, "layer")
 
 
 def deserialize(config: dict, custom_objects: dict | None = None):
-    """A new layer from ``serialize``'s dict; ``custom_objects`` maps class names to your classes."""
-    classes = {**_REGISTRY, **(custom_objects or {})}
-    name = config.get("class_name")
-    if name not in classes:
-        raise InvalidArgumentError(
-            f"unknown layer class {name!r}: pass it in custom_objects={{{name!r}: {name}}} or gc.layers.register it"
-        )
-    cls = classes[name]
-    if "custom_objects" in inspect.signature(cls.from_config).parameters:  # models: their layers may be custom
-        return cls.from_config(config.get("config", {}), custom_objects=custom_objects)
-    return cls.from_config(config.get("config", {}))
+    """A new layer from ``serialize``'s dict; ``custom_objects`` maps class names to your classes (also
+    those of the layers inside a model's config)."""
+    with custom_object_scope(dict(custom_objects or {})):
+        return deserialize_object(config, "layer", _REGISTRY)
+
+
+def layer_classes() -> dict[str, type]:
+    """Every class ``register`` made known, by name."""
+    return dict(_REGISTRY)

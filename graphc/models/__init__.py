@@ -9,5 +9,6 @@ from .batching import unpack_x_y_sample_weight
 from .functional import Functional
 from .model import Model
 from .sequential import Sequential
+from ..saving.model_files import load_model, save_model
 
-__all__ = ["Functional", "Model", "Sequential", "unpack_x_y_sample_weight"]
+__all__ = ["Functional", "Model", "Sequential", "load_model", "save_model", "unpack_x_y_sample_weight"]

@@ -85,6 +85,12 @@ class Batches:
         self.rng = np.random.default_rng(gc_random.python_seed()) if shuffle else None
         self.steps = min(math.ceil(self.size / self.batch_size), steps or sys.maxsize)
 
+    def skip_epochs(self, count: int) -> None:
+        """Draws the shuffled orders of ``count`` epochs without making their batches (``fit`` resuming
+        after them gets the orders it would have had). A dataset shuffles on its own."""
+        for _ in range(count if self.dataset is None and self.rng is not None else 0):
+            self.rng.permutation(self.size)
+
     def epoch(self):
         if self.dataset is not None:
             yield from self._dataset_epoch()

@@ -22,6 +22,7 @@ from ..checkpoints import read_checkpoint, write_checkpoint
 from ..distribute.context import current_strategy
 from ..function import function
 from ..layers import Layer, symbolic_call
+from ..saving.model_files import save_model
 from ..tape import GradientTape
 from ..tensor import Tensor, TensorLike
 from .batching import Batches, fit_batches, positive_or_none, unpack_x_y_sample_weight
@@ -67,12 +68,16 @@ class Model(Layer):
         self.stop_training = False
         self.history = None
         self.train_function = self.test_function = self.predict_function = None
+        self._build_input_shape = None
+        self._resume_at = None  # (epoch, step) where fit resumes, set by BackupAndRestore
         self._distribute_strategy = current_strategy()  # made in strategy.scope(): fit runs on the strategy
         if self._distribute_strategy is not None:
             self._distribute_strategy.register_model(self)
 
     # -- building ----------------------------------------------------------------------------------
     def _build_on_first_call(self, inputs) -> None:
+        if isinstance(inputs, Tensor):
+            self._build_input_shape = (None, *inputs.shape[1:])
         if type(self).build is not Model.build:
             super()._build_on_first_call(inputs)
         self.built = True  # the layers inside build on their first call
@@ -86,6 +91,16 @@ class Model(Layer):
         except Exception:
             self.built = False
             raise
+        self._build_input_shape = tuple(input_shape)
+
+    def get_build_config(self) -> dict | None:
+        """The input shape the model was built for (None when it is unknown, as for several inputs)."""
+        return None if self._build_input_shape is None else {"input_shape": list(self._build_input_shape)}
+
+    def build_from_config(self, config: dict) -> None:
+        """Builds the model as ``get_build_config`` described."""
+        if config.get("input_shape") is not None:
+            self.build(tuple(config["input_shape"]))
 
     def get_layer(self, name=None, index=None):
         """The layer called ``name``, or at position ``index`` of ``layers``."""
@@ -124,6 +139,25 @@ class Model(Layer):
         self.run_eagerly = run_eagerly
         self.train_function = self.test_function = self.predict_function = None
         self.compiled = True
+
+    def get_compile_config(self) -> dict | None:
+        """The arguments of ``compile`` as plain data (None before ``compile``): names stay names, loss
+        and metric objects and functions become configs, lists and dicts by output keep their shape."""
+        if not self.compiled:
+            return None
+        return {"optimizer": optimizers.serialize(self.optimizer),
+                "loss": _spec_config(self.loss, losses_module.serialize),
+                "loss_weights": self.compiled_loss.loss_weights if self.compiled_loss is not None else None,
+                "metrics": _spec_config(self._metric_specs, metrics_module.serialize),
+                "run_eagerly": self.run_eagerly}
+
+    def compile_from_config(self, config: dict) -> None:
+        """Compiles the model as ``get_compile_config`` described."""
+        self.compile(optimizer=optimizers.deserialize(config["optimizer"]),
+                     loss=_spec_from_config(config.get("loss"), losses_module.deserialize),
+                     loss_weights=config.get("loss_weights"),
+                     metrics=_spec_from_config(config.get("metrics"), metrics_module.deserialize),
+                     run_eagerly=config.get("run_eagerly"))
 
     @property
     def metrics(self) -> list:
@@ -250,16 +284,22 @@ class Model(Layer):
         self.stop_training = False
         cbs.on_train_begin({})
         logs: dict = {}
-        for epoch in range(initial_epoch, epochs):
+        start_epoch, skip_steps = self._resume_at or (initial_epoch, 0)  # (BackupAndRestore's)
+        self._resume_at = None
+        train.skip_epochs(start_epoch - initial_epoch)
+        for epoch in range(start_epoch, epochs):
             steps.begin_epoch()
             cbs.on_epoch_begin(epoch, {})
             for step, batch in enumerate(train.epoch()):
+                if step < skip_steps:  # run before the interruption fit resumes from
+                    continue
                 cbs.on_train_batch_begin(step, {})
                 logs = steps.step(step, batch)
                 cbs.on_train_batch_end(step, logs)
                 if self.stop_training:
                     break
             steps.end_epoch()
+            skip_steps = 0
             epoch_logs = dict(logs)
             if validation is not None and (epoch + 1) % validation_freq == 0:
                 val_logs = self._run_test(validation, None)
@@ -324,6 +364,12 @@ class Model(Layer):
         return nest.pack_as(outputs[0], [np.concatenate(parts) for parts in zip(*leaves)])
 
     # -- weights on disk -----------------------------------------------------------------------------------
+    def save(self, filepath, overwrite=True, include_optimizer=True) -> str:
+        """Writes the whole model to ``filepath`` (ending in ``.graphc``): architecture, weights and
+        (``include_optimizer``) the optimizer's state; ``gc.models.load_model`` reads it back. See
+        ``graphc.saving.model_files``."""
+        return save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
+
     def save_weights(self, filepath, overwrite=True) -> str:
         """Writes every variable of the model to ``filepath`` (``<filepath>.safetensors`` and
         ``<filepath>.index.json``; a trailing ``.safetensors`` is dropped); returns the prefix."""
@@ -381,6 +427,28 @@ class _Steps:
 
 def _tensor(x):
     return x._as_tensor() if isinstance(x, TensorLike) else ops.constant(x)
+
+
+def _spec_config(spec, serialize):
+    """A ``loss`` or ``metrics`` argument of ``compile`` as plain data (see ``get_compile_config``)."""
+    if spec is None or isinstance(spec, str):
+        return spec
+    if isinstance(spec, dict):
+        return {str(key): _spec_config(value, serialize) for key, value in spec.items()}
+    if isinstance(spec, (list, tuple)):
+        return [_spec_config(value, serialize) for value in spec]
+    return serialize(spec)
+
+
+def _spec_from_config(config, deserialize):
+    """The ``loss`` or ``metrics`` argument ``_spec_config`` described."""
+    if config is None or isinstance(config, str):
+        return config
+    if isinstance(config, list):
+        return [_spec_from_config(value, deserialize) for value in config]
+    if isinstance(config, dict) and "class_name" not in config:
+        return {key: _spec_from_config(value, deserialize) for key, value in config.items()}
+    return deserialize(config)
 
 
 def _floats(logs: dict) -> dict:
