@@ -98,7 +98,7 @@ def _lower_extract_patches(em: Emitter, node: Node):
     x, out = node.inputs[0], node.outputs[0]
     b = em.builder
     src, dst = em.pointer(x), em.pointer(out)
-    zero = scalar.constant(x.dtype, 0) if not x.dtype.is_bool else ir.Constant(scalar.I8, 0)
+    zero = ir.Constant(scalar.memory_type(x.dtype), 0)
 
     def body(pixel, patch, inside):
         safe = b.select(inside, pixel, ZERO)

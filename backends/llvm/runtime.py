@@ -19,6 +19,7 @@ from .emission import ALIGNMENT
 from .emitter import SYNC_ERROR, SYNC_ERROR_NODE
 from .error_codes import ERROR_INDEX_OUT_OF_RANGE, ERROR_NEGATIVE_INTEGER_POWER
 from .lowering import may_fail
+from .matmul import GEMM_SYMBOLS
 
 ENTRY_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
 # graphs with fewer elements than this run on the calling thread only
@@ -331,6 +332,6 @@ def _failing_op(node: Node) -> Node:
 
 def _calls_blas(graph: Graph) -> bool:
     return any(
-        n.op == "fused" and n.attrs["kind"] == "matmul" and n.outputs and n.outputs[0].dtype.is_floating
+        n.op == "fused" and n.attrs["kind"] == "matmul" and n.outputs and n.outputs[0].dtype.name in GEMM_SYMBOLS
         for n in graph.nodes
     )

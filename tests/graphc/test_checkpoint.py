@@ -778,7 +778,7 @@ INDEX_CHANGES = [
     ("shape_negative", _spec("shape", [3, -4]), "'shape' should list sizes (integers >= 0), got [3, -4]"),
     ("shape_of_floats", _spec("shape", [3.0, 4.0]), "'shape' should list sizes"),
     ("shape_of_bools", _spec("shape", [True, 4]), "'shape' should list sizes"),
-    ("dtype_bfloat16", _spec("dtype", "bfloat16"), "'dtype' is 'bfloat16', expected one of bool, float32"),
+    ("dtype_bfloat16", _spec("dtype", "bfloat16"), "'dtype' is 'bfloat16', expected one of bool, float16, float32"),
     ("dtype_a_number", _spec("dtype", 32), "'dtype' should be a string, got int 32"),
     ("shape_not_the_data", _spec("shape", [3, 5]), "differ in 1 tensors (f32)"),
     ("shape_huge", _spec("shape", [2**40, 2**40]), "differ in 1 tensors (f32)"),
