@@ -32,7 +32,8 @@ from graphc.ir.types import TensorType, as_dtype
 EXAMPLES = environment.value("GRAPHC_FUZZ_EXAMPLES")
 RANDOM_GRAPH_EXAMPLES, EDGE_EXAMPLES = EXAMPLES * 4 // 5, EXAMPLES * 6 // 5
 SIZES = (0, 1, 2, 7, 1023, 1025)
-DTYPES = ("float32", "float64", "int32", "int64", "bool")
+SMALL_DTYPES = ("float16", "int8", "int16", "uint8", "uint16")  # met only by their own dtype
+DTYPES = ("float32", "float64", "int32", "int64", "bool") + SMALL_DTYPES
 
 
 def _unary_ops_taking(*dtypes: str) -> tuple[str, ...]:
@@ -58,7 +59,10 @@ REDUCE = ("reduce_sum", "reduce_max", "reduce_min", "reduce_prod")
 
 
 def _edge_values(dtype: str) -> tuple:
-    if dtype.startswith("int"):
+    if np.dtype(dtype).kind == "u":
+        info = np.iinfo(dtype)
+        return (0, 1, 2, info.max // 2, info.max // 2 + 1, info.max - 1, info.max)
+    if np.dtype(dtype).kind == "i":
         info = np.iinfo(dtype)
         return (info.min, info.min + 1, -2, -1, 0, 1, 2, info.max - 1, info.max)
     info = np.finfo(dtype)
@@ -97,6 +101,8 @@ def _apply_step(values, step):
     choice, a_index, b_index = step
     x = values[a_index % len(values)]
     y = values[b_index % len(values)]
+    if x.dtype != y.dtype and {x.dtype.name, y.dtype.name} & set(SMALL_DTYPES):
+        y = gc.cast(y, x.dtype)  # no implicit promotion to or from the small dtypes
     kind = choice % 9
     r = choice // 9
     if kind == 0:
@@ -146,8 +152,8 @@ def _inputs(inputs, seed):
     for dtype, shape in inputs:
         if dtype == "bool":
             arrays.append(rng.random(shape) < 0.5)
-        elif dtype.startswith("int"):
-            a = rng.integers(-5, 6, shape).astype(dtype)
+        elif np.dtype(dtype).kind in "iu":
+            a = rng.integers(-5, 6, shape).astype(dtype)  # unsigned: negative values wrap around
             if a.size and rng.random() < 0.2:
                 a.reshape(-1)[rng.integers(0, a.size, 2)] = rng.choice(EDGE_VALUES[dtype], 2)
             arrays.append(a)
@@ -185,21 +191,23 @@ def _outcome(run, arrays):
         return type(error), error.op, error.message
 
 
-def assert_same_outcome(native, reference, float32_inside: bool = False):
+def assert_same_outcome(native, reference, least_precise: np.dtype | None = None):
     """The same results (see ``assert_close``), or the same error. Float results of a graph that
-    computes in float32 anywhere (``float32_inside``) carry float32's error, whatever their dtype."""
+    computes in float32 or float16 anywhere (``least_precise``) carry its error, whatever their dtype."""
     if isinstance(reference, tuple):
         assert native == reference
         return
     assert not isinstance(native, tuple), f"native code raised {native}, the interpreter did not"
     for n, r in zip(native, reference):
-        assert_close(n, r, np.dtype(np.float32) if float32_inside and r.dtype.kind == "f" else r.dtype)
+        floats = [d for d in (least_precise, r.dtype) if d is not None and d.kind == "f"]
+        assert_close(n, r, min(floats, key=lambda d: d.itemsize) if floats else r.dtype)
 
 
 def assert_close(native, reference, dtype):
     assert native.shape == reference.shape and native.dtype == reference.dtype
     if dtype.kind == "f":
-        tol = 4e-6 if dtype == np.float32 else 1e-13
+        # float16: float32 results a float32 ulp apart may round to float16 values one ulp apart
+        tol = {2: 2e-3, 4: 4e-6}.get(dtype.itemsize, 1e-13)
         np.testing.assert_allclose(native, reference, rtol=tol, atol=tol * 10, equal_nan=True)
     else:
         np.testing.assert_array_equal(native, reference)
@@ -213,12 +221,13 @@ def test_llvm_matches_the_interpreter_on_random_graphs(program, seed):
     stages, _ = compile_stages(graph, run_op)
     arrays = _inputs(inputs, seed)
     reference = _outcome(Interpreter(stages["traced"]).run, arrays)
-    float32_inside = any(v.dtype.name == "float32" for v in graph.values())
-    assert_same_outcome(_outcome(compile_graph(stages["fused"]).run, arrays), reference, float32_inside)
+    floats = [v.dtype.numpy for v in graph.values() if v.dtype.is_floating]
+    least_precise = min(floats, key=lambda d: d.itemsize) if floats else None
+    assert_same_outcome(_outcome(compile_graph(stages["fused"]).run, arrays), reference, least_precise)
 
 
 # -- 2. edge values, sizes known only at run time ---------------------------------------------------------
-NUMERIC = ("float32", "float64", "int32", "int64")
+NUMERIC = ("float32", "float64", "int32", "int64") + SMALL_DTYPES
 EDGE_BINARY = ("add", "subtract", "multiply", "divide", "floordiv", "mod", "maximum", "minimum") + COMPARE
 EDGE_REDUCE = REDUCE + ("reduce_mean", "argmax", "argmin")
 SOFTMAX_FAMILY = ("softmax", "log_softmax", "reduce_logsumexp")
@@ -268,7 +277,7 @@ def edge_cases(draw):
     """(family, dtype, x's shape, y's shape, axis, keepdims): y's sizes equal x's or are 1 (either side
     broadcasts, only at run time); a reduced axis is never empty (tests/backends/test_empty_reductions.py)."""
     family = draw(st.sampled_from(("binary", "pow", "unary", "reduce")))
-    dtype = draw(st.sampled_from(("int32", "int64") if family == "pow" else NUMERIC))
+    dtype = draw(st.sampled_from(("int32", "int64", "int8", "uint16") if family == "pow" else NUMERIC))
     x_shape = tuple(draw(st.lists(st.sampled_from(RUN_TIME_SIZES), max_size=2)))
     axis, keepdims, y_shape = None, False, ()
     if family == "reduce" and x_shape:
