@@ -66,7 +66,7 @@ def constant(dtype: DType, value) -> ir.Constant:
     return ir.Constant(ty, float(np.float16(value)) if dtype.name == "float16" else float(value))
 
 
-def _signed_compare(b: ir.IRBuilder, dtype: DType, pred: str, x, y):
+def _int_compare(b: ir.IRBuilder, dtype: DType, pred: str, x, y):
     """An integer comparison, signed or unsigned as ``dtype`` reads its bits."""
     return (b.icmp_unsigned if dtype.is_unsigned else b.icmp_signed)(pred, x, y)
 
@@ -109,7 +109,7 @@ def _abs(b, args, in_types, out_type, attrs):
     (x,) = args
     if out_type.is_floating:
         return call_intrinsic(b, "llvm.fabs", x)
-    return b.select(_signed_compare(b, out_type, "<", x, ir.Constant(x.type, 0)), b.neg(x), x)
+    return b.select(_int_compare(b, out_type, "<", x, ir.Constant(x.type, 0)), b.neg(x), x)
 
 
 def _sign(b, args, in_types, out_type, attrs):
@@ -120,8 +120,8 @@ def _sign(b, args, in_types, out_type, attrs):
         r = b.select(b.fcmp_ordered(">", x, zero), one, b.select(b.fcmp_ordered("<", x, zero), minus, zero))
         return b.select(_is_nan(b, x), x, r)
     minus = ir.Constant(x.type, -1)
-    return b.select(_signed_compare(b, out_type, ">", x, zero), one,
-                    b.select(_signed_compare(b, out_type, "<", x, zero), minus, zero))
+    return b.select(_int_compare(b, out_type, ">", x, zero), one,
+                    b.select(_int_compare(b, out_type, "<", x, zero), minus, zero))
 
 
 def _square(b, args, in_types, out_type, attrs):
@@ -152,7 +152,7 @@ def _extremum(pred):
         if out_type.is_floating:
             take_x = b.or_(b.fcmp_ordered(pred, x, y), _is_nan(b, x))
         else:
-            take_x = _signed_compare(b, out_type, pred, x, y)
+            take_x = _int_compare(b, out_type, pred, x, y)
         return b.select(take_x, x, y)
 
     return lower
@@ -274,7 +274,7 @@ def _compare(float_pred, int_pred, unordered=False):
             return (b.fcmp_unordered if unordered else b.fcmp_ordered)(float_pred, x, y)
         if dtype.is_bool:
             return b.icmp_unsigned(int_pred, x, y)
-        return _signed_compare(b, dtype, int_pred, x, y)
+        return _int_compare(b, dtype, int_pred, x, y)
 
     return lower
 

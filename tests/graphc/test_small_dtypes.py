@@ -119,6 +119,14 @@ def test_float16_sums_accumulate_in_float32(mode):
     assert got[2] == 2048  # a scan rounds each partial result, as NumPy's float16 cumsum does
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_a_float16_mean_is_the_float32_mean_rounded_once(mode):
+    x = np.full(100_000, 3.0, np.float16)  # the sum (300000) and the count exceed float16's range
+    got = run(lambda t: [gc.reduce_mean(t), gc.reduce_sum(t)], x, mode=mode)
+    assert got[0].dtype == np.float16 and got[0] == 3.0  # TensorFlow's reduce_mean gives 3 too
+    assert got[1] == math.inf
+
+
 @pytest.mark.parametrize("mode", ["numpy", "llvm"])
 def test_float16_math_compiled_equals_eager(mode):
     x = np.linspace(-6, 6, 257).astype(np.float16)
