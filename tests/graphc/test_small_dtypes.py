@@ -263,6 +263,20 @@ def test_gradients_of_float16_variables_are_float16(compiled):
     assert g.dtype == gc.float16 and g.numpy().tolist() == [3.0, -12.0, 18.0]
 
 
+def test_a_float16_layer_initializes_computes_and_trains_in_float16():
+    layer = gc.layers.Dense(3, dtype="float16")
+    x = np.linspace(-1, 1, 8, dtype=np.float32).reshape(2, 4)  # float inputs take the layer's dtype
+    y = layer(x)
+    assert layer.kernel.dtype == layer.bias.dtype == y.dtype == gc.float16
+    np.testing.assert_allclose(y.numpy(), x.astype(np.float16) @ layer.kernel.numpy(), rtol=2e-3, atol=2e-3)
+    before = layer.kernel.numpy()
+    with gc.GradientTape() as tape:
+        loss = gc.reduce_sum(layer(x))
+    gc.optimizers.Adam(0.01).apply_gradients(zip(tape.gradient(loss, layer.trainable_variables), layer.trainable_variables))
+    assert layer.kernel.dtype == gc.float16 and not np.array_equal(layer.kernel.numpy(), before)
+    assert gc.random.normal([2], np.float32(1.0), 2.0, dtype=gc.float16, seed=2).dtype == gc.float16
+
+
 def test_checkpoints_keep_every_small_dtype(tmp_path):
     values = {name: np.array([1, 2, 120], name) for name in SMALL}
     values["float16"] = np.array([0.1, -65504, 2**-24], np.float16)
