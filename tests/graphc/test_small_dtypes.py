@@ -188,6 +188,23 @@ def test_integer_casts_wrap_or_extend_by_the_sources_signedness(mode):
     assert got[6].tolist() == [v * 300 % 256 for v in (0, 127, 128, 255)]
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_indices_of_unsigned_dtypes_above_their_signed_range_select_the_right_rows(mode):
+    table = np.arange(300 * 2, dtype=np.float32).reshape(300, 2)
+    ids = np.array([200, 255, 0, 128], np.uint8)
+    got = run(lambda t, i: [gc.gather(t, i), gc.gather_nd(t, gc.expand_dims(i, 1)),
+                            gc.math.unsorted_segment_sum(gc.ones([4]), i, 256)], table, ids, mode=mode)
+    np.testing.assert_array_equal(got[0], table[[200, 255, 0, 128]])
+    np.testing.assert_array_equal(got[1], table[[200, 255, 0, 128]])
+    assert np.flatnonzero(got[2]).tolist() == [0, 128, 200, 255]
+
+
+def test_embedding_takes_uint8_ids():
+    layer = gc.layers.Embedding(256, 3)
+    ids = np.array([[200, 7]], np.uint8)
+    np.testing.assert_array_equal(layer(ids).numpy(), layer.embeddings.numpy()[[200, 7]][None])
+
+
 # -- promotion ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", SMALL)
 @pytest.mark.parametrize("other", ["float32", "int32", "int64", "float64", "bool", "int8", "float16"])
