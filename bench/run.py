@@ -17,6 +17,8 @@ W6 CNN training step (bench/cnn.py): f32[64, 28, 28, 1] NHWC, conv 3x3x32 relu, 
 W7 compile time of long elementwise chains in a fresh process, cold cache: 750 and 1,500 steps of
    sin(x) * c + d, 10,000 and 20,000 simple ops (x * c, x - d); each doubling's growth ratio (time at
    2n over time at n: 2 is linear)
+W8 inference: W3's forward pass (batch 256), graphc against ONNX Runtime on graphc's ONNX export
+W9 inference: the digits CNN of examples/digits_cnn.py (batch 256), likewise (bench/onnx_inference.py)
 """
 from __future__ import annotations
 

@@ -10,6 +10,8 @@ import numpy as np
 
 import graphc as gc
 
+import onnx_inference
+
 SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 
 
@@ -214,3 +216,6 @@ WORKLOADS = {
         ["numpy", "graphc", *(p for p in peers if p in ("tensorflow", "torch"))]),
                    repeats=9, isolated="cnn.py"),
 }
+# inference against ONNX Runtime on graphc's own ONNX export (bench/onnx_inference.py)
+WORKLOADS["W8"] = Workload("W3's MLP forward (batch 256)", lambda peers: onnx_inference.w8(peers), repeats=9)
+WORKLOADS["W9"] = Workload("digits CNN forward (batch 256)", lambda peers: onnx_inference.w9(peers), repeats=9)

@@ -39,6 +39,8 @@ from .control_flow import cond, range, while_loop  # noqa: E402  (range: tensor 
 from . import autograph  # noqa: E402
 from .custom_gradient import custom_gradient  # noqa: E402
 from .map_fn import map_fn, vectorized_map  # noqa: E402
+from .script_ops import numpy_function, py_function  # noqa: E402
+from .printing import print  # noqa: E402,A001
 from .gradients import grad, hessian, jvp, value_and_grad  # noqa: E402
 from .tape import GradientTape  # noqa: E402
 from .tensor import Tensor  # noqa: E402
@@ -52,6 +54,7 @@ _LAZY_MODULES = (
     "activations", "callbacks", "data", "initializers", "layers", "linalg", "losses", "math", "metrics",
     "optimizers", "random", "regularizers", "train", "utils", "viz",
 )
+_LAZY_MODULES += ("onnx",)  # gc.onnx: export to and load from ONNX (the onnx package loads on first use)
 # name -> (module, attribute): loaded on first use; TensorFlow's initializer aliases among them
 _LAZY_NAMES = {
     "Input": ("layers", "Input"), "Model": ("models", "Model"), "Sequential": ("models", "Sequential"),

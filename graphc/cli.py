@@ -3,6 +3,8 @@
     graphc viz model.py:train_step --arg f32[256,784] --arg i64[256] -o step.svg [--stage fused]
     graphc viz model.py:train_step --arg f32[256,784] --arg i64[256] -o stages.html
     graphc ir model.py:train_step --arg f32[256,784] --arg i64[256] [--stage fused | --llvm | --asm]
+    graphc export model.py:predict --arg f32[None,784] -o model.onnx [--opset 18]
+    graphc viz model.onnx -o model.svg          (an ONNX model, loaded into graphc; also graphc ir)
     graphc info
 
 ``FUNC`` names a ``gc.function`` or a plain Python function (compiled here) in ``FILE.py``; each
@@ -104,6 +106,12 @@ def _import_file(path: Path):
 def _concrete(args):
     from . import viz
 
+    if args.target.lower().endswith(".onnx"):
+        if args.arg:
+            raise CliError("an ONNX model has its input types already: give no --arg")
+        from . import onnx as graphc_onnx  # the onnx package loads with it, on first use
+
+        return graphc_onnx.load(args.target)
     fn = load_function(args.target)
     return viz.concrete_function(fn, *[parse_arg(a) for a in args.arg])
 
@@ -148,6 +156,17 @@ def cmd_ir(args) -> int:
         graphs = viz.stage_graphs(concrete)[0]
         stages = viz.STAGES if args.stage == "all" else (args.stage,)
         print("\n\n".join(format_graph(graphs[s]) for s in stages))
+    return 0
+
+
+def cmd_export(args) -> int:
+    from . import onnx as graphc_onnx
+
+    target = load_function(args.target)  # a function, or a model (models are callable)
+    name = getattr(target, "name", None) or getattr(target, "__name__", "model")
+    output = args.output or f"{name}.onnx"
+    graphc_onnx.export(target, *[parse_arg(a) for a in args.arg], path=output, opset=args.opset)
+    print(output)
     return 0
 
 
@@ -208,7 +227,7 @@ def _dot_version() -> str:
 # -- parser ---------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="graphc", description="graphc: pictures and IR of compiled functions, and facts about this install.",
+        prog="graphc", description="graphc: pictures and IR of compiled functions, ONNX export, and facts about this install.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -234,13 +253,20 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--stats", action="store_true", help="the per-pass statistics")
     ir.set_defaults(run=cmd_ir)
 
+    export = commands.add_parser("export", help="write a function's or model's graph as an ONNX model")
+    _add_target(export)
+    export.add_argument("-o", "--output", help="the .onnx file to write (default FUNC.onnx)")
+    export.add_argument("--opset", type=int, default=18, help="the ONNX opset (default 18)")
+    export.set_defaults(run=cmd_export)
+
     info = commands.add_parser("info", help="graphc and LLVM versions, host CPU, compile cache, Graphviz")
     info.set_defaults(run=cmd_info)
     return parser
 
 
 def _add_target(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("target", metavar="FILE.py:FUNC", help="a gc.function or plain function in a Python file")
+    parser.add_argument("target", metavar="FILE.py:FUNC",
+                        help="a gc.function, plain function or model in a Python file (viz, ir: or a MODEL.onnx)")
     parser.add_argument("--arg", action="append", default=[], metavar="SPEC",
                         help="one positional argument: f32[256,784], i64[None], or a Python literal; repeat in order")
 

@@ -28,7 +28,7 @@ from graphc.ir.types import TensorType, as_dtype, bool_, result_dtype, weak_type
 
 from . import nest
 from .tensor import Tensor
-from .tracing import TraceHandler, current_trace
+from .tracing import REGION_GRAPHS, TraceHandler, current_trace
 from .variables import Variable
 
 
@@ -83,6 +83,7 @@ class RegionTracer(TraceHandler):
 
     def __init__(self, name: str, parent: TraceHandler, reads: dict):
         super().__init__(Graph(name))
+        REGION_GRAPHS.add(self.graph)
         self.parent = parent
         self.reads = reads
         self.captures: dict[Value, Value] = {}  # outer value -> the region input standing for it

@@ -15,6 +15,7 @@ from graphc.ir.errors import GraphcError, InvalidArgumentError
 from graphc.ir.graph import Graph
 from graphc.ir.location import Location, user_location
 from graphc.ir.ops import GraphFunction, call
+from graphc.ir.ops.host import raised_as_it_was
 from graphc.ir.verify import verify
 
 from . import config, nest
@@ -392,7 +393,8 @@ class ConcreteFunction:
         if not dispatch.active_observers():
             return self._run_arrays([eager_array(t) for t in inputs], caller)
         try:
-            results = self._call_recorded(inputs)
+            with raised_as_it_was():
+                results = self._call_recorded(inputs)
         except GraphcError as error:
             raise _called_from(error, caller, "called")
         return self._pack(results)
@@ -400,7 +402,8 @@ class ConcreteFunction:
     def _run_arrays(self, arrays: list, caller: Location | None):
         """Runs the compiled graph on the input arrays; returns the structured results."""
         try:
-            results = self.compiled().run(arrays)
+            with raised_as_it_was():
+                results = self.compiled().run(arrays)
         except GraphcError as error:
             raise _called_from(error, caller or user_location(), "called")
         if self._returns_inputs:

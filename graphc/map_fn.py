@@ -1,5 +1,6 @@
 """``gc.map_fn`` and ``gc.vectorized_map``: a function applied to every slice of its inputs along
-their first axis, the results stacked, as TensorFlow's.
+their first axis, the results stacked, as TensorFlow's. ``vectorized_map`` rewrites the function for
+the whole batch (``graphc.vectorize``) and falls back to ``map_fn``'s loop.
 
 Eagerly the slices run in a Python loop. Traced, a first axis of known size is unrolled (one copy of
 the function's ops per slice, which the fuser and LLVM then treat as one graph); a size known only
@@ -8,6 +9,8 @@ copies the buffer, so that form costs time quadratic in the number of slices).
 """
 from __future__ import annotations
 
+import warnings
+
 from graphc.ir import ops
 from graphc.ir.errors import InvalidArgumentError, ShapeError
 
@@ -15,6 +18,7 @@ from . import nest
 from .control_flow import while_loop
 from .tensor import as_tensor
 from .tracing import current_trace
+from .vectorize import vectorize
 
 
 def map_fn(fn, elems, fn_output_signature=None, name=None):
@@ -22,15 +26,8 @@ def map_fn(fn, elems, fn_output_signature=None, name=None):
     first axis, all of one length), the results stacked along a new first axis. With
     ``fn_output_signature`` (a ``gc.TensorSpec`` or structure of them) the results are checked
     against it and an empty input gives empty results of that type."""
-    leaves = [as_tensor(e) for e in nest.flatten(elems)]
-    if not leaves:
-        raise InvalidArgumentError("map_fn needs at least one tensor in elems")
-    sizes = [x.shape[0] if x.ndim else "a scalar" for x in leaves]
-    if any(isinstance(s, str) for s in sizes):
-        raise ShapeError("map_fn slices elems along their first axis, so each must have one; got a scalar")
-    known = {s for s in sizes if s is not None}
-    if len(known) > 1:
-        raise ShapeError(f"map_fn: the elems have first axes of different lengths {sizes}")
+    leaves = _leaves(elems, "map_fn")
+    known = {x.shape[0] for x in leaves if x.shape[0] is not None}
 
     def apply(index):
         return fn(nest.pack_as(elems, [x[index] for x in leaves]))
@@ -46,10 +43,34 @@ def map_fn(fn, elems, fn_output_signature=None, name=None):
     return _while_map(apply, leaves[0], fn_output_signature)
 
 
-def vectorized_map(fn, elems, fallback_to_while_loop=True):
-    """``map_fn(fn, elems)``: graphc runs the same loop (it does not rewrite ``fn`` for a batch), so
-    the results are those of ``map_fn``; write ``fn`` for a whole batch where speed matters."""
+def vectorized_map(fn, elems, fallback_to_while_loop=True, warn=True):
+    """``map_fn(fn, elems)`` computed on the whole batch at once: ``fn`` is traced on one slice and its
+    ops rewritten for the batch (see ``graphc.vectorize``), eagerly and in compiled functions. When
+    ``fn`` uses an op that cannot be batched (control flow, random numbers, variable writes,
+    convolutions...), the loop of ``map_fn`` runs instead (with a warning when ``warn``), or, with
+    ``fallback_to_while_loop=False``, an InvalidArgumentError says why."""
+    leaves = _leaves(elems, "vectorized_map")
+    results, reason = vectorize(fn, elems, leaves)
+    if reason is None:
+        return results
+    if not fallback_to_while_loop:
+        raise InvalidArgumentError(f"vectorized_map cannot batch fn: {reason} (fallback_to_while_loop=False)")
+    if warn:
+        warnings.warn(f"vectorized_map runs a loop: {reason}", stacklevel=2)
     return map_fn(fn, elems)
+
+
+def _leaves(elems, what: str) -> list:
+    """The tensors of ``elems``, checked: at least one, each with a first axis, all of one length."""
+    leaves = [as_tensor(e) for e in nest.flatten(elems)]
+    if not leaves:
+        raise InvalidArgumentError(f"{what} needs at least one tensor in elems")
+    sizes = [x.shape[0] if x.ndim else "a scalar" for x in leaves]
+    if any(isinstance(s, str) for s in sizes):
+        raise ShapeError(f"{what} slices elems along their first axis, so each must have one; got a scalar")
+    if len({s for s in sizes if s is not None}) > 1:
+        raise ShapeError(f"{what}: the elems have first axes of different lengths {sizes}")
+    return leaves
 
 
 def _while_map(apply, first_leaf, signature):

@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 
 from graphc.ir import ops
+from graphc.ir.arguments import arguments_of, as_fraction, as_int
 from graphc.ir.errors import InvalidArgumentError
 from graphc.ir.types import float32
 
@@ -32,14 +33,24 @@ class Optimizer:
 
     - ``weight_decay``: each step also subtracts ``variable * weight_decay * learning_rate``;
     - ``clipvalue`` / ``clipnorm``: each gradient clipped elementwise / to that norm;
-    - ``global_clipnorm``: all gradients scaled together to that joint norm."""
+    - ``global_clipnorm``: all gradients scaled together to that joint norm;
+    - ``use_ema``: keeps an exponential moving average of each trained variable (slot ``average``:
+      ``average = m * average + (1 - m) * variable`` after each step, ``m = ema_momentum`` but 0 on the
+      first step); ``ema_overwrite_frequency`` steps copy the averages into the variables every that
+      many steps, ``finalize_variable_values`` (called at the end of ``fit``) copies them once."""
 
     slot_names: tuple[str, ...] = ()
 
     def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None,
-                 global_clipnorm=None, name=None):
+                 global_clipnorm=None, use_ema=False, ema_momentum=0.99, ema_overwrite_frequency=None, name=None):
         if clipnorm is not None and global_clipnorm is not None:
             raise InvalidArgumentError("give at most one of clipnorm and global_clipnorm")
+        if use_ema:
+            with arguments_of(type(self).__name__):
+                ema_momentum = as_fraction(ema_momentum, "ema_momentum")
+                if ema_overwrite_frequency is not None:
+                    ema_overwrite_frequency = as_int(ema_overwrite_frequency, "ema_overwrite_frequency", low=1)
+        self.use_ema, self.ema_momentum, self.ema_overwrite_frequency = bool(use_ema), ema_momentum, ema_overwrite_frequency
         self.name = name or snake_case(type(self).__name__)
         self.weight_decay, self.clipnorm, self.clipvalue, self.global_clipnorm = (
             weight_decay, clipnorm, clipvalue, global_clipnorm)
@@ -151,8 +162,34 @@ class Optimizer:
             if self.weight_decay:
                 variable.assign_sub(ops.multiply(ops.multiply(variable, float(self.weight_decay)), variable_rate))
             self.update_step(gradient, variable, variable_rate)
+        if self.use_ema:
+            self._update_averages([variable for _, variable in pairs])
         self.iterations.assign_add(np.int64(1))
         return self.iterations
+
+    def _update_averages(self, variables: list[Variable]) -> None:
+        first = ops.equal(self.iterations.read_value(), np.int64(0))
+        overwrite = None
+        if self.ema_overwrite_frequency:
+            step = ops.add(self.iterations.read_value(), np.int64(1))
+            overwrite = ops.equal(ops.mod(step, np.int64(self.ema_overwrite_frequency)), np.int64(0))
+        for variable in variables:
+            average = self.add_slot(variable, "average")
+            momentum = ops.where(first, ops.zeros((), variable.dtype), ops.constant(self.ema_momentum, variable.dtype))
+            average.assign(ops.add(ops.multiply(momentum, average), ops.multiply(ops.subtract(1.0, momentum), variable)))
+            if overwrite is not None:
+                variable.assign(ops.where(overwrite, average, variable))
+
+    def finalize_variable_values(self, var_list) -> None:
+        """With ``use_ema``: sets each variable of ``var_list`` to its moving average (``fit`` calls
+        this when it ends, as Keras); otherwise does nothing."""
+        if not self.use_ema:
+            return
+        for variable in var_list:
+            try:
+                variable.assign(self._slots[(variable.ref(), "average")])
+            except KeyError:
+                continue  # never trained: no average yet
 
     def _clipped(self, gradients: list) -> list:
         if self.clipvalue is not None:
@@ -201,6 +238,8 @@ class Optimizer:
         return {
             "name": self.name, "learning_rate": rate, "weight_decay": self.weight_decay,
             "clipnorm": self.clipnorm, "clipvalue": self.clipvalue, "global_clipnorm": self.global_clipnorm,
+            "use_ema": self.use_ema, "ema_momentum": self.ema_momentum,
+            "ema_overwrite_frequency": self.ema_overwrite_frequency,
         }
 
     @classmethod

@@ -7,6 +7,7 @@ constants; variables are read and written through ``read_variable`` / ``assign_v
 from __future__ import annotations
 
 import contextlib
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,6 +17,7 @@ from graphc.ir import dispatch
 from graphc.ir.arguments import arguments_of, as_shape
 from graphc.ir.errors import InvalidArgumentError
 from graphc.ir.graph import Graph, Value
+from graphc.ir.ops.host import holds_host_call
 from graphc.ir.types import DType, TensorType, as_dtype, check_size, float32, fresh_dim
 
 from .eager import EAGER
@@ -63,6 +65,17 @@ class TensorSpec:
         return f"{self.dtype.short}[{','.join('None' if d is None else str(d) for d in self.shape)}]"
 
 
+REGION_GRAPHS: weakref.WeakSet = weakref.WeakSet()  # the graphs of loop bodies and branches (control_flow's)
+
+_ESCAPED_FROM_REGION = (
+    "it was computed inside a loop or branch on tensors ({graph}) and is used after it, which only "
+    "variables assigned there (x = ...) can carry out. A Python list appended to in a loop over a symbolic "
+    "gc.range cannot grow while the graph runs (graphc's shapes are known when traced): give the loop a bound "
+    "known when traced (a Python int or static shape: the loop unrolls), or collect into gc.TensorArray(size=...), "
+    "or use gc.map_fn"
+)
+
+
 class TraceHandler(dispatch.GraphBuilder):
     """Records ops into ``graph``; inputs and results are gc.Tensors."""
 
@@ -71,6 +84,9 @@ class TraceHandler(dispatch.GraphBuilder):
             if not x.is_symbolic:
                 return self.add("constant", [], {"value": eager_array(x)})[0]
             if x.graph is not self.graph:
+                if x.graph in REGION_GRAPHS:
+                    raise InvalidArgumentError(f"the symbolic tensor {x!r} cannot be used here: "
+                                               + _ESCAPED_FROM_REGION.format(graph=x.graph.name))
                 raise InvalidArgumentError(
                     f"the symbolic tensor {x!r} belongs to another traced function ({x.graph.name}); "
                     "pass it as an argument or return it instead"
@@ -117,8 +133,8 @@ def constant_value(tensor: Tensor) -> np.ndarray | None:
     needed, stack = set(), [tensor.ir_value]
     while stack:
         value = stack.pop()
-        if value.node is None or value.node.opdef.effect:
-            return None
+        if value.node is None or value.node.opdef.effect or holds_host_call(value.node):
+            return None  # (a host call's function runs when the graph does, never while tracing)
         if value.node not in needed:
             needed.add(value.node)
             stack.extend(value.node.inputs)

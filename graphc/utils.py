@@ -1,9 +1,14 @@
-"""``gc.utils``: Keras's utilities that work on NumPy data."""
+"""``gc.utils``: Keras's utilities: ``to_categorical`` on NumPy data, and ``plot_model``/``model_to_dot``
+(drawn with Graphviz, ``graphc/models/plot.py``)."""
 from __future__ import annotations
 
 import numpy as np
 
 from graphc.ir.errors import InvalidArgumentError
+
+from .models.plot import model_to_dot, plot_model
+
+__all__ = ["model_to_dot", "plot_model", "to_categorical"]
 
 
 def to_categorical(y, num_classes=None, dtype="float32") -> np.ndarray:
@@ -22,3 +27,4 @@ def to_categorical(y, num_classes=None, dtype="float32") -> np.ndarray:
         raise InvalidArgumentError(f"labels must be in [0, {num_classes}), got values from {labels.min()} to "
                                    f"{labels.max()}")
     return np.eye(num_classes, dtype=dtype)[labels]
+

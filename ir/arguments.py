@@ -50,6 +50,15 @@ def as_int(value, what: str, *, low: int | None = None, high: int | None = INT64
     return number
 
 
+def as_fraction(value, what: str) -> float:
+    """A real number from 0 to 1 (a momentum, a rate) as a Python float."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ArgumentTypeError(f"{what} must be a number in [0, 1], got {described(value)}")
+    if not 0.0 <= float(value) <= 1.0:
+        raise InvalidArgumentError(f"{what} must be in [0, 1], got {described(value)}")
+    return float(value)
+
+
 def as_size(value, what: str) -> int:
     """A size or count: an int from 0 to 2**63 - 1."""
     return as_int(value, what, low=0)

@@ -119,6 +119,13 @@ class Node:
         return self.attrs.get("var") if self.opdef.effect else None
 
     @property
+    def calls_host(self) -> bool:
+        """Whether running the node calls the host on every run: a stateful host call (``effect="call"``),
+        or a region op holding one. Such a node runs in program order with the others and the variable
+        writes, and is never removed."""
+        return self.opdef.effect == "call" or any(n.calls_host for g in self.subgraphs.values() for n in g.nodes)
+
+    @property
     def meta(self) -> dict[str, Any]:
         """What a copy of the node keeps besides op, inputs and attributes: scope, location, gradient mark."""
         return {"scope": self.scope, "loc": self.loc, "is_gradient": self.is_gradient}
@@ -172,11 +179,19 @@ class Graph:
         return users
 
     def effect_edges(self) -> list[tuple[Node, Node]]:
-        """Ordering constraints between variable reads and writes that carry no data edge."""
+        """Ordering constraints that carry no data edge: between variable reads and writes, and between
+        host calls (``Node.calls_host``) and the host calls and variable writes before and after them."""
         edges = []
         last_write: dict[str, Node] = {}
         reads_since_write: dict[str, list[Node]] = {}
+        last_call: Node | None = None
+        writes_since_call: list[Node] = []
         for node in self.nodes:
+            if node.calls_host:
+                edges.extend([(last_call, node)] if last_call is not None else [])
+                edges.extend((w, node) for w in writes_since_call)
+                last_call, writes_since_call = node, []
+                continue
             var = node.variable
             if var is None:
                 continue
@@ -188,7 +203,9 @@ class Graph:
                 if var in last_write:
                     edges.append((last_write[var], node))
                 edges.extend((r, node) for r in reads_since_write.pop(var, []))
+                edges.extend([(last_call, node)] if last_call is not None else [])
                 last_write[var] = node
+                writes_since_call.append(node)
         return edges
 
     def to_networkx(self) -> nx.DiGraph:

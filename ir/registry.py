@@ -36,7 +36,9 @@ class OpDef:
     jvp: Callable | None = None
     decomposition: Callable | None = None
     linear: bool = False  # the op is linear in all its inputs (jvp = op(tangents))
-    effect: str | None = None  # "read" or "write": the op reads or writes the variable named by attrs["var"]
+    # "read" or "write": the op reads or writes the variable named by attrs["var"]; "call": it calls the host
+    # (Python) on every run, in program order with the other calls and the writes (``ops/host.py``)
+    effect: str | None = None
     elementwise: bool = False  # output[i] depends only on inputs[i] (after broadcasting)
     view: bool = False  # the result is input 0 under another shape: it may share input 0's storage
     movement: bool = False  # every element of the result is an element of input 0 (views, broadcasts, transposes)

@@ -17,10 +17,12 @@ from llvmlite import ir
 
 from graphc.ir.errors import GraphcError, InternalCompilerError
 from graphc.ir.graph import Graph, Node, Value
+from graphc.ir.ops.host import HostFunction
 from graphc.ir.passes.memory import align_up, plan_memory
 
 from . import control, ops
 from .emitter import Emitter
+from .host_calls import HostCall
 from .kernels import Operand, emit_fused
 from .matmul import GEMM_SYMBOLS
 
@@ -35,7 +37,8 @@ class Slot:
     kind: 'input' (key: input index), 'output' (key: output index), 'variable' (key: name; its
     current value, read only), 'assigned' (key: name; the buffer its new value is built in),
     'constant' (key: the array), 'arena' (key: the offset in the arena), 'buffer' (an intermediate
-    of unknown size the runtime allocates per run-time sizes and reuses)."""
+    of unknown size the runtime allocates per run-time sizes and reuses), 'host' (key: a ``HostCall``;
+    no buffer: the number host call code passes to the dispatcher, see ``host_calls``)."""
 
     kind: str
     key: object
@@ -154,9 +157,9 @@ def lay_out_graph(table: SlotTable, graph: Graph, input_slots: list[int], output
         if node.op == "constant":
             v = node.outputs[0]
             slot_of[v] = table.new_slot("constant", node.attrs["value"], v.dtype, v.type.shape)
-        elif node.opdef.effect:
+        elif node.variable is not None:
             variables.place(node, slot_of)
-        elif node.opdef.view or node.outputs[0] in transposed:
+        elif node.opdef.view or (node.outputs and node.outputs[0] in transposed):
             slot_of[node.outputs[0]] = slot_of[node.inputs[0]]
         else:
             for v in node.outputs:
@@ -169,6 +172,9 @@ def lay_out_graph(table: SlotTable, graph: Graph, input_slots: list[int], output
                     slot_of[v] = table.arena_slot(base + buffer.offset, v)
                 else:
                     slot_of[v] = table.buffer_slot(v)
+            if isinstance(node.attrs.get("function"), HostFunction):  # its code names it by this slot
+                slot_of[node] = table.new_slot("host", HostCall(node, [slot_of[v] for v in node.inputs],
+                                                               [slot_of[v] for v in node.outputs]), None, ())
     staged_copies = variables.staged_copies() if variables is not None else []
     for j, node in enumerate(graph.nodes):
         if node.op == "fused":

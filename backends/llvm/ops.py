@@ -360,7 +360,7 @@ def _lower_arg(em: Emitter, node: Node):
 def has_code(node: Node) -> bool:
     """Whether a top-level node needs code: views share their input's buffer (the input is
     C-contiguous); constants and variables' values live in buffers the runtime provides."""
-    return not (node.opdef.view or node.opdef.effect or node.op == "constant")
+    return not (node.opdef.view or node.variable is not None or node.op == "constant")
 
 
 def lower_op(em: Emitter, node: Node) -> None:

@@ -16,8 +16,9 @@ from graphc.ir.types import TensorType
 from . import target
 from .codegen import CALL, ENTRY, Program, generate, variable_slots
 from .emission import ALIGNMENT
-from .emitter import SYNC_ERROR, SYNC_ERROR_NODE
-from .error_codes import ERROR_INDEX_OUT_OF_RANGE, ERROR_NEGATIVE_INTEGER_POWER
+from .emitter import SYNC_ERROR, SYNC_ERROR_NODE, SYNC_HOST
+from .error_codes import ERROR_HOST_CALL, ERROR_INDEX_OUT_OF_RANGE, ERROR_NEGATIVE_INTEGER_POWER
+from .host_calls import Dispatcher
 from .lowering import may_fail
 from .matmul import GEMM_SYMBOLS
 
@@ -157,12 +158,17 @@ class Executable:
         self._static = not program.symbols
         self._interpreter = None  # for calls whose run-time sizes need a broadcast the code does not do
         self._local = threading.local()
+        self._host = Dispatcher(program.slots, program.symbols) if any(s.kind == "host" for s in program.slots) else None
         self._work = sum(
             int(np.prod([d for d in v.type.shape if isinstance(d, int)], dtype=np.int64)) for n in graph.nodes for v in n.outputs
         )
         # BLAS runs its own threads: graphc's workers waiting out a gemm at a barrier only compete with
         # them (measured: 256x784x512 took 4x longer), so graphs that call BLAS run on one thread
-        self._parallel = _THREADS > 1 and self._work >= PARALLEL_THRESHOLD and not _calls_blas(graph)
+        # graphs that call back into Python run on the calling thread only: graphc's workers would spin at
+        # the barrier while the function runs, and one that calls a compiled function would find no
+        # free worker (see host_calls)
+        self._parallel = (_THREADS > 1 and self._work >= PARALLEL_THRESHOLD and not _calls_blas(graph)
+                          and self._host is None)
         self._variable_slots = variable_slots(program)
         reads = [graph.variables[s.key] for s in program.slots if s.kind == "variable"]
         writes = [graph.variables[s.key] for s in program.slots if s.kind == "assigned"]
@@ -218,10 +224,33 @@ class Executable:
                     keep.append(array)
                     table[i] = _address(array)
             sync = np.zeros(8, np.int64)
+            sync[SYNC_HOST] = self._host.address if self._host else 0
             state = cache[key] = (table, _address(table), sync, _address(sync), keep)
         return state
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        if self._host is not None:
+            return self._run_with_host_calls(inputs)
+        return self._run(inputs)
+
+    def _run_with_host_calls(self, inputs) -> list[np.ndarray]:
+        """A call whose host functions may call this executable again on the same thread: the inner
+        call gets scratch memory of its own (the outer one's buffers are in use)."""
+        local = self._local
+        if not getattr(local, "running", False):
+            local.running = True
+            try:
+                return self._run(inputs)
+            finally:
+                local.running = False
+        saved = getattr(local, "cache", None), getattr(local, "static_scratch", None)
+        local.cache, local.static_scratch = {}, None
+        try:
+            return self._run(inputs)
+        finally:
+            local.cache, local.static_scratch = saved
+
+    def _run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         if self._static and not self._parallel:
             return self._run_on_this_thread(inputs)
         arrays = [_prepare_input(np.asarray(a)) for a in inputs]
@@ -235,7 +264,7 @@ class Executable:
         for i, key in self._outputs:
             out = outputs[key] = np.empty(self._concrete_shape(self.program.slots[i].shape, dims), self.program.slots[i].dtype.numpy)
             table[i] = _address(out)
-        sync[:] = 0
+        sync[:SYNC_HOST] = 0
         if self._variables:
             self._call_with_variables(sync, self._new_value_types_for(dims), self._call_bound, table,
                                       table_address, _address(dims), sync_address)
@@ -304,6 +333,8 @@ class Executable:
         self._call(table_address, dims_address, sync_address)
 
     def _raise_flagged(self, sync) -> None:
+        if sync[SYNC_ERROR] == ERROR_HOST_CALL:
+            self._host.raise_error()
         if sync[SYNC_ERROR]:
             node = _failing_op(self.program.nodes[int(sync[SYNC_ERROR_NODE])])
             raise InvalidArgumentError(

@@ -15,6 +15,7 @@ first input (``build``), and computes in ``call``; calling it runs ``call`` insi
 
 The base layer is in ``base.py``, the layers by kind in ``core.py``, ``convolution.py``,
 ``normalization.py``, ``embedding.py``, ``pooling.py`` (global pooling), ``merging.py``,
+``input_layer.py`` (``Input``; the functional API's ``KerasTensor`` and nodes in ``keras_tensor.py``),
 ``resizing.py``, ``lambda_layer.py``, ``attention.py`` and ``recurrent.py``,
 ``serialize``/``deserialize`` by class name in ``serialization.py``.
 """
@@ -24,11 +25,13 @@ from .convolution import (
     AveragePool2D, AveragePooling2D, Conv1D, Conv2D, Conv2DTranspose, DepthwiseConv2D, MaxPool2D, MaxPooling2D,
     SeparableConv2D,
 )
-from .core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Masking, Reshape
+from .core import Activation, Dense, Dropout, Flatten, Masking, Reshape
 from .embedding import Embedding
+from .input_layer import Input, InputLayer
 from .lambda_layer import Lambda
 from .merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from .normalization import BatchNormalization, GroupNormalization, LayerNormalization
+from .operator_layer import TFOpLambda  # noqa: F401  (registered: configs of models with operators load)
 from .pooling import GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D
 from .recurrent import GRU, LSTM, SimpleRNN
 from .resizing import Cropping1D, Cropping2D, UpSampling2D, ZeroPadding1D, ZeroPadding2D

@@ -20,6 +20,7 @@ from ..module import Module, recorded_arguments, recording_arguments, snake_case
 from ..tensor import Tensor, TensorLike
 from ..tracing import TensorSpec, TraceHandler, current_trace, init_scope, placeholder
 from ..variables import Variable
+from .keras_tensor import call_on_keras_tensors, holds_keras_tensors
 from .serialization import register
 
 _name_counts: collections.Counter = collections.Counter()
@@ -51,7 +52,8 @@ class Layer(Module):
     filled in from the enclosing layer's call when not given. ``add_loss`` in ``call`` adds to
     ``losses`` (cleared on each outermost call), with the weights' regularization penalties."""
 
-    _untracked_attributes = frozenset({"_own_weights", "_regularizers", "_call_losses", "_callable_losses"})
+    _untracked_attributes = frozenset({
+        "_own_weights", "_regularizers", "_call_losses", "_callable_losses", "_inbound_nodes"})
     supports_masking = False  # an input mask passes through unchanged (Keras's masking)
 
     def __init__(self, trainable=True, name=None, dtype=None, activity_regularizer=None, input_shape=None,
@@ -66,6 +68,7 @@ class Layer(Module):
         self._callable_losses: list = []
         self.activity_regularizer = regularizers.get(activity_regularizer)
         self._batch_input_shape = _batch_shape(input_shape, input_dim, batch_input_shape)
+        self._inbound_nodes: list = []  # the layer's calls on KerasTensors (the functional API)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -101,6 +104,48 @@ class Layer(Module):
     def output_shape(self):
         """The shape (or structure of shapes) of the outputs of the layer's first call; None before it."""
         return getattr(self, "_output_shape", None)
+
+    # -- the functional API's calls -------------------------------------------------------------
+    @property
+    def input(self):
+        """The inputs (KerasTensors) of the layer's only call on KerasTensors."""
+        return self.get_input_at(self._only_node("input"))
+
+    @property
+    def output(self):
+        """The outputs (KerasTensors) of the layer's only call on KerasTensors."""
+        return self.get_output_at(self._only_node("output"))
+
+    @property
+    def inbound_nodes(self) -> list:
+        """The layer's calls on KerasTensors (``gc.layers.keras_tensor.Node``), in order; each call
+        appends its node (entries are never removed: KerasTensors refer to them by index)."""
+        return self._inbound_nodes
+
+    def get_input_at(self, node_index: int):
+        """The inputs of the layer's call number ``node_index`` on KerasTensors."""
+        node = self._node_at(node_index, "input")
+        return node.call_args[0] if node.call_args else node.outputs
+
+    def get_output_at(self, node_index: int):
+        """The outputs of the layer's call number ``node_index`` on KerasTensors."""
+        return self._node_at(node_index, "output").outputs
+
+    def _only_node(self, what: str) -> int:
+        if len(self._inbound_nodes) > 1:
+            raise AttributeError(
+                f"layer {self.name!r} has multiple inbound nodes, hence the notion of \"layer {what}\" is ill-defined."
+                f" Use `get_{what}_at(node_index)` instead")
+        return 0
+
+    def _node_at(self, node_index: int, what: str):
+        if not self._inbound_nodes:
+            raise AttributeError(f"layer {self.name!r} is not connected, no {what} to return (call it on gc.Input "
+                                 "tensors first)")
+        if not isinstance(node_index, int) or not 0 <= node_index < len(self._inbound_nodes):
+            raise InvalidArgumentError(f"get_{what}_at: node_index must be in [0, {len(self._inbound_nodes)}) for "
+                                       f"layer {self.name!r}, got {node_index!r}")
+        return self._inbound_nodes[node_index]
 
     # -- weights ---------------------------------------------------------------------------------
     def add_weight(self, shape=(), initializer=None, dtype=None, trainable=True, regularizer=None, name=None):
@@ -253,6 +298,10 @@ class Layer(Module):
             args = (kwargs.pop("inputs"),)
         if not args:
             raise InvalidArgumentError(f"layer {self.name!r} was called without inputs")
+        if holds_keras_tensors((args, kwargs)):
+            outputs = call_on_keras_tensors(self, args, kwargs)
+            self._clear_call_losses()  # they belong to the throw-away graph
+            return outputs
         inputs = nest.map_structure(self._convert_input, args[0])
         frames = _CALLS.frames
         if not frames:

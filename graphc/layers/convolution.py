@@ -1,7 +1,10 @@
 """Convolution and pooling: ``Conv2D``, ``Conv1D``, ``DepthwiseConv2D``, ``SeparableConv2D``,
-``Conv2DTranspose`` (NHWC images, NWC sequences), ``MaxPool2D``, ``AveragePool2D``."""
+``Conv2DTranspose`` (NHWC images, NWC sequences), ``MaxPool2D``, ``AveragePool2D``. Each also takes
+``data_format="channels_first"`` (NCHW, NCW) and then computes in channels-last order between two
+transposes, as Keras does on CPU."""
 from __future__ import annotations
 
+from graphc.ir import ops
 from graphc.ir.arguments import as_int
 from graphc.ir.errors import InvalidArgumentError, ShapeError
 from graphc.ir.ops import conv as conv_ops
@@ -9,11 +12,41 @@ from graphc.ir.ops import conv as conv_ops
 from .. import initializers
 from .base import Layer
 from .kernel_bias import KernelBiasLayer
+from .pooling import data_format_of
 from .serialization import register
 
 
+def channels_last_call(compute, inputs, data_format: str):
+    """``compute(inputs)`` on channels-last inputs; channels-first ones are transposed to channels last
+    and the result back."""
+    if data_format == "channels_last":
+        return compute(inputs)
+    rank = len(inputs.shape)
+    outputs = compute(ops.transpose(inputs, [0, *range(2, rank), 1]))
+    return ops.transpose(outputs, [0, rank - 1, *range(1, rank - 1)])
+
+
+class _DataFormat:
+    """``data_format`` for the convolutions: their channels are axis 1 with ``"channels_first"``."""
+
+    def __init__(self, *args, data_format=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.data_format = data_format_of(data_format, self.name)
+
+    def input_channels(self, input_shape) -> int:
+        if self.data_format == "channels_last" or len(input_shape) < 2:
+            return super().input_channels(input_shape)
+        return super().input_channels(tuple(input_shape[:1]) + tuple(input_shape[2:]) + (input_shape[1],))
+
+    def call(self, inputs):
+        return channels_last_call(super().call, inputs, self.data_format)
+
+    def get_config(self):
+        return super().get_config() | {"data_format": self.data_format}
+
+
 @register
-class Conv2D(KernelBiasLayer):
+class Conv2D(_DataFormat, KernelBiasLayer):
     """2-D convolution of NHWC images with ``filters`` kernels of ``kernel_size``; ``padding`` is
     ``"valid"`` or ``"same"``. Computed as image patches times the kernel matrix (im2col)."""
 
@@ -42,7 +75,7 @@ class Conv2D(KernelBiasLayer):
 
 
 @register
-class Conv1D(KernelBiasLayer):
+class Conv1D(_DataFormat, KernelBiasLayer):
     """1-D convolution of sequences [batch, steps, channels] with ``filters`` kernels of
     ``kernel_size`` taps, as ``tf.keras.layers.Conv1D``; kernel [kernel_size, channels, filters]."""
 
@@ -71,7 +104,7 @@ class Conv1D(KernelBiasLayer):
 
 
 @register
-class DepthwiseConv2D(KernelBiasLayer):
+class DepthwiseConv2D(_DataFormat, KernelBiasLayer):
     """Each input channel convolved with ``depth_multiplier`` filters of its own, as
     ``tf.keras.layers.DepthwiseConv2D``; kernel ``depthwise_kernel`` [kh, kw, channels, multiplier],
     bias [channels * multiplier]."""
@@ -190,18 +223,21 @@ def _padding_mode(padding) -> str:
 class _Pooling2D(Layer):
     _pool = None
 
-    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", **kwargs):
+    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(**kwargs)
         self.pool_size = conv_ops.pair(pool_size, "pool_size")
         self.strides = self.pool_size if strides is None else conv_ops.pair(strides, "strides")
         self.padding = _padding_mode(padding)
+        self.data_format = data_format_of(data_format, self.name)
 
     def call(self, inputs):
-        return type(self)._pool(inputs, self.pool_size, self.strides, self.padding)
+        pool = lambda x: type(self)._pool(x, self.pool_size, self.strides, self.padding)  # noqa: E731
+        return channels_last_call(pool, inputs, self.data_format)
 
     def get_config(self):
         return super().get_config() | {
             "pool_size": list(self.pool_size), "strides": list(self.strides), "padding": self.padding,
+            "data_format": self.data_format,
         }
 
 

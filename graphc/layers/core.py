@@ -1,5 +1,4 @@
-"""The core layers: the input of a ``Sequential`` model, ``Dense``, ``Activation``, ``Flatten``,
-``Reshape`` and ``Dropout``."""
+"""The core layers: ``Dense``, ``Activation``, ``Flatten``, ``Reshape``, ``Masking`` and ``Dropout``."""
 from __future__ import annotations
 
 import numpy as np
@@ -12,35 +11,8 @@ from .. import activations, nn
 from .. import random as gc_random
 from .base import Layer
 from .kernel_bias import KernelBiasLayer
+from .pooling import data_format_of
 from .serialization import register
-
-
-@register
-class InputLayer(Layer):
-    """The input of a ``Sequential`` model: its shape with the batch dimension (None: any)."""
-
-    def __init__(self, shape=None, batch_size=None, dtype=None, name=None, batch_shape=None, **kwargs):
-        if batch_shape is None:
-            if shape is None:
-                raise InvalidArgumentError("Input needs a shape (without the batch dimension) or a batch_shape")
-            batch_size = None if batch_size is None else as_int(batch_size, "batch_size", low=1)
-            batch_shape = (batch_size,) + as_shape(shape, one_int=True, unknown=True)
-        super().__init__(name=name, dtype=dtype, **kwargs)
-        self.batch_shape = as_shape(batch_shape, "batch_shape", unknown=True)
-        self.built = True
-
-    @property
-    def shape(self) -> tuple:
-        return self.batch_shape
-
-    def get_config(self):
-        return {"batch_shape": list(self.batch_shape), "dtype": self.dtype.name, "name": self.name}
-
-
-def Input(shape=None, batch_size=None, dtype=None, name=None, batch_shape=None) -> InputLayer:
-    """The input of a ``gc.Sequential`` model, as ``tf.keras.Input``: ``shape`` excludes the batch
-    dimension. (graphc has no functional API: use ``Sequential`` or subclass ``gc.Model``.)"""
-    return InputLayer(shape, batch_size, dtype, name, batch_shape)
 
 
 @register
@@ -84,9 +56,17 @@ class Activation(Layer):
 
 @register
 class Flatten(Layer):
-    """Reshapes ``[batch, d1, d2, ...]`` to ``[batch, d1 * d2 * ...]``."""
+    """Reshapes ``[batch, d1, d2, ...]`` to ``[batch, d1 * d2 * ...]``; with
+    ``data_format="channels_first"`` the channels (axis 1) are moved last first, so the order of the
+    values (and of the next layer's weights) is the channels-last one, as Keras."""
+
+    def __init__(self, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = data_format_of(data_format, self.name)
 
     def call(self, inputs):
+        if self.data_format == "channels_first" and len(inputs.shape) > 2:
+            inputs = ops.transpose(inputs, [0, *range(2, len(inputs.shape)), 1])
         rest = inputs.shape[1:]
         if any(d is None for d in rest):
             raise ShapeError(f"Flatten needs every dimension but the batch known, got {inputs.shape}")

@@ -2,6 +2,8 @@
 by that name from the classes made known with ``register`` (every ``gc.layers`` class is)."""
 from __future__ import annotations
 
+import inspect
+
 from graphc.ir.errors import InvalidArgumentError
 
 _REGISTRY: dict[str, type] = {}
@@ -27,4 +29,7 @@ def deserialize(config: dict, custom_objects: dict | None = None):
         raise InvalidArgumentError(
             f"unknown layer class {name!r}: pass it in custom_objects={{{name!r}: {name}}} or gc.layers.register it"
         )
-    return classes[name].from_config(config.get("config", {}))
+    cls = classes[name]
+    if "custom_objects" in inspect.signature(cls.from_config).parameters:  # models: their layers may be custom
+        return cls.from_config(config.get("config", {}), custom_objects=custom_objects)
+    return cls.from_config(config.get("config", {}))

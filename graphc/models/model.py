@@ -24,25 +24,40 @@ from ..layers import Layer, symbolic_call
 from ..tape import GradientTape
 from ..tensor import Tensor, TensorLike
 from .batching import Batches, fit_batches, positive_or_none, unpack_x_y_sample_weight
+from .compiled_outputs import CompiledLoss, compiled_metrics, output_names, targets
 from .summary import print_summary
 
 
 class Model(Layer):
     """A layer with ``compile``/``fit``/``evaluate``/``predict``, ``summary`` and weight files.
 
-    Subclass it (create layers in ``__init__``, compute in ``call(inputs, training=False)``) or use
-    ``gc.Sequential``. graphc has no functional API (``Model(inputs, outputs)``)."""
+    Three ways to make one, as in Keras: the functional API, ``gc.Model(inputs, outputs)`` on the
+    KerasTensors of ``gc.Input`` and of layers called on them (several inputs and outputs, shared
+    layers, models used as layers; see ``graphc/models/functional.py``); ``gc.Sequential``; or a
+    subclass that creates layers in ``__init__`` and computes in ``call(inputs, training=False)``."""
 
     _untracked_attributes = frozenset({
-        "optimizer", "loss", "loss_tracker", "_loss_object", "_metric_specs", "_compiled_metrics", "history",
+        "optimizer", "loss", "loss_tracker", "compiled_loss", "_metric_specs", "_compiled_metrics", "history",
         "train_function", "test_function", "predict_function",
     })
+
+    def __new__(cls, *args, **kwargs):
+        if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
+            return super().__new__(_functional())
+        return super().__new__(cls)
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> "Model":
+        """A new model from ``get_config()``'s dict; ``gc.Model.from_config`` rebuilds functional models."""
+        if cls is Model and "input_layers" in config:
+            return _functional().from_config(config, custom_objects)
+        return super().from_config(config)
 
     def __init__(self, *args, **kwargs):
         if args or "inputs" in kwargs or "outputs" in kwargs:
             raise InvalidArgumentError(
-                "graphc has no functional API (Model(inputs, outputs)): use gc.Sequential, or subclass gc.Model "
-                "and compute in call()"
+                f"{type(self).__name__}.__init__ got inputs/outputs: only gc.Model(inputs, outputs) itself builds a "
+                "functional model; a subclass creates its layers in __init__ and computes in call()"
             )
         super().__init__(**kwargs)
         self.optimizer = None
@@ -68,15 +83,38 @@ class Model(Layer):
             self.built = False
             raise
 
+    def get_layer(self, name=None, index=None):
+        """The layer called ``name``, or at position ``index`` of ``layers``."""
+        layers = self.layers
+        if index is not None and name is not None:
+            raise InvalidArgumentError("get_layer: give the name or the index, not both")
+        if index is not None:
+            if not isinstance(index, int) or not -len(layers) <= index < len(layers):
+                raise InvalidArgumentError(
+                    f"get_layer: was asked for the layer at index {index!r}, but model {self.name!r} has only "
+                    f"{len(layers)} layers")
+            return layers[index]
+        if name is None:
+            raise InvalidArgumentError("get_layer: give a layer name or index")
+        for layer in layers:
+            if layer.name == name:
+                return layer
+        raise InvalidArgumentError(f"get_layer: no such layer: {name!r}; model {self.name!r} has the layers "
+                                   f"{[layer.name for layer in layers]}")
+
     # -- compiling ---------------------------------------------------------------------------------
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, run_eagerly=None):
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, run_eagerly=None):
         """Configures training: ``optimizer`` (object or name), ``loss`` (object, name or function),
         ``metrics`` (names such as ``"accuracy"``, metric objects or functions). ``run_eagerly=True``
-        runs the steps op by op instead of compiling them."""
+        runs the steps op by op instead of compiling them. A model with several outputs takes ``loss``,
+        ``loss_weights`` and ``metrics`` per output, as a list or a dict by output name (see
+        ``compiled_outputs.py``)."""
         self.optimizer = optimizers.get(optimizer)
         self.loss = loss
-        self._loss_object = losses_module.get(loss) if loss is not None else None
-        self._metric_specs = list(metrics or [])
+        if loss is not None and not isinstance(loss, (list, tuple, dict)):
+            losses_module.get(loss)  # an unknown loss fails here, not in the first step
+        self.compiled_loss = CompiledLoss(loss, loss_weights) if loss is not None else None
+        self._metric_specs = metrics if isinstance(metrics, dict) else list(metrics or [])
         self._compiled_metrics = None  # made on the first step, when the targets' shapes are known
         self.loss_tracker = metrics_module.Mean(name="loss")
         self.run_eagerly = run_eagerly
@@ -88,7 +126,8 @@ class Model(Layer):
         """The loss tracker, then the compiled metrics (once the first step has made them)."""
         if not self.compiled:
             return []
-        return [self.loss_tracker] + list(self._compiled_metrics or [])
+        output_losses = self.compiled_loss.trackers if self.compiled_loss is not None else []
+        return [self.loss_tracker, *output_losses] + [m for m, _ in self._compiled_metrics or []]
 
     @property
     def metrics_names(self) -> list[str]:
@@ -100,17 +139,18 @@ class Model(Layer):
 
     def _require_compiled(self, what: str) -> None:
         if not self.compiled:
-            raise InvalidArgumentError(f"{what}: compile the model first (model.compile(optimizer, loss, metrics))")
+            raise InvalidArgumentError(f"{what}: compile the model first (model.compile(optimizer, loss, metrics=...))")
 
     # -- one step -----------------------------------------------------------------------------------
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
         """The compiled loss of ``(y, y_pred)`` plus every loss in ``self.losses`` (regularization,
         ``add_loss``)."""
         terms = []
-        if self._loss_object is not None:
+        if self.compiled_loss is not None:
             if y is None:
                 raise InvalidArgumentError("the model was compiled with a loss, but the data has no targets y")
-            terms.append(self._loss_object(y, y_pred, sample_weight))
+            compiled = self.compiled_loss(y, y_pred, sample_weight, output_names(self, y_pred))
+            terms += [compiled] if compiled is not None else []
         terms += [ops.cast(t, float32) if t.dtype != float32 else t for t in map(_tensor, self.losses)]
         if not terms:
             raise InvalidArgumentError("no loss to minimize: compile with loss=..., or call add_loss in call()")
@@ -121,11 +161,13 @@ class Model(Layer):
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None) -> dict:
         """Updates the compiled metrics with the batch and returns every metric's result."""
+        names = output_names(self, y_pred)
         if self._compiled_metrics is None:
-            self._compiled_metrics = [metrics_module.get(m, y, y_pred) for m in self._metric_specs]
+            self._compiled_metrics = compiled_metrics(self._metric_specs, y, y_pred, names)
         if y is not None:
-            for metric in self._compiled_metrics:
-                metric.update_state(y, y_pred, sample_weight)
+            ys, preds, weights = targets(y, names), nest.flatten(y_pred), targets(sample_weight, names, "sample_weight")
+            for metric, index in self._compiled_metrics:
+                metric.update_state(ys[index], preds[index], weights[index])
         return self.get_metrics_result()
 
     def get_metrics_result(self) -> dict:
@@ -219,6 +261,8 @@ class Model(Layer):
             cbs.on_epoch_end(epoch, epoch_logs)
             if self.stop_training:
                 break
+        if epochs > initial_epoch:
+            self.optimizer.finalize_variable_values(self.trainable_variables)  # use_ema: the averages
         cbs.on_train_end(logs)
         return self.history
 
@@ -284,10 +328,32 @@ class Model(Layer):
         variables in the file that the model lacks are ignored). On any mismatch nothing changes."""
         return read_checkpoint(self, filepath, partial=partial)
 
+    def export(self, filepath, format="onnx", verbose=True, input_signature=None, opset=None):
+        """Writes the inference function (``training=False``) as an ONNX model to ``filepath``, as
+        Keras' ``model.export`` (graphc's one format is ``"onnx"``). ``input_signature``: a
+        ``gc.TensorSpec`` or a list of them (None sizes stay symbolic); default the model's input
+        shape (``gc.Input``). ``opset``: the ONNX opset (default ``gc.onnx.DEFAULT_OPSET``)."""
+        from .. import onnx as graphc_onnx  # the onnx package loads with it, on first use
+
+        if format != "onnx":
+            raise InvalidArgumentError(f"export: graphc exports format 'onnx' only, got {format!r}")
+        if input_signature is not None and not isinstance(input_signature, (list, tuple)):
+            input_signature = [input_signature]
+        graphc_onnx.export(self, *(input_signature or ()), path=filepath,
+                           opset=graphc_onnx.DEFAULT_OPSET if opset is None else opset)
+        if verbose:
+            print(f"Saved artifact at '{filepath}' (ONNX)")
+
     # -- description --------------------------------------------------------------------------------------
     def summary(self, print_fn=None) -> None:
         """Prints the layers with their output shapes and parameter counts."""
         print_summary(self, print_fn)
+
+
+def _functional() -> type:
+    from .functional import Functional  # a cycle: functional models are models
+
+    return Functional
 
 
 def _tensor(x):

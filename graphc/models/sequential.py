@@ -4,6 +4,7 @@ from __future__ import annotations
 from graphc.ir.errors import InvalidArgumentError
 
 from ..layers import InputLayer, Layer, deserialize, register, serialize
+from ..layers.keras_tensor import KerasTensor
 from .model import Model
 
 
@@ -14,12 +15,13 @@ class Sequential(Model):
     ``Sequential([gc.Input(shape=(64,)), gc.layers.Dense(10)])`` builds at once; without an input
     shape the layers build on the first call."""
 
-    _untracked_attributes = frozenset({"_stack", "_input_layer"})
+    _untracked_attributes = frozenset({"_stack", "_input_layer", "_symbolic_outputs"})
 
     def __init__(self, layers=None, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
         self._stack: list[Layer] = []
         self._input_layer: InputLayer | None = None
+        self._symbolic_outputs: list = []  # each layer's output KerasTensor, once the input shape is known
         for layer in layers or []:
             self.add(layer)
 
@@ -32,6 +34,8 @@ class Sequential(Model):
 
     def add(self, layer: Layer) -> None:
         """Appends ``layer`` (an ``Input`` may come first); builds it when the input shape is known."""
+        if isinstance(layer, KerasTensor) and isinstance(layer._keras_history.layer, InputLayer):
+            layer = layer._keras_history.layer
         if isinstance(layer, InputLayer):
             if self._stack or self._input_layer is not None:
                 raise InvalidArgumentError("an Input can only be the first entry of a Sequential model")
@@ -50,6 +54,7 @@ class Sequential(Model):
         if not self._stack:
             raise InvalidArgumentError("pop: the model has no layers")
         self.train_function = self.test_function = self.predict_function = None
+        del self._symbolic_outputs[len(self._stack) - 1:]
         return self._stack.pop()
 
     def build(self, input_shape=None) -> None:
@@ -60,6 +65,24 @@ class Sequential(Model):
         if self._input_layer is None:
             self._input_layer = InputLayer(batch_shape=input_shape)
         super().build(tuple(input_shape))
+        x = self._symbolic_outputs[-1] if self._symbolic_outputs else self._input_layer.output
+        for layer in self._stack[len(self._symbolic_outputs):]:  # each layer called once on KerasTensors
+            x = layer(x)
+            self._symbolic_outputs.append(x)
+
+    @property
+    def inputs(self) -> list:
+        """The input KerasTensor (in a list), as in a functional model; known once the input shape is."""
+        if self._input_layer is None:
+            raise AttributeError(f"Sequential model {self.name!r} has no inputs yet: start it with gc.Input or build it")
+        return [self._input_layer.output]
+
+    @property
+    def outputs(self) -> list:
+        """The last layer's output KerasTensor (in a list), so ``layer.output`` of every layer works."""
+        if not self._symbolic_outputs:
+            raise AttributeError(f"Sequential model {self.name!r} has no outputs yet: give it an input shape and layers")
+        return [self._symbolic_outputs[-1]]
 
     def call(self, inputs, training=None):
         x, mask = inputs, None

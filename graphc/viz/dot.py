@@ -80,7 +80,7 @@ def graph_to_dot(
     - ``expand_kernels``: False draws each fused kernel as one box instead of a cluster of its body;
     - ``inline_scalars``: False draws scalar constants as nodes of their own;
     - ``edge_labels``: ``"auto"`` labels edges whose type no box shows, True every data edge;
-    - ``effects``: also draw the ordering between variable reads and writes (dashed);
+    - ``effects``: also draw the ordering between variable reads and writes and host calls (dashed);
     - ``rankdir``: ``"TB"`` (top to bottom) or ``"LR"``; ``title``: the caption (default: the name).
     """
     if rankdir not in ("TB", "LR", "BT", "RL"):
@@ -176,7 +176,7 @@ def _fill(box: Box) -> str:
 
 def _edge_attrs(e: Edge, boxes: dict, layout: Layout, edge_labels) -> dict:
     if e.value is None:
-        return {"style": "dashed", "color": "#94a3b8", "constraint": "false", "tooltip": "ordering (variable effect)"}
+        return {"style": "dashed", "color": "#94a3b8", "constraint": "false", "tooltip": "ordering (variable or host call effect)"}
     types = list(dict.fromkeys(layout.type(v) for v in e.values))
     attrs = {"tooltip": ", ".join(types)}
     if boxes[e.source].gradient and boxes[e.target].gradient:

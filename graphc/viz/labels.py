@@ -52,6 +52,8 @@ def attr_lines(node: Node) -> list[str]:
         if value is False:
             continue
         text = key if value is True else f"{key}={format_attr(key, value)}"
+        if text.startswith(f'{key}=opaque"'):  # a Python object (a host call's function): its repr alone
+            text = repr(value)
         shown.append(text if len(text) <= MAX_ATTR_CHARS else text[: MAX_ATTR_CHARS - 1] + "…")
     return [small(" ".join(shown))] if shown else []
 

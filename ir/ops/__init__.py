@@ -23,6 +23,7 @@ from .shape import (
 )
 from .state import assign_variable, identity, read_variable, stop_gradient
 from .call import GraphFunction, call
+from .host import HostFunction, host_call
 from . import custom as _custom  # noqa: F401  (registers the op)
 from . import fused as _fused  # noqa: F401  (registers the op)
 from .control import cond, while_loop

@@ -14,10 +14,12 @@ from .. import dispatch
 from ..autodiff import forward, gradients
 from ..dispatch import bind
 from ..graph import Graph
+from ..passes.dce import live_nodes
 from ..transform import clone_into
 from ..verify import verify
 from .common import define
 from .creation import zeros_like
+from .host import make_pure
 
 
 class GraphFunction:
@@ -57,10 +59,12 @@ class GraphFunction:
         return cls(g, vmap), [graph.variables[name] for name in read_only]
 
     def _derived(self, suffix: str) -> tuple[Graph, list, dict]:
-        """A new graph recomputing this one without its side effects."""
+        """A new graph recomputing this one without its side effects: no assignments, and host calls that
+        run again only where their results are needed."""
         g = Graph(f"{self.graph.name}_{suffix}")
         inputs = [g.add_input(v.type, v.name) for v in self.graph.inputs]
         vmap = clone_into(g, self.graph, inputs, lambda n: [] if n.op == "assign_variable" else None)
+        make_pure(g)
         g.variables = {}
         return g, inputs, vmap
 
@@ -73,7 +77,7 @@ class GraphFunction:
             origin = self._origin_in(vmap)
             with _translating(origin):
                 g.outputs = gradients(g, outs, [inputs[i] for i in self.float_inputs], cts, unconnected="zero")
-            self._gradient = GraphFunction(g, origin)
+            self._gradient = GraphFunction(_needed_only(g), origin)
         return self._gradient
 
     def tangent(self) -> "GraphFunction":
@@ -86,7 +90,7 @@ class GraphFunction:
                 tangent_of = forward(records, [inputs[i] for i in self.float_inputs], tangents)
                 outs = [vmap[self.graph.outputs[i]] for i in self.float_outputs]
                 g.outputs = [tangent_of.get(id(o)) or zeros_like(o) for o in outs]
-            self._tangent = GraphFunction(g, self._origin_in(vmap))
+            self._tangent = GraphFunction(_needed_only(g), self._origin_in(vmap))
         return self._tangent
 
     def _origin_in(self, vmap: dict) -> dict:
@@ -95,6 +99,14 @@ class GraphFunction:
 
     def __repr__(self) -> str:
         return f"<GraphFunction {self.graph.name}>"
+
+
+def _needed_only(graph: Graph) -> Graph:
+    """``graph`` without the nodes its outputs do not need (a derived graph has no side effects left):
+    the forward pass it recomputes runs no more of the forward graph than its results need, which
+    matters for host calls, whose functions would run again."""
+    graph.nodes = live_nodes(graph)
+    return graph
 
 
 _ORIGIN = threading.local()

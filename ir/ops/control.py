@@ -39,6 +39,7 @@ from . import elementwise as ew
 from .call import GraphFunction
 from .common import define
 from .creation import zeros, zeros_like
+from .host import make_pure
 
 
 # -- shape rules ----------------------------------------------------------------------------------
@@ -70,6 +71,8 @@ def _substituted(types, binding: dict) -> list[TensorType]:
 
 def _check_pure(what: str, graph: Graph) -> None:
     for node in graph.nodes:
+        if node.calls_host:  # a host call runs in the region, in order: the region op is stateful itself
+            continue
         if node.opdef.effect:
             raise IRError(f"{what} holds a {node.op} node: regions take variables as operands and results")
         for name, inner in node.subgraphs.items():
@@ -122,9 +125,12 @@ def build_region(name: str, input_types: list[TensorType], build) -> Graph:
 
 
 def inline(graph: Graph, args: list) -> list:
-    """Copies ``graph``'s nodes into the region being built (see ``build_region``), reading ``args``."""
+    """Copies ``graph``'s nodes into the region being built (see ``build_region``), reading ``args``,
+    for derivatives: its host calls are made pure (``host.make_pure``)."""
     builder = current_handler()
+    start = len(builder.graph.nodes)
     vmap = clone_into(builder.graph, graph, [builder.to_value(a) for a in args])
+    make_pure(builder.graph, start)  # derivatives recompute the region: its host calls ran already
     return [vmap[v] for v in graph.outputs]
 
 

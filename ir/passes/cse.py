@@ -44,7 +44,7 @@ def eliminate_common_subexpressions(graph: Graph) -> Graph:
         effect = get_op(node.op).effect
         if effect == "write":
             writes[node.attrs["var"]] = writes.get(node.attrs["var"], 0) + 1
-        if effect not in (None, "read"):
+        if effect not in (None, "read") or node.calls_host:
             return None
         # the result types are part of the key: equal inputs may still carry different symbolic sizes
         key = (node.op, tuple(v.id for v in inputs), attr_key(node.attrs), tuple(str(v.type) for v in node.outputs))

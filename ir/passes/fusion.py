@@ -251,9 +251,9 @@ def _may_read(reader: Node, value: Value, space: Space) -> bool:
 
 
 def _ordering_edges(graph: Graph) -> list[tuple[Node, Node]]:
-    """Data edges, and each op that touches a variable before the next such op."""
+    """Data edges, and each op that touches a variable or calls the host before the next such op."""
     edges = [(v.node, n) for n in graph.nodes for v in n.inputs if v.node is not None]
-    stateful = [n for n in graph.nodes if n.opdef.effect]
+    stateful = [n for n in graph.nodes if n.opdef.effect or n.calls_host]
     return edges + list(zip(stateful, stateful[1:]))
 
 

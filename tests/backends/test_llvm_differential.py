@@ -2,7 +2,7 @@
 values, or the same error naming the same op).
 
 1. random graphs: chains of ops (every op kind, broadcasting, every dtype, awkward sizes, integer powers
-   whose refusal must match);
+   whose refusal must match, two views of one value meeting in one kernel);
 2. edge values: each op family (elementwise, integer powers, reductions and the softmax family) on
    INT_MIN/INT_MAX, division and modulo by 0 and -1, NaN, -0.0, inf and float extremes, with every
    size known only at run time, and sizes of 1 that broadcast only at run time (those calls run on
@@ -15,6 +15,7 @@ graphs (each compiled anew: the costly examples) and 6/5 of it edge cases; ``mak
 import functools
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -103,8 +104,8 @@ def _apply_step(values, step):
     y = values[b_index % len(values)]
     if x.dtype != y.dtype and {x.dtype.name, y.dtype.name} & set(SMALL_DTYPES):
         y = gc.cast(y, x.dtype)  # no implicit promotion to or from the small dtypes
-    kind = choice % 9
-    r = choice // 9
+    kind = choice % 10
+    r = choice // 10
     if kind == 0:
         name = UNARY_FLOAT[r % len(UNARY_FLOAT)]
         return getattr(irops, name)(x if x.dtype.is_floating else gc.cast(x, gc.float32))
@@ -143,6 +144,11 @@ def _apply_step(values, step):
         # ulp, which a later exp would amplify by the product's size
         w = gc.cast(gc.reshape(gc.range(0, k * 3, 1), [k, 3]), x.dtype) * (1.0 / max(1, 3 * k * k))
         return gc.matmul(x if x.ndim >= 2 else gc.expand_dims(x, 0), w)
+    if kind == 9 and 1 <= x.ndim <= 2 and x.type.shape[0] <= 64 and int(np.prod(x.type.shape)) <= 512:
+        # two views of one value in one kernel (x[:, None] against x[None, :]): each with its own strides
+        xv = x if not x.dtype.is_bool else gc.cast(x, gc.int32)
+        ops = BINARY_NUMERIC + COMPARE
+        return getattr(irops, ops[r % len(ops)])(gc.expand_dims(xv, 1), gc.expand_dims(xv, 0))
     return None
 
 
@@ -191,26 +197,65 @@ def _outcome(run, arrays):
         return type(error), error.op, error.message
 
 
-def assert_same_outcome(native, reference, least_precise: np.dtype | None = None):
+def assert_same_outcome(native, reference, least_precise: np.dtype | None = None, sensitive=None):
     """The same results (see ``assert_close``), or the same error. Float results of a graph that
-    computes in float32 or float16 anywhere (``least_precise``) carry its error, whatever their dtype."""
+    computes in float32 or float16 anywhere (``least_precise``, its least precise float dtype) carry
+    that dtype's error, whatever their own. ``sensitive`` (one mask per result, see
+    ``ill_conditioned``) leaves out elements that amplify rounding."""
     if isinstance(reference, tuple):
         assert native == reference
         return
     assert not isinstance(native, tuple), f"native code raised {native}, the interpreter did not"
-    for n, r in zip(native, reference):
-        floats = [d for d in (least_precise, r.dtype) if d is not None and d.kind == "f"]
-        assert_close(n, r, min(floats, key=lambda d: d.itemsize) if floats else r.dtype)
+    for i, (n, r) in enumerate(zip(native, reference)):
+        keep = None if sensitive is None else ~sensitive[i]
+        assert_close(n, r, _compared_as(r.dtype, least_precise), keep)
 
 
-def assert_close(native, reference, dtype):
+def _compared_as(dtype: np.dtype, least_precise: np.dtype | None) -> np.dtype:
+    """The dtype whose error a result of ``dtype`` may carry: a float result, the least precise float
+    dtype the graph computes in."""
+    if dtype.kind != "f" or least_precise is None:
+        return dtype
+    return min(dtype, least_precise, key=lambda d: d.itemsize)
+
+
+def _tolerance(dtype) -> float:
+    # float16: float32 results a float32 ulp apart may round to float16 values one ulp apart
+    return {2: 2e-3, 4: 4e-6}.get(dtype.itemsize, 1e-13)
+
+
+def assert_close(native, reference, dtype, keep=None):
+    """Equal shapes and dtypes, and equal values (floats within a few ulp) where ``keep`` is True."""
     assert native.shape == reference.shape and native.dtype == reference.dtype
+    if keep is not None:
+        native, reference = native[keep], reference[keep]
     if dtype.kind == "f":
-        # float16: float32 results a float32 ulp apart may round to float16 values one ulp apart
-        tol = {2: 2e-3, 4: 4e-6}.get(dtype.itemsize, 1e-13)
+        tol = _tolerance(dtype)
         np.testing.assert_allclose(native, reference, rtol=tol, atol=tol * 10, equal_nan=True)
     else:
         np.testing.assert_array_equal(native, reference)
+
+
+def ill_conditioned(run, arrays, reference, least_precise: np.dtype | None):
+    """Per result, the elements that the interpreter itself moves beyond the comparison's tolerance
+    when every float input is nudged by a few ulp (a relative 2**-8 in float16, 2**-20 in float32,
+    2**-46 in float64):
+    there a rounding difference inside a chain is amplified (log1p of an atan near -1 turns 1 ulp
+    into 2e-5), so the two backends may differ without either being wrong. None when the nudged run
+    fails differently (nothing is left out then)."""
+    nudge = {np.dtype(np.float16): 2.0**-8, np.dtype(np.float32): 2.0**-20, np.dtype(np.float64): 2.0**-46}
+    nudged = _outcome(run, [a * a.dtype.type(1 + nudge[a.dtype]) if a.dtype.kind == "f" else a for a in arrays])
+    if isinstance(nudged, tuple) or isinstance(reference, tuple):
+        return None
+    masks = []
+    for r, p in zip(reference, nudged):
+        if r.dtype.kind == "f":
+            tol = _tolerance(_compared_as(r.dtype, least_precise))
+            with np.errstate(invalid="ignore", over="ignore"):
+                masks.append(~np.isclose(r, p, rtol=tol, atol=tol * 10, equal_nan=True))
+        else:
+            masks.append(r != p)
+    return masks
 
 
 @settings(max_examples=RANDOM_GRAPH_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
@@ -220,10 +265,12 @@ def test_llvm_matches_the_interpreter_on_random_graphs(program, seed):
     graph = _build(inputs, steps)
     stages, _ = compile_stages(graph, run_op)
     arrays = _inputs(inputs, seed)
-    reference = _outcome(Interpreter(stages["traced"]).run, arrays)
+    interpreter = Interpreter(stages["traced"]).run
+    reference = _outcome(interpreter, arrays)
     floats = [v.dtype.numpy for v in graph.values() if v.dtype.is_floating]
     least_precise = min(floats, key=lambda d: d.itemsize) if floats else None
-    assert_same_outcome(_outcome(compile_graph(stages["fused"]).run, arrays), reference, least_precise)
+    sensitive = ill_conditioned(interpreter, arrays, reference, least_precise)
+    assert_same_outcome(_outcome(compile_graph(stages["fused"]).run, arrays), reference, least_precise, sensitive)
 
 
 # -- 2. edge values, sizes known only at run time ---------------------------------------------------------
@@ -356,3 +403,26 @@ def test_huge_sums_match_a_float64_reference(case, op):
     exact = np.ascontiguousarray(rows, dtype=wide).sum(axis=-1) * scale  # contiguous: summed pairwise
     bound = HUGE_SUM_TOL[dtype] * np.abs(rows).astype(wide).sum(axis=-1) * scale
     assert np.all(np.abs(got.astype(wide) - exact) <= bound)
+
+
+def test_the_oracle_leaves_out_only_elements_that_amplify_rounding():
+    graph = Graph("oracle")
+    x = graph.add_input(TensorType((3,), as_dtype("float32")), "x")
+    from graphc.tensor import Tensor
+    from graphc.tracing import TraceHandler
+
+    with dispatch.handler(TraceHandler(graph)):
+        out = irops.log1p(irops.atan(Tensor(value=x, graph=graph)))
+    graph.outputs = [out._value]
+    run = Interpreter(graph).run
+    arrays = [np.array([np.tan(np.float32(-0.99995)), 0.3, 2.0], np.float32)]  # atan near -1: log1p amplifies
+    reference = run(arrays)
+    sensitive = ill_conditioned(run, arrays, reference, np.dtype(np.float32))
+    assert sensitive[0].tolist() == [True, False, False]
+    wrong = [reference[0].copy()]
+    wrong[0][1] += 1e-3
+    with pytest.raises(AssertionError):
+        assert_same_outcome(wrong, reference, np.dtype(np.float32), sensitive)
+    wrong = [reference[0].copy()]
+    wrong[0][0] += 1e-3  # only where rounding is amplified: left out
+    assert_same_outcome(wrong, reference, np.dtype(np.float32), sensitive)

@@ -604,3 +604,66 @@ def test_a_custom_layers_call_is_converted_too():
     np.testing.assert_array_equal(f(np.array([1.0, 2.0], np.float32)).numpy(), [2.0, 4.0])
     np.testing.assert_array_equal(f(np.array([-1.0, -2.0], np.float32)).numpy(), [1.0, 2.0])
     assert f.trace_count == 1  # one graph with a cond serves both signs
+
+
+# -- values that stay behind in a loop body or branch ----------------------------------------------------
+def _append_in_symbolic_loop(x, n):
+    out = []
+    for i in gc.range(n):
+        out.append(x * gc.cast(i, gc.float32))
+    return gc.stack(out)
+
+
+def _dict_store_in_branch(x):
+    found = {}
+    if gc.reduce_sum(x) > 0:
+        found["positive"] = x * 2.0
+    return found["positive"]
+
+
+class _Box:
+    value = None
+
+
+def _attribute_set_in_loop(x, n):
+    box = _Box()
+    for _ in gc.range(n):
+        box.value = x + 1.0
+    return box.value * 1.0
+
+
+@pytest.mark.parametrize("fn, args", [
+    (_append_in_symbolic_loop, (np.ones(3, np.float32), np.int32(4))),
+    (_dict_store_in_branch, (np.ones(3, np.float32),)),
+    (_attribute_set_in_loop, (np.ones(3, np.float32), np.int32(2))),
+])
+def test_a_value_left_in_a_loop_or_branch_by_mutation_is_a_clear_error(fn, args):
+    with pytest.raises(InvalidArgumentError, match=r"inside a loop or branch on tensors.*gc.TensorArray") as info:
+        gc.function(fn)(*args)
+    assert f"{__file__}:" in str(info.value)  # the user's line
+
+
+def test_a_python_list_grows_in_loops_with_bounds_known_when_traced():
+    @gc.function
+    def collect(x):
+        out = []
+        for i in gc.range(x.shape[0]):  # a static shape: the loop unrolls
+            out.append(x[i] * gc.cast(i, gc.float32))
+        for i in range(2):
+            out.append(x[0] + float(i))
+        return gc.stack(out)
+
+    x = np.arange(1.0, 4.0, dtype=np.float32)
+    np.testing.assert_array_equal(collect(x).numpy(), [0.0, 2.0, 6.0, 1.0, 2.0])
+
+
+def test_a_tensor_array_collects_in_a_loop_over_a_symbolic_range():
+    @gc.function
+    def collect(x, n):
+        out = gc.TensorArray(gc.float32, size=4, element_shape=[3])
+        for i in gc.range(n):
+            out = out.write(i, x * gc.cast(i, gc.float32))
+        return out.stack()
+
+    x = np.ones(3, np.float32)
+    np.testing.assert_array_equal(collect(x, np.int32(4)).numpy(), np.arange(4, dtype=np.float32)[:, None] * x)

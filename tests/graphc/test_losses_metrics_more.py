@@ -376,7 +376,10 @@ def test_string_metrics_in_compile_are_reported_by_fit(run_eagerly):
     (lambda: gc.metrics.AUC(thresholds=[0.5, 1.5]), r"thresholds must be values in \[0, 1\]"),
     (lambda: gc.metrics.Precision(thresholds=-0.1), r"thresholds must be values in \[0, 1\], got -0.1"),
     (lambda: gc.metrics.Recall(thresholds=[]), r"thresholds must be values in \[0, 1\], got \[\]"),
-    (lambda: gc.metrics.Precision(top_k=2), "top_k is not supported"),
+    (lambda: gc.metrics.Precision(top_k=0), "top_k must be an integer >= 1, got 0"),
+    (lambda: gc.metrics.Recall(top_k=1.5), "top_k must be an integer >= 1, got 1.5"),
+    (lambda: gc.metrics.AUC(multi_label=True, num_labels=0), "num_labels must be an integer >= 1, got 0"),
+    (lambda: gc.metrics.AUC(label_weights=[1.0, -1.0]), "label_weights must be >= 0"),
     (lambda: gc.metrics.MeanIoU(num_classes=0), "num_classes must be an integer >= 1, got 0"),
 ])
 def test_bad_metric_arguments_are_clear_errors(make, message):
