@@ -20,7 +20,7 @@ from digits_mlp import run, scale_pixels
 
 def make_cnn():
     return gc.Sequential([
-        gc.Input(shape=(8, 8, 1), dtype="uint8"),
+        gc.Input(shape=(8, 8, 1)),
         scale_pixels(),
         L.Conv2D(16, 3, padding="same", activation="relu"),
         L.BatchNormalization(),

@@ -1,6 +1,6 @@
 """Handwritten digits with a Keras-style MLP: compile, fit, evaluate, checkpoint, restore, compare.
 
-Trains gc.Sequential([Input(64, uint8), Lambda(/255), Dense(128, relu), Dropout(0.2), Dense(10)]) on
+Trains gc.Sequential([Input(64), Lambda(/255), Dense(128, relu), Dropout(0.2), Dense(10)]) on
 scikit-learn's bundled 8x8 digits (1797 images, no download), stored as MNIST stores its images (uint8
 pixels 0-255 and uint8 labels) and scaled inside the model, to >= 95% held-out accuracy. Each training step is
 one compiled function (forward, backward, Adam update, metric updates). Then it saves a
@@ -140,7 +140,7 @@ def scale_pixels():
 
 def make_mlp():
     return gc.Sequential([
-        gc.Input(shape=(64,), dtype="uint8"),
+        gc.Input(shape=(64,)),
         scale_pixels(),
         gc.layers.Dense(128, activation="relu"),
         gc.layers.Dropout(0.2),
