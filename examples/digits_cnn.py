@@ -15,12 +15,13 @@ patches' adjoint op.
 import graphc as gc
 from graphc import layers as L
 
-from digits_mlp import run
+from digits_mlp import run, scale_pixels
 
 
 def make_cnn():
     return gc.Sequential([
         gc.Input(shape=(8, 8, 1)),
+        scale_pixels(),
         L.Conv2D(16, 3, padding="same", activation="relu"),
         L.BatchNormalization(),
         L.MaxPool2D(2),

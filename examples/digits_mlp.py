@@ -1,7 +1,8 @@
 """Handwritten digits with a Keras-style MLP: compile, fit, evaluate, checkpoint, restore, compare.
 
-Trains gc.Sequential([Input(64), Dense(128, relu), Dropout(0.2), Dense(10)]) on scikit-learn's
-bundled 8x8 digits (1797 images, no download) to >= 95% held-out accuracy. Each training step is
+Trains gc.Sequential([Input(64), Lambda(/255), Dense(128, relu), Dropout(0.2), Dense(10)]) on
+scikit-learn's bundled 8x8 digits (1797 images, no download), stored as MNIST stores its images (uint8
+pixels 0-255 and uint8 labels) and scaled inside the model, to >= 95% held-out accuracy. Each training step is
 one compiled function (forward, backward, Adam update, metric updates). Then it saves a
 checkpoint, restores it into a fresh model that must predict identically, renders the train-step
 graph (when gc.viz is available), and times the compiled step against the same step run eagerly.
@@ -34,12 +35,13 @@ def parse_args(description: str):
 
 
 def load_digits(image_shape, small: bool, seed: int = 0):
-    """Pixels scaled to [0, 1] in ``image_shape``, split 80/20 at random: (x_train, y_train, x_test, y_test)."""
+    """uint8 pixels (0-255, as MNIST's) in ``image_shape`` and uint8 labels, split 80/20 at random:
+    (x_train, y_train, x_test, y_test)."""
     from sklearn.datasets import load_digits as sklearn_digits
 
     digits = sklearn_digits()
-    x = (digits.data / 16.0).astype(np.float32).reshape((-1,) + image_shape)
-    y = digits.target.astype(np.int64)
+    x = np.round(digits.data * (255 / 16)).astype(np.uint8).reshape((-1,) + image_shape)
+    y = digits.target.astype(np.uint8)
     order = np.random.default_rng(seed).permutation(len(x))
     if small:
         order = order[:500]
@@ -131,9 +133,15 @@ def run(name: str, make_model, image_shape, epochs: int, learning_rate: float, d
         sys.exit(f"held-out accuracy {accuracy:.4f} is below the target {TARGET_ACCURACY}")
 
 
+def scale_pixels():
+    """uint8 pixels to floats in [0, 1], inside the model (as ``x / 255`` in a TensorFlow model)."""
+    return gc.layers.Lambda(lambda x: gc.cast(x, gc.float32) / 255.0, name="scale")
+
+
 def make_mlp():
     return gc.Sequential([
         gc.Input(shape=(64,)),
+        scale_pixels(),
         gc.layers.Dense(128, activation="relu"),
         gc.layers.Dropout(0.2),
         gc.layers.Dense(10),

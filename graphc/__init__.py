@@ -31,7 +31,7 @@ from graphc.ir.ops import (  # noqa: E402  (shape and layout)
 from graphc.ir.ops.metadata import shape  # noqa: E402
 from graphc.tensor_shape import TensorShape  # noqa: E402
 from graphc.ir.ops.clipping import clip_by_global_norm, clip_by_norm  # noqa: E402
-from graphc.ir.types import DType, bool_ as bool, float32, float64, int32, int64  # noqa: E402
+from graphc.ir.types import DType, bool_ as bool, float16, float32, float64, int8, int16, int32, int64, uint8, uint16  # noqa: E402
 
 from . import config, errors, nn  # noqa: E402
 from .function import ConcreteFunction, Function, RetracingWarning, function  # noqa: E402
@@ -93,6 +93,7 @@ sum, mean, max, min, prod = reduce_sum, reduce_mean, reduce_max, reduce_min, red
 pow, clip, concatenate, arange = power, clip_by_value, concat, range  # noqa: F821  (power: a tabled op)
 logsumexp, var, std = reduce_logsumexp, reduce_variance, reduce_std
 bool_ = bool
+half = float16  # TensorFlow's name
 
 
 def convert_to_tensor(value, dtype=None) -> Tensor:

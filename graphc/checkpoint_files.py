@@ -50,8 +50,9 @@ DIGEST_DIGITS = 16
 READ_ATTEMPTS = 100  # a reader re-reads an index a writer replaced at most this often
 
 # the safetensors dtypes graphc has, as little-endian NumPy dtypes
-SAFETENSORS_DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8"), "I32": np.dtype("<i4"),
-                      "I64": np.dtype("<i8"), "BOOL": np.dtype("bool")}
+SAFETENSORS_DTYPES = {"F16": np.dtype("<f2"), "F32": np.dtype("<f4"), "F64": np.dtype("<f8"), "I8": np.dtype("i1"),
+                      "I16": np.dtype("<i2"), "I32": np.dtype("<i4"), "I64": np.dtype("<i8"), "U8": np.dtype("u1"),
+                      "U16": np.dtype("<u2"), "BOOL": np.dtype("bool")}
 DTYPE_NAMES = frozenset(d.name for d in ALL_DTYPES)
 
 

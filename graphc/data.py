@@ -52,7 +52,7 @@ def _leaves(element) -> list:
 
 def _to_array(x, dtype=None) -> np.ndarray:
     """A leaf as an array; Python floats and lists of them become float32 (as ``gc.constant``), arrays
-    of dtypes graphc lacks widen (``graphc.ir.boundary``: uint8 labels become int32)."""
+    of dtypes graphc lacks widen (``graphc.ir.boundary``: uint32 becomes int64; uint8 stays uint8)."""
     if isinstance(x, TensorLike):
         array = x._as_tensor().numpy()
     elif isinstance(x, np.ndarray):

@@ -103,6 +103,7 @@ def _scaled_uniform(draw, key, shape, minval, maxval, dtype):
     maxval = 1.0 if maxval is None else maxval
     if _is_number(minval, 0) and _is_number(maxval, 1):
         return unit
+    minval, maxval = _in_dtype(minval, dtype), _in_dtype(maxval, dtype)
     return ops.add(ops.multiply(unit, ops.subtract(maxval, minval)), minval)
 
 
@@ -110,7 +111,13 @@ def _scaled_normal(key, shape, mean, stddev, dtype):
     z = random_ops.random_normal(key, shape, as_dtype(dtype))
     if _is_number(mean, 0) and _is_number(stddev, 1):
         return z
-    return ops.add(ops.multiply(z, stddev), mean)
+    return ops.add(ops.multiply(z, _in_dtype(stddev, as_dtype(dtype))), _in_dtype(mean, as_dtype(dtype)))
+
+
+def _in_dtype(value, dtype):
+    """A bound or moment given as a number (a NumPy float32 too) in the draw's dtype, as TensorFlow
+    converts it; tensors stay as they are."""
+    return ops.constant(value, dtype) if isinstance(value, (int, float, np.generic)) else value
 
 
 def _is_number(x, value) -> bool:

@@ -1,11 +1,12 @@
 """How arrays from outside enter graphc: NumPy dtypes graphc lacks, and conversions that could change values.
 
-graphc computes in bool, int32, int64, float32 and float64. Wherever an array enters (``gc.constant``
-and ``gc.convert_to_tensor``, eager op inputs, arrays used inside a traced function, ``@gc.function``
-arguments, ``gc.Variable`` values, ``Dataset.from_tensor_slices``, ``Model.fit/evaluate/predict``),
-other NumPy dtypes are converted by one rule, which keeps every value exactly:
+graphc computes in bool, int8, int16, int32, int64, uint8, uint16, float16, float32 and float64: arrays
+of these dtypes enter as they are (a uint8 image stays uint8, as in TensorFlow). Wherever an array
+enters (``gc.constant`` and ``gc.convert_to_tensor``, eager op inputs, arrays used inside a traced
+function, ``@gc.function`` arguments, ``gc.Variable`` values, ``Dataset.from_tensor_slices``,
+``Model.fit/evaluate/predict``), other NumPy dtypes are converted by one rule, which keeps every value
+exactly:
 
-- int8, int16, uint8 and uint16 widen to int32; float16 widens to float32;
 - uint32 widens to int64;
 - uint64 becomes int64 when every value fits (a larger value is a ``DTypeError``);
 - any other dtype (complex, string, object, datetime) is a ``DTypeError``.
@@ -15,20 +16,18 @@ The result's dtype depends on the input's dtype only, so a traced function sees 
 Converting to a given, narrower dtype (an ``input_signature``, a variable's dtype, ``gc.constant(x,
 dtype)``) never wraps around: an integer outside the target's range, or a NaN, infinite or too large
 float into an integer dtype, is a ``DTypeError`` naming both dtypes and the offending value. The check
-runs only when the target cannot hold every value of the source dtype. float64 to float32 rounds to
-the nearest float32, as TensorFlow does (values beyond its range become infinite).
+runs only when the target cannot hold every value of the source dtype. float64 to float32 or float16
+rounds to the nearest value, as TensorFlow does (values beyond the range become infinite).
+(``gc.cast`` is the explicit conversion: it wraps integers around as TensorFlow's Cast does.)
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .errors import DTypeError
-from .types import DType, as_dtype, float32, int32, int64
+from .types import DType, as_dtype, int64
 
-WIDENED = {
-    np.dtype(np.int8): int32, np.dtype(np.int16): int32, np.dtype(np.uint8): int32, np.dtype(np.uint16): int32,
-    np.dtype(np.float16): float32, np.dtype(np.uint32): int64, np.dtype(np.uint64): int64,
-}
+WIDENED = {np.dtype(np.uint32): int64, np.dtype(np.uint64): int64}
 
 
 def supported_dtype(dtype) -> DType:

@@ -19,11 +19,15 @@ Dim = Union[int, str]
 
 @dataclass(frozen=True)
 class DType:
-    """One of graphc's element types (float32, float64, int32, int64, bool)."""
+    """One of graphc's element types: float16, float32, float64, int8, int16, int32, int64, uint8,
+    uint16, bool.
+
+    float16 is a storage type: ops compute on float16 operands in float32 and round each result to
+    float16 once (as NumPy's float16 loops do). Integer arithmetic wraps around, as in TensorFlow."""
 
     name: str
-    short: str  # as printed in the text IR: f32, i64, ...
-    rank: int  # position in the promotion lattice bool < i32 < i64 < f32 < f64
+    short: str  # as printed in the text IR: f32, i64, u8, ...
+    rank: int | None  # position in the promotion lattice bool < i32 < i64 < f32 < f64; None: outside it
 
     @property
     def numpy(self) -> np.dtype:
@@ -35,7 +39,11 @@ class DType:
 
     @property
     def is_integer(self) -> bool:
-        return self.short[0] == "i"
+        return self.short[0] in "iu"
+
+    @property
+    def is_unsigned(self) -> bool:
+        return self.short[0] == "u"
 
     @property
     def is_bool(self) -> bool:
@@ -60,8 +68,14 @@ int32 = DType("int32", "i32", 1)
 int64 = DType("int64", "i64", 2)
 float32 = DType("float32", "f32", 3)
 float64 = DType("float64", "f64", 4)
+# outside the lattice: an operand of one of these meets only its own dtype (and Python scalars), as in TF
+float16 = DType("float16", "f16", None)
+int8 = DType("int8", "i8", None)
+int16 = DType("int16", "i16", None)
+uint8 = DType("uint8", "u8", None)
+uint16 = DType("uint16", "u16", None)
 
-ALL_DTYPES = (float32, float64, int32, int64, bool_)
+ALL_DTYPES = (float32, float64, int32, int64, bool_, float16, int8, int16, uint8, uint16)
 _BY_NAME = {d.name: d for d in ALL_DTYPES} | {d.short: d for d in ALL_DTYPES}
 
 
@@ -113,10 +127,20 @@ def weak_type_of(value) -> WeakType | None:
 
 def result_dtype(*types: DType | WeakType) -> DType:
     """Promotion: the highest strong dtype in bool < i32 < i64 < f32 < f64, raised to a float type when
-    a weak Python float meets integers; weak scalars alone take their default dtype."""
+    a weak Python float meets integers; weak scalars alone take their default dtype.
+
+    float16, int8, int16, uint8 and uint16 are outside the lattice: as in TensorFlow, they meet only
+    their own dtype (another strong dtype is a DTypeError; ``gc.cast`` one operand first)."""
     strong = [t for t in types if isinstance(t, DType)]
     weak = [t for t in types if isinstance(t, WeakType)]
-    if strong:
+    outside = [t for t in strong if t.rank is None]
+    if outside and len(set(strong)) > 1:
+        names = " and ".join(dict.fromkeys(t.name for t in strong))
+        raise DTypeError(f"operands must have the same dtype, got {names}: {outside[0].name} is never "
+                         f"promoted implicitly (cast one operand with gc.cast)")
+    if outside:
+        result = outside[0]
+    elif strong:
         result = max(strong, key=lambda d: d.rank)
     else:
         result = max((w.default for w in weak), key=lambda d: d.rank)

@@ -24,6 +24,7 @@ from . import control, ops
 from .emitter import Emitter
 from .host_calls import HostCall
 from .kernels import Operand, emit_fused
+from .matmul import GEMM_SYMBOLS
 
 ALIGNMENT = 64
 
@@ -212,7 +213,7 @@ def find_transposed_operands(graph: Graph) -> frozenset[Value]:
     users = graph.users()
     found = set()
     for node in graph.nodes:
-        if node.op != "transpose" or not node.outputs[0].dtype.is_floating:
+        if node.op != "transpose" or node.outputs[0].dtype.name not in GEMM_SYMBOLS:
             continue
         rank = node.outputs[0].ndim
         if rank < 2 or tuple(node.attrs["perm"]) != tuple(range(rank - 2)) + (rank - 1, rank - 2):

@@ -97,15 +97,15 @@ class Emitter:
 
         def body(out_offset, source_offset, inside):
             with b.if_then(inside):
-                self.add_into(self.element(dst, out_offset), b.load(self.element(src, source_offset)), out.dtype)
+                self.add_into(self.element(dst, out_offset), scalar.load(b, self.element(src, source_offset), out.dtype), out.dtype)
 
         loops(body)
 
     def add_into(self, ptr: ir.Value, addend: ir.Value, dtype: DType) -> None:
         """``*ptr += addend`` for an element of a buffer of ``dtype``."""
         b = self.builder
-        current = b.load(ptr)
-        b.store(b.fadd(current, addend) if dtype.is_floating else b.add(current, addend), ptr)
+        current = scalar.load(b, ptr, dtype)
+        scalar.store(b, b.fadd(current, addend) if dtype.is_floating else b.add(current, addend), ptr, dtype)
 
     # -- control ----------------------------------------------------------------------------------
     @contextlib.contextmanager

@@ -33,7 +33,7 @@ from typing import NamedTuple
 from graphc.ir.graph import Graph, Node, Value
 from graphc.ir.passes.fusion import Space, kernel_space
 from graphc.ir.registry import get_op
-from graphc.ir.types import DType
+from graphc.ir.types import DType, bool_
 from llvmlite import ir
 
 from . import scalar
@@ -501,7 +501,8 @@ class FusedKernel:
         if floating:
             return scalar.call_intrinsic(b, f"llvm.{combine}", acc, x)
         pred = ">" if combine == "maximum" else "<"
-        return b.select(b.icmp_signed(pred, x, acc), x, acc)
+        return b.select(scalar.lower_scalar(b, "greater" if pred == ">" else "less", [x, acc], [node.outputs[0].dtype] * 2,
+                                            bool_, {}, None), x, acc)
 
 
 class _Tile(NamedTuple):

@@ -105,7 +105,7 @@ def emit_matmul(em: Emitter, inputs, output) -> None:
             b_off = _batch_offset(em, batch, out_batch, b_op.shape[:-2], b.mul(K, N))
             c_off = b.mul(batch, b.mul(M, N))
             pa, pb, pc = em.element(A, a_off), em.element(B, b_off), em.element(C, c_off)
-            if dtype.is_floating:
+            if dtype.name in GEMM_SYMBOLS:
                 _call_gemm(em, dtype, M, N, K, pa, pb, pc, a.transposed, b_op.transposed)
             else:
                 _loops(em, dtype, M, N, K, pa, pb, pc)
@@ -145,11 +145,23 @@ def _call_gemm(em: Emitter, dtype: DType, M, N, K, pa, pb, pc, trans_a=False, tr
 
 
 def _loops(em: Emitter, dtype: DType, M, N, K, pa, pb, pc) -> None:
-    """Integer matmul: for i, k: C[i, :] += A[i, k] * B[k, :] (the inner loop vectorises)."""
+    """Integer matmul (wrapping): for i, k: C[i, :] += A[i, k] * B[k, :] (the inner loop vectorises).
+    float16: each C[i, j] sums its products in a float32 register, rounded to float16 once."""
     b = em.builder
     zero = scalar.constant(dtype, 0)
     with em.loop(ir.Constant(I64, 0), M, "mi") as i:
         row = b.mul(i, N)
+        if dtype.is_floating:
+            with em.loop(ir.Constant(I64, 0), N, "mj") as j:
+                with b.goto_block(em.prologue):
+                    acc = b.alloca(scalar.register_type(dtype))
+                b.store(zero, acc)
+                with em.loop(ir.Constant(I64, 0), K, "mk") as kk:
+                    a = scalar.load(b, em.element(pa, b.add(b.mul(i, K), kk)), dtype)
+                    x = scalar.load(b, em.element(pb, b.add(b.mul(kk, N), j)), dtype)
+                    b.store(b.fadd(b.load(acc), b.fmul(a, x)), acc)
+                scalar.store(b, b.load(acc), em.element(pc, b.add(row, j)), dtype)
+            return
         with em.loop(ir.Constant(I64, 0), N, "mj0") as j:
             b.store(zero, em.element(pc, b.add(row, j)))
         with em.loop(ir.Constant(I64, 0), K, "mk") as kk:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from llvmlite import ir
 
 from graphc.ir.graph import Node, Value
+from graphc.ir.types import bool_, int64
 
 from . import ops_nn, scalar, scans  # noqa: F401  (ops_nn and scans register their lowerings)
 from .lowering import BACKEND, node_code
@@ -33,11 +34,11 @@ def strided_copy(em: Emitter, dtype, shape, dst, dst_base, dst_strides, src, src
 
     def level(axis, d_off, s_off):
         if axis == len(shape):
-            d_ptr, value = em.element(dst, d_off), b.load(em.element(src, s_off))
+            d_ptr, s_ptr = em.element(dst, d_off), em.element(src, s_off)
             if add:
-                em.add_into(d_ptr, value, dtype)
+                em.add_into(d_ptr, scalar.load(b, s_ptr, dtype), dtype)
             else:
-                b.store(value, d_ptr)
+                b.store(b.load(s_ptr), d_ptr)
             return
         with em.loop(ZERO, em.dim(shape[axis]), f"c{axis}") as i:
             level(axis + 1, b.add(d_off, b.mul(i, dst_strides[axis])), b.add(s_off, b.mul(i, src_strides[axis])))
@@ -155,7 +156,7 @@ def _gather_loops(em: Emitter, params_shape, indices, axis, body):
     idx_ptr = em.pointer(indices)
     with em.loop(ZERO, pre, "g_pre") as p:
         with em.loop(ZERO, count, "g_idx") as j:
-            raw = b.sext(b.load(em.element(idx_ptr, j)), I64) if indices.dtype.name == "int32" else b.load(em.element(idx_ptr, j))
+            raw = scalar.convert(b, scalar.load(b, em.element(idx_ptr, j), indices.dtype), indices.dtype, int64)
             position = b.select(b.icmp_signed("<", raw, ZERO), b.add(raw, dim), raw)
             bad = b.or_(b.icmp_signed("<", position, ZERO), b.icmp_signed(">=", position, dim))
             em.flag_error(bad, ERROR_INDEX_OUT_OF_RANGE)
@@ -190,7 +191,7 @@ def _lower_scatter_add(em: Emitter, node: Node):
     def body(p, j, position, q, pre, count, dim, post):
         s = b.add(b.mul(b.add(b.mul(p, count), j), post), q)
         d_ptr = em.element(dst, b.add(b.mul(b.add(b.mul(p, dim), position), post), q))
-        em.add_into(d_ptr, b.load(em.element(src, s)), out.dtype)
+        em.add_into(d_ptr, scalar.load(b, em.element(src, s), out.dtype), out.dtype)
 
     _gather_loops(em, out.type.shape, indices, axis, body)
 
@@ -292,7 +293,7 @@ def _lower_range(em: Emitter, node: Node):
     if dtype.is_floating:
         step = b.fsub(second, first)
         with em.loop(ZERO, em.dim(out.type.shape[0]), "range") as i:
-            b.store(b.fadd(first, b.fmul(b.sitofp(i, first.type), step)), em.element(ptr, i))
+            scalar.store(b, b.fadd(first, b.fmul(b.sitofp(i, first.type), step)), em.element(ptr, i), dtype)
     else:
         step = b.sub(second, first)
         with em.loop(ZERO, em.dim(out.type.shape[0]), "range") as i:
@@ -317,8 +318,7 @@ def _lower_dim_size(em: Emitter, node: Node):
     x, out = node.inputs[0], node.outputs[0]
     b = em.builder
     count = em.product([x.type.shape[a] for a in node.attrs["axes"]])
-    value = b.sitofp(count, scalar.register_type(out.dtype)) if out.dtype.is_floating else (
-        b.trunc(count, scalar.register_type(out.dtype)) if out.dtype.name == "int32" else count)
+    value = scalar.convert(b, count, int64, out.dtype)
     scalar.store(b, value, em.pointer(out), out.dtype)
 
 
@@ -337,21 +337,22 @@ def _lower_arg(em: Emitter, node: Node):
         best_index = b.alloca(I64)
     with em.loop(ZERO, pre, "a_pre") as p:
         with em.loop(ZERO, post, "a_post") as q:
-            b.store(b.load(em.element(src, b.add(b.mul(p, b.mul(n, post)), q))), best_value)
+            b.store(scalar.load(b, em.element(src, b.add(b.mul(p, b.mul(n, post)), q)), x.dtype), best_value)
             b.store(ZERO, best_index)
             with em.loop(ONE, n, "a_i") as i:
-                value = b.load(em.element(src, b.add(b.mul(b.add(b.mul(p, n), i), post), q)))
+                value = scalar.load(b, em.element(src, b.add(b.mul(b.add(b.mul(p, n), i), post), q)), x.dtype)
                 current = b.load(best_value)
                 if x.dtype.is_floating:
                     is_nan = b.fcmp_unordered("uno", value, value)
                     current_nan = b.fcmp_unordered("uno", current, current)
                     take = b.and_(b.or_(b.fcmp_ordered(better, value, current), is_nan), b.not_(current_nan))
                 else:
-                    take = b.icmp_signed(better, value, current)
+                    take = scalar.lower_scalar(b, "greater" if better == ">" else "less", [value, current],
+                                               [x.dtype] * 2, bool_, {}, None)
                 b.store(b.select(take, value, current), best_value)
                 b.store(b.select(take, i, b.load(best_index)), best_index)
             index = b.load(best_index)
-            result = index if out.dtype.name == "int64" else b.trunc(index, scalar.register_type(out.dtype))
+            result = scalar.convert(b, index, int64, out.dtype)
             b.store(result, em.element(dst, b.add(b.mul(p, post), q)))
 
 

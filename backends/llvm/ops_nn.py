@@ -2,6 +2,7 @@
 adjoint). ``ir/ops/random.py`` and ``ir/ops/conv.py`` specify what they compute."""
 from __future__ import annotations
 
+import numpy as np
 from llvmlite import ir
 
 from graphc.ir.graph import Node
@@ -36,7 +37,7 @@ def _philox(b: ir.IRBuilder, counter: list, key: list) -> list:
 @node_code("random_uniform")
 @node_code("random_uniform_like")
 def _lower_random(em: Emitter, node: Node):
-    """Block by block, four words each: float32 takes one word per element, float64 two."""
+    """Block by block, four words each: float32 and float16 take one word per element, float64 two."""
     key, out = node.inputs[0], node.outputs[0]
     b = em.builder
     key_ptr, out_ptr = em.pointer(key), em.pointer(out)
@@ -45,13 +46,14 @@ def _lower_random(em: Emitter, node: Node):
     key_words = halves(seed)
     counter_words = halves(counter)
     size = em.product(out.type.shape)
-    per_block = 4 if out.dtype.name == "float32" else 2
+    bits = np.finfo(out.dtype.numpy).nmant + 1  # significant bits: float32 24, float16 11, float64 53
+    per_block = 4 if bits <= 24 else 2
     blocks = b.sdiv(b.add(size, ir.Constant(I64, per_block - 1)), ir.Constant(I64, per_block))
     ty = scalar.register_type(out.dtype)
     with em.loop(ZERO, blocks, "rb") as block:
         words = _philox(b, halves(block) + counter_words, key_words)
         if per_block == 4:
-            values = [b.fmul(b.uitofp(b.lshr(w, ir.Constant(I32, 8)), ty), ir.Constant(ty, 2.0 ** -24)) for w in words]
+            values = [b.fmul(b.uitofp(b.lshr(w, ir.Constant(I32, 32 - bits)), ty), ir.Constant(ty, 2.0 ** -bits)) for w in words]
         else:
             values = []
             for high, low in ((words[0], words[1]), (words[2], words[3])):
@@ -62,7 +64,7 @@ def _lower_random(em: Emitter, node: Node):
         for k, value in enumerate(values):
             index = b.add(b.mul(block, ir.Constant(I64, per_block)), ir.Constant(I64, k))
             with b.if_then(b.icmp_signed("<", index, size)):
-                b.store(value, em.element(out_ptr, index))
+                scalar.store(b, value, em.element(out_ptr, index), out.dtype)
 
 
 def _patch_loops(em: Emitter, node: Node, image, patches, body):
@@ -98,7 +100,7 @@ def _lower_extract_patches(em: Emitter, node: Node):
     x, out = node.inputs[0], node.outputs[0]
     b = em.builder
     src, dst = em.pointer(x), em.pointer(out)
-    zero = scalar.constant(x.dtype, 0) if not x.dtype.is_bool else ir.Constant(scalar.I8, 0)
+    zero = ir.Constant(scalar.memory_type(x.dtype), 0)
 
     def body(pixel, patch, inside):
         safe = b.select(inside, pixel, ZERO)

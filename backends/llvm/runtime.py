@@ -20,6 +20,7 @@ from .emitter import SYNC_ERROR, SYNC_ERROR_NODE, SYNC_HOST
 from .error_codes import ERROR_HOST_CALL, ERROR_INDEX_OUT_OF_RANGE, ERROR_NEGATIVE_INTEGER_POWER
 from .host_calls import Dispatcher
 from .lowering import may_fail
+from .matmul import GEMM_SYMBOLS
 
 ENTRY_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
 # graphs with fewer elements than this run on the calling thread only
@@ -362,6 +363,6 @@ def _failing_op(node: Node) -> Node:
 
 def _calls_blas(graph: Graph) -> bool:
     return any(
-        n.op == "fused" and n.attrs["kind"] == "matmul" and n.outputs and n.outputs[0].dtype.is_floating
+        n.op == "fused" and n.attrs["kind"] == "matmul" and n.outputs and n.outputs[0].dtype.name in GEMM_SYMBOLS
         for n in graph.nodes
     )

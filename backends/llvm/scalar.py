@@ -3,42 +3,57 @@
 Each lowering follows the NumPy kernel's semantics exactly (NaN propagation of maximum/minimum,
 floor division and modulo as ``np.floor_divide``/``np.mod``, float-to-int casts that give INT_MIN
 out of range as x86 NumPy does), so native results equal the interpreter's.
-Bools are ``i1`` in registers and one byte in memory.
+Bools are ``i1`` in registers and one byte in memory. float16 is ``half`` in memory and ``float`` in
+registers: each op computes in float32 and ``lower_scalar`` rounds its result to float16 (the
+reference backend's rule). Unsigned integers are LLVM integers read as unsigned by the ops that care
+(comparisons, division, extension, conversion to float).
 """
 from __future__ import annotations
 
 from typing import Callable
 
+import numpy as np
 from llvmlite import ir
 
 from graphc.ir.ops.control import build_region
 from graphc.ir.registry import OpDef, get_op
-from graphc.ir.types import DType, TensorType
+from graphc.ir.types import DType, TensorType, float16, float32
 
 from .error_codes import ERROR_NEGATIVE_INTEGER_POWER
 from .lowering import ELEMENT, Lowering, element_code
 
-I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
-F32, F64 = ir.FloatType(), ir.DoubleType()
+I1, I8, I16, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(16), ir.IntType(32), ir.IntType(64)
+F16, F32, F64 = ir.HalfType(), ir.FloatType(), ir.DoubleType()
+_REGISTER_TYPES = {"float16": F32, "float32": F32, "float64": F64, "int8": I8, "int16": I16, "int32": I32,
+                   "int64": I64, "uint8": I8, "uint16": I16, "bool": I1}
 
 
 def register_type(dtype: DType) -> ir.Type:
     """The type a value of ``dtype`` has in registers."""
-    return {"float32": F32, "float64": F64, "int32": I32, "int64": I64, "bool": I1}[dtype.name]
+    return _REGISTER_TYPES[dtype.name]
 
 
 def memory_type(dtype: DType) -> ir.Type:
     """The type a value of ``dtype`` has in memory."""
-    return I8 if dtype.is_bool else register_type(dtype)
+    return I8 if dtype.is_bool else F16 if dtype.name == "float16" else register_type(dtype)
 
 
 def load(b: ir.IRBuilder, ptr, dtype: DType):
     value = b.load(ptr)
+    if dtype.name == "float16":
+        return b.fpext(value, F32)
     return b.icmp_unsigned("!=", value, ir.Constant(I8, 0)) if dtype.is_bool else value
 
 
 def store(b: ir.IRBuilder, value, ptr, dtype: DType):
+    if dtype.name == "float16":
+        value = b.fptrunc(value, F16)
     b.store(b.zext(value, I8) if dtype.is_bool else value, ptr)
+
+
+def round_to(b: ir.IRBuilder, value, dtype: DType):
+    """A register value of a float op rounded to ``dtype`` (float16 registers hold float32 values)."""
+    return b.fpext(b.fptrunc(value, F16), F32) if dtype.name == "float16" else value
 
 
 def constant(dtype: DType, value) -> ir.Constant:
@@ -46,8 +61,14 @@ def constant(dtype: DType, value) -> ir.Constant:
     if dtype.is_bool:
         return ir.Constant(I1, int(bool(value)))
     if dtype.is_integer:
-        return ir.Constant(ty, int(value))
-    return ir.Constant(ty, float(value))
+        value = int(value) % 2 ** ty.width  # two's complement: an unsigned value by its bits
+        return ir.Constant(ty, value - 2 ** ty.width if value >= 2 ** (ty.width - 1) else value)
+    return ir.Constant(ty, float(np.float16(value)) if dtype.name == "float16" else float(value))
+
+
+def _int_compare(b: ir.IRBuilder, dtype: DType, pred: str, x, y):
+    """An integer comparison, signed or unsigned as ``dtype`` reads its bits."""
+    return (b.icmp_unsigned if dtype.is_unsigned else b.icmp_signed)(pred, x, y)
 
 
 def call_intrinsic(b: ir.IRBuilder, name: str, *args):
@@ -88,7 +109,7 @@ def _abs(b, args, in_types, out_type, attrs):
     (x,) = args
     if out_type.is_floating:
         return call_intrinsic(b, "llvm.fabs", x)
-    return b.select(b.icmp_signed("<", x, ir.Constant(x.type, 0)), b.neg(x), x)
+    return b.select(_int_compare(b, out_type, "<", x, ir.Constant(x.type, 0)), b.neg(x), x)
 
 
 def _sign(b, args, in_types, out_type, attrs):
@@ -99,7 +120,8 @@ def _sign(b, args, in_types, out_type, attrs):
         r = b.select(b.fcmp_ordered(">", x, zero), one, b.select(b.fcmp_ordered("<", x, zero), minus, zero))
         return b.select(_is_nan(b, x), x, r)
     minus = ir.Constant(x.type, -1)
-    return b.select(b.icmp_signed(">", x, zero), one, b.select(b.icmp_signed("<", x, zero), minus, zero))
+    return b.select(_int_compare(b, out_type, ">", x, zero), one,
+                    b.select(_int_compare(b, out_type, "<", x, zero), minus, zero))
 
 
 def _square(b, args, in_types, out_type, attrs):
@@ -130,7 +152,7 @@ def _extremum(pred):
         if out_type.is_floating:
             take_x = b.or_(b.fcmp_ordered(pred, x, y), _is_nan(b, x))
         else:
-            take_x = b.icmp_signed(pred, x, y)
+            take_x = _int_compare(b, out_type, pred, x, y)
         return b.select(take_x, x, y)
 
     return lower
@@ -157,12 +179,14 @@ def _float_divmod(b, x, y):
     return b.select(by_zero, b.fdiv(x, y), floor), b.select(by_zero, mod, mod2)
 
 
-def _int_divmod(b, x, y):
+def _int_divmod(b, x, y, unsigned=False):
     """Floor division and modulo of integers; division by zero gives 0, as NumPy does."""
     ty = x.type
     zero, one = ir.Constant(ty, 0), ir.Constant(ty, 1)
     is_zero = b.icmp_signed("==", y, zero)
     safe_y = b.select(is_zero, one, y)
+    if unsigned:
+        return b.select(is_zero, zero, b.udiv(x, safe_y)), b.select(is_zero, zero, b.urem(x, safe_y))
     # INT_MIN // -1 overflows in hardware; NumPy wraps to INT_MIN
     minus_one = b.icmp_signed("==", safe_y, ir.Constant(ty, -1))
     safe_y = b.select(minus_one, one, safe_y)
@@ -176,19 +200,25 @@ def _int_divmod(b, x, y):
     return b.select(is_zero, zero, q), b.select(is_zero, zero, r)
 
 
+def _divmod(b, args, out_type):
+    if out_type.is_floating:
+        return _float_divmod(b, *args)
+    return _int_divmod(b, *args, unsigned=out_type.is_unsigned)
+
+
 def _floordiv(b, args, in_types, out_type, attrs):
-    return (_float_divmod if out_type.is_floating else _int_divmod)(b, *args)[0]
+    return _divmod(b, args, out_type)[0]
 
 
 def _mod(b, args, in_types, out_type, attrs):
-    return (_float_divmod if out_type.is_floating else _int_divmod)(b, *args)[1]
+    return _divmod(b, args, out_type)[1]
 
 
-def _int_pow(b, x, y):
+def _int_pow(b, x, y, unsigned=False):
     """x ** y for integers by repeated squaring, wrapping as NumPy does (a negative exponent gives 0,
     and ``_pow`` flags the element as an error)."""
     ty = x.type
-    fn_name = f"graphc.ipow.{ty.width}"
+    fn_name = f"graphc.{'u' if unsigned else 'i'}pow.{ty.width}"
     module = b.module
     fn = module.globals.get(fn_name)
     if fn is None:
@@ -199,7 +229,7 @@ def _int_pow(b, x, y):
         loop = fn.append_basic_block("loop")
         done = fn.append_basic_block("done")
         fb = ir.IRBuilder(entry)
-        negative = fb.icmp_signed("<", exp, ir.Constant(ty, 0))
+        negative = ir.Constant(I1, 0) if unsigned else fb.icmp_signed("<", exp, ir.Constant(ty, 0))
         fb.cbranch(negative, done, loop)
         fb.position_at_end(loop)
         acc = fb.phi(ty)
@@ -211,7 +241,7 @@ def _int_pow(b, x, y):
         odd = fb.trunc(e, I1)
         acc2 = fb.select(odd, fb.mul(acc, cur), acc)
         cur2 = fb.mul(cur, cur)
-        e2 = fb.ashr(e, ir.Constant(ty, 1))
+        e2 = fb.lshr(e, ir.Constant(ty, 1))  # e >= 0 here: the same as an arithmetic shift
         acc.add_incoming(acc2, loop)
         cur.add_incoming(cur2, loop)
         e.add_incoming(e2, loop)
@@ -230,6 +260,8 @@ def _pow(b, args, in_types, out_type, attrs, flag_error=None):
 
         return b.call(math_function(b.module, "pow", register_type(out_type)), list(args))
     x, y = args
+    if out_type.is_unsigned:
+        return _int_pow(b, x, y, unsigned=True)
     flag_error(b.icmp_signed("<", y, ir.Constant(y.type, 0)), ERROR_NEGATIVE_INTEGER_POWER)
     return _int_pow(b, x, y)
 
@@ -242,12 +274,13 @@ def _compare(float_pred, int_pred, unordered=False):
             return (b.fcmp_unordered if unordered else b.fcmp_ordered)(float_pred, x, y)
         if dtype.is_bool:
             return b.icmp_unsigned(int_pred, x, y)
-        return b.icmp_signed(int_pred, x, y)
+        return _int_compare(b, dtype, int_pred, x, y)
 
     return lower
 
 
 def _cast(b, args, in_types, out_type, attrs):
+    """TensorFlow's Cast with the rules of ``graphc.ir.ops.elementwise.cast``."""
     (x,) = args
     src, dst = in_types[0], out_type
     to = register_type(dst)
@@ -258,20 +291,44 @@ def _cast(b, args, in_types, out_type, attrs):
     if src.is_bool:
         return b.uitofp(x, to) if dst.is_floating else b.zext(x, to)
     if src.is_floating and dst.is_floating:
+        if dst.name == "float16" and src.name == "float64":
+            return _float64_to_float16(b, x)
         if to == x.type:
             return x
         return b.fpext(x, to) if to == F64 else b.fptrunc(x, to)
     if src.is_floating:
-        # out of range and NaN give INT_MIN, as the x86 conversion NumPy uses does
-        limit = float(2 ** (to.width - 1))
+        # truncated toward zero into int32 (int64 for int64); NaN and values out of range give its
+        # least value, as the x86 conversion NumPy uses does; narrower integers then wrap around
+        wide = I64 if to.width == 64 else I32
+        limit = float(2 ** (wide.width - 1))
         in_range = b.and_(b.fcmp_ordered(">=", x, ir.Constant(x.type, -limit)), b.fcmp_ordered("<", x, ir.Constant(x.type, limit)))
         safe = b.select(in_range, x, ir.Constant(x.type, 0.0))
-        return b.select(in_range, b.fptosi(safe, to), ir.Constant(to, -(2 ** (to.width - 1))))
+        value = b.select(in_range, b.fptosi(safe, wide), ir.Constant(wide, -(2 ** (wide.width - 1))))
+        return value if to == wide else b.trunc(value, to)
     if dst.is_floating:
-        return b.sitofp(x, to)
+        return b.uitofp(x, to) if src.is_unsigned else b.sitofp(x, to)
     if to.width == x.type.width:
         return x
-    return b.sext(x, to) if to.width > x.type.width else b.trunc(x, to)
+    if to.width < x.type.width:
+        return b.trunc(x, to)
+    return b.zext(x, to) if src.is_unsigned else b.sext(x, to)
+
+
+def _float64_to_float16(b, x):
+    """float64 rounded once to float16 (a float32 register): first to float32 rounding to odd (toward
+    zero, the last bit set when inexact), which makes the second rounding, to float16, correct."""
+    nearest = b.fptrunc(x, F32)
+    inexact = b.fcmp_ordered("!=", b.fpext(nearest, F64), x)
+    bits = b.bitcast(nearest, I32)
+    away = b.fcmp_ordered(">", call_intrinsic(b, "llvm.fabs", b.fpext(nearest, F64)), call_intrinsic(b, "llvm.fabs", x))
+    toward_zero = b.select(away, b.sub(bits, ir.Constant(I32, 1)), bits)  # the next float32 toward zero
+    odd = b.bitcast(b.select(inexact, b.or_(toward_zero, ir.Constant(I32, 1)), bits), F32)
+    return b.fpext(b.fptrunc(odd, F16), F32)
+
+
+def convert(b: ir.IRBuilder, value, source: DType, target: DType):
+    """A register value of dtype ``source`` cast to ``target`` (``gc.cast``'s rule)."""
+    return round_to(b, _cast(b, [value], [source], target, {}), target)
 
 
 def _where(b, args, in_types, out_type, attrs):
@@ -377,7 +434,7 @@ element_code("ceil")(_rounding("llvm.ceil"))
 element_code("is_nan")(_is_nan_code)
 element_code("is_inf")(_magnitude_test("=="))
 element_code("is_finite")(_magnitude_test("<"))
-element_code("pow", fallible=lambda dtype: not dtype.is_floating)(_pow)  # an integer to a negative power
+element_code("pow", fallible=lambda dtype: dtype.is_integer and not dtype.is_unsigned)(_pow)  # an integer to a negative power
 
 
 def lower_scalar(b: ir.IRBuilder, op: str, args: list, in_types: list[DType], out_type: DType, attrs: dict,
@@ -387,16 +444,21 @@ def lower_scalar(b: ir.IRBuilder, op: str, args: list, in_types: list[DType], ou
     opdef = get_op(op)
     code: Lowering | None = opdef.implementations.get(ELEMENT)
     if code is None:
-        return _lower_decomposed(b, opdef, args, in_types, attrs, flag_error)
-    if code.fallible(out_type):
-        return code.emit(b, args, in_types, out_type, attrs, flag_error)
-    return code.emit(b, args, in_types, out_type, attrs)
+        result = _lower_decomposed(b, opdef, args, in_types, attrs, flag_error)
+    elif code.fallible(out_type):
+        result = code.emit(b, args, in_types, out_type, attrs, flag_error)
+    else:
+        result = code.emit(b, args, in_types, out_type, attrs)
+    return round_to(b, result, out_type)
 
 
 def _lower_decomposed(b: ir.IRBuilder, opdef: OpDef, args: list, in_types: list[DType], attrs: dict, flag_error):
     """The element code of an op without its own, from its ``decomposition`` into other ops: the
     decomposition is traced on scalars and each of its nodes lowered in turn."""
-    graph = build_region(f"{opdef.name}_decomposed", [TensorType((), t) for t in in_types],
+    # float16 operands are float32 values in registers: the decomposition computes in float32 and its
+    # result is rounded once, as the reference backend computes the op
+    types = [float32 if t == float16 else t for t in in_types]
+    graph = build_region(f"{opdef.name}_decomposed", [TensorType((), t) for t in types],
                          lambda *xs: [opdef.decomposition(*xs, **attrs)])
     values = dict(zip(graph.inputs, args))
     for node in graph.nodes:

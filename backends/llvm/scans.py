@@ -35,14 +35,14 @@ def _lower_scan(em: Emitter, node: Node, combine: str, identity_value: int):
             row, previous_row = (b.mul(b.add(b.mul(p, n), j), post) for j in (i, previous_i))
             with em.loop(zero, post, "scan_post") as q:
                 at, previous_at = b.add(row, q), b.add(previous_row, q)
-                running = b.load(em.element(dst, previous_at))
-                operand = b.load(em.element(src, previous_at if exclusive else at))
+                running = scalar.load(b, em.element(dst, previous_at), dtype)
+                operand = scalar.load(b, em.element(src, previous_at if exclusive else at), dtype)
                 combined = scalar.lower_scalar(b, combine, [running, operand], [dtype, dtype], dtype, {}, None)
                 if exclusive:      # out[1] is x[0] itself, as in NumPy (0 + -0 would be +0)
                     value = b.select(first, identity, b.select(second, operand, combined))
                 else:
                     value = b.select(first, operand, combined)
-                b.store(value, em.element(dst, at))
+                scalar.store(b, value, em.element(dst, at), dtype)
 
 
 node_code("cumsum")(functools.partial(_lower_scan, combine="add", identity_value=0))

@@ -3,7 +3,10 @@
 
 Each implementation takes the input arrays and the node's attributes and returns the result array(s).
 ``run_op`` casts results to the dtype the shape rule inferred, so NumPy's own promotion never
-leaks into graphc's types.
+leaks into graphc's types. It also gives the ops fused kernels compute (elementwise ops, reductions,
+matmul) their float16 operands as float32: such an op computes in float32 and its result is rounded
+to float16 once (the LLVM backend's rule too). Integer results wrap around (NumPy's and TensorFlow's
+integer arithmetic).
 """
 from __future__ import annotations
 
@@ -18,8 +21,10 @@ BACKEND = REFERENCE
 
 @implement("cast", BACKEND)
 def _cast(x, dtype):
-    if dtype.is_integer and x.dtype.kind == "f":
-        x = np.trunc(x)
+    if dtype.is_integer and x.dtype.kind == "f":  # the rule of ``graphc.ir.ops.elementwise.cast``
+        wide = np.int64 if dtype.name == "int64" else np.int32
+        limit = float(np.iinfo(wide).max) + 1.0
+        x = np.where((x >= -limit) & (x < limit), np.trunc(x), -limit).astype(wide)
     return x.astype(dtype.numpy)
 
 
@@ -126,7 +131,10 @@ def run_op(op: str, arrays: list, attrs: dict, out_types) -> list[np.ndarray]:
     """Runs ``op``'s NumPy implementation and returns its results as arrays of the inferred dtypes.
 
     A value NumPy rejects (an index out of range, a negative integer power) raises InvalidArgumentError."""
-    fn = get_op(op).implementations[BACKEND]
+    opdef = get_op(op)
+    fn = opdef.implementations[BACKEND]
+    if opdef.fusion_kind != "opaque":
+        arrays = [a.astype(np.float32) if a.dtype == np.float16 else a for a in arrays]
     try:
         with np.errstate(all="ignore"):
             result = fn(*arrays, **attrs)
@@ -135,5 +143,6 @@ def run_op(op: str, arrays: list, attrs: dict, out_types) -> list[np.ndarray]:
     except (ValueError, IndexError, TypeError, ArithmeticError) as error:
         raise InvalidArgumentError(str(error)) from None
     results = list(result) if isinstance(result, (list, tuple)) else [result]
-    return [np.asarray(r, dtype=t.dtype.numpy) for r, t in zip(results, out_types)]
+    with np.errstate(over="ignore"):  # a float32 result beyond float16's range rounds to inf
+        return [np.asarray(r, dtype=t.dtype.numpy) for r, t in zip(results, out_types)]
 

@@ -44,8 +44,9 @@ def random_words(key: np.ndarray, count: int) -> np.ndarray:
 
 def _uniform(key, shape, dtype) -> np.ndarray:
     size = int(np.prod(shape, dtype=np.int64))
-    if dtype.name == "float32":
-        values = (random_words(key, size) >> np.uint64(8)).astype(np.float32) * np.float32(2.0 ** -24)
+    bits = np.finfo(dtype.numpy).nmant + 1
+    if bits <= 24:  # float32, float16: one word per element, its top bits (exact in the dtype)
+        values = (random_words(key, size) >> np.uint64(32 - bits)).astype(np.float32) * np.float32(2.0 ** -bits)
     else:
         words = random_words(key, 2 * size).reshape(size, 2)
         high, low = words[:, 0] >> np.uint64(5), words[:, 1] >> np.uint64(6)

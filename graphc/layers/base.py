@@ -325,16 +325,21 @@ class Layer(Module):
         return outputs
 
     def _convert_input(self, x):
-        """Arrays and Python values become tensors; floating inputs take the layer's dtype."""
-        if isinstance(x, TensorLike):
-            x = x._as_tensor()
-        elif isinstance(x, (np.ndarray, np.generic, list, float, int)):
-            array = np.asarray(x)
-            x = ops.constant(array, self.dtype if array.dtype.kind == "f" else None)
-        else:
-            return x
-        if x.dtype.is_floating and x.dtype != self.dtype:
+        """Arrays and Python values become tensors; floating inputs take the layer's dtype, and so do
+        uint8, int8, uint16 and int16 ones (images, as Keras's Dense casts them; graphc never promotes
+        these implicitly)."""
+        x = self._input_tensor(x)
+        if isinstance(x, TensorLike) and x.dtype != self.dtype and (x.dtype.is_floating or x.dtype.rank is None):
             x = ops.cast(x, self.dtype)
+        return x
+
+    def _input_tensor(self, x):
+        """``x`` as a tensor when it is one, an array or a Python value (float arrays in the layer's dtype)."""
+        if isinstance(x, TensorLike):
+            return x._as_tensor()
+        if isinstance(x, (np.ndarray, np.generic, list, float, int)):
+            array = np.asarray(x)
+            return ops.constant(array, self.dtype if array.dtype.kind == "f" else None)
         return x
 
     def compute_mask(self, inputs, mask=None):

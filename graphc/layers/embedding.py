@@ -13,8 +13,9 @@ from .serialization import register
 class Embedding(Layer):
     """Maps each integer of its input (from 0 to ``input_dim - 1``) to a row of an ``input_dim`` x
     ``output_dim`` weight, as ``tf.keras.layers.Embedding``: inputs of shape S give outputs of shape
-    S + (output_dim,). Float inputs are truncated to int32; an index out of range is an error at run
-    time. The gradient reaches only the rows looked up. With ``mask_zero``, id 0 is padding: the layers
+    S + (output_dim,). Float inputs are truncated to int32, ids of integer dtypes other than int32 and
+    int64 become int32 (as in Keras); an index out of range is an error at run time. The gradient
+    reaches only the rows looked up. With ``mask_zero``, id 0 is padding: the layers
 after it in a model get a mask of the other steps."""
 
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None,
@@ -31,8 +32,8 @@ after it in a model get a mask of the other steps."""
                                           regularizer=self.embeddings_regularizer, name="embeddings")
 
     def _convert_input(self, x):
-        converted = super()._convert_input(x)
-        return converted if converted.dtype.is_integer else ops.cast(converted, "int32")
+        ids = self._input_tensor(x)
+        return ids if ids.dtype.name in ("int32", "int64") else ops.cast(ids, "int32")
 
     def call(self, inputs):
         return ops.gather(self.embeddings, inputs)

@@ -6,7 +6,7 @@ import math
 from ..arguments import as_size, normalize_axes, normalize_axis
 from ..dispatch import bind, name_scope
 from ..errors import DTypeError, InvalidArgumentError, ShapeError
-from ..types import WEAK_INT, DType, int32, float32, as_dtype
+from ..types import WEAK_INT, DType, int32, float16, float32, as_dtype
 from . import elementwise as ew
 from . import reduction as red
 from . import shape as sh
@@ -17,8 +17,11 @@ from .state import stop_gradient
 
 @user_op("reduce_mean")
 def reduce_mean(x, axis=None, keepdims=False):
-    """Mean over ``axis`` (None: all); integer inputs give a float result."""
+    """Mean over ``axis`` (None: all); integer inputs give a float result. A float16 mean is the
+    float32 mean rounded once, as TensorFlow's (its sum and count may exceed float16's range)."""
     (x,) = promote(x, to_float=True)
+    if dtype_kind(x) == float16:
+        return ew.cast(reduce_mean(ew.cast(x, float32), axis, keepdims), float16)
     axes = normalize_axes(axis, len(shape_of(x)))
     total = red.reduce_sum(x, axes, keepdims)
     return ew.divide(total, red.dim_size(x, axes, dtype_kind(x)))

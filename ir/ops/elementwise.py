@@ -310,6 +310,13 @@ define("cast", _cast_infer, vjp=_cast_vjp, jvp=_cast_jvp, elementwise=True)
 
 @user_op("cast")
 def cast(x, dtype):
-    """``x`` converted to ``dtype`` (float to int truncates toward zero, as C and TensorFlow do)."""
+    """``x`` converted to ``dtype``, as TensorFlow's Cast on a CPU:
+
+    - float to integer truncates toward zero; NaN and values outside int32's range (int64's for
+      int64) give that type's least value (x86's conversion); into int8, int16, uint8 or uint16 the
+      int32 result then wraps around: ``cast(300.0, uint8)`` is 44, ``cast(-1.0, uint8)`` 255;
+    - integer to integer wraps around (keeps the low bits; widening extends the sign of signed types);
+    - to a float rounds to the nearest value (float16: beyond 65504 rounds to inf, tiny values to
+      float16 subnormals or zero); to bool is ``x != 0`` (NaN gives True)."""
     dtype = as_dtype(dtype)
     return unchanged(x) if dtype_kind(x) == dtype else bind("cast", x, dtype=dtype)

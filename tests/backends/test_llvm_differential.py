@@ -33,7 +33,8 @@ from graphc.ir.types import TensorType, as_dtype
 EXAMPLES = environment.value("GRAPHC_FUZZ_EXAMPLES")
 RANDOM_GRAPH_EXAMPLES, EDGE_EXAMPLES = EXAMPLES * 4 // 5, EXAMPLES * 6 // 5
 SIZES = (0, 1, 2, 7, 1023, 1025)
-DTYPES = ("float32", "float64", "int32", "int64", "bool")
+SMALL_DTYPES = ("float16", "int8", "int16", "uint8", "uint16")  # met only by their own dtype
+DTYPES = ("float32", "float64", "int32", "int64", "bool") + SMALL_DTYPES
 
 
 def _unary_ops_taking(*dtypes: str) -> tuple[str, ...]:
@@ -59,7 +60,10 @@ REDUCE = ("reduce_sum", "reduce_max", "reduce_min", "reduce_prod")
 
 
 def _edge_values(dtype: str) -> tuple:
-    if dtype.startswith("int"):
+    if np.dtype(dtype).kind == "u":
+        info = np.iinfo(dtype)
+        return (0, 1, 2, info.max // 2, info.max // 2 + 1, info.max - 1, info.max)
+    if np.dtype(dtype).kind == "i":
         info = np.iinfo(dtype)
         return (info.min, info.min + 1, -2, -1, 0, 1, 2, info.max - 1, info.max)
     info = np.finfo(dtype)
@@ -98,6 +102,8 @@ def _apply_step(values, step):
     choice, a_index, b_index = step
     x = values[a_index % len(values)]
     y = values[b_index % len(values)]
+    if x.dtype != y.dtype and {x.dtype.name, y.dtype.name} & set(SMALL_DTYPES):
+        y = gc.cast(y, x.dtype)  # no implicit promotion to or from the small dtypes
     kind = choice % 10
     r = choice // 10
     if kind == 0:
@@ -152,8 +158,8 @@ def _inputs(inputs, seed):
     for dtype, shape in inputs:
         if dtype == "bool":
             arrays.append(rng.random(shape) < 0.5)
-        elif dtype.startswith("int"):
-            a = rng.integers(-5, 6, shape).astype(dtype)
+        elif np.dtype(dtype).kind in "iu":
+            a = rng.integers(-5, 6, shape).astype(dtype)  # unsigned: negative values wrap around
             if a.size and rng.random() < 0.2:
                 a.reshape(-1)[rng.integers(0, a.size, 2)] = rng.choice(EDGE_VALUES[dtype], 2)
             arrays.append(a)
@@ -191,23 +197,31 @@ def _outcome(run, arrays):
         return type(error), error.op, error.message
 
 
-def assert_same_outcome(native, reference, float32_inside: bool = False, sensitive=None):
+def assert_same_outcome(native, reference, least_precise: np.dtype | None = None, sensitive=None):
     """The same results (see ``assert_close``), or the same error. Float results of a graph that
-    computes in float32 anywhere (``float32_inside``) carry float32's error, whatever their dtype.
-    ``sensitive`` (one mask per result, see ``ill_conditioned``) leaves out elements that amplify
-    rounding."""
+    computes in float32 or float16 anywhere (``least_precise``, its least precise float dtype) carry
+    that dtype's error, whatever their own. ``sensitive`` (one mask per result, see
+    ``ill_conditioned``) leaves out elements that amplify rounding."""
     if isinstance(reference, tuple):
         assert native == reference
         return
     assert not isinstance(native, tuple), f"native code raised {native}, the interpreter did not"
     for i, (n, r) in enumerate(zip(native, reference)):
-        dtype = np.dtype(np.float32) if float32_inside and r.dtype.kind == "f" else r.dtype
         keep = None if sensitive is None else ~sensitive[i]
-        assert_close(n, r, dtype, keep)
+        assert_close(n, r, _compared_as(r.dtype, least_precise), keep)
+
+
+def _compared_as(dtype: np.dtype, least_precise: np.dtype | None) -> np.dtype:
+    """The dtype whose error a result of ``dtype`` may carry: a float result, the least precise float
+    dtype the graph computes in."""
+    if dtype.kind != "f" or least_precise is None:
+        return dtype
+    return min(dtype, least_precise, key=lambda d: d.itemsize)
 
 
 def _tolerance(dtype) -> float:
-    return 4e-6 if dtype == np.float32 else 1e-13
+    # float16: float32 results a float32 ulp apart may round to float16 values one ulp apart
+    return {2: 2e-3, 4: 4e-6}.get(dtype.itemsize, 1e-13)
 
 
 def assert_close(native, reference, dtype, keep=None):
@@ -222,20 +236,21 @@ def assert_close(native, reference, dtype, keep=None):
         np.testing.assert_array_equal(native, reference)
 
 
-def ill_conditioned(run, arrays, reference, float32_inside: bool):
+def ill_conditioned(run, arrays, reference, least_precise: np.dtype | None):
     """Per result, the elements that the interpreter itself moves beyond the comparison's tolerance
-    when every float input is nudged by a few ulp (a relative 2**-20 in float32, 2**-46 in float64):
+    when every float input is nudged by a few ulp (a relative 2**-8 in float16, 2**-20 in float32,
+    2**-46 in float64):
     there a rounding difference inside a chain is amplified (log1p of an atan near -1 turns 1 ulp
     into 2e-5), so the two backends may differ without either being wrong. None when the nudged run
     fails differently (nothing is left out then)."""
-    nudge = {np.dtype(np.float32): 2.0**-20, np.dtype(np.float64): 2.0**-46}
+    nudge = {np.dtype(np.float16): 2.0**-8, np.dtype(np.float32): 2.0**-20, np.dtype(np.float64): 2.0**-46}
     nudged = _outcome(run, [a * a.dtype.type(1 + nudge[a.dtype]) if a.dtype.kind == "f" else a for a in arrays])
     if isinstance(nudged, tuple) or isinstance(reference, tuple):
         return None
     masks = []
     for r, p in zip(reference, nudged):
         if r.dtype.kind == "f":
-            tol = _tolerance(np.dtype(np.float32) if float32_inside else r.dtype)
+            tol = _tolerance(_compared_as(r.dtype, least_precise))
             with np.errstate(invalid="ignore", over="ignore"):
                 masks.append(~np.isclose(r, p, rtol=tol, atol=tol * 10, equal_nan=True))
         else:
@@ -252,13 +267,14 @@ def test_llvm_matches_the_interpreter_on_random_graphs(program, seed):
     arrays = _inputs(inputs, seed)
     interpreter = Interpreter(stages["traced"]).run
     reference = _outcome(interpreter, arrays)
-    float32_inside = any(v.dtype.name == "float32" for v in graph.values())
-    sensitive = ill_conditioned(interpreter, arrays, reference, float32_inside)
-    assert_same_outcome(_outcome(compile_graph(stages["fused"]).run, arrays), reference, float32_inside, sensitive)
+    floats = [v.dtype.numpy for v in graph.values() if v.dtype.is_floating]
+    least_precise = min(floats, key=lambda d: d.itemsize) if floats else None
+    sensitive = ill_conditioned(interpreter, arrays, reference, least_precise)
+    assert_same_outcome(_outcome(compile_graph(stages["fused"]).run, arrays), reference, least_precise, sensitive)
 
 
 # -- 2. edge values, sizes known only at run time ---------------------------------------------------------
-NUMERIC = ("float32", "float64", "int32", "int64")
+NUMERIC = ("float32", "float64", "int32", "int64") + SMALL_DTYPES
 EDGE_BINARY = ("add", "subtract", "multiply", "divide", "floordiv", "mod", "maximum", "minimum") + COMPARE
 EDGE_REDUCE = REDUCE + ("reduce_mean", "argmax", "argmin")
 SOFTMAX_FAMILY = ("softmax", "log_softmax", "reduce_logsumexp")
@@ -308,7 +324,7 @@ def edge_cases(draw):
     """(family, dtype, x's shape, y's shape, axis, keepdims): y's sizes equal x's or are 1 (either side
     broadcasts, only at run time); a reduced axis is never empty (tests/backends/test_empty_reductions.py)."""
     family = draw(st.sampled_from(("binary", "pow", "unary", "reduce")))
-    dtype = draw(st.sampled_from(("int32", "int64") if family == "pow" else NUMERIC))
+    dtype = draw(st.sampled_from(("int32", "int64", "int8", "uint16") if family == "pow" else NUMERIC))
     x_shape = tuple(draw(st.lists(st.sampled_from(RUN_TIME_SIZES), max_size=2)))
     axis, keepdims, y_shape = None, False, ()
     if family == "reduce" and x_shape:
@@ -401,12 +417,12 @@ def test_the_oracle_leaves_out_only_elements_that_amplify_rounding():
     run = Interpreter(graph).run
     arrays = [np.array([np.tan(np.float32(-0.99995)), 0.3, 2.0], np.float32)]  # atan near -1: log1p amplifies
     reference = run(arrays)
-    sensitive = ill_conditioned(run, arrays, reference, True)
+    sensitive = ill_conditioned(run, arrays, reference, np.dtype(np.float32))
     assert sensitive[0].tolist() == [True, False, False]
     wrong = [reference[0].copy()]
     wrong[0][1] += 1e-3
     with pytest.raises(AssertionError):
-        assert_same_outcome(wrong, reference, True, sensitive)
+        assert_same_outcome(wrong, reference, np.dtype(np.float32), sensitive)
     wrong = [reference[0].copy()]
     wrong[0][0] += 1e-3  # only where rounding is amplified: left out
-    assert_same_outcome(wrong, reference, True, sensitive)
+    assert_same_outcome(wrong, reference, np.dtype(np.float32), sensitive)

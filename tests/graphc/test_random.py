@@ -32,13 +32,16 @@ def test_the_word_stream_follows_the_spec():
     assert [int(w) for w in words[8:12]] == [int(w) for w in block2]
 
 
-@pytest.mark.parametrize("dtype", [gc.float32, gc.float64])
+@pytest.mark.parametrize("dtype", [gc.float32, gc.float64, gc.float16])
 def test_uniform_values_are_the_specified_function_of_the_words(dtype):
     key = np.array([11, 4], np.int64)
     values = random_ops.random_uniform(key, [3, 2], dtype).numpy()
     if dtype == gc.float32:
         words = random_words(key, 6)
         expected = (words >> np.uint64(8)).astype(np.float64) * 2.0 ** -24
+    elif dtype == gc.float16:  # the top 11 bits: exact in float16, below 1
+        words = random_words(key, 6)
+        expected = (words >> np.uint64(21)).astype(np.float64) * 2.0 ** -11
     else:
         words = random_words(key, 12).reshape(6, 2)
         expected = ((words[:, 0] >> np.uint64(5)) * 2.0 ** 26 + (words[:, 1] >> np.uint64(6))) * 2.0 ** -53
@@ -51,6 +54,8 @@ DISTRIBUTIONS = [
     ("uniform", lambda g: g.uniform([40000]), 0.5, 1 / 12, (0.0, 1.0)),
     ("uniform_range", lambda g: g.uniform([40000], -2.0, 6.0), 2.0, 64 / 12, (-2.0, 6.0)),
     ("uniform_f64", lambda g: g.uniform([40000], dtype=gc.float64), 0.5, 1 / 12, (0.0, 1.0)),
+    ("uniform_f16", lambda g: g.uniform([40000], dtype=gc.float16), 0.5, 1 / 12, (0.0, 1.0 - 2.0**-11)),
+    ("normal_f16", lambda g: g.normal([40000], dtype=gc.float16), 0.0, 1.0, None),
     ("uniform_int", lambda g: g.uniform([40000], 3, 9, dtype=gc.int32), 5.5, (36 - 1) / 12, (3, 8)),
     ("normal", lambda g: g.normal([40000]), 0.0, 1.0, None),
     ("normal_scaled", lambda g: g.normal([200, 200], mean=3.0, stddev=0.5), 3.0, 0.25, None),
@@ -81,7 +86,8 @@ def test_a_compiled_generator_draws_fresh_numbers_each_call_and_matches_eager(na
     assert not np.array_equal(compiled[0], compiled[1]) and not np.array_equal(compiled[1], compiled[2])
     for c, e in zip(compiled, eager):
         # the same bits; native log/cos/sqrt (Box-Muller) round within a few ulp of NumPy's
-        np.testing.assert_allclose(c, e, rtol=2e-6, atol=1e-7)
+        tolerance = 1e-3 if c.dtype == np.float16 else 2e-6  # float16: one ulp
+        np.testing.assert_allclose(c, e, rtol=tolerance, atol=tolerance / 20)
 
 
 def test_generators_are_reproducible_from_a_seed_and_differ_across_seeds():

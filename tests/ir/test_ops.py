@@ -7,7 +7,9 @@ One table of cases (``CASES``); each case is checked three ways:
 
 Expected values are computed here with NumPy alone (never with graphc's kernels); expected dtypes follow
 graphc's documented rules: the promotion lattice bool < i32 < i64 < f32 < f64, weak Python scalars,
-float-only ops turning i64 into f64 and other integers and bools into f32.
+float-only ops turning i64 into f64 and other integers and bools into f32. The dtypes outside the
+lattice (float16, int8, int16, uint8, uint16: ``SMALL``) join the rows of every numeric dtype: NumPy's
+own arithmetic on them is the reference (integers wrap around; float16 computes in float32 and rounds).
 """
 from __future__ import annotations
 
@@ -33,7 +35,15 @@ INTS = (I32, I64)
 NUMERIC = FLOATS + INTS
 ALL = NUMERIC + (BOOL,)
 LATTICE = (BOOL, I32, I64, F32, F64)  # graphc's promotion order
-FLOAT_OF = {F32: F32, F64: F64, I32: F32, I64: F64, BOOL: F32}  # the dtype float-only ops compute in
+F16, U8, I8, I16, U16 = (np.dtype(name) for name in ("float16", "uint8", "int8", "int16", "uint16"))
+SMALL = (F16, U8, I8, I16, U16)  # outside the lattice: an operand meets only its own dtype
+# the dtype float-only ops compute in
+FLOAT_OF = {F32: F32, F64: F64, I32: F32, I64: F64, BOOL: F32, F16: F16, U8: F32, I8: F32, I16: F32, U16: F32}
+
+
+def with_small(dtypes: tuple) -> tuple:
+    """A row's dtypes, with the small ones when it takes every numeric dtype."""
+    return dtypes + SMALL if dtypes in (NUMERIC, ALL) else dtypes
 
 _rng = np.random.default_rng(20240501)
 
@@ -63,7 +73,7 @@ def arr(shape, dtype, low=-5.0, high=5.0, nonzero=False) -> np.ndarray:
     dtype = np.dtype(dtype)
     if dtype == BOOL:
         return _rng.random(shape) > 0.5
-    if dtype.kind == "i":
+    if dtype.kind in "iu":  # unsigned: negative values wrap around to the top of the range
         values = _rng.integers(math.ceil(low), math.floor(high) + 1, shape)
         if nonzero:
             values = np.where(values == 0, 1, values)
@@ -145,7 +155,7 @@ UNARY = [
 EDGE_SHAPES = [(), (0,), (1,), (1, 1), (3, 1, 2)]
 
 for name, op, np_op, dtypes, (low, high), float_only in UNARY:
-    for i, dtype in enumerate(dtypes):
+    for i, dtype in enumerate(with_small(dtypes)):
         if float_only:
             ref = lambda x, f=np_op: f(as_float(x))
         else:
@@ -192,14 +202,19 @@ def _lhs(name, shape, dtype):
     return arr(shape, dtype, 0.5, 3) if name == "pow" and dtype.kind == "f" else arr(shape, dtype, -3, 3)
 
 
+def _float_operands(kind, *xs):
+    """A float op's operands as graphc computes it: NumPy would take small integers to float16."""
+    return [x.astype(FLOAT_OF[x.dtype]) if kind == "float" and x.dtype in SMALL else x for x in xs]
+
+
 for name, op, np_op, dtypes, kind, rhs in BINARY:
-    for i, dtype in enumerate(dtypes):
-        ref = lambda x, y, f=np_op, k=kind: f(x, y).astype(RESULT_DTYPE[k](x.dtype))
+    for i, dtype in enumerate(with_small(dtypes)):
+        ref = lambda x, y, f=np_op, k=kind: f(*_float_operands(k, x, y)).astype(RESULT_DTYPE[k](x.dtype))
         for a, b in BROADCAST_PAIRS if i == 0 else BROADCAST_PAIRS[:2]:
             case(f"{name}-{tag(dtype)}-{a}-{b}", op, ref, _lhs(name, a, dtype), arr(b, dtype, **rhs))
 
 SIGNS = np.array([-7, 7, -7, 7]), np.array([2, 2, -2, -2])  # every sign combination: floor, not truncation
-for dtype in (I32, I64, F32):
+for dtype in (I32, I64, F32, I8, F16):
     case(f"floordiv-signs-{tag(dtype)}", gc.floordiv, np.floor_divide, *(v.astype(dtype) for v in SIGNS))
     case(f"mod-signs-{tag(dtype)}", gc.mod, np.mod, *(v.astype(dtype) for v in SIGNS))
 
@@ -218,6 +233,7 @@ WEAK_SCALARS = [
     # tensor dtype, Python scalar, expected dtype of tensor * scalar and scalar * tensor
     (F32, 2.0, F32), (F64, 2.5, F64), (I32, 2, I32), (I64, 3, I64), (I32, 2.5, F32), (I64, 0.5, F32),
     (BOOL, 2, I32), (BOOL, 1.5, F32), (F32, 3, F32), (I32, True, I32), (F64, True, F64),
+    (U8, 2, U8), (I8, -3, I8), (I16, True, I16), (U16, 0.5, F32), (F16, 2.5, F16), (F16, 3, F16),
 ]
 for dtype, scalar, expected in WEAK_SCALARS:
     x = arr((2, 3), dtype, -3, 3)
@@ -261,7 +277,7 @@ for a, b in [((3, 4), (4, 2)), ((2, 3, 4), (4, 5)), ((2, 1, 3, 4), (5, 4, 2)), (
 MATMULS = [((2, 3), (3, 4), {}), ((5, 2, 3), (5, 3, 4), {}), ((2, 1, 2, 3), (4, 3, 2), {}), ((1, 2, 3), (3, 1), {}),
            ((3, 2), (3, 4), {"transpose_a": True}), ((2, 3), (4, 3), {"transpose_b": True}),
            ((2, 3, 2), (1, 4, 3), {"transpose_a": True, "transpose_b": True}), ((1, 1), (1, 1), {})]
-for dtype in NUMERIC:
+for dtype in NUMERIC + (F16, U8, I16):
     for a, b, flags in MATMULS:
         def ref(x, y, flags=flags):
             x = np.swapaxes(x, -1, -2) if flags.get("transpose_a") else x
@@ -327,9 +343,15 @@ def numpy_axis(axis):
 
 EMPTY_OK = {"reduce_sum", "reduce_prod", "reduce_mean", "reduce_variance", "reduce_logsumexp", "norm"}
 
+def _exact_for_float16(x):
+    """float16 sums in float32 and rounds once: the reference sums in float64 (NumPy's float16 sums
+    round after each step along some axes)."""
+    return x.astype(F64) if x.dtype == F16 else x
+
+
 for name, op, np_ref, dtypes, kind in REDUCTIONS:
-    for i, dtype in enumerate(dtypes):
-        ref = in_dtype(lambda x, axis, keepdims, f=np_ref: f(x, axis=numpy_axis(axis), keepdims=keepdims),
+    for i, dtype in enumerate(with_small(dtypes)):
+        ref = in_dtype(lambda x, axis, keepdims, f=np_ref: f(_exact_for_float16(x), axis=numpy_axis(axis), keepdims=keepdims),
                        lambda x, *_, k=kind: RESULT_DTYPE[k](x.dtype))
         low, high = (-2, 2) if name == "reduce_prod" else (-5, 5)
         x = arr((2, 3, 4), dtype, low, high)
@@ -348,7 +370,7 @@ for name, op, np_ref, dtypes, kind in REDUCTIONS:
             case(f"{name}-{tag(dtype)}-empty-all", lambda t, f=op: f(t), lambda t, r=ref: r(t, None, False), empty)
 
 for name, op, np_op in [("argmax", gc.argmax, np.argmax), ("argmin", gc.argmin, np.argmin)]:
-    for dtype in NUMERIC:
+    for dtype in with_small(NUMERIC):
         x = arr((3, 4, 2), dtype, -2, 2)  # few distinct values: ties resolve to the first index
         for axis in (0, 1, 2, -1):
             case(f"{name}-{tag(dtype)}-axis={axis}", lambda t, a=axis, f=op: f(t, axis=a),
@@ -422,10 +444,39 @@ CAST_SOURCES = {
     F32: np.array([-2.7, -1.5, -0.5, 0.0, 0.5, 1.5, 2.7], F32), F64: np.array([-1e3 - 0.9, -0.99, 0.99, 3.9]),
     I32: np.array([-3, 0, 2, 7], I32), I64: np.array([-(2**40), -1, 0, 2**40]), BOOL: np.array([True, False, True]),
 }
+CAST_EDGES = np.array([np.nan, np.inf, -np.inf, -0.0, 300.7, -1.0, -129.9, 1e10, 65519.9, 65520.0, 2.0**31,
+                       -(2.0**31) - 1, 2.0**31 - 1, 1e-8, 1.5 * 2.0**-24, 2.0**-14, 1e300])
+CAST_SOURCES |= {
+    F16: np.array([-2.5, -0.0, 0.5, 65504, np.nan, np.inf, -np.inf, 6e-8, 300.0, -1.0], F16),
+    U8: np.array([0, 1, 127, 128, 255], U8), I8: np.array([-128, -1, 0, 127], I8),
+    I16: np.array([-32768, -129, -1, 255, 32767], I16), U16: np.array([0, 255, 256, 65535], U16),
+}
+
+
+def _ref_cast(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``gc.cast``'s documented rule, in Python integers: a float truncates toward zero into int32
+    (int64 for int64), NaN and values out of its range giving its least value; the int32 then wraps
+    around into the narrower integer dtypes. Everything else is NumPy's astype."""
+    if x.dtype.kind != "f" or dtype.kind not in "iu":
+        return x.astype(dtype)
+    wide = np.iinfo(I64 if dtype == I64 else I32)
+    bits = 8 * dtype.itemsize
+    values = []
+    for v in x.astype(F64).ravel().tolist():
+        n = math.trunc(v) if math.isfinite(v) and wide.min <= math.trunc(v) <= wide.max else wide.min
+        n %= 2**bits
+        values.append(n - 2**bits if dtype.kind == "i" and n >= 2 ** (bits - 1) else n)
+    return np.array(values, dtype).reshape(x.shape)
+
+
+with np.errstate(over="ignore"):  # 1e300 is inf in float32
+    CAST_SOURCES |= {"edges_float32": CAST_EDGES.astype(F32), "edges_float64": CAST_EDGES}
 for src, values in CAST_SOURCES.items():
-    for dst in ALL:
-        # float -> int truncates toward zero (NumPy's astype); anything -> bool is "nonzero"
-        case(f"cast-{tag(src)}-to-{tag(dst)}", lambda x, d=dst: gc.cast(x, d), lambda x, d=dst: x.astype(d), values)
+    for dst in ALL + SMALL:
+        # float -> int truncates toward zero; anything -> bool is "nonzero"
+        name = f"cast_{src}" if isinstance(src, str) else f"cast-{tag(src)}"  # its own op name: a quick LLVM case
+        case(f"{name}-to-{tag(dst)}", lambda x, d=dst: gc.cast(x, d),
+             lambda x, d=dst: _ref_cast(x, d), values)
 case("cast-by-name", lambda x: gc.cast(x, "float64"), lambda x: x.astype(F64), arr((2,), I32))
 case("cast-by-numpy-dtype", lambda x: gc.cast(x, np.int64), lambda x: x.astype(I64), arr((2,), F32))
 
@@ -953,6 +1004,8 @@ def _as_list(result) -> list:
 
 
 def _tolerance(dtype: np.dtype, rtol: float | None) -> tuple[float, float]:
+    if dtype == F16:  # one float16 ulp: float32 results a float32 ulp apart may round apart
+        return max(rtol or 0, 1e-3), 1e-3
     if dtype == F32:
         return (rtol or 1e-6), 1e-6
     return (1e-12 if rtol is None else min(rtol, 1e-11)), 1e-12
@@ -1171,7 +1224,7 @@ ERRORS = [
     ("float-index", lambda x: x[1.0], E.InvalidArgumentError, "getitem"),
     ("gather-out-of-range", lambda x: gc.gather(x, [0, 3], axis=1), E.InvalidArgumentError, "gather"),
     ("gather-float-indices", lambda x: gc.gather(x, x, axis=1), E.DTypeError, "gather"),
-    ("unknown-dtype-cast", lambda x: gc.cast(x, "float16"), E.DTypeError, "cast"),
+    ("unknown-dtype-cast", lambda x: gc.cast(x, "complex64"), E.DTypeError, "cast"),
     ("unknown-dtype-zeros", lambda x: gc.zeros([2], dtype="complex64"), E.DTypeError, "zeros"),
     ("unknown-dtype-constant", lambda x: x + gc.constant(np.ones(3, np.complex64)), E.DTypeError, "constant"),
     ("unknown-dtype-operand", lambda x: x + np.ones(3, np.complex64), E.DTypeError, "add"),
