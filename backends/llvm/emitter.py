@@ -36,6 +36,7 @@ class Emitter:
         self.module = module
         self.function = ir.Function(module, KERNEL_TYPE, name)
         self.function.linkage = "internal"
+        self.function.attributes.add("noinline")
         self.tid, self.nthreads, self.slots, self.dims, self.sync = self.function.args
         # loads of sizes and buffer pointers go to the prologue, which branches to the body at finish()
         self.prologue = self.function.append_basic_block("prologue")
