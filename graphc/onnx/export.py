@@ -210,8 +210,19 @@ def graph_to_model(graph: Graph, opset: int = DEFAULT_OPSET, name: str | None = 
     model = helper.make_model(onnx_graph, opset_imports=opsets, producer_name="graphc",
                               ir_version=helper.find_min_ir_version_for(opsets))
     model.producer_version = __version__
-    onnx.checker.check_model(model, full_check=True)
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as error:
+        raise ExportError(f"ONNX refuses the exported graph{_culprit(str(error), b.nodes)}: {error}") from None
     return model
+
+
+def _culprit(message: str, nodes: list) -> str:
+    """`` at <the graphc op and user line>`` of the node an ONNX checker message names, if any (an
+    ONNX op may lack a dtype graphc has: ReduceSum on uint8, say)."""
+    named = re.search(r"node name: ([^)\s]+)", message)
+    doc = next((n.doc_string for n in nodes if named and n.name == named.group(1)), "")
+    return f" at {doc}" if doc else ""
 
 
 def _input_name(value: Value, index: int) -> str:

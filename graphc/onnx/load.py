@@ -19,7 +19,7 @@ import numpy as np
 
 from graphc.ir.dispatch import name_scope
 from graphc.ir.errors import GraphcError
-from graphc.ir.types import as_dtype
+from graphc.ir.types import ALL_DTYPES, as_dtype
 
 from ..function import ConcreteFunction, function
 from ..tracing import TensorSpec
@@ -57,7 +57,7 @@ class Context:
             return as_dtype(self.onnx.helper.tensor_dtype_to_np_dtype(onnx_type))
         except (GraphcError, KeyError, TypeError):
             raise self.error(f"element type {self.onnx.TensorProto.DataType.Name(onnx_type)} "
-                             "(graphc has float32, float64, int32, int64 and bool)") from None
+                             f"(graphc has {', '.join(d.name for d in ALL_DTYPES)})") from None
 
     def output_count(self) -> int:
         return len(self.node.output)

@@ -137,6 +137,19 @@ def test_random_numbers_are_not_exported():
         gc.onnx.export(lambda x: x + gc.random.uniform([3]), gc.TensorSpec([3]))
 
 
+def test_an_op_onnx_lacks_for_a_dtype_is_an_export_error_at_the_users_line(tmp_path):
+    def total(x):
+        return gc.reduce_sum(x * 2)  # ONNX's ReduceSum takes no uint8
+
+    with pytest.raises(ExportError, match=r"ONNX refuses the exported graph at graphc reduce_sum at .*ReduceSum"):
+        gc.onnx.export(total, gc.TensorSpec([None, 4], gc.uint8))
+    model = gc.onnx.export(lambda x: gc.cast(x, gc.float32) / 255.0, gc.TensorSpec([None, 4], gc.uint8),
+                           path=tmp_path / "scale.onnx")
+    assert model.graph.input[0].type.tensor_type.elem_type == 2  # UINT8 inputs themselves export
+    pixels = np.array([[0, 1, 128, 255]], np.uint8)
+    np.testing.assert_allclose(gc.onnx.load(tmp_path / "scale.onnx")(pixels).numpy(), pixels / np.float32(255))
+
+
 def test_calls_back_into_python_are_not_exported():
     with pytest.raises(ExportError, match="host_call.*runs without Python"):
         gc.onnx.export(lambda x: (gc.print(x), x * 2.0)[1], gc.TensorSpec([3]))
