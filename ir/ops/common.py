@@ -59,9 +59,38 @@ def int_list(value, what: str) -> list:
 
 
 def dtype_kind(x) -> DType:
-    """The dtype of an op input, or the weak type of a Python scalar."""
+    """The dtype of an op input, or the weak type of a Python scalar or of a (nested) list or tuple of
+    them (``[1.0, 2.0]`` is float32 by default and takes a tensor partner's dtype, as in TensorFlow)."""
+    if isinstance(x, (list, tuple)):
+        weak = _weak_type_of_list(x)
+        if weak is not None:
+            return weak
     t = type_of(x)
     return t.dtype if t is not None else weak_type_of(x)
+
+
+def kind_name(kind) -> str:
+    """A dtype's name, or ``Python floats`` (ints, bools) for the weak type of Python numbers."""
+    return kind.name if isinstance(kind, DType) else f"Python {kind.kind}s"
+
+
+def _weak_type_of_list(x):
+    """The widest weak type of the Python scalars in ``x`` (bool < int < float), or None when it holds
+    anything else (arrays, tensors, NumPy scalars) or nothing."""
+    stack, widest = [x], None
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (list, tuple)):
+            stack.extend(item)
+            continue
+        weak = weak_type_of(item)
+        if weak is None:
+            return None
+        widest = weak if widest is None or _WEAK_ORDER.index(weak.kind) > _WEAK_ORDER.index(widest.kind) else widest
+    return widest
+
+
+_WEAK_ORDER = ("bool", "int", "float")
 
 
 def shape_of(x) -> tuple:

@@ -10,7 +10,7 @@ from ..types import WEAK_INT, DType, int32, float16, float32, as_dtype
 from . import elementwise as ew
 from . import reduction as red
 from . import shape as sh
-from .common import cast_to, dtype_kind, promote, shape_of, user_op
+from .common import cast_to, dtype_kind, kind_name, promote, shape_of, user_op
 from .creation import range_
 from .state import stop_gradient
 
@@ -132,7 +132,7 @@ def one_hot(indices, depth, on_value=1.0, off_value=0.0, axis=-1, dtype=float32)
     depth = as_size(depth, "depth")
     kind = dtype_kind(indices)
     if not (kind.is_integer if isinstance(kind, DType) else kind is WEAK_INT):
-        got = kind.name if isinstance(kind, DType) else f"a Python {kind.kind}"
+        got = kind_name(kind)
         raise DTypeError(f"indices must be integers, got {got}")
     indices = ew.cast(indices, int32) if kind != int32 else indices
     hits = ew.equal(sh.expand_dims(indices, -1), range_(0, depth, 1, int32))

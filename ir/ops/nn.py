@@ -12,11 +12,11 @@ from __future__ import annotations
 from ..arguments import normalize_axes, normalize_axis
 from ..dispatch import name_scope
 from ..errors import DTypeError, ShapeError
-from ..types import DType, int32, int64
+from ..types import int32, int64
 from . import elementwise as ew
 from . import reduction as red
 from . import shape as sh
-from .common import cast_to, dtype_kind, promote, require, shape_of, unchanged, user_op
+from .common import cast_to, dtype_kind, kind_name, promote, require, shape_of, unchanged, user_op
 from .composite import max_shift, reduce_mean
 from .creation import range_
 from .indexing import gather
@@ -116,7 +116,7 @@ def sparse_softmax_cross_entropy_with_logits(labels, logits):
         logits = _float_logits(logits)
         kind = dtype_kind(labels)
         if kind not in (int32, int64):
-            got = kind.name if isinstance(kind, DType) else f"a Python {kind.kind}"
+            got = kind_name(kind)
             raise DTypeError(f"labels must be int32 or int64, got {got}")
         labels = unchanged(labels)
         label_shape, logits_shape = shape_of(labels), shape_of(logits)

@@ -256,3 +256,24 @@ def test_float_to_int32_either_truncates_a_representable_value_or_raises(values)
     else:
         with pytest.raises(gc.errors.DTypeError, match="int32"):
             converted(array, gc.int32)
+
+
+# -- Python lists of numbers are weakly typed, as Python numbers are (TensorFlow converts them so) ---------
+F32_TENSOR = np.array([1.0, 2.0], np.float32)
+
+
+@pytest.mark.parametrize("compute, expected", [
+    (lambda t: t + [1.0, 2.0], "float32"),                       # a float32 partner keeps float32
+    (lambda t: gc.cast(t, gc.float16) * [2.0, 3.0], "float16"),
+    (lambda t: gc.cast(t, gc.int32) + [3, 4], "int32"),
+    (lambda t: gc.reduce_sum([1.0, 2.0]) + t, "float32"),         # alone: float32, not NumPy's float64
+    (lambda t: gc.exp([[0.5], [1.0]]) * t, "float32"),
+    (lambda t: gc.maximum([1, 2], 1.5) * t, "float32"),
+    (lambda t: gc.where([True, False], [1, 2], [3, 4]), "int32"),
+    (lambda t: gc.cast(t, gc.float64) + [1.0, 2.0], "float64"),
+    (lambda t: t + np.array([1.0, 2.0]), "float64"),             # a NumPy array keeps its dtype
+])
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+def test_lists_of_python_numbers_take_the_partners_dtype(compute, expected, compiled):
+    run = gc.function(compute) if compiled else compute
+    assert run(gc.constant(F32_TENSOR)).dtype.name == expected
