@@ -15,7 +15,7 @@ from graphc.ir.errors import GraphcError, InvalidArgumentError
 from graphc.ir.graph import Graph
 from graphc.ir.location import Location, user_location
 from graphc.ir.ops import GraphFunction, call
-from graphc.ir.ops.host import raised_as_it_was
+from graphc.ir.ops.host import RaisedByHostFunction
 from graphc.ir.verify import verify
 
 from . import config, nest
@@ -393,8 +393,10 @@ class ConcreteFunction:
         if not dispatch.active_observers():
             return self._run_arrays([eager_array(t) for t in inputs], caller)
         try:
-            with raised_as_it_was():
+            try:  # (not a context manager: on the per-call path it cost 1.7 us of W4's 5.7)
                 results = self._call_recorded(inputs)
+            except RaisedByHostFunction as raised:  # a host function's own exception, as it was
+                raise raised.error from None
         except GraphcError as error:
             raise _called_from(error, caller, "called")
         return self._pack(results)
@@ -402,8 +404,10 @@ class ConcreteFunction:
     def _run_arrays(self, arrays: list, caller: Location | None):
         """Runs the compiled graph on the input arrays; returns the structured results."""
         try:
-            with raised_as_it_was():
+            try:
                 results = self.compiled().run(arrays)
+            except RaisedByHostFunction as raised:
+                raise raised.error from None
         except GraphcError as error:
             raise _called_from(error, caller or user_location(), "called")
         if self._returns_inputs:
