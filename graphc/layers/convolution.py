@@ -12,7 +12,7 @@ from graphc.ir.ops import conv as conv_ops
 from .. import initializers
 from .base import Layer
 from .kernel_bias import KernelBiasLayer
-from .pooling import data_format_of
+from .pooling import channels_moved_last, data_format_of
 from .serialization import register
 
 
@@ -22,7 +22,7 @@ def channels_last_call(compute, inputs, data_format: str):
     if data_format == "channels_last":
         return compute(inputs)
     rank = len(inputs.shape)
-    outputs = compute(ops.transpose(inputs, [0, *range(2, rank), 1]))
+    outputs = compute(channels_moved_last(inputs))
     return ops.transpose(outputs, [0, rank - 1, *range(1, rank - 1)])
 
 

@@ -11,7 +11,7 @@ from .. import activations, nn
 from .. import random as gc_random
 from .base import Layer
 from .kernel_bias import KernelBiasLayer
-from .pooling import data_format_of
+from .pooling import channels_moved_last, data_format_of
 from .serialization import register
 
 
@@ -66,7 +66,7 @@ class Flatten(Layer):
 
     def call(self, inputs):
         if self.data_format == "channels_first" and len(inputs.shape) > 2:
-            inputs = ops.transpose(inputs, [0, *range(2, len(inputs.shape)), 1])
+            inputs = channels_moved_last(inputs)
         rest = inputs.shape[1:]
         if any(d is None for d in rest):
             raise ShapeError(f"Flatten needs every dimension but the batch known, got {inputs.shape}")

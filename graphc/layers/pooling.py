@@ -19,6 +19,11 @@ def data_format_of(value, layer: str) -> str:
     return value
 
 
+def channels_moved_last(x):
+    """Channels-first ``x`` ([batch, channels, ...]) with its channels moved to the last axis."""
+    return ops.transpose(x, [0, *range(2, len(x.shape)), 1])
+
+
 class _GlobalPooling(Layer):
     spatial_rank = 2
     reduce = None  # the reduction over the spatial axes
