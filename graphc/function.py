@@ -94,6 +94,15 @@ class Function:
         self._instances: dict[int, Function] = {}
         self.trace_count = 0
 
+    def _arguments(self, func) -> tuple:
+        """The constructor's arguments for a Function of ``func`` with this one's options."""
+        return func, self._input_signature, self._reduce_retracing, self._backend, self._eager, self.name, self._autograph
+
+    def __reduce__(self):
+        """Pickled, a Function is its Python function and options, without traces: a copy in another
+        process traces anew (``gc.distribute`` sends functions to its workers so)."""
+        return Function, self._arguments(self.python_function)
+
     def __get__(self, instance, owner=None):
         """``instance.method``: a Function of its own per instance, so each has its own traces."""
         if instance is None:
@@ -101,10 +110,7 @@ class Function:
         with self._lock:
             bound = self._instances.get(id(instance))
             if bound is None:
-                bound = Function(
-                    _weak_method(self.python_function, instance), self._input_signature, self._reduce_retracing,
-                    self._backend, self._eager, self.name, self._autograph,
-                )
+                bound = Function(*self._arguments(_weak_method(self.python_function, instance)))
                 if self._autograph:
                     bound._converted = _weak_method(self._traced_function(), instance)
                 self._instances[id(instance)] = bound

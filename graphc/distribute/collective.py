@@ -39,20 +39,22 @@ def combine(op: str, parts: list[list[np.ndarray]], weights: list[list[float]] |
 
 class AllReduceGroup:
     """The rendezvous of ``size`` replicas (a Ray async actor): ``all_reduce(key, rank, op, leaves,
-    weights)`` returns when every rank has given its leaves (and their weights) for ``key``."""
+    weights)`` returns when every rank has given its leaves (and their weights) for ``key``; a rank
+    with nothing to add (no examples in an evaluation step) gives None leaves."""
 
     def __init__(self, size: int):
         self.size = size
         self.pending: dict = {}
 
-    async def all_reduce(self, key, rank: int, op: str, leaves: list, weights: list | None = None):
+    async def all_reduce(self, key, rank: int, op: str, leaves: list | None, weights: list | None = None):
         entry = self.pending.setdefault(key, {"parts": {}, "weights": {}, "done": asyncio.Event(), "result": None,
                                               "served": 0})
         entry["parts"][rank], entry["weights"][rank] = leaves, weights
-        if len(entry["parts"]) == self.size:
-            weighted = weights is not None
-            entry["result"] = combine(op, [entry["parts"][r] for r in range(self.size)],
-                                      [entry["weights"][r] for r in range(self.size)] if weighted else None)
+        if len(entry["parts"]) == self.size:  # the ranks that gave None take part without leaves
+            ranks = [r for r in range(self.size) if entry["parts"][r] is not None]
+            weighted = bool(ranks) and entry["weights"][ranks[0]] is not None
+            entry["result"] = combine(op, [entry["parts"][r] for r in ranks],
+                                      [entry["weights"][r] for r in ranks] if weighted else None)
             entry["done"].set()
         await entry["done"].wait()
         entry["served"] += 1

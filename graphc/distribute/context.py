@@ -2,9 +2,9 @@
 that needs no Ray, so that ``gc.Model`` can ask it at construction.
 
 ``strategy.scope()`` makes the strategy current; a ``gc.Model`` made then remembers it, and its
-``fit`` runs on the strategy. On a worker, ``get_replica_context()`` is the replica running
-``strategy.run``'s function (its id and ``all_reduce``); on the driver it is the default context
-of one replica, as in TensorFlow.
+``fit``, ``evaluate`` and ``predict`` run on the strategy. On a worker, ``get_replica_context()`` is
+the replica running ``strategy.run``'s function or a ``fit`` step (its id and ``all_reduce``); on
+the driver it is the default context of one replica, as in TensorFlow.
 """
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ import numpy as np
 from graphc.ir.errors import InvalidArgumentError
 
 from .. import nest
-from ..tracing import current_trace
+from ..custom_gradient import custom_gradient
+from ..script_ops import numpy_function
+from ..tracing import TensorSpec
 
 _STRATEGY = contextvars.ContextVar("graphc_distribute_strategy", default=None)
 _REPLICA = contextvars.ContextVar("graphc_distribute_replica", default=None)
@@ -63,24 +65,71 @@ def has_strategy() -> bool:
 
 
 class ReplicaContext:
-    """The replica a function of ``strategy.run`` runs on. ``all_reduce(op, value)`` combines a
-    structure of tensors or arrays across every replica (each replica must call it, in the same
-    order); ``value`` comes back as NumPy arrays, identical on every replica."""
+    """The replica a function of ``strategy.run`` (or a step of ``fit``) runs on. ``all_reduce(op,
+    value)`` combines a structure of tensors across every replica (each replica must call it, in the
+    same order), eagerly or inside ``gc.function``; the result is identical on every replica.
 
-    def __init__(self, replica_id: int, num_replicas: int, reducer=None):
+    ``gradient_weight`` is this replica's weight in the sum of the replicas' losses: 1 in
+    ``strategy.run`` (TensorFlow's convention: each replica's loss is already divided by the global
+    batch size and the gradients are summed), the replica's share of the global batch in ``fit``
+    (whose replicas average per-replica mean losses)."""
+
+    def __init__(self, replica_id: int, num_replicas: int, reducer=None, gradient_weight: float = 1.0):
         self.replica_id_in_sync_group = replica_id
         self.num_replicas_in_sync = num_replicas
-        self._reducer = reducer  # (op, list of arrays) -> list of arrays, across the replicas
+        self.gradient_weight = gradient_weight
+        self._reducer = reducer  # (op, list of arrays, list of weights or None) -> list of arrays, across the replicas
 
     def all_reduce(self, reduce_op_, value):
+        """``value``'s tensors summed (``"SUM"``) or averaged (``"MEAN"``) over the replicas. Inside a
+        ``gc.function`` the exchange is a host call that runs on every call of the compiled function.
+        Gradients flow through it as in TensorFlow: the gradient of a replica's input is the
+        all-reduce (the same op) of the results' gradients of every replica."""
         op = reduce_op(reduce_op_)
-        if current_trace() is not None:
-            raise InvalidArgumentError("all_reduce inside a gc.function: the replicas exchange values through Ray, "
-                                       "eagerly; call it (and optimizer.apply_gradients in strategy.run) outside gc.function")
-        leaves = [np.asarray(v.numpy() if hasattr(v, "numpy") else v) for v in nest.flatten(value)]
         if self._reducer is None:  # one replica: the sum and the mean of one value are the value
-            return nest.pack_as(value, leaves)
-        return nest.pack_as(value, self._reducer(op, leaves))
+            return value
+        leaves = nest.flatten(value)
+        return nest.pack_as(value, _differentiable_all_reduce(op, leaves) if leaves else [])
+
+    def exchange(self, op: str, arrays, weighted: bool) -> list[np.ndarray]:
+        """The replicas' ``arrays`` combined by ``op``; ``weighted``: a gradient, so each replica's part
+        is weighted by its ``gradient_weight`` and the result divided by this replica's."""
+        arrays = [np.asarray(a) for a in arrays]
+        if not weighted:
+            return self._reducer(op, arrays, None)
+        weight = self.gradient_weight
+        combined = self._reducer(op, arrays, [weight] * len(arrays))
+        if weight == 0:  # a replica without examples: its own gradients are weighted out anyway
+            return [np.zeros_like(c) for c in combined]
+        return [np.asarray(c / weight, dtype=c.dtype) for c in combined]
+
+
+def _differentiable_all_reduce(op: str, leaves: list) -> list:
+    """``leaves`` all-reduced by one host call, with TensorFlow's gradient (the all-reduce of the
+    cotangents); eagerly the host call simply runs."""
+    @custom_gradient
+    def all_reduce(*values):
+        def gradient(*cotangents):
+            return _host_exchange(op, cotangents, weighted=True)
+
+        return _host_exchange(op, values, weighted=False), gradient
+
+    results = all_reduce(*leaves)
+    return list(results) if isinstance(results, (list, tuple)) else [results]
+
+
+def _host_exchange(op: str, values, weighted: bool) -> list:
+    """One host call exchanging ``values`` with the other replicas. The call looks up the replica
+    context when it runs, not when it is traced: a compiled step is reused by later steps, whose
+    exchanges have their own keys (and, in ``fit``, their own weights)."""
+    specs = []
+    for value in values:
+        if any(d is None for d in value.shape):
+            raise InvalidArgumentError(f"all_reduce: a value of shape {value.shape} has a dimension of unknown size; "
+                                       "a compiled exchange needs every size when it is traced")
+        specs.append(TensorSpec(value.shape, value.dtype))
+    return numpy_function(lambda *arrays: get_replica_context().exchange(op, arrays, weighted), list(values), specs,
+                          name="all_reduce")
 
 
 @contextlib.contextmanager

@@ -18,15 +18,18 @@ from __future__ import annotations
 import io
 import itertools
 import time
+import weakref
 
 from graphc.ir.arguments import arguments_of, as_int
 from graphc.ir.errors import InvalidArgumentError
 
 from .. import config, optimizers
+from ..function import Function
 from ..variables import Variable
 from .collective import start_group
 from . import training
 from .context import reduce_op, strategy_scope
+from .inference_steps import ReplicatedInference
 from .replicas import model_spec, restore_state, state_files
 from .runtime import WorkerLost, connect, require_ray, user_error, wait_placed, worker_died
 from .values import DistributedDataset, PerReplica, reduce_values
@@ -66,6 +69,8 @@ class RayStrategy:
         self.group = None
         self.replicas_ahead = False  # strategy.run changed the replicas; the driver's models are stale
         self._calls = itertools.count()
+        self._function_tokens: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # gc.Function -> its number
+        self._function_numbers = itertools.count()
 
     @property
     def num_replicas_in_sync(self) -> int:
@@ -195,6 +200,11 @@ class RayStrategy:
         ``Model.fit`` calls this with its batches. See ``graphc.distribute.training``."""
         return training.ReplicatedSteps(self, model, train)
 
+    def inference(self, model) -> ReplicatedInference:
+        """The test and predict steps of ``model.evaluate``/``predict`` (of a model made in the scope)
+        on the replicas; see ``graphc.distribute.inference_steps``."""
+        return ReplicatedInference(self, model)
+
     # -- custom training loops -----------------------------------------------------------------------------
     def run(self, fn, args=(), kwargs=None) -> PerReplica:
         """Calls ``fn(*args, **kwargs)`` on every replica, as ``tf.distribute.Strategy.run``: a
@@ -241,6 +251,11 @@ class RayStrategy:
                 return ("optimizer", index)
         if isinstance(value, optimizers.Optimizer):
             return ("standalone_optimizer", id(value), optimizers.serialize(value))
+        if isinstance(value, Function):  # sent once per worker and kept there, so it traces once
+            token = self._function_tokens.get(value)
+            if token is None:
+                token = self._function_tokens[value] = next(self._function_numbers)
+            return ("function", token, self._pickle(value.__reduce__()[1]))
         if isinstance(value, Variable):
             raise InvalidArgumentError(
                 f"run: the function uses variable {value.name!r}, which belongs to no model made in strategy.scope(); "

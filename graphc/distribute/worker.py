@@ -20,7 +20,7 @@ from graphc.ir.errors import InvalidArgumentError
 
 from .. import config, nest, optimizers
 from .. import random as gc_random
-from ..function import function
+from ..function import Function, function
 from .context import ReplicaContext, get_replica_context, replica_scope
 from .replicas import build_model, restore_state, state_files
 
@@ -45,15 +45,16 @@ class GradientRecorder:
 class AllReducingOptimizer:
     """A replica's optimizer inside ``strategy.run``: ``apply_gradients`` first sums the gradients
     across the replicas (as TensorFlow's optimizers do in a replica context), so losses are scaled
-    by the global batch size. It runs eagerly (the sum is a Ray call)."""
+    by the global batch size; eagerly or inside ``gc.function`` (the sum is then a host call)."""
 
     def __init__(self, optimizer):
         self.optimizer = optimizer
 
     def apply_gradients(self, grads_and_vars, name=None):
         pairs = list(grads_and_vars)
-        grads = get_replica_context().all_reduce("SUM", [g for g, _ in pairs])
-        return self.optimizer.apply_gradients(zip(grads, [v for _, v in pairs]), name=name)
+        given = [i for i, (g, _) in enumerate(pairs) if g is not None]
+        summed = dict(zip(given, get_replica_context().all_reduce("SUM", [pairs[i][0] for i in given])))
+        return self.optimizer.apply_gradients([(summed.get(i), v) for i, (_, v) in enumerate(pairs)], name=name)
 
     minimize = optimizers.Optimizer.minimize
 
@@ -73,6 +74,10 @@ class _ReplicaUnpickler(pickle.Unpickler):
 
     def persistent_load(self, pid):
         kind, index = pid[0], pid[1]
+        if kind == "function":
+            if index not in self.worker.functions:
+                self.worker.functions[index] = Function(*_ReplicaUnpickler(pid[2], self.worker).load())
+            return self.worker.functions[index]
         if kind == "model":
             return self.worker.models[index]
         if kind == "optimizer":
@@ -92,6 +97,8 @@ class Worker:
         self.steps: dict = {}
         self.standalone: dict = {}
         self.pending_metrics: dict = {}
+        self.functions: dict = {}  # the gc.Functions strategy.run sent, by the driver's token
+        self.exchanges: dict = {}  # per model: the exchanges its last step's compiled function made
         self.ensure_models(specs, states)
 
     def ensure_models(self, specs: list, states: list | None) -> None:
@@ -168,9 +175,13 @@ class Worker:
         model.optimizer = recorder
         gradients, apply = self._step_functions(index)
         if shard is not None:
-            _, grads = gradients(shard)
+            exchanges = []
+            with replica_scope(ReplicaContext(self.rank, self.size, self._keyed_reducer(key, exchanges), weight)):
+                _, grads = gradients(shard)
+            self.exchanges[index] = exchanges
             grads = [np.asarray(g.numpy()) for g in grads]
         elif recorder.pairs:
+            self._take_part_without_examples(key, self.exchanges[index])
             grads = [np.zeros(v.shape, v.dtype.numpy) for _, v in recorder.pairs]
         else:
             raise InvalidArgumentError("a replica got no examples before its first step: make the first global "
@@ -194,6 +205,25 @@ class Worker:
         logs = self._global_metrics(model, metric_vars, totals) if self.rank == 0 else None
         return logs, (self.digest(index) if check else None)
 
+    def _keyed_reducer(self, key, log: list):
+        """The reducer of the exchanges inside one step's compiled function (SyncBatchNormalization's
+        statistics and their gradients): keyed by the step and their order, and logged."""
+        counter = iter(range(1 << 62))
+
+        def reducer(op, leaves, weights):
+            log.append((op, [(leaf.shape, leaf.dtype) for leaf in leaves], weights is not None))
+            return self.group_reduce((key, "in-graph", next(counter)), op, leaves, weights)
+
+        return reducer
+
+    def _take_part_without_examples(self, key, exchanges: list) -> None:
+        """A replica without examples in this step still takes part in the exchanges the other
+        replicas' compiled steps make (as logged at its last step), with zeros of weight 0: otherwise
+        they would wait for it forever."""
+        for number, (op, specs, weighted) in enumerate(exchanges):
+            zeros = [np.zeros(shape, dtype) for shape, dtype in specs]
+            self.group_reduce((key, "in-graph", number), op, zeros, [0.0] * len(zeros) if weighted else None)
+
     def _global_metrics(self, model, metric_vars, totals) -> dict:
         """The metrics' results over every replica's examples: this replica's metric states swapped
         for the sums over the replicas (Keras's metrics keep sums and counts), then put back."""
@@ -205,6 +235,25 @@ class Worker:
         finally:
             for variable, value in zip(metric_vars, local):
                 variable.assign(value)
+
+    # -- evaluate and predict ----------------------------------------------------------------------------
+    def test_step(self, index: int, shard, key):
+        """The model's test step on this replica's ``shard`` (None: no examples this step); the
+        metrics over every replica's examples so far (on the chief; None elsewhere)."""
+        model = self.models[index]
+        if shard is not None:
+            model.make_test_function()(shard)
+        # a replica without examples this step still adds what its earlier steps counted; one that has
+        # not run a step yet may lack the metrics' variables (the first step makes them): nothing to add
+        metric_vars = [v for m in model.metrics for v in m.variables]
+        states = [np.asarray(v.numpy()) for v in metric_vars]
+        (total,) = self.group_reduce(key, "SUM", [_flatten(states)] if metric_vars else None)
+        return self._global_metrics(model, metric_vars, _unflatten(total, states)) if self.rank == 0 else None
+
+    def predict_step(self, index: int, shard):
+        """The model's outputs for ``shard``, as NumPy arrays."""
+        outputs = self.models[index].make_predict_function()(shard)
+        return nest.map_structure(lambda t: np.asarray(t.numpy()), outputs)
 
     def reset_metrics(self, index: int) -> None:
         self.models[index].reset_metrics()
@@ -221,8 +270,8 @@ class Worker:
         fn, args, kwargs = _ReplicaUnpickler(payload, self).load()
         counter = iter(range(1 << 62))
 
-        def reducer(op, leaves):
-            return self.group_reduce(("run", call_id, next(counter)), op, leaves)
+        def reducer(op, leaves, weights):
+            return self.group_reduce(("run", call_id, next(counter)), op, leaves, weights)
 
         with replica_scope(ReplicaContext(self.rank, self.size, reducer)):
             result = fn(*args, **kwargs)

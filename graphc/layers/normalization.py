@@ -1,12 +1,15 @@
 """Normalization layers: ``BatchNormalization``, ``LayerNormalization``, ``GroupNormalization``."""
 from __future__ import annotations
 
+import numpy as np
+
 from graphc.ir import ops
 from graphc.ir.arguments import as_int, normalize_axes
 from graphc.ir.ops import nn as nn_ops
-from graphc.ir.errors import ShapeError
+from graphc.ir.errors import InvalidArgumentError, ShapeError
 
 from .. import initializers, regularizers
+from ..distribute.context import get_replica_context
 from .base import Layer
 from .serialization import register
 
@@ -16,14 +19,23 @@ class BatchNormalization(Layer):
     """Normalizes over the batch (and every axis but ``axis``): with the batch's statistics while
     training, which also updates the moving mean and variance (non-trainable weights:
     ``moving = moving * momentum + batch * (1 - momentum)``), with the moving statistics otherwise. A
-    layer set ``trainable = False`` always uses the moving statistics (as Keras)."""
+    layer set ``trainable = False`` always uses the moving statistics (as Keras).
+
+    ``synchronized=True`` (Keras 3's argument): under a ``gc.distribute`` strategy, the statistics
+    while training are those of the global batch, all-reduced across the replicas at each step
+    (mean and variance from the sums of ``x`` and ``x**2``, as Keras computes them), so N replicas
+    train as one process on their combined batch; in one process it is the ordinary layer."""
 
     supports_masking = True
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones", moving_mean_initializer="zeros",
-                 moving_variance_initializer="ones", beta_regularizer=None, gamma_regularizer=None, **kwargs):
+                 moving_variance_initializer="ones", beta_regularizer=None, gamma_regularizer=None,
+                 synchronized=False, **kwargs):
         super().__init__(**kwargs)
+        if not isinstance(synchronized, bool):
+            raise InvalidArgumentError(f"layer {self.name!r}: synchronized must be True or False, got {synchronized!r}")
+        self.synchronized = synchronized
         self.axis, self.momentum, self.epsilon = as_int(axis, "axis"), float(momentum), float(epsilon)
         self.center, self.scale = center, scale
         self.beta_initializer = initializers.get(beta_initializer)
@@ -55,7 +67,7 @@ class BatchNormalization(Layer):
         reduce_axes = [a for a in range(rank) if a != axis]
         broadcast = [1 if a != axis else -1 for a in range(rank)]
         if training and self.trainable:
-            mean, variance = nn_ops.moments(inputs, reduce_axes)
+            mean, variance = self._batch_moments(inputs, reduce_axes)
             for moving, batch in ((self.moving_mean, mean), (self.moving_variance, variance)):
                 moving.assign(ops.add(ops.multiply(moving, self.momentum), ops.multiply(batch, 1.0 - self.momentum)))
         else:
@@ -64,10 +76,25 @@ class BatchNormalization(Layer):
                                        for v in (mean, variance, self.beta, self.gamma))
         return nn_ops.batch_normalization(inputs, mean, variance, beta, gamma, self.epsilon)
 
+    def _batch_moments(self, inputs, reduce_axes):
+        """The batch's mean and variance: this replica's, or with ``synchronized`` the global batch's."""
+        replica = get_replica_context()
+        if not self.synchronized or replica.num_replicas_in_sync == 1:
+            return nn_ops.moments(inputs, reduce_axes)
+        x = inputs
+        dims = [inputs.shape[a] for a in reduce_axes]
+        count = (ops.reduce_sum(ops.ones_like(x), reduce_axes) if None in dims
+                 else ops.fill([int(inputs.shape[self.axis % len(inputs.shape)])], float(np.prod(dims)), x.dtype))
+        total, total_squares, count = replica.all_reduce(
+            "SUM", [ops.reduce_sum(x, reduce_axes), ops.reduce_sum(ops.square(x), reduce_axes), count])
+        mean = ops.divide(total, count)
+        variance = ops.maximum(ops.subtract(ops.divide(total_squares, count), ops.square(mean)), 0.0)
+        return mean, variance
+
     def get_config(self):
         return super().get_config() | {
             "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
-            "center": self.center, "scale": self.scale,
+            "center": self.center, "scale": self.scale, "synchronized": self.synchronized,
             "beta_initializer": initializers.serialize(self.beta_initializer),
             "gamma_initializer": initializers.serialize(self.gamma_initializer),
             "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),

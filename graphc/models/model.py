@@ -323,19 +323,27 @@ class Model(Layer):
         logs = self._run_test(data, callbacks_module.Progbar(data.steps, verbose) if verbose else None, callbacks)
         if return_dict:
             return logs
-        values = [logs[name] for name in self.metrics_names if name in logs]
+        # in the metrics' order, then the rest by name (as Keras: the metrics of a model evaluated on a
+        # strategy's replicas exist there, not here)
+        names = [name for name in self.metrics_names if name in logs]
+        values = [logs[name] for name in names + sorted(set(logs) - set(names))]
         return values[0] if len(values) == 1 else values
 
+    def _inference(self):
+        """Where test and predict steps run: here, or on the replicas of the model's strategy."""
+        return LocalInference(self) if self._distribute_strategy is None else self._distribute_strategy.inference(self)
+
     def _run_test(self, data: Batches, bar, callbacks=None) -> dict:
-        test_function = self.make_test_function()
+        steps = self._inference()
         cbs = callbacks_module.CallbackList(callbacks or [], self, {"steps": data.steps})
         self.reset_metrics()
+        steps.begin_test()
         cbs.on_test_begin({})
         logs: dict = {}
         step = 0
         for step, batch in enumerate(data.epoch(), 1):
             cbs.on_test_batch_begin(step - 1, {})
-            logs = _floats(test_function(batch))
+            logs = _floats(steps.test(batch))
             cbs.on_test_batch_end(step - 1, logs)
             if bar is not None:
                 bar.update(step, logs)
@@ -348,14 +356,14 @@ class Model(Layer):
         """The model's outputs for ``x`` (arrays, tensors or a dataset), batch by batch, as NumPy arrays."""
         with arguments_of("predict"):
             data = Batches(x, None, None, batch_size, False, positive_or_none(steps, "steps"))
-        predict_function = self.make_predict_function()
+        steps = self._inference()
         cbs = callbacks_module.CallbackList(callbacks or [], self, {"steps": data.steps})
         cbs.on_predict_begin({})
         outputs = []
         for step, batch in enumerate(data.epoch()):
             cbs.on_predict_batch_begin(step, {})
-            result = predict_function(batch)
-            outputs.append(nest.map_structure(lambda t: np.asarray(t.numpy()), result))
+            result = steps.predict(batch)
+            outputs.append(result)
             cbs.on_predict_batch_end(step, {"outputs": result})
         cbs.on_predict_end({})
         if not outputs:
@@ -423,6 +431,24 @@ class _Steps:
 
     def end_epoch(self) -> None:
         pass
+
+
+class LocalInference:
+    """The test and predict steps of ``evaluate`` and ``predict`` in this process (a strategy
+    supplies its own: ``begin_test``, ``test(batch)`` returning the logs, ``predict(batch)``
+    returning NumPy outputs)."""
+
+    def __init__(self, model: Model):
+        self.model = model
+
+    def begin_test(self) -> None:
+        pass
+
+    def test(self, batch) -> dict:
+        return self.model.make_test_function()(batch)
+
+    def predict(self, batch):
+        return nest.map_structure(lambda t: np.asarray(t.numpy()), self.model.make_predict_function()(batch))
 
 
 def _tensor(x):

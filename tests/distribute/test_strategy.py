@@ -77,9 +77,11 @@ def test_reduce_against_numpy(strategy):
         strategy.reduce("SUM", value, axis=2)
 
 
-def test_a_custom_training_loop_matches_one_process(strategy):
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "gc.function"])
+def test_a_custom_training_loop_matches_one_process(strategy, compiled):
     """TensorFlow's pattern: the loss divided by the global batch size, apply_gradients sums the
-    replicas' gradients; the result is the one-process step on the global batch."""
+    replicas' gradients; the result is the one-process step on the global batch. Compiled, the
+    whole step (forward, backward, the sum across replicas, the update) is one gc.function."""
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(48, 5)).astype(np.float32), rng.normal(size=(48, 1)).astype(np.float32)
     global_batch = 16
@@ -97,7 +99,7 @@ def test_a_custom_training_loop_matches_one_process(strategy):
             grads = tape.gradient(loss, model.trainable_variables)
             optimizer.apply_gradients(zip(grads, model.trainable_variables))
             return loss
-        return step
+        return gc.function(step) if compiled else step
 
     single, single_optimizer = make()
     single_step = step_of(single, single_optimizer)

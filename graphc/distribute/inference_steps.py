@@ -1,0 +1,44 @@
+"""``Model.evaluate`` and ``Model.predict`` (and ``fit``'s validation) of a model made in a
+``RayStrategy``'s scope, on its replicas: each global batch is cut into one part per replica and
+each replica runs the model's compiled test or predict step on its part. ``evaluate``'s logs are
+the metrics over every replica's examples (the replicas' metric states summed by the all-reduce,
+the result computed on the chief, as in ``fit``); ``predict`` returns the parts' outputs in input
+order. The replicas first take the driver's weights, so they evaluate the model the user holds."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from .. import nest
+from .values import split_batch
+
+
+class ReplicatedInference:
+    """The test and predict steps of one ``evaluate`` or ``predict`` of ``model`` on ``strategy``'s
+    replicas (the interface of ``graphc.models.model.LocalInference``)."""
+
+    def __init__(self, strategy, model):
+        strategy.start()
+        strategy.sync_models()
+        self.strategy, self.index = strategy, strategy.index_of(model)
+        strategy.push(self.index)
+        self.keys = itertools.count()
+
+    def begin_test(self) -> None:
+        self.strategy.get([w.reset_metrics.remote(self.index) for w in self.strategy.workers])
+
+    def test(self, batch) -> dict:
+        strategy = self.strategy
+        strategy.ensure_group()
+        parts, _ = split_batch(batch, strategy.num_workers)
+        key = ("evaluate", id(self), next(self.keys))
+        return strategy.get([w.test_step.remote(self.index, part, key) for w, part in zip(strategy.workers, parts)])[0]
+
+    def predict(self, batch):
+        strategy = self.strategy
+        parts, _ = split_batch(batch, strategy.num_workers)
+        outputs = strategy.get([w.predict_step.remote(self.index, part)
+                                for w, part in zip(strategy.workers, parts) if part is not None])
+        leaves = [nest.flatten(output) for output in outputs]
+        return nest.pack_as(outputs[0], [np.concatenate(pieces) for pieces in zip(*leaves)])

@@ -1,0 +1,115 @@
+"""Exchanges between replicas inside compiled code: ``all_reduce`` in a ``gc.function`` run by
+``strategy.run`` (a host call on every call), its gradient (TensorFlow's rule: the all-reduce of the
+results' gradients), and ``BatchNormalization(synchronized=True)``, whose statistics are the global
+batch's, so that replicas train as one process even with BatchNorm in the model."""
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc import layers as L
+
+PARTS = gc.distribute.PerReplica([np.array([1.0, 2.0, 3.0], np.float32), np.array([10.0, 20.0, 40.0], np.float32)])
+SCALES = gc.distribute.PerReplica([np.float32(2.0), np.float32(-3.0)])
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["gc.function", "eager"])
+def test_all_reduce_in_a_function_each_call_exchanges_anew(strategy, compiled):
+    def exchange(x, scale):
+        context = gc.distribute.get_replica_context()
+        return context.all_reduce("SUM", x * scale), context.all_reduce("MEAN", {"m": x + scale})["m"]
+
+    fn = gc.function(exchange) if compiled else exchange
+    for call in range(3):  # a compiled exchange is reused: each call must take part in a new one
+        offset = gc.distribute.PerReplica([v + call for v in PARTS.values])
+        results = strategy.experimental_local_results(strategy.run(fn, args=(offset, SCALES)))
+        a, b = (np.asarray(v) for v in offset.values)
+        total, mean = a * 2.0 - b * 3.0, ((a + 2.0) + (b - 3.0)) / 2
+        for summed, averaged in results:
+            np.testing.assert_allclose(np.asarray(summed), total, rtol=1e-6)
+            np.testing.assert_allclose(np.asarray(averaged), mean, rtol=1e-6)
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["gc.function", "eager"])
+def test_the_gradient_of_all_reduce_is_the_all_reduce_of_the_gradients(strategy, compiled):
+    """Replica r computes y = sum_r' x_r' and its loss sum(y * c_r); the replicas' total loss has
+    gradient sum_r' c_r' for every x_r (a replica's own tape sees only its c_r without the rule)."""
+
+    def gradient(x, c):
+        x = gc.convert_to_tensor(x)
+        with gc.GradientTape() as tape:
+            tape.watch(x)
+            y = gc.distribute.get_replica_context().all_reduce("SUM", gc.square(x))
+            loss = gc.reduce_sum(y * c)
+        return tape.gradient(loss, x)
+
+    fn = gc.function(gradient) if compiled else gradient
+    results = strategy.experimental_local_results(strategy.run(fn, args=(PARTS, SCALES)))
+    c_total = sum(float(c) for c in SCALES.values)
+    for x, grad in zip(PARTS.values, results):
+        np.testing.assert_allclose(np.asarray(grad), 2 * x * c_total, rtol=1e-6)
+
+
+def _bn_cnn(synchronized: bool):
+    """The digits CNN with BatchNormalization after each convolution (whose biases it would cancel:
+    their gradients are rounding noise, so the convolutions have none)."""
+    return gc.Sequential([
+        gc.Input(shape=(8, 8, 1)), L.Conv2D(8, 3, padding="same", use_bias=False),
+        L.BatchNormalization(synchronized=synchronized), L.Activation("relu"), L.MaxPool2D(2),
+        L.Conv2D(16, 3, padding="same", use_bias=False),
+        L.BatchNormalization(momentum=0.9, synchronized=synchronized), L.Activation("relu"), L.MaxPool2D(2),
+        L.Flatten(), L.Dense(10),
+    ])
+
+
+def _compiled(make, run_eagerly=False):
+    gc.random.set_seed(11)
+    model = make()
+    model.compile(optimizer=gc.optimizers.Adam(3e-3), loss=gc.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"], run_eagerly=run_eagerly)
+    return model
+
+
+def _relative_difference(a, b) -> float:
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(a)), 1e-30))
+
+
+def test_synchronized_batchnorm_trains_two_replicas_as_one_process(strategy, digits):
+    """2 workers x 32 with synchronized BatchNorm = 1 process x 64 with BatchNorm, weights and moving
+    statistics (1e-5); per-replica BatchNorm does not (the check can fail)."""
+    x, y = digits
+    x, y = x[:640].reshape(-1, 8, 8, 1), y[:640]
+    single = _compiled(lambda: _bn_cnn(False))
+    single.fit(x, y, batch_size=64, epochs=1, shuffle=False, verbose=0)
+    differences = {}
+    for synchronized in (True, False):
+        with strategy.scope():
+            model = _compiled(lambda: _bn_cnn(synchronized))
+        model.fit(x, y, batch_size=64, epochs=1, shuffle=False, verbose=0)
+        differences[synchronized] = max(_relative_difference(a, b)
+                                        for a, b in zip(single.get_weights(), model.get_weights()))
+    assert differences[True] <= 1e-5, differences
+    assert differences[False] > 1e-3, differences
+
+
+def test_synchronized_batchnorm_with_a_replica_without_examples_and_run_eagerly(strategy, digits):
+    """A last global batch of one example: the replica without examples still takes part in the
+    other's exchanges (else it would wait forever); the step is the one-example step of one process.
+    Also with run_eagerly, where the exchanges are Ray calls between ops."""
+    x, y = digits
+    x, y = x[:65].reshape(-1, 8, 8, 1), y[:65]
+    single = _compiled(lambda: _bn_cnn(False))
+    single.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    for run_eagerly in (False, True):
+        with strategy.scope():
+            model = _compiled(lambda: _bn_cnn(True), run_eagerly=run_eagerly)
+        model.fit(gc.data.Dataset.from_tensor_slices((x, y)).batch(16), epochs=1, verbose=0)
+        for a, b in zip(single.get_weights(), model.get_weights()):
+            assert _relative_difference(a, b) <= 1e-5
+
+
+def test_synchronized_is_checked_and_saved():
+    with pytest.raises(gc.errors.InvalidArgumentError, match="synchronized must be True or False"):
+        L.BatchNormalization(synchronized="yes")
+    layer = L.BatchNormalization(synchronized=True)
+    assert layer.get_config()["synchronized"] is True
+    assert L.BatchNormalization.from_config(layer.get_config()).synchronized is True
