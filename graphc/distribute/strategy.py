@@ -22,9 +22,11 @@ import weakref
 
 from graphc.ir.arguments import arguments_of, as_int
 from graphc.ir.errors import InvalidArgumentError
+from graphc.ir.location import user_line
 
 from .. import config, optimizers
 from ..function import Function
+from ..tracing import current_trace
 from ..variables import Variable
 from .collective import start_group
 from . import training
@@ -215,6 +217,13 @@ class RayStrategy:
         replicas' results as a ``PerReplica`` (tensors as NumPy arrays)."""
         if not callable(fn):
             raise InvalidArgumentError(f"run: fn must be callable, got {type(fn).__name__}")
+        if current_trace() is not None:
+            raise InvalidArgumentError(
+                "strategy.run inside a gc.function on the driver: the replicas are Ray worker processes, which the "
+                "driver's graph cannot contain. Compile the replica's step instead, strategy.run(gc.function(step), "
+                "args=...): each worker then compiles forward, backward, the all-reduce and the update into one step",
+                location=user_line(),
+            )
         kwargs = dict(kwargs or {})
         self.start()
         if not self.replicas_ahead:

@@ -145,6 +145,19 @@ def test_run_refuses_variables_outside_the_scope(strategy):
         strategy.run(lambda: stray + 1)
 
 
+def test_run_inside_a_driver_function_names_the_compiled_alternative(strategy):
+    """TensorFlow's idiom wraps strategy.run in a tf.function; graphc's replicas are other
+    processes, so the driver's trace cannot hold them: the error says what compiles instead."""
+
+    @gc.function
+    def distributed_step(x):
+        return strategy.run(lambda v: v * 2, args=(x,))
+
+    with pytest.raises(InvalidArgumentError, match=r"strategy.run\(gc.function\(step\)") as error:
+        distributed_step(np.ones(3, np.float32))
+    assert "test_strategy.py" in str(error.value)  # the user's line
+
+
 def test_the_sync_check_catches_replicas_that_differ(strategy, digits):
     """A layer counting with per-replica random draws (an integer state, not averaged): the
     replicas' variables then differ, and ``check_sync`` says so at the first step."""
