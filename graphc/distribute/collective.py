@@ -39,28 +39,51 @@ def combine(op: str, parts: list[list[np.ndarray]], weights: list[list[float]] |
 
 class AllReduceGroup:
     """The rendezvous of ``size`` replicas (a Ray async actor): ``all_reduce(key, rank, op, leaves,
-    weights)`` returns when every rank has given its leaves (and their weights) for ``key``; a rank
-    with nothing to add (no examples in an evaluation step) gives None leaves."""
+    weights)`` returns ``(None, result)`` when every rank has given its leaves (and their weights)
+    for ``key``, or ``(message, None)`` to every rank when the ranks disagree on the op or on the
+    leaves' number, shapes or dtypes. A rank with nothing to add (no examples in an evaluation step)
+    gives None leaves."""
 
     def __init__(self, size: int):
         self.size = size
         self.pending: dict = {}
 
     async def all_reduce(self, key, rank: int, op: str, leaves: list | None, weights: list | None = None):
-        entry = self.pending.setdefault(key, {"parts": {}, "weights": {}, "done": asyncio.Event(), "result": None,
-                                              "served": 0})
-        entry["parts"][rank], entry["weights"][rank] = leaves, weights
+        entry = self.pending.setdefault(key, {"parts": {}, "ops": {}, "weights": {}, "done": asyncio.Event(),
+                                              "result": None, "served": 0})
+        entry["parts"][rank], entry["ops"][rank], entry["weights"][rank] = leaves, op, weights
         if len(entry["parts"]) == self.size:  # the ranks that gave None take part without leaves
             ranks = [r for r in range(self.size) if entry["parts"][r] is not None]
-            weighted = bool(ranks) and entry["weights"][ranks[0]] is not None
-            entry["result"] = combine(op, [entry["parts"][r] for r in ranks],
-                                      [entry["weights"][r] for r in ranks] if weighted else None)
+            problem = disagreement(entry["ops"], {r: entry["parts"][r] for r in ranks})
+            if problem is not None:
+                entry["result"] = (problem, None)
+            else:
+                weighted = bool(ranks) and entry["weights"][ranks[0]] is not None
+                entry["result"] = (None, combine(op, [entry["parts"][r] for r in ranks],
+                                                 [entry["weights"][r] for r in ranks] if weighted else None))
             entry["done"].set()
         await entry["done"].wait()
         entry["served"] += 1
         if entry["served"] == self.size:
             del self.pending[key]
         return entry["result"]
+
+
+def disagreement(ops: dict, parts: dict) -> str | None:
+    """Why the ranks' contributions cannot be combined (each rank's op and leaves' types listed), or
+    None when they agree: every leaf combines with the same leaf of every rank, so a shape that
+    would broadcast is a disagreement too."""
+    def described(rank):
+        leaves = parts.get(rank)
+        types = "nothing" if leaves is None else "[" + ", ".join(
+            f"{np.result_type(leaf).name}{list(np.shape(leaf))}" for leaf in leaves) + "]"
+        return f"replica {rank}: {ops[rank]} of {types}"
+
+    signatures = {rank: [(np.result_type(leaf), np.shape(leaf)) for leaf in leaves] for rank, leaves in parts.items()}
+    if len(set(ops.values())) == 1 and len({repr(s) for s in signatures.values()}) <= 1:
+        return None
+    return ("all_reduce: the replicas disagree (" + "; ".join(described(r) for r in sorted(ops)) + "): every replica "
+            "must all-reduce values of the same shapes and dtypes with the same op, in the same order")
 
 
 def start_group(ray, size: int):

@@ -226,6 +226,7 @@ class RayStrategy:
             )
         kwargs = dict(kwargs or {})
         self.start()
+        self.ensure_group()  # a failed call killed the last one
         if not self.replicas_ahead:
             for index in range(len(self.models)):
                 self.push(index)

@@ -258,10 +258,13 @@ class Worker:
     def reset_metrics(self, index: int) -> None:
         self.models[index].reset_metrics()
 
-    def group_reduce(self, key, op: str, leaves: list, weights: list | None = None) -> list:
+    def group_reduce(self, key, op: str, leaves: list | None, weights: list | None = None) -> list:
         import ray
 
-        return ray.get(self.group.all_reduce.remote(key, self.rank, op, leaves, weights))
+        problem, result = ray.get(self.group.all_reduce.remote(key, self.rank, op, leaves, weights))
+        if problem is not None:
+            raise InvalidArgumentError(problem)
+        return result
 
     # -- strategy.run --------------------------------------------------------------------------------
     def run(self, payload: bytes, call_id: int):

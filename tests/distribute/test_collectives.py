@@ -49,6 +49,34 @@ def test_the_gradient_of_all_reduce_is_the_all_reduce_of_the_gradients(strategy,
         np.testing.assert_allclose(np.asarray(grad), 2 * x * c_total, rtol=1e-6)
 
 
+F32 = np.float32
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["gc.function", "eager"])
+@pytest.mark.parametrize("values, ops, shown", [
+    ([np.ones(3, F32), np.ones(1, F32)], ("SUM", "SUM"), "float32[3]]; replica 1: SUM of [float32[1]"),  # would broadcast
+    ([np.ones(3, F32), np.ones(4, F32)], ("SUM", "SUM"), "float32[4]"),
+    ([np.ones(3, F32), np.ones(3, np.int32)], ("SUM", "SUM"), "int32[3]"),
+    ([np.ones(3, F32), np.ones(3, F32)], ("SUM", "MEAN"), "replica 1: MEAN"),
+    ([[np.ones(3, F32)], [np.ones(3, F32), np.ones(3, F32)]], ("SUM", "SUM"), "[float32[3], float32[3]]"),
+], ids=["broadcastable-shapes", "shapes", "dtypes", "ops", "leaf-counts"])
+def test_replicas_that_disagree_get_an_error_naming_each_contribution_and_the_strategy_goes_on(
+        strategy, compiled, values, ops, shown):
+    """Every replica must all-reduce the same shapes and dtypes with the same op: otherwise each gets
+    an error listing what every replica gave (never a broadcast sum, a raw NumPy error or a hang);
+    and the next exchange works (a failure used to leave the group killed: 'worker died')."""
+    def exchange(x, op):
+        return gc.distribute.get_replica_context().all_reduce(op, x)
+
+    fn = gc.function(exchange) if compiled else exchange
+    with pytest.raises(gc.errors.InvalidArgumentError, match="the replicas disagree") as error:
+        strategy.run(fn, args=(gc.distribute.PerReplica(values), gc.distribute.PerReplica(list(ops))))
+    assert shown in str(error.value) and "replica 0: SUM of [float32[3]" in str(error.value)
+    results = strategy.experimental_local_results(strategy.run(fn, args=(PARTS, "SUM")))
+    for result in results:
+        np.testing.assert_array_equal(np.asarray(result), [11.0, 22.0, 43.0])
+
+
 def _bn_cnn(synchronized: bool):
     """The digits CNN with BatchNormalization after each convolution (whose biases it would cancel:
     their gradients are rounding noise, so the convolutions have none)."""
