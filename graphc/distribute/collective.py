@@ -47,11 +47,13 @@ class AllReduceGroup:
     def __init__(self, size: int):
         self.size = size
         self.pending: dict = {}
+        self.finished: dict = {}  # scope -> the ranks whose call in that scope has ended
 
     async def all_reduce(self, key, rank: int, op: str, leaves: list | None, weights: list | None = None):
         entry = self.pending.setdefault(key, {"parts": {}, "ops": {}, "weights": {}, "done": asyncio.Event(),
                                               "result": None, "served": 0})
         entry["parts"][rank], entry["ops"][rank], entry["weights"][rank] = leaves, op, weights
+        self._give_up_if_abandoned(key, entry)
         if len(entry["parts"]) == self.size:  # the ranks that gave None take part without leaves
             ranks = [r for r in range(self.size) if entry["parts"][r] is not None]
             problem = disagreement(entry["ops"], {r: entry["parts"][r] for r in ranks})
@@ -64,9 +66,29 @@ class AllReduceGroup:
             entry["done"].set()
         await entry["done"].wait()
         entry["served"] += 1
-        if entry["served"] == self.size:
+        if entry["served"] == len(entry["parts"]) and self.pending.get(key) is entry:
             del self.pending[key]
         return entry["result"]
+
+    async def finish(self, scope, rank: int) -> None:
+        """Rank ``rank``'s call in ``scope`` has ended: it joins no more exchanges there, so those
+        other ranks wait for in vain fail (an exchange key is ``("exchange", scope, number)``)."""
+        ranks = self.finished.setdefault(scope, set())
+        ranks.add(rank)
+        for key, entry in list(self.pending.items()):
+            self._give_up_if_abandoned(key, entry)
+        if len(ranks) == self.size:
+            del self.finished[scope]
+
+    def _give_up_if_abandoned(self, key, entry) -> None:
+        scope = key[1] if isinstance(key, tuple) and len(key) == 3 and key[0] == "exchange" else None
+        gone = sorted(self.finished.get(scope, set()) - set(entry["parts"]))
+        if gone and not entry["done"].is_set():
+            entry["result"] = (f"all_reduce: replica {gone[0]} finished its call without taking part in exchange "
+                               f"{key[2]} of the call, which replicas {sorted(entry['parts'])} joined: every replica "
+                               "must all-reduce the same values in the same order", None)
+            del self.pending[key]  # a rank arriving later finds the scope abandoned again
+            entry["done"].set()
 
 
 def disagreement(ops: dict, parts: dict) -> str | None:

@@ -9,7 +9,9 @@ same averaged bytes from the same state, so the replicas stay bit-identical.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import itertools
 import os
 import pickle
 
@@ -176,8 +178,9 @@ class Worker:
         gradients, apply = self._step_functions(index)
         if shard is not None:
             exchanges = []
-            with replica_scope(ReplicaContext(self.rank, self.size, self._keyed_reducer(key, exchanges), weight)):
-                _, grads = gradients(shard)
+            with self.exchanges_of_a_call(key, exchanges) as reducer:
+                with replica_scope(ReplicaContext(self.rank, self.size, reducer, weight)):
+                    _, grads = gradients(shard)
             self.exchanges[index] = exchanges
             grads = [np.asarray(g.numpy()) for g in grads]
         elif recorder.pairs:
@@ -205,24 +208,33 @@ class Worker:
         logs = self._global_metrics(model, metric_vars, totals) if self.rank == 0 else None
         return logs, (self.digest(index) if check else None)
 
-    def _keyed_reducer(self, key, log: list):
-        """The reducer of the exchanges inside one step's compiled function (SyncBatchNormalization's
-        statistics and their gradients): keyed by the step and their order, and logged."""
-        counter = iter(range(1 << 62))
+    @contextlib.contextmanager
+    def exchanges_of_a_call(self, scope, log: list | None = None):
+        """The reducer of the exchanges one call makes (``strategy.run``'s function, a ``fit`` step's
+        compiled function: SyncBatchNormalization's statistics and their gradients), keyed by
+        ``scope`` and their order, and logged in ``log``. When the call ends the group learns that
+        this replica joins no more exchanges in ``scope``: a replica waiting for it in one gets an
+        error instead of waiting forever."""
+        counter = itertools.count()
 
         def reducer(op, leaves, weights):
-            log.append((op, [(leaf.shape, leaf.dtype) for leaf in leaves], weights is not None))
-            return self.group_reduce((key, "in-graph", next(counter)), op, leaves, weights)
+            if log is not None:
+                log.append((op, [(leaf.shape, leaf.dtype) for leaf in leaves], weights is not None))
+            return self.group_reduce(("exchange", scope, next(counter)), op, leaves, weights)
 
-        return reducer
+        try:
+            yield reducer
+        finally:
+            self.group.finish.remote(scope, self.rank)
 
     def _take_part_without_examples(self, key, exchanges: list) -> None:
         """A replica without examples in this step still takes part in the exchanges the other
         replicas' compiled steps make (as logged at its last step), with zeros of weight 0: otherwise
-        they would wait for it forever."""
-        for number, (op, specs, weighted) in enumerate(exchanges):
-            zeros = [np.zeros(shape, dtype) for shape, dtype in specs]
-            self.group_reduce((key, "in-graph", number), op, zeros, [0.0] * len(zeros) if weighted else None)
+        they would wait for it in vain."""
+        with self.exchanges_of_a_call(key) as reducer:
+            for op, specs, weighted in exchanges:
+                zeros = [np.zeros(shape, dtype) for shape, dtype in specs]
+                reducer(op, zeros, [0.0] * len(zeros) if weighted else None)
 
     def _global_metrics(self, model, metric_vars, totals) -> dict:
         """The metrics' results over every replica's examples: this replica's metric states swapped
@@ -271,12 +283,8 @@ class Worker:
         """Calls the pickled ``(fn, args, kwargs)`` in this replica's context; tensors in the result
         come back as NumPy arrays."""
         fn, args, kwargs = _ReplicaUnpickler(payload, self).load()
-        counter = iter(range(1 << 62))
-
-        def reducer(op, leaves, weights):
-            return self.group_reduce(("run", call_id, next(counter)), op, leaves, weights)
-
-        with replica_scope(ReplicaContext(self.rank, self.size, reducer)):
+        with self.exchanges_of_a_call(("run", call_id)) as reducer, \
+                replica_scope(ReplicaContext(self.rank, self.size, reducer)):
             result = fn(*args, **kwargs)
         return nest.map_structure(lambda t: np.asarray(t.numpy()) if hasattr(t, "numpy") else t, result)
 

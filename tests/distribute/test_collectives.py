@@ -77,6 +77,26 @@ def test_replicas_that_disagree_get_an_error_naming_each_contribution_and_the_st
         np.testing.assert_array_equal(np.asarray(result), [11.0, 22.0, 43.0])
 
 
+@pytest.mark.parametrize("compiled", [True, False], ids=["gc.function", "eager"])
+def test_a_replica_that_skips_an_exchange_fails_the_others_instead_of_hanging(strategy, compiled):
+    """Replica 0 all-reduces twice, replica 1 once (Python control flow on the replica id): when
+    replica 1's call ends, replica 0's second exchange fails with an error saying so."""
+    def uneven(x):
+        context = gc.distribute.get_replica_context()
+        total = context.all_reduce("SUM", x)
+        if context.replica_id_in_sync_group == 0:
+            total = context.all_reduce("SUM", total)
+        return total
+
+    fn = gc.function(uneven) if compiled else uneven
+    with pytest.raises(gc.errors.InvalidArgumentError, match="replica 1 finished its call without taking part in "
+                                                             "exchange 1"):
+        strategy.run(fn, args=(PARTS,))
+    even = strategy.run(lambda x: gc.distribute.get_replica_context().all_reduce("SUM", x), args=(PARTS,))
+    for result in strategy.experimental_local_results(even):  # the strategy goes on
+        np.testing.assert_array_equal(np.asarray(result), [11.0, 22.0, 43.0])
+
+
 def _bn_cnn(synchronized: bool):
     """The digits CNN with BatchNormalization after each convolution (whose biases it would cancel:
     their gradients are rounding noise, so the convolutions have none)."""
