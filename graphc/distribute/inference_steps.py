@@ -33,7 +33,7 @@ class ReplicatedInference:
         strategy.ensure_group()
         parts, _ = split_batch(batch, strategy.num_workers)
         key = ("evaluate", id(self), next(self.keys))
-        return strategy.get([w.test_step.remote(self.index, part, key) for w, part in zip(strategy.workers, parts)])[0]
+        return strategy.get(strategy.on_every_worker(lambda r, w: w.test_step.remote(self.index, parts[r], key)))[0]
 
     def predict(self, batch):
         strategy = self.strategy

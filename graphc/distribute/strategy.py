@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import threading
 import time
 import weakref
 
@@ -73,6 +74,8 @@ class RayStrategy:
         self._calls = itertools.count()
         self._function_tokens: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # gc.Function -> its number
         self._function_numbers = itertools.count()
+        self._submitting = threading.Lock()
+        self._lifecycle = threading.RLock()  # starting the workers, replacing the group
 
     @property
     def num_replicas_in_sync(self) -> int:
@@ -92,26 +95,27 @@ class RayStrategy:
 
     def start(self) -> None:
         """Starts the workers (once), and gives them the models made in the scope since."""
-        if not self.workers:
-            ray = connect(self.address, self.num_workers * self.cpus_per_worker)
-            self.group = start_group(ray, self.num_workers)
-            self.specs = [model_spec(m) for m in self.models]
-            states = [state_files(m, m.optimizer) for m in self.models]
-            actor = ray.remote(Worker).options(
-                num_cpus=self.cpus_per_worker, max_restarts=self.max_restarts,
-                runtime_env={"env_vars": {"GRAPHC_NUM_THREADS": str(max(self.cpus_per_worker, 1))}},
-            )
-            self.workers = [actor.remote(rank, self.num_workers, self.specs, states, self.seed, self.group,
-                                         config.get_backend()) for rank in range(self.num_workers)]
-            try:
-                self.get(wait_placed(ray, self.workers, self.cpus_per_worker))
-            except RuntimeError:
-                self.shutdown()
-                raise
-        if len(self.specs) < len(self.models):
-            self.specs += [model_spec(m) for m in self.models[len(self.specs):]]
-            states = [state_files(m, m.optimizer) for m in self.models]
-            self.get([w.ensure_models.remote(self.specs, states) for w in self.workers])
+        with self._lifecycle:  # two threads making the first call start the workers once
+            if not self.workers:
+                ray = connect(self.address, self.num_workers * self.cpus_per_worker)
+                self.group = start_group(ray, self.num_workers)
+                self.specs = [model_spec(m) for m in self.models]
+                states = [state_files(m, m.optimizer) for m in self.models]
+                actor = ray.remote(Worker).options(
+                    num_cpus=self.cpus_per_worker, max_restarts=self.max_restarts,
+                    runtime_env={"env_vars": {"GRAPHC_NUM_THREADS": str(max(self.cpus_per_worker, 1))}},
+                )
+                self.workers = [actor.remote(rank, self.num_workers, self.specs, states, self.seed, self.group,
+                                             config.get_backend()) for rank in range(self.num_workers)]
+                try:
+                    self.get(wait_placed(ray, self.workers, self.cpus_per_worker))
+                except RuntimeError:
+                    self.shutdown()
+                    raise
+            if len(self.specs) < len(self.models):
+                self.specs += [model_spec(m) for m in self.models[len(self.specs):]]
+                states = [state_files(m, m.optimizer) for m in self.models]
+                self.get([w.ensure_models.remote(self.specs, states) for w in self.workers])
 
     def index_of(self, model) -> int:
         for i, m in enumerate(self.models):
@@ -143,8 +147,9 @@ class RayStrategy:
         self.get([w.set_group.remote(self.group) for w in self.workers])
 
     def ensure_group(self) -> None:
-        if self.group is None:
-            self.new_group()
+        with self._lifecycle:
+            if self.group is None:
+                self.new_group()
 
     def get(self, refs: list) -> list:
         """The result of each worker's call (``refs[rank]``). A worker's exception is re-raised as the
@@ -232,12 +237,18 @@ class RayStrategy:
                 self.push(index)
         self.replicas_ahead = True
         call = next(self._calls)
-        refs = []
-        for rank, worker in enumerate(self.workers):
+        payloads = []
+        for rank in range(self.num_workers):
             mine = lambda v: v.values[rank] if isinstance(v, PerReplica) else v  # noqa: E731
-            payload = self._pickle((fn, tuple(mine(a) for a in args), {k: mine(v) for k, v in kwargs.items()}))
-            refs.append(worker.run.remote(payload, call))
-        return PerReplica(self.get(refs))
+            payloads.append(self._pickle((fn, tuple(mine(a) for a in args), {k: mine(v) for k, v in kwargs.items()})))
+        return PerReplica(self.get(self.on_every_worker(lambda rank, worker: worker.run.remote(payloads[rank], call))))
+
+    def on_every_worker(self, submit) -> list:
+        """``submit(rank, worker)`` for every worker, as one block: the calls of two driver threads then
+        reach every worker in the same order (each worker runs its calls one at a time, in the order
+        given), so the exchanges inside them pair up instead of each waiting for the other."""
+        with self._submitting:
+            return [submit(rank, worker) for rank, worker in enumerate(self.workers)]
 
     def _pickle(self, obj) -> bytes:
         from ray import cloudpickle

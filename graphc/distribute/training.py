@@ -96,10 +96,8 @@ class ReplicatedSteps:
         total = sum(sizes)
         self.step_id += 1
         key = ("fit", id(self), self.step_id)
-        results = strategy.get([
-            w.train_step.remote(self.index, parts[r], sizes[r] / total, key, strategy.check_sync)
-            for r, w in enumerate(strategy.workers)
-        ])
+        results = strategy.get(strategy.on_every_worker(
+            lambda r, w: w.train_step.remote(self.index, parts[r], sizes[r] / total, key, strategy.check_sync)))
         if strategy.check_sync:
             digests = {digest for _, digest in results}
             if len(digests) != 1:

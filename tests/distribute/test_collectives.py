@@ -2,6 +2,8 @@
 ``strategy.run`` (a host call on every call), its gradient (TensorFlow's rule: the all-reduce of the
 results' gradients), and ``BatchNormalization(synchronized=True)``, whose statistics are the global
 batch's, so that replicas train as one process even with BatchNorm in the model."""
+import threading
+
 import numpy as np
 import pytest
 
@@ -95,6 +97,36 @@ def test_a_replica_that_skips_an_exchange_fails_the_others_instead_of_hanging(st
     even = strategy.run(lambda x: gc.distribute.get_replica_context().all_reduce("SUM", x), args=(PARTS,))
     for result in strategy.experimental_local_results(even):  # the strategy goes on
         np.testing.assert_array_equal(np.asarray(result), [11.0, 22.0, 43.0])
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["gc.function", "eager"])
+def test_driver_threads_calling_run_at_once_get_their_own_exchanges(strategy, compiled):
+    """Three threads each call strategy.run eight times; every call's exchange pairs with the same
+    call on the other replica (a call reaching the workers in different orders would deadlock)."""
+    def scaled_sum(x, k):
+        return gc.distribute.get_replica_context().all_reduce("SUM", x * k)
+
+    fn = gc.function(scaled_sum) if compiled else scaled_sum
+    results, errors = [], []
+
+    def calls(k):
+        try:
+            for _ in range(8):
+                out = strategy.experimental_local_results(strategy.run(fn, args=(PARTS, np.float32(k))))
+                results.append((k, [np.asarray(r) for r in out]))
+        except Exception as error:  # noqa: BLE001  (reported below)
+            errors.append(error)
+
+    threads = [threading.Thread(target=calls, args=(k,), daemon=True) for k in (1, 10, 100)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors and not any(t.is_alive() for t in threads), errors
+    assert len(results) == 24
+    for k, out in results:
+        for result in out:
+            np.testing.assert_array_equal(result, np.array([11.0, 22.0, 43.0], np.float32) * k)
 
 
 def _bn_cnn(synchronized: bool):
