@@ -203,6 +203,29 @@ def np_mean_iou(t, p, classes, w=None):
     return (tp[present] / union[present]).mean()
 
 
+def np_softmax(z):
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+labels6 = hot.argmax(-1)
+probs6 = np_softmax(class_scores)
+bin_probs = 1 / (1 + np.exp(-3 * (scores - 0.5)))
+bin_logits = 3 * (scores - 0.5)
+dist_true, dist_pred = np_softmax(rng.normal(size=(12, 6))), probs6
+counts = rng.poisson(2.0, size=(12, 6)).astype(np.float64)
+hinge_true = (rng.uniform(size=(12, 6)) < 0.5).astype(np.float64)  # 0/1: mapped to -1/1 as Keras does
+
+
+def weighted(values, w=None):
+    return np.average(values, weights=w)
+
+
+def np_bce(y, p):
+    p = np.clip(p, EPS, 1 - EPS)
+    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+
 def split(*arrays):
     """Two batches of unequal sizes."""
     return [tuple(a[:len(a) // 3] for a in arrays), tuple(a[len(a) // 3:] for a in arrays)]
@@ -233,6 +256,28 @@ METRICS = [
      np_mean_iou(hot.argmax(-1), class_scores.argmax(-1), 6)),
     ("mean_iou_ignore_class", gc.metrics.MeanIoU(4, ignore_class=0), split(iou_true, iou_pred),
      np_mean_iou(iou_true[iou_true != 0], iou_pred[iou_true != 0], 4)),
+    # Keras's metrics of labels and scores, and its losses as metrics (the running mean of the loss)
+    ("sparse_top_k", gc.metrics.SparseTopKCategoricalAccuracy(), split(labels6, class_scores),
+     np_top_k(hot, class_scores, 5).mean()),
+    ("sparse_top_2_weighted_column_labels", gc.metrics.SparseTopKCategoricalAccuracy(k=2),
+     split(labels6[:, None], class_scores, class_weights), weighted(np_top_k(hot, class_scores, 2), class_weights)),
+    ("binary_crossentropy", gc.metrics.BinaryCrossentropy(), split(truth[:, None], bin_probs[:, None], metric_weights),
+     weighted(np_bce(truth, bin_probs), metric_weights)),
+    ("binary_crossentropy_logits", gc.metrics.BinaryCrossentropy(from_logits=True),
+     split(truth[:, None], bin_logits[:, None]),
+     weighted(np.maximum(bin_logits, 0) - bin_logits * truth + np.log1p(np.exp(-np.abs(bin_logits))))),
+    ("categorical_crossentropy", gc.metrics.CategoricalCrossentropy(), split(hot, probs6, class_weights),
+     weighted(-np.log(np.clip(probs6, EPS, 1 - EPS))[hot == 1], class_weights)),
+    ("sparse_categorical_crossentropy_logits", gc.metrics.SparseCategoricalCrossentropy(from_logits=True),
+     split(labels6, class_scores), weighted(-np.log(probs6[np.arange(12), labels6]))),
+    ("kl_divergence", gc.metrics.KLDivergence(), split(dist_true, dist_pred, class_weights),
+     weighted((dist_true * np.log(dist_true / dist_pred)).sum(-1), class_weights)),
+    ("poisson", gc.metrics.Poisson(), split(counts, probs6 * 6), weighted((probs6 * 6 - counts * np.log(probs6 * 6 + EPS)).mean(-1))),
+    ("hinge", gc.metrics.Hinge(), split(hinge_true, class_scores),
+     weighted(np.maximum(1 - (2 * hinge_true - 1) * class_scores, 0).mean(-1))),
+    ("logcosh", gc.metrics.LogCoshError(), split(y_reg, p_reg, weights), weighted(np.log(np.cosh(p_reg - y_reg)).mean(-1), weights)),
+    ("cosine_similarity", gc.metrics.CosineSimilarity(), split(y_reg, p_reg),
+     weighted((y_reg * p_reg).sum(-1) / np.linalg.norm(y_reg, axis=-1) / np.linalg.norm(p_reg, axis=-1))),
 ]
 
 
@@ -256,12 +301,26 @@ def test_metrics_match_numpy_eagerly_and_compiled(name, metric, updates, expecte
     np.testing.assert_allclose(again.result().numpy(), expected, rtol=1e-5)
 
 
-def test_top_k_counts_ties_at_the_boundary_as_in_the_top_k():
+@pytest.mark.parametrize("sparse", [False, True], ids=["one-hot", "sparse"])
+def test_top_k_counts_ties_at_the_boundary_as_in_the_top_k(sparse):
     predictions = np.array([[0.5, 0.5, 0.5, 0.1], [0.9, 0.8, 0.1, 0.2]])
-    targets = np.eye(4)[[2, 2]]
-    np.testing.assert_allclose(gc.metrics.top_k_categorical_accuracy(targets, predictions, k=1).numpy(), [1.0, 0.0])
-    np.testing.assert_allclose(gc.metrics.top_k_categorical_accuracy(targets, predictions, k=3).numpy(), [1.0, 0.0])
-    np.testing.assert_allclose(gc.metrics.top_k_categorical_accuracy(targets, predictions, k=4).numpy(), [1.0, 1.0])
+    targets = np.array([2, 2]) if sparse else np.eye(4)[[2, 2]]
+    top_k = gc.metrics.sparse_top_k_categorical_accuracy if sparse else gc.metrics.top_k_categorical_accuracy
+    np.testing.assert_allclose(top_k(targets, predictions, k=1).numpy(), [1.0, 0.0])
+    np.testing.assert_allclose(top_k(targets, predictions, k=3).numpy(), [1.0, 0.0])
+    np.testing.assert_allclose(top_k(targets, predictions, k=4).numpy(), [1.0, 1.0])
+
+
+@pytest.mark.parametrize("cls", [gc.metrics.TopKCategoricalAccuracy, gc.metrics.SparseTopKCategoricalAccuracy])
+@pytest.mark.parametrize("k", [0, -1, 2.5, True, "3"])
+def test_top_k_metrics_refuse_a_k_that_is_not_a_positive_integer(cls, k):
+    with pytest.raises(gc.errors.InvalidArgumentError, match=f"top_k_categorical_accuracy: k must be an integer >= 1, got {k!r}"):
+        cls(k=k)
+
+
+def test_sparse_top_k_labels_must_fit_the_predictions():
+    with pytest.raises(gc.errors.ShapeError, match="sparse_top_k_categorical_accuracy"):
+        gc.metrics.sparse_top_k_categorical_accuracy(np.zeros((3, 2), np.int64), np.zeros((3, 5)))
 
 
 def np_auc(y, s, num_thresholds, curve, summation="interpolation", w=None):
@@ -327,6 +386,11 @@ def test_auc_of_logits_and_of_perfect_and_reversed_scores():
     ("precision", gc.metrics.Precision), ("recall", gc.metrics.Recall), ("auc", gc.metrics.AUC),
     ("top_k_categorical_accuracy", gc.metrics.TopKCategoricalAccuracy),
     ("root_mean_squared_error", gc.metrics.RootMeanSquaredError), ("MeanIoU", None),
+    ("sparse_top_k_categorical_accuracy", gc.metrics.SparseTopKCategoricalAccuracy),
+    ("binary_crossentropy", gc.metrics.BinaryCrossentropy), ("categorical_crossentropy", gc.metrics.CategoricalCrossentropy),
+    ("sparse_categorical_crossentropy", gc.metrics.SparseCategoricalCrossentropy),
+    ("kl_divergence", gc.metrics.KLDivergence), ("poisson", gc.metrics.Poisson), ("hinge", gc.metrics.Hinge),
+    ("logcosh", gc.metrics.LogCoshError), ("cosine_similarity", gc.metrics.CosineSimilarity),
 ])
 def test_metric_string_names(name, expected_class):
     if expected_class is None:  # MeanIoU needs num_classes: by name it is a clear error
@@ -392,3 +456,21 @@ def test_metric_shape_mismatch_names_the_metric():
         gc.metrics.TopKCategoricalAccuracy().update_state(np.eye(4), np.ones((4, 3)))
     with pytest.raises(gc.errors.ShapeError, match="precision"):
         gc.metrics.Precision().update_state(np.ones((4, 3)), np.ones((4, 2)))
+
+
+KERAS_TWINS = ["sparse_top_k", "sparse_top_2_weighted_column_labels", "binary_crossentropy",
+               "binary_crossentropy_logits", "categorical_crossentropy", "sparse_categorical_crossentropy_logits",
+               "kl_divergence", "poisson", "hinge", "logcosh", "cosine_similarity"]
+
+
+@pytest.mark.parametrize("name", KERAS_TWINS)
+def test_the_metrics_of_losses_and_sparse_top_k_match_keras(tf, name):
+    """The same updates given to Keras's metric of the same class and config."""
+    _, metric, updates, _ = next(case for case in METRICS if case[0] == name)
+    config = {k: v for k, v in metric.get_config().items() if k not in ("dtype", "name")}
+    keras_metric = getattr(tf.keras.metrics, type(metric).__name__)(**config)
+    ours = type(metric)(**config)
+    for args in updates:
+        ours.update_state(*args)
+        keras_metric.update_state(*[np.asarray(a, np.float32) if np.asarray(a).dtype.kind == "f" else a for a in args])
+    np.testing.assert_allclose(float(ours.result()), float(keras_metric.result()), rtol=1e-5)
