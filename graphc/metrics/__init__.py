@@ -124,10 +124,15 @@ def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5):
 
 
 def _in_top_k(labels, y_pred, k):
-    hot = ops.one_hot(labels, y_pred.shape[-1], dtype=float32)
+    """``tf.math.in_top_k``: fewer than ``k`` scores above the label's; False for a row with a
+    non-finite score (a diverged model's NaN is no hit) or a label outside the classes."""
+    classes = y_pred.shape[-1]
+    hot = ops.one_hot(labels, classes, dtype=float32)
     target = ops.reduce_max(ops.where(ops.equal(hot, 1.0), y_pred, -np.inf), -1, keepdims=True)
     above = ops.reduce_sum(ops.cast(ops.greater(y_pred, target), float32), -1)
-    return ops.cast(ops.less(above, float(k)), float32)
+    non_finite = ops.reduce_sum(ops.cast(ops.logical_not(ops.is_finite(y_pred)), float32), -1)
+    valid = ops.logical_and(ops.equal(non_finite, 0.0), ops.equal(ops.reduce_sum(hot, -1), 1.0))
+    return ops.cast(ops.logical_and(ops.less(above, float(k)), valid), float32)
 
 
 def _check_k(name: str, k) -> None:

@@ -311,6 +311,30 @@ def test_top_k_counts_ties_at_the_boundary_as_in_the_top_k(sparse):
     np.testing.assert_allclose(top_k(targets, predictions, k=4).numpy(), [1.0, 1.0])
 
 
+NON_FINITE_SCORES = np.array([[np.nan, 0.5, 0.2], [0.1, np.nan, 0.3], [0.1, 0.2, np.inf], [-np.inf, 0.2, 0.3],
+                              [0.1, 0.2, 0.3], [0.1, 0.2, 0.3], [0.1, 0.2, 0.3]], np.float32)
+NON_FINITE_LABELS = np.array([0, 0, 2, 1, 1, 5, -1])
+
+
+@pytest.mark.parametrize("backend", [None, "llvm", "numpy"], ids=["eager", "llvm", "numpy"])
+@pytest.mark.parametrize("sparse", [False, True], ids=["one-hot", "sparse"])
+def test_top_k_is_false_for_non_finite_scores_and_labels_outside_the_classes(sparse, backend):
+    """tf.math.in_top_k's rule: a row with a NaN or infinite score is no hit (a diverged model's NaN
+    predictions must not count as accurate), nor is a label outside the classes; k=3 of 3 classes
+    would count every other row."""
+    labels = NON_FINITE_LABELS if sparse else np.eye(3)[NON_FINITE_LABELS[:5]]
+    scores = NON_FINITE_SCORES[:len(labels)]
+    top_k = gc.metrics.sparse_top_k_categorical_accuracy if sparse else gc.metrics.top_k_categorical_accuracy
+    run = top_k if backend is None else gc.function(top_k, backend=backend)
+    np.testing.assert_array_equal(run(labels, scores, k=3).numpy(), [0, 0, 0, 0, 1, 0, 0][:len(labels)])
+
+
+def test_top_k_with_non_finite_scores_matches_keras(tf):
+    keras = tf.keras.metrics.sparse_top_k_categorical_accuracy(NON_FINITE_LABELS, NON_FINITE_SCORES, k=3).numpy()
+    ours = gc.metrics.sparse_top_k_categorical_accuracy(NON_FINITE_LABELS, NON_FINITE_SCORES, k=3).numpy()
+    np.testing.assert_array_equal(ours, keras)
+
+
 @pytest.mark.parametrize("cls", [gc.metrics.TopKCategoricalAccuracy, gc.metrics.SparseTopKCategoricalAccuracy])
 @pytest.mark.parametrize("k", [0, -1, 2.5, True, "3"])
 def test_top_k_metrics_refuse_a_k_that_is_not_a_positive_integer(cls, k):
