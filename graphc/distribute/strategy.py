@@ -146,6 +146,18 @@ class RayStrategy:
         self.group = start_group(ray, self.num_workers)
         self.get([w.set_group.remote(self.group) for w in self.workers])
 
+    def revive(self, index: int, files, metric_states, restarts: int, during: str) -> None:
+        """After a worker was lost (the ``restarts``-th time ``during`` one fit, evaluate or predict):
+        a new group once every worker answers (Ray restarts a dead one), every replica of model
+        ``index`` rebuilt where missing and restored from the state ``files`` (and each replica's
+        ``metric_states``)."""
+        if 0 <= self.max_restarts < restarts:
+            raise WorkerLost(f"a worker died {restarts} times in one {during}; max_restarts={self.max_restarts}")
+        self.new_group()
+        self.get([w.ensure_models.remote(self.specs, None) for w in self.workers])
+        self.get([w.restore.remote(index, files, metric_states[r] if metric_states else None)
+                  for r, w in enumerate(self.workers)])
+
     def ensure_group(self) -> None:
         with self._lifecycle:
             if self.group is None:
@@ -172,11 +184,12 @@ class RayStrategy:
                 raise user_error(ray, error, rank) from None
         return [results[rank] for rank in range(len(refs))]
 
-    def push(self, index: int) -> None:
-        """Sends the driver's state of model ``index`` to every replica."""
+    def push(self, index: int) -> dict:
+        """Sends the driver's state of model ``index`` to every replica; returns the state's files."""
         model = self.models[index]
         files = state_files(model, model.optimizer)
         self.get([w.restore.remote(index, files, None) for w in self.workers])
+        return files
 
     def pull(self, index: int) -> dict:
         """Sets the driver's model ``index`` to the chief replica's state; returns the state's files."""

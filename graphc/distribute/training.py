@@ -107,13 +107,7 @@ class ReplicatedSteps:
     def recover(self, replayed: int) -> None:
         """Restores every replica from the last checkpoint and replays the first ``replayed`` batches
         kept since."""
-        strategy = self.strategy
         self.restarts += 1
-        if 0 <= strategy.max_restarts < self.restarts:
-            raise WorkerLost(f"a worker died {self.restarts} times in one fit; max_restarts={strategy.max_restarts}")
-        strategy.new_group()
-        strategy.get([w.ensure_models.remote(strategy.specs, None) for w in strategy.workers])
-        strategy.get([w.restore.remote(self.index, self.files, self.metric_states[r] if self.metric_states else None)
-                      for r, w in enumerate(strategy.workers)])
+        self.strategy.revive(self.index, self.files, self.metric_states, self.restarts, "fit")
         for batch in self.replay[:replayed]:
             self._step(batch)

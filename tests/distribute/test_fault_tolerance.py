@@ -1,6 +1,7 @@
 """A worker killed mid-epoch (its process, SIGKILL): Ray restarts it, fit restores every replica
 from the strategy's last checkpoint, replays the batches since, and ends with exactly the weights
-of an uninterrupted run; the checkpoint is a gc.train.Checkpoint on disk."""
+of an uninterrupted run; the checkpoint is a gc.train.Checkpoint on disk. A worker killed during
+evaluate or predict costs nothing either."""
 import os
 import signal
 
@@ -38,6 +39,28 @@ class KillWorker(gc.callbacks.Callback):
             self.killed.append(pid)
 
 
+class KillWorkerWhileInferring(gc.callbacks.Callback):
+    """Kills worker ``rank``'s process after evaluate's or predict's batch ``step``."""
+
+    def __init__(self, strategy, rank, step):
+        super().__init__()
+        self.strategy, self.rank, self.step, self.killed = strategy, rank, step, []
+
+    def _maybe_kill(self, step):
+        if step == self.step and not self.killed:
+            import ray
+
+            pid = ray.get(self.strategy.workers[self.rank].pid.remote())
+            os.kill(pid, signal.SIGKILL)
+            self.killed.append(pid)
+
+    def on_test_batch_end(self, step, logs=None):
+        self._maybe_kill(step)
+
+    def on_predict_batch_end(self, step, logs=None):
+        self._maybe_kill(step)
+
+
 @pytest.fixture(scope="module")
 def restarting(make_strategy):
     return make_strategy(max_restarts=4)
@@ -71,6 +94,26 @@ def test_a_killed_worker_costs_nothing(restarting, digits, tmp_path, save_freq):
         assert int(fresh.optimizer.iterations.numpy()) == 5
     else:
         assert int(fresh.optimizer.iterations.numpy()) == 9  # taken after the fourth step of the second epoch
+
+
+def test_a_worker_killed_during_evaluate_or_predict_costs_nothing(restarting, digits):
+    """The replicas are restored from the driver's state; evaluate replays its batches so far, so its
+    metrics count every example once."""
+    x, y = digits
+    x, y = x[:300], y[:300]
+    strategy = restarting
+    with strategy.scope():
+        model = _model()
+    model.fit(x, y, batch_size=64, epochs=1, verbose=0)
+    expected = model.evaluate(x, y, batch_size=32, verbose=0, return_dict=True)
+    expected_outputs = model.predict(x, batch_size=32, verbose=0)
+    for rank in (1, 0):
+        kill = KillWorkerWhileInferring(strategy, rank=rank, step=3)
+        got = model.evaluate(x, y, batch_size=32, verbose=0, return_dict=True, callbacks=[kill])
+        assert kill.killed and got == pytest.approx(expected, rel=1e-6)
+        kill = KillWorkerWhileInferring(strategy, rank=rank, step=2)
+        np.testing.assert_array_equal(model.predict(x, batch_size=32, verbose=0, callbacks=[kill]), expected_outputs)
+        assert kill.killed
 
 
 def test_without_restarts_a_killed_worker_fails_fit(make_strategy, digits):
