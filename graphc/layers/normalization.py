@@ -7,6 +7,7 @@ from graphc.ir import ops
 from graphc.ir.arguments import as_int, normalize_axes
 from graphc.ir.ops import nn as nn_ops
 from graphc.ir.errors import InvalidArgumentError, ShapeError
+from graphc.ir.types import float16, float32
 
 from .. import initializers, regularizers
 from ..distribute.context import get_replica_context
@@ -81,7 +82,8 @@ class BatchNormalization(Layer):
         replica = get_replica_context()
         if not self.synchronized or replica.num_replicas_in_sync == 1:
             return nn_ops.moments(inputs, reduce_axes)
-        x = inputs
+        # sums of float16 squares overflow early: the exchange is in float32, as Keras computes statistics
+        x = ops.cast(inputs, float32) if inputs.dtype == float16 else inputs
         dims = [inputs.shape[a] for a in reduce_axes]
         count = (ops.reduce_sum(ops.ones_like(x), reduce_axes) if None in dims
                  else ops.fill([int(inputs.shape[self.axis % len(inputs.shape)])], float(np.prod(dims)), x.dtype))
@@ -89,7 +91,7 @@ class BatchNormalization(Layer):
             "SUM", [ops.reduce_sum(x, reduce_axes), ops.reduce_sum(ops.square(x), reduce_axes), count])
         mean = ops.divide(total, count)
         variance = ops.maximum(ops.subtract(ops.divide(total_squares, count), ops.square(mean)), 0.0)
-        return mean, variance
+        return ops.cast(mean, inputs.dtype), ops.cast(variance, inputs.dtype)
 
     def get_config(self):
         return super().get_config() | {

@@ -193,3 +193,21 @@ def test_synchronized_is_checked_and_saved():
     layer = L.BatchNormalization(synchronized=True)
     assert layer.get_config()["synchronized"] is True
     assert L.BatchNormalization.from_config(layer.get_config()).synchronized is True
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_synchronized_statistics_are_the_global_batch_s_even_where_float16_squares_overflow(strategy, dtype):
+    """Each replica normalises its part with the mean and variance of both parts together; with
+    values near 100, the sum of 16 squares (160,000) is beyond float16's range, so the statistics
+    are exchanged in float32 (as Keras computes them)."""
+    rng = np.random.default_rng(2)
+    parts = [(100 + 5 * rng.standard_normal((16, 3))).astype(dtype) for _ in range(2)]
+    with strategy.scope():
+        model = gc.Sequential([gc.Input(shape=(3,), dtype=dtype),
+                               L.BatchNormalization(synchronized=True, center=False, scale=False, dtype=dtype)])
+    results = strategy.experimental_local_results(
+        strategy.run(gc.function(lambda x: model(x, training=True)), args=(gc.distribute.PerReplica(parts),)))
+    both = np.concatenate(parts).astype(np.float64)
+    expected = (both - both.mean(0)) / np.sqrt(both.var(0) + 1e-3)
+    tolerance = 2e-2 if dtype == "float16" else 1e-4
+    np.testing.assert_allclose(np.concatenate([np.asarray(r, np.float64) for r in results]), expected, atol=tolerance)
