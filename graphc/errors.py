@@ -4,3 +4,4 @@ from graphc.ir.errors import (  # noqa: F401
     InternalCompilerError,
     InvalidArgumentError, IRError, OperatorNotAllowedInGraphError, ShapeError,
 )
+from .optional import MissingDependencyError  # noqa: F401

@@ -6,8 +6,9 @@ import os
 
 from graphc.ir.errors import InvalidArgumentError
 
+from ..optional import optional_imports
+
 START_TIMEOUT = 60.0  # seconds new workers may wait for free CPUs
-INSTALL_HINT = "gc.distribute needs Ray: pip install 'graphc[distributed]'"
 
 
 class WorkerLost(RuntimeError):
@@ -15,11 +16,9 @@ class WorkerLost(RuntimeError):
 
 
 def require_ray():
-    """The ``ray`` module, or ImportError naming the install command."""
-    try:
+    """The ``ray`` module, or ``MissingDependencyError`` naming the install command."""
+    with optional_imports("gc.distribute runs on Ray", "pip install 'graphc[distributed]'"):
         import ray
-    except ImportError as error:
-        raise ImportError(INSTALL_HINT) from error
     return ray
 
 

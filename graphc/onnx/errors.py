@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from graphc.ir.errors import GraphcError
 
+from ..optional import optional_imports
+
 
 class ExportError(GraphcError, ValueError):
     """A graphc op (named, with the user's line) that ONNX cannot express, or a graph it cannot hold."""
@@ -13,9 +15,7 @@ class LoadError(GraphcError, ValueError):
 
 
 def require_onnx():
-    """The ``onnx`` package, or an error naming the extra that installs it."""
-    try:
+    """The ``onnx`` package, or ``MissingDependencyError`` naming the extra that installs it."""
+    with optional_imports("gc.onnx needs the onnx package", "pip install 'graphc[onnx]'"):
         import onnx
-    except ImportError:
-        raise ImportError("gc.onnx needs the onnx package: pip install 'graphc[onnx]'") from None
     return onnx

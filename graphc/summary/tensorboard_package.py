@@ -6,10 +6,10 @@ from __future__ import annotations
 import functools
 from types import SimpleNamespace
 
-from graphc.ir.errors import GraphcError
+from ..optional import MissingDependencyError, optional_imports
 
 
-class TensorBoardMissingError(GraphcError, ImportError):
+class TensorBoardMissingError(MissingDependencyError):
     """A summary was written but the ``tensorboard`` package is not installed."""
 
 
@@ -17,7 +17,8 @@ class TensorBoardMissingError(GraphcError, ImportError):
 def tensorboard_api() -> SimpleNamespace:
     """TensorBoard's protos, event writer, tensor conversion and plugin helpers, or
     ``TensorBoardMissingError`` saying how to install them."""
-    try:
+    with optional_imports("gc.summary writes TensorBoard event files with the tensorboard package",
+                          "pip install 'graphc[tensorboard]'", TensorBoardMissingError):
         from tensorboard.compat.proto import (
             attr_value_pb2, event_pb2, graph_pb2, node_def_pb2, summary_pb2, tensor_shape_pb2, versions_pb2,
         )
@@ -28,11 +29,6 @@ def tensorboard_api() -> SimpleNamespace:
         from tensorboard.plugins.text import summary_v2 as text
         from tensorboard.summary.writer.event_file_writer import EventFileWriter
         from tensorboard.util import tensor_util
-    except ImportError as error:
-        raise TensorBoardMissingError(
-            f"gc.summary writes TensorBoard event files with the tensorboard package, which is not installed "
-            f"({error}): pip install 'graphc[tensorboard]'"
-        ) from None
     return SimpleNamespace(
         attr_value_pb2=attr_value_pb2, event_pb2=event_pb2, graph_pb2=graph_pb2, node_def_pb2=node_def_pb2,
         summary_pb2=summary_pb2, tensor_shape_pb2=tensor_shape_pb2, versions_pb2=versions_pb2, dtypes=dtypes,

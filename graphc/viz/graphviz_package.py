@@ -2,20 +2,17 @@
 only drawing asks for it, through ``import_graphviz``."""
 from __future__ import annotations
 
-from graphc.ir.errors import GraphcError
+from ..optional import MissingDependencyError, optional_imports
 
 
-class GraphvizMissingError(GraphcError, ImportError):
+class GraphvizMissingError(MissingDependencyError):
     """A picture was asked for but the ``graphviz`` Python package is not installed."""
 
 
 def import_graphviz():
     """The ``graphviz`` module, or ``GraphvizMissingError`` saying how to install it."""
-    try:
+    with optional_imports("drawing a graph needs the graphviz Python package",
+                          "pip install graphviz (rendering .svg, .png or .pdf files also needs Graphviz's dot program; "
+                          "Debian: apt-get install graphviz)", GraphvizMissingError):
         import graphviz
-    except ImportError:
-        raise GraphvizMissingError(
-            "drawing a graph needs the graphviz Python package, which is not installed: pip install graphviz "
-            "(rendering .svg, .png or .pdf files also needs Graphviz's dot program; Debian: apt-get install graphviz)"
-        ) from None
     return graphviz

@@ -7,20 +7,18 @@ import tempfile
 
 import numpy as np
 
-from graphc.ir.errors import GraphcError, InvalidArgumentError
+from graphc.ir.errors import InvalidArgumentError
+
+from ..optional import MissingDependencyError, optional_imports
 
 
-class MatplotlibMissingError(GraphcError, ImportError):
+class MatplotlibMissingError(MissingDependencyError):
     """A plot was asked for but matplotlib is not installed."""
 
 
 def _figure_class():
-    try:
+    with optional_imports("plot_history draws with matplotlib", "pip install 'graphc[plot]'", MatplotlibMissingError):
         from matplotlib.figure import Figure
-    except ImportError:
-        raise MatplotlibMissingError(
-            "plot_history needs matplotlib, which is not installed: pip install 'graphc[plot]'"
-        ) from None
     return Figure
 
 
