@@ -27,6 +27,7 @@ class Record:
     outputs: list
     attrs: dict
     loc: object = None
+    scope: str | None = None  # the forward op's name scope (its gradient goes there)
 
 
 @dataclass
@@ -140,8 +141,9 @@ class GradientTape:
             return
         if not any(id(x) in self._watch.tensor_ids for x in inputs):
             return
-        loc = outputs[0]._value.node.loc if outputs and isinstance(outputs[0], Tensor) and outputs[0].is_symbolic else None
-        self._records.append(Record(opdef.name, tuple(inputs), list(outputs), dict(attrs), loc))
+        node = outputs[0]._value.node if outputs and isinstance(outputs[0], Tensor) and outputs[0].is_symbolic else None
+        self._records.append(Record(opdef.name, tuple(inputs), list(outputs), dict(attrs), node and node.loc,
+                                    node and node.scope))
         self._watch.tensor_ids.update(id(y) for y in outputs)
 
     # -- differentiation ------------------------------------------------------------------------------

@@ -82,7 +82,7 @@ def backward(
         opdef = get_op(rec.op)
         if opdef.vjp is None:
             continue
-        with dispatch.gradient_of(rec.loc):
+        with dispatch.gradient_of(rec.loc, rec.scope):
             in_cts = opdef.vjp(out_cts, list(rec.inputs), list(rec.outputs), **rec.attrs)
             for x, ct in zip(rec.inputs, in_cts):
                 if ct is not None and _is_float(x):

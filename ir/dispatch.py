@@ -41,6 +41,7 @@ class _Context:
     observers: list
     scopes: list
     gradient_of: Location | None = None
+    gradient_scope: str | None = None
     in_gradient: bool = False
 
 
@@ -131,23 +132,26 @@ def current_scope() -> str:
 
 
 @contextlib.contextmanager
-def gradient_of(loc: Location | None):
-    """Nodes created inside the block are gradient nodes carrying the forward op's location."""
+def gradient_of(loc: Location | None, scope: str | None = None):
+    """Nodes created inside the block are gradient nodes carrying the forward op's location and (when
+    given) its name scope, so a gradient sits under its op's scope (``gradients/dense/...`` in
+    TensorBoard) rather than where ``tape.gradient`` was called."""
     ctx = _state.ctx
-    saved = ctx.gradient_of, ctx.in_gradient
-    ctx.gradient_of, ctx.in_gradient = loc, True
+    saved = ctx.gradient_of, ctx.gradient_scope, ctx.in_gradient
+    ctx.gradient_of, ctx.gradient_scope, ctx.in_gradient = loc, scope, True
     try:
         yield
     finally:
-        ctx.gradient_of, ctx.in_gradient = saved
+        ctx.gradient_of, ctx.gradient_scope, ctx.in_gradient = saved
 
 
 def node_metadata() -> dict:
     """Scope, source location and gradient flag for a node created now."""
     ctx = _state.ctx
     loc = ctx.gradient_of if ctx.in_gradient else None
+    scope = ctx.gradient_scope if ctx.in_gradient and ctx.gradient_scope is not None else None
     return {
-        "scope": current_scope(),
+        "scope": current_scope() if scope is None else scope,
         "loc": loc or user_location(2),
         "is_gradient": ctx.in_gradient,
     }

@@ -464,6 +464,8 @@ def test_the_traced_graph_has_one_node_per_op_with_scopes_shapes_and_variables(t
     assert [d.size for d in nodes["dense/matmul"].attr["_output_shapes"].list.shape[0].dim] == [-1, 2]
     gradient_nodes = [n for n in nodes if n.startswith("gradients/")]
     assert len(gradient_nodes) == sum(node.is_gradient for node in graph.nodes) > 0
+    # as TensorFlow's: the gradient of an op sits under the op's own scope, below gradients/
+    assert any(n.startswith("gradients/dense/") and nodes[n].op == "matmul" for n in gradient_nodes), gradient_nodes
     assert any(node.op == "assign_variable" and "dense/kernel" in node.input for node in nodes.values())
 
 
