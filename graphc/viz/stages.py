@@ -68,10 +68,11 @@ def signature_of(subject: Graph | ConcreteFunction) -> str:
     return f"{subject.function.name}({specs})"
 
 
-def stage_title(signature: str, stage: str, graph: Graph) -> str:
-    """A picture's caption: ``predict(x: f32[2,4]) · fused · 9 nodes, 2 kernels``."""
+def stage_title(signature: str, stage: str | None, graph: Graph) -> str:
+    """A picture's caption: ``predict(x: f32[2,4]) · fused · 9 nodes, 2 kernels`` (no stage: a graph
+    given as it is, whose stage graphc does not know)."""
     kernels = f", {len(graph.kernels)} kernels" if graph.kernels else ""
-    return f"{signature} · {stage} · {len(graph.nodes)} nodes{kernels}"
+    return f"{signature}{f' · {stage}' if stage else ''} · {len(graph.nodes)} nodes{kernels}"
 
 
 def to_dot(fn, *example_args, stage: str = "traced", **options) -> graphviz.Digraph:
@@ -83,7 +84,8 @@ def to_dot(fn, *example_args, stage: str = "traced", **options) -> graphviz.Digr
         graph = subject if isinstance(subject, Graph) else subject.graph
     else:
         graph = stage_graphs(subject)[0][stage]
-    options.setdefault("title", stage_title(signature_of(subject), stage, graph))
+    shown = None if isinstance(subject, Graph) and stage == "traced" else stage  # a Graph is drawn as given
+    options.setdefault("title", stage_title(signature_of(subject), shown, graph))
     return graph_to_dot(graph, **options)
 
 

@@ -184,6 +184,15 @@ def test_mlp_fused_kernels_are_clusters_labelled_with_name_kind_and_op_count(mlp
     assert sum("kernel ·" in n["text"] for n in collapsed["nodes"].values()) == len(kernels)
 
 
+@pytest.mark.parametrize("stage", gc.viz.STAGES)
+def test_a_graph_given_as_it_is_is_not_titled_with_a_stage(mlp, stage):
+    """gc.viz draws a Graph as given; it cannot know the graph's stage, so the title names none (it
+    used to call every Graph "traced", the optimised and fused ones too)."""
+    graph = mlp[2][stage]
+    title = re.search(r"<b>(.*?)</b>", gc.viz.to_dot(graph).source).group(1)
+    assert title == f"{graph.name} · {len(graph.nodes)} nodes" + (f", {len(graph.kernels)} kernels" if graph.kernels else "")
+
+
 def test_mlp_without_gradients_draws_the_backward_pass_as_one_box(mlp):
     graph = mlp[2]["traced"]
     svg = _svg_of(graph, gradients=False)
