@@ -26,6 +26,7 @@ import hashlib
 import logging
 import os
 import secrets
+import shutil
 import stat
 import struct
 from dataclasses import dataclass
@@ -268,7 +269,5 @@ def _replace(tmp: str, name: str, dir_fd: int) -> None:
     try:
         os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except IsADirectoryError:
-        import shutil  # (imported here: it took 2 ms of every first call, for this rare case)
-
         shutil.rmtree(name, dir_fd=dir_fd)
         os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
