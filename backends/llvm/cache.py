@@ -29,7 +29,6 @@ import logging
 import os
 import platform
 import secrets
-import shutil
 import stat
 import struct
 from dataclasses import dataclass
@@ -306,5 +305,7 @@ def _replace(tmp: str, name: str, dir_fd: int) -> None:
     try:
         os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except IsADirectoryError:
+        import shutil  # (here: importing it took 2 ms of a first call that finds its code in the cache)
+
         shutil.rmtree(name, dir_fd=dir_fd)
         os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
