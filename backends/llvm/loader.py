@@ -1,5 +1,5 @@
 """Object code loaded by graphc itself, without LLVM: a process that finds its code in the compile
-cache then never loads LLVM (importing llvmlite's binding took about 15 ms of such a first call).
+cache then never loads LLVM (importing llvmlite's binding took 15-25 ms of such a first call).
 
 It loads what this backend emits on x86-64 Linux: relocatable ELF objects of LLVM's large code model
 (the JIT's default), whose code refers to everything by 64-bit absolute relocations. The allocated
