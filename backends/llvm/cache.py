@@ -88,8 +88,9 @@ def generator_fingerprint() -> str:
         for directory, subdirectories, names in sorted(os.walk(top)):
             subdirectories.sort()
             for name in sorted(n for n in names if n.endswith(".py")):
-                with open(os.path.join(directory, name), "rb") as f:
-                    h.update(os.path.relpath(os.path.join(directory, name), top).encode() + b"\0" + f.read())
+                path = os.path.join(directory, name)
+                with open(path, "rb") as f:  # (the path below ``top``, sliced: relpath cost 0.5 ms of a first call)
+                    h.update(path[len(top) + 1:].encode() + b"\0" + f.read())
     return h.hexdigest()
 
 
