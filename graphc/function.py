@@ -10,7 +10,7 @@ import weakref
 
 import numpy as np
 
-from graphc.ir import dispatch
+from graphc.ir import dispatch, environment
 from graphc.ir.errors import GraphcError, InvalidArgumentError
 from graphc.ir.graph import Graph
 from graphc.ir.location import Location, user_location
@@ -363,9 +363,11 @@ class ConcreteFunction:
         """The optimised, fused graph and its executable for the function's backend (built on first use)."""
         if self._compiled is None:
             self._compiled = Compiled(self.graph, self.function._backend or config.get_backend())
-            from .viz.dump_directory import dump_if_requested
+            directory = environment.value("GRAPHC_DUMP_DIR")
+            if directory:  # (gc.viz loads only then: importing it took 5 ms of every first call)
+                from .viz.dump_directory import dump
 
-            dump_if_requested(self)  # GRAPHC_DUMP_DIR
+                dump(self, directory)
         return self._compiled
 
     def executable(self):

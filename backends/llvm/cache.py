@@ -1,8 +1,10 @@
 """The persistent compile cache: object code on disk, keyed by what determines it.
 
-The key hashes the fused graph's full text (constants included), the variables' types, the target
-(triple, CPU, features), the graphc and LLVM versions and the source of the code generator (this
-package and the IR passes it builds on), so code from an older code generator is never loaded.
+The key hashes the fused graph's full text (constants included), the variables' types, the LLVM
+and the machine the code is compiled for (``target_description``: on x86-64 Linux read without
+starting LLVM, so that a process whose code is all cached never loads it), the graphc version and
+the source of the code generator (this package and the IR passes it builds on), so code from an
+older code generator is never loaded.
 
 An entry is one file named after its key: a magic line, the key, the payload's length, the payload
 (object code, or the text of a fused graph: see ``graph_cache``) and a SHA-256 of all of it. It is written to a temporary file and renamed, so readers never see
@@ -25,18 +27,20 @@ import functools
 import hashlib
 import logging
 import os
+import platform
 import secrets
-import shutil
 import stat
 import struct
 from dataclasses import dataclass
 from typing import Callable
 
+import llvmlite
+
 from graphc.ir import environment
 from graphc.ir.graph import Graph
 from graphc.ir.text import format_graph
 
-from . import elf, target
+from . import elf, loader
 
 log = logging.getLogger("graphc.cache")
 MAGIC = b"GRAPHC-OBJECT-2\n"  # the first line of an entry holding object code
@@ -84,18 +88,51 @@ def generator_fingerprint() -> str:
         for directory, subdirectories, names in sorted(os.walk(top)):
             subdirectories.sort()
             for name in sorted(n for n in names if n.endswith(".py")):
-                with open(os.path.join(directory, name), "rb") as f:
-                    h.update(os.path.relpath(os.path.join(directory, name), top).encode() + b"\0" + f.read())
+                path = os.path.join(directory, name)
+                with open(path, "rb") as f:  # (the path below ``top``, sliced: relpath cost 0.5 ms of a first call)
+                    h.update(path[len(top) + 1:].encode() + b"\0" + f.read())
     return h.hexdigest()
+
+
+@functools.cache
+def target_description() -> tuple[str, ...]:
+    """What object code depends on besides the graph: the LLVM that compiles it and the machine it
+    compiles for. Where graphc loads object code itself (``loader``) it is read without starting
+    LLVM: llvmlite's version and its library's size and time (the LLVM it bundles), the machine and
+    the CPU as /proc/cpuinfo describes it (vendor, family, model, flags: what LLVM's host detection
+    reads from cpuid); elsewhere LLVM's version, target triple, CPU and features."""
+    if loader.applies():
+        description = _described_without_llvm()
+        if description:
+            return description
+    from . import target
+
+    return (target.llvm_version(), *target.host())
+
+
+def _described_without_llvm() -> tuple[str, ...] | None:
+    """The llvmlite library and the CPU (see ``target_description``), or None when either is unknown."""
+    folder = os.path.join(os.path.dirname(llvmlite.__file__), "binding")
+    try:
+        library = [os.stat(os.path.join(folder, name)) for name in sorted(os.listdir(folder)) if ".so" in name]
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            cpu = sorted({line.strip() for line in f if line.split(":")[0].strip() in _CPUINFO_FIELDS})
+    except OSError:
+        return None
+    if len(library) != 1 or not cpu:
+        return None
+    return (f"llvmlite {llvmlite.__version__}", f"{library[0].st_size} {library[0].st_mtime_ns}",
+            platform.machine(), *cpu)
+
+
+_CPUINFO_FIELDS = ("vendor_id", "cpu family", "model", "model name", "flags")
 
 
 def cache_key(graph: Graph) -> str:
     from graphc import __version__
 
-    triple, cpu, features = target.host()
     h = hashlib.sha256()
-    parts = (__version__, generator_fingerprint(), target.llvm_version(), triple, cpu, features,
-             format_graph(graph, full_constants=True))
+    parts = (__version__, generator_fingerprint(), *target_description(), format_graph(graph, full_constants=True))
     for part in parts:
         h.update(part.encode())
         h.update(b"\0")
@@ -269,5 +306,7 @@ def _replace(tmp: str, name: str, dir_fd: int) -> None:
     try:
         os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except IsADirectoryError:
+        import shutil  # (here: importing it took 2 ms of a first call that finds its code in the cache)
+
         shutil.rmtree(name, dir_fd=dir_fd)
         os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)

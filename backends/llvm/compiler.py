@@ -6,7 +6,7 @@ from typing import Callable
 from graphc.ir.errors import GraphcError, InternalCompilerError
 from graphc.ir.graph import Graph
 
-from . import cache, target
+from . import cache, loader
 from .codegen import CALL, ENTRY, generate, layout, unsupported_ops
 from .matmul import blas_symbols
 from .runtime import Executable
@@ -42,13 +42,28 @@ def _compile(graph: Graph, timer: Callable) -> Executable:
     cached = _load_cached(graph, key, timer) if key else None
     if cached is not None:
         return Executable(graph, *cached)
+    from . import target  # (LLVM starts only here: a process whose code is all cached never loads it)
+
     program = timer("codegen", lambda: generate(graph))
     module = timer("llvm_optimize", lambda: target.optimize(program.ir))
     object_code = timer("llvm_emit", lambda: target.emit_object(module))
     if key:
         cache.store(key, object_code)
-    code = timer("load", lambda: target.LoadedCode(object_code, blas_symbols()))
+    code = timer("load", lambda: load_object(object_code))
     return Executable(graph, program, code, program.ir)
+
+
+def load_object(object_code: bytes):
+    """``object_code`` loaded into this process: by graphc itself where it can (``loader``), else, or
+    for an object it does not load, by LLVM (MCJIT)."""
+    if loader.applies():
+        try:
+            return loader.LoadedObject(object_code, blas_symbols())
+        except loader.Unsupported as why:
+            cache.log.info("object code loaded by LLVM: %s", why)
+    from . import target
+
+    return target.LoadedCode(object_code, blas_symbols())
 
 
 def _load_cached(graph: Graph, key: str, timer: Callable):
@@ -58,7 +73,7 @@ def _load_cached(graph: Graph, key: str, timer: Callable):
     object_code = timer("cache_load", lambda: cache.load(key))
     if object_code is None:
         return None
-    code = timer("load", lambda: target.LoadedCode(object_code, blas_symbols()))
+    code = timer("load", lambda: load_object(object_code))
     missing = [name for name in (ENTRY, CALL) if not code.address(name)]
     if missing:
         cache.reject(key, f"it defines no {' or '.join(missing)}")

@@ -13,7 +13,6 @@ from graphc.ir.shapes import concrete_types
 from graphc.ir.state import SharedVariable, VariableAccess
 from graphc.ir.types import TensorType
 
-from . import target
 from .codegen import CALL, ENTRY, Program, generate, variable_slots
 from .emission import ALIGNMENT
 from .emitter import SYNC_ERROR, SYNC_ERROR_NODE, SYNC_HOST
@@ -188,12 +187,16 @@ class Executable:
 
     def llvm_ir(self, optimized: bool = False) -> str:
         """The LLVM IR of the program (regenerated when the code came from the cache)."""
+        from . import target  # (LLVM is not loaded to run cached code)
+
         if self._ir_text is None:
             self._ir_text = generate(self.graph).ir
         return str(target.optimize(self._ir_text)) if optimized else self._ir_text
 
     def asm(self) -> str:
         """The host assembly of the program."""
+        from . import target
+
         return target.emit_assembly(target.optimize(self.llvm_ir()))
 
     def _concrete_shape(self, shape, dims) -> tuple:

@@ -34,13 +34,19 @@ def llvm_version() -> str:
     return ".".join(map(str, llvm.llvm_version_info)) + f" (llvmlite {llvmlite.__version__})"
 
 
-def optimize(ir_text: str):
-    """Parses ``ir_text`` and runs LLVM's O3 pipeline (loop and SLP vectorisation on); returns the module."""
+def parse(ir_text: str):
+    """The verified module of ``ir_text``, for this host's target."""
     _initialise()
     module = llvm.parse_assembly(ir_text)
     module.verify()
+    module.triple, module.data_layout = host()[0], str(_shared_machine().target_data)
+    return module
+
+
+def optimize(ir_text: str):
+    """Parses ``ir_text`` and runs LLVM's O3 pipeline (loop and SLP vectorisation on); returns the module."""
+    module = parse(ir_text)
     tm = _shared_machine()
-    module.triple, module.data_layout = host()[0], str(tm.target_data)
     options = llvm.create_pipeline_tuning_options(speed_level=3)
     options.loop_vectorization = True
     options.slp_vectorization = True

@@ -9,7 +9,6 @@ import sys
 import weakref
 from pathlib import Path
 
-from graphc.ir import environment
 from graphc.ir.graph import Graph
 from graphc.ir.text import format_graph
 
@@ -23,13 +22,6 @@ log = logging.getLogger("graphc.dump")
 
 _claimed: dict[str, weakref.ref] = {}  # dump path prefix -> the concrete function writing there
 _noted: set[str] = set()  # one-line notes already printed
-
-
-def dump_if_requested(cf: ConcreteFunction) -> None:
-    """Dumps ``cf`` into ``$GRAPHC_DUMP_DIR`` when it is set (called when a function compiles)."""
-    directory = environment.value("GRAPHC_DUMP_DIR")
-    if directory:
-        dump(cf, directory)
 
 
 def dump(cf: ConcreteFunction, directory: str | os.PathLike) -> list[str]:

@@ -487,7 +487,7 @@ def test_every_truncation_of_an_object_file_is_rejected(built):
 LOAD_EACH = textwrap.dedent(
     """
     import sys
-    from graphc.backends.llvm import elf, target
+    from graphc.backends.llvm import elf, loader, target
     from graphc.backends.llvm.matmul import blas_symbols
     obj = open(sys.argv[1], "rb").read()
     for offset in range(int(sys.argv[2]), int(sys.argv[3])):
@@ -499,6 +499,11 @@ LOAD_EACH = textwrap.dedent(
                 continue
             print(offset, value, flush=True)  # the last line names the change that crashed
             target.LoadedCode(mutated, blas_symbols()).address("graphc_entry")
+            if loader.applies():  # graphc's own loader too: it loads the object or refuses it
+                try:
+                    loader.LoadedObject(mutated, blas_symbols()).address("graphc_entry")
+                except loader.Unsupported:
+                    pass
     print("done")
     """
 )
@@ -507,8 +512,8 @@ LOAD_EACH = textwrap.dedent(
 @pytest.mark.slow
 def test_objects_that_pass_the_check_after_damage_to_their_headers_load_without_crashing(built, tmp_path):
     """Every one-byte change to the file header and to the section table either fails the check or
-    leaves an object LLVM loads (symbols, relocations and code inside sections are beyond the check:
-    the checksum guards them)."""
+    leaves an object LLVM loads, and graphc's loader loads or refuses (symbols, relocations and code
+    inside sections are beyond the check: the checksum guards them)."""
     obj = built[tanh_mix][1][CODE:-32]
     shoff = int.from_bytes(obj[E_SHOFF:E_SHOFF + 8], "little")
     (tmp_path / "object.o").write_bytes(obj)

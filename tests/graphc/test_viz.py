@@ -505,3 +505,15 @@ def test_importing_graphc_loads_no_heavy_dependency_until_used():
     code = f"import sys, graphc, graphc.viz; print([m for m in {heavy!r} if m in sys.modules])"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.stdout.strip() == "[]", run.stdout + run.stderr
+
+
+def test_a_first_call_loads_gc_viz_only_for_the_dump_directory(tmp_path):
+    """Compiling imports the viz package only when GRAPHC_DUMP_DIR asks for files (its import was
+    5 ms of every first call); with it set, the call dumps as before."""
+    code = ("import sys, numpy as np, graphc as gc; gc.function(lambda x: x * 2 + 1)(np.ones(3, np.float32)); "
+            "print('graphc.viz' in sys.modules)")
+    for dump, expected in (("", "False"), (str(tmp_path / "dump"), "True")):
+        run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "GRAPHC_DUMP_DIR": dump, "GRAPHC_CACHE": "0"})
+        assert run.stdout.strip() == expected, run.stdout + run.stderr
+    assert any(p.name.endswith(".traced.txt") for p in (tmp_path / "dump").iterdir())
