@@ -211,3 +211,16 @@ def test_synchronized_statistics_are_the_global_batch_s_even_where_float16_squar
     expected = (both - both.mean(0)) / np.sqrt(both.var(0) + 1e-3)
     tolerance = 2e-2 if dtype == "float16" else 1e-4
     np.testing.assert_allclose(np.concatenate([np.asarray(r, np.float64) for r in results]), expected, atol=tolerance)
+
+
+def test_all_reduce_of_a_size_known_only_at_run_time_is_a_clear_error(strategy):
+    """A compiled exchange needs its values' shapes when traced (a host call's results have fixed
+    shapes): a None dimension of the input signature is refused with the shape named."""
+    exchange = gc.function(lambda x: gc.distribute.get_replica_context().all_reduce("SUM", x),
+                           input_signature=[gc.TensorSpec([None], "float32")])
+    with pytest.raises(gc.errors.InvalidArgumentError, match=r"all_reduce: a value of shape \(None,\) has a "
+                                                             "dimension of unknown size"):
+        strategy.run(exchange, args=(PARTS,))
+    bad_op = gc.function(lambda x: gc.distribute.get_replica_context().all_reduce("MAX", x))
+    with pytest.raises(gc.errors.InvalidArgumentError, match="reduce_op must be gc.distribute.ReduceOp.SUM or MEAN"):
+        strategy.run(bad_op, args=(PARTS,))
