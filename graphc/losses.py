@@ -162,11 +162,44 @@ def kl_divergence(y_true, y_pred):
 def hinge(y_true, y_pred):
     """``mean(maximum(1 - y_true * y_pred, 0))`` over the last axis; targets that are all 0 or 1 are
     first mapped to -1 and 1 (Keras's rule)."""
-    y_true, y_pred = _pair("hinge", y_true, y_pred, same_shape=False)
+    return ops.reduce_mean(_margins("hinge", y_true, y_pred), -1)
+
+
+def squared_hinge(y_true, y_pred):
+    """``mean(maximum(1 - y_true * y_pred, 0) ** 2)`` over the last axis; 0/1 targets as in ``hinge``."""
+    return ops.reduce_mean(ops.square(_margins("squared_hinge", y_true, y_pred)), -1)
+
+
+def _margins(name: str, y_true, y_pred):
+    """``maximum(1 - y_true * y_pred, 0)``, targets that are all 0 or 1 first mapped to -1 and 1."""
+    y_true, y_pred = _pair(name, y_true, y_pred, same_shape=False)
     binary = ops.logical_or(ops.equal(y_true, 0.0), ops.equal(y_true, 1.0))
     all_binary = ops.equal(ops.reduce_min(ops.cast(binary, y_true.dtype)), 1.0)
     y_true = ops.where(all_binary, ops.subtract(ops.multiply(y_true, 2.0), 1.0), y_true)
-    return ops.reduce_mean(ops.relu(ops.subtract(1.0, ops.multiply(y_true, y_pred))), -1)
+    return ops.relu(ops.subtract(1.0, ops.multiply(y_true, y_pred)))
+
+
+def categorical_hinge(y_true, y_pred):
+    """``maximum(max((1 - y_true) * y_pred) - sum(y_true * y_pred) + 1, 0)`` over the last axis: the
+    best wrong class's score against the target class's (one-hot targets)."""
+    y_true, y_pred = _pair("categorical_hinge", y_true, y_pred, same_shape=True)
+    positive = ops.reduce_sum(ops.multiply(y_true, y_pred), -1)
+    negative = ops.reduce_max(ops.multiply(ops.subtract(1.0, y_true), y_pred), -1)
+    return ops.relu(ops.add(ops.subtract(negative, positive), 1.0))
+
+
+def mean_absolute_percentage_error(y_true, y_pred):
+    """``100 * mean(|y_true - y_pred| / max(|y_true|, EPSILON))`` over the last axis."""
+    y_true, y_pred = _pair("mean_absolute_percentage_error", y_true, y_pred, same_shape=False)
+    relative = ops.divide(ops.abs(ops.subtract(y_true, y_pred)), ops.maximum(ops.abs(y_true), EPSILON))
+    return ops.multiply(ops.reduce_mean(relative, -1), 100.0)
+
+
+def mean_squared_logarithmic_error(y_true, y_pred):
+    """``mean((log(max(y_pred, EPSILON) + 1) - log(max(y_true, EPSILON) + 1)) ** 2)`` over the last axis."""
+    y_true, y_pred = _pair("mean_squared_logarithmic_error", y_true, y_pred, same_shape=False)
+    logs = [ops.log1p(ops.maximum(y, EPSILON)) for y in (y_pred, y_true)]
+    return ops.reduce_mean(ops.square(ops.subtract(*logs)), -1)
 
 
 def log_cosh(y_true, y_pred):
@@ -321,8 +354,15 @@ Hinge = _loss_class("Hinge", hinge, "Hinge loss of -1/1 (or 0/1) targets.")
 LogCosh = _loss_class("LogCosh", log_cosh, "Logarithm of the hyperbolic cosine of the error.")
 CosineSimilarity = _loss_class("CosineSimilarity", cosine_similarity, "Negative cosine similarity.", axis=-1)
 Poisson = _loss_class("Poisson", poisson, "Poisson negative log-likelihood (without the constant).")
+SquaredHinge = _loss_class("SquaredHinge", squared_hinge, "Squared hinge loss of -1/1 (or 0/1) targets.")
+CategoricalHinge = _loss_class("CategoricalHinge", categorical_hinge, "Hinge loss of one-hot targets.")
+MeanAbsolutePercentageError = _loss_class("MeanAbsolutePercentageError", mean_absolute_percentage_error,
+                                          "Mean of absolute errors relative to the targets, in percent.")
+MeanSquaredLogarithmicError = _loss_class("MeanSquaredLogarithmicError", mean_squared_logarithmic_error,
+                                          "Mean of squared errors between log(1 + targets) and log(1 + predictions).")
 
 mse, mae = mean_squared_error, mean_absolute_error
+mape, msle = mean_absolute_percentage_error, mean_squared_logarithmic_error
 kld = kullback_leibler_divergence = kl_divergence
 logcosh = log_cosh
 _CLASS_OF_FUNCTION = {
@@ -330,10 +370,13 @@ _CLASS_OF_FUNCTION = {
     binary_crossentropy: BinaryCrossentropy, categorical_crossentropy: CategoricalCrossentropy,
     sparse_categorical_crossentropy: SparseCategoricalCrossentropy, huber: Huber, kl_divergence: KLDivergence,
     hinge: Hinge, log_cosh: LogCosh, cosine_similarity: CosineSimilarity, poisson: Poisson,
+    squared_hinge: SquaredHinge, categorical_hinge: CategoricalHinge,
+    mean_absolute_percentage_error: MeanAbsolutePercentageError, mean_squared_logarithmic_error: MeanSquaredLogarithmicError,
 }
 _FUNCTIONS = {f.__name__: f for f in _CLASS_OF_FUNCTION} | {
     "mse": mean_squared_error, "mae": mean_absolute_error, "kld": kl_divergence,
     "kullback_leibler_divergence": kl_divergence, "logcosh": log_cosh,
+    "mape": mean_absolute_percentage_error, "msle": mean_squared_logarithmic_error,
 }
 _CLASSES = {c.__name__: c for c in _CLASS_OF_FUNCTION.values()}
 

@@ -26,8 +26,9 @@ from .confusion import AUC, MeanIoU, Precision, Recall
 
 __all__ = [
     "AUC", "Accuracy", "BinaryAccuracy", "BinaryCrossentropy", "CategoricalAccuracy", "CategoricalCrossentropy",
-    "CosineSimilarity", "Hinge", "KLDivergence", "LogCoshError", "Mean", "MeanAbsoluteError", "MeanIoU",
-    "MeanMetricWrapper", "MeanSquaredError", "Metric", "Poisson", "Precision", "Recall", "RootMeanSquaredError",
+    "CategoricalHinge", "CosineSimilarity", "Hinge", "KLDivergence", "LogCoshError", "Mean",
+    "MeanAbsoluteError", "MeanAbsolutePercentageError", "MeanIoU", "MeanMetricWrapper", "MeanSquaredError",
+    "MeanSquaredLogarithmicError", "Metric", "Poisson", "Precision", "Recall", "RootMeanSquaredError", "SquaredHinge",
     "SparseCategoricalAccuracy", "SparseCategoricalCrossentropy", "SparseTopKCategoricalAccuracy", "Sum",
     "TopKCategoricalAccuracy", "accuracy", "binary_accuracy", "categorical_accuracy", "deserialize", "get",
     "serialize", "sparse_categorical_accuracy", "sparse_top_k_categorical_accuracy", "top_k_categorical_accuracy",
@@ -177,6 +178,15 @@ Hinge = _metric_class("Hinge", losses.hinge, "hinge", "The mean hinge loss.")
 LogCoshError = _metric_class("LogCoshError", losses.log_cosh, "logcosh", "The mean of log(cosh(error)).")
 CosineSimilarity = _metric_class("CosineSimilarity", _cosine_similarity, "cosine_similarity",
                                  "The mean cosine similarity of targets and predictions.", axis=-1)
+SquaredHinge = _metric_class("SquaredHinge", losses.squared_hinge, "squared_hinge", "The mean squared hinge loss.")
+CategoricalHinge = _metric_class("CategoricalHinge", losses.categorical_hinge, "categorical_hinge",
+                                 "The mean categorical hinge loss.")
+MeanAbsolutePercentageError = _metric_class("MeanAbsolutePercentageError", losses.mean_absolute_percentage_error,
+                                            "mean_absolute_percentage_error",
+                                            "The mean absolute error relative to the targets, in percent.")
+MeanSquaredLogarithmicError = _metric_class("MeanSquaredLogarithmicError", losses.mean_squared_logarithmic_error,
+                                            "mean_squared_logarithmic_error",
+                                            "The mean squared error of log(1 + targets) and log(1 + predictions).")
 
 
 class RootMeanSquaredError(Mean):
@@ -207,13 +217,17 @@ _BY_NAME = {
     "binary_crossentropy": BinaryCrossentropy, "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy, "kl_divergence": KLDivergence,
     "poisson": Poisson, "hinge": Hinge, "logcosh": LogCoshError, "cosine_similarity": CosineSimilarity,
+    "squared_hinge": SquaredHinge, "categorical_hinge": CategoricalHinge,
+    "mape": MeanAbsolutePercentageError, "mean_absolute_percentage_error": MeanAbsolutePercentageError,
+    "msle": MeanSquaredLogarithmicError, "mean_squared_logarithmic_error": MeanSquaredLogarithmicError,
 }
 _BY_CLASS = {c.__name__: c for c in (Sum, Mean, Accuracy, BinaryAccuracy, CategoricalAccuracy,
                                      SparseCategoricalAccuracy, MeanSquaredError, MeanAbsoluteError,
                                      TopKCategoricalAccuracy, RootMeanSquaredError, Precision, Recall, AUC, MeanIoU,
                                      SparseTopKCategoricalAccuracy, BinaryCrossentropy, CategoricalCrossentropy,
                                      SparseCategoricalCrossentropy, KLDivergence, Poisson, Hinge, LogCoshError,
-                                     CosineSimilarity)}
+                                     CosineSimilarity, SquaredHinge, CategoricalHinge, MeanAbsolutePercentageError,
+                                     MeanSquaredLogarithmicError)}
 
 
 _FUNCTIONS = {f.__name__: f for f in (accuracy, binary_accuracy, categorical_accuracy, sparse_categorical_accuracy,

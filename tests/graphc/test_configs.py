@@ -29,6 +29,10 @@ TABLES = {
         "MeanSquaredError": lambda: gc.losses.MeanSquaredError(name="m"),
         "Poisson": lambda: gc.losses.Poisson(),
         "SparseCategoricalCrossentropy": lambda: gc.losses.SparseCategoricalCrossentropy(from_logits=True),
+        "SquaredHinge": lambda: gc.losses.SquaredHinge(reduction="sum"),
+        "CategoricalHinge": lambda: gc.losses.CategoricalHinge(name="ch"),
+        "MeanAbsolutePercentageError": lambda: gc.losses.MeanAbsolutePercentageError(),
+        "MeanSquaredLogarithmicError": lambda: gc.losses.MeanSquaredLogarithmicError(reduction="none"),
     }),
     "metric": (gc.metrics, gc.metrics.Metric, gc.metrics.serialize, gc.metrics.deserialize, {
         "AUC": lambda: gc.metrics.AUC(num_thresholds=50, curve="PR"),
@@ -55,6 +59,10 @@ TABLES = {
         "Hinge": lambda: gc.metrics.Hinge(),
         "LogCoshError": lambda: gc.metrics.LogCoshError(),
         "CosineSimilarity": lambda: gc.metrics.CosineSimilarity(axis=0),
+        "SquaredHinge": lambda: gc.metrics.SquaredHinge(),
+        "CategoricalHinge": lambda: gc.metrics.CategoricalHinge(name="ch"),
+        "MeanAbsolutePercentageError": lambda: gc.metrics.MeanAbsolutePercentageError(),
+        "MeanSquaredLogarithmicError": lambda: gc.metrics.MeanSquaredLogarithmicError(dtype="float64"),
     }),
     "optimizer": (gc.optimizers, gc.optimizers.Optimizer, gc.optimizers.serialize, gc.optimizers.deserialize, {
         "Adadelta": lambda: gc.optimizers.Adadelta(0.5, rho=0.8),

@@ -39,6 +39,17 @@ def np_kld(t, p):
     return (t * np.log(t / p)).sum(-1)
 
 
+def np_categorical_hinge(t, p):
+    return np.maximum(((1 - t) * p).max(-1) - (t * p).sum(-1) + 1, 0)
+
+
+def np_msle(t, p):
+    return ((np.log(np.maximum(p, EPS) + 1) - np.log(np.maximum(t, EPS) + 1)) ** 2).mean(-1)
+
+
+one_hot3 = np.eye(3)[rng.integers(0, 3, size=N)]
+
+
 # name, loss object, y_true, y_pred, per-example NumPy losses
 LOSSES = [
     ("huber", gc.losses.Huber(), y_reg, p_reg, np_huber(y_reg, p_reg, 1.0)),
@@ -50,6 +61,18 @@ LOSSES = [
     ("cosine_similarity", gc.losses.CosineSimilarity(), y_reg, p_reg, np_cosine(y_reg, p_reg)),
     ("cosine_similarity_axis0", gc.losses.CosineSimilarity(axis=0), y_reg.T, p_reg.T, np_cosine(y_reg, p_reg)),
     ("poisson", gc.losses.Poisson(), counts, rates, (rates - counts * np.log(rates + EPS)).mean(-1)),
+    ("squared_hinge_signs", gc.losses.SquaredHinge(), signs, p_reg, (np.maximum(1 - signs * p_reg, 0) ** 2).mean(-1)),
+    ("squared_hinge_bits", gc.losses.SquaredHinge(), bits, p_reg,
+     (np.maximum(1 - (2 * bits - 1) * p_reg, 0) ** 2).mean(-1)),
+    ("categorical_hinge", gc.losses.CategoricalHinge(), one_hot3, p_reg, np_categorical_hinge(one_hot3, p_reg)),
+    ("mape", gc.losses.MeanAbsolutePercentageError(), y_reg, p_reg,
+     100 * (np.abs(y_reg - p_reg) / np.maximum(np.abs(y_reg), EPS)).mean(-1)),
+    ("mape_zero_targets", gc.losses.MeanAbsolutePercentageError(), np.zeros((N, 3)), p_reg,
+     100 * (np.abs(p_reg) / EPS).mean(-1)),
+    ("msle", gc.losses.MeanSquaredLogarithmicError(), rates, counts, np_msle(rates, counts)),
+    ("msle_negative", gc.losses.MeanSquaredLogarithmicError(), y_reg, p_reg, np_msle(y_reg, p_reg)),
+    ("by_name_mape", gc.losses.get("mape"), y_reg, p_reg,
+     100 * (np.abs(y_reg - p_reg) / np.maximum(np.abs(y_reg), EPS)).mean(-1)),
     ("by_name_kld", gc.losses.get("kld"), dist_true, dist_pred, np_kld(dist_true, dist_pred)),
     ("by_name_logcosh", gc.losses.get("logcosh"), y_reg, p_reg, np.log(np.cosh(p_reg - y_reg)).mean(-1)),
     ("by_class_name", gc.losses.get("Huber"), y_reg, p_reg, np_huber(y_reg, p_reg, 1.0)),
@@ -75,11 +98,24 @@ def test_losses_match_numpy_eager_compiled_weighted_and_every_reduction(name, lo
         np.testing.assert_allclose(again(y_true, y_pred).numpy(), reduce(expected), rtol=rtol, atol=1e-6)
 
 
+@pytest.mark.parametrize("name,loss,y_true,y_pred,expected", LOSSES, ids=[c[0] for c in LOSSES])
+def test_losses_match_keras(tf, name, loss, y_true, y_pred, expected):
+    """Each loss per example (reduction "none") against Keras's loss of the same class and config."""
+    config = {k: v for k, v in loss.get_config().items() if k not in ("name", "reduction")}
+    keras_loss = getattr(tf.keras.losses, type(loss).__name__)(reduction=None, **config)
+    t, p = y_true.astype(np.float32), y_pred.astype(np.float32)
+    ours = type(loss)(reduction="none", **config)(t, p).numpy()
+    np.testing.assert_allclose(ours, np.asarray(keras_loss(t, p)), rtol=2e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("name,expected_class", [
     ("huber", gc.losses.Huber), ("kl_divergence", gc.losses.KLDivergence), ("kld", gc.losses.KLDivergence),
     ("kullback_leibler_divergence", gc.losses.KLDivergence), ("hinge", gc.losses.Hinge),
     ("log_cosh", gc.losses.LogCosh), ("logcosh", gc.losses.LogCosh),
     ("cosine_similarity", gc.losses.CosineSimilarity), ("poisson", gc.losses.Poisson),
+    ("squared_hinge", gc.losses.SquaredHinge), ("categorical_hinge", gc.losses.CategoricalHinge),
+    ("mape", gc.losses.MeanAbsolutePercentageError), ("mean_absolute_percentage_error", gc.losses.MeanAbsolutePercentageError),
+    ("msle", gc.losses.MeanSquaredLogarithmicError), ("mean_squared_logarithmic_error", gc.losses.MeanSquaredLogarithmicError),
 ])
 def test_loss_string_names(name, expected_class):
     assert type(gc.losses.get(name)) is expected_class
@@ -130,6 +166,10 @@ GRADIENT_CASES = [
     ("log_cosh", gc.losses.log_cosh, y_reg, 3 * p_reg),
     ("cosine_similarity", gc.losses.cosine_similarity, y_reg, p_reg),
     ("poisson", gc.losses.poisson, counts[:4], rates[:4]),
+    ("squared_hinge", gc.losses.squared_hinge, rng.uniform(-3, 3, (4, 3)), rng.uniform(-3, 3, (4, 3))),
+    ("categorical_hinge", gc.losses.categorical_hinge, np.eye(3)[[0, 2, 1, 1]], rng.uniform(-2, 2, (4, 3))),
+    ("mape", gc.losses.mean_absolute_percentage_error, rng.uniform(0.5, 2, (4, 3)), rng.uniform(3, 4, (4, 3))),
+    ("msle", gc.losses.mean_squared_logarithmic_error, rng.uniform(0.5, 2, (4, 3)), rng.uniform(0.5, 2, (4, 3))),
 ]
 
 
@@ -213,7 +253,7 @@ probs6 = np_softmax(class_scores)
 bin_probs = 1 / (1 + np.exp(-3 * (scores - 0.5)))
 bin_logits = 3 * (scores - 0.5)
 dist_true, dist_pred = np_softmax(rng.normal(size=(12, 6))), probs6
-counts = rng.poisson(2.0, size=(12, 6)).astype(np.float64)
+class_counts = rng.poisson(2.0, size=(12, 6)).astype(np.float64)
 hinge_true = (rng.uniform(size=(12, 6)) < 0.5).astype(np.float64)  # 0/1: mapped to -1/1 as Keras does
 
 
@@ -272,12 +312,21 @@ METRICS = [
      split(labels6, class_scores), weighted(-np.log(probs6[np.arange(12), labels6]))),
     ("kl_divergence", gc.metrics.KLDivergence(), split(dist_true, dist_pred, class_weights),
      weighted((dist_true * np.log(dist_true / dist_pred)).sum(-1), class_weights)),
-    ("poisson", gc.metrics.Poisson(), split(counts, probs6 * 6), weighted((probs6 * 6 - counts * np.log(probs6 * 6 + EPS)).mean(-1))),
+    ("poisson", gc.metrics.Poisson(), split(class_counts, probs6 * 6),
+     weighted((probs6 * 6 - class_counts * np.log(probs6 * 6 + EPS)).mean(-1))),
     ("hinge", gc.metrics.Hinge(), split(hinge_true, class_scores),
      weighted(np.maximum(1 - (2 * hinge_true - 1) * class_scores, 0).mean(-1))),
     ("logcosh", gc.metrics.LogCoshError(), split(y_reg, p_reg, weights), weighted(np.log(np.cosh(p_reg - y_reg)).mean(-1), weights)),
     ("cosine_similarity", gc.metrics.CosineSimilarity(), split(y_reg, p_reg),
      weighted((y_reg * p_reg).sum(-1) / np.linalg.norm(y_reg, axis=-1) / np.linalg.norm(p_reg, axis=-1))),
+    ("squared_hinge", gc.metrics.SquaredHinge(), split(hinge_true, class_scores),
+     weighted((np.maximum(1 - (2 * hinge_true - 1) * class_scores, 0) ** 2).mean(-1))),
+    ("categorical_hinge", gc.metrics.CategoricalHinge(), split(hot, class_scores, class_weights),
+     weighted(np_categorical_hinge(hot, class_scores), class_weights)),
+    ("mape", gc.metrics.MeanAbsolutePercentageError(), split(y_reg, p_reg, weights),
+     weighted(100 * (np.abs(y_reg - p_reg) / np.abs(y_reg)).mean(-1), weights)),
+    ("msle", gc.metrics.MeanSquaredLogarithmicError(), split(class_counts, probs6 * 6),
+     weighted(np_msle(class_counts, probs6 * 6))),
 ]
 
 
@@ -415,6 +464,10 @@ def test_auc_of_logits_and_of_perfect_and_reversed_scores():
     ("sparse_categorical_crossentropy", gc.metrics.SparseCategoricalCrossentropy),
     ("kl_divergence", gc.metrics.KLDivergence), ("poisson", gc.metrics.Poisson), ("hinge", gc.metrics.Hinge),
     ("logcosh", gc.metrics.LogCoshError), ("cosine_similarity", gc.metrics.CosineSimilarity),
+    ("squared_hinge", gc.metrics.SquaredHinge), ("categorical_hinge", gc.metrics.CategoricalHinge),
+    ("mape", gc.metrics.MeanAbsolutePercentageError), ("msle", gc.metrics.MeanSquaredLogarithmicError),
+    ("mean_absolute_percentage_error", gc.metrics.MeanAbsolutePercentageError),
+    ("mean_squared_logarithmic_error", gc.metrics.MeanSquaredLogarithmicError),
 ])
 def test_metric_string_names(name, expected_class):
     if expected_class is None:  # MeanIoU needs num_classes: by name it is a clear error
@@ -484,7 +537,8 @@ def test_metric_shape_mismatch_names_the_metric():
 
 KERAS_TWINS = ["sparse_top_k", "sparse_top_2_weighted_column_labels", "binary_crossentropy",
                "binary_crossentropy_logits", "categorical_crossentropy", "sparse_categorical_crossentropy_logits",
-               "kl_divergence", "poisson", "hinge", "logcosh", "cosine_similarity"]
+               "kl_divergence", "poisson", "hinge", "logcosh", "cosine_similarity", "squared_hinge",
+               "categorical_hinge", "mape", "msle"]
 
 
 @pytest.mark.parametrize("name", KERAS_TWINS)
