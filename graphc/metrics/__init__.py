@@ -22,14 +22,16 @@ from ..saving.registry import (
     deserialize_function, deserialize_object, function_name, get_registered_object, serialize_callable,
 )
 from .base import Mean, Metric, Sum, as_tensor
-from .confusion import AUC, MeanIoU, Precision, Recall
+from .confusion import (
+    AUC, FalseNegatives, FalsePositives, MeanIoU, Precision, Recall, TrueNegatives, TruePositives,
+)
 
 __all__ = [
     "AUC", "Accuracy", "BinaryAccuracy", "BinaryCrossentropy", "CategoricalAccuracy", "CategoricalCrossentropy",
-    "CategoricalHinge", "CosineSimilarity", "Hinge", "KLDivergence", "LogCoshError", "Mean",
+    "CategoricalHinge", "CosineSimilarity", "FalseNegatives", "FalsePositives", "Hinge", "KLDivergence", "LogCoshError", "Mean",
     "MeanAbsoluteError", "MeanAbsolutePercentageError", "MeanIoU", "MeanMetricWrapper", "MeanSquaredError",
     "MeanSquaredLogarithmicError", "Metric", "Poisson", "Precision", "Recall", "RootMeanSquaredError", "SquaredHinge",
-    "SparseCategoricalAccuracy", "SparseCategoricalCrossentropy", "SparseTopKCategoricalAccuracy", "Sum",
+    "SparseCategoricalAccuracy", "SparseCategoricalCrossentropy", "SparseTopKCategoricalAccuracy", "Sum", "TrueNegatives", "TruePositives",
     "TopKCategoricalAccuracy", "accuracy", "binary_accuracy", "categorical_accuracy", "deserialize", "get",
     "serialize", "sparse_categorical_accuracy", "sparse_top_k_categorical_accuracy", "top_k_categorical_accuracy",
 ]
@@ -227,7 +229,8 @@ _BY_CLASS = {c.__name__: c for c in (Sum, Mean, Accuracy, BinaryAccuracy, Catego
                                      SparseTopKCategoricalAccuracy, BinaryCrossentropy, CategoricalCrossentropy,
                                      SparseCategoricalCrossentropy, KLDivergence, Poisson, Hinge, LogCoshError,
                                      CosineSimilarity, SquaredHinge, CategoricalHinge, MeanAbsolutePercentageError,
-                                     MeanSquaredLogarithmicError)}
+                                     MeanSquaredLogarithmicError, TruePositives, FalsePositives, TrueNegatives,
+                                     FalseNegatives)}
 
 
 _FUNCTIONS = {f.__name__: f for f in (accuracy, binary_accuracy, categorical_accuracy, sparse_categorical_accuracy,

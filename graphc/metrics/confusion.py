@@ -1,5 +1,5 @@
-"""Metrics of confusion counts kept per threshold or class, as Keras's: ``Precision`` and
-``Recall`` (with thresholds, ``top_k`` and ``class_id``), ``AUC`` (ROC or PR, with interpolation,
+"""Metrics of confusion counts kept per threshold or class, as Keras's: the counts themselves
+(``TruePositives`` ...), ``Precision`` and ``Recall`` (with thresholds, ``top_k`` and ``class_id``), ``AUC`` (ROC or PR, with interpolation,
 ``multi_label`` and ``label_weights``) and ``MeanIoU``."""
 from __future__ import annotations
 
@@ -145,6 +145,46 @@ class Recall(_PrecisionRecall):
 
     _counts = ("true_positives", "false_negatives")
     _other = "false_negatives"
+
+
+class _ConfusionCount(_ConfusionMetric):
+    """The (weighted) count of one kind of prediction (``y_pred > threshold`` against nonzero
+    targets) per threshold: a scalar for one threshold, 0.5 by default."""
+
+    def __init__(self, thresholds=None, name=None, dtype=None):
+        self._given_thresholds = thresholds
+        super().__init__(_thresholds(snake_case(type(self).__name__), thresholds, 0.5), name, dtype)
+
+    def result(self):
+        counts = getattr(self, self._counts[0]).read_value()
+        return counts[0] if len(self.thresholds) == 1 else counts
+
+    def get_config(self):
+        return super().get_config() | {"thresholds": self._given_thresholds}
+
+
+class TruePositives(_ConfusionCount):
+    """How many (weighted) positive targets were predicted positive."""
+
+    _counts = ("true_positives",)
+
+
+class FalsePositives(_ConfusionCount):
+    """How many (weighted) negative targets were predicted positive."""
+
+    _counts = ("false_positives",)
+
+
+class TrueNegatives(_ConfusionCount):
+    """How many (weighted) negative targets were predicted negative."""
+
+    _counts = ("true_negatives",)
+
+
+class FalseNegatives(_ConfusionCount):
+    """How many (weighted) positive targets were predicted negative."""
+
+    _counts = ("false_negatives",)
 
 
 CURVES, SUMMATIONS = ("ROC", "PR"), ("interpolation", "minoring", "majoring")

@@ -63,6 +63,10 @@ TABLES = {
         "CategoricalHinge": lambda: gc.metrics.CategoricalHinge(name="ch"),
         "MeanAbsolutePercentageError": lambda: gc.metrics.MeanAbsolutePercentageError(),
         "MeanSquaredLogarithmicError": lambda: gc.metrics.MeanSquaredLogarithmicError(dtype="float64"),
+        "TruePositives": lambda: gc.metrics.TruePositives(),
+        "FalsePositives": lambda: gc.metrics.FalsePositives(thresholds=[0.2, 0.8]),
+        "TrueNegatives": lambda: gc.metrics.TrueNegatives(thresholds=0.3, name="tn"),
+        "FalseNegatives": lambda: gc.metrics.FalseNegatives(),
     }),
     "optimizer": (gc.optimizers, gc.optimizers.Optimizer, gc.optimizers.serialize, gc.optimizers.deserialize, {
         "Adadelta": lambda: gc.optimizers.Adadelta(0.5, rho=0.8),

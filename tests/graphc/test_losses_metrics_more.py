@@ -327,6 +327,13 @@ METRICS = [
      weighted(100 * (np.abs(y_reg - p_reg) / np.abs(y_reg)).mean(-1), weights)),
     ("msle", gc.metrics.MeanSquaredLogarithmicError(), split(class_counts, probs6 * 6),
      weighted(np_msle(class_counts, probs6 * 6))),
+    ("true_positives", gc.metrics.TruePositives(), split(truth, scores), confusion(truth, scores, [0.5])[0][0]),
+    ("false_positives_weighted", gc.metrics.FalsePositives(), split(truth, scores, metric_weights),
+     confusion(truth, scores, [0.5], metric_weights)[1][0]),
+    ("true_negatives_thresholds", gc.metrics.TrueNegatives(thresholds=list(thresholds_grid)), split(truth, scores),
+     confusion(truth, scores, thresholds_grid)[2]),
+    ("false_negatives_column", gc.metrics.FalseNegatives(thresholds=0.7), split(truth[:, None], scores[:, None]),
+     confusion(truth, scores, [0.7])[3][0]),
 ]
 
 
@@ -538,11 +545,12 @@ def test_metric_shape_mismatch_names_the_metric():
 KERAS_TWINS = ["sparse_top_k", "sparse_top_2_weighted_column_labels", "binary_crossentropy",
                "binary_crossentropy_logits", "categorical_crossentropy", "sparse_categorical_crossentropy_logits",
                "kl_divergence", "poisson", "hinge", "logcosh", "cosine_similarity", "squared_hinge",
-               "categorical_hinge", "mape", "msle"]
+               "categorical_hinge", "mape", "msle", "true_positives", "false_positives_weighted",
+               "true_negatives_thresholds", "false_negatives_column"]
 
 
 @pytest.mark.parametrize("name", KERAS_TWINS)
-def test_the_metrics_of_losses_and_sparse_top_k_match_keras(tf, name):
+def test_the_newer_metrics_match_keras(tf, name):
     """The same updates given to Keras's metric of the same class and config."""
     _, metric, updates, _ = next(case for case in METRICS if case[0] == name)
     config = {k: v for k, v in metric.get_config().items() if k not in ("dtype", "name")}
@@ -551,4 +559,4 @@ def test_the_metrics_of_losses_and_sparse_top_k_match_keras(tf, name):
     for args in updates:
         ours.update_state(*args)
         keras_metric.update_state(*[np.asarray(a, np.float32) if np.asarray(a).dtype.kind == "f" else a for a in args])
-    np.testing.assert_allclose(float(ours.result()), float(keras_metric.result()), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(ours.result()), np.asarray(keras_metric.result()), rtol=1e-5)
