@@ -6,10 +6,12 @@ per-argument work in Python.
 exactly what the program was compiled for — a base ``np.ndarray`` (or an object of the *holder*
 class, whose slot holds one: ``gc.Tensor``) of the input's dtype (the very dtype object), rank and
 sizes, C-contiguous and aligned — and stores its data pointer in the slot table; an argument that
-is not (or another number of arguments) makes it return a positive status, having run nothing. The type objects and dtype
-objects compared with live in the sync words (their addresses differ between processes; the object
-code is cached across processes). ``layout_verified`` checks these offsets on the running Python and
-NumPy before any code relies on them.
+is not (or another number of arguments) makes it return a positive status, having run nothing. The
+type objects and dtype objects compared with live in the sync words (their addresses differ between
+processes; the object code is cached across processes). The runtime passes the tuples by address
+(``id``: ctypes converts an int faster than a ``py_object``), holding them meanwhile.
+``layout_verified`` checks these offsets on the running Python and NumPy before any code relies on
+them.
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ ARRAY_DATA, ARRAY_NDIM, ARRAY_DIMS, ARRAY_DESCR, ARRAY_FLAGS = 16, 24, 32, 56, 6
 ARRAY_FITS = 0x0001 | 0x0100  # NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED
 # sync words after the runtime's own (emitter.SYNC_*): the slot table's address, the type objects,
 # then each input's dtype
-SYNC_SLOTS, SYNC_ARRAY_TYPE, SYNC_HOLDER_TYPE, SYNC_HOLDER_OFFSET, SYNC_INPUT_DTYPES = 8, 9, 10, 11, 12
+SYNC_SLOTS, SYNC_TUPLE_TYPE, SYNC_ARRAY_TYPE, SYNC_HOLDER_TYPE, SYNC_HOLDER_OFFSET, SYNC_INPUT_DTYPES = range(8, 14)
 
 
 def _read(obj, offset: int, ctype=ctypes.c_void_p):
@@ -71,15 +73,21 @@ def set_array_holder(cls: type, attribute: str) -> None:
 def sync_words(slots_address: int, input_dtypes: list[np.dtype]) -> list[int]:
     """The values of the sync words from ``SYNC_SLOTS`` on, for a program of these inputs."""
     holder_type, holder_offset = (id(_holder[0]), _holder[1]) if _holder else (0, 0)
-    return [slots_address, id(np.ndarray), holder_type, holder_offset, *(id(np.dtype(d)) for d in input_dtypes)]
+    return [slots_address, id(tuple), id(np.ndarray), holder_type, holder_offset, *(id(np.dtype(d)) for d in input_dtypes)]
+
+
+def read_field(b: ir.IRBuilder, obj, offset: int, type_=I8.as_pointer()):
+    """Emits the load of the field at ``offset`` of the object at ``obj`` (an i8*)."""
+    return b.load(b.bitcast(b.gep(obj, [ir.Constant(I64, offset)]), type_.as_pointer()))
 
 
 def emit_argument_reads(b: ir.IRBuilder, arguments, sync, slots, inputs: list[tuple[int, tuple]]):
     """Emits, at ``b``, the checks of the tuple ``arguments`` against ``inputs`` ((slot, static shape)
-    per input) and the stores of their data pointers into ``slots``; a failed check returns its
-    argument's number plus one from ``fn``. Leaves ``b`` where every check passed."""
-    def word(ptr, offset: int, type_=I64):
-        return b.load(b.bitcast(b.gep(ptr, [ir.Constant(I64, offset)]), type_.as_pointer()))
+    per input) and the stores of their data pointers into ``slots``; a failed check returns a
+    positive status from the function (1: not a tuple of ``len(inputs)``; 2 + k: argument k). Leaves
+    ``b`` where every check passed."""
+    def word(obj, offset: int, type_=I64):
+        return read_field(b, obj, offset, type_)
 
     def sync_word(index: int):
         return b.load(b.gep(sync, [ir.Constant(I64, index)]))
@@ -88,6 +96,7 @@ def emit_argument_reads(b: ir.IRBuilder, arguments, sync, slots, inputs: list[tu
         with b.if_then(b.not_(condition), likely=False):
             b.ret(ir.Constant(I64, status))
 
+    require(b.icmp_unsigned("==", word(arguments, OBJECT_TYPE), sync_word(SYNC_TUPLE_TYPE)), 1)
     require(b.icmp_signed("==", word(arguments, TUPLE_SIZE), ir.Constant(I64, len(inputs))), 1)
     for k, (slot, shape) in enumerate(inputs):
         item = word(arguments, TUPLE_ITEMS + 8 * k, I8.as_pointer())

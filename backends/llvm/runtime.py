@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ctypes
+import functools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -184,11 +185,10 @@ class Executable:
         # (gc.function's fast path), None for graphs with host calls (``run`` guards their nesting)
         self.run_if_exact = self._run_if_exact if self._takes_arguments and self._host is None else None
         if self._takes_arguments:
-            n_arrays = len(program.output_slots) + len(self._variable_slots)
             # small work holds the GIL: releasing and taking it back would cost more than the call
             prototype = ctypes.PYFUNCTYPE if _holds_gil(graph, self._host) else ctypes.CFUNCTYPE
-            call_type = prototype(ctypes.c_int64, ctypes.c_void_p, *[ctypes.py_object] * (1 + n_arrays))
-            self._call_arrays = _native_function(code, CALL, call_type)
+            call_type = prototype(ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
+            self._call_native = _native_function(code, CALL, call_type)
             self._output_types = [(tuple(program.slots[i].shape), program.slots[i].dtype.numpy) for i in program.output_slots]
             self._single_output = self._output_types[0] if len(self._output_types) == 1 else None
             self._input_types = [(tuple(v.type.shape), v.dtype.numpy) for v in graph.inputs]
@@ -279,8 +279,8 @@ class Executable:
             table[i] = _address(out)
         sync[:SYNC_HOST] = 0
         if self._variables:
-            self._call_with_variables(sync, self._new_value_types_for(dims), self._call_bound, table,
-                                      table_address, _address(dims), sync_address)
+            self._call_with_variables(sync, self._new_value_types_for(dims),
+                                      functools.partial(self._call_bound, table, table_address, _address(dims), sync_address))
         else:
             self._call(table_address, _address(dims), sync_address)
             self._raise_flagged(sync)
@@ -308,7 +308,7 @@ class Executable:
         results = self._run_if_exact(tuple(arrays))
         if results is None:
             raise RuntimeError(f"{self.graph.name}: graphc_call rejected arrays prepared for it")
-        return results
+        return list(results)
 
     def _run_if_exact(self, arguments: tuple) -> list[np.ndarray] | None:
         """Runs the graph on ``arguments`` as they are, NumPy arrays (or holders of one, see
@@ -318,15 +318,15 @@ class Executable:
         if state is None:
             state = self._local.static_scratch = self._scratch(_NO_DIMS)
         _, _, sync, sync_address, _ = state
-        if self._single_output:  # (a list comprehension costs 0.15 us more: a tenth of a small call)
-            outputs = [np.empty(*self._single_output)]
+        if self._single_output:  # (a comprehension costs 0.15 us more: a tenth of a small call)
+            outputs = (np.empty(*self._single_output),)
         else:
-            outputs = [np.empty(shape, dtype) for shape, dtype in self._output_types]
+            outputs = tuple([np.empty(shape, dtype) for shape, dtype in self._output_types])
         if self._variables:
-            status = self._call_with_variables(sync, self._new_value_types, self._call_arrays, sync_address,
-                                               arguments, *outputs)
-        else:
-            status = self._call_arrays(sync_address, arguments, *outputs)
+            status = self._call_with_variables(sync, self._new_value_types,
+                                               functools.partial(self._call_arrays, sync_address, arguments, outputs))
+        else:  # (objects by address: ctypes converts an int faster than a py_object; the caller holds them)
+            status = self._call_native(sync_address, id(arguments), id(outputs))
             if status < 0:
                 self._raise_flagged(sync)
         return None if status else outputs
@@ -334,8 +334,8 @@ class Executable:
     def _new_value_types_for(self, dims) -> list[tuple]:
         return [(self._concrete_shape(s.shape, dims), s.dtype.numpy) for s in self._new_value_slots]
 
-    def _call_with_variables(self, sync, new_value_types, call, *args):
-        """``call(*args, *snapshots, *new_values)`` (see ``graphc.ir.state``): the snapshots of the
+    def _call_with_variables(self, sync, new_value_types, call):
+        """``call([*snapshots, *new_values])`` (see ``graphc.ir.state``): the snapshots of the
         variables it reads, referenced here until it returns, and an array per variable it assigns,
         all published together when it flags no error. Returns what ``call`` returns: a positive
         status (``graphc_call``'s: an input that does not fit, nothing ran) publishes nothing."""
@@ -345,7 +345,7 @@ class Executable:
             if self._plain_variables:
                 snapshots = [_prepare_input(np.asarray(a)) for a in snapshots]
             new_values = access.new_arrays(new_value_types)
-            status = call(*args, *snapshots, *new_values)
+            status = call([*snapshots, *new_values])
             if sync[SYNC_ERROR]:
                 self._raise_flagged(sync)
             if not status:
@@ -354,7 +354,12 @@ class Executable:
         finally:
             access.release()
 
-    def _call_bound(self, table, table_address, dims_address, sync_address, *variable_arrays) -> None:
+    def _call_arrays(self, sync_address: int, arguments: tuple, outputs: tuple, variable_arrays: list) -> int:
+        """``graphc_call`` of a graph with variables."""
+        arrays = (*outputs, *variable_arrays)
+        return self._call_native(sync_address, id(arguments), id(arrays))
+
+    def _call_bound(self, table, table_address, dims_address, sync_address, variable_arrays) -> None:
         """``_call`` with the variables' arrays bound to their slots."""
         for i, array in zip(self._variable_slots, variable_arrays):
             table[i] = _address(array)
