@@ -187,6 +187,9 @@ def test_eager_mode_and_check_modes_apply_to_calls_with_a_cached_signature():
     with gc.config.enable_check_numerics():
         with pytest.raises(gc.errors.NumericsError, match="NaN"):
             f(-x)
+    with gc.config.set_check_mode(True):
+        assert not gc.config.plain_calls
+        assert np.isnan(f(-x).numpy()).all()
     assert gc.config.plain_calls
 
 
