@@ -138,9 +138,10 @@ class Function:
             args, kwargs = call_.rebuild(call_.owned_values())
             return self.python_function(*args, **kwargs)
         concrete = self._concrete_function(call_, caller)
-        if not kwargs and self._input_signature is None:
+        result = concrete._run(call_, caller)
+        if not kwargs and self._input_signature is None and dispatch.idle():  # (compiled by now)
             self._fast_path = _FastPath.of(concrete, args, call_) or self._fast_path
-        return concrete._run(call_, caller)
+        return result
 
     def _runs_eagerly(self) -> bool:
         return self._eager if self._eager is not None else config.functions_run_eagerly()
