@@ -23,6 +23,7 @@ from graphc.ir.passes import PassStat, compile_stages, format_stats, optimize, p
 from graphc.ir.passes.memory import MemoryPlan
 
 from . import config
+from .tensor import Tensor
 
 
 class BackendFallbackWarning(UserWarning):
@@ -88,7 +89,9 @@ class Compiled:
         """The LLVM executable of the fused graph (built on first use, whatever the backend)."""
         if self._native is None:
             from graphc.backends.llvm.compiler import compile_graph
+            from graphc.backends.llvm.pyobjects import set_array_holder
 
+            set_array_holder(Tensor, "_array")  # native code takes eager tensors' arrays from them
             self._native = compile_graph(self.fused, timer=self._timed)
         return self._native
 

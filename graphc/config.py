@@ -31,18 +31,33 @@ _settings = {
 }
 
 
+def _plain_calls() -> bool:
+    return not (_settings["run_eagerly"] or _settings["check"] or _settings["check_numerics"])
+
+
+# whether no setting changes how a compiled function's call runs (eager mode, check mode, check
+# numerics): the per-call fast path of ``gc.function`` reads this one flag; kept by ``_Setting``
+plain_calls = _plain_calls()
+
+
 class _Setting:
     """Applies a setting at once; used in ``with``, restores the previous value on exit."""
 
     def __init__(self, key: str, value):
         self._key, self._previous = key, _settings[key]
-        _settings[key] = value
+        _set(key, value)
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        _settings[self._key] = self._previous
+        _set(self._key, self._previous)
+
+
+def _set(key: str, value) -> None:
+    global plain_calls
+    _settings[key] = value
+    plain_calls = _plain_calls()
 
 
 def run_functions_eagerly(run_eagerly: bool) -> _Setting:

@@ -89,7 +89,7 @@ class Function:
         self._backend = backend
         self._eager = eager
         self._cache: dict = {}  # (structure, keys) -> ConcreteFunction
-        self._fast_calls: dict = {}  # ((shape, dtype), ...) of all-array calls -> ConcreteFunction
+        self._fast_path: _FastPath | None = None  # for calls like the latest call of tensors only
         self._lock = threading.RLock()
         self._instances: dict[int, Function] = {}
         self.trace_count = 0
@@ -119,15 +119,11 @@ class Function:
 
     # -- calling ---------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
-        if not kwargs and self._fast_calls and dispatch.idle() and not self._runs_eagerly():
-            # the fast path: every argument a NumPy array, as in a call seen before
-            try:
-                key = tuple([(a.shape, a.dtype) for a in args if type(a) is np.ndarray])
-            except AttributeError:
-                key = None
-            concrete = self._fast_calls.get(key) if key is not None and len(key) == len(args) else None
-            if concrete is not None:
-                return concrete._run_arrays(args, None)
+        fast = self._fast_path
+        if fast is not None and not kwargs and config.plain_calls and dispatch.idle():
+            result = fast(args)
+            if result is not _MISSED:
+                return result
         caller = user_location()
         call_ = self._flatten_call(args, kwargs, caller)
         if any(isinstance(k, TensorKey) and v is None for k, v in zip(call_.keys, call_.values)):
@@ -142,21 +138,10 @@ class Function:
             args, kwargs = call_.rebuild(call_.owned_values())
             return self.python_function(*args, **kwargs)
         concrete = self._concrete_function(call_, caller)
-        if self._fast_path_applies(args, kwargs, call_):
-            self._fast_calls[tuple((a.shape, a.dtype) for a in args)] = concrete
-        return concrete._run(call_, caller)
-
-    def _fast_path_applies(self, args, kwargs, call_: FlatCall) -> bool:
-        """Whether calls like this one can skip argument processing: positional NumPy arrays only,
-        one per parameter, no input_signature conversions."""
-        params = list(self._signature.parameters.values())
-        return (
-            not kwargs and self._input_signature is None and len(args) == len(params) == len(call_.keys)
-            and all(p.kind is p.POSITIONAL_OR_KEYWORD for p in params)
-            and all(type(a) is np.ndarray for a in args)
-            and all(isinstance(k, TensorKey) for k in call_.keys)
-            and all(eager_array(v) is a for v, a in zip(call_.values, args))  # no dtype widened (ir.boundary)
-        )
+        result = concrete._run(call_, caller)
+        if not kwargs and self._input_signature is None and dispatch.idle():  # (compiled by now)
+            self._fast_path = _FastPath.of(concrete, args, call_) or self._fast_path
+        return result
 
     def _runs_eagerly(self) -> bool:
         return self._eager if self._eager is not None else config.functions_run_eagerly()
@@ -320,6 +305,7 @@ class ConcreteFunction:
         self._keys = keys
         self.structured_outputs = structured_outputs
         self._output_is_tensor = output_is_tensor
+        self._output_leaves = nest.flatten(structured_outputs)  # (flattened once: per call it cost over 1 us for two results)
         self._compiled: Compiled | None = None
         self._callee = None  # (GraphFunction, variables it reads) once a gradient tape saw a call
         self._single_tensor = output_is_tensor == [True] and isinstance(structured_outputs, TensorLike)
@@ -400,24 +386,22 @@ class ConcreteFunction:
         inputs = call_.tensor_values()
         if not dispatch.active_observers():
             return self._run_arrays([eager_array(t) for t in inputs], caller)
-        try:
-            try:  # (not a context manager: on the per-call path it cost 1.7 us of W4's 5.7)
-                results = self._call_recorded(inputs)
-            except RaisedByHostFunction as raised:  # a host function's own exception, as it was
-                raise raised.error from None
-        except GraphcError as error:
-            raise _called_from(error, caller, "called")
+        try:  # (not a context manager: on the per-call path it cost 1.7 us of W4's 5.7)
+            results = self._call_recorded(inputs)
+        except (RaisedByHostFunction, GraphcError) as error:
+            raise _raised(error, caller)
         return self._pack(results)
 
     def _run_arrays(self, arrays: list, caller: Location | None):
         """Runs the compiled graph on the input arrays; returns the structured results."""
         try:
-            try:
-                results = self.compiled().run(arrays)
-            except RaisedByHostFunction as raised:
-                raise raised.error from None
-        except GraphcError as error:
-            raise _called_from(error, caller or user_location(), "called")
+            results = self.compiled().run(arrays)
+        except (RaisedByHostFunction, GraphcError) as error:
+            raise _raised(error, caller)
+        return self._finish(results)
+
+    def _finish(self, results: list):
+        """The structured results of the compiled graph's result arrays."""
         if self._returns_inputs:
             results = [_fresh(r, v) for r, v in zip(results, self.graph.outputs)]
         return self._pack(results)
@@ -429,7 +413,7 @@ class ConcreteFunction:
         it = iter(results)
         leaves = [
             _as_tensor(next(it)) if is_tensor else leaf
-            for is_tensor, leaf in zip(self._output_is_tensor, nest.flatten(self.structured_outputs))
+            for is_tensor, leaf in zip(self._output_is_tensor, self._output_leaves)
         ]
         return nest.pack_as(self.structured_outputs, leaves)
 
@@ -452,6 +436,77 @@ class ConcreteFunction:
 
     def __repr__(self) -> str:
         return f"<ConcreteFunction {self.function.name}({', '.join(map(str, self._keys))})>"
+
+
+def _raised(error: Exception, caller: Location | None) -> Exception:
+    """What a failed run of a compiled graph raises: a host function's own exception as it was,
+    graphc's errors naming the line that called the function."""
+    if isinstance(error, RaisedByHostFunction):
+        error = error.error
+        error.__cause__, error.__suppress_context__ = None, True  # as ``raise error from None``
+    return _called_from(error, caller or user_location(), "called") if isinstance(error, GraphcError) else error
+
+
+_MISSED = object()  # what a _FastPath returns for arguments it does not take
+
+
+class _FastPath:
+    """The per-call fast path of one traced signature, for positional arguments that are all NumPy
+    arrays or eager gc tensors: a call whose arguments have the same types, shapes and dtypes, C-order
+    and aligned, runs the compiled code on them as they are. Static graphs of the LLVM backend check
+    the arguments in native code (``backends/llvm/pyobjects.py``), others here. Any other call
+    returns ``_MISSED`` and takes the general path (which also raises the errors)."""
+
+    __slots__ = ("_expected", "_run", "_run_arrays", "_concrete", "_single_tensor")
+
+    def __init__(self, concrete: ConcreteFunction, expected: tuple):
+        self._expected = expected  # per argument: (type, shape, strides, dtype)
+        self._concrete = concrete
+        compiled = concrete.compiled()
+        native = getattr(compiled.executable, "run_if_exact", None)
+        self._run, self._run_arrays = native or self._run_checked, compiled.run
+        self._single_tensor = concrete._single_tensor and not concrete._returns_inputs
+
+    @classmethod
+    def of(cls, concrete: ConcreteFunction, args: tuple, call_: FlatCall) -> "_FastPath | None":
+        """The fast path for calls like this one (the general path's ``call_`` of ``args``), or None
+        when they need argument processing: a Python argument, a nested structure, a dtype widened
+        (``ir.boundary``), an array not C-contiguous or not aligned."""
+        if len(call_.keys) != len(args) or not all(isinstance(k, TensorKey) for k in call_.keys):
+            return None
+        expected = []
+        for arg, value in zip(args, call_.values):
+            array = eager_array(arg) if type(arg) is Tensor else arg
+            if not (type(arg) in (Tensor, np.ndarray) and eager_array(value) is array
+                    and array.flags.c_contiguous and array.flags.aligned):
+                return None
+            expected.append((type(arg), array.shape, array.strides, array.dtype))
+        return cls(concrete, tuple(expected))
+
+    def __call__(self, args: tuple):
+        try:
+            results = self._run(args)
+        except (RaisedByHostFunction, GraphcError) as error:
+            raise _raised(error, None)
+        if results is None:
+            return _MISSED
+        return Tensor(results[0]) if self._single_tensor else self._concrete._finish(results)
+
+    def _run_checked(self, args: tuple) -> list | None:
+        """The compiled graph's results for ``args`` when they fit the signature, else None."""
+        if len(args) != len(self._expected):
+            return None
+        arrays = []
+        for arg, (kind, shape, strides, dtype) in zip(args, self._expected):
+            if type(arg) is not kind:
+                return None
+            array = eager_array(arg) if kind is Tensor else arg
+            if array is None or array.shape != shape or array.strides != strides or array.dtype != dtype:
+                return None
+            if not array.flags.aligned:
+                return None
+            arrays.append(array)
+        return self._run_arrays(arrays)
 
 
 def _fresh(array: np.ndarray, value) -> np.ndarray:

@@ -27,15 +27,14 @@ from .emission import (
     find_transposed_operands,
     lay_out_graph,
 )
-from .emitter import KERNEL_TYPE, Emitter, call_in_turn
+from .emitter import KERNEL_TYPE, SYNC_ERROR, Emitter, call_in_turn
 from .lowering import lowering_of, unlowered_ops
+from .pyobjects import ARRAY_DATA, SYNC_SLOTS, TUPLE_ITEMS, emit_argument_reads, read_field
 from .scalar import I8, I64
 
 ENTRY = "graphc_entry"
-# graphc_call(slots, sync, arrays...): the one-thread entry taking NumPy arrays (PyObject*) directly
+# graphc_call(sync, inputs, arrays): the one-thread entry taking Python objects directly
 CALL = "graphc_call"
-# offset of the data pointer in NumPy's PyArrayObject (after the object header)
-ARRAY_DATA_OFFSET = 16
 
 
 @dataclass
@@ -111,22 +110,28 @@ class CodeGen:
         return program
 
     def _emit_call_wrapper(self, entry: ir.Function, program: Program) -> None:
-        """``graphc_call(slots, sync, inputs..., outputs..., variables..., assigned...)``: stores each
-        array's data pointer in its slot, clears the sync words and runs the entry on one thread. Saves
-        the runtime reading every address in Python: the per-call overhead of small graphs."""
-        arrays = [i for i, s in enumerate(program.slots) if s.kind == "input"] + program.output_slots + variable_slots(program)
-        fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [I8.as_pointer().as_pointer(), I64.as_pointer()]
-                                                      + [I8.as_pointer()] * len(arrays)), CALL)
-        slots, sync, *objects = fn.args
+        """``graphc_call(sync, inputs, arrays) -> status``: checks the tuple ``inputs`` and stores each
+        array's data pointer in its slot of the table whose address is a sync word (``pyobjects``),
+        likewise each array of the tuple ``arrays`` (outputs, variables, assigned variables: made by the
+        runtime, not checked), clears the other sync words and runs the entry on one thread;
+        returns 0, -1 when the code flagged an error, or the positive status of an input that does
+        not fit (nothing ran). Saves the runtime reading every address in Python: the per-call
+        overhead of small graphs."""
+        inputs = [(i, tuple(s.shape)) for i, s in enumerate(program.slots) if s.kind == "input"]
+        arrays = program.output_slots + variable_slots(program)
+        fn = ir.Function(self.module, ir.FunctionType(I64, [I64.as_pointer(), I8.as_pointer(), I8.as_pointer()]), CALL)
+        sync, arguments, objects = fn.args
         b = ir.IRBuilder(fn.append_basic_block("entry"))
-        for slot, obj in zip(arrays, objects):
-            field = b.bitcast(b.gep(obj, [ir.Constant(I64, ARRAY_DATA_OFFSET)]), I8.as_pointer().as_pointer())
-            b.store(b.load(field), b.gep(slots, [ir.Constant(I64, slot)]))
         for word in range(4):
             b.store(ir.Constant(I64, 0), b.gep(sync, [ir.Constant(I64, word)]))
+        slots = b.inttoptr(b.load(b.gep(sync, [ir.Constant(I64, SYNC_SLOTS)])), I8.as_pointer().as_pointer())
+        emit_argument_reads(b, arguments, sync, slots, inputs)
+        for k, slot in enumerate(arrays):
+            b.store(read_field(b, read_field(b, objects, TUPLE_ITEMS + 8 * k), ARRAY_DATA), b.gep(slots, [ir.Constant(I64, slot)]))
         dims = b.gep(sync, [ir.Constant(I64, 4)])  # no symbolic sizes: an unused word
         b.call(entry, [ir.Constant(I64, 0), ir.Constant(I64, 1), slots, dims, sync])
-        b.ret_void()
+        flagged = b.icmp_signed("!=", b.load(b.gep(sync, [ir.Constant(I64, SYNC_ERROR)])), ir.Constant(I64, 0))
+        b.ret(b.select(flagged, ir.Constant(I64, -1), ir.Constant(I64, 0)))
 
 
 def variable_slots(program: Program) -> list[int]:

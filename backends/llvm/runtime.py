@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ctypes
+import functools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -19,6 +20,7 @@ from .emitter import SYNC_ERROR, SYNC_ERROR_NODE, SYNC_HOST
 from .error_codes import ERROR_HOST_CALL, ERROR_INDEX_OUT_OF_RANGE, ERROR_NEGATIVE_INTEGER_POWER
 from .host_calls import Dispatcher
 from .lowering import may_fail
+from .pyobjects import SYNC_INPUT_DTYPES, SYNC_SLOTS, layout_verified, sync_words
 from .matmul import GEMM_SYMBOLS
 
 ENTRY_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
@@ -177,11 +179,18 @@ class Executable:
         self._new_value_slots = [program.slots[i] for i in self._variable_slots[len(reads):]]
         self._inputs = [(i, s.key) for i, s in enumerate(program.slots) if s.kind == "input"]
         self._outputs = [(i, s.key) for i, s in enumerate(program.slots) if s.kind == "output"]
-        if self._static:
-            n_arrays = len(self._inputs) + len(program.output_slots) + len(self._variable_slots)
-            call_type = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, *[ctypes.py_object] * n_arrays)
-            self._call_arrays = _native_function(code, CALL, call_type)
+        # static graphs on one thread run through graphc_call, which reads the arguments itself (pyobjects)
+        self._takes_arguments = self._static and not self._parallel and layout_verified()
+        # ``run_if_exact(arguments) -> arrays or None``: ``_run_if_exact`` for callers that check nothing
+        # (gc.function's fast path), None for graphs with host calls (``run`` guards their nesting)
+        self.run_if_exact = self._run_if_exact if self._takes_arguments and self._host is None else None
+        if self._takes_arguments:
+            # small work holds the GIL: releasing and taking it back would cost more than the call
+            prototype = ctypes.PYFUNCTYPE if _holds_gil(graph, self._host) else ctypes.CFUNCTYPE
+            call_type = prototype(ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
+            self._call_native = _native_function(code, CALL, call_type)
             self._output_types = [(tuple(program.slots[i].shape), program.slots[i].dtype.numpy) for i in program.output_slots]
+            self._single_output = self._output_types[0] if len(self._output_types) == 1 else None
             self._input_types = [(tuple(v.type.shape), v.dtype.numpy) for v in graph.inputs]
             self._new_value_types = self._new_value_types_for(_NO_DIMS)
 
@@ -226,8 +235,9 @@ class Executable:
                     array = np.ascontiguousarray(slot.key) if slot.key.ndim else slot.key.reshape(())
                     keep.append(array)
                     table[i] = _address(array)
-            sync = np.zeros(8, np.int64)
+            sync = np.zeros(SYNC_INPUT_DTYPES + len(self.graph.inputs), np.int64)
             sync[SYNC_HOST] = self._host.address if self._host else 0
+            sync[SYNC_SLOTS:] = sync_words(_address(table), [v.dtype.numpy for v in self.graph.inputs])
             state = cache[key] = (table, _address(table), sync, _address(sync), keep)
         return state
 
@@ -254,7 +264,7 @@ class Executable:
             local.cache, local.static_scratch = saved
 
     def _run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        if self._static and not self._parallel:
+        if self._takes_arguments:
             return self._run_on_this_thread(inputs)
         arrays = [_prepare_input(np.asarray(a)) for a in inputs]
         dims = _NO_DIMS if self._static else self._shapes.dims(arrays)
@@ -269,8 +279,8 @@ class Executable:
             table[i] = _address(out)
         sync[:SYNC_HOST] = 0
         if self._variables:
-            self._call_with_variables(sync, self._new_value_types_for(dims), self._call_bound, table,
-                                      table_address, _address(dims), sync_address)
+            self._call_with_variables(sync, self._new_value_types_for(dims),
+                                      functools.partial(self._call_bound, table, table_address, _address(dims), sync_address))
         else:
             self._call(table_address, _address(dims), sync_address)
             self._raise_flagged(sync)
@@ -284,7 +294,7 @@ class Executable:
         return self._interpreter.run(arrays)
 
     def _run_on_this_thread(self, inputs) -> list[np.ndarray]:
-        """The fast path of static graphs: the native wrapper reads the arrays' data pointers itself."""
+        """Static graphs on one thread: the inputs made what ``graphc_call`` takes, then run by it."""
         arrays = []
         for a, (shape, dtype) in zip(inputs, self._input_types):
             if type(a) is not np.ndarray or not (a.flags.c_contiguous and a.flags.aligned):
@@ -294,42 +304,62 @@ class Executable:
             # (NumPy's dtypes of the built-in types are one object each: ``is`` settles most calls)
             if (a.dtype is not dtype and a.dtype != dtype) or a.shape != shape:
                 raise InvalidArgumentError(f"expected an array of {dtype}{list(shape)}, got {a.dtype}{list(a.shape)}")
-            arrays.append(a)
+            arrays.append(a if a.dtype is dtype else a.view(dtype))  # graphc_call compares dtype objects
+        results = self._run_if_exact(tuple(arrays))
+        if results is None:
+            raise RuntimeError(f"{self.graph.name}: graphc_call rejected arrays prepared for it")
+        return list(results)
+
+    def _run_if_exact(self, arguments: tuple) -> list[np.ndarray] | None:
+        """Runs the graph on ``arguments`` as they are, NumPy arrays (or holders of one, see
+        ``pyobjects.set_array_holder``), when each is exactly of its input's type, C-contiguous and
+        aligned (``graphc_call`` checks); returns None, having run nothing, when one is not."""
         state = getattr(self._local, "static_scratch", None)  # the one entry of a static graph, kept at hand
         if state is None:
             state = self._local.static_scratch = self._scratch(_NO_DIMS)
-        table, table_address, sync, sync_address, _ = state
-        outputs = [np.empty(shape, dtype) for shape, dtype in self._output_types]
-        if self._variables:
-            self._call_with_variables(sync, self._new_value_types, self._call_arrays, table_address, sync_address,
-                                      *arrays, *outputs)
+        _, _, sync, sync_address, _ = state
+        if self._single_output:  # (a comprehension costs 0.15 us more: a tenth of a small call)
+            outputs = (np.empty(*self._single_output),)
         else:
-            self._call_arrays(table_address, sync_address, *arrays, *outputs)
-            if sync[SYNC_ERROR]:
+            outputs = tuple([np.empty(shape, dtype) for shape, dtype in self._output_types])
+        if self._variables:
+            status = self._call_with_variables(sync, self._new_value_types,
+                                               functools.partial(self._call_arrays, sync_address, arguments, outputs))
+        else:  # (objects by address: ctypes converts an int faster than a py_object; the caller holds them)
+            status = self._call_native(sync_address, id(arguments), id(outputs))
+            if status < 0:
                 self._raise_flagged(sync)
-        return outputs
+        return None if status else outputs
 
     def _new_value_types_for(self, dims) -> list[tuple]:
         return [(self._concrete_shape(s.shape, dims), s.dtype.numpy) for s in self._new_value_slots]
 
-    def _call_with_variables(self, sync, new_value_types, call, *args) -> None:
-        """``call(*args, *snapshots, *new_values)`` (see ``graphc.ir.state``): the snapshots of the
+    def _call_with_variables(self, sync, new_value_types, call):
+        """``call([*snapshots, *new_values])`` (see ``graphc.ir.state``): the snapshots of the
         variables it reads, referenced here until it returns, and an array per variable it assigns,
-        all published together when it flags no error."""
+        all published together when it flags no error. Returns what ``call`` returns: a positive
+        status (``graphc_call``'s: an input that does not fit, nothing ran) publishes nothing."""
         access = self._variables
         snapshots = access.acquire()
         try:
             if self._plain_variables:
                 snapshots = [_prepare_input(np.asarray(a)) for a in snapshots]
             new_values = access.new_arrays(new_value_types)
-            call(*args, *snapshots, *new_values)
+            status = call([*snapshots, *new_values])
             if sync[SYNC_ERROR]:
                 self._raise_flagged(sync)
-            access.commit(new_values, owned=True)
+            if not status:
+                access.commit(new_values, owned=True)
+            return status
         finally:
             access.release()
 
-    def _call_bound(self, table, table_address, dims_address, sync_address, *variable_arrays) -> None:
+    def _call_arrays(self, sync_address: int, arguments: tuple, outputs: tuple, variable_arrays: list) -> int:
+        """``graphc_call`` of a graph with variables."""
+        arrays = (*outputs, *variable_arrays)
+        return self._call_native(sync_address, id(arguments), id(arrays))
+
+    def _call_bound(self, table, table_address, dims_address, sync_address, variable_arrays) -> None:
         """``_call`` with the variables' arrays bound to their slots."""
         for i, array in zip(self._variable_slots, variable_arrays):
             table[i] = _address(array)
@@ -362,6 +392,19 @@ def _failing_op(node: Node) -> Node:
     if node.op != "fused":
         return node
     return next(n for n in node.attrs["body"].nodes if may_fail(n))
+
+
+def _holds_gil(graph: Graph, host) -> bool:
+    """Whether a call keeps the GIL while native code runs: for graphs that touch few elements, have
+    no loops or branches (which may run long) and no host calls (the program runs with the GIL
+    released, ``host_calls``)."""
+    if host is not None or any(n.opdef.regions for n in graph.nodes):
+        return False
+    elements = sum(
+        int(np.prod([d for d in v.type.shape if isinstance(d, int)], dtype=np.int64))
+        for n in graph.nodes for v in (*n.inputs, *n.outputs)
+    )
+    return elements < PARALLEL_THRESHOLD
 
 
 def _calls_blas(graph: Graph) -> bool:
