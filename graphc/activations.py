@@ -7,6 +7,11 @@ from graphc.ir.errors import InvalidArgumentError
 
 from .saving.registry import function_name, get_registered_object
 
+__all__ = [
+    "elu", "gelu", "get", "leaky_relu", "linear", "log_softmax", "relu", "selu", "serialize", "sigmoid",
+    "softmax", "softplus", "swish", "tanh",
+]
+
 
 def linear(x):
     """The identity (no activation)."""

@@ -21,6 +21,12 @@ _OPTIMIZER_OPTIONS = (
     "constant_folding", "arithmetic_optimization", "common_subgraph_elimination", "dead_code_elimination", "fusion",
 )
 
+__all__ = [
+    "check_mode", "check_numerics_enabled", "disable_check_numerics", "enable_check_numerics",
+    "functions_run_eagerly", "get_backend", "get_optimizer_options", "run_functions_eagerly", "set_backend",
+    "set_check_mode", "set_optimizer_options",
+]
+
 
 _settings = {
     "run_eagerly": environment.value("GRAPHC_RUN_EAGERLY"),

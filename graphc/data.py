@@ -29,6 +29,10 @@ from . import random as gc_random
 from .tensor import Tensor, TensorLike
 from .tracing import TensorSpec
 
+__all__ = [
+    "Dataset",
+]
+
 INFINITE_CARDINALITY = -1
 UNKNOWN_CARDINALITY = -2
 AUTOTUNE = -1

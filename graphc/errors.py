@@ -5,3 +5,9 @@ from graphc.ir.errors import (  # noqa: F401
     InvalidArgumentError, IRError, OperatorNotAllowedInGraphError, ShapeError,
 )
 from .optional import MissingDependencyError  # noqa: F401
+
+__all__ = [
+    "ArgumentTypeError", "CheckError", "CheckpointError", "DTypeError", "GraphcError", "IRError",
+    "InPlaceOperatorError", "InternalCompilerError", "InvalidArgumentError", "MissingDependencyError",
+    "NumericsError", "OperatorNotAllowedInGraphError", "ShapeError",
+]

@@ -19,6 +19,12 @@ from .module import Configurable, serialize_configurable
 from .saving.registry import get_registered_object
 from .tracing import init_scope
 
+__all__ = [
+    "Constant", "GlorotNormal", "GlorotUniform", "HeNormal", "HeUniform", "Initializer", "LecunNormal",
+    "LecunUniform", "Ones", "Orthogonal", "RandomNormal", "RandomUniform", "TruncatedNormal",
+    "VarianceScaling", "Zeros", "get", "serialize",
+]
+
 
 class Initializer(Configurable):
     """Base class: ``__call__(shape, dtype)`` and ``get_config``."""

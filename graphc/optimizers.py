@@ -28,6 +28,11 @@ from .tensor import TensorLike
 from .tracing import init_scope
 from .variables import Variable
 
+__all__ = [
+    "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "Ftrl", "Lion", "Nadam", "Optimizer", "RMSprop", "SGD",
+    "deserialize", "get", "serialize",
+]
+
 
 class Optimizer:
     """Base class. Subclasses name their ``slot_names`` and define ``update_step(gradient, variable,

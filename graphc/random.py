@@ -23,6 +23,11 @@ from .module import Module
 from .tracing import init_scope
 from .variables import Variable
 
+__all__ = [
+    "Generator", "get_global_generator", "normal", "set_global_generator", "set_seed", "stateless_normal",
+    "stateless_uniform", "uniform",
+]
+
 _MASK63 = (1 << 63) - 1
 
 

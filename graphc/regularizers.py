@@ -7,6 +7,10 @@ from graphc.ir.errors import InvalidArgumentError
 from .module import Configurable, serialize_configurable
 from .saving.registry import get_registered_object
 
+__all__ = [
+    "L1", "L1L2", "L2", "Regularizer", "get", "l1", "l1_l2", "l2", "serialize",
+]
+
 
 class Regularizer(Configurable):
     """``regularizer(x)`` is a scalar penalty."""
