@@ -184,7 +184,7 @@ class Worker:
             self.exchanges[index] = exchanges
             grads = [np.asarray(g.numpy()) for g in grads]
         elif recorder.pairs:
-            self._take_part_without_examples(key, self.exchanges[index])
+            self._take_part_without_examples(key, self.exchanges.get(index, []))
             grads = [np.zeros(v.shape, v.dtype.numpy) for _, v in recorder.pairs]
         else:
             raise InvalidArgumentError("a replica got no examples before its first step: make the first global "
