@@ -101,8 +101,8 @@ def disagreement(ops: dict, parts: dict) -> str | None:
             f"{np.result_type(leaf).name}{list(np.shape(leaf))}" for leaf in leaves) + "]"
         return f"replica {rank}: {ops[rank]} of {types}"
 
-    signatures = {rank: [(np.result_type(leaf), np.shape(leaf)) for leaf in leaves] for rank, leaves in parts.items()}
-    if len(set(ops.values())) == 1 and len({repr(s) for s in signatures.values()}) <= 1:
+    signatures = {tuple((np.result_type(leaf), np.shape(leaf)) for leaf in leaves) for leaves in parts.values()}
+    if len(set(ops.values())) == 1 and len(signatures) <= 1:
         return None
     return ("all_reduce: the replicas disagree (" + "; ".join(described(r) for r in sorted(ops)) + "): every replica "
             "must all-reduce values of the same shapes and dtypes with the same op, in the same order")

@@ -72,7 +72,7 @@ class RayStrategy:
         self.group = None
         self.replicas_ahead = False  # strategy.run changed the replicas; the driver's models are stale
         self._calls = itertools.count()
-        self._function_tokens: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # gc.Function -> its number
+        self._sent_functions: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # gc.Function -> its reference
         self._function_numbers = itertools.count()
         self._submitting = threading.Lock()
         self._lifecycle = threading.RLock()  # starting the workers, replacing the group
@@ -285,11 +285,12 @@ class RayStrategy:
                 return ("optimizer", index)
         if isinstance(value, optimizers.Optimizer):
             return ("standalone_optimizer", id(value), optimizers.serialize(value))
-        if isinstance(value, Function):  # sent once per worker and kept there, so it traces once
-            token = self._function_tokens.get(value)
-            if token is None:
-                token = self._function_tokens[value] = next(self._function_numbers)
-            return ("function", token, self._pickle(value.__reduce__()[1]))
+        if isinstance(value, Function):  # pickled once; each worker keeps it by its number, so it traces once
+            reference = self._sent_functions.get(value)
+            if reference is None:
+                reference = ("function", next(self._function_numbers), self._pickle(value.__reduce__()[1]))
+                self._sent_functions[value] = reference
+            return reference
         if isinstance(value, Variable):
             raise InvalidArgumentError(
                 f"run: the function uses variable {value.name!r}, which belongs to no model made in strategy.scope(); "

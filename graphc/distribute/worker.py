@@ -131,7 +131,7 @@ class Worker:
         """The model's state files (when asked) and this replica's metric states."""
         model = self.models[index]
         files = state_files(model, self.optimizers[index]) if with_state else None
-        return files, [np.asarray(v.numpy()) for m in model.metrics for v in m.variables]
+        return files, [np.asarray(v.numpy()) for v in _metric_variables(model)]
 
     def restore(self, index: int, files, metric_states) -> None:
         """Sets the model's state from ``files`` and its metrics' states from ``metric_states``. A
@@ -140,7 +140,7 @@ class Worker:
         model = self.models[index]
         restore_state(model, self.optimizers[index], files)
         model.reset_metrics()
-        variables = [v for m in model.metrics for v in m.variables]
+        variables = _metric_variables(model)
         for variable, value in zip(variables, metric_states or []):
             variable.assign(value)
         self.pending_metrics[index] = (len(variables), list(metric_states or [])[len(variables):])
@@ -190,7 +190,7 @@ class Worker:
             raise InvalidArgumentError("a replica got no examples before its first step: make the first global "
                                        "batch at least as large as the number of replicas")
         synced = [v for v in model.non_trainable_variables if v.dtype.is_floating]
-        metric_vars = [v for m in model.metrics for v in m.variables]
+        metric_vars = _metric_variables(model)
         start, pending = self.pending_metrics.pop(index, (0, []))
         for variable, value in zip(metric_vars[start:], pending):  # sums and counts: they add
             variable.assign(np.asarray(variable.numpy()) + value)
@@ -257,7 +257,7 @@ class Worker:
             model.make_test_function()(shard)
         # a replica without examples this step still adds what its earlier steps counted; one that has
         # not run a step yet may lack the metrics' variables (the first step makes them): nothing to add
-        metric_vars = [v for m in model.metrics for v in m.variables]
+        metric_vars = _metric_variables(model)
         states = [np.asarray(v.numpy()) for v in metric_vars]
         (total,) = self.group_reduce(key, "SUM", [_flatten(states)] if metric_vars else None)
         return self._global_metrics(model, metric_vars, _unflatten(total, states)) if self.rank == 0 else None
@@ -287,6 +287,11 @@ class Worker:
                 replica_scope(ReplicaContext(self.rank, self.size, reducer)):
             result = fn(*args, **kwargs)
         return nest.map_structure(lambda t: np.asarray(t.numpy()) if hasattr(t, "numpy") else t, result)
+
+
+def _metric_variables(model) -> list:
+    """The state variables of every metric of ``model``, in a fixed order (the replicas sum them)."""
+    return [v for m in model.metrics for v in m.variables]
 
 
 def _flatten(arrays: list[np.ndarray]) -> np.ndarray:
