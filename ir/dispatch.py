@@ -52,6 +52,18 @@ class _State(threading.local):
 
 _state = _State()
 _default_handler: Handler | None = None
+_op_determinism = [False]  # process-wide, as TensorFlow's: ops with a ``deterministic`` form bind it
+
+
+def set_op_determinism(enabled: bool) -> None:
+    """Makes ops that have a deterministic form (``OpDef.deterministic``: sums, see ``ops/summation.py``)
+    bind that form from now on, in graphs being traced and eagerly."""
+    _op_determinism[0] = bool(enabled)
+
+
+def op_determinism() -> bool:
+    """Whether ops bind their deterministic form (see ``set_op_determinism``)."""
+    return _op_determinism[0]
 
 
 def set_default_handler(handler: Handler) -> None:
@@ -165,6 +177,13 @@ def bind(op_name: str, *inputs, **attrs):
     opdef = get_op(op_name)
     # objects standing for a tensor (variables) take part through their current value
     inputs = tuple(x._as_tensor() if hasattr(x, "_as_tensor") else x for x in inputs)
+    if opdef.deterministic is not None and _op_determinism[0]:
+        try:
+            result = opdef.deterministic(*inputs, **attrs)
+        except GraphcError as error:
+            raise error.with_context(op=op_name, location=user_line()) from None
+        if result is not None:
+            return result
     handler = current_handler()
     try:
         inputs = tuple(handler.lift(x) for x in inputs)

@@ -1,0 +1,215 @@
+"""Op determinism (``gc.config.enable_op_determinism``): float sums add blocks of 8 terms, then the
+block sums as a balanced binary tree, so a sum over 2^k blocks is, bit for bit, the sum of the sums
+of its halves, eagerly and on both backends. Checked by property (hypothesis) against the halves,
+against an independent NumPy model of the order, against exact sums (math.fsum), at the edge values,
+and for what it must leave alone (integers, sums within one block)."""
+import logging
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import graphc as gc
+from graphc.ir.errors import InvalidArgumentError
+
+BLOCK = 8
+WAYS = ["eager", "numpy", "llvm"]
+
+
+@pytest.fixture(autouse=True)
+def determinism():
+    with gc.config.enable_op_determinism():
+        yield
+    assert not gc.config.op_determinism_enabled()
+
+
+def _run(way, fn, *arrays):
+    if way == "eager":
+        return fn(*arrays).numpy()
+    return gc.function(fn, backend=way)(*arrays).numpy()
+
+
+def _tree_model(x: np.ndarray) -> np.ndarray:
+    """The order of the module docstring along axis 0, in NumPy: blocks summed by NumPy's own
+    reduction (the reference backend's), then pairwise levels."""
+    n = x.shape[0]
+    if n <= BLOCK:
+        return np.add.reduce(x, axis=0)
+    blocks = -(-n // BLOCK)
+    padded = np.concatenate([x, np.full((blocks * BLOCK - n,) + x.shape[1:], -0.0, x.dtype)])
+    level = np.add.reduce(padded.reshape((blocks, BLOCK) + x.shape[1:]), axis=1)
+    while level.shape[0] > 1:
+        if level.shape[0] % 2:
+            level = np.concatenate([level, np.full((1,) + level.shape[1:], -0.0, x.dtype)])
+        level = level[0::2] + level[1::2]
+    return level[0]
+
+
+sizes_of_halves = st.sampled_from([8, 16, 32, 64, 128])  # each half: a power-of-two number of blocks
+
+
+@pytest.mark.parametrize("way", WAYS)
+@settings(max_examples=15, deadline=None)
+@given(half=sizes_of_halves, width=st.integers(1, 5), dtype=st.sampled_from([np.float32, np.float64]),
+       seed=st.integers(0, 2**31 - 1))
+def test_a_sum_over_the_batch_is_the_sum_of_its_halves_sums(way, half, width, dtype, seed):
+    x = (np.random.default_rng(seed).standard_normal((2 * half, width)) * 10.0 ** np.arange(width)).astype(dtype)
+    whole = _run(way, lambda v: gc.reduce_sum(v, axis=0), x)
+    parts = [_run(way, lambda v: gc.reduce_sum(v, axis=0), p) for p in (x[:half], x[half:])]
+    np.testing.assert_array_equal(whole, (parts[0] + parts[1]).astype(dtype))
+
+
+@pytest.mark.parametrize("way", WAYS)
+@settings(max_examples=15, deadline=None)
+@given(half=sizes_of_halves, m=st.integers(1, 9), n=st.integers(1, 9), dtype=st.sampled_from([np.float32, np.float64]),
+       seed=st.integers(0, 2**31 - 1))
+def test_a_weight_gradient_over_the_batch_is_the_sum_of_its_halves(way, half, m, n, dtype, seed):
+    """``a^T @ g``, the form of a dense layer's kernel gradient: the contraction runs over the batch."""
+    rng = np.random.default_rng(seed)
+    a, g = rng.standard_normal((2 * half, m)).astype(dtype), rng.standard_normal((2 * half, n)).astype(dtype)
+
+    def product(a, g):
+        return gc.matmul(a, g, transpose_a=True)
+
+    whole = _run(way, product, a, g)
+    parts = [_run(way, product, a[s], g[s]) for s in (slice(None, half), slice(half, None))]
+    np.testing.assert_array_equal(whole, (parts[0] + parts[1]).astype(dtype))
+
+
+@pytest.mark.parametrize("way", ["eager", "numpy"])  # the reference backend's own block sums
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 100, 1000])
+def test_the_order_is_blocks_of_8_then_a_balanced_tree(way, n):
+    x = np.random.default_rng(n).standard_normal((n, 3)) * np.array([1.0, 1e8, 1e-8])
+    np.testing.assert_array_equal(_run(way, lambda v: gc.reduce_sum(v, axis=0), x), _tree_model(x))
+
+
+@pytest.mark.parametrize("way", WAYS)
+@pytest.mark.parametrize("n", [9, 100, 4097])
+def test_the_tree_is_accurate_against_an_exact_sum(way, n):
+    """A tree's rounding error grows with log(n), not n: float32 sums of 4097 terms of both signs
+    stay within a few units of the exact sum's scale."""
+    x = np.random.default_rng(n).standard_normal(n).astype(np.float32) * 1000
+    got = float(_run(way, lambda v: gc.reduce_sum(v), x))
+    exact = math.fsum(x.astype(np.float64))
+    assert abs(got - exact) <= 4 * math.log2(n) * np.finfo(np.float32).eps * float(np.abs(x).sum())
+
+
+@pytest.mark.parametrize("way", WAYS)
+@pytest.mark.parametrize("values, expected", [
+    ([-0.0] * 20, "0.0"),  # as the plain sum: NumPy's reduction starts from +0.0
+    ([0.0] * 19 + [-0.0], "0.0"),
+    ([1.0] * 9 + [np.nan] + [1.0] * 10, "nan"),
+    ([1.0] * 12 + [np.inf], "inf"),
+    ([np.inf] + [0.0] * 11 + [-np.inf], "nan"),
+    # the order decides overflow: the first block overflows to inf, the second to -inf, and the
+    # tree adds them (a sum from the left gives inf)
+    ([np.finfo(np.float64).max] * 9 + [-np.finfo(np.float64).max] * 7, "nan"),
+])
+def test_edge_values(way, values, expected):
+    got = _run(way, lambda v: gc.reduce_sum(v), np.array(values))
+    want = float(expected)
+    if math.isnan(want):
+        assert math.isnan(got)
+    else:
+        assert got == want and math.copysign(1, got) == math.copysign(1, want)
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_reductions_of_several_axes_keepdims_and_means(way):
+    x = np.random.default_rng(0).standard_normal((20, 3, 11, 2))
+    for axis, keepdims in [((0, 2), False), ((0, 1, 2), True), (-1, True), (None, False), ((1, 3), False)]:
+        got = _run(way, lambda v: gc.reduce_sum(v, axis=axis, keepdims=keepdims), x)
+        np.testing.assert_allclose(got, np.sum(x, axis=axis, keepdims=keepdims), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(_run(way, lambda v: gc.reduce_mean(v, axis=0), x), x.mean(0), rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("way", WAYS)
+@pytest.mark.parametrize("a_shape, b_shape", [((5, 37), (37, 4)), ((2, 3, 20), (20, 6)), ((3, 9), (4, 9, 2)),
+                                              ((1, 1, 64), (1, 64, 1)), ((6, 8), (8, 3))])
+def test_matmuls_of_every_shape_agree_with_numpy(way, a_shape, b_shape):
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal(a_shape), rng.standard_normal(b_shape)
+    np.testing.assert_allclose(_run(way, gc.matmul, a, b), a @ b, rtol=1e-12, atol=1e-12)
+
+
+def _ops_of(fn, *arrays):
+    return [node.op for node in gc.function(fn).get_concrete_function(*arrays).graphs["traced"].nodes]
+
+
+def test_integer_sums_and_sums_within_one_block_are_left_as_they_are():
+    ints = np.arange(100, dtype=np.int32).reshape(50, 2)
+    assert _ops_of(lambda v: gc.reduce_sum(v, axis=0), ints).count("reduce_sum") == 1
+    assert "pad" not in _ops_of(lambda v: gc.reduce_sum(v, axis=0), ints)
+    small = np.ones((8, 3))
+    assert _ops_of(lambda v: gc.reduce_sum(v, axis=0), small).count("reduce_sum") == 1
+    assert _ops_of(lambda a, b: gc.matmul(a, b), small.T, small).count("matmul") == 1
+    np.testing.assert_array_equal(gc.reduce_sum(ints, axis=0).numpy(), ints.sum(0))
+
+
+def test_an_unknown_summed_size_is_an_error_naming_the_setting_and_the_axis():
+    f = gc.function(lambda v: gc.reduce_sum(v, axis=0), input_signature=[gc.TensorSpec([None, 4], gc.float32)])
+    with pytest.raises(InvalidArgumentError, match=r"reduce_sum: op determinism.*axis 0 of f32\[d[0-9]+,4\] is unknown") as caught:
+        f.get_concrete_function()
+    assert "test_deterministic_sums.py" in str(caught.value)
+    # an unknown size elsewhere is fine: only summed axes must be known
+    g = gc.function(lambda v: gc.reduce_sum(v, axis=1), input_signature=[gc.TensorSpec([None, 40], gc.float32)])
+    x = np.random.default_rng(2).standard_normal((3, 40)).astype(np.float32)
+    np.testing.assert_allclose(g(x).numpy(), x.sum(1), rtol=1e-5)
+    h = gc.function(lambda a, b: gc.matmul(a, b), input_signature=[gc.TensorSpec([None, 40], gc.float64),
+                                                                    gc.TensorSpec([40, 2], gc.float64)])
+    a, b = np.random.default_rng(3).standard_normal((5, 40)), np.random.default_rng(4).standard_normal((40, 2))
+    np.testing.assert_allclose(h(a, b).numpy(), a @ b, rtol=1e-12)
+
+
+def test_gradients_through_the_deterministic_forms_match_finite_differences():
+    rng = np.random.default_rng(5)
+    a, b = rng.standard_normal((19, 21)), rng.standard_normal((21, 3))
+
+    @gc.function
+    def loss_and_grads(a, b):
+        with gc.GradientTape() as tape:
+            tape.watch([a, b])
+            loss = gc.reduce_sum(gc.sin(gc.matmul(a, b)) * gc.reduce_mean(a, axis=0)[:3])
+        return loss, tape.gradient(loss, [a, b])
+
+    a_t, b_t = gc.constant(a), gc.constant(b)
+    _, (ga, gb) = loss_and_grads(a_t, b_t)
+    for value, grad, which in [(a, ga.numpy(), 0), (b, gb.numpy(), 1)]:
+        eps = 1e-6
+        for index in [(0, 0), (3, 2), (value.shape[0] - 1, value.shape[1] - 1)]:
+            bumped = [a.copy(), b.copy()]
+            bumped[which][index] += eps
+            up = float(loss_and_grads(*map(gc.constant, bumped))[0])
+            bumped[which][index] -= 2 * eps
+            down = float(loss_and_grads(*map(gc.constant, bumped))[0])
+            assert grad[index] == pytest.approx((up - down) / (2 * eps), rel=1e-6, abs=1e-8)
+
+
+def test_switching_it_traces_again_and_the_fast_path_keeps_no_stale_trace(caplog):
+    x = np.random.default_rng(6).standard_normal((64, 3)) * np.array([1.0, 1e10, 1e-10])
+    f = gc.function(lambda v: gc.reduce_sum(v, axis=0))
+    deterministic = f(x).numpy()
+    with gc.config.disable_op_determinism(), caplog.at_level(logging.INFO, logger="graphc.trace"):
+        plain = [f(x).numpy() for _ in range(3)]  # the later calls take the fast path
+        plain_graph = f.get_concrete_function(x).graphs["traced"]
+        assert [n.op for n in plain_graph.nodes].count("reduce_sum") == 1
+        assert (f(x).numpy() != deterministic).any()  # (these values make the orders differ)
+    assert "op determinism was switched off" in caplog.text
+    np.testing.assert_array_equal(f(x).numpy(), deterministic)
+    assert f.trace_count == 2
+    assert all((p == plain[0]).all() for p in plain)
+
+
+def test_the_setting_is_read_from_the_environment(tmp_path):
+    import subprocess
+    import sys
+
+    code = "import graphc as gc; print(gc.config.op_determinism_enabled())"
+    for value, expected in [("1", "True"), ("0", "False"), ("junk", "False")]:
+        env = {"PATH": "/usr/bin:/bin", "GRAPHC_DETERMINISTIC_OPS": value, "GRAPHC_CACHE_DIR": str(tmp_path)}
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+        assert done.stdout.strip() == expected, done.stderr
+        if value == "junk":
+            assert "GRAPHC_DETERMINISTIC_OPS" in done.stderr
