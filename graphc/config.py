@@ -146,16 +146,19 @@ def check_numerics_enabled() -> bool:
 
 
 def enable_op_determinism() -> _Setting:
-    """Makes every sum add its terms in a fixed order that depends only on each term's index, as
-    ``tf.config.experimental.enable_op_determinism`` makes runs repeatable (``GRAPHC_DETERMINISTIC_OPS=1``).
+    """Makes every sum add its terms in a fixed order that depends only on their number and each
+    term's index, as ``tf.config.experimental.enable_op_determinism`` makes runs repeatable
+    (``GRAPHC_DETERMINISTIC_OPS=1``).
 
     Float ``reduce_sum`` (and what is built on it: means, losses, bias gradients) and ``matmul``'s
-    contraction (dense layers, convolutions, their gradients) add blocks of 8 terms, then the block
-    sums as a balanced binary tree. So the sum of a batch of 64 is, bit for bit, the sum of the
-    sums of its halves: two replicas of ``gc.distribute.RayStrategy`` with 32 examples each train
-    to the same weights as one process with batches of 64, in float64 as in float32. The summed
-    axes' sizes must be known when tracing. It costs time and memory: a matmul of inner size K keeps
-    K / 8 partial products. Functions trace again when it changes. Also a context manager."""
+    contraction (dense layers, convolutions, their gradients) cut their terms into 2^k equal groups
+    (2^k the largest power of two dividing the number of 8-term blocks) and add the group sums as a
+    balanced binary tree. So the sum of a batch of 64 is, bit for bit, the sum of the sums of its
+    halves: two replicas of ``gc.distribute.RayStrategy`` with 32 examples each train to the same
+    weights as one process with batches of 64, in float64 as in float32. The summed axes' sizes
+    must be known when tracing. It costs time and memory: a matmul keeps one partial product per
+    group (an inner size of 512 has 64 groups, 784 has 2). Functions trace again when it changes.
+    Also a context manager."""
     return _Setting("determinism", True)
 
 

@@ -122,7 +122,7 @@ VARIABLES = {v.name: v for v in (
     Variable("GRAPHC_CHECK_NUMERICS", parse_flag, lambda: False, _FLAG,
              "report the first NaN or Inf a compiled function produces, with the op and source line"),
     Variable("GRAPHC_DETERMINISTIC_OPS", parse_flag, lambda: False, _FLAG,
-             "sums add in a fixed order that depends only on each term's index (gc.config.enable_op_determinism)"),
+             "float sums add in an order fixed by the terms' number and indices (gc.config.enable_op_determinism)"),
     Variable("GRAPHC_LOG", parse_topics, frozenset, "a comma-separated list of " + ", ".join(LOG_TOPICS),
              "print log messages of these topics to stderr: "
              + "; ".join(f"{topic}: {what}" for topic, what in LOG_TOPICS.items())),

@@ -1,21 +1,23 @@
 """Deterministic sums: the order in which ``reduce_sum`` and ``matmul`` add their terms when op
 determinism is on (``gc.config.enable_op_determinism``).
 
-A float sum over an axis of more than ``BLOCK`` elements is computed in a fixed order that depends
-only on each term's index: the terms in blocks of ``BLOCK`` (the last block padded with -0.0, which
-adds nothing, not even to a -0.0), each block summed by the backend's own reduction, then the block
-sums added pairwise as a balanced binary tree (a level with an odd count padded likewise). So a sum
-over 2^k blocks is the sum of the sums of its two halves: a batch of 64 summed in one process gives
-the same bits as two replicas that sum 32 each and add the two results (``graphc.distribute`` adds
-replicas in the same tree). A matmul's contraction follows the same rule: the products of each block
-of ``BLOCK`` indices of the inner axis (one small matmul per block, batched), then the tree.
+A float sum of n > ``BLOCK`` terms is computed in an order that depends only on n and each term's
+index. The terms (padded with -0.0, which adds nothing, to whole blocks of ``BLOCK``) are cut into
+2^k equal *groups*, 2^k being the largest power of two that divides the number of blocks; each group
+is summed by the backend's own reduction, and the group sums are added pairwise as a balanced binary
+tree. Halving n keeps the groups and takes one level off the tree, so the sum of n terms is, bit for
+bit, the sum of its two halves' sums whenever each half is whole blocks: a batch of 64 summed in one
+process gives the same bits as two replicas that sum 32 each and add the results (and 4 replicas of
+16 likewise; ``graphc.distribute`` adds replicas in the same tree). A sum of an odd number of blocks
+is one group: the plain op. A matmul's contraction follows the same rule: one matmul per group of
+the inner axis (batched), then the tree.
 
 Only the sizes of summed axes must be known when tracing. Integer and boolean sums are exact in any
-order and stay as they are. The price is memory and time: a matmul of inner size K keeps K / BLOCK
-partial products of the result's size. Everything built on the two ops follows (means, einsum,
-convolutions, their gradients); ``scatter_add`` (the gradient of ``gather``, so of embeddings, and
-the segment sums) adds the updates of one index in index order: repeatable, but the halves of a
-batch that both update one row do not sum to the same bits.
+order and stay as they are. The price is memory and time: a matmul keeps one partial product of the
+result's size per group (an inner size of 784 has 2 groups, 512 has 64). Everything built on the two
+ops follows (means, einsum, convolutions, their gradients); ``scatter_add`` (the gradient of
+``gather``, so of embeddings, and the segment sums) adds the updates of one index in index order:
+repeatable, but the halves of a batch that both update one row do not sum to the same bits.
 """
 from __future__ import annotations
 
@@ -58,31 +60,36 @@ def _split_axis(x, axis: int, parts: int, size: int):
     return reshape(x, new)
 
 
+def _groups(size: int) -> tuple[int, int]:
+    """The padded size of a sum of ``size`` terms and its number of groups (see the module docstring)."""
+    blocks = math.ceil(size / BLOCK)
+    return blocks * BLOCK, blocks & -blocks
+
+
 def tree_sum(x, axis: int):
     """The sum of ``x`` along ``axis`` (removed) in the deterministic order of the module docstring."""
     size = _summed_size(type_of(x), axis)
-    if size <= BLOCK:
+    padded, groups = _groups(size)
+    if groups == 1:
         return bind("reduce_sum", x, axes=(axis,), keepdims=False)
-    blocks = math.ceil(size / BLOCK)
-    x = _split_axis(_padded(x, axis, blocks * BLOCK - size), axis, blocks, BLOCK)
+    x = _split_axis(_padded(x, axis, padded - size), axis, groups, padded // groups)
     return _pairwise(bind("reduce_sum", x, axes=(axis + 1,), keepdims=False), axis)
 
 
 def _pairwise(partials, axis: int):
-    """The balanced binary tree of the partial sums along ``axis`` (removed)."""
+    """The balanced binary tree of the 2^k partial sums along ``axis`` (removed)."""
     count = type_of(partials).shape[axis]
     while count > 1:
-        partials = _padded(partials, axis, count % 2)
-        count = (count + 1) // 2
+        count //= 2
         partials = bind("reduce_sum", _split_axis(partials, axis, count, 2), axes=(axis + 1,), keepdims=False)
     return squeeze(partials, axis)
 
 
 def deterministic_reduce_sum(x, axes, keepdims):
     """``reduce_sum`` in the deterministic order: one axis at a time, the last first; None when the
-    plain op already is that order (integers, every summed axis within one block)."""
+    plain op already is that order (integers, every summed axis one group)."""
     t = type_of(x)
-    if not t.dtype.is_floating or all(_summed_size(t, a) <= BLOCK for a in axes):
+    if not t.dtype.is_floating or all(_groups(_summed_size(t, a))[1] == 1 for a in axes):
         return None
     result = x
     for axis in sorted(axes, reverse=True):
@@ -93,17 +100,17 @@ def deterministic_reduce_sum(x, axes, keepdims):
 
 
 def deterministic_matmul(a, b):
-    """``matmul`` whose contraction adds in the deterministic order; None when the inner size is
-    within one block or the operands are integers."""
+    """``matmul`` whose contraction adds in the deterministic order; None when the inner axis is one
+    group or the operands are integers."""
     ta, tb = type_of(a), type_of(b)
     inner = _summed_size(ta, ta.ndim - 1)
-    if not ta.dtype.is_floating or inner <= BLOCK:
+    padded, groups = _groups(inner)
+    if not ta.dtype.is_floating or groups == 1:
         return None
-    blocks = math.ceil(inner / BLOCK)
-    extra = blocks * BLOCK - inner
-    # [..., M, K] -> [..., nb, M, BLOCK]: the products of block i form batch entry i; the padding's
+    extra, size = padded - inner, padded // groups
+    # [..., M, K] -> [..., groups, M, size]: the products of group i form batch entry i; the padding's
     # products are (-0.0) * 0.0 = -0.0, which adds nothing
-    a = swap_last_axes(_split_axis(swap_last_axes(_padded(a, ta.ndim - 1, extra)), ta.ndim - 2, blocks, BLOCK))
-    b = _split_axis(_padded(b, tb.ndim - 2, extra, 0.0), tb.ndim - 2, blocks, BLOCK)  # [..., nb, BLOCK, N]
+    a = swap_last_axes(_split_axis(swap_last_axes(_padded(a, ta.ndim - 1, extra)), ta.ndim - 2, groups, size))
+    b = _split_axis(_padded(b, tb.ndim - 2, extra, 0.0), tb.ndim - 2, groups, size)  # [..., groups, size, N]
     partials = bind("matmul", a, b)
     return _pairwise(partials, type_of(partials).ndim - 3)

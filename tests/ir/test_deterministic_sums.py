@@ -1,6 +1,7 @@
-"""Op determinism (``gc.config.enable_op_determinism``): float sums add blocks of 8 terms, then the
-block sums as a balanced binary tree, so a sum over 2^k blocks is, bit for bit, the sum of the sums
-of its halves, eagerly and on both backends. Checked by property (hypothesis) against the halves,
+"""Op determinism (``gc.config.enable_op_determinism``): a float sum cuts its terms into 2^k equal
+groups (2^k the largest power of two dividing its number of 8-term blocks) and adds the group sums as
+a balanced binary tree, so a sum is, bit for bit, the sum of its halves' sums (of its quarters' too,
+and so on, while they are whole blocks), eagerly and on both backends. Checked by property (hypothesis) against the halves,
 against an independent NumPy model of the order, against exact sums (math.fsum), at the edge values,
 and for what it must leave alone (integers, sums within one block)."""
 import logging
@@ -32,22 +33,34 @@ def _run(way, fn, *arrays):
 
 
 def _tree_model(x: np.ndarray) -> np.ndarray:
-    """The order of the module docstring along axis 0, in NumPy: blocks summed by NumPy's own
+    """The order of ``ir/ops/summation.py`` along axis 0, in NumPy: groups summed by NumPy's own
     reduction (the reference backend's), then pairwise levels."""
     n = x.shape[0]
-    if n <= BLOCK:
-        return np.add.reduce(x, axis=0)
     blocks = -(-n // BLOCK)
+    groups = blocks & -blocks
+    if groups == 1:
+        return np.add.reduce(x, axis=0)
     padded = np.concatenate([x, np.full((blocks * BLOCK - n,) + x.shape[1:], -0.0, x.dtype)])
-    level = np.add.reduce(padded.reshape((blocks, BLOCK) + x.shape[1:]), axis=1)
+    level = np.add.reduce(padded.reshape((groups, -1) + x.shape[1:]), axis=1)
     while level.shape[0] > 1:
-        if level.shape[0] % 2:
-            level = np.concatenate([level, np.full((1,) + level.shape[1:], -0.0, x.dtype)])
         level = level[0::2] + level[1::2]
     return level[0]
 
 
-sizes_of_halves = st.sampled_from([8, 16, 32, 64, 128])  # each half: a power-of-two number of blocks
+# each half: whole blocks, a power of two of them or not (392 = 8 * 49: a 28x28 image's positions / 2)
+sizes_of_halves = st.sampled_from([8, 16, 24, 32, 40, 64, 96, 128, 392])
+
+
+def _parts(n: int, half: int) -> list[slice]:
+    """The halves of ``range(n)``, or its quarters when they are whole blocks too."""
+    step = half // 2 if half % (2 * BLOCK) == 0 else half
+    return [slice(i, i + step) for i in range(0, n, step)]
+
+
+def _tree_of(parts: list) -> np.ndarray:
+    while len(parts) > 1:
+        parts = [a + b for a, b in zip(parts[::2], parts[1::2])]
+    return parts[0]
 
 
 @pytest.mark.parametrize("way", WAYS)
@@ -57,8 +70,8 @@ sizes_of_halves = st.sampled_from([8, 16, 32, 64, 128])  # each half: a power-of
 def test_a_sum_over_the_batch_is_the_sum_of_its_halves_sums(way, half, width, dtype, seed):
     x = (np.random.default_rng(seed).standard_normal((2 * half, width)) * 10.0 ** np.arange(width)).astype(dtype)
     whole = _run(way, lambda v: gc.reduce_sum(v, axis=0), x)
-    parts = [_run(way, lambda v: gc.reduce_sum(v, axis=0), p) for p in (x[:half], x[half:])]
-    np.testing.assert_array_equal(whole, (parts[0] + parts[1]).astype(dtype))
+    parts = [_run(way, lambda v: gc.reduce_sum(v, axis=0), x[p]) for p in _parts(len(x), half)]
+    np.testing.assert_array_equal(whole, _tree_of(parts))
 
 
 @pytest.mark.parametrize("way", WAYS)
@@ -74,13 +87,13 @@ def test_a_weight_gradient_over_the_batch_is_the_sum_of_its_halves(way, half, m,
         return gc.matmul(a, g, transpose_a=True)
 
     whole = _run(way, product, a, g)
-    parts = [_run(way, product, a[s], g[s]) for s in (slice(None, half), slice(half, None))]
-    np.testing.assert_array_equal(whole, (parts[0] + parts[1]).astype(dtype))
+    parts = [_run(way, product, a[p], g[p]) for p in _parts(len(a), half)]
+    np.testing.assert_array_equal(whole, _tree_of(parts))
 
 
 @pytest.mark.parametrize("way", ["eager", "numpy"])  # the reference backend's own block sums
-@pytest.mark.parametrize("n", [1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 100, 1000])
-def test_the_order_is_blocks_of_8_then_a_balanced_tree(way, n):
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 15, 16, 17, 24, 63, 64, 65, 100, 392, 1000, 1024])
+def test_the_order_is_equal_groups_then_a_balanced_tree(way, n):
     x = np.random.default_rng(n).standard_normal((n, 3)) * np.array([1.0, 1e8, 1e-8])
     np.testing.assert_array_equal(_run(way, lambda v: gc.reduce_sum(v, axis=0), x), _tree_model(x))
 
@@ -138,13 +151,14 @@ def _ops_of(fn, *arrays):
     return [node.op for node in gc.function(fn).get_concrete_function(*arrays).graphs["traced"].nodes]
 
 
-def test_integer_sums_and_sums_within_one_block_are_left_as_they_are():
+def test_integer_sums_and_sums_of_one_group_are_left_as_they_are():
     ints = np.arange(100, dtype=np.int32).reshape(50, 2)
     assert _ops_of(lambda v: gc.reduce_sum(v, axis=0), ints).count("reduce_sum") == 1
     assert "pad" not in _ops_of(lambda v: gc.reduce_sum(v, axis=0), ints)
-    small = np.ones((8, 3))
-    assert _ops_of(lambda v: gc.reduce_sum(v, axis=0), small).count("reduce_sum") == 1
-    assert _ops_of(lambda a, b: gc.matmul(a, b), small.T, small).count("matmul") == 1
+    for rows in (8, 24, 104):  # 1, 3 and 13 blocks: one group each
+        small = np.ones((rows, 3))
+        assert _ops_of(lambda v: gc.reduce_sum(v, axis=0), small).count("reduce_sum") == 1
+        assert _ops_of(lambda a, b: gc.matmul(a, b), small.T, small).count("matmul") == 1
     np.testing.assert_array_equal(gc.reduce_sum(ints, axis=0).numpy(), ints.sum(0))
 
 
