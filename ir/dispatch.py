@@ -170,20 +170,26 @@ def node_metadata() -> dict:
 
 
 def bind(op_name: str, *inputs, **attrs):
-    """Applies op ``op_name`` to ``inputs`` under the current handler.
+    """Applies op ``op_name`` to ``inputs`` under the current handler (its deterministic form while
+    op determinism is on, see ``set_op_determinism``).
 
     Returns one result, or a tuple for multi-result ops. Errors are raised with the op's name and the
     user's source line."""
     opdef = get_op(op_name)
-    # objects standing for a tensor (variables) take part through their current value
-    inputs = tuple(x._as_tensor() if hasattr(x, "_as_tensor") else x for x in inputs)
     if opdef.deterministic is not None and _op_determinism[0]:
         try:
-            result = opdef.deterministic(*inputs, **attrs)
+            result = opdef.deterministic(*_values(inputs), **attrs)
         except GraphcError as error:
             raise error.with_context(op=op_name, location=user_line()) from None
         if result is not None:
             return result
+    return bind_exactly(op_name, *inputs, **attrs)
+
+
+def bind_exactly(op_name: str, *inputs, **attrs):
+    """``bind`` of the op itself, never its deterministic form (which is written with it)."""
+    opdef = get_op(op_name)
+    inputs = _values(inputs)
     handler = current_handler()
     try:
         inputs = tuple(handler.lift(x) for x in inputs)
@@ -195,6 +201,11 @@ def bind(op_name: str, *inputs, **attrs):
     if opdef.multi_output:
         return tuple(outputs)
     return outputs[0] if outputs else None
+
+
+def _values(inputs: tuple) -> tuple:
+    """Objects standing for a tensor (variables) take part through their current value."""
+    return tuple(x._as_tensor() if hasattr(x, "_as_tensor") else x for x in inputs)
 
 
 def type_of(x) -> TensorType | None:

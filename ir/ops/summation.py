@@ -15,16 +15,22 @@ the inner axis (batched), then the tree.
 Only the sizes of summed axes must be known when tracing. Integer and boolean sums are exact in any
 order and stay as they are. The price is memory and time: a matmul keeps one partial product of the
 result's size per group (an inner size of 784 has 2 groups, 512 has 64). Everything built on the two
-ops follows (means, einsum, convolutions, their gradients); ``scatter_add`` (the gradient of
-``gather``, so of embeddings, and the segment sums) adds the updates of one index in index order:
-repeatable, but the halves of a batch that both update one row do not sum to the same bits.
+ops follows (means, einsum, convolutions, their gradients). ``scatter_add`` (the gradient of
+``gather``, so of embeddings, and the segment sums) follows the same rule over its updates' positions
+(the indices' axes flattened): each group's updates are added into a partial result of their own,
+and the partial results as the tree.
 """
 from __future__ import annotations
 
 import math
 
-from ..dispatch import bind, type_of
+import numpy as np
+
+from ..dispatch import bind_exactly, type_of
 from ..errors import InvalidArgumentError
+from ..types import int64
+from . import elementwise as ew
+from .creation import constant, zeros
 from .layout import pad
 from .shape import reshape, squeeze, swap_last_axes
 
@@ -71,9 +77,9 @@ def tree_sum(x, axis: int):
     size = _summed_size(type_of(x), axis)
     padded, groups = _groups(size)
     if groups == 1:
-        return bind("reduce_sum", x, axes=(axis,), keepdims=False)
+        return bind_exactly("reduce_sum", x, axes=(axis,), keepdims=False)
     x = _split_axis(_padded(x, axis, padded - size), axis, groups, padded // groups)
-    return _pairwise(bind("reduce_sum", x, axes=(axis + 1,), keepdims=False), axis)
+    return _pairwise(bind_exactly("reduce_sum", x, axes=(axis + 1,), keepdims=False), axis)
 
 
 def _pairwise(partials, axis: int):
@@ -81,7 +87,7 @@ def _pairwise(partials, axis: int):
     count = type_of(partials).shape[axis]
     while count > 1:
         count //= 2
-        partials = bind("reduce_sum", _split_axis(partials, axis, count, 2), axes=(axis + 1,), keepdims=False)
+        partials = bind_exactly("reduce_sum", _split_axis(partials, axis, count, 2), axes=(axis + 1,), keepdims=False)
     return squeeze(partials, axis)
 
 
@@ -112,5 +118,30 @@ def deterministic_matmul(a, b):
     # products are (-0.0) * 0.0 = -0.0, which adds nothing
     a = swap_last_axes(_split_axis(swap_last_axes(_padded(a, ta.ndim - 1, extra)), ta.ndim - 2, groups, size))
     b = _split_axis(_padded(b, tb.ndim - 2, extra, 0.0), tb.ndim - 2, groups, size)  # [..., groups, size, N]
-    partials = bind("matmul", a, b)
+    partials = bind_exactly("matmul", a, b)
     return _pairwise(partials, type_of(partials).ndim - 3)
+
+
+def deterministic_scatter_add(base, indices, updates, axis):
+    """``scatter_add`` whose updates of one row add in the deterministic order over their positions;
+    None when the positions are one group or the values integers."""
+    tb, ti = type_of(base), type_of(indices)
+    if not tb.dtype.is_floating:
+        return None
+    positions = math.prod(_summed_size(ti, a) for a in range(ti.ndim))
+    padded, groups = _groups(positions)
+    if groups == 1:
+        return None
+    rows, shape = _summed_size(tb, axis), list(tb.shape)
+    flat = _padded(reshape(ew.cast(indices, int64), [positions]), 0, padded - positions, 0)
+    moved = _padded(reshape(updates, [-1 if not isinstance(d, int) else d for d in shape[:axis]] + [positions]
+                            + [-1 if not isinstance(d, int) else d for d in shape[axis + 1:]]),
+                    axis, padded - positions)
+    # group g's updates go to rows g * rows + index of a partial result; an index outside the axis
+    # goes past the end of all of them, where scatter_add reports it as the plain op would
+    offsets = constant(np.repeat(np.arange(groups, dtype=np.int64) * rows, padded // groups))
+    outside = ew.logical_or(ew.less(flat, 0), ew.greater_equal(flat, rows))
+    where = ew.where(outside, np.int64(groups * rows), ew.add(flat, offsets))
+    partials = bind_exactly("scatter_add", zeros(shape[:axis] + [groups * rows] + shape[axis + 1:], tb.dtype), where, moved,
+                    axis=axis)
+    return ew.add(base, _pairwise(_split_axis(partials, axis, groups, rows), axis))

@@ -91,6 +91,44 @@ def test_a_weight_gradient_over_the_batch_is_the_sum_of_its_halves(way, half, m,
     np.testing.assert_array_equal(whole, _tree_of(parts))
 
 
+@pytest.mark.parametrize("way", WAYS)
+@settings(max_examples=10, deadline=None)
+@given(half=sizes_of_halves, seq=st.sampled_from([1, 3, 10]), rows=st.integers(1, 6), seed=st.integers(0, 2**31 - 1))
+def test_an_embedding_gradient_over_the_batch_is_the_sum_of_its_halves(way, half, seq, rows, seed):
+    """The gradient of ``gather`` is a ``scatter_add`` over the batch's positions: rows that examples
+    of both halves look up get their updates added in the same tree."""
+    rng = np.random.default_rng(seed)
+    table = rng.standard_normal((rows, 4))
+    tokens = rng.integers(0, rows, (2 * half, seq))
+    weights = rng.standard_normal((2 * half, seq, 4)) * 10.0 ** rng.integers(-6, 7, (2 * half, seq, 1))
+
+    def gradient(tokens, weights):
+        params = gc.constant(table)
+        with gc.GradientTape() as tape:
+            tape.watch(params)
+            loss = gc.reduce_sum(gc.gather(params, tokens) * weights)
+        return tape.gradient(loss, params)
+
+    whole = _run(way, gradient, tokens, weights)
+    parts = [_run(way, gradient, tokens[p], weights[p]) for p in _parts(len(tokens), half)]
+    np.testing.assert_array_equal(whole, _tree_of(parts))
+    expected = np.zeros_like(table)
+    np.add.at(expected, tokens.ravel(), weights.reshape(-1, 4))
+    np.testing.assert_allclose(whole, expected, rtol=1e-12, atol=1e-12 * np.abs(weights).max())
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_scatters_keep_their_out_of_range_errors(way):
+    def scatter(i, u):
+        return gc.tensor_scatter_nd_add(gc.zeros((5, 3), gc.float64), gc.reshape(i, (-1, 1)), u)
+
+    updates = np.ones((64, 3))
+    for bad in (5, -1):
+        with pytest.raises(InvalidArgumentError, match="out of (range|bounds)"):
+            _run(way, scatter, np.r_[np.zeros(63, np.int64), bad], updates)
+    np.testing.assert_array_equal(_run(way, scatter, np.full(64, 4), updates)[4], [64.0] * 3)
+
+
 @pytest.mark.parametrize("way", ["eager", "numpy"])  # the reference backend's own block sums
 @pytest.mark.parametrize("n", [1, 7, 8, 9, 15, 16, 17, 24, 63, 64, 65, 100, 392, 1000, 1024])
 def test_the_order_is_equal_groups_then_a_balanced_tree(way, n):
