@@ -205,8 +205,9 @@ class Function:
 
     # -- the trace cache -------------------------------------------------------------------------
     def _concrete_function(self, call_: FlatCall, caller) -> "ConcreteFunction":
-        structure = keyed_structure(call_.structure, dispatch.op_determinism())
-        with self._lock:
+        deterministic = dispatch.op_determinism()
+        structure = keyed_structure(call_.structure, deterministic)
+        with self._lock, dispatch.holding_op_determinism(deterministic):  # the trace keeps what its key says
             concrete = self._lookup(structure, call_.keys)
             if concrete is None:
                 keys = relaxed_keys(self._cache, structure, call_.keys) if self._reduce_retracing else call_.keys

@@ -43,6 +43,7 @@ class _Context:
     gradient_of: Location | None = None
     gradient_scope: str | None = None
     in_gradient: bool = False
+    determinism: bool | None = None  # held for a trace (``holding_op_determinism``); None: the setting
 
 
 class _State(threading.local):
@@ -62,8 +63,23 @@ def set_op_determinism(enabled: bool) -> None:
 
 
 def op_determinism() -> bool:
-    """Whether ops bind their deterministic form (see ``set_op_determinism``)."""
-    return _op_determinism[0]
+    """Whether ops bound in this thread now bind their deterministic form (see ``set_op_determinism``
+    and ``holding_op_determinism``)."""
+    held = _state.ctx.determinism
+    return _op_determinism[0] if held is None else held
+
+
+@contextlib.contextmanager
+def holding_op_determinism(value: bool):
+    """Ops bound in this thread meanwhile take ``value`` for op determinism, whatever other threads
+    (or the code being traced) switch meanwhile: a trace's graph then matches the cache key it is
+    stored under."""
+    ctx = _state.ctx
+    saved, ctx.determinism = ctx.determinism, value
+    try:
+        yield
+    finally:
+        ctx.determinism = saved
 
 
 def set_default_handler(handler: Handler) -> None:
@@ -176,7 +192,7 @@ def bind(op_name: str, *inputs, **attrs):
     Returns one result, or a tuple for multi-result ops. Errors are raised with the op's name and the
     user's source line."""
     opdef = get_op(op_name)
-    if opdef.deterministic is not None and _op_determinism[0]:
+    if opdef.deterministic is not None and op_determinism():
         try:
             result = opdef.deterministic(*_values(inputs), **attrs)
         except GraphcError as error:

@@ -265,3 +265,55 @@ def test_the_setting_is_read_from_the_environment(tmp_path):
         assert done.stdout.strip() == expected, done.stderr
         if value == "junk":
             assert "GRAPHC_DETERMINISTIC_OPS" in done.stderr
+
+
+def _sum_forms(concrete) -> int:
+    """How many of the graph's sums are deterministic forms (a tree adds pairs: a reduce over 2)."""
+    return sum(1 for n in concrete.graphs["traced"].nodes
+               if n.op == "reduce_sum" and all(n.inputs[0].type.shape[a] == 2 for a in n.attrs["axes"]))
+
+
+def test_a_trace_keeps_the_setting_it_started_with_when_its_own_code_switches_it():
+    x = np.random.default_rng(7).standard_normal((64, 3)) * np.array([1.0, 1e12, 1e-12])
+
+    def body(v):
+        before = gc.reduce_sum(v, axis=0)
+        gc.config.disable_op_determinism()  # a side effect while tracing: the next trace sees it
+        return before, gc.reduce_sum(v, axis=0)
+
+    f = gc.function(body)
+    before, after = f(x)
+    np.testing.assert_array_equal(before.numpy(), after.numpy())  # both sums in the deterministic order
+    assert not gc.config.op_determinism_enabled()
+    assert _sum_forms(f.get_concrete_function(x)) == 0  # (a new trace: determinism is off now)
+
+
+def test_threads_switching_the_setting_never_make_a_trace_mix_the_orders():
+    """One thread switches op determinism on and off while another traces new functions: every
+    trace is wholly one order or wholly the other, and runs as its cache key says."""
+    import sys
+    import threading
+
+    x = np.random.default_rng(8).standard_normal((64, 3))
+    stop = threading.Event()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+
+    def switch():
+        while not stop.is_set():
+            gc.config.enable_op_determinism()
+            gc.config.disable_op_determinism()
+
+    switcher = threading.Thread(target=switch)
+    switcher.start()
+    try:
+        counts = []
+        for i in range(30):
+            f = gc.function(lambda v: [gc.reduce_sum(v * k, axis=0) for k in range(12)], backend="numpy")
+            counts.append(_sum_forms(f.get_concrete_function(x)))
+    finally:
+        stop.set()
+        switcher.join()
+        sys.setswitchinterval(interval)
+    assert set(counts) <= {0, 12 * 3}  # 12 sums, three tree levels each (8 groups of 8), or none
+    assert len(set(counts)) == 2  # (both orders were traced)
