@@ -96,21 +96,23 @@ def _check_inputs(arrays: list[np.ndarray], expected: list[TensorType]) -> None:
 
 
 class _ShapeResolver:
-    """Run-time sizes of the symbolic dimensions, from the input shapes (cached per input shapes)."""
+    """Run-time sizes of the symbolic dimensions and the work of a call, from the input shapes
+    (cached per input shapes)."""
 
     def __init__(self, graph: Graph, symbols: list[str]):
         self.graph, self.symbols = graph, symbols
-        self.cache: dict[tuple, np.ndarray] = {}
+        self.cache: dict[tuple, tuple[np.ndarray, int] | None] = {}
 
-    def dims(self, arrays: list[np.ndarray]) -> np.ndarray | None:
-        """The sizes of the symbolic dimensions, or None when these shapes need a broadcast the
-        compiled code does not do (see ``_broadcasts_at_run_time``)."""
+    def resolve(self, arrays: list[np.ndarray]) -> tuple[np.ndarray, int] | None:
+        """The sizes of the symbolic dimensions and the elements the call's kernels touch
+        (``elements_touched``), or None when these shapes need a broadcast the compiled code does not
+        do (see ``_broadcasts_at_run_time``)."""
         key = tuple((a.shape, a.dtype) for a in arrays)
         if key not in self.cache:
             self.cache[key] = self._resolve(arrays)
         return self.cache[key]
 
-    def _resolve(self, arrays) -> np.ndarray | None:
+    def _resolve(self, arrays) -> tuple[np.ndarray, int] | None:
         _check_inputs(arrays, [v.type for v in self.graph.inputs])
         bound: dict[str, int] = {}
         types = concrete_types(self.graph, [TensorType(a.shape, v.dtype) for a, v in zip(arrays, self.graph.inputs)])
@@ -121,7 +123,18 @@ class _ShapeResolver:
                         raise ShapeError(f"dimension {d} is {bound[d]} in one place and {size} in another")
         if _broadcasts_at_run_time(self.graph, types):
             return None
-        return np.array([bound.get(s, 0) for s in self.symbols] or [0], np.int64)
+        return np.array([bound.get(s, 0) for s in self.symbols] or [0], np.int64), elements_touched(self.graph, types)
+
+
+def elements_touched(graph: Graph, types: dict | None = None) -> int:
+    """How much work a call is: the elements each node reads or writes, counted at its largest
+    operand (a reduction of a large input to a small result counts its input). ``types`` gives the
+    run-time types of values whose sizes are symbolic; without them an unknown size counts 1."""
+    def size(value) -> int:
+        shape = types[value].shape if types and value in types else value.type.shape
+        return int(np.prod([d for d in shape if isinstance(d, int)], dtype=np.int64))
+
+    return sum(max([size(v) for v in (*n.inputs, *n.outputs)], default=0) for n in graph.nodes)
 
 
 def _broadcasts_at_run_time(graph: Graph, types: dict) -> bool:
@@ -160,16 +173,14 @@ class Executable:
         self._interpreter = None  # for calls whose run-time sizes need a broadcast the code does not do
         self._local = threading.local()
         self._host = Dispatcher(program.slots, program.symbols) if any(s.kind == "host" for s in program.slots) else None
-        self._work = sum(
-            int(np.prod([d for d in v.type.shape if isinstance(d, int)], dtype=np.int64)) for n in graph.nodes for v in n.outputs
-        )
         # BLAS runs its own threads: graphc's workers waiting out a gemm at a barrier only compete with
         # them (measured: 256x784x512 took 4x longer), so graphs that call BLAS run on one thread
         # graphs that call back into Python run on the calling thread only: graphc's workers would spin at
         # the barrier while the function runs, and one that calls a compiled function would find no
         # free worker (see host_calls)
-        self._parallel = (_THREADS > 1 and self._work >= PARALLEL_THRESHOLD and not _calls_blas(graph)
-                          and self._host is None)
+        self._may_split = _THREADS > 1 and not _calls_blas(graph) and self._host is None
+        # with symbolic sizes the call's own sizes decide (``_run``)
+        self._parallel = self._may_split and self._static and elements_touched(graph) >= PARALLEL_THRESHOLD
         self._variable_slots = variable_slots(program)
         reads = [graph.variables[s.key] for s in program.slots if s.kind == "variable"]
         writes = [graph.variables[s.key] for s in program.slots if s.kind == "assigned"]
@@ -267,9 +278,13 @@ class Executable:
         if self._takes_arguments:
             return self._run_on_this_thread(inputs)
         arrays = [_prepare_input(np.asarray(a)) for a in inputs]
-        dims = _NO_DIMS if self._static else self._shapes.dims(arrays)
-        if dims is None:
-            return self._interpreted(arrays)
+        if self._static:
+            dims, parallel = _NO_DIMS, self._parallel
+        else:
+            resolved = self._shapes.resolve(arrays)
+            if resolved is None:
+                return self._interpreted(arrays)
+            dims, parallel = resolved[0], self._may_split and resolved[1] >= PARALLEL_THRESHOLD
         table, table_address, sync, sync_address, _ = self._scratch(dims)
         outputs = {}
         for i, key in self._inputs:
@@ -280,9 +295,10 @@ class Executable:
         sync[:SYNC_HOST] = 0
         if self._variables:
             self._call_with_variables(sync, self._new_value_types_for(dims),
-                                      functools.partial(self._call_bound, table, table_address, _address(dims), sync_address))
+                                      functools.partial(self._call_bound, table, table_address, _address(dims), sync_address,
+                                                        parallel))
         else:
-            self._call(table_address, _address(dims), sync_address)
+            self._call(table_address, _address(dims), sync_address, parallel)
             self._raise_flagged(sync)
         return [outputs[i] for i in range(len(self.graph.outputs))]
 
@@ -359,11 +375,11 @@ class Executable:
         arrays = (*outputs, *variable_arrays)
         return self._call_native(sync_address, id(arguments), id(arrays))
 
-    def _call_bound(self, table, table_address, dims_address, sync_address, variable_arrays) -> None:
+    def _call_bound(self, table, table_address, dims_address, sync_address, parallel, variable_arrays) -> None:
         """``_call`` with the variables' arrays bound to their slots."""
         for i, array in zip(self._variable_slots, variable_arrays):
             table[i] = _address(array)
-        self._call(table_address, dims_address, sync_address)
+        self._call(table_address, dims_address, sync_address, parallel)
 
     def _raise_flagged(self, sync) -> None:
         if sync[SYNC_ERROR] == ERROR_HOST_CALL:
@@ -374,9 +390,9 @@ class Executable:
                 _ERRORS.get(int(sync[SYNC_ERROR]), "native code reported an error"),
             ).at(node)
 
-    def _call(self, table_address, dims_address, sync_address) -> None:
+    def _call(self, table_address, dims_address, sync_address, parallel: bool) -> None:
         args = (table_address, dims_address, sync_address)
-        if not self._parallel:
+        if not parallel:
             self._entry(0, 1, *args)
             return
         pool = _worker_pool()

@@ -75,11 +75,13 @@ def threads(request, monkeypatch):
         runtime._pool.shutdown()
 
 
-def compile_for(fn, *arrays, threads: int = 1):
-    """``fn`` compiled for these arrays; on several threads, checks that it shares out its work (the
-    runtime does for results of at least ``PARALLEL_THRESHOLD`` elements)."""
+def compile_for(fn, *arrays, threads: int | None = None):
+    """``fn`` compiled for these arrays; with ``threads`` (the ``threads`` fixture's count), checks
+    that it shares out its work on several (the runtime does for calls touching at least
+    ``PARALLEL_THRESHOLD`` elements)."""
     f = gc.function(fn)
-    assert f.get_concrete_function(*arrays).compiled().executable._parallel == (threads > 1)
+    if threads is not None:
+        assert f.get_concrete_function(*arrays).compiled().executable._parallel == (threads > 1)
     return f
 
 
@@ -179,8 +181,6 @@ def _count(shape, axis) -> int:
 
 @pytest.mark.parametrize("shape,axis", MEAN_CASES)
 def test_means_are_accurate(shape, axis, threads):
-    if (shape, axis) not in SHARED and threads > 1:
-        pytest.skip("a small result: computed on one thread")
     f = compile_for(lambda v: gc.reduce_mean(v, axis), data("uniform", shape, np.float32), threads=threads)
     for kind in KINDS:
         x = data(kind, shape, np.float32)
@@ -192,8 +192,6 @@ def test_variances_are_accurate(shape, axis, threads):
     """Two passes: the mean, then the mean of squared deviations. Besides the second sum's own error
     (``TOL`` relative: its terms are positive), the float32 mean is off by up to ``TOL * |mean|``,
     which adds its square to the variance: ``|got - var| <= TOL * var + 2 * (TOL * mean)**2``."""
-    if (shape, axis) not in SHARED and threads > 1:
-        pytest.skip("a small result: computed on one thread")
     f = compile_for(lambda v: gc.reduce_variance(v, axis), data("uniform", shape, np.float32), threads=threads)
     for kind in KINDS:
         x = data(kind, shape, np.float32)

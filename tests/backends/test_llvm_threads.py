@@ -80,17 +80,10 @@ class EntryRecorder:
 
 
 # -- splitting work ------------------------------------------------------------------------------------
-SMALL_RESULT = pytest.mark.xfail(strict=True, reason="backends/llvm/runtime.py: the parallel threshold counts the "
-                                 "elements graph nodes produce, not those kernels read: a reduction of a large input "
-                                 "to a small result runs on one thread")
-SPLIT = [pytest.param(f, id=f.__name__, marks=[SMALL_RESULT] if f.__name__ in ("column_sums", "total") else [])
-         for f in KERNEL_FUNCTIONS]
-
-
-UNKNOWN_SIZES = pytest.mark.xfail(strict=True, reason="backends/llvm/runtime.py: the parallel threshold counts only "
-                                  "dimensions known at compile time, so graphs with None dimensions never use the "
-                                  "worker threads, whatever their run-time size")
-SPLIT_UNKNOWN = [pytest.param(f, id=f"{f.__name__}-unknown-sizes", marks=[UNKNOWN_SIZES]) for f in KERNEL_FUNCTIONS[:2]]
+# The work of a call counts each kernel's largest operand, so a reduction of a large input to a small
+# result splits too; with sizes known only at run time the call's own sizes decide.
+SPLIT = [pytest.param(f, id=f.__name__) for f in KERNEL_FUNCTIONS]
+SPLIT_UNKNOWN = [pytest.param(f, id=f"{f.__name__}-unknown-sizes") for f in KERNEL_FUNCTIONS]
 
 
 @pytest.mark.parametrize("kernel", SPLIT + SPLIT_UNKNOWN)
