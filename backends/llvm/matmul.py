@@ -21,6 +21,7 @@ from .emitter import Emitter
 from .scalar import I32, I64, I8
 
 GEMM_SYMBOLS = {"float32": "graphc_blas_sgemm", "float64": "graphc_blas_dgemm"}
+DEPTH_CHUNK = 1024  # see depth_chunk
 
 
 @functools.cache
@@ -106,15 +107,29 @@ def emit_matmul(em: Emitter, inputs, output) -> None:
             c_off = b.mul(batch, b.mul(M, N))
             pa, pb, pc = em.element(A, a_off), em.element(B, b_off), em.element(C, c_off)
             if dtype.name in GEMM_SYMBOLS:
-                _call_gemm(em, dtype, M, N, K, pa, pb, pc, a.transposed, b_op.transposed)
+                _call_gemm(em, dtype, M, N, K, pa, pb, pc, a.transposed, b_op.transposed, depth_chunk(m, n, k))
             else:
                 _loops(em, dtype, M, N, K, pa, pb, pc)
 
 
-def _call_gemm(em: Emitter, dtype: DType, M, N, K, pa, pb, pc, trans_a=False, trans_b=False) -> None:
+def depth_chunk(m, n, k) -> int | None:
+    """The slice of the inner dimension each gemm call of a long, thin product takes (the filter
+    gradient of a convolution: ``[kh*kw*C, N*OH*OW] @ [N*OH*OW, F]``), or None for one call.
+
+    OpenBLAS runs such products far below its speed on square ones (W6's first filter gradient,
+    9x43264 @ 43264x32: 0.9 ms whole, 0.4 ms in slices of 1,024 accumulated with beta = 1), while
+    slicing the deep products of the second convolution (288x7744 @ 7744x64) made them slower: so
+    only products at least 64 times deeper than wide, with static sizes, are sliced."""
+    if not all(isinstance(d, int) for d in (m, n, k)) or k < 4 * DEPTH_CHUNK or k < 64 * max(m, n):
+        return None
+    return DEPTH_CHUNK
+
+
+def _call_gemm(em: Emitter, dtype: DType, M, N, K, pa, pb, pc, trans_a=False, trans_b=False, chunk=None) -> None:
     """Row-major C = A @ B as column-major C^T = B^T @ A^T: gemm('N', 'N', N, M, K, 1, B, N, A, K, 0, C, N).
 
-    An operand stored transposed (row-major B^T, or A^T) is read with BLAS's 'T' instead of copied."""
+    An operand stored transposed (row-major B^T, or A^T) is read with BLAS's 'T' instead of copied.
+    With a ``chunk``, one call per ``chunk`` slice of K, each after the first adding into C (beta = 1)."""
     b = em.builder
     ty = scalar.register_type(dtype)
     ptr = ty.as_pointer()
@@ -140,8 +155,24 @@ def _call_gemm(em: Emitter, dtype: DType, M, N, K, pa, pb, pc, trans_a=False, tr
     ld_b = leading(K if trans_b else N)
     ld_a = leading(M if trans_a else K)
     nonempty = b.and_(b.icmp_signed(">", M, ir.Constant(I64, 0)), b.icmp_signed(">", N, ir.Constant(I64, 0)))
+    ld_c = leading(N)
     with b.if_then(nonempty):  # an empty inner dimension still defines C: zeros (beta = 0)
-        b.call(gemm, [flag(trans_b), flag(trans_a), n32, m32, k32, one, pb, ld_b, pa, ld_a, zero, pc, leading(N)])
+        if chunk is None:
+            b.call(gemm, [flag(trans_b), flag(trans_a), n32, m32, k32, one, pb, ld_b, pa, ld_a, zero, pc, ld_c])
+        else:
+            C = ir.Constant(I64, chunk)
+            count = b.sdiv(b.add(K, ir.Constant(I64, chunk - 1)), C)
+            kc32 = local(I32, ir.Constant(I32, chunk))
+            fb, fa = flag(trans_b), flag(trans_a)
+            with em.loop(ir.Constant(I64, 0), count, "kchunk") as c:
+                k0 = b.mul(c, C)
+                rest = b.sub(K, k0)
+                b.store(b.trunc(b.select(b.icmp_signed("<", rest, C), rest, C), I32), kc32)
+                a_off = b.mul(k0, M) if trans_a else k0
+                b_off = k0 if trans_b else b.mul(k0, N)
+                beta = b.select(b.icmp_signed("==", c, ir.Constant(I64, 0)), zero, one)
+                b.call(gemm, [fb, fa, n32, m32, kc32, one, em.element(pb, b_off), ld_b, em.element(pa, a_off), ld_a,
+                              beta, pc, ld_c])
 
 
 def _loops(em: Emitter, dtype: DType, M, N, K, pa, pb, pc) -> None:
