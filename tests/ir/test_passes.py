@@ -597,6 +597,44 @@ RULE_CASES = [
     Rule("where", "where(c, x, y) stays", "c:bool[2,3], x:f32[2,3], y:f32[2,3]", """
         %3:f32[2,3] = where %0, %1, %2
         return %3""", None),
+    Rule("where", "where(c, 1.0, 0.0) is c as a float (relu's gradient of a ones seed)", "c:bool[2,3]", """
+        %1:f32[] = constant {value=dense<f32[]: [1.0]>}
+        %2:f32[2,3] = fill {shape=(2, 3), value=0.0, dtype=f32}
+        %3:f32[2,3] = where %0, %1, %2
+        return %3""", """
+        %1:f32[2,3] = cast %0 {dtype=f32}
+        return %1""", hits="where_one_zero=1"),
+    Rule("where", "where(c, s, s * 0.0), s all ones (relu's gradient of a ones seed, unfolded)", "c:bool[2,3]", """
+        %1:f32[] = constant {value=dense<f32[]: [1.0]>}
+        %2:f32[2,3] = broadcast_to %1 {shape=(2, 3)}
+        %3:f32[] = constant {value=dense<f32[]: [0.0]>}
+        %4:f32[2,3] = multiply %2, %3
+        %5:f32[2,3] = where %0, %2, %4
+        return %5""", """
+        %1:f32[2,3] = cast %0 {dtype=f32}
+        return %1""", hits="where_one_zero=1"),
+    Rule("where", "where(c, s, s * 0.0) stays when s is not all ones", "c:bool[2,3], s:f32[2,3]", """
+        %2:f32[] = constant {value=dense<f32[]: [0.0]>}
+        %3:f32[2,3] = multiply %1, %2
+        %4:f32[2,3] = where %0, %1, %3
+        return %4""", None),
+    Rule("where", "where(c, 1, 0) of integers", "c:bool[2,3]", """
+        %1:i32[2,3] = fill {shape=(2, 3), value=1, dtype=i32}
+        %2:i32[] = constant {value=dense<i32[]: [0]>}
+        %3:i32[2,3] = where %0, %1, %2
+        return %3""", """
+        %1:i32[2,3] = cast %0 {dtype=i32}
+        return %1""", hits="where_one_zero=1"),
+    Rule("where", "where(c, 1.0, -0.0) stays: cast gives +0.0", "c:bool[2,3]", """
+        %1:f32[] = constant {value=dense<f32[]: [1.0]>}
+        %2:f32[] = constant {value=dense<f32[]: [-0.0]>}
+        %3:f32[2,3] = where %0, %1, %2
+        return %3""", None),
+    Rule("where", "where(c, 1.0, 0.0) stays when it broadcasts c", "c:bool[3]", """
+        %1:f32[2,3] = fill {shape=(2, 3), value=1.0, dtype=f32}
+        %2:f32[] = constant {value=dense<f32[]: [0.0]>}
+        %3:f32[2,3] = where %0, %1, %2
+        return %3""", None),
 ]
 
 
