@@ -194,6 +194,11 @@ class Executable:
             self._input_types = [(tuple(v.type.shape), v.dtype.numpy) for v in graph.inputs]
             self._new_value_types = self._new_value_types_for(_NO_DIMS)
 
+    def symbol_address(self, name: str) -> int:
+        """The address of the global symbol ``name`` in the loaded code, 0 if it has none (for tools
+        that instrument the generated code, such as ``bench/kernel_profile.py``)."""
+        return self._code.address(name)
+
     def llvm_ir(self, optimized: bool = False) -> str:
         """The LLVM IR of the program (regenerated when the code came from the cache)."""
         from . import target  # (LLVM is not loaded to run cached code)
