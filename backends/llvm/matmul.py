@@ -22,6 +22,7 @@ from .scalar import I32, I64, I8
 
 GEMM_SYMBOLS = {"float32": "graphc_blas_sgemm", "float64": "graphc_blas_dgemm"}
 DEPTH_CHUNK = 1024  # see depth_chunk
+SHALLOW_DEPTH, SHALLOW_COLUMNS = 16, 256  # see is_shallow
 
 
 @functools.cache
@@ -106,7 +107,9 @@ def emit_matmul(em: Emitter, inputs, output) -> None:
             b_off = _batch_offset(em, batch, out_batch, b_op.shape[:-2], b.mul(K, N))
             c_off = b.mul(batch, b.mul(M, N))
             pa, pb, pc = em.element(A, a_off), em.element(B, b_off), em.element(C, c_off)
-            if dtype.name in GEMM_SYMBOLS:
+            if dtype.name in GEMM_SYMBOLS and is_shallow(k, n):
+                _shallow_loops(em, dtype, M, n, k, pa, pb, pc, a.transposed, b_op.transposed)
+            elif dtype.name in GEMM_SYMBOLS:
                 _call_gemm(em, dtype, M, N, K, pa, pb, pc, a.transposed, b_op.transposed, depth_chunk(m, n, k))
             else:
                 _loops(em, dtype, M, N, K, pa, pb, pc)
@@ -123,6 +126,36 @@ def depth_chunk(m, n, k) -> int | None:
     if not all(isinstance(d, int) for d in (m, n, k)) or k < 4 * DEPTH_CHUNK or k < 64 * max(m, n):
         return None
     return DEPTH_CHUNK
+
+
+def is_shallow(k, n) -> bool:
+    """Whether a float product of static inner dimension ``k`` and ``n`` columns runs as loops of its
+    own instead of a gemm call: one with at most SHALLOW_DEPTH products per element and at most
+    SHALLOW_COLUMNS columns (the forward product of a first convolution layer, ``[N*OH*OW, 9] @
+    [9, F]``). OpenBLAS spends such products packing and, with two threads, waiting for its
+    threads: W6's ``[43264, 9] @ [9, 32]`` took 1.5-2.9 Mcycles on one BLAS thread, 0.8-0.9 on
+    two, 16-27 on two at load 3 (its threads wait for each other across the other jobs'
+    time slices); these loops 1.0-1.1 on one thread, 5-8 at load 3."""
+    return isinstance(k, int) and isinstance(n, int) and 1 <= k <= SHALLOW_DEPTH and n <= SHALLOW_COLUMNS
+
+
+def _shallow_loops(em: Emitter, dtype: DType, M, n: int, k: int, pa, pb, pc, trans_a: bool, trans_b: bool) -> None:
+    """C = A @ B for a shallow product (``is_shallow``): per row of C, each element's products summed
+    in order of k, contracted to fused multiply-adds where the CPU has them (as BLAS does); the
+    loop over the row vectorises, the sum over k is unrolled."""
+    b = em.builder
+    K, N = ir.Constant(I64, k), ir.Constant(I64, n)
+    with em.loop(ir.Constant(I64, 0), M, "si") as i:
+        a_row = [scalar.load(b, em.element(pa, b.add(b.mul(ir.Constant(I64, kk), M), i) if trans_a
+                                           else b.add(b.mul(i, K), ir.Constant(I64, kk))), dtype) for kk in range(k)]
+        c_row = b.mul(i, N)
+        with em.loop(ir.Constant(I64, 0), N, "sj") as j:
+            acc = None
+            for kk in range(k):
+                offset = b.add(b.mul(j, K), ir.Constant(I64, kk)) if trans_b else b.add(ir.Constant(I64, kk * n), j)
+                term = b.fmul(a_row[kk], scalar.load(b, em.element(pb, offset), dtype), flags=("contract",))
+                acc = term if acc is None else b.fadd(acc, term, flags=("contract",))
+            scalar.store(b, acc, em.element(pc, b.add(c_row, j)), dtype)
 
 
 def _call_gemm(em: Emitter, dtype: DType, M, N, K, pa, pb, pc, trans_a=False, trans_b=False, chunk=None) -> None:
