@@ -65,6 +65,7 @@ class Kind:
 
 OBJECT = Kind(MAGIC, ".o", elf.check, "")
 GRAPH = Kind(b"GRAPHC-GRAPH-1\n", ".graph", None, "graph ")  # its text is checked as it is read (graph_cache)
+LAYOUT = Kind(b"GRAPHC-LAYOUT-1\n", ".layout", None, "layout ")  # the object code's buffers (program.read_layout checks it)
 
 
 def cache_dir() -> str:
@@ -225,8 +226,8 @@ def store(key: str, payload: bytes, kind: Kind = OBJECT) -> None:
 
 
 def size() -> tuple[int, int]:
-    """(entries, bytes) in the cache directory: its regular files named like entries (of both kinds)."""
-    suffixes = (OBJECT.suffix, GRAPH.suffix)
+    """(entries, bytes) in the cache directory: its regular files named like entries (of every kind)."""
+    suffixes = (OBJECT.suffix, GRAPH.suffix, LAYOUT.suffix)
     sizes = []
     with contextlib.suppress(OSError), os.scandir(cache_dir()) as found:
         for item in found:
