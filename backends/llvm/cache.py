@@ -31,8 +31,7 @@ import platform
 import secrets
 import stat
 import struct
-from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import llvmlite
 
@@ -52,10 +51,10 @@ _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _refused: set[str] = set()  # directories already warned about
 
 
-@dataclass(frozen=True)
-class Kind:
+class Kind(NamedTuple):
     """What an entry holds: its first line, its file name's suffix, the check of its payload (raises
-    ValueError; None when its reader checks it) and the word the log puts before hit and miss."""
+    ValueError; None when its reader checks it) and the word the log puts before hit and miss. (A
+    NamedTuple: a dataclass took 0.4 ms of a first call.)"""
 
     magic: bytes
     suffix: str
