@@ -90,7 +90,8 @@ def test_a_second_process_loads_instead_of_compiling(warm, tmp_path):
     assert cold.stderr.count("graphc graphc.cache: stored") == GRAPHS_IN_CHILD
     assert {"codegen", "llvm_optimize", "llvm_emit", "load"} <= llvm_stages(cold.stderr)
     assert len(entries(directory, ".o")) == len(entries(directory, ".graph")) == len(entries(directory, ".layout")) == GRAPHS_IN_CHILD
-    assert len(entries(directory)) == 3 * GRAPHS_IN_CHILD
+    assert len(entries(directory, ".sources")) == 1, "the digest of the code generator's source"
+    assert len(entries(directory)) == 3 * GRAPHS_IN_CHILD + 1
 
     hot = run_child(tmp_path, directory)
     assert hot.stdout == cold.stdout and hot.stdout.endswith("True\n")
@@ -110,8 +111,9 @@ def test_a_truncated_entry_is_reported_ignored_and_rebuilt_by_the_next_process(t
         (directory / name).write_bytes(data[: len(data) // 2])
     rerun = run_child(tmp_path, directory, GRAPHC_LOG="")  # reported even when no log topic is on
     assert rerun.stdout == cold.stdout
-    # object code and fused graph (the layout is rebuilt with the code, and overwritten unread)
-    assert rerun.stderr.count(REJECTED) == 2 * GRAPHS_IN_CHILD
+    # object code and fused graph (the layout is rebuilt with the code, and overwritten unread), and the
+    # digest of the code generator's source
+    assert rerun.stderr.count(REJECTED) == 2 * GRAPHS_IN_CHILD + 1
     assert contents(directory) == whole
 
 
@@ -173,7 +175,8 @@ def test_a_writer_killed_mid_write_leaves_the_old_entry_and_the_next_process_reb
     left = {name: data for name, data in contents(directory).items() if not name.startswith(".tmp-")}
     assert left == damaged, "readers never see part of a new entry"
     rerun = run_child(tmp_path, directory)
-    assert rerun.stdout == cold.stdout and rerun.stderr.count(REJECTED) == 2 * GRAPHS_IN_CHILD
+    # the objects and fused graphs (their layouts are rebuilt unread), and the source digest's memo
+    assert rerun.stdout == cold.stdout and rerun.stderr.count(REJECTED) == 2 * GRAPHS_IN_CHILD + 1
     assert {name: data for name, data in contents(directory).items() if not name.startswith(".tmp-")} == whole
 
 
@@ -381,10 +384,10 @@ def test_size_counts_only_regular_entry_files(built, tmp_path):
     os.mkfifo(tmp_path / "cache" / "pipe.o")
     (tmp_path / "cache" / "dir.o").mkdir()
     (tmp_path / "cache" / ".tmp-left-by-a-killed-writer.o").write_bytes(b"x" * 10)
-    beside = [(tmp_path / "cache" / name).stat().st_size for suffix in (".graph", ".layout")
+    beside = [(tmp_path / "cache" / name).stat().st_size for suffix in (".graph", ".layout", ".sources")
               for name in entries(tmp_path / "cache", suffix)]
-    assert len(beside) == 4, "a fused graph and a buffer layout beside each object"
-    assert within_timeout(cache.size) == (6, sum(len(whole) for _, whole in built.values()) + sum(beside))
+    assert len(beside) >= 4, "a fused graph and a buffer layout beside each object (and the source digest)"
+    assert within_timeout(cache.size) == (2 + len(beside), sum(len(whole) for _, whole in built.values()) + sum(beside))
 
 
 # -- valid checksums around bad object code --------------------------------------------------------------
@@ -645,8 +648,9 @@ def test_cache_dir_is_honoured_and_writes_leave_no_temporary_files(tmp_path, mon
     monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path / "here"))
     cf = _compile(lambda x: gc.sqrt(gc.abs(x)) + 1.0, np.ones(5, np.float32))
     assert entries(tmp_path / "here", ".o") == [cache.cache_key(cf.graphs["fused"]) + ".o"]
-    assert len(entries(tmp_path / "here")) == 3, "the object code, its buffer layout and the fused graph"
-    assert cache.size() == (3, sum(os.path.getsize(tmp_path / "here" / name) for name in entries(tmp_path / "here")))
+    found = [n for n in entries(tmp_path / "here") if not n.endswith(".sources")]  # (once per process)
+    assert len(found) == 3, "the object code, its buffer layout and the fused graph"
+    assert cache.size() == (len(entries(tmp_path / "here")), sum(os.path.getsize(tmp_path / "here" / name) for name in entries(tmp_path / "here")))
 
 
 def test_default_cache_dir_follows_xdg(monkeypatch, tmp_path):
