@@ -8,7 +8,8 @@ older code generator is never loaded.
 
 An entry is one file named after its key: a magic line, the key, the payload's length, the payload
 (object code; the buffer layout it runs with, see ``program``; the text of a fused graph, see
-``graph_cache``; or the digest of the code generator's source, see ``sources_digest``) and a
+``graph_cache``; the digest of the code generator's source, see ``sources_digest``; or a function's
+code as autograph converted it, see ``graphc.autograph.code_cache``) and a
 SHA-256 of all of it. It is written to a temporary file and renamed, so readers never see
 half an entry. An entry is used only if it is a regular file of sane size whose contents hold this key,
 its declared length and a matching checksum, and whose object code is well-formed for this host (see
@@ -75,6 +76,7 @@ def _check_digest(payload: bytes) -> None:
 
 
 SOURCES = Kind(b"GRAPHC-SOURCES-1\n", ".sources", _check_digest, "sources ")  # sources_digest's memo
+CONVERTED = Kind(b"GRAPHC-AUTOGRAPH-1\n", ".autograph", None, "autograph ")  # graphc.autograph.code_cache checks it
 
 
 def cache_dir() -> str:
@@ -262,7 +264,7 @@ def store(key: str, payload: bytes, kind: Kind = OBJECT) -> None:
 
 def size() -> tuple[int, int]:
     """(entries, bytes) in the cache directory: its regular files named like entries (of every kind)."""
-    suffixes = (OBJECT.suffix, GRAPH.suffix, LAYOUT.suffix, SOURCES.suffix)
+    suffixes = (OBJECT.suffix, GRAPH.suffix, LAYOUT.suffix, SOURCES.suffix, CONVERTED.suffix)
     sizes = []
     with contextlib.suppress(OSError), os.scandir(cache_dir()) as found:
         for item in found:

@@ -56,6 +56,7 @@ def _def_spanned_by_code(func) -> tuple[ast.Module, int] | None:
     code = getattr(func, "__code__", None)
     if code is None or hasattr(func, "__wrapped__"):  # (inspect reads the wrapped function's)
         return None
+    linecache.checkcache(code.co_filename)  # (a file edited since it was read: as inspect does)
     lines = linecache.getlines(code.co_filename, func.__globals__)
     first, last = code.co_firstlineno, _last_line(code)
     if not first <= last <= len(lines):

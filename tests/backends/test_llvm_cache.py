@@ -68,7 +68,7 @@ def llvm_stages(log: str) -> set[str]:
 
 def entries(directory, suffix: str = "") -> list[str]:
     """The names in ``directory`` ending with ``suffix`` (``.o`` for object code, ``.layout`` for its buffer
-    layout, ``.graph`` for fused graphs)."""
+    layout, ``.graph`` for fused graphs, ``.autograph`` for converted code, ``.sources`` for source digests)."""
     return sorted(n for n in os.listdir(directory) if n.endswith(suffix)) if os.path.isdir(directory) else []
 
 
@@ -90,13 +90,16 @@ def test_a_second_process_loads_instead_of_compiling(warm, tmp_path):
     assert cold.stderr.count("graphc graphc.cache: stored") == GRAPHS_IN_CHILD
     assert {"codegen", "llvm_optimize", "llvm_emit", "load"} <= llvm_stages(cold.stderr)
     assert len(entries(directory, ".o")) == len(entries(directory, ".graph")) == len(entries(directory, ".layout")) == GRAPHS_IN_CHILD
-    assert len(entries(directory, ".sources")) == 1, "the digest of the code generator's source"
-    assert len(entries(directory)) == 3 * GRAPHS_IN_CHILD + 1
+    assert len(entries(directory, ".autograph")) == GRAPHS_IN_CHILD, "the functions' converted code"
+    assert len(entries(directory, ".sources")) == 2, "the digests of the code generator's and autograph's source"
+    assert len(entries(directory)) == 4 * GRAPHS_IN_CHILD + 2
 
     hot = run_child(tmp_path, directory)
     assert hot.stdout == cold.stdout and hot.stdout.endswith("True\n")
     assert hot.stderr.count("graphc graphc.cache: hit") == GRAPHS_IN_CHILD
-    assert "miss" not in hot.stderr and "stored" not in hot.stderr
+    # (this script is at another path: its functions' converted code, keyed by their file, is converted anew)
+    compiled = "\n".join(line for line in hot.stderr.splitlines() if "cache: autograph " not in line)
+    assert "miss" not in compiled and "stored" not in compiled
     stages = llvm_stages(hot.stderr)
     assert {"layout", "load"} <= stages and not stages & {"codegen", "llvm_optimize", "llvm_emit"}
     assert hot.stderr.count("graphc graphc.cache: graph hit") == GRAPHS_IN_CHILD
@@ -111,9 +114,9 @@ def test_a_truncated_entry_is_reported_ignored_and_rebuilt_by_the_next_process(t
         (directory / name).write_bytes(data[: len(data) // 2])
     rerun = run_child(tmp_path, directory, GRAPHC_LOG="")  # reported even when no log topic is on
     assert rerun.stdout == cold.stdout
-    # object code and fused graph (the layout is rebuilt with the code, and overwritten unread), and the
-    # digest of the code generator's source
-    assert rerun.stderr.count(REJECTED) == 2 * GRAPHS_IN_CHILD + 1
+    # object code, fused graph and converted code (the layout is rebuilt with the object code, and
+    # overwritten unread), and the digests of the code generator's and autograph's source
+    assert rerun.stderr.count(REJECTED) == 3 * GRAPHS_IN_CHILD + 2
     assert contents(directory) == whole
 
 
@@ -175,8 +178,8 @@ def test_a_writer_killed_mid_write_leaves_the_old_entry_and_the_next_process_reb
     left = {name: data for name, data in contents(directory).items() if not name.startswith(".tmp-")}
     assert left == damaged, "readers never see part of a new entry"
     rerun = run_child(tmp_path, directory)
-    # the objects and fused graphs (their layouts are rebuilt unread), and the source digest's memo
-    assert rerun.stdout == cold.stdout and rerun.stderr.count(REJECTED) == 2 * GRAPHS_IN_CHILD + 1
+    # as in the test above
+    assert rerun.stdout == cold.stdout and rerun.stderr.count(REJECTED) == 3 * GRAPHS_IN_CHILD + 2
     assert {name: data for name, data in contents(directory).items() if not name.startswith(".tmp-")} == whole
 
 
@@ -648,7 +651,7 @@ def test_cache_dir_is_honoured_and_writes_leave_no_temporary_files(tmp_path, mon
     monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path / "here"))
     cf = _compile(lambda x: gc.sqrt(gc.abs(x)) + 1.0, np.ones(5, np.float32))
     assert entries(tmp_path / "here", ".o") == [cache.cache_key(cf.graphs["fused"]) + ".o"]
-    found = [n for n in entries(tmp_path / "here") if not n.endswith(".sources")]  # (once per process)
+    found = [n for n in entries(tmp_path / "here") if n.endswith((".o", ".layout", ".graph"))]
     assert len(found) == 3, "the object code, its buffer layout and the fused graph"
     assert cache.size() == (len(entries(tmp_path / "here")), sum(os.path.getsize(tmp_path / "here" / name) for name in entries(tmp_path / "here")))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import importlib.util
 import inspect
 import textwrap
 
@@ -121,3 +122,18 @@ def test_code_without_source_is_reported():
     exec("def made(x):\n    return x\n", namespace)
     node, reason = source.function_def(namespace["made"])
     assert node is None and reason.startswith("no source code")
+
+
+def test_a_file_edited_since_it_was_read_is_read_again(tmp_path):
+    def load(text):
+        path = tmp_path / "edited.py"
+        path.write_text(text)
+        spec = importlib.util.spec_from_file_location("edited", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module.f
+
+    first = load("def f(x):\n    return x + 1\n")
+    assert ast.unparse(source.function_def(first)[0]) == "def f(x):\n    return x + 1"
+    edited = load("def f(x):\n    return x + 22222\n")
+    assert ast.unparse(source.function_def(edited)[0]) == "def f(x):\n    return x + 22222"
