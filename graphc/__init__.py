@@ -18,7 +18,7 @@ from graphc.ir.dispatch import name_scope  # noqa: E402
 from graphc.ir.ops import (  # noqa: E402
     TABLED_OPS as _TABLED_OPS, argmax, argmin, argsort, boolean_mask, broadcast_to, cast, clip_by_value, concat,
     constant, cumprod, cumsum, einsum, expand_dims, eye, fill, gather, gather_nd, gelu, identity, log_softmax,
-    matmul, norm, one_hot, ones, ones_like, reciprocal, reduce_logsumexp, reduce_max, reduce_mean, reduce_min,
+    matmul, mean, norm, one_hot, ones, ones_like, reciprocal, reduce_logsumexp, reduce_max, reduce_mean, reduce_min,
     reduce_prod, reduce_std, reduce_sum, reduce_variance, reshape, scatter_nd, softmax, softplus, sort, split,
     squeeze, stack, stop_gradient, tensor_scatter_nd_add, tensor_scatter_nd_update, transpose, unstack, where,
     zeros, zeros_like,
@@ -89,7 +89,7 @@ _set_display(_graph_mimebundle)
 __version__ = "0.1.0"
 
 # NumPy-style aliases
-sum, mean, max, min, prod = reduce_sum, reduce_mean, reduce_max, reduce_min, reduce_prod
+sum, max, min, prod = reduce_sum, reduce_max, reduce_min, reduce_prod  # and mean: NumPy's (integers as floats)
 pow, clip, concatenate, arange = power, clip_by_value, concat, range  # noqa: F821  (power: a tabled op)
 logsumexp, var, std = reduce_logsumexp, reduce_variance, reduce_std
 bool_ = bool

@@ -4,6 +4,7 @@
 - ``GRAPHC_BACKEND=llvm|numpy``: the backend compiled functions run on (default llvm);
 - ``GRAPHC_CHECK=1``: run native code and the NumPy interpreter side by side (``set_check_mode``);
 - ``GRAPHC_CHECK_NUMERICS=1``: report the first NaN or Inf a compiled function produces;
+- ``GRAPHC_DETERMINISTIC_OPS=1``: sums add in a fixed, split-invariant order (``enable_op_determinism``);
 - ``GRAPHC_LOG=trace,passes,cache,dump``: print graphc's log messages of those topics to stderr.
 
 ``graphc.ir.environment`` declares every variable; a bad value warns once and the default applies.
@@ -12,8 +13,9 @@ from __future__ import annotations
 
 import logging
 import sys
+from types import SimpleNamespace
 
-from graphc.ir import environment
+from graphc.ir import dispatch, environment
 from graphc.ir.errors import InvalidArgumentError
 
 BACKENDS = ("llvm", "numpy")
@@ -22,9 +24,10 @@ _OPTIMIZER_OPTIONS = (
 )
 
 __all__ = [
-    "check_mode", "check_numerics_enabled", "disable_check_numerics", "enable_check_numerics",
-    "functions_run_eagerly", "get_backend", "get_optimizer_options", "run_functions_eagerly", "set_backend",
-    "set_check_mode", "set_optimizer_options",
+    "check_mode", "check_numerics_enabled", "disable_check_numerics", "disable_op_determinism",
+    "enable_check_numerics", "enable_op_determinism", "experimental", "functions_run_eagerly", "get_backend",
+    "get_optimizer_options", "op_determinism_enabled", "run_functions_eagerly", "set_backend", "set_check_mode",
+    "set_optimizer_options",
 ]
 
 
@@ -34,15 +37,19 @@ _settings = {
     "optimizer": {},
     "check": environment.value("GRAPHC_CHECK"),
     "check_numerics": environment.value("GRAPHC_CHECK_NUMERICS"),
+    "determinism": environment.value("GRAPHC_DETERMINISTIC_OPS"),
 }
+dispatch.set_op_determinism(_settings["determinism"])
 
 
 def _plain_calls() -> bool:
-    return not (_settings["run_eagerly"] or _settings["check"] or _settings["check_numerics"])
+    return not (_settings["run_eagerly"] or _settings["check"] or _settings["check_numerics"]
+                or _settings["determinism"])
 
 
 # whether no setting changes how a compiled function's call runs (eager mode, check mode, check
-# numerics): the per-call fast path of ``gc.function`` reads this one flag; kept by ``_Setting``
+# numerics) or which trace it runs (op determinism): the per-call fast path of ``gc.function``
+# reads this one flag; kept by ``_Setting``
 plain_calls = _plain_calls()
 
 
@@ -64,6 +71,7 @@ def _set(key: str, value) -> None:
     global plain_calls
     _settings[key] = value
     plain_calls = _plain_calls()
+    dispatch.set_op_determinism(_settings["determinism"])
 
 
 def run_functions_eagerly(run_eagerly: bool) -> _Setting:
@@ -135,6 +143,37 @@ def disable_check_numerics() -> _Setting:
 def check_numerics_enabled() -> bool:
     """Whether every value is checked for NaN and infinities."""
     return _settings["check_numerics"]
+
+
+def enable_op_determinism() -> _Setting:
+    """Makes every sum add its terms in a fixed order that depends only on their number and each
+    term's index, as ``tf.config.experimental.enable_op_determinism`` makes runs repeatable
+    (``GRAPHC_DETERMINISTIC_OPS=1``).
+
+    Float ``reduce_sum`` (and what is built on it: means, losses, bias gradients) and ``matmul``'s
+    contraction (dense layers, convolutions, their gradients) cut their terms into 2^k equal groups
+    (2^k the largest power of two dividing the number of 8-term blocks) and add the group sums as a
+    balanced binary tree. So the sum of a batch of 64 is, bit for bit, the sum of the sums of its
+    halves: two replicas of ``gc.distribute.RayStrategy`` with 32 examples each train to the same
+    weights as one process with batches of 64, in float64 as in float32. The summed axes' sizes
+    must be known when tracing. It costs time and memory: a matmul keeps one partial product per
+    group (an inner size of 512 has 64 groups, 784 has 2). Functions trace again when it changes.
+    Also a context manager."""
+    return _Setting("determinism", True)
+
+
+def disable_op_determinism() -> _Setting:
+    """Returns sums to each backend's fastest order (see ``enable_op_determinism``)."""
+    return _Setting("determinism", False)
+
+
+def op_determinism_enabled() -> bool:
+    """Whether sums add in the fixed order of ``enable_op_determinism``."""
+    return _settings["determinism"]
+
+
+# TensorFlow's spelling: ``tf.config.experimental.enable_op_determinism()``
+experimental = SimpleNamespace(enable_op_determinism=enable_op_determinism)
 
 
 def log_topics() -> frozenset[str]:

@@ -23,7 +23,8 @@ from .autograph import convert
 from .compiler import Compiled
 from .tensor import Tensor, TensorLike, eager_array
 from .trace_keys import (
-    FlatCall, TensorKey, leaf_key, leaf_key_for_spec, relaxed_keys, specs_by_parameter, why_retrace,
+    FlatCall, TensorKey, keyed_structure, leaf_key, leaf_key_for_spec, relaxed_keys, specs_by_parameter,
+    why_retrace,
 )
 from .tracing import TensorSpec, TraceHandler, current_trace, placeholder
 
@@ -139,7 +140,7 @@ class Function:
             return self.python_function(*args, **kwargs)
         concrete = self._concrete_function(call_, caller)
         result = concrete._run(call_, caller)
-        if not kwargs and self._input_signature is None and dispatch.idle():  # (compiled by now)
+        if not kwargs and self._input_signature is None and config.plain_calls and dispatch.idle():  # (compiled now)
             self._fast_path = _FastPath.of(concrete, args, call_) or self._fast_path
         return result
 
@@ -204,8 +205,9 @@ class Function:
 
     # -- the trace cache -------------------------------------------------------------------------
     def _concrete_function(self, call_: FlatCall, caller) -> "ConcreteFunction":
-        structure = call_.structure
-        with self._lock:
+        deterministic = dispatch.op_determinism()
+        structure = keyed_structure(call_.structure, deterministic)
+        with self._lock, dispatch.holding_op_determinism(deterministic):  # the trace keeps what its key says
             concrete = self._lookup(structure, call_.keys)
             if concrete is None:
                 keys = relaxed_keys(self._cache, structure, call_.keys) if self._reduce_retracing else call_.keys

@@ -207,9 +207,23 @@ def _relax(traced, new):
     return TensorKey(new.path, TensorSpec([x if x == y else None for x, y in zip(a.shape, b.shape)], a.dtype))
 
 
+# the last entry of a trace's structure while op determinism is on: its sums are in another order
+_DETERMINISTIC = ("", "op determinism")
+
+
+def keyed_structure(structure: tuple, deterministic: bool) -> tuple:
+    """The arguments' ``structure`` as the trace cache keys it: marked when traced with op determinism."""
+    return structure + (_DETERMINISTIC,) if deterministic else structure
+
+
 def why_retrace(cache: dict, structure, keys) -> str:
     """What differs from the closest earlier trace: every argument that changed, old -> new."""
     same_structure = [traced for s, traced in cache if s == structure and len(traced) == len(keys)]
+    unmarked = structure[:-1] if structure[-1:] == (_DETERMINISTIC,) else structure
+    switched = any(traced == keys and s in (unmarked, unmarked + (_DETERMINISTIC,)) for s, traced in cache)
+    if not same_structure and switched:
+        state = "on" if structure != unmarked else "off"
+        return f"op determinism was switched {state} (gc.config.enable_op_determinism)"
     if not same_structure:
         previous = list(cache)[-1][1]
         return (

@@ -43,6 +43,7 @@ class _Context:
     gradient_of: Location | None = None
     gradient_scope: str | None = None
     in_gradient: bool = False
+    determinism: bool | None = None  # held for a trace (``holding_op_determinism``); None: the setting
 
 
 class _State(threading.local):
@@ -52,6 +53,33 @@ class _State(threading.local):
 
 _state = _State()
 _default_handler: Handler | None = None
+_op_determinism = [False]  # process-wide, as TensorFlow's: ops with a ``deterministic`` form bind it
+
+
+def set_op_determinism(enabled: bool) -> None:
+    """Makes ops that have a deterministic form (``OpDef.deterministic``: sums, see ``ops/summation.py``)
+    bind that form from now on, in graphs being traced and eagerly."""
+    _op_determinism[0] = bool(enabled)
+
+
+def op_determinism() -> bool:
+    """Whether ops bound in this thread now bind their deterministic form (see ``set_op_determinism``
+    and ``holding_op_determinism``)."""
+    held = _state.ctx.determinism
+    return _op_determinism[0] if held is None else held
+
+
+@contextlib.contextmanager
+def holding_op_determinism(value: bool):
+    """Ops bound in this thread meanwhile take ``value`` for op determinism, whatever other threads
+    (or the code being traced) switch meanwhile: a trace's graph then matches the cache key it is
+    stored under."""
+    ctx = _state.ctx
+    saved, ctx.determinism = ctx.determinism, value
+    try:
+        yield
+    finally:
+        ctx.determinism = saved
 
 
 def set_default_handler(handler: Handler) -> None:
@@ -158,13 +186,26 @@ def node_metadata() -> dict:
 
 
 def bind(op_name: str, *inputs, **attrs):
-    """Applies op ``op_name`` to ``inputs`` under the current handler.
+    """Applies op ``op_name`` to ``inputs`` under the current handler (its deterministic form while
+    op determinism is on, see ``set_op_determinism``).
 
     Returns one result, or a tuple for multi-result ops. Errors are raised with the op's name and the
     user's source line."""
     opdef = get_op(op_name)
-    # objects standing for a tensor (variables) take part through their current value
-    inputs = tuple(x._as_tensor() if hasattr(x, "_as_tensor") else x for x in inputs)
+    if opdef.deterministic is not None and op_determinism():
+        try:
+            result = opdef.deterministic(*_values(inputs), **attrs)
+        except GraphcError as error:
+            raise error.with_context(op=op_name, location=user_line()) from None
+        if result is not None:
+            return result
+    return bind_exactly(op_name, *inputs, **attrs)
+
+
+def bind_exactly(op_name: str, *inputs, **attrs):
+    """``bind`` of the op itself, never its deterministic form (which is written with it)."""
+    opdef = get_op(op_name)
+    inputs = _values(inputs)
     handler = current_handler()
     try:
         inputs = tuple(handler.lift(x) for x in inputs)
@@ -176,6 +217,11 @@ def bind(op_name: str, *inputs, **attrs):
     if opdef.multi_output:
         return tuple(outputs)
     return outputs[0] if outputs else None
+
+
+def _values(inputs: tuple) -> tuple:
+    """Objects standing for a tensor (variables) take part through their current value."""
+    return tuple(x._as_tensor() if hasattr(x, "_as_tensor") else x for x in inputs)
 
 
 def type_of(x) -> TensorType | None:

@@ -121,6 +121,8 @@ VARIABLES = {v.name: v for v in (
              "check mode: run native code and the NumPy interpreter side by side, raise where they differ"),
     Variable("GRAPHC_CHECK_NUMERICS", parse_flag, lambda: False, _FLAG,
              "report the first NaN or Inf a compiled function produces, with the op and source line"),
+    Variable("GRAPHC_DETERMINISTIC_OPS", parse_flag, lambda: False, _FLAG,
+             "float sums add in an order fixed by the terms' number and indices (gc.config.enable_op_determinism)"),
     Variable("GRAPHC_LOG", parse_topics, frozenset, "a comma-separated list of " + ", ".join(LOG_TOPICS),
              "print log messages of these topics to stderr: "
              + "; ".join(f"{topic}: {what}" for topic, what in LOG_TOPICS.items())),

@@ -14,6 +14,9 @@ Rule signatures:
 - ``decomposition(*inputs, **attrs)``: the op written with other ops, for a backend that has no
   implementation of its own (the LLVM backend compiles an elementwise op's decomposition when it
   has no element code for it).
+- ``deterministic(*inputs, **attrs)``: the op written so that its sums add in a fixed order, bound
+  instead of the op while op determinism is on (``dispatch.set_op_determinism``); None where the
+  op already adds in that order.
 """
 from __future__ import annotations
 
@@ -35,6 +38,9 @@ class OpDef:
     vjp: Callable | None = None
     jvp: Callable | None = None
     decomposition: Callable | None = None
+    # the op written so that its sums add in a fixed order (``ops/summation.py``), bound instead of the
+    # op while op determinism is on; it returns None where the op itself already adds in that order
+    deterministic: Callable | None = None
     linear: bool = False  # the op is linear in all its inputs (jvp = op(tangents))
     # "read" or "write": the op reads or writes the variable named by attrs["var"]; "call": it calls the host
     # (Python) on every run, in program order with the other calls and the writes (``ops/host.py``)

@@ -2,74 +2,21 @@
 
 ``C[..., M, N] = A[..., M, K] @ B[..., K, N]`` with broadcast batch axes. The BLAS routines are
 called through symbols bound at load time to the addresses of SciPy's sgemm and dgemm
-(``blas_symbols``), so compiled code stays valid across processes.
+(``blas.blas_symbols``), so compiled code stays valid across processes.
 """
 from __future__ import annotations
-
-import ctypes
-import functools
-import glob
-import importlib.util
-import os
 
 from llvmlite import ir
 
 from graphc.ir.types import DType
 
 from . import scalar
+from .blas import GEMM_SYMBOLS
 from .emitter import Emitter
 from .scalar import I32, I64, I8
 
-GEMM_SYMBOLS = {"float32": "graphc_blas_sgemm", "float64": "graphc_blas_dgemm"}
 DEPTH_CHUNK = 1024  # see depth_chunk
 SHALLOW_DEPTH, SHALLOW_COLUMNS = 16, 256  # see is_shallow
-
-
-@functools.cache
-def blas_symbols() -> dict[str, int]:
-    """Symbol name -> address of SciPy's sgemm and dgemm (Fortran's interface, as BLAS exports it).
-
-    Found without importing SciPy when its BLAS can be opened directly (importing
-    ``scipy.linalg.cython_blas`` takes about 200 ms of a first call), else from SciPy's own table."""
-    return blas_symbols_from_library() or blas_symbols_from_scipy()
-
-
-def blas_symbols_from_library() -> dict[str, int] | None:
-    """The routines of the BLAS that SciPy's ``cython_blas`` extension links to, looked up in that
-    extension's shared library opened as a plain library (its module is not initialised), or None.
-    SciPy's wheels prefix the routines with ``scipy_``; other builds export plain ``sgemm_``."""
-    spec = importlib.util.find_spec("scipy")  # finds the package without importing it
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        for path in glob.glob(os.path.join(folder, "linalg", "cython_blas.*.so")):
-            try:
-                library = ctypes.CDLL(path)
-            except OSError:
-                continue
-            for prefix in ("scipy_", ""):
-                try:
-                    routines = {symbol: getattr(library, f"{prefix}{routine}_")
-                                for routine, symbol in (("sgemm", GEMM_SYMBOLS["float32"]), ("dgemm", GEMM_SYMBOLS["float64"]))}
-                except AttributeError:
-                    continue
-                return {symbol: ctypes.cast(fn, ctypes.c_void_p).value for symbol, fn in routines.items()}
-    return None
-
-
-def blas_symbols_from_scipy() -> dict[str, int]:
-    """SciPy's sgemm and dgemm as ``scipy.linalg.cython_blas`` exports them (as numba finds them)."""
-    from scipy.linalg import cython_blas
-
-    get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
-    get_pointer.restype = ctypes.c_void_p
-    get_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
-    get_name = ctypes.pythonapi.PyCapsule_GetName
-    get_name.restype = ctypes.c_char_p
-    get_name.argtypes = [ctypes.py_object]
-    symbols = {}
-    for routine, symbol in (("sgemm", GEMM_SYMBOLS["float32"]), ("dgemm", GEMM_SYMBOLS["float64"])):
-        capsule = cython_blas.__pyx_capi__[routine]
-        symbols[symbol] = get_pointer(capsule, get_name(capsule))
-    return symbols
 
 
 def _batch_offset(em: Emitter, batch_index, out_batch: tuple, operand_batch: tuple, matrix_size) -> ir.Value:

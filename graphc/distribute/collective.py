@@ -8,7 +8,7 @@ actor makes the result the same bytes on every replica, which keeps the replicas
 The actor is a star (every contribution crosses it once each way): fine for a few workers and
 models of megabytes; a ring would scale better past that. Measured on the 2-core machine (2 workers,
 load average 6): 2.9 ms per all-reduce of 0.08 MB, 11 ms of 0.8 MB, 28 ms of 8 MB. ``fit`` sends
-float32 values as float32 (the actor weighs and adds them in float64).
+float32 values as float32 (the actor weighs and adds them in float64, rounding each addition to float32).
 """
 from __future__ import annotations
 
@@ -18,22 +18,31 @@ import numpy as np
 
 
 def combine(op: str, parts: list[list[np.ndarray]], weights: list[list[float]] | None = None) -> list[np.ndarray]:
-    """The replicas' leaves summed (or averaged) in rank order, leaf ``j`` of rank ``r`` first
-    multiplied by ``weights[r][j]`` when given; floats accumulate in float64; the result has the
-    leaves' dtype (an integer mean rounds toward zero)."""
+    """The replicas' leaves summed (or averaged), leaf ``j`` of rank ``r`` first multiplied by
+    ``weights[r][j]`` when given. The ranks are added as a balanced binary tree in rank order, each
+    addition rounded to the leaves' dtype (computed in float64 for floats): the order in which one
+    process adds the halves of a sum with op determinism on (``ir/ops/summation.py``), so replicas
+    holding the parts of a batch sum it to the same bits. The result has the leaves' dtype (an
+    integer mean rounds toward zero)."""
     combined = []
     for j, leaves in enumerate(zip(*parts)):
         dtype = np.result_type(leaves[0])
-        wide = np.float64 if np.issubdtype(dtype, np.floating) else dtype
-        total = None
-        for r, leaf in enumerate(leaves):
-            term = np.asarray(leaf, dtype=wide)
-            if weights is not None:
-                term = term * weights[r][j]
-            total = term if total is None else total + term
+        floating = np.issubdtype(dtype, np.floating)
+        wide = np.float64 if floating else dtype
+
+        def rounded(value):
+            return value.astype(dtype).astype(wide) if floating else value
+
+        terms = [np.asarray(leaf, dtype=wide) for leaf in leaves]
+        if weights is not None:
+            terms = [rounded(term * weights[r][j]) for r, term in enumerate(terms)]
+        while len(terms) > 1:  # one level of the tree; an odd last term goes up as it is
+            pairs = [rounded(a + b) for a, b in zip(terms[::2], terms[1::2])]
+            terms = pairs + terms[2 * len(pairs):]
+        total = terms[0]
         if op == "MEAN":
             total = total / len(leaves)
-        combined.append(total.astype(dtype))
+        combined.append(np.asarray(total).astype(dtype))
     return combined
 
 

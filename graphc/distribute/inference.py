@@ -19,14 +19,15 @@ from ..function import Function, function
 from ..models.batching import Batches, positive_or_none
 from ..models.model import Model
 from .replicas import build_model, model_spec, restore_state, state_files
-from .runtime import connect, user_error, wait_placed
+from .runtime import apply_settings, connect, driver_settings, user_error, wait_placed
 
 
 class Predictor:
     """The actor body: a model (``kind == "model"``, built from its spec and state) or a function,
     compiled on first use."""
 
-    def __init__(self, kind: str, payload, state):
+    def __init__(self, kind: str, payload, state, settings: dict):
+        apply_settings(settings)  # the driver's backend and op determinism
         if kind == "model":
             model = build_model(payload)
             restore_state(model, None, state)
@@ -81,7 +82,7 @@ def predict(model_or_function, data, batch_size=None, num_workers=2, cpus_per_wo
 def _stream(kind, payload, state, batches, num_workers, cpus_per_worker, address, max_in_flight):
     ray = connect(address, num_workers * cpus_per_worker)
     actor = ray.remote(Predictor).options(num_cpus=cpus_per_worker)
-    workers = [actor.remote(kind, payload, state) for _ in range(num_workers)]
+    workers = [actor.remote(kind, payload, state, driver_settings()) for _ in range(num_workers)]
     for rank, ref in enumerate(wait_placed(ray, workers, cpus_per_worker)):
         _result(ray, rank, ref)
     queue: deque = deque()

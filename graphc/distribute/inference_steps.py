@@ -40,10 +40,15 @@ class ReplicatedInference:
     def predict(self, batch):
         strategy = self.strategy
         parts, _ = split_batch(batch, strategy.num_workers)
-        outputs = self._resilient(lambda: strategy.get([w.predict_step.remote(self.index, part)
-                                                        for w, part in zip(strategy.workers, parts) if part is not None]))
+        outputs = self._resilient(lambda: strategy.get(self._predict_parts(parts)))
         leaves = [nest.flatten(output) for output in outputs]
         return nest.pack_as(outputs[0], [np.concatenate(pieces) for pieces in zip(*leaves)])
+
+    def _predict_parts(self, parts) -> list:
+        """The refs of the replicas' predictions of their ``parts`` (a replica without examples gets no call)."""
+        refs = self.strategy.on_every_worker(
+            lambda r, w: None if parts[r] is None else w.predict_step.remote(self.index, parts[r]))
+        return [ref for ref in refs if ref is not None]
 
     def _test(self, batch) -> dict:
         strategy = self.strategy

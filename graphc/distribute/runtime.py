@@ -6,6 +6,7 @@ import os
 
 from graphc.ir.errors import InvalidArgumentError
 
+from .. import config
 from ..optional import optional_imports
 
 START_TIMEOUT = 60.0  # seconds new workers may wait for free CPUs
@@ -20,6 +21,17 @@ def require_ray():
     with optional_imports("gc.distribute runs on Ray", "pip install 'graphc[distributed]'"):
         import ray
     return ray
+
+
+def driver_settings() -> dict:
+    """The driver's settings that decide what a worker's functions compute: the backend and op determinism."""
+    return {"backend": config.get_backend(), "determinism": config.op_determinism_enabled()}
+
+
+def apply_settings(settings: dict) -> None:
+    """Makes a worker process's settings the driver's (see ``driver_settings``)."""
+    config.set_backend(settings["backend"])
+    config.enable_op_determinism() if settings["determinism"] else config.disable_op_determinism()
 
 
 def connect(address, num_cpus_needed: int):

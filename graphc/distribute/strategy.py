@@ -25,7 +25,7 @@ from graphc.ir.arguments import arguments_of, as_int
 from graphc.ir.errors import InvalidArgumentError
 from graphc.ir.location import user_line
 
-from .. import config, optimizers
+from .. import optimizers
 from ..function import Function
 from ..tracing import current_trace
 from ..variables import Variable
@@ -34,7 +34,7 @@ from . import training
 from .context import reduce_op, strategy_scope
 from .inference_steps import ReplicatedInference
 from .replicas import model_spec, restore_state, state_files
-from .runtime import WorkerLost, connect, require_ray, user_error, wait_placed, worker_died
+from .runtime import WorkerLost, connect, driver_settings, require_ray, user_error, wait_placed, worker_died
 from .values import DistributedDataset, PerReplica, reduce_values
 from .worker import Worker
 
@@ -75,6 +75,7 @@ class RayStrategy:
         self._sent_functions: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # gc.Function -> its reference
         self._function_numbers = itertools.count()
         self._submitting = threading.Lock()
+        self._settings_sent = None
         self._lifecycle = threading.RLock()  # starting the workers, replacing the group
 
     @property
@@ -105,8 +106,9 @@ class RayStrategy:
                     num_cpus=self.cpus_per_worker, max_restarts=self.max_restarts,
                     runtime_env={"env_vars": {"GRAPHC_NUM_THREADS": str(max(self.cpus_per_worker, 1))}},
                 )
+                self._settings_sent = driver_settings()
                 self.workers = [actor.remote(rank, self.num_workers, self.specs, states, self.seed, self.group,
-                                             config.get_backend()) for rank in range(self.num_workers)]
+                                             self._settings_sent) for rank in range(self.num_workers)]
                 try:
                     self.get(wait_placed(ray, self.workers, self.cpus_per_worker))
                 except RuntimeError:
@@ -154,6 +156,7 @@ class RayStrategy:
         if 0 <= self.max_restarts < restarts:
             raise WorkerLost(f"a worker died {restarts} times in one {during}; max_restarts={self.max_restarts}")
         self.new_group()
+        self._settings_sent = None  # a restarted worker has the settings it started with
         self.get([w.ensure_models.remote(self.specs, None) for w in self.workers])
         self.get([w.restore.remote(index, files, metric_states[r] if metric_states else None)
                   for r, w in enumerate(self.workers)])
@@ -261,7 +264,17 @@ class RayStrategy:
         reach every worker in the same order (each worker runs its calls one at a time, in the order
         given), so the exchanges inside them pair up instead of each waiting for the other."""
         with self._submitting:
+            self.send_settings()
             return [submit(rank, worker) for rank, worker in enumerate(self.workers)]
+
+    def send_settings(self) -> None:
+        """Gives the workers the driver's settings (backend, op determinism) if they changed since
+        the workers last got them; each worker takes them before the calls submitted after."""
+        settings = driver_settings()
+        if settings != self._settings_sent:
+            for worker in self.workers:
+                worker.configure.remote(settings)
+            self._settings_sent = settings
 
     def _pickle(self, obj) -> bytes:
         from ray import cloudpickle

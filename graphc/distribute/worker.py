@@ -20,11 +20,12 @@ import numpy as np
 from graphc.ir import ops
 from graphc.ir.errors import InvalidArgumentError
 
-from .. import config, nest, optimizers
+from .. import nest, optimizers
 from .. import random as gc_random
 from ..function import Function, function
 from .context import ReplicaContext, get_replica_context, replica_scope
 from .replicas import build_model, restore_state, state_files
+from .runtime import apply_settings
 
 
 class GradientRecorder:
@@ -91,9 +92,9 @@ class Worker:
     """The actor body: ``rank`` among ``size`` replicas of the models in ``specs`` (restored from
     ``states``), all-reducing through ``group``."""
 
-    def __init__(self, rank: int, size: int, specs: list, states: list, seed: int, group, backend: str):
+    def __init__(self, rank: int, size: int, specs: list, states: list, seed: int, group, settings: dict):
         self.rank, self.size, self.group = rank, size, group
-        config.set_backend(backend)  # the driver's choice
+        apply_settings(settings)  # the driver's choices
         gc_random.set_seed(seed + rank)  # per-replica random streams, reproducible from the seed
         self.models, self.optimizers, self.recorders = [], [], []
         self.steps: dict = {}
@@ -121,6 +122,10 @@ class Worker:
 
     def set_group(self, group) -> None:
         self.group = group
+
+    def configure(self, settings: dict) -> None:
+        """Takes the driver's settings again (they changed since this worker started)."""
+        apply_settings(settings)
 
     def standalone_optimizer(self, key, config):
         if key not in self.standalone:

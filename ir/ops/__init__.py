@@ -2,7 +2,7 @@
 registered op, or composes several. Importing this package registers every op."""
 from .common import unbroadcast
 from .composite import (
-    clip_by_value, gelu, log_softmax, norm, one_hot, reduce_logsumexp, reduce_mean, reduce_std,
+    clip_by_value, gelu, log_softmax, mean, norm, one_hot, reduce_logsumexp, reduce_mean, reduce_std,
     reduce_variance, softmax, softplus, stack, unstack,
 )
 from .creation import constant, eye, fill, full_like, ones, ones_like, range_, zeros, zeros_like

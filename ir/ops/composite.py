@@ -6,7 +6,7 @@ import math
 from ..arguments import as_size, normalize_axes, normalize_axis
 from ..dispatch import bind, name_scope
 from ..errors import DTypeError, InvalidArgumentError, ShapeError
-from ..types import WEAK_INT, DType, int32, float16, float32, as_dtype
+from ..types import WEAK_INT, DType, int32, int64, float16, float32, as_dtype
 from . import elementwise as ew
 from . import reduction as red
 from . import shape as sh
@@ -17,14 +17,35 @@ from .state import stop_gradient
 
 @user_op("reduce_mean")
 def reduce_mean(x, axis=None, keepdims=False):
-    """Mean over ``axis`` (None: all); integer inputs give a float result. A float16 mean is the
-    float32 mean rounded once, as TensorFlow's (its sum and count may exceed float16's range)."""
+    """Mean over ``axis`` (None: all), as TensorFlow's: an integer mean keeps the dtype, the sum (in
+    int64) divided by the count and truncated toward zero (an empty one is 0); bool averages as
+    float. A float16 mean is the float32 mean rounded once, as TensorFlow's (its sum and count may
+    exceed float16's range). ``gc.mean`` is NumPy's (integers average as floats)."""
+    dtype = dtype_kind(x)
+    if dtype.is_integer:
+        return _integer_mean(x, normalize_axes(axis, len(shape_of(x))), keepdims)
     (x,) = promote(x, to_float=True)
     if dtype_kind(x) == float16:
         return ew.cast(reduce_mean(ew.cast(x, float32), axis, keepdims), float16)
     axes = normalize_axes(axis, len(shape_of(x)))
     total = red.reduce_sum(x, axes, keepdims)
     return ew.divide(total, red.dim_size(x, axes, dtype_kind(x)))
+
+
+def _integer_mean(x, axes, keepdims):
+    total = red.reduce_sum(ew.cast(x, int64), axes, keepdims)
+    count = ew.maximum(red.dim_size(x, axes, int64), 1)  # an empty sum is 0, and so its mean
+    floor = ew.floordiv(total, count)
+    remainder = ew.subtract(total, ew.multiply(floor, count))
+    rounds_down = ew.logical_and(ew.less(total, 0), ew.not_equal(remainder, 0))  # toward zero, not -inf
+    return ew.cast(ew.where(rounds_down, ew.add(floor, 1), floor), dtype_kind(x))
+
+
+@user_op("mean")
+def mean(x, axis=None, keepdims=False):
+    """NumPy's mean over ``axis``: ``reduce_mean``, but integers average as floats."""
+    (x,) = promote(x, to_float=True)
+    return reduce_mean(x, axis, keepdims)
 
 
 @user_op("reduce_variance")

@@ -226,7 +226,14 @@ def _scatter_add_infer(types, axis):
     return [base]
 
 
+def _deterministic_scatter_add(base, indices, updates, axis):
+    from .summation import deterministic_scatter_add  # (lazy: summation is built on modules built on this one)
+
+    return deterministic_scatter_add(base, indices, updates, axis)
+
+
 define(
     "scatter_add", _scatter_add_infer, linear=True,
     vjp=lambda cts, inputs, outputs, axis: [cts[0], None, bind("gather", cts[0], inputs[1], axis=axis)],
+    deterministic=_deterministic_scatter_add,
 )

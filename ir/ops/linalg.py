@@ -7,6 +7,7 @@ from ..types import TensorType, broadcast_shapes
 from . import elementwise as ew
 from .common import define, promote, require, unbroadcast, user_op
 from .shape import swap_last_axes
+from .summation import deterministic_matmul
 
 
 def _matmul_infer(types):
@@ -45,7 +46,8 @@ def _matmul_jvp(tangents, inputs, outputs):
     return [terms[0] if len(terms) == 1 else ew.add(*terms)]
 
 
-define("matmul", _matmul_infer, vjp=_matmul_vjp, jvp=_matmul_jvp, fusion_kind="matmul")
+define("matmul", _matmul_infer, vjp=_matmul_vjp, jvp=_matmul_jvp, fusion_kind="matmul",
+       deterministic=deterministic_matmul)
 
 
 @user_op("matmul")

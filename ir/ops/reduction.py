@@ -9,6 +9,7 @@ from . import elementwise as ew
 from .common import define, promote, reduced_shape, require, shape_of, user_op
 from .creation import ones_like
 from .shape import broadcast_like, expand_dims
+from .summation import deterministic_reduce_sum
 
 
 def _reduce_infer(kind):
@@ -73,7 +74,8 @@ def _vjp_as_jvp(vjp):
     return jvp
 
 
-define("reduce_sum", _reduce_infer("numeric"), vjp=_sum_vjp, linear=True, reduction="add")
+define("reduce_sum", _reduce_infer("numeric"), vjp=_sum_vjp, linear=True, reduction="add",
+       deterministic=deterministic_reduce_sum)
 # reduce_max and reduce_min refuse an empty axis, unless ``allow_empty``: then it gives the identity
 # (-inf and inf, the dtype's extremes for integers), as NumPy's ``initial=`` does
 define("reduce_max", _reduce_infer("extremum"), vjp=_extremum_vjp, jvp=_extremum_jvp, reduction="maximum")

@@ -224,3 +224,26 @@ def test_all_reduce_of_a_size_known_only_at_run_time_is_a_clear_error(strategy):
     bad_op = gc.function(lambda x: gc.distribute.get_replica_context().all_reduce("MAX", x))
     with pytest.raises(gc.errors.InvalidArgumentError, match="reduce_op must be gc.distribute.ReduceOp.SUM or MEAN"):
         strategy.run(bad_op, args=(PARTS,))
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 8])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_replicas_are_added_as_a_balanced_tree_in_their_dtype(count, dtype):
+    """The all-reduce adds ranks pairwise, each addition rounded to the leaves' dtype: the order one
+    process with op determinism adds the parts of a batch in (so 4 replicas' halves of halves sum as
+    one process's tree). Values chosen so that any other order or precision gives other bits."""
+    from graphc.distribute.collective import combine
+
+    rng = np.random.default_rng(count)
+    leaves = [(rng.standard_normal(5) * 10.0 ** rng.integers(-8, 9, 5)).astype(dtype) for _ in range(count)]
+    level = list(leaves)
+    while len(level) > 1:
+        level = [a + b for a, b in zip(level[::2], level[1::2])] + level[2 * (len(level) // 2):]
+    (got,) = combine("SUM", [[leaf] for leaf in leaves])
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, level[0])
+    weights = [[0.5]] * count  # powers of two scale exactly
+    (weighted,) = combine("SUM", [[leaf] for leaf in leaves], weights)
+    np.testing.assert_array_equal(weighted, (level[0] * dtype(0.5)).astype(dtype))
+    (mean,) = combine("MEAN", [[np.array([7, -7], np.int32)], [np.array([0, 0], np.int32)]])
+    np.testing.assert_array_equal(mean, [3, -3])  # an integer mean rounds toward zero

@@ -56,25 +56,53 @@ def test_two_workers_of_32_train_as_one_process_with_batches_of_64(strategy, dig
     assert history["val_loss"] == pytest.approx(expected["val_loss"], rel=1e-5)
 
 
-def test_in_float64_the_difference_is_rounding_only(strategy, digits):
-    """Not bit-exact even in float64: one process sums 64 examples' gradients in one reduction, two
-    replicas sum 32 each and the all-reduce adds the halves, a different order of the same
-    additions. The difference is a few units of float64 rounding."""
-    x, y = digits
-    x = x.astype(np.float64)
+def _float64_mlp():
+    return gc.Sequential([gc.Input(shape=(64,), dtype="float64"), L.Dense(64, activation="relu", dtype="float64"),
+                          L.Dense(10, dtype="float64")])
 
-    def make():
-        return gc.Sequential([gc.Input(shape=(64,), dtype="float64"), L.Dense(64, activation="relu", dtype="float64"),
-                              L.Dense(10, dtype="float64")])
 
-    data = gc.data.Dataset.from_tensor_slices((x, y)).batch(64)  # a dataset keeps float64 (arrays become float32)
+def _float64_cnn():
+    return gc.Sequential([
+        gc.Input(shape=(8, 8, 1), dtype="float64"), L.Conv2D(8, 3, padding="same", activation="relu", dtype="float64"),
+        L.MaxPool2D(2, dtype="float64"), L.Conv2D(16, 3, padding="same", activation="relu", dtype="float64"),
+        L.MaxPool2D(2, dtype="float64"), L.Flatten(dtype="float64"), L.Dense(10, dtype="float64"),
+    ])
+
+
+def _fit_both(strategy, make, data):
     single = _compiled(make)
     single.fit(data, epochs=1, verbose=0)
     with strategy.scope():
         model = _compiled(make)
     model.fit(data, epochs=1, verbose=0)
-    for a, b in zip(single.get_weights(), model.get_weights()):
-        assert a.dtype == np.float64 and _relative_difference(a, b) <= 1e-12
+    return single.get_weights(), model.get_weights()
+
+
+def test_in_float64_without_op_determinism_the_difference_is_rounding_only(strategy, digits):
+    """One process sums 64 examples' gradients in one reduction, two replicas sum 32 each and the
+    all-reduce adds the halves: a different order of the same additions, a few units of rounding."""
+    x, y = digits
+    data = gc.data.Dataset.from_tensor_slices((x.astype(np.float64), y)).batch(64)  # (arrays become float32)
+    single, replicated = _fit_both(strategy, _float64_mlp, data)
+    for a, b in zip(single, replicated):
+        assert a.dtype == np.float64 and 0 < _relative_difference(a, b) <= 1e-12
+
+
+@pytest.mark.parametrize("make, shape, dtype", [(_float64_mlp, (64,), np.float64), (_float64_cnn, (8, 8, 1), np.float64),
+                                                (_mlp, (64,), np.float32)], ids=["mlp-float64", "cnn-float64", "mlp-float32"])
+def test_with_op_determinism_two_workers_of_32_train_exactly_as_one_process(strategy, digits, make, shape, dtype):
+    """With ``gc.config.enable_op_determinism()`` every sum over the batch is a tree whose halves are
+    the replicas' sums, and the all-reduce adds the halves: one epoch gives the same bits. (The
+    epoch is 28 whole batches: a last batch of 5 split 3 + 2 cannot be summed as halves.)"""
+    x, y = digits
+    x, y = x[:28 * 64], y[:28 * 64]
+    data = gc.data.Dataset.from_tensor_slices((x.reshape((-1,) + shape).astype(dtype), y)).batch(64)
+    with gc.config.enable_op_determinism():
+        single, replicated = _fit_both(strategy, make, data)
+    for a, b in zip(single, replicated):
+        assert a.dtype == dtype
+        np.testing.assert_array_equal(a, b)
+    assert not gc.config.op_determinism_enabled()
 
 
 def test_a_last_batch_that_does_not_divide_and_a_replica_without_examples(strategy, digits):

@@ -127,6 +127,18 @@ def test_a_worker_error_surfaces_as_itself_with_the_worker_traceback(strategy):
     assert strategy.experimental_local_results(strategy.run(lambda: 5)) == (5, 5)  # the strategy still works
 
 
+def test_the_driver_settings_reach_the_workers_when_they_change(strategy):
+    """The backend and op determinism decide what the replicas' functions compute: workers started
+    before a change take the new settings before their next call, and back again."""
+    def settings():
+        return gc.config.get_backend(), gc.config.op_determinism_enabled()
+
+    assert strategy.experimental_local_results(strategy.run(settings)) == (("llvm", False),) * 2
+    with gc.config.enable_op_determinism(), gc.config.set_backend("numpy"):
+        assert strategy.experimental_local_results(strategy.run(settings)) == (("numpy", True),) * 2
+    assert strategy.experimental_local_results(strategy.run(settings)) == (("llvm", False),) * 2
+
+
 def test_a_fit_error_on_the_workers_reaches_the_driver(strategy, digits):
     x, y = digits
     with strategy.scope():

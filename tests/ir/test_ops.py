@@ -194,7 +194,8 @@ BINARY = [
     # math ops (tf-math)
     ("atan2", gc.atan2, np.arctan2, NUMERIC, "float", {}),
 ]
-RESULT_DTYPE = {"same": lambda d: d, "float": lambda d: FLOAT_OF[d], "bool": lambda d: BOOL}
+RESULT_DTYPE = {"same": lambda d: d, "float": lambda d: FLOAT_OF[d], "bool": lambda d: BOOL,
+                "mean": lambda d: d if d.kind in "iu" else FLOAT_OF[d]}
 
 
 def _lhs(name, shape, dtype):
@@ -318,6 +319,16 @@ def _ref_norm(order):
     return norm
 
 
+def _ref_tf_mean(x, axis=None, keepdims=False):
+    """TensorFlow's mean: an integer one keeps the dtype, the int64 sum divided by the count and
+    truncated toward zero (empty: 0)."""
+    if x.dtype.kind not in "iu":
+        return np.mean(x.astype(F64), axis=axis, keepdims=keepdims)
+    total = np.sum(x.astype(np.int64), axis=axis, keepdims=keepdims)
+    count = max(x.size // max(np.size(total), 1), 1)
+    return np.sign(total) * (np.abs(total) // count)
+
+
 _ref_logsumexp = over_axes(lambda x, axis: np.logaddexp.reduce(x.astype(F64), axis=axis))
 
 REDUCTIONS = [
@@ -326,7 +337,8 @@ REDUCTIONS = [
     ("reduce_prod", gc.reduce_prod, np.prod, NUMERIC, "same"),
     ("reduce_max", gc.reduce_max, np.max, NUMERIC, "same"),
     ("reduce_min", gc.reduce_min, np.min, NUMERIC, "same"),
-    ("reduce_mean", gc.reduce_mean, lambda x, **kw: np.mean(x.astype(F64), **kw), NUMERIC, "float"),
+    ("reduce_mean", gc.reduce_mean, _ref_tf_mean, NUMERIC, "mean"),
+    ("mean", gc.mean, lambda x, **kw: np.mean(x.astype(F64), **kw), NUMERIC, "float"),
     ("reduce_variance", gc.reduce_variance, lambda x, **kw: np.var(x.astype(F64), **kw), NUMERIC, "float"),
     ("reduce_std", gc.reduce_std, lambda x, **kw: np.std(x.astype(F64), **kw), FLOATS, "float"),
     ("reduce_logsumexp", gc.reduce_logsumexp, _ref_logsumexp, FLOATS + (I32,), "float"),
@@ -341,7 +353,7 @@ AXES = [None, 0, 1, 2, -1, -3, (0, 2), (2, 0), (-1, 1), (), [0, 1, 2]]
 def numpy_axis(axis):
     return tuple(axis) if isinstance(axis, list) else axis  # NumPy takes no list of axes
 
-EMPTY_OK = {"reduce_sum", "reduce_prod", "reduce_mean", "reduce_variance", "reduce_logsumexp", "norm"}
+EMPTY_OK = {"reduce_sum", "reduce_prod", "reduce_mean", "mean", "reduce_variance", "reduce_logsumexp", "norm"}
 
 def _exact_for_float16(x):
     """float16 sums in float32 and rounds once: the reference sums in float64 (NumPy's float16 sums
