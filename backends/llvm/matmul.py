@@ -69,7 +69,8 @@ def depth_chunk(m, n, k) -> int | None:
     OpenBLAS runs such products far below its speed on square ones (W6's first filter gradient,
     9x43264 @ 43264x32: 0.9 ms whole, 0.4 ms in slices of 1,024 accumulated with beta = 1), while
     slicing the deep products of the second convolution (288x7744 @ 7744x64) made them slower: so
-    only products at least 64 times deeper than wide, with static sizes, are sliced."""
+    only products at least 64 times deeper than wide, with static sizes, are sliced. (Measured with
+    SciPy's OpenBLAS; not with MKL, ``GRAPHC_BLAS=mkl``.)"""
     if not all(isinstance(d, int) for d in (m, n, k)) or k < 4 * DEPTH_CHUNK or k < 64 * max(m, n):
         return None
     return DEPTH_CHUNK
