@@ -107,9 +107,12 @@ def compile_growth() -> None:
 
 
 def run(selected: list[str]) -> None:
+    from graphc.backends.llvm.blas import blas_name
+
     peers = workloads.available_peers()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, NumPy {np.__version__}; peers: {', '.join(peers) or 'none installed'}")
+          f"Python {platform.python_version()}, NumPy {np.__version__}; peers: {', '.join(peers) or 'none installed'}; "
+          f"graphc's BLAS: {blas_name()} (GRAPHC_BLAS)")
     header = f"{'workload':<44} {'impl':<10} {'median':>11} {'vs NumPy':>9}"
     print(header)
     print("-" * len(header))

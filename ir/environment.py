@@ -98,6 +98,17 @@ def parse_path(text: str) -> str:
     return os.path.expanduser(text)
 
 
+def parse_blas(text: str) -> str:
+    """``auto``, ``scipy``, ``mkl`` or the path of an existing shared library."""
+    choice = text.strip()
+    if choice.lower() in ("auto", "scipy", "mkl"):
+        return choice.lower()
+    path = os.path.expanduser(choice)
+    if not os.path.isfile(path):
+        raise ValueError(f"neither auto, scipy, mkl nor an existing file: {choice!r}")
+    return path
+
+
 def cores() -> int:
     return os.cpu_count() or 1
 
@@ -129,6 +140,9 @@ VARIABLES = {v.name: v for v in (
     Variable("GRAPHC_NUM_THREADS", whole_number(1, max_threads, f"more than {THREADS_PER_CORE} threads per core"),
              cores, f"a whole number from 1 to {max_threads()}, {THREADS_PER_CORE} per core; more are clamped",
              "worker threads for large graphs on the native backend (default: one per core)"),
+    Variable("GRAPHC_BLAS", parse_blas, lambda: "auto", "auto, scipy, mkl or the path of a BLAS library",
+             "the BLAS whose sgemm and dgemm compiled matmuls call: auto (MKL when graphc[mkl] is installed, "
+             "else SciPy's OpenBLAS), scipy, mkl, or a library exporting LP64 sgemm_ and dgemm_"),
     Variable("GRAPHC_CACHE", parse_flag, lambda: True, _FLAG,
              "keep compiled object code in the on-disk cache and load it instead of compiling again"),
     Variable("GRAPHC_CACHE_DIR", parse_path, default_cache_dir, "a directory path",

@@ -7,10 +7,13 @@ the source of the code generator (this package and the IR passes it builds on), 
 older code generator is never loaded.
 
 An entry is one file named after its key: a magic line, the key, the payload's length, the payload
-(object code, or the text of a fused graph: see ``graph_cache``) and a SHA-256 of all of it. It is written to a temporary file and renamed, so readers never see
+(object code; the buffer layout it runs with, see ``program``; the text of a fused graph, see
+``graph_cache``; the digest of the code generator's source, see ``sources_digest``; or a function's
+code as autograph converted it, see ``graphc.autograph.code_cache``) and a
+SHA-256 of all of it. It is written to a temporary file and renamed, so readers never see
 half an entry. An entry is used only if it is a regular file of sane size whose contents hold this key,
 its declared length and a matching checksum, and whose object code is well-formed for this host (see
-``elf``; a graph entry's text is parsed and verified by ``graph_cache``); anything else at an entry's path (a damaged or foreign entry, a FIFO, a symbolic link, a
+``elf``; a graph entry's text is parsed by ``graph_cache``, a layout checked by ``program.read_layout``); anything else at an entry's path (a damaged or foreign entry, a FIFO, a symbolic link, a
 directory) is reported, never waited on, and replaced by a rebuilt entry.
 
 The directory is created 0700. One that another user owns or that group or others can write is
@@ -31,8 +34,7 @@ import platform
 import secrets
 import stat
 import struct
-from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import llvmlite
 
@@ -52,10 +54,10 @@ _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _refused: set[str] = set()  # directories already warned about
 
 
-@dataclass(frozen=True)
-class Kind:
+class Kind(NamedTuple):
     """What an entry holds: its first line, its file name's suffix, the check of its payload (raises
-    ValueError; None when its reader checks it) and the word the log puts before hit and miss."""
+    ValueError; None when its reader checks it) and the word the log puts before hit and miss. (A
+    NamedTuple: a dataclass took 0.4 ms of a first call.)"""
 
     magic: bytes
     suffix: str
@@ -65,6 +67,16 @@ class Kind:
 
 OBJECT = Kind(MAGIC, ".o", elf.check, "")
 GRAPH = Kind(b"GRAPHC-GRAPH-1\n", ".graph", None, "graph ")  # its text is checked as it is read (graph_cache)
+LAYOUT = Kind(b"GRAPHC-LAYOUT-1\n", ".layout", None, "layout ")  # the object code's buffers (program.read_layout checks it)
+
+
+def _check_digest(payload: bytes) -> None:
+    if len(payload) != 64 or payload.strip(b"0123456789abcdef"):
+        raise ValueError("it holds no SHA-256 digest")
+
+
+SOURCES = Kind(b"GRAPHC-SOURCES-1\n", ".sources", _check_digest, "sources ")  # sources_digest's memo
+CONVERTED = Kind(b"GRAPHC-AUTOGRAPH-1\n", ".autograph", None, "autograph ")  # graphc.autograph.code_cache checks it
 
 
 def cache_dir() -> str:
@@ -79,19 +91,45 @@ def enabled() -> bool:
 def generator_fingerprint() -> str:
     """A digest of the source files that decide what a traced graph optimises, fuses and compiles to:
     the IR (its ops and passes), the NumPy backend (constant folding runs it) and this backend, with
-    their subpackages (read once per process)."""
+    their subpackages (once per process: see ``sources_digest``)."""
     from graphc import ir
     from graphc.backends import numpy
 
+    return sources_digest((os.path.dirname(__file__), os.path.dirname(ir.__file__), os.path.dirname(numpy.__file__)))
+
+
+def sources_digest(tops) -> str:
+    """A SHA-256 of the ``.py`` files below the directories ``tops`` (names and contents). It is cached
+    (``SOURCES``) under a key made of each file's name, size, inode and modification and change
+    times, so a process that finds the files as another left them reads none of them (reading and
+    hashing them took 1.5 ms of a first call): any write to a file changes its change time."""
+    files = _source_files(tops)
+    key = hashlib.sha256(repr([(name, identity) for name, _, identity in files]).encode()).hexdigest()
+    stored = load(key, SOURCES) if enabled() else None
+    if stored is not None:
+        return stored.decode()
     h = hashlib.sha256()
-    for top in (os.path.dirname(__file__), os.path.dirname(ir.__file__), os.path.dirname(numpy.__file__)):
-        for directory, subdirectories, names in sorted(os.walk(top)):
-            subdirectories.sort()
+    for name, path, _ in files:
+        with open(path, "rb") as f:
+            h.update(name.encode() + b"\0" + f.read())
+    digest = h.hexdigest()
+    if enabled():
+        store(key, digest.encode(), SOURCES)
+    return digest
+
+
+def _source_files(tops) -> list[tuple[str, str, tuple]]:
+    """(name below its top directory, path, (size, inode, modification and change time)) of each ``.py``
+    file below ``tops`` (not looking into ``__pycache__``: walking it took 0.5 ms)."""
+    files = []
+    for top in tops:
+        for directory, subdirectories, names in os.walk(top):
+            subdirectories[:] = sorted(d for d in subdirectories if d != "__pycache__")
             for name in sorted(n for n in names if n.endswith(".py")):
                 path = os.path.join(directory, name)
-                with open(path, "rb") as f:  # (the path below ``top``, sliced: relpath cost 0.5 ms of a first call)
-                    h.update(path[len(top) + 1:].encode() + b"\0" + f.read())
-    return h.hexdigest()
+                info = os.stat(path)  # (below: the path below ``top``, sliced: relpath cost 0.5 ms of a first call)
+                files.append((path[len(top) + 1:], path, (info.st_size, info.st_ino, info.st_mtime_ns, info.st_ctime_ns)))
+    return files
 
 
 @functools.cache
@@ -225,8 +263,8 @@ def store(key: str, payload: bytes, kind: Kind = OBJECT) -> None:
 
 
 def size() -> tuple[int, int]:
-    """(entries, bytes) in the cache directory: its regular files named like entries (of both kinds)."""
-    suffixes = (OBJECT.suffix, GRAPH.suffix)
+    """(entries, bytes) in the cache directory: its regular files named like entries (of every kind)."""
+    suffixes = (OBJECT.suffix, GRAPH.suffix, LAYOUT.suffix, SOURCES.suffix, CONVERTED.suffix)
     sizes = []
     with contextlib.suppress(OSError), os.scandir(cache_dir()) as found:
         for item in found:

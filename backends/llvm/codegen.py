@@ -2,7 +2,7 @@
 
 ``graphc_entry(tid, nthreads, slots, dims, sync)`` runs every node in order; each thread calls it
 with its own ``tid`` and the threads meet at a barrier after each node. ``slots`` holds a pointer
-per buffer (see ``Slot``), ``dims`` the run-time sizes of the symbolic dimensions, ``sync`` the
+per buffer (see ``program.Slot``), ``dims`` the run-time sizes of the symbolic dimensions, ``sync`` the
 barrier words and the error flag. A variable's current value is only read: its new value is built
 in a buffer of its own (slot kind 'assigned'), which the runtime publishes when the call succeeds —
 so a failing call leaves every variable as it was, and a concurrent reader never sees a value half
@@ -11,9 +11,8 @@ written (``graphc.ir.state``).
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
 
-from graphc.ir.graph import Graph, Node
+from graphc.ir.graph import Graph
 from graphc.ir.registry import OPS
 from llvmlite import ir
 
@@ -21,57 +20,25 @@ from . import control
 from .emission import (
     GraphLayout,
     KernelFunctions,
-    Slot,
     SlotTable,
     VariableSlots,
     find_transposed_operands,
     lay_out_graph,
 )
-from .emitter import KERNEL_TYPE, SYNC_ERROR, Emitter, call_in_turn
+from .emitter import KERNEL_TYPE, Emitter, call_in_turn
 from .lowering import lowering_of, unlowered_ops
-from .pyobjects import ARRAY_DATA, SYNC_SLOTS, TUPLE_ITEMS, emit_argument_reads, read_field
-from .scalar import I8, I64
-
-ENTRY = "graphc_entry"
-# graphc_call(sync, inputs, arrays): the one-thread entry taking Python objects directly
-CALL = "graphc_call"
-
-
-@dataclass
-class Program:
-    name: str
-    ir: str
-    slots: list[Slot]
-    symbols: list[str]
-    nodes: list[Node]  # by index, for error messages
-    output_slots: list[int] = field(default_factory=list)
-    arena_bytes: int = 0
+from .program import CALL, ENTRY, SYNC_ERROR, Program, symbols_of, variable_slots
+from .pyobjects import (
+    ARRAY_DATA, ARRAY_DESCR, ARRAY_DIMS, ARRAY_FITS, ARRAY_FLAGS, ARRAY_NDIM, OBJECT_TYPE, SYNC_ARRAY_TYPE, SYNC_HOLDER_OFFSET,
+    SYNC_HOLDER_TYPE, SYNC_INPUT_DTYPES, SYNC_SLOTS, SYNC_TUPLE_TYPE, TUPLE_ITEMS, TUPLE_SIZE,
+)
+from .scalar import I8, I32, I64
 
 
 def unsupported_ops(graph: Graph) -> set[str]:
     """Ops of ``graph`` this backend cannot lower."""
     supported = {name for name, opdef in OPS.items() if lowering_of(opdef) and not opdef.regions}
     return unlowered_ops(graph) | control.unsupported_in_regions(graph, supported)
-
-
-def _symbols(graph: Graph) -> list[str]:
-    names: list[str] = []
-
-    def visit(g: Graph):
-        for v in g.values():
-            for d in v.type.shape:
-                if isinstance(d, str) and d not in names:
-                    names.append(d)
-        for n in g.nodes:
-            if "body" in n.attrs:
-                visit(n.attrs["body"])
-
-    visit(graph)
-    for var in graph.variables.values():
-        for d in var.type.shape:
-            if isinstance(d, str) and d not in names:
-                names.append(d)
-    return names
 
 
 class CodeGen:
@@ -81,7 +48,7 @@ class CodeGen:
         self.graph = graph
         self.module = ir.Module(name=graph.name)
         self.table = SlotTable()
-        self.symbols = {name: i for i, name in enumerate(_symbols(graph))}
+        self.symbols = {name: i for i, name in enumerate(symbols_of(graph))}
         self.graph_layout: GraphLayout | None = None
 
     def layout(self) -> Program:
@@ -134,9 +101,53 @@ class CodeGen:
         b.ret(b.select(flagged, ir.Constant(I64, -1), ir.Constant(I64, 0)))
 
 
-def variable_slots(program: Program) -> list[int]:
-    """The slots of the variables' current values, then those of their new values."""
-    return [i for kind in ("variable", "assigned") for i, s in enumerate(program.slots) if s.kind == kind]
+def read_field(b: ir.IRBuilder, obj, offset: int, type_=I8.as_pointer()):
+    """Emits the load of the field at ``offset`` of the object at ``obj`` (an i8*)."""
+    return b.load(b.bitcast(b.gep(obj, [ir.Constant(I64, offset)]), type_.as_pointer()))
+
+
+def emit_argument_reads(b: ir.IRBuilder, arguments, sync, slots, inputs: list[tuple[int, tuple]]):
+    """Emits, at ``b``, the checks of the tuple ``arguments`` against ``inputs`` ((slot, static shape)
+    per input) and the stores of their data pointers into ``slots``; a failed check returns a
+    positive status from the function (1: not a tuple of ``len(inputs)``; 2 + k: argument k). Leaves
+    ``b`` where every check passed."""
+    def word(obj, offset: int, type_=I64):
+        return read_field(b, obj, offset, type_)
+
+    def sync_word(index: int):
+        return b.load(b.gep(sync, [ir.Constant(I64, index)]))
+
+    def require(condition, status: int):
+        with b.if_then(b.not_(condition), likely=False):
+            b.ret(ir.Constant(I64, status))
+
+    require(b.icmp_unsigned("==", word(arguments, OBJECT_TYPE), sync_word(SYNC_TUPLE_TYPE)), 1)
+    require(b.icmp_signed("==", word(arguments, TUPLE_SIZE), ir.Constant(I64, len(inputs))), 1)
+    for k, (slot, shape) in enumerate(inputs):
+        item = word(arguments, TUPLE_ITEMS + 8 * k, I8.as_pointer())
+        from_holder = b.icmp_unsigned("==", word(item, OBJECT_TYPE), sync_word(SYNC_HOLDER_TYPE))
+        start = b.block
+        with b.if_then(from_holder):
+            held = b.load(b.bitcast(b.gep(item, [sync_word(SYNC_HOLDER_OFFSET)]), I8.as_pointer().as_pointer()))
+            in_holder = b.block
+        array = b.phi(I8.as_pointer())
+        array.add_incoming(item, start)
+        array.add_incoming(held, in_holder)
+        require(b.icmp_unsigned("!=", array, ir.Constant(I8.as_pointer(), None)), k + 2)
+        require(b.icmp_unsigned("==", word(array, OBJECT_TYPE), sync_word(SYNC_ARRAY_TYPE)), k + 2)
+        fits = b.and_(
+            b.icmp_unsigned("==", word(array, ARRAY_DESCR), sync_word(SYNC_INPUT_DTYPES + k)),
+            b.icmp_signed("==", word(array, ARRAY_NDIM, I32), ir.Constant(I32, len(shape))),
+        )
+        flags = b.and_(word(array, ARRAY_FLAGS, I32), ir.Constant(I32, ARRAY_FITS))
+        fits = b.and_(fits, b.icmp_signed("==", flags, ir.Constant(I32, ARRAY_FITS)))
+        require(fits, k + 2)
+        if shape:
+            dims = word(array, ARRAY_DIMS, I64.as_pointer())
+            same = [b.icmp_signed("==", b.load(b.gep(dims, [ir.Constant(I64, d)])), ir.Constant(I64, n))
+                    for d, n in enumerate(shape) if isinstance(n, int)]  # (symbolic: runs through the table)
+            require(functools.reduce(b.and_, same, ir.Constant(ir.IntType(1), 1)), k + 2)
+        b.store(word(array, ARRAY_DATA, I8.as_pointer()), b.gep(slots, [ir.Constant(I64, slot)]))
 
 
 def generate(graph: Graph) -> Program:

@@ -1,4 +1,8 @@
-"""From a fused graph to an executable: code generation, LLVM's O3 pipeline, loading, caching."""
+"""From a fused graph to an executable: code generation, LLVM's O3 pipeline, loading, caching.
+
+A graph whose object code and buffer layout are both in the cache runs without the code generator
+(``codegen``) or llvmlite being imported: the layout is read back (``program.read_layout``), not
+laid out again."""
 from __future__ import annotations
 
 from typing import Callable
@@ -7,8 +11,8 @@ from graphc.ir.errors import GraphcError, InternalCompilerError
 from graphc.ir.graph import Graph
 
 from . import cache, loader
-from .codegen import CALL, ENTRY, generate, layout, unsupported_ops
-from .matmul import blas_symbols
+from .blas import blas_symbols
+from .program import CALL, ENTRY, read_layout, stored_layout
 from .runtime import Executable
 
 
@@ -24,12 +28,9 @@ def compile_graph(graph: Graph, timer: Callable = _untimed) -> Executable:
     """Compiles a fused graph (or loads its object code from the disk cache).
 
     ``timer(stage_name, fn)`` runs each stage (so the caller can time them)."""
-    missing = unsupported_ops(graph)
-    if missing:
-        raise UnsupportedGraph(", ".join(sorted(missing)))
     try:
         return _compile(graph, timer)
-    except GraphcError:
+    except (GraphcError, UnsupportedGraph):
         raise
     except Exception as error:  # a bug in graphc outside any one node's code (LLVM, loading)
         raise InternalCompilerError(
@@ -39,16 +40,23 @@ def compile_graph(graph: Graph, timer: Callable = _untimed) -> Executable:
 
 def _compile(graph: Graph, timer: Callable) -> Executable:
     key = timer("cache_key", lambda: cache.cache_key(graph)) if cache.enabled() else None
-    cached = _load_cached(graph, key, timer) if key else None
+    cached = _load_cached(graph, key, timer) if key else None  # (code only for a graph that compiled)
     if cached is not None:
         return Executable(graph, *cached)
-    from . import target  # (LLVM starts only here: a process whose code is all cached never loads it)
+    # the code generator and LLVM are imported only here: a process whose code is all cached never loads them
+    from .codegen import generate, unsupported_ops
+
+    missing = unsupported_ops(graph)
+    if missing:
+        raise UnsupportedGraph(", ".join(sorted(missing)))
+    from . import target
 
     program = timer("codegen", lambda: generate(graph))
     module = timer("llvm_optimize", lambda: target.optimize(program.ir))
     object_code = timer("llvm_emit", lambda: target.emit_object(module))
     if key:
         cache.store(key, object_code)
+        _store_layout(key, program, graph)
     code = timer("load", lambda: load_object(object_code))
     return Executable(graph, program, code, program.ir)
 
@@ -78,4 +86,26 @@ def _load_cached(graph: Graph, key: str, timer: Callable):
     if missing:
         cache.reject(key, f"it defines no {' or '.join(missing)}")
         return None
-    return timer("layout", lambda: layout(graph)), code
+    return timer("layout", lambda: _layout(graph, key)), code
+
+
+def _layout(graph: Graph, key: str):
+    """The buffer layout of the code cached under ``key``: read from its cache entry, else laid out
+    by the code generator (and stored for the next process)."""
+    stored = cache.load(key, cache.LAYOUT)
+    if stored is not None:
+        try:
+            return read_layout(stored, graph)
+        except ValueError as error:
+            cache.reject(key, str(error), cache.LAYOUT)
+    from .codegen import layout
+
+    program = layout(graph)
+    _store_layout(key, program, graph)
+    return program
+
+
+def _store_layout(key: str, program, graph: Graph) -> None:
+    stored = stored_layout(program, graph)
+    if stored is not None:
+        cache.store(key, stored, cache.LAYOUT)

@@ -1,7 +1,7 @@
 """What the top-level graph (``codegen.py``) and each region of ``cond`` and ``while_loop``
 (``control.py``) share: the slot table, where a graph's values live, and its nodes' kernel functions.
 
-Every buffer is a slot of the program's slot table (``SlotTable``), where the runtime finds or
+Every buffer is a slot (``program.Slot``) of the program's slot table (``SlotTable``), where the runtime finds or
 allocates it. ``lay_out_graph`` gives each value of a graph a slot — its intermediates in an arena
 range of the graph's own, at the offsets ``plan_memory`` chose — and lists the copies that put
 results no kernel writes in place into their slots. ``KernelFunctions`` emits one kernel function per
@@ -21,31 +21,14 @@ from graphc.ir.ops.host import HostFunction
 from graphc.ir.passes.memory import align_up, plan_memory
 
 from . import control, ops
+from .blas import GEMM_SYMBOLS
 from .emitter import Emitter
 from .host_calls import HostCall
 from .kernels import Operand, emit_fused
-from .matmul import GEMM_SYMBOLS
-
-ALIGNMENT = 64
+from .program import ALIGNMENT, Slot
 
 
 # -- slots ----------------------------------------------------------------------------------------
-@dataclass
-class Slot:
-    """One pointer of the ``slots`` table: where the runtime finds or allocates the buffer.
-
-    kind: 'input' (key: input index), 'output' (key: output index), 'variable' (key: name; its
-    current value, read only), 'assigned' (key: name; the buffer its new value is built in),
-    'constant' (key: the array), 'arena' (key: the offset in the arena), 'buffer' (an intermediate
-    of unknown size the runtime allocates per run-time sizes and reuses), 'host' (key: a ``HostCall``;
-    no buffer: the number host call code passes to the dispatcher, see ``host_calls``)."""
-
-    kind: str
-    key: object
-    dtype: object
-    shape: tuple
-
-
 class SlotTable:
     """The program's slots, and the size of the arena its 'arena' slots point into."""
 

@@ -16,15 +16,13 @@ from graphc.ir.types import DType
 
 from .lowering import may_fail
 from . import scalar
+from .program import SYNC_COUNT, SYNC_ERROR, SYNC_ERROR_NODE, SYNC_GENERATION
 from .scalar import I1, I8, I64, memory_type
 
 VOID = ir.VoidType()
 I8P = I8.as_pointer()
 KERNEL_TYPE = ir.FunctionType(VOID, [I64, I64, I8P.as_pointer(), I64.as_pointer(), I64.as_pointer()])
 
-# sync words
-SYNC_COUNT, SYNC_GENERATION, SYNC_ERROR, SYNC_ERROR_NODE = 0, 1, 2, 3
-SYNC_HOST = 5  # the address of the executable's host call dispatcher (``host_calls.py``); word 4: ``graphc_call``'s dims
 SPINS_BEFORE_YIELD = 2000
 
 

@@ -11,8 +11,10 @@ backends (``cache.generator_fingerprint``).
 The entry (``cache.GRAPH``, with the same checks of path, key, length and checksum as object code)
 holds the fused graph's text under the same renaming. It is read back with this process's names:
 its variables bind to the traced graph's variable objects by position, its locations to the traced
-graph's. Text that does not parse, verify or match the traced graph's inputs and outputs is
-reported and the graph is rebuilt; only text that reads back to itself is stored.
+graph's. Text that does not parse or match the traced graph's inputs and outputs is reported and
+the graph is rebuilt; only text that verifies and reads back to itself is stored, so text read from
+an entry is not verified again (its key and checksum show it is such text; whoever could forge an
+entry with a valid checksum could as well write object code, which is run).
 """
 from __future__ import annotations
 
@@ -55,7 +57,7 @@ class GraphEntry:
         if payload is None:
             return None
         try:
-            fused = self._read(payload.decode())
+            fused = self._read(payload.decode(), stored=True)
         except (IRError, UnicodeDecodeError, ValueError, TypeError, KeyError, IndexError) as error:
             cache.reject(self.key, f"its graph cannot be used: {type(error).__name__}: {error}", cache.GRAPH)
             return None
@@ -76,9 +78,13 @@ class GraphEntry:
             return
         cache.store(self.key, text.encode(), cache.GRAPH)
 
-    def _read(self, text: str) -> Graph:
-        """The graph ``text`` holds, verified and checked against the traced graph's signature."""
-        fused = verify(parse_graph(text, self.traced.variables, self.renaming))
+    def _read(self, text: str, stored: bool = False) -> Graph:
+        """The graph ``text`` holds, checked against the traced graph's signature and verified unless
+        it is the text of an entry (``stored``: only text that verifies is stored, and the entry's key
+        and checksum show this graphc stored it; verifying again took 1 ms of a warm first call)."""
+        fused = parse_graph(text, self.traced.variables, self.renaming)
+        if not stored:
+            verify(fused)
         if _signature(fused) != _signature(self.traced):
             raise IRError(f"its inputs and outputs are {_signature(fused)}, not {_signature(self.traced)}")
         return fused

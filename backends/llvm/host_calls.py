@@ -30,9 +30,10 @@ from llvmlite import ir
 from graphc.ir.errors import GraphcError
 from graphc.ir.graph import Node
 
-from .emitter import SYNC_HOST, Emitter
+from .emitter import Emitter
 from .error_codes import ERROR_HOST_CALL
 from .lowering import node_code
+from .program import SYNC_HOST
 from .scalar import I8, I64
 
 DISPATCH_TYPE = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p)

@@ -2,72 +2,21 @@
 
 ``C[..., M, N] = A[..., M, K] @ B[..., K, N]`` with broadcast batch axes. The BLAS routines are
 called through symbols bound at load time to the addresses of SciPy's sgemm and dgemm
-(``blas_symbols``), so compiled code stays valid across processes.
+(``blas.blas_symbols``), so compiled code stays valid across processes.
 """
 from __future__ import annotations
-
-import ctypes
-import functools
-import glob
-import importlib.util
-import os
 
 from llvmlite import ir
 
 from graphc.ir.types import DType
 
 from . import scalar
+from .blas import GEMM_SYMBOLS
 from .emitter import Emitter
 from .scalar import I32, I64, I8
 
-GEMM_SYMBOLS = {"float32": "graphc_blas_sgemm", "float64": "graphc_blas_dgemm"}
-
-
-@functools.cache
-def blas_symbols() -> dict[str, int]:
-    """Symbol name -> address of SciPy's sgemm and dgemm (Fortran's interface, as BLAS exports it).
-
-    Found without importing SciPy when its BLAS can be opened directly (importing
-    ``scipy.linalg.cython_blas`` takes about 200 ms of a first call), else from SciPy's own table."""
-    return blas_symbols_from_library() or blas_symbols_from_scipy()
-
-
-def blas_symbols_from_library() -> dict[str, int] | None:
-    """The routines of the BLAS that SciPy's ``cython_blas`` extension links to, looked up in that
-    extension's shared library opened as a plain library (its module is not initialised), or None.
-    SciPy's wheels prefix the routines with ``scipy_``; other builds export plain ``sgemm_``."""
-    spec = importlib.util.find_spec("scipy")  # finds the package without importing it
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        for path in glob.glob(os.path.join(folder, "linalg", "cython_blas.*.so")):
-            try:
-                library = ctypes.CDLL(path)
-            except OSError:
-                continue
-            for prefix in ("scipy_", ""):
-                try:
-                    routines = {symbol: getattr(library, f"{prefix}{routine}_")
-                                for routine, symbol in (("sgemm", GEMM_SYMBOLS["float32"]), ("dgemm", GEMM_SYMBOLS["float64"]))}
-                except AttributeError:
-                    continue
-                return {symbol: ctypes.cast(fn, ctypes.c_void_p).value for symbol, fn in routines.items()}
-    return None
-
-
-def blas_symbols_from_scipy() -> dict[str, int]:
-    """SciPy's sgemm and dgemm as ``scipy.linalg.cython_blas`` exports them (as numba finds them)."""
-    from scipy.linalg import cython_blas
-
-    get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
-    get_pointer.restype = ctypes.c_void_p
-    get_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
-    get_name = ctypes.pythonapi.PyCapsule_GetName
-    get_name.restype = ctypes.c_char_p
-    get_name.argtypes = [ctypes.py_object]
-    symbols = {}
-    for routine, symbol in (("sgemm", GEMM_SYMBOLS["float32"]), ("dgemm", GEMM_SYMBOLS["float64"])):
-        capsule = cython_blas.__pyx_capi__[routine]
-        symbols[symbol] = get_pointer(capsule, get_name(capsule))
-    return symbols
+DEPTH_CHUNK = 1024  # see depth_chunk
+SHALLOW_DEPTH, SHALLOW_COLUMNS = 16, 256  # see is_shallow
 
 
 def _batch_offset(em: Emitter, batch_index, out_batch: tuple, operand_batch: tuple, matrix_size) -> ir.Value:
@@ -105,16 +54,63 @@ def emit_matmul(em: Emitter, inputs, output) -> None:
             b_off = _batch_offset(em, batch, out_batch, b_op.shape[:-2], b.mul(K, N))
             c_off = b.mul(batch, b.mul(M, N))
             pa, pb, pc = em.element(A, a_off), em.element(B, b_off), em.element(C, c_off)
-            if dtype.name in GEMM_SYMBOLS:
-                _call_gemm(em, dtype, M, N, K, pa, pb, pc, a.transposed, b_op.transposed)
+            if dtype.name in GEMM_SYMBOLS and is_shallow(k, n):
+                _shallow_loops(em, dtype, M, n, k, pa, pb, pc, a.transposed, b_op.transposed)
+            elif dtype.name in GEMM_SYMBOLS:
+                _call_gemm(em, dtype, M, N, K, pa, pb, pc, a.transposed, b_op.transposed, depth_chunk(m, n, k))
             else:
                 _loops(em, dtype, M, N, K, pa, pb, pc)
 
 
-def _call_gemm(em: Emitter, dtype: DType, M, N, K, pa, pb, pc, trans_a=False, trans_b=False) -> None:
+def depth_chunk(m, n, k) -> int | None:
+    """The slice of the inner dimension each gemm call of a long, thin product takes (the filter
+    gradient of a convolution: ``[kh*kw*C, N*OH*OW] @ [N*OH*OW, F]``), or None for one call.
+
+    OpenBLAS runs such products far below its speed on square ones (W6's first filter gradient,
+    9x43264 @ 43264x32: 0.9 ms whole, 0.4 ms in slices of 1,024 accumulated with beta = 1), while
+    slicing the deep products of the second convolution (288x7744 @ 7744x64) made them slower: so
+    only products at least 64 times deeper than wide, with static sizes, are sliced. (Measured with
+    SciPy's OpenBLAS; not with MKL, ``GRAPHC_BLAS=mkl``.)"""
+    if not all(isinstance(d, int) for d in (m, n, k)) or k < 4 * DEPTH_CHUNK or k < 64 * max(m, n):
+        return None
+    return DEPTH_CHUNK
+
+
+def is_shallow(k, n) -> bool:
+    """Whether a float product of static inner dimension ``k`` and ``n`` columns runs as loops of its
+    own instead of a gemm call: one with at most SHALLOW_DEPTH products per element and at most
+    SHALLOW_COLUMNS columns (the forward product of a first convolution layer, ``[N*OH*OW, 9] @
+    [9, F]``). OpenBLAS spends such products packing and, with two threads, waiting for its
+    threads: W6's ``[43264, 9] @ [9, 32]`` took 1.5-2.9 Mcycles on one BLAS thread, 0.8-0.9 on
+    two, 16-27 on two at load 3 (its threads wait for each other across the other jobs'
+    time slices); these loops 1.0-1.1 on one thread, 5-8 at load 3."""
+    return isinstance(k, int) and isinstance(n, int) and 1 <= k <= SHALLOW_DEPTH and n <= SHALLOW_COLUMNS
+
+
+def _shallow_loops(em: Emitter, dtype: DType, M, n: int, k: int, pa, pb, pc, trans_a: bool, trans_b: bool) -> None:
+    """C = A @ B for a shallow product (``is_shallow``): per row of C, each element's products summed
+    in order of k, contracted to fused multiply-adds where the CPU has them (as BLAS does); the
+    loop over the row vectorises, the sum over k is unrolled."""
+    b = em.builder
+    K, N = ir.Constant(I64, k), ir.Constant(I64, n)
+    with em.loop(ir.Constant(I64, 0), M, "si") as i:
+        a_row = [scalar.load(b, em.element(pa, b.add(b.mul(ir.Constant(I64, kk), M), i) if trans_a
+                                           else b.add(b.mul(i, K), ir.Constant(I64, kk))), dtype) for kk in range(k)]
+        c_row = b.mul(i, N)
+        with em.loop(ir.Constant(I64, 0), N, "sj") as j:
+            acc = None
+            for kk in range(k):
+                offset = b.add(b.mul(j, K), ir.Constant(I64, kk)) if trans_b else b.add(ir.Constant(I64, kk * n), j)
+                term = b.fmul(a_row[kk], scalar.load(b, em.element(pb, offset), dtype), flags=("contract",))
+                acc = term if acc is None else b.fadd(acc, term, flags=("contract",))
+            scalar.store(b, acc, em.element(pc, b.add(c_row, j)), dtype)
+
+
+def _call_gemm(em: Emitter, dtype: DType, M, N, K, pa, pb, pc, trans_a=False, trans_b=False, chunk=None) -> None:
     """Row-major C = A @ B as column-major C^T = B^T @ A^T: gemm('N', 'N', N, M, K, 1, B, N, A, K, 0, C, N).
 
-    An operand stored transposed (row-major B^T, or A^T) is read with BLAS's 'T' instead of copied."""
+    An operand stored transposed (row-major B^T, or A^T) is read with BLAS's 'T' instead of copied.
+    With a ``chunk``, one call per ``chunk`` slice of K, each after the first adding into C (beta = 1)."""
     b = em.builder
     ty = scalar.register_type(dtype)
     ptr = ty.as_pointer()
@@ -140,8 +136,24 @@ def _call_gemm(em: Emitter, dtype: DType, M, N, K, pa, pb, pc, trans_a=False, tr
     ld_b = leading(K if trans_b else N)
     ld_a = leading(M if trans_a else K)
     nonempty = b.and_(b.icmp_signed(">", M, ir.Constant(I64, 0)), b.icmp_signed(">", N, ir.Constant(I64, 0)))
+    ld_c = leading(N)
     with b.if_then(nonempty):  # an empty inner dimension still defines C: zeros (beta = 0)
-        b.call(gemm, [flag(trans_b), flag(trans_a), n32, m32, k32, one, pb, ld_b, pa, ld_a, zero, pc, leading(N)])
+        if chunk is None:
+            b.call(gemm, [flag(trans_b), flag(trans_a), n32, m32, k32, one, pb, ld_b, pa, ld_a, zero, pc, ld_c])
+        else:
+            C = ir.Constant(I64, chunk)
+            count = b.sdiv(b.add(K, ir.Constant(I64, chunk - 1)), C)
+            kc32 = local(I32, ir.Constant(I32, chunk))
+            fb, fa = flag(trans_b), flag(trans_a)
+            with em.loop(ir.Constant(I64, 0), count, "kchunk") as c:
+                k0 = b.mul(c, C)
+                rest = b.sub(K, k0)
+                b.store(b.trunc(b.select(b.icmp_signed("<", rest, C), rest, C), I32), kc32)
+                a_off = b.mul(k0, M) if trans_a else k0
+                b_off = k0 if trans_b else b.mul(k0, N)
+                beta = b.select(b.icmp_signed("==", c, ir.Constant(I64, 0)), zero, one)
+                b.call(gemm, [fb, fa, n32, m32, kc32, one, em.element(pb, b_off), ld_b, em.element(pa, a_off), ld_a,
+                              beta, pc, ld_c])
 
 
 def _loops(em: Emitter, dtype: DType, M, N, K, pa, pb, pc) -> None:

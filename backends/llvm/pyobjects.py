@@ -1,6 +1,6 @@
 """Python objects as native code reads them: the few fields of CPython's tuples and NumPy's arrays
-that ``graphc_call`` (``codegen``) reads, so that a call's arguments reach the kernels without any
-per-argument work in Python.
+that ``graphc_call`` reads (``codegen`` emits the reads), so that a call's arguments reach the
+kernels without any per-argument work in Python.
 
 ``graphc_call`` takes the inputs as the Python tuple of the call's arguments. It checks each one is
 exactly what the program was compiled for — a base ``np.ndarray`` (or an object of the *holder*
@@ -19,9 +19,6 @@ import ctypes
 import functools
 
 import numpy as np
-from llvmlite import ir
-
-from .scalar import I8, I32, I64
 
 OBJECT_TYPE = 8  # PyObject.ob_type
 TUPLE_SIZE, TUPLE_ITEMS = 16, 24  # PyTupleObject.ob_size, .ob_item
@@ -74,52 +71,3 @@ def sync_words(slots_address: int, input_dtypes: list[np.dtype]) -> list[int]:
     """The values of the sync words from ``SYNC_SLOTS`` on, for a program of these inputs."""
     holder_type, holder_offset = (id(_holder[0]), _holder[1]) if _holder else (0, 0)
     return [slots_address, id(tuple), id(np.ndarray), holder_type, holder_offset, *(id(np.dtype(d)) for d in input_dtypes)]
-
-
-def read_field(b: ir.IRBuilder, obj, offset: int, type_=I8.as_pointer()):
-    """Emits the load of the field at ``offset`` of the object at ``obj`` (an i8*)."""
-    return b.load(b.bitcast(b.gep(obj, [ir.Constant(I64, offset)]), type_.as_pointer()))
-
-
-def emit_argument_reads(b: ir.IRBuilder, arguments, sync, slots, inputs: list[tuple[int, tuple]]):
-    """Emits, at ``b``, the checks of the tuple ``arguments`` against ``inputs`` ((slot, static shape)
-    per input) and the stores of their data pointers into ``slots``; a failed check returns a
-    positive status from the function (1: not a tuple of ``len(inputs)``; 2 + k: argument k). Leaves
-    ``b`` where every check passed."""
-    def word(obj, offset: int, type_=I64):
-        return read_field(b, obj, offset, type_)
-
-    def sync_word(index: int):
-        return b.load(b.gep(sync, [ir.Constant(I64, index)]))
-
-    def require(condition, status: int):
-        with b.if_then(b.not_(condition), likely=False):
-            b.ret(ir.Constant(I64, status))
-
-    require(b.icmp_unsigned("==", word(arguments, OBJECT_TYPE), sync_word(SYNC_TUPLE_TYPE)), 1)
-    require(b.icmp_signed("==", word(arguments, TUPLE_SIZE), ir.Constant(I64, len(inputs))), 1)
-    for k, (slot, shape) in enumerate(inputs):
-        item = word(arguments, TUPLE_ITEMS + 8 * k, I8.as_pointer())
-        from_holder = b.icmp_unsigned("==", word(item, OBJECT_TYPE), sync_word(SYNC_HOLDER_TYPE))
-        start = b.block
-        with b.if_then(from_holder):
-            held = b.load(b.bitcast(b.gep(item, [sync_word(SYNC_HOLDER_OFFSET)]), I8.as_pointer().as_pointer()))
-            in_holder = b.block
-        array = b.phi(I8.as_pointer())
-        array.add_incoming(item, start)
-        array.add_incoming(held, in_holder)
-        require(b.icmp_unsigned("!=", array, ir.Constant(I8.as_pointer(), None)), k + 2)
-        require(b.icmp_unsigned("==", word(array, OBJECT_TYPE), sync_word(SYNC_ARRAY_TYPE)), k + 2)
-        fits = b.and_(
-            b.icmp_unsigned("==", word(array, ARRAY_DESCR), sync_word(SYNC_INPUT_DTYPES + k)),
-            b.icmp_signed("==", word(array, ARRAY_NDIM, I32), ir.Constant(I32, len(shape))),
-        )
-        flags = b.and_(word(array, ARRAY_FLAGS, I32), ir.Constant(I32, ARRAY_FITS))
-        fits = b.and_(fits, b.icmp_signed("==", flags, ir.Constant(I32, ARRAY_FITS)))
-        require(fits, k + 2)
-        if shape:
-            dims = word(array, ARRAY_DIMS, I64.as_pointer())
-            same = [b.icmp_signed("==", b.load(b.gep(dims, [ir.Constant(I64, d)])), ir.Constant(I64, n))
-                    for d, n in enumerate(shape) if isinstance(n, int)]  # (symbolic: runs through the table)
-            require(functools.reduce(b.and_, same, ir.Constant(ir.IntType(1), 1)), k + 2)
-        b.store(word(array, ARRAY_DATA, I8.as_pointer()), b.gep(slots, [ir.Constant(I64, slot)]))

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import importlib
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from graphc.ir import environment
@@ -14,14 +14,11 @@ from graphc.ir.shapes import concrete_types
 from graphc.ir.state import SharedVariable, VariableAccess
 from graphc.ir.types import TensorType
 
-from .codegen import CALL, ENTRY, Program, generate, variable_slots
-from .emission import ALIGNMENT
-from .emitter import SYNC_ERROR, SYNC_ERROR_NODE, SYNC_HOST
+from .blas import GEMM_SYMBOLS
 from .error_codes import ERROR_HOST_CALL, ERROR_INDEX_OUT_OF_RANGE, ERROR_NEGATIVE_INTEGER_POWER
-from .host_calls import Dispatcher
 from .lowering import may_fail
+from .program import ALIGNMENT, CALL, ENTRY, SYNC_ERROR, SYNC_ERROR_NODE, SYNC_HOST, Program, variable_slots
 from .pyobjects import SYNC_INPUT_DTYPES, SYNC_SLOTS, layout_verified, sync_words
-from .matmul import GEMM_SYMBOLS
 
 ENTRY_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
 # graphs with fewer elements than this run on the calling thread only
@@ -39,15 +36,17 @@ def num_threads() -> int:
 
 _THREADS = num_threads()
 _NO_DIMS = np.zeros(1, np.int64)
-_pool: ThreadPoolExecutor | None = None
+_pool = None  # a ThreadPoolExecutor, made on first use
 _pool_lock = threading.Lock()
 _submit_lock = threading.Lock()
 
 
-def _worker_pool() -> ThreadPoolExecutor:
+def _worker_pool():
     global _pool
     with _pool_lock:
         if _pool is None:
+            from concurrent.futures import ThreadPoolExecutor  # (1.3 ms of a first call that runs on one thread)
+
             _pool = ThreadPoolExecutor(max_workers=max(1, _THREADS - 1), thread_name_prefix="graphc")
         return _pool
 
@@ -172,7 +171,7 @@ class Executable:
         self._static = not program.symbols
         self._interpreter = None  # for calls whose run-time sizes need a broadcast the code does not do
         self._local = threading.local()
-        self._host = Dispatcher(program.slots, program.symbols) if any(s.kind == "host" for s in program.slots) else None
+        self._host = _dispatcher(program) if any(s.kind == "host" for s in program.slots) else None
         # BLAS runs its own threads: graphc's workers waiting out a gemm at a barrier only compete with
         # them (measured: 256x784x512 took 4x longer), so graphs that call BLAS run on one thread
         # graphs that call back into Python run on the calling thread only: graphc's workers would spin at
@@ -205,9 +204,15 @@ class Executable:
             self._input_types = [(tuple(v.type.shape), v.dtype.numpy) for v in graph.inputs]
             self._new_value_types = self._new_value_types_for(_NO_DIMS)
 
+    def symbol_address(self, name: str) -> int:
+        """The address of the global symbol ``name`` in the loaded code, 0 if it has none (for tools
+        that instrument the generated code, such as ``bench/kernel_profile.py``)."""
+        return self._code.address(name)
+
     def llvm_ir(self, optimized: bool = False) -> str:
         """The LLVM IR of the program (regenerated when the code came from the cache)."""
         from . import target  # (LLVM is not loaded to run cached code)
+        from .codegen import generate  # (nor the code generator)
 
         if self._ir_text is None:
             self._ir_text = generate(self.graph).ir
@@ -403,10 +408,19 @@ class Executable:
             f.result()
 
 
+def _dispatcher(program: Program):
+    """The ``host_calls.Dispatcher`` of a program with host calls (their code comes with the code
+    generator, which a program without any runs without)."""
+    from .host_calls import Dispatcher
+
+    return Dispatcher(program.slots, program.symbols)
+
+
 def _failing_op(node: Node) -> Node:
     """The node an error flagged by ``node``'s code names: in a fused kernel, the op that can fail."""
     if node.op != "fused":
         return node
+    importlib.import_module(".codegen", __package__)  # registers each op's code, which ``may_fail`` reads
     return next(n for n in node.attrs["body"].nodes if may_fail(n))
 
 

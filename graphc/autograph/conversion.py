@@ -1,5 +1,6 @@
 """``convert``: the function ``@gc.function`` traces in place of the user's, its source rewritten by
-``transform`` and compiled with the original file name, line numbers and closure cells."""
+``transform`` and compiled with the original file name, line numbers and closure cells (or its
+converted code loaded from the compile cache, ``code_cache``)."""
 from __future__ import annotations
 
 import ast
@@ -10,6 +11,7 @@ import types
 import warnings
 import weakref
 
+from .code_cache import ConvertedCode
 from .runtime import Runtime
 from .source import function_def, is_left_alone, lambda_def
 from .syntax import RUNTIME
@@ -76,17 +78,22 @@ def _convert_function(func):
     if not needs_conversion(node):
         return func
     node.decorator_list = []
-    try:
-        transform(node, "__class__" in code.co_freevars)
-        return _compile(func, node)
-    except (SyntaxError, ValueError, TypeError, KeyError, StopIteration) as error:  # a construct the rewrite
-        _warn(func, f"{type(error).__name__}: {error}")                              # does not handle
-        return func
+    entry = ConvertedCode(func, node)
+    converted = entry.load()
+    if converted is None:
+        try:
+            transform(node, "__class__" in code.co_freevars)
+            converted = _compile(func, node)
+        except (SyntaxError, ValueError, TypeError, KeyError, StopIteration) as error:  # a construct the rewrite
+            _warn(func, f"{type(error).__name__}: {error}")                              # does not handle
+            return func
+        entry.store(converted)
+    return _function(func, converted)
 
 
-def _compile(func, node: ast.FunctionDef):
-    """The converted function: ``node`` compiled in a factory whose parameters stand for the original
-    closure cells (so the function shares them) and the runtime."""
+def _compile(func, node: ast.FunctionDef) -> types.CodeType:
+    """The converted function's code: ``node`` compiled in a factory whose parameters stand for the
+    original closure cells (so the function shares them) and the runtime."""
     freevars = func.__code__.co_freevars
     factory = ast.FunctionDef(
         name="__graphc_factory__",
@@ -100,8 +107,13 @@ def _compile(func, node: ast.FunctionDef):
     filename = func.__code__.co_filename
     code = compile(module, filename, "exec")
     factory_code = next(c for c in code.co_consts if isinstance(c, types.CodeType))
-    fn_code = next(c for c in factory_code.co_consts if isinstance(c, types.CodeType) and c.co_name == node.name)
-    cells = dict(zip(freevars, func.__closure__ or ()))
+    return next(c for c in factory_code.co_consts if isinstance(c, types.CodeType) and c.co_name == node.name)
+
+
+def _function(func, fn_code: types.CodeType):
+    """The converted function of code ``fn_code``, sharing ``func``'s closure cells, globals and defaults."""
+    filename = func.__code__.co_filename
+    cells = dict(zip(func.__code__.co_freevars, func.__closure__ or ()))
     cells[RUNTIME] = types.CellType(Runtime(filename, convert))
     converted = types.FunctionType(fn_code, func.__globals__, func.__name__, func.__defaults__,
                                    tuple(cells[n] for n in fn_code.co_freevars))

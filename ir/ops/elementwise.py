@@ -40,7 +40,7 @@ def _define_unary(name, kind, reference, derivative=None, *, result=None, doc=""
     ``result`` is the result dtype when it is not the input's; ``fields`` are further ``OpDef``
     fields (a ``decomposition``, say)."""
     if derivative is not None:
-        fields["vjp"] = lambda cts, inputs, outputs: [multiply(cts[0], derivative(inputs[0], outputs[0]))]
+        fields.setdefault("vjp", lambda cts, inputs, outputs: [multiply(cts[0], derivative(inputs[0], outputs[0]))])
         fields["jvp"] = lambda tangents, inputs, outputs: [multiply(tangents[0], derivative(inputs[0], outputs[0]))]
     define(name, _unary_infer(kind, result), elementwise=True, reference=reference, **fields)
 
@@ -72,6 +72,14 @@ def _stable_sigmoid(x):
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
 
 
+def _relu_gradient(g, x):
+    """``g * (x > 0)`` as TensorFlow's ReluGrad (an infinite or NaN ``g`` at ``x <= 0`` gives NaN, a
+    negative one -0.0), written as a select: the fuser keeps the mask ``x > 0``, which the forward
+    kernel computes, as booleans (a quarter of the bytes of a float mask), and the multiply in the
+    backward kernel, where ``g`` is."""
+    return where(greater(x, 0), g, multiply(g, 0))
+
+
 def _cbrt_from_pow(x):
     """cbrt written with other ops: |x| ** (1/3), refined by one Newton step (the rounded exponent
     costs up to ~60 ulp for large |x|), with the sign, zeros, infinities and NaN of ``x``."""
@@ -98,7 +106,8 @@ sin = _define_unary("sin", "float", np.sin, lambda x, y: cos(x))
 cos = _define_unary("cos", "float", np.cos, lambda x, y: negative(sin(x)))
 tanh = _define_unary("tanh", "float", np.tanh, lambda x, y: subtract(1.0, square(y)))
 sigmoid = _define_unary("sigmoid", "float", _stable_sigmoid, lambda x, y: multiply(y, subtract(1.0, y)))
-relu = _define_unary("relu", "numeric", lambda x: np.maximum(x, np.zeros((), x.dtype)), lambda x, y: cast(greater(x, 0), x.dtype))
+relu = _define_unary("relu", "numeric", lambda x: np.maximum(x, np.zeros((), x.dtype)), lambda x, y: cast(greater(x, 0), x.dtype),
+                     vjp=lambda cts, inputs, outputs: [_relu_gradient(cts[0], inputs[0])])
 erf = _define_unary("erf", "float", _erf, lambda x, y: multiply(_TWO_OVER_SQRT_PI, exp(negative(square(x)))))
 logical_not = _define_unary("logical_not", "bool", np.logical_not)
 # math ops (tf-math): rounding has no gradient (TensorFlow's is None); the predicates give bools

@@ -135,6 +135,7 @@ def without_kept_dims(reduction: Value) -> NewNode:
 x, y, STATIC_Y = var("x"), var("y"), var("y", is_static)
 ZERO, POSITIVE_ZERO, NEGATIVE_ZERO = matching(is_zero), matching(is_positive_zero), matching(is_negative_zero)
 ONE, MINUS_ONE, TWO = matching(is_one), matching(is_minus_one), matching(is_two)
+ONES = var("ones", is_one)
 AXES, P, Q, SHAPE = Attr("axes"), Attr("p"), Attr("q"), Attr("shape")
 
 
@@ -164,6 +165,8 @@ RULES = Rules([
     Rule("stop_gradient", op("stop_gradient", x), lambda x: x),  # stop_gradient(x) -> x (gradients are built)
     Rule("cast_to_own_dtype", op("cast", x), lambda x: x),  # cast(x) to x's dtype -> x
     Rule("where_same", op("where", ANY, x, x), lambda x: x),  # where(c, x, x) -> x
+    Rule("where_one_zero", op("where", x, ONES, either(POSITIVE_ZERO, op("multiply", ONES, POSITIVE_ZERO, commutative=True))),
+         lambda x, ones: new("cast", x, dtype=ones.dtype)),  # where(c, 1, 0 or 1 * 0) -> cast(c), c of the result's shape
     Rule("reduce_no_axes", op(keeps_elements, x, axes=()), lambda x: x),  # reduce_max(x, axes=()) -> x
     Rule("reduce_size_one_kept", op(keeps_elements, x, axes=AXES, keepdims=True),
          if_size_one),  # reduce_max(x, axes of size 1, keepdims=True) -> x

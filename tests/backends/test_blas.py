@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from graphc.backends.llvm.matmul import GEMM_SYMBOLS, blas_symbols_from_library, blas_symbols_from_scipy
+from graphc.backends.llvm.blas import GEMM_SYMBOLS, blas_symbols_from_library, blas_symbols_from_scipy
 
 _INT = ctypes.POINTER(ctypes.c_int)
 

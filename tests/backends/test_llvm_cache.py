@@ -67,7 +67,8 @@ def llvm_stages(log: str) -> set[str]:
 
 
 def entries(directory, suffix: str = "") -> list[str]:
-    """The names in ``directory`` ending with ``suffix`` (``.o`` for object code, ``.graph`` for fused graphs)."""
+    """The names in ``directory`` ending with ``suffix`` (``.o`` for object code, ``.layout`` for its buffer
+    layout, ``.graph`` for fused graphs, ``.autograph`` for converted code, ``.sources`` for source digests)."""
     return sorted(n for n in os.listdir(directory) if n.endswith(suffix)) if os.path.isdir(directory) else []
 
 
@@ -88,13 +89,17 @@ def test_a_second_process_loads_instead_of_compiling(warm, tmp_path):
     assert cold.stderr.count("graphc graphc.cache: miss") == GRAPHS_IN_CHILD
     assert cold.stderr.count("graphc graphc.cache: stored") == GRAPHS_IN_CHILD
     assert {"codegen", "llvm_optimize", "llvm_emit", "load"} <= llvm_stages(cold.stderr)
-    assert len(entries(directory, ".o")) == len(entries(directory, ".graph")) == GRAPHS_IN_CHILD
-    assert len(entries(directory)) == 2 * GRAPHS_IN_CHILD
+    assert len(entries(directory, ".o")) == len(entries(directory, ".graph")) == len(entries(directory, ".layout")) == GRAPHS_IN_CHILD
+    assert len(entries(directory, ".autograph")) == GRAPHS_IN_CHILD, "the functions' converted code"
+    assert len(entries(directory, ".sources")) == 2, "the digests of the code generator's and autograph's source"
+    assert len(entries(directory)) == 4 * GRAPHS_IN_CHILD + 2
 
     hot = run_child(tmp_path, directory)
     assert hot.stdout == cold.stdout and hot.stdout.endswith("True\n")
     assert hot.stderr.count("graphc graphc.cache: hit") == GRAPHS_IN_CHILD
-    assert "miss" not in hot.stderr and "stored" not in hot.stderr
+    # (this script is at another path: its functions' converted code, keyed by their file, is converted anew)
+    compiled = "\n".join(line for line in hot.stderr.splitlines() if "cache: autograph " not in line)
+    assert "miss" not in compiled and "stored" not in compiled
     stages = llvm_stages(hot.stderr)
     assert {"layout", "load"} <= stages and not stages & {"codegen", "llvm_optimize", "llvm_emit"}
     assert hot.stderr.count("graphc graphc.cache: graph hit") == GRAPHS_IN_CHILD
@@ -109,7 +114,9 @@ def test_a_truncated_entry_is_reported_ignored_and_rebuilt_by_the_next_process(t
         (directory / name).write_bytes(data[: len(data) // 2])
     rerun = run_child(tmp_path, directory, GRAPHC_LOG="")  # reported even when no log topic is on
     assert rerun.stdout == cold.stdout
-    assert rerun.stderr.count(REJECTED) == 2 * GRAPHS_IN_CHILD  # object code and fused graph
+    # object code, fused graph and converted code (the layout is rebuilt with the object code, and
+    # overwritten unread), and the digests of the code generator's and autograph's source
+    assert rerun.stderr.count(REJECTED) == 3 * GRAPHS_IN_CHILD + 2
     assert contents(directory) == whole
 
 
@@ -171,7 +178,8 @@ def test_a_writer_killed_mid_write_leaves_the_old_entry_and_the_next_process_reb
     left = {name: data for name, data in contents(directory).items() if not name.startswith(".tmp-")}
     assert left == damaged, "readers never see part of a new entry"
     rerun = run_child(tmp_path, directory)
-    assert rerun.stdout == cold.stdout and rerun.stderr.count(REJECTED) == 2 * GRAPHS_IN_CHILD
+    # as in the test above
+    assert rerun.stdout == cold.stdout and rerun.stderr.count(REJECTED) == 3 * GRAPHS_IN_CHILD + 2
     assert {name: data for name, data in contents(directory).items() if not name.startswith(".tmp-")} == whole
 
 
@@ -379,9 +387,10 @@ def test_size_counts_only_regular_entry_files(built, tmp_path):
     os.mkfifo(tmp_path / "cache" / "pipe.o")
     (tmp_path / "cache" / "dir.o").mkdir()
     (tmp_path / "cache" / ".tmp-left-by-a-killed-writer.o").write_bytes(b"x" * 10)
-    graphs = [(tmp_path / "cache" / name).stat().st_size for name in entries(tmp_path / "cache", ".graph")]
-    assert len(graphs) == 2, "a fused graph beside each object"
-    assert within_timeout(cache.size) == (4, sum(len(whole) for _, whole in built.values()) + sum(graphs))
+    beside = [(tmp_path / "cache" / name).stat().st_size for suffix in (".graph", ".layout", ".sources")
+              for name in entries(tmp_path / "cache", suffix)]
+    assert len(beside) >= 4, "a fused graph and a buffer layout beside each object (and the source digest)"
+    assert within_timeout(cache.size) == (2 + len(beside), sum(len(whole) for _, whole in built.values()) + sum(beside))
 
 
 # -- valid checksums around bad object code --------------------------------------------------------------
@@ -488,7 +497,7 @@ LOAD_EACH = textwrap.dedent(
     """
     import sys
     from graphc.backends.llvm import elf, loader, target
-    from graphc.backends.llvm.matmul import blas_symbols
+    from graphc.backends.llvm.blas import blas_symbols
     obj = open(sys.argv[1], "rb").read()
     for offset in range(int(sys.argv[2]), int(sys.argv[3])):
         for value in (0x00, 0xFF, obj[offset] ^ 0x01, obj[offset] ^ 0x80):
@@ -642,8 +651,9 @@ def test_cache_dir_is_honoured_and_writes_leave_no_temporary_files(tmp_path, mon
     monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path / "here"))
     cf = _compile(lambda x: gc.sqrt(gc.abs(x)) + 1.0, np.ones(5, np.float32))
     assert entries(tmp_path / "here", ".o") == [cache.cache_key(cf.graphs["fused"]) + ".o"]
-    assert len(entries(tmp_path / "here")) == 2, "the object code and the fused graph"
-    assert cache.size() == (2, sum(os.path.getsize(tmp_path / "here" / name) for name in entries(tmp_path / "here")))
+    found = [n for n in entries(tmp_path / "here") if n.endswith((".o", ".layout", ".graph"))]
+    assert len(found) == 3, "the object code, its buffer layout and the fused graph"
+    assert cache.size() == (len(entries(tmp_path / "here")), sum(os.path.getsize(tmp_path / "here" / name) for name in entries(tmp_path / "here")))
 
 
 def test_default_cache_dir_follows_xdg(monkeypatch, tmp_path):

@@ -6,7 +6,11 @@ interpreter (the reference) and against finite differences.
    a training step takes (of the input, the filters and a bias), compiled and interpreted;
 2. reductions that keep the innermost axis (bias gradients, pooling windows), which run in column
    mode: every reduction kind, tiles cut at odd sizes, sizes known only at run time, NaN and -0.0;
-3. the compiled gradients of conv2d and the poolings in float64 against central finite differences.
+3. the compiled gradients of conv2d and the poolings in float64 against central finite differences;
+4. long, thin products (a convolution's filter gradient over many positions), which call gemm once
+   per slice of the inner dimension: exact on integer values, every transpose, batches, epilogues;
+5. shallow products (a first layer's forward product, ``[N*OH*OW, 9] @ [9, F]``), which run as loops
+   of their own: likewise, and NaN and infinities as NumPy.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from hypothesis import strategies as st
 
 import graphc as gc
 from graphc.backends.llvm.kernels import COLUMN_TILE
+from graphc.backends.llvm.matmul import DEPTH_CHUNK, SHALLOW_COLUMNS, SHALLOW_DEPTH, depth_chunk, is_shallow
 from graphc.test_util import check_grads
 
 pytestmark = pytest.mark.filterwarnings("error::graphc.compiler.BackendFallbackWarning")
@@ -164,3 +169,115 @@ def test_compiled_conv_and_pool_gradients_match_finite_differences(window, strid
     for pool in (gc.nn.max_pool2d, gc.nn.avg_pool2d):
         pooled = gc.function(lambda x, pool=pool: pool(x, window, strides, padding) ** 2, backend="llvm")
         check_grads(pooled, [x], order=1, modes=("rev",))
+
+
+# -- 4. long, thin products, sliced along the inner dimension ---------------------------------------
+DEEP = 4 * DEPTH_CHUNK + 37  # sliced, the last slice short
+
+
+@pytest.mark.parametrize("m, n, k, sliced", [
+    (9, 32, 43264, True), (1, 1, 4 * DEPTH_CHUNK, True), (9, 32, 4 * DEPTH_CHUNK - 1, False),
+    (288, 64, 7744, False), (100, 2, 6399, False), (100, 2, 6400, True), ("n", 3, 10**6, False),
+])
+def test_only_static_products_much_deeper_than_wide_are_sliced(m, n, k, sliced):
+    assert (depth_chunk(m, n, k) == DEPTH_CHUNK) is sliced
+    assert depth_chunk(m, n, k) in (None, DEPTH_CHUNK)
+
+
+def _check_exact_on_integers(a_shape, b_shape, flags, dtype) -> None:
+    """The product (and a fused epilogue) of integer values in [-3, 3], whose partial sums are all
+    exact in float32, equal to NumPy's in int64: an element read at the wrong offset, lost or counted
+    twice changes the result."""
+    rng = np.random.default_rng(len(a_shape) + len(flags) + a_shape[-1])
+    a, b = (rng.integers(-3, 4, s).astype(dtype) for s in (a_shape, b_shape))
+    want_a = np.swapaxes(a, -1, -2) if flags.get("transpose_a") else a
+    want_b = np.swapaxes(b, -1, -2) if flags.get("transpose_b") else b
+    want = np.matmul(want_a.astype(np.int64), want_b.astype(np.int64))
+    product, epilogue = gc.function(lambda a, b: [gc.matmul(a, b, **flags), gc.nn.relu(gc.matmul(a, b, **flags) + 0.5)],
+                                    backend="llvm")(a, b)
+    np.testing.assert_array_equal(product.numpy(), want.astype(dtype))
+    np.testing.assert_array_equal(epilogue.numpy(), np.maximum(want + 0.5, 0).astype(dtype))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("a_shape, b_shape, flags", [
+    ((DEEP, 9), (DEEP, 32), {"transpose_a": True}),  # a filter gradient: patches^T @ output gradient
+    ((3, DEEP), (5, DEEP), {"transpose_b": True}),
+    ((DEEP, 2), (7, DEEP), {"transpose_a": True, "transpose_b": True}),
+    ((4, 4 * DEPTH_CHUNK), (4 * DEPTH_CHUNK, 6), {}),  # whole slices only
+    ((2, 3, DEEP), (DEEP, 4), {}),  # a batch of products, each sliced
+    ((2, 1, 3, DEEP), (5, DEEP, 2), {}),  # broadcast batch axes
+])
+def test_sliced_products_are_exact_on_integers(a_shape, b_shape, flags, dtype):
+    _check_exact_on_integers(a_shape, b_shape, flags, dtype)
+
+
+def test_a_sliced_product_of_reals_matches_numpy():
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((DEEP, 9)), rng.standard_normal((DEEP, 32))
+    got = gc.function(lambda a, b: gc.matmul(a, b, transpose_a=True), backend="llvm")(a, b).numpy()
+    np.testing.assert_allclose(got, a.T @ b, rtol=1e-12, atol=1e-12 * np.sqrt(DEEP))
+    got32 = gc.function(lambda a, b: gc.matmul(a, b, transpose_a=True), backend="llvm")(
+        a.astype(np.float32), b.astype(np.float32)).numpy()
+    np.testing.assert_allclose(got32, a.T @ b, rtol=1e-4, atol=1e-5 * np.sqrt(DEEP))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_first_layer_conv_whose_filter_gradient_is_sliced_matches_the_interpreter(dtype):
+    """1 input channel, 3x3 filters, 4x34x34 images: 4,096 positions, so the filter gradient
+    ([9, 4096] @ [4096, 5]) is sliced; batch 1 with 66x66 images likewise."""
+    rng = np.random.default_rng(4)
+    for shape in ((4, 34, 34, 1), (1, 66, 66, 1)):
+        assert depth_chunk(9, 5, shape[0] * (shape[1] - 2) * (shape[2] - 2)) == DEPTH_CHUNK
+        x = rng.standard_normal(shape).astype(dtype)
+        k, bias = rng.standard_normal((3, 3, 1, 5)).astype(dtype), rng.standard_normal(5).astype(dtype)
+        weights = rng.standard_normal(_output_shape(shape, (3, 3), (1, 1), "valid", 5)).astype(dtype)
+        check(_conv_step((3, 3), (1, 1), "valid"), [x, k, bias, weights], rtol=1e-4 if dtype == "float32" else 1e-11)
+
+
+def test_a_sliced_filter_gradient_matches_finite_differences():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4, 34, 34, 1))
+    k = rng.standard_normal((3, 3, 1, 5))
+    conv = gc.function(lambda x, k: gc.nn.conv2d(x, k) * 1.5, backend="llvm")
+    check_grads(conv, [x, k], order=1, modes=("rev",))
+
+
+# -- 5. shallow products, as loops of their own ------------------------------------------------------
+@pytest.mark.parametrize("k, n, shallow", [
+    (9, 32, True), (1, 1, True), (SHALLOW_DEPTH, SHALLOW_COLUMNS, True), (SHALLOW_DEPTH + 1, 32, False),
+    (9, SHALLOW_COLUMNS + 1, False), (0, 32, False), ("k", 32, False), (9, "n", False),
+])
+def test_only_static_products_of_few_terms_and_columns_are_shallow(k, n, shallow):
+    assert is_shallow(k, n) is shallow
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("a_shape, b_shape, flags", [
+    ((1000, 9), (9, 32), {}),  # a first layer's forward product
+    ((5, 1), (1, 7), {}),
+    ((33, SHALLOW_DEPTH), (SHALLOW_DEPTH, SHALLOW_COLUMNS), {}),
+    ((9, 37), (9, 5), {"transpose_a": True}),
+    ((37, 3), (5, 3), {"transpose_b": True}),
+    ((4, 37), (6, 4), {"transpose_a": True, "transpose_b": True}),
+    ((3, 50, 5), (5, 7), {}),  # a batch
+    ((2, 1, 4, 3), (5, 3, 6), {}),  # broadcast batch axes
+    ((0, 9), (9, 4), {}), ((4, 9), (9, 0), {}),  # empty results
+])
+def test_shallow_products_are_exact_on_integers(a_shape, b_shape, flags, dtype):
+    assert is_shallow(a_shape[-2] if flags.get("transpose_a") else a_shape[-1], b_shape[-2] if flags.get("transpose_b") else b_shape[-1])
+    _check_exact_on_integers(a_shape, b_shape, flags, dtype)
+
+
+def test_shallow_products_of_reals_match_numpy_nan_and_infinities_included():
+    rng = np.random.default_rng(6)
+    a, b = rng.standard_normal((300, 9)), rng.standard_normal((9, 20))
+    a[3, 4], a[5, 0], b[2, 7], b[6, 1] = np.inf, np.nan, -np.inf, 0.0
+    a[7, 6] = np.inf  # times b[6, 1] = 0: NaN
+    matmul = gc.function(lambda a, b: gc.matmul(a, b), backend="llvm")
+    with np.errstate(invalid="ignore"):
+        want = a @ b
+    np.testing.assert_allclose(matmul(a, b).numpy(), want, rtol=1e-13, atol=1e-13, equal_nan=True)
+    got32 = matmul(a.astype(np.float32), b.astype(np.float32)).numpy()
+    np.testing.assert_allclose(got32, want, rtol=1e-5, atol=1e-5, equal_nan=True)
+    assert np.isnan(want[7, 1]) and np.isnan(got32[7, 1])

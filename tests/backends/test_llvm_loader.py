@@ -15,7 +15,7 @@ import pytest
 
 import graphc as gc
 from graphc.backends.llvm import cache, codegen, compiler, elf, loader, target
-from graphc.backends.llvm.matmul import blas_symbols
+from graphc.backends.llvm.blas import blas_symbols
 from graphc.backends.llvm.runtime import Executable
 
 pytestmark = pytest.mark.skipif(not loader.applies(), reason="graphc loads object code itself on x86-64 Linux only")

@@ -246,6 +246,31 @@ def test_stop_gradient_is_a_constant_in_both_modes():
     np.testing.assert_allclose(tangent.numpy(), [1.5, -2.0])
 
 
+@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_gradient_is_tensorflows_relu_grad_at_edge_values(backend, dtype):
+    """``g * (x > 0)``, bit for bit (as TensorFlow's ReluGrad): 0 at x = 0, an infinite or NaN ``g``
+    where x <= 0 gives NaN, a negative one -0.0; a NaN x passes nothing. Compiled with a large
+    batch too, where the mask crosses from the forward kernel to the backward one."""
+    x = np.array([-1.0, 0.0, -0.0, 2.0, np.nan, -3.0, 4.0, 1e-30, -np.inf, np.inf], dtype)
+    g = np.array([np.inf, np.nan, 5.0, np.inf, 1.0, -2.0, -0.0, 3.0, -np.inf, np.nan], dtype)
+    x, g = np.tile(x, (700, 1)), np.tile(g, (700, 1))
+
+    @gc.function(backend=backend)
+    def gradient(x, g):
+        with gc.GradientTape() as tape:
+            tape.watch(x)
+            y = gc.nn.relu(x * 1.0)
+        return y, tape.gradient(y, x, output_gradients=g)
+
+    y, got = (t.numpy() for t in gradient(x, g))
+    with np.errstate(invalid="ignore"):
+        want = g * (x > 0).astype(dtype)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(np.signbit(got[~np.isnan(got)]), np.signbit(want[~np.isnan(want)]))
+    np.testing.assert_array_equal(y, np.maximum(x, 0))
+
+
 # smooth functions built from ops with kinks (relu, abs, maximum, where): their derivatives must
 # not pick up the kinks' conventions at the branch points
 SMOOTH_AT_BRANCH_POINTS = [

@@ -360,6 +360,23 @@ class Rule:
 
 X = "x:f32[2,3]"
 XY = "x:f32[2,3], y:f32[2,3]"
+
+
+def _where_of(one: str, zero: str) -> str:
+    """The body ``where(c, one, zero)`` of a graph whose input %0 is the condition ``c``: ``one`` and
+    ``zero`` are the type and op of the two constant nodes, the result f32 or i32 [2, 3] as they are."""
+    return f"""
+        %1:{one}
+        %2:{zero}
+        %3:{one[:3]}[2,3] = where %0, %1, %2
+        return %3"""
+
+
+def _cast_of_c(dtype: str) -> str:
+    return f"""
+        %1:{dtype}[2,3] = cast %0 {{dtype={dtype}}}
+        return %1"""
+
 RULE_CASES = [
     Rule("add", "x + 0.0 stays: x may be -0.0, and -0.0 + 0.0 is +0.0", X, """
         %1:f32[] = constant {value=dense<f32[]: [0.0]>}
@@ -597,6 +614,28 @@ RULE_CASES = [
     Rule("where", "where(c, x, y) stays", "c:bool[2,3], x:f32[2,3], y:f32[2,3]", """
         %3:f32[2,3] = where %0, %1, %2
         return %3""", None),
+    Rule("where", "where(c, 1.0, 0.0) is c as a float (relu's gradient of a ones seed)", "c:bool[2,3]",
+         _where_of("f32[] = constant {value=dense<f32[]: [1.0]>}", "f32[2,3] = fill {shape=(2, 3), value=0.0, dtype=f32}"),
+         _cast_of_c("f32"), hits="where_one_zero=1"),
+    Rule("where", "where(c, 1, 0) of integers", "c:bool[2,3]",
+         _where_of("i32[2,3] = fill {shape=(2, 3), value=1, dtype=i32}", "i32[] = constant {value=dense<i32[]: [0]>}"),
+         _cast_of_c("i32"), hits="where_one_zero=1"),
+    Rule("where", "where(c, 1.0, -0.0) stays: cast gives +0.0", "c:bool[2,3]",
+         _where_of("f32[] = constant {value=dense<f32[]: [1.0]>}", "f32[] = constant {value=dense<f32[]: [-0.0]>}"), None),
+    Rule("where", "where(c, 1.0, 0.0) stays when it broadcasts c", "c:bool[3]",
+         _where_of("f32[2,3] = fill {shape=(2, 3), value=1.0, dtype=f32}", "f32[] = constant {value=dense<f32[]: [0.0]>}"), None),
+    Rule("where", "where(c, s, s * 0.0), s all ones (relu's gradient of a ones seed, unfolded)", "c:bool[2,3]", """
+        %1:f32[] = constant {value=dense<f32[]: [1.0]>}
+        %2:f32[2,3] = broadcast_to %1 {shape=(2, 3)}
+        %3:f32[] = constant {value=dense<f32[]: [0.0]>}
+        %4:f32[2,3] = multiply %2, %3
+        %5:f32[2,3] = where %0, %2, %4
+        return %5""", _cast_of_c("f32"), hits="where_one_zero=1"),
+    Rule("where", "where(c, s, s * 0.0) stays when s is not all ones", "c:bool[2,3], s:f32[2,3]", """
+        %2:f32[] = constant {value=dense<f32[]: [0.0]>}
+        %3:f32[2,3] = multiply %1, %2
+        %4:f32[2,3] = where %0, %1, %3
+        return %4""", None),
 ]
 
 

@@ -1,0 +1,163 @@
+"""Where compiled code finds BLAS: the sgemm and dgemm bound at load time to the symbols the code
+calls (``GEMM_SYMBOLS``). Apart from ``matmul`` (which emits the calls) so that running cached code
+never imports the code generator.
+
+``GRAPHC_BLAS`` chooses the library: ``auto`` (the default) takes Intel MKL's runtime library when
+the ``mkl`` package is installed (``pip install 'graphc[mkl]'``) and SciPy's OpenBLAS otherwise;
+``scipy``, ``mkl``, or the path of any library exporting Fortran's LP64 ``sgemm_`` and ``dgemm_``.
+A library is used only after a small product through it gives the right numbers; otherwise a
+warning names it and SciPy's BLAS runs. Compiled code does not depend on the choice (the symbols
+are bound when it is loaded), only the rounding of its products does.
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+import importlib.util
+import logging
+import os
+import sys
+
+from graphc.ir import environment
+
+GEMM_SYMBOLS = {"float32": "graphc_blas_sgemm", "float64": "graphc_blas_dgemm"}
+_ROUTINES = (("sgemm", GEMM_SYMBOLS["float32"], ctypes.c_float), ("dgemm", GEMM_SYMBOLS["float64"], ctypes.c_double))
+MKL_RUNTIMES = ("libmkl_rt.so.3", "libmkl_rt.so.2", "libmkl_rt.so")
+EXPECTED = [11.0, 14.0, 10.0, 14.0]  # the check's product, column-major
+
+log = logging.getLogger("graphc.blas")
+
+
+@functools.cache
+def blas_symbols() -> dict[str, int]:
+    """Symbol name -> address of the chosen BLAS's sgemm and dgemm (Fortran's interface).
+
+    SciPy's is found without importing SciPy when its BLAS can be opened directly (importing
+    ``scipy.linalg.cython_blas`` takes about 200 ms of a first call), else from SciPy's own table."""
+    return chosen_blas_symbols() or blas_symbols_from_library() or blas_symbols_from_scipy()
+
+
+def blas_name() -> str:
+    """Which BLAS compiled matmuls call: ``"mkl"``, ``"scipy"`` or the chosen library's path."""
+    chosen = _chosen_library()
+    return "scipy" if chosen is None else "mkl" if os.path.basename(chosen).startswith("libmkl_rt") else chosen
+
+
+def chosen_blas_symbols() -> dict[str, int] | None:
+    """The routines of the library ``GRAPHC_BLAS`` chooses, or None for SciPy's."""
+    path = _chosen_library()
+    if path is None:
+        return None
+    library = ctypes.CDLL(path)
+    if hasattr(library, "MKL_Set_Interface_Layer"):
+        library.MKL_Set_Interface_Layer(0)  # LP64: 32-bit integers, whatever MKL_INTERFACE_LAYER says
+        if "GRAPHC_NUM_THREADS" in os.environ:  # MKL's own default is one thread per core
+            library.MKL_Set_Num_Threads(environment.value("GRAPHC_NUM_THREADS"))
+    return _routines(library)
+
+
+@functools.cache
+def _chosen_library() -> str | None:
+    """The path of the library to use, or None for SciPy's (also when the chosen one fails its check)."""
+    choice = environment.value("GRAPHC_BLAS")
+    path = _mkl_runtime() if choice in ("auto", "mkl") else None if choice == "scipy" else choice
+    if path is None:
+        if choice == "mkl":
+            log.warning("graphc: GRAPHC_BLAS=mkl but no MKL runtime library was found (pip install 'graphc[mkl]'); "
+                        "SciPy's BLAS runs")
+        return None
+    problem = _check(path)
+    if problem:
+        log.warning("graphc: the BLAS %s cannot be used (%s); SciPy's BLAS runs", path, problem)
+        return None
+    return path
+
+
+def _mkl_runtime() -> str | None:
+    """MKL's runtime library as the ``mkl`` wheel installs it (in the environment's ``lib``)."""
+    for prefix in dict.fromkeys((sys.prefix, sys.base_prefix)):
+        for name in MKL_RUNTIMES:
+            path = os.path.join(prefix, "lib", name)
+            if os.path.isfile(path):
+                return path
+    return None
+
+
+def _routines(library, prefixes=("", "scipy_")) -> dict[str, int] | None:
+    """``library``'s sgemm and dgemm (under any of ``prefixes``) by their symbols, or None."""
+    for prefix in prefixes:
+        try:
+            found = {symbol: getattr(library, f"{prefix}{routine}_") for routine, symbol, _ in _ROUTINES}
+        except AttributeError:
+            continue
+        return {symbol: ctypes.cast(fn, ctypes.c_void_p).value for symbol, fn in found.items()}
+    return None
+
+
+def _check(path: str) -> str | None:
+    """Why the library at ``path`` cannot serve as BLAS, or None: it must load, export both routines
+    and compute a 2x3 by 3x2 product right through Fortran's LP64 interface."""
+    try:
+        library = ctypes.CDLL(path)
+    except OSError as error:
+        return f"it does not load: {error}"
+    if hasattr(library, "MKL_Set_Interface_Layer"):
+        library.MKL_Set_Interface_Layer(0)
+    routines = _routines(library)
+    if routines is None:
+        return "it exports no sgemm_ and dgemm_"
+    for routine, symbol, scalar in _ROUTINES:
+        a, b = (scalar * 6)(1, 2, 3, 4, 5, 6), (scalar * 6)(1, 0, 2, 1, 3, 0)  # column-major 2x3 and 3x2
+        c = (scalar * 4)(-1, -1, -1, -1)
+        n2, n3, one, zero, no = ctypes.c_int(2), ctypes.c_int(3), scalar(1), scalar(0), ctypes.c_char(b"N")
+        gemm = ctypes.CFUNCTYPE(None)(routines[symbol])
+        gemm(ctypes.byref(no), ctypes.byref(no), ctypes.byref(n2), ctypes.byref(n2), ctypes.byref(n3), ctypes.byref(one),
+             a, ctypes.byref(n2), b, ctypes.byref(n3), ctypes.byref(zero), c, ctypes.byref(n2))
+        if list(c) != EXPECTED:
+            return f"its {routine}_ computed {list(c)} for {EXPECTED}: not Fortran's LP64 interface"
+    return None
+
+
+def blas_symbols_from_library() -> dict[str, int] | None:
+    """The routines of the BLAS that SciPy's ``cython_blas`` extension links to, looked up in that
+    extension's shared library opened as a plain library (its module is not initialised), or None.
+    SciPy's wheels prefix the routines with ``scipy_``; other builds export plain ``sgemm_``."""
+    spec = importlib.util.find_spec("scipy")  # finds the package without importing it
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        for path in _extension_files(os.path.join(folder, "linalg"), "cython_blas"):
+            try:
+                library = ctypes.CDLL(path)
+            except OSError:
+                continue
+            routines = _routines(library, ("scipy_", ""))
+            if routines is not None:
+                return routines
+    return None
+
+
+def _extension_files(folder: str, module: str) -> list[str]:
+    """The shared libraries of extension ``module`` in ``folder`` (``module.*.so``; without ``glob``,
+    whose import took 0.3 ms of a first call)."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    return [os.path.join(folder, n) for n in sorted(names)
+            if n.startswith(module + ".") and n.endswith(".so") and len(n) >= len(module) + 4]
+
+
+def blas_symbols_from_scipy() -> dict[str, int]:
+    """SciPy's sgemm and dgemm as ``scipy.linalg.cython_blas`` exports them (as numba finds them)."""
+    from scipy.linalg import cython_blas
+
+    get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
+    get_pointer.restype = ctypes.c_void_p
+    get_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+    get_name = ctypes.pythonapi.PyCapsule_GetName
+    get_name.restype = ctypes.c_char_p
+    get_name.argtypes = [ctypes.py_object]
+    symbols = {}
+    for routine, symbol, _ in _ROUTINES:
+        capsule = cython_blas.__pyx_capi__[routine]
+        symbols[symbol] = get_pointer(capsule, get_name(capsule))
+    return symbols

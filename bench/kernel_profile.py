@@ -1,0 +1,76 @@
+"""Where a compiled step's time goes, kernel by kernel: W6 (bench/cnn.py) compiled with a cycle
+counter read around each kernel call of the generated entry function, summed over the steps run.
+
+    python bench/kernel_profile.py [STEPS]          # W6's graphc step, STEPS (default 50) timed
+
+Prints the wall time per step and, per kernel of the fused graph (``graphs["fused"]`` names them),
+its mega-cycles per step of the time-stamp counter (its rate is the CPU's base clock: divide by
+it for seconds) and its share; a kernel's count includes the barrier after it, so a kernel that
+calls BLAS counts BLAS's threads' wall time. The compile cache is switched off: instrumented code
+is never cached, nor read from the cache. Run it with OpenBLAS's threads as the benchmark runs them
+(``OPENBLAS_NUM_THREADS`` unset), or with one thread to see the work without BLAS's threading.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+import time
+
+os.environ["GRAPHC_CACHE"] = "0"  # before graphc reads its settings
+
+from llvmlite import ir  # noqa: E402
+
+from graphc.backends.llvm import codegen, emitter  # noqa: E402
+from graphc.backends.llvm.scalar import I64  # noqa: E402
+
+COUNTERS = "graphc_kernel_cycles"
+
+
+def instrumented_call_in_turn(kernels: list):
+    """A replacement for ``emitter.call_in_turn`` that adds each kernel's cycles (with its barrier)
+    to the global array ``COUNTERS``; ``kernels`` receives each kernel's name, in order."""
+
+    def call_in_turn(b: ir.IRBuilder, args, functions) -> None:
+        array = ir.ArrayType(I64, max(1, len(functions)))
+        counters = ir.GlobalVariable(b.module, array, COUNTERS)
+        counters.initializer = ir.Constant(array, [0] * array.count)
+        cycles = b.module.declare_intrinsic("llvm.readcyclecounter", (), ir.FunctionType(I64, []))
+        barrier = emitter.barrier_function(b.module)
+        kernels[:] = [node.attrs.get("kernel", node.op) for node, _ in functions]
+        for k, (node, fn) in enumerate(functions):
+            start = b.call(cycles, [])
+            b.call(fn, args)
+            b.call(barrier, [args[1], args[4]])
+            counter = b.gep(counters, [ir.Constant(I64, 0), ir.Constant(I64, k)])
+            b.store(b.add(b.load(counter), b.sub(b.call(cycles, []), start)), counter)
+
+    return call_in_turn
+
+
+def main(steps: int) -> None:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from cnn import cnn_data, graphc_cnn_step
+
+    kernels: list[str] = []
+    codegen.call_in_turn = instrumented_call_in_turn(kernels)
+    params, x, labels = cnn_data()
+    step, _ = graphc_cnn_step(params)
+    step(x, labels)
+    executable = step.get_concrete_function(x, labels).compiled().native()
+    counts = (ctypes.c_int64 * max(1, len(kernels))).from_address(executable.symbol_address(COUNTERS))
+    for _ in range(2):
+        step(x, labels)
+    ctypes.memset(counts, 0, ctypes.sizeof(counts))
+    start = time.perf_counter()
+    for _ in range(steps):
+        step(x, labels)
+    wall = (time.perf_counter() - start) / steps
+    total = sum(counts) or 1
+    print(f"{wall * 1e3:.2f} ms per step (wall), {total / steps / 1e6:.2f} Mcycles per step in kernels")
+    for cycles, name in sorted(zip(counts, kernels), reverse=True):
+        print(f"  {name:28s} {cycles / steps / 1e6:7.3f} Mcycles {100 * cycles / total:5.1f}%")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 50)

@@ -1,0 +1,100 @@
+"""``GRAPHC_BLAS`` chooses the library compiled matmuls call: MKL when ``graphc[mkl]`` is installed,
+SciPy's OpenBLAS otherwise, or any library exporting Fortran's LP64 ``sgemm_``/``dgemm_``. A library
+that fails the check (does not load, exports no such routines, the ILP64 interface) gives a warning
+naming it, and SciPy's BLAS runs: products stay right whatever the variable says. Each case runs in
+a fresh process (the choice is made once per process)."""
+import glob
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy
+
+from graphc.backends.llvm import blas
+
+PROBE = """
+import numpy as np, graphc as gc
+from graphc.backends.llvm.blas import blas_name
+rng = np.random.default_rng(0)
+for dtype, tolerance in ((np.float32, 1e-4), (np.float64, 1e-12)):
+    a, b = rng.standard_normal((37, 300)).astype(dtype), rng.standard_normal((300, 19)).astype(dtype)
+    got = gc.function(lambda a, b: gc.matmul(a, b))(a, b).numpy()
+    assert np.abs(got - a @ b).max() <= tolerance * (np.abs(a) @ np.abs(b)).max(), dtype
+print("BLAS", blas_name())
+"""
+
+SCIPY_LIBS = os.path.join(os.path.dirname(os.path.dirname(scipy.__file__)), "scipy.libs")
+NUMPY_LIBS = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
+
+
+def _run(value: str | None, **extra) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "GRAPHC_BLAS"}
+    if value is not None:
+        env["GRAPHC_BLAS"] = value
+    env.update(extra)
+    done = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def _one(pattern: str) -> str:
+    found = sorted(glob.glob(pattern))
+    if not found:
+        pytest.skip(f"no library matches {pattern}")
+    return found[0]
+
+
+def test_scipy_is_scipys_openblas():
+    done = _run("scipy")
+    assert "BLAS scipy" in done.stdout and "graphc:" not in done.stderr
+
+
+def test_auto_takes_mkl_exactly_when_it_is_installed():
+    done = _run(None)
+    expected = "mkl" if blas._mkl_runtime() else "scipy"
+    assert f"BLAS {expected}" in done.stdout and "graphc:" not in done.stderr
+
+
+def test_a_path_to_an_lp64_blas_is_used():
+    """SciPy's own OpenBLAS, named by its file (its routines carry SciPy's ``scipy_`` prefix)."""
+    path = _one(os.path.join(SCIPY_LIBS, "libscipy_openblas*.so"))
+    done = _run(path)
+    assert f"BLAS {path}" in done.stdout and "graphc:" not in done.stderr
+
+
+@pytest.mark.parametrize("kind", ["not-blas", "ilp64", "not-a-library"])
+def test_a_library_that_fails_the_check_is_named_and_scipys_runs(kind, tmp_path):
+    if kind == "not-blas":
+        path = _one("/lib/x86_64-linux-gnu/libc.so.6") if os.path.exists("/lib/x86_64-linux-gnu") else _one("/lib*/libc.so.6")
+        reason = "it exports no sgemm_ and dgemm_"
+    elif kind == "ilp64":  # NumPy's OpenBLAS takes 64-bit integers: its routines are named ..._64_
+        path = _one(os.path.join(NUMPY_LIBS, "libscipy_openblas64_*.so"))
+        reason = "it exports no sgemm_ and dgemm_"
+    else:
+        path = str(tmp_path / "libfake.so")
+        with open(path, "wb") as f:
+            f.write(b"\x7fELF" + os.urandom(200))
+        reason = "it does not load"
+    done = _run(path)
+    assert "BLAS scipy" in done.stdout
+    assert f"the BLAS {path} cannot be used ({reason}" in done.stderr and "SciPy's BLAS runs" in done.stderr
+
+
+@pytest.mark.parametrize("value", ["openblas", "/no/such/library.so", "mkl; rm -rf /", "auto2", "", "  "])
+def test_junk_values_warn_and_the_default_applies(value):
+    """(Empty or blank is the default without a word, as for every GRAPHC_ variable.)"""
+    done = _run(value)
+    expected = "mkl" if blas._mkl_runtime() else "scipy"
+    assert f"BLAS {expected}" in done.stdout
+    assert ("GRAPHC_BLAS" in done.stderr) == bool(value.strip())
+
+
+def test_mkl_asked_for_but_missing_names_the_install_command():
+    if blas._mkl_runtime():
+        done = _run("mkl", MKL_INTERFACE_LAYER="ILP64")  # graphc sets MKL's LP64 layer itself
+        assert "BLAS mkl" in done.stdout
+        return
+    done = _run("mkl")
+    assert "BLAS scipy" in done.stdout and "pip install 'graphc[mkl]'" in done.stderr
