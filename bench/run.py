@@ -8,6 +8,7 @@ ratio column is NumPy's time divided by the other's (higher is faster).
 W1 gelu_tanh(x) * y + z on float32[2**24]
 W2 row softmax of float32[4096, 1024]
 W3 MLP training step 784-512-512-10, batch 256, float32, softmax cross-entropy, SGD
+W3b the same step for an MLP 1024-1024-10, batch 512
 W4 per-call overhead: x * 2 + 1 on float32[4]
 W5 first-call latency of W3 (trace + optimise + compile) in a fresh process, cold and warm cache
 W6 CNN training step (bench/cnn.py): f32[64, 28, 28, 1] NHWC, conv 3x3x32 relu, maxpool 2x2, conv 3x3x64

@@ -97,12 +97,12 @@ BATCH = 256
 LEARNING_RATE = 0.01
 
 
-def mlp_data(seed=0):
+def mlp_data(seed=0, sizes=SIZES, batch=BATCH):
     rng = np.random.default_rng(seed)
-    weights = [rng.normal(0, math.sqrt(2 / a), (a, b)).astype(np.float32) for a, b in zip(SIZES, SIZES[1:])]
-    biases = [np.zeros(b, np.float32) for b in SIZES[1:]]
-    x = rng.standard_normal((BATCH, SIZES[0]), dtype=np.float32)
-    labels = rng.integers(0, SIZES[-1], BATCH)
+    weights = [rng.normal(0, math.sqrt(2 / a), (a, b)).astype(np.float32) for a, b in zip(sizes, sizes[1:])]
+    biases = [np.zeros(b, np.float32) for b in sizes[1:]]
+    x = rng.standard_normal((batch, sizes[0]), dtype=np.float32)
+    labels = rng.integers(0, sizes[-1], batch)
     return weights, biases, x, labels
 
 
@@ -120,7 +120,7 @@ def graphc_mlp_step(weights, biases):
                 if i < len(ws) - 1:
                     h = gc.nn.relu(h)
             log_probs = gc.nn.log_softmax(h)
-            loss = -gc.reduce_mean(gc.reduce_sum(gc.one_hot(labels, SIZES[-1]) * log_probs, axis=1))
+            loss = -gc.reduce_mean(gc.reduce_sum(gc.one_hot(labels, h.shape[-1]) * log_probs, axis=1))
         grads = tape.gradient(loss, ws + bs)
         for v, g in zip(ws + bs, grads):
             v.assign_sub(LEARNING_RATE * g)
@@ -156,8 +156,14 @@ def numpy_mlp_step(weights, biases):
     return step
 
 
-def _w3(peers):
-    weights, biases, x, labels = mlp_data()
+def _mlp_workload(sizes, batch):
+    """W3 (and W3b): the MLP step of ``sizes`` at ``batch``, in graphc, NumPy and JAX."""
+    return lambda peers: _mlp(peers, sizes, batch)
+
+
+def _mlp(peers, sizes, batch):
+    weights, biases, x, labels = mlp_data(sizes=sizes, batch=batch)
+    layers = len(weights)
     step = graphc_mlp_step(weights, biases)
     np_step = numpy_mlp_step([w.copy() for w in weights], [b.copy() for b in biases])
     impls = {"numpy": lambda: np_step(x, labels), "graphc": lambda: step(x, labels)}
@@ -168,13 +174,13 @@ def _w3(peers):
         params = [jnp.asarray(p) for p in weights + biases]
 
         def loss_fn(params, x, labels):
-            ws, bs = params[:3], params[3:]
+            ws, bs = params[:layers], params[layers:]
             h = x
             for i, (w, b) in enumerate(zip(ws, bs)):
                 h = h @ w + b
-                if i < 2:
+                if i < layers - 1:
                     h = jax.nn.relu(h)
-            return -jnp.mean(jnp.sum(jax.nn.one_hot(labels, 10) * jax.nn.log_softmax(h), axis=1))
+            return -jnp.mean(jnp.sum(jax.nn.one_hot(labels, sizes[-1]) * jax.nn.log_softmax(h), axis=1))
 
         @jax.jit
         def jax_step(params, x, labels):
@@ -210,7 +216,8 @@ def _w4(peers):
 WORKLOADS = {
     "W1": Workload("gelu_tanh(x)*y+z f32[2^24]", _w1, repeats=7),
     "W2": Workload("row softmax f32[4096,1024]", _w2, repeats=7),
-    "W3": Workload("MLP train step (batch 256)", _w3, repeats=9),
+    "W3": Workload("MLP train step (batch 256)", _mlp_workload(SIZES, BATCH), repeats=9),
+    "W3b": Workload("MLP 1024-1024-10 step (batch 512)", _mlp_workload((1024, 1024, 10), 512), repeats=9),
     "W4": Workload("per-call overhead x*2+1 f32[4]", _w4, repeats=9),
     "W6": Workload("CNN train step (batch 64)", lambda peers: dict.fromkeys(
         ["numpy", "graphc", *(p for p in peers if p in ("tensorflow", "torch"))]),
