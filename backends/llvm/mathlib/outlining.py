@@ -31,7 +31,7 @@ def outlined_function(module: ir.Module, inline: ir.Function, fmt: FloatFormat) 
     existing = module.globals.get(symbol)
     if existing is not None:
         return existing
-    variants = [_vector_variant(module, inline, bits // fmt.bits) for bits in _VECTOR_BITS]
+    variants = [_vector_variant(module, inline, bits // fmt.bits, bits // 8) for bits in _VECTOR_BITS]
     arity = len(inline.args)
     mangled = ",".join(f"_ZGV_LLVM_N{v.args[0].type.count}{'v' * arity}_{symbol}({v.name})" for v in variants)
     fn = ir.Function(module, inline.function_type, symbol)
@@ -43,9 +43,9 @@ def outlined_function(module: ir.Module, inline: ir.Function, fmt: FloatFormat) 
     return fn
 
 
-def _vector_variant(module: ir.Module, inline: ir.Function, lanes: int) -> ir.Function:
-    """``<inline>.v<lanes>``: the function on vectors of ``lanes``, a loop over the lanes that LLVM
-    vectorises. Linkage ``weak_odr``: kept until the vectoriser has placed its calls, though
+def _vector_variant(module: ir.Module, inline: ir.Function, lanes: int, align: int) -> ir.Function:
+    """``<inline>.v<lanes>``: the function on vectors of ``lanes`` (``align`` bytes), a loop over the
+    lanes that LLVM vectorises. Linkage ``weak_odr``: kept until the vectoriser has placed its calls, though
     nothing calls it before."""
     ty = inline.function_type.return_type
     vector = ir.VectorType(ty, lanes)
@@ -55,12 +55,16 @@ def _vector_variant(module: ir.Module, inline: ir.Function, lanes: int) -> ir.Fu
         fn.attributes.add(attribute)
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     array = ir.ArrayType(ty, lanes)
+    # the slots are read and written as whole vectors, so aligned as one: a store of a vector assumes
+    # it, and an array's own alignment is its element's (512-bit spills to such a slot faulted)
     arguments = []
     for arg in fn.args:
         slot = b.alloca(array)
-        b.store(arg, b.bitcast(slot, vector.as_pointer()))
+        slot.align = align
+        b.store(arg, b.bitcast(slot, vector.as_pointer()), align=align)
         arguments.append(slot)
     result = b.alloca(array)
+    result.align = align
     zero = ir.Constant(ir.IntType(64), 0)
     loop, done = fn.append_basic_block("lane"), fn.append_basic_block("done")
     start = b.block
@@ -74,5 +78,5 @@ def _vector_variant(module: ir.Module, inline: ir.Function, lanes: int) -> ir.Fu
     lane.add_incoming(following, loop)
     b.cbranch(b.icmp_unsigned("<", following, ir.Constant(ir.IntType(64), lanes)), loop, done)
     b.position_at_end(done)
-    b.ret(b.load(b.bitcast(result, vector.as_pointer())))
+    b.ret(b.load(b.bitcast(result, vector.as_pointer()), align=align))
     return fn
