@@ -24,6 +24,11 @@ def host() -> tuple[str, str, str]:
     return llvm.get_process_triple(), llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
 
 
+def has_avx512() -> bool:
+    """Whether the host has AVX-512F (512-bit vectors, and ``vscalefps`` for ``llvm.ldexp``)."""
+    return "+avx512f" in host()[2].split(",")
+
+
 def target_machine():
     """A new target machine for the host (an execution engine takes ownership of the one it gets)."""
     triple, cpu, features = host()
@@ -44,7 +49,7 @@ def with_vector_width(ir_text: str) -> str:
     512 bits made W1 (gelu) 27-30 -> 22 ms and W2 (softmax) 2.9 -> 2.2 ms, with W3 and the first
     call's compile time unchanged within noise. llvmlite's IR builder has no string attributes, so
     the attribute is written into the text."""
-    if "+avx512f" not in host()[2].split(","):
+    if not has_avx512():
         return ir_text
     return _DEFINITION.sub(lambda m: m.group(0) if "prefer-vector-width" in m.group(1)
                            else m.group(1) + ' "prefer-vector-width"="512" {', ir_text)

@@ -35,6 +35,32 @@ def test_accuracy_within_bound(math_loops, name, dtype):
     assert m.max_ulp <= BOUNDS[name, dtype], f"{m.max_ulp:.3f} ulp at {m.where}"
 
 
+# The functions that scale by 2^n (``FloatArithmetic.scale``): llvm.ldexp on AVX-512 hosts, powers of
+# two built from the bits elsewhere. Both forms are checked on every host.
+SCALING = ("exp", "sigmoid", "tanh", "erf", "pow")
+
+
+@pytest.fixture(scope="module")
+def math_loops_without_ldexp() -> CompiledMath:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(target, "has_avx512", lambda: False)
+        return CompiledMath(names=SCALING)
+
+
+@pytest.mark.parametrize("name", SCALING)
+@pytest.mark.parametrize("dtype", list(DTYPES))
+def test_accuracy_within_bound_when_scaling_by_the_bits(math_loops_without_ldexp, name, dtype):
+    m = measure(name, dtype, quick=True, math=math_loops_without_ldexp)
+    assert m.max_ulp <= BOUNDS[name, dtype], f"{m.max_ulp:.3f} ulp at {m.where}"
+    assert math_loops_without_ldexp.calls(name, DTYPES[dtype]) == []
+
+
+def test_scaling_uses_ldexp_only_on_avx512_hosts():
+    module = ir.Module("m")
+    math_function(module, "exp", ir.FloatType())
+    assert ("llvm.ldexp" in str(module)) == target.has_avx512()
+
+
 @pytest.mark.parametrize("name", ["sqrt", "rsqrt"])
 @pytest.mark.parametrize("dtype", list(DTYPES))
 def test_sqrt_and_rsqrt_match_numpy_bit_for_bit(math_loops, name, dtype):
@@ -123,11 +149,15 @@ def _same(a, b) -> bool:
     return (np.isnan(a) and np.isnan(b)) or (a == b and np.signbit(a) == np.signbit(b))
 
 
-def test_special_values(math_loops):
+def test_special_values(math_loops, math_loops_without_ldexp):
     wrong = []
     for name, dtype, args, expected in SPECIAL_CASES:
         arrays = [np.array([a], DTYPES[dtype]) for a in args]
         got = math_loops(name, *arrays)[0]
+        if name in SCALING:
+            bits = math_loops_without_ldexp(name, *arrays)[0]
+            if not _same(bits, got):
+                wrong.append(f"{name}{args} {dtype}: {bits!r} scaling by the bits, {got!r} otherwise")
         if not _same(got, DTYPES[dtype](expected)):
             wrong.append(f"{name}{args} {dtype}: {got!r}, expected {expected!r}")
     assert not wrong, "\n".join(wrong)

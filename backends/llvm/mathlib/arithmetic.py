@@ -11,6 +11,7 @@ import math
 
 from llvmlite import ir
 
+from .. import target
 from .formats import F64, FloatFormat
 
 
@@ -108,7 +109,16 @@ class FloatArithmetic:
         return self.from_bits(self.shl(self.iadd(n, self.ci(self.fmt.bias)), self.ci(self.fmt.mant)))
 
     def scale(self, p, n):
-        """p * 2^n in two exact-or-once-rounded steps: right for denormal and overflowing results."""
+        """p * 2^n rounded once, so right for denormal and overflowing results: ``llvm.ldexp`` on
+        hosts with AVX-512 (one ``vscalefps``; elsewhere LLVM would call libm), else two exact-or-
+        once-rounded multiplications by powers of two built from the bits."""
+        if target.has_avx512():
+            i32 = ir.IntType(32)
+            exponent = n if n.type == i32 else self.b.trunc(n, i32)   # |n| < 2^11
+            name = f"llvm.ldexp.{p.type.intrinsic_name}.i32"
+            fn = self.b.module.globals.get(name) or ir.Function(
+                self.b.module, ir.FunctionType(p.type, [p.type, i32]), name)
+            return self.b.call(fn, [p, exponent])
         half = self.ashr(n, self.ci(1))
         return self.mul(self.mul(p, self.pow2(half)), self.pow2(self.isub(n, half)))
 

@@ -1,8 +1,9 @@
 """exp, expm1, sigmoid and tanh, and the double-word exp that erf and pow build on.
 
 exp, expm1: n = rint(x/ln2), r = x - n ln2 in two pieces (Cody-Waite) with the rounding error of r
-carried along; expm1(r) = r + r^2/2 + r^3 Q'(r) as a double-word, its first two terms exact; 2^n
-applied in two halves so that denormal results are rounded once and overflow gives inf.
+carried along; expm1(r) = r + r^2/2 + r^3 Q'(r) as a double-word, its first two terms exact (exp
+alone keeps only 1 + r exact, which is enough for its own result); 2^n applied in two halves so
+that denormal results are rounded once and overflow gives inf.
 sigmoid, tanh: from exp(-|x|) as a double-word, with one corrected division; tanh uses an odd
 polynomial below |x| = 1/4.
 """
@@ -45,8 +46,19 @@ def exp_parts(m: FloatArithmetic, x, x_lo=None):
 
 
 def exp(m: FloatArithmetic, x):
-    n, p_hi, p_lo = exp_parts(m, x)
-    return m.keep_nan(x, m.scale(m.add(p_hi, p_lo), n))
+    """exp alone, in about half the instructions of the double-word ``exp_parts``: only 1 + r is
+    kept exact, the small terms r^2 Q(r) and r's rounding error are added to its low part."""
+    fmt = m.fmt
+    lo, hi = fmt.exp_clamp
+    clamped = m.minnum(m.maxnum(x, m.c(lo)), m.c(hi))
+    n = m.rint(m.mul(clamped, m.c(1 / math.log(2))))
+    reduced = m.fma(m.neg(n), m.c(fmt.ln2_hi), clamped)    # exact (Cody-Waite)
+    r = m.fma(m.neg(n), m.c(fmt.ln2_lo), reduced)
+    r_err = m.fma(m.neg(n), m.c(fmt.ln2_lo), m.sub(reduced, r))  # reduced - r is exact (Sterbenz)
+    # exp(r + r_err) = (1 + r) + (r^2 Q(r) + r_err (1 + r)), 1 + r as an exact pair
+    small = m.fma(m.mul(r, r), m.horner(r, fmt.expm1_q), m.fma(r_err, r, r_err))
+    one_hi, one_lo = m.fast_two_sum(m.c(1.0), r)
+    return m.keep_nan(x, m.scale(m.add(one_hi, m.add(one_lo, small)), m.to_int(n)))
 
 
 def expm1(m: FloatArithmetic, x):
