@@ -1,7 +1,8 @@
-"""Where a compiled step's time goes, kernel by kernel: W6 (bench/cnn.py) compiled with a cycle
-counter read around each kernel call of the generated entry function, summed over the steps run.
+"""Where a compiled step's time goes, kernel by kernel: W6 (bench/cnn.py), W3 or W3b (the MLP steps
+of bench/workloads.py) compiled with a cycle counter read around each kernel call of the generated
+entry function, summed over the steps run.
 
-    python bench/kernel_profile.py [STEPS]          # W6's graphc step, STEPS (default 50) timed
+    python bench/kernel_profile.py [W6|W3|W3b] [STEPS]   # that graphc step (default W6), STEPS (50) timed
 
 Prints the wall time per step and, per kernel of the fused graph (``graphs["fused"]`` names them),
 its mega-cycles per step of the time-stamp counter (its rate is the CPU's base clock: divide by
@@ -48,14 +49,25 @@ def instrumented_call_in_turn(kernels: list):
     return call_in_turn
 
 
-def main(steps: int) -> None:
+def _step(workload: str):
+    """(compiled step, its arguments) of ``workload``."""
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from cnn import cnn_data, graphc_cnn_step
+    if workload == "W6":
+        from cnn import cnn_data, graphc_cnn_step
 
+        params, x, labels = cnn_data()
+        return graphc_cnn_step(params)[0], (x, labels)
+    import workloads
+
+    sizes, batch = {"W3": (workloads.SIZES, workloads.BATCH), "W3b": ((1024, 1024, 10), 512)}[workload]
+    weights, biases, x, labels = workloads.mlp_data(sizes=sizes, batch=batch)
+    return workloads.graphc_mlp_step(weights, biases), (x, labels)
+
+
+def main(workload: str, steps: int) -> None:
     kernels: list[str] = []
     codegen.call_in_turn = instrumented_call_in_turn(kernels)
-    params, x, labels = cnn_data()
-    step, _ = graphc_cnn_step(params)
+    step, (x, labels) = _step(workload)
     step(x, labels)
     executable = step.get_concrete_function(x, labels).compiled().native()
     counts = (ctypes.c_int64 * max(1, len(kernels))).from_address(executable.symbol_address(COUNTERS))
@@ -73,4 +85,6 @@ def main(steps: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 50)
+    arguments = sys.argv[1:]
+    workload = arguments.pop(0) if arguments and arguments[0].startswith("W") else "W6"
+    main(workload, int(arguments[0]) if arguments else 50)

@@ -100,7 +100,11 @@ def test_large_kernels_split_across_the_worker_threads(kernel, request):
         got = f(x, y).numpy()
     finally:
         recorder.restore()
-    np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5)
+    if kernel.__name__ == "matmul_epilogue":  # BLAS's rounding: within a few ulp of the sum of |terms|
+        terms = np.abs(x) @ np.abs(y.T)[:, :300]
+        assert np.all(np.abs(got - want) <= 4 * np.finfo(np.float32).eps * terms + 2e-5)
+    else:
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5)
     threads = runtime.num_threads()
     if kernel.__name__ == "matmul_epilogue":  # graphs calling BLAS leave the cores to its own threads
         assert all(count == 1 for _, count in recorder.calls)  # one thread (or the one-thread wrapper)
