@@ -17,6 +17,7 @@ import importlib.util
 import logging
 import os
 import sys
+import threading
 
 from graphc.ir import environment
 
@@ -28,13 +29,31 @@ EXPECTED = [11.0, 14.0, 10.0, 14.0]  # the check's product, column-major
 log = logging.getLogger("graphc.blas")
 
 
-@functools.cache
+_lock = threading.Lock()
+
+
 def blas_symbols() -> dict[str, int]:
     """Symbol name -> address of the chosen BLAS's sgemm and dgemm (Fortran's interface).
 
     SciPy's is found without importing SciPy when its BLAS can be opened directly (importing
-    ``scipy.linalg.cython_blas`` takes about 200 ms of a first call), else from SciPy's own table."""
+    ``scipy.linalg.cython_blas`` takes about 200 ms of a first call), else from SciPy's own table.
+    The library is loaded and checked once per process, by whichever thread asks first (threads
+    compiling at once wait for it)."""
+    with _lock:
+        return _loaded_symbols()
+
+
+@functools.cache
+def _loaded_symbols() -> dict[str, int]:
     return chosen_blas_symbols() or blas_symbols_from_library() or blas_symbols_from_scipy()
+
+
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()  # (a fork while another thread loads the BLAS would leave it held forever)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def blas_name() -> str:

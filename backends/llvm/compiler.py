@@ -11,7 +11,7 @@ from graphc.ir.errors import GraphcError, InternalCompilerError
 from graphc.ir.graph import Graph
 
 from . import cache, loader
-from .blas import blas_symbols
+from .blas import GEMM_SYMBOLS, blas_symbols
 from .program import CALL, ENTRY, read_layout, stored_layout
 from .runtime import Executable
 
@@ -63,15 +63,17 @@ def _compile(graph: Graph, timer: Callable) -> Executable:
 
 def load_object(object_code: bytes):
     """``object_code`` loaded into this process: by graphc itself where it can (``loader``), else, or
-    for an object it does not load, by LLVM (MCJIT)."""
+    for an object it does not load, by LLVM (MCJIT). The BLAS is loaded only for code that names its
+    routines (``GEMM_SYMBOLS``, undefined symbols of the object)."""
+    symbols = blas_symbols() if any(name.encode() in object_code for name in GEMM_SYMBOLS.values()) else {}
     if loader.applies():
         try:
-            return loader.LoadedObject(object_code, blas_symbols())
+            return loader.LoadedObject(object_code, symbols)
         except loader.Unsupported as why:
             cache.log.info("object code loaded by LLVM: %s", why)
     from . import target
 
-    return target.LoadedCode(object_code, blas_symbols())
+    return target.LoadedCode(object_code, symbols)
 
 
 def _load_cached(graph: Graph, key: str, timer: Callable):

@@ -7,6 +7,7 @@ import glob
 import os
 import subprocess
 import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -98,3 +99,74 @@ def test_mkl_asked_for_but_missing_names_the_install_command():
         return
     done = _run("mkl")
     assert "BLAS scipy" in done.stdout and "pip install 'graphc[mkl]'" in done.stderr
+
+
+# -- when the BLAS is loaded: only for code that calls it, once per process however many threads ask
+LOADING = """
+import os, sys
+import numpy as np, graphc as gc
+from graphc.backends.llvm import blas
+x = np.ones((40, 40), np.float32)
+np.testing.assert_allclose(gc.function(lambda v: gc.exp(v) * 2.0)(x).numpy(), np.exp(x) * 2, rtol=1e-6)
+print("after elementwise", blas._loaded_symbols.cache_info().misses)
+np.testing.assert_allclose(gc.function(lambda v: gc.nn.relu(v @ v))(x).numpy(), x @ x)
+print("after matmul", blas._loaded_symbols.cache_info().misses)
+"""
+
+
+def _run_script(script: str, **extra) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "GRAPHC_BLAS"}
+    env.update(extra)
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.parametrize("cache", ["cold", "warm"])
+def test_the_blas_is_loaded_only_for_code_that_calls_it(cache, tmp_path):
+    env = {"GRAPHC_CACHE_DIR": str(tmp_path)}
+    if cache == "warm":
+        _run_script(LOADING, **env)  # fills the cache: this run loads the object code
+    out = _run_script(LOADING, **env)
+    assert "after elementwise 0" in out and "after matmul 1" in out
+
+
+def test_threads_asking_at_once_load_the_blas_once():
+    script = """
+        import threading
+        from graphc.backends.llvm import blas
+        start, results = threading.Barrier(8), []
+        def ask():
+            start.wait()
+            results.append(blas.blas_symbols())
+        threads = [threading.Thread(target=ask) for _ in range(8)]
+        for t in threads: t.start()
+        for t in threads: t.join()
+        assert len(results) == 8 and all(r == results[0] for r in results) and len(results[0]) == 2
+        print("loads", blas._loaded_symbols.cache_info().misses)
+    """
+    assert "loads 1" in _run_script(textwrap.dedent(script))
+
+
+def test_a_library_that_fails_its_check_when_first_needed_warns_and_scipys_runs(tmp_path):
+    junk = tmp_path / "libjunk.so"
+    junk.write_bytes(b"\x7fELF not a library")
+    out = subprocess.run([sys.executable, "-c", LOADING], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "GRAPHC_BLAS": str(junk), "GRAPHC_CACHE_DIR": str(tmp_path)})
+    assert out.returncode == 0, out.stderr
+    assert "after elementwise 0" in out.stdout and "after matmul 1" in out.stdout and str(junk) in out.stderr and "SciPy's BLAS runs" in out.stderr
+
+
+def test_a_fork_while_the_blas_loads_leaves_the_child_able_to_load_it():
+    script = """
+        import os
+        from graphc.backends.llvm import blas
+        blas._lock.acquire()  # as the loading thread holds it
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0 if len(blas.blas_symbols()) == 2 else 1)
+        blas._lock.release()
+        _, status = os.waitpid(pid, 0)
+        print("child", os.waitstatus_to_exitcode(status))
+    """
+    assert "child 0" in _run_script(textwrap.dedent(script))
