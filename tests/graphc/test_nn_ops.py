@@ -414,3 +414,40 @@ def test_losses_from_logits_use_the_stable_cross_entropies():
     logits = np.array([[1e4, 1e4 + 0.5]], F32)
     loss = gc.losses.categorical_crossentropy(np.array([[1.0, 0.0]], F32), logits, from_logits=True).numpy()
     np.testing.assert_allclose(loss, [np.log1p(np.exp(-0.5)) + 0.5], rtol=1e-6)
+
+
+# -- softmax: each exponential times the reciprocal of its row's sum (TensorFlow's CPU kernel) -----
+def _ulps_from(got: np.ndarray, exact: np.ndarray) -> np.ndarray:
+    return np.abs(got.astype(np.float64) - exact) / np.spacing(np.abs(exact).astype(got.dtype)).astype(np.float64)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("scale", [1.0, 30.0, 1e30])
+def test_softmax_is_within_a_few_ulp_of_the_exact_quotient(dtype, scale):
+    """Against exp(d) / sum(exp(d)) in long double from the shifted logits d = x - max as the dtype
+    rounds them (that rounding is every softmax's: 100 ulp of exp at |d| = 100 in float32), every
+    way: the reciprocal adds at most 1 ulp to the quotient's rounding, exp and the sum add theirs
+    (the interpreter's float32 exp, NumPy's, is 2.4 ulp off). Measured: at most 4.8 ulp."""
+    x = (rng.standard_normal((37, 301)) * scale).astype(dtype)
+    x[3, :5] = -np.inf
+    e = np.exp((x - x.max(axis=1, keepdims=True)).astype(np.longdouble))
+    exact = e / e.sum(axis=1, keepdims=True)
+    normal = exact >= np.finfo(dtype).tiny
+    for way, (got,) in three_ways(lambda v: gc.nn.softmax(v), x).items():
+        assert got.dtype == dtype
+        assert _ulps_from(got, exact)[normal].max() <= 8, way
+        np.testing.assert_allclose(got.sum(axis=1), 1.0, rtol=4 * x.shape[1] * np.finfo(dtype).eps, err_msg=way)
+
+
+@pytest.mark.parametrize("row,want", [
+    ([-np.inf, -np.inf, -np.inf], [np.nan] * 3),           # 0 * (1 / 0)
+    ([np.inf, 0.0, 1.0], [np.nan, 0.0, 0.0]),              # exp(inf) * (1 / inf), 1 * (1 / inf)
+    ([np.nan, 0.0, 1.0], [np.nan] * 3),
+    ([0.0, -np.inf, 0.0], [0.5, 0.0, 0.5]),
+    ([-0.0, 0.0, 0.0], [1 / 3] * 3),
+    ([88.0, 88.0, -1e30], [0.5, 0.5, 0.0]),
+])
+def test_softmax_edge_rows_match_the_quotient(row, want):
+    x = np.array([row], np.float32)
+    for way, (got,) in three_ways(lambda v: gc.nn.softmax(v), x).items():
+        np.testing.assert_allclose(got[0], np.array(want, np.float32), rtol=1e-6, err_msg=way)

@@ -145,7 +145,7 @@ CASES = [
     ("a reduction with its producer and a consumer of the reduced shape", [f32(4, 3)],
      lambda x: ops.multiply(ops.reduce_sum(ops.exp(x), 0), 2.0), ["reduction(exp, reduce_sum, multiply)"]),
     ("row softmax: one kernel", [f32(4, 3)], ops.softmax,
-     ["reduction(reduce_max, stop_gradient, abs, equal, where, subtract, exp, reduce_sum, divide)"]),
+     ["reduction(reduce_max, stop_gradient, abs, equal, where, subtract, exp, reduce_sum, divide, multiply)"]),
     ("reductions over different axes: two kernels", [f32(4, 3)],
      lambda x: (ops.reduce_sum(x, 0), ops.reduce_max(x, 1)), ["reduction(reduce_sum)", "reduction(reduce_max)"]),
     ("unrelated shapes: two kernels", [f32(4, 3), f32(5)],

@@ -235,12 +235,12 @@ PLAN_CASES = [
         "%2": ("arena", 64, 1, 2, 64, None),
         "%3": ("output", 128, 2, 3, None, None),
     }, arena_bytes=128, unplanned_bytes=128),
-    # 0: %1 transpose;  1, 2: scalar constants of softmax;  3: %4 softmax kernel;  4: %5 transpose
+    # 0: %1 transpose;  1, 2, 3: scalar constants of softmax;  4: %5 softmax kernel;  5: %6 transpose
     PlanCase("reduction kernel never in place", [f32(4, 4)],
              lambda x: ops.transpose(ops.softmax(ops.transpose(x))), 64, {
-        "%1": ("arena", 64, 0, 3, 0, None),
-        "%4": ("arena", 64, 3, 4, 64, None),
-        "%5": ("output", 64, 4, 5, None, None),
+        "%1": ("arena", 64, 0, 4, 0, None),
+        "%5": ("arena", 64, 4, 5, 64, None),
+        "%6": ("output", 64, 5, 6, None, None),
     }, arena_bytes=128, unplanned_bytes=128),
     # 0: %1 transpose [8,4];  1: %2 row sums [8,1];  2: %3 concat [8,5];  3: %4 transpose [5,8];
     # 4: %5 sum.  Largest first: %3 at 0, %4 beside it at 160; %1 fits under %4 (not live together),
