@@ -180,6 +180,8 @@ CHILD = """
     x = np.ones(1 << 17, np.float32)  # large enough to run on the worker threads
     y = gc.function(lambda v: v * 2.0 + 1.0)(x).numpy()
     assert (y == 3.0).all()
+    a = np.ones((4, 32), np.float32)  # a product deep enough for gemm: the BLAS (GRAPHC_BLAS) is chosen then
+    assert (gc.function(lambda a: a @ gc.transpose(a))(a).numpy() == 32.0).all()
     print(gc.config.get_backend(), gc.config.functions_run_eagerly(), gc.config.check_mode(),
           gc.config.check_numerics_enabled(), sorted(gc.config.log_topics()), runtime.num_threads())
 """

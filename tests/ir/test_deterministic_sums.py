@@ -185,6 +185,24 @@ def test_matmuls_of_every_shape_agree_with_numpy(way, a_shape, b_shape):
     np.testing.assert_allclose(_run(way, gc.matmul, a, b), a @ b, rtol=1e-12, atol=1e-12)
 
 
+# A known gap (README, "The same bits as one process"): a product's rows are computed by the BLAS in
+# one call, and a BLAS may round a row differently when the call holds other rows (measured with
+# SciPy's OpenBLAS as graphc calls it: 14 of 76 row splits differed in the last bits, MKL 10 of 46).
+# The deterministic form fixes the order of the contraction, not of the rows: for these narrow
+# products of one group (an odd number of 8-term blocks: 65 and 125), 128 + 128 rows are not the
+# rows of 256. Row-blocked products were built and reverted: the gradient of the weights then summed
+# the blocks' partial products in a plain sum, not a tree, and the replicas' equivalence broke.
+@pytest.mark.xfail(strict=True, reason="BLAS rows are not split-invariant; products are not row-blocked")
+@pytest.mark.parametrize("way", WAYS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("k, n", [(520, 10), (1000, 7)])
+def test_a_product_over_the_batch_rows_is_its_halves_products(way, dtype, k, n):
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((256, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype)
+    whole = _run(way, gc.matmul, x, w)
+    np.testing.assert_array_equal(whole, np.concatenate([_run(way, gc.matmul, x[:128], w), _run(way, gc.matmul, x[128:], w)]))
+
+
 def _ops_of(fn, *arrays):
     return [node.op for node in gc.function(fn).get_concrete_function(*arrays).graphs["traced"].nodes]
 
