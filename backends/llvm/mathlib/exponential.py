@@ -2,8 +2,8 @@
 
 exp, expm1: n = rint(x/ln2), r = x - n ln2 in two pieces (Cody-Waite) with the rounding error of r
 carried along; expm1(r) = r + r^2/2 + r^3 Q'(r) as a double-word, its first two terms exact (exp
-alone keeps only 1 + r exact, which is enough for its own result); 2^n applied in two halves so
-that denormal results are rounded once and overflow gives inf.
+alone keeps only 1 + r exact, which is enough for its own result); 2^n applied rounded once
+(``FloatArithmetic.scale``), so that denormal results are right and overflow gives inf.
 sigmoid, tanh: from exp(-|x|) as a double-word, with one corrected division; tanh uses an odd
 polynomial below |x| = 1/4.
 """
@@ -54,7 +54,8 @@ def exp(m: FloatArithmetic, x):
     n = m.rint(m.mul(clamped, m.c(1 / math.log(2))))
     reduced = m.fma(m.neg(n), m.c(fmt.ln2_hi), clamped)    # exact (Cody-Waite)
     r = m.fma(m.neg(n), m.c(fmt.ln2_lo), reduced)
-    r_err = m.fma(m.neg(n), m.c(fmt.ln2_lo), m.sub(reduced, r))  # reduced - r is exact (Sterbenz)
+    # reduced - r is exact (Sterbenz) unless reduced is within n ln2_lo of 0, where r's error is tiny anyway
+    r_err = m.fma(m.neg(n), m.c(fmt.ln2_lo), m.sub(reduced, r))
     # exp(r + r_err) = (1 + r) + (r^2 Q(r) + r_err (1 + r)), 1 + r as an exact pair
     small = m.fma(m.mul(r, r), m.horner(r, fmt.expm1_q), m.fma(r_err, r, r_err))
     one_hi, one_lo = m.fast_two_sum(m.c(1.0), r)
