@@ -59,7 +59,8 @@ def _step(workload: str):
         return graphc_cnn_step(params)[0], (x, labels)
     import workloads
 
-    sizes, batch = {"W3": (workloads.SIZES, workloads.BATCH), "W3b": ((1024, 1024, 10), 512)}[workload]
+    mlps = {"W3": (workloads.SIZES, workloads.BATCH), "W3b": (workloads.W3B_SIZES, workloads.W3B_BATCH)}
+    sizes, batch = mlps[workload]
     weights, biases, x, labels = workloads.mlp_data(sizes=sizes, batch=batch)
     return workloads.graphc_mlp_step(weights, biases), (x, labels)
 

@@ -94,6 +94,7 @@ def _w2(peers):
 # -- W3 ------------------------------------------------------------------------------------------
 SIZES = (784, 512, 512, 10)
 BATCH = 256
+W3B_SIZES, W3B_BATCH = (1024, 1024, 10), 512  # W3b: issue #13's second MLP step
 LEARNING_RATE = 0.01
 
 
@@ -217,7 +218,7 @@ WORKLOADS = {
     "W1": Workload("gelu_tanh(x)*y+z f32[2^24]", _w1, repeats=7),
     "W2": Workload("row softmax f32[4096,1024]", _w2, repeats=7),
     "W3": Workload("MLP train step (batch 256)", _mlp_workload(SIZES, BATCH), repeats=9),
-    "W3b": Workload("MLP 1024-1024-10 step (batch 512)", _mlp_workload((1024, 1024, 10), 512), repeats=9),
+    "W3b": Workload("MLP 1024-1024-10 step (batch 512)", _mlp_workload(W3B_SIZES, W3B_BATCH), repeats=9),
     "W4": Workload("per-call overhead x*2+1 f32[4]", _w4, repeats=9),
     "W6": Workload("CNN train step (batch 64)", lambda peers: dict.fromkeys(
         ["numpy", "graphc", *(p for p in peers if p in ("tensorflow", "torch"))]),

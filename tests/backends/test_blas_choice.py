@@ -30,12 +30,13 @@ SCIPY_LIBS = os.path.join(os.path.dirname(os.path.dirname(scipy.__file__)), "sci
 NUMPY_LIBS = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
 
 
-def _run(value: str | None, **extra) -> subprocess.CompletedProcess:
+def _run(value: str | None, script: str = PROBE, **extra) -> subprocess.CompletedProcess:
+    """``script`` in a fresh process with ``GRAPHC_BLAS=value`` (unset for None) and ``extra`` set."""
     env = {k: v for k, v in os.environ.items() if k != "GRAPHC_BLAS"}
     if value is not None:
         env["GRAPHC_BLAS"] = value
     env.update(extra)
-    done = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     return done
 
@@ -114,20 +115,12 @@ print("after matmul", blas._loaded_symbols.cache_info().misses)
 """
 
 
-def _run_script(script: str, **extra) -> str:
-    env = {k: v for k, v in os.environ.items() if k != "GRAPHC_BLAS"}
-    env.update(extra)
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
 @pytest.mark.parametrize("cache", ["cold", "warm"])
 def test_the_blas_is_loaded_only_for_code_that_calls_it(cache, tmp_path):
     env = {"GRAPHC_CACHE_DIR": str(tmp_path)}
     if cache == "warm":
-        _run_script(LOADING, **env)  # fills the cache: this run loads the object code
-    out = _run_script(LOADING, **env)
+        _run(None, LOADING, **env)  # fills the cache: this run loads the object code
+    out = _run(None, LOADING, **env).stdout
     assert "after elementwise 0" in out and "after matmul 1" in out
 
 
@@ -145,16 +138,15 @@ def test_threads_asking_at_once_load_the_blas_once():
         assert len(results) == 8 and all(r == results[0] for r in results) and len(results[0]) == 2
         print("loads", blas._loaded_symbols.cache_info().misses)
     """
-    assert "loads 1" in _run_script(textwrap.dedent(script))
+    assert "loads 1" in _run(None, textwrap.dedent(script)).stdout
 
 
 def test_a_library_that_fails_its_check_when_first_needed_warns_and_scipys_runs(tmp_path):
     junk = tmp_path / "libjunk.so"
     junk.write_bytes(b"\x7fELF not a library")
-    out = subprocess.run([sys.executable, "-c", LOADING], capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "GRAPHC_BLAS": str(junk), "GRAPHC_CACHE_DIR": str(tmp_path)})
-    assert out.returncode == 0, out.stderr
-    assert "after elementwise 0" in out.stdout and "after matmul 1" in out.stdout and str(junk) in out.stderr and "SciPy's BLAS runs" in out.stderr
+    out = _run(str(junk), LOADING, GRAPHC_CACHE_DIR=str(tmp_path))
+    assert "after elementwise 0" in out.stdout and "after matmul 1" in out.stdout
+    assert str(junk) in out.stderr and "SciPy's BLAS runs" in out.stderr
 
 
 def test_a_fork_while_the_blas_loads_leaves_the_child_able_to_load_it():
@@ -169,4 +161,4 @@ def test_a_fork_while_the_blas_loads_leaves_the_child_able_to_load_it():
         _, status = os.waitpid(pid, 0)
         print("child", os.waitstatus_to_exitcode(status))
     """
-    assert "child 0" in _run_script(textwrap.dedent(script))
+    assert "child 0" in _run(None, textwrap.dedent(script)).stdout

@@ -53,12 +53,13 @@ class FloatArithmetic:
     def div(self, a, b): return self.b.fdiv(a, b)
     def neg(self, a): return self.b.fneg(a)
 
-    def _intrinsic(self, name, *args):
-        ty = args[0].type
-        full = f"{name}.{ty.intrinsic_name}"
+    def _intrinsic(self, name, *args, overloaded=1):
+        """A call of intrinsic ``name``, returning the first argument's type, its name suffixed with
+        the types of its first ``overloaded`` arguments (``llvm.fma.f32``, ``llvm.ldexp.f32.i32``)."""
+        full = name + "".join(f".{a.type.intrinsic_name}" for a in args[:overloaded])
         fn = self.b.module.globals.get(full)
         if fn is None:
-            fn = ir.Function(self.b.module, ir.FunctionType(ty, [ty] * len(args)), full)
+            fn = ir.Function(self.b.module, ir.FunctionType(args[0].type, [a.type for a in args]), full)
         return self.b.call(fn, list(args))
 
     def fma(self, a, b, c): return self._intrinsic("llvm.fma", a, b, c)
@@ -115,10 +116,7 @@ class FloatArithmetic:
         if target.has_avx512():
             i32 = ir.IntType(32)
             exponent = n if n.type == i32 else self.b.trunc(n, i32)   # |n| < 2^11
-            name = f"llvm.ldexp.{p.type.intrinsic_name}.i32"
-            fn = self.b.module.globals.get(name) or ir.Function(
-                self.b.module, ir.FunctionType(p.type, [p.type, i32]), name)
-            return self.b.call(fn, [p, exponent])
+            return self._intrinsic("llvm.ldexp", p, exponent, overloaded=2)
         half = self.ashr(n, self.ci(1))
         return self.mul(self.mul(p, self.pow2(half)), self.pow2(self.isub(n, half)))
 

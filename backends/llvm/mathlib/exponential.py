@@ -52,10 +52,11 @@ def exp(m: FloatArithmetic, x):
     lo, hi = fmt.exp_clamp
     clamped = m.minnum(m.maxnum(x, m.c(lo)), m.c(hi))
     n = m.rint(m.mul(clamped, m.c(1 / math.log(2))))
-    reduced = m.fma(m.neg(n), m.c(fmt.ln2_hi), clamped)    # exact (Cody-Waite)
-    r = m.fma(m.neg(n), m.c(fmt.ln2_lo), reduced)
+    minus_n = m.neg(n)
+    reduced = m.fma(minus_n, m.c(fmt.ln2_hi), clamped)    # exact (Cody-Waite)
+    r = m.fma(minus_n, m.c(fmt.ln2_lo), reduced)
     # reduced - r is exact (Sterbenz) unless reduced is within n ln2_lo of 0, where r's error is tiny anyway
-    r_err = m.fma(m.neg(n), m.c(fmt.ln2_lo), m.sub(reduced, r))
+    r_err = m.fma(minus_n, m.c(fmt.ln2_lo), m.sub(reduced, r))
     # exp(r + r_err) = (1 + r) + (r^2 Q(r) + r_err (1 + r)), 1 + r as an exact pair
     small = m.fma(m.mul(r, r), m.horner(r, fmt.expm1_q), m.fma(r_err, r, r_err))
     one_hi, one_lo = m.fast_two_sum(m.c(1.0), r)
