@@ -65,7 +65,7 @@ class Kind(NamedTuple):
     word: str
 
 
-OBJECT = Kind(MAGIC, ".o", elf.check, "")
+OBJECT = Kind(MAGIC, ".o", elf.check_parts, "")
 GRAPH = Kind(b"GRAPHC-GRAPH-1\n", ".graph", None, "graph ")  # its text is checked as it is read (graph_cache)
 LAYOUT = Kind(b"GRAPHC-LAYOUT-1\n", ".layout", None, "layout ")  # the object code's buffers (program.read_layout checks it)
 

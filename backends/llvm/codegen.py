@@ -27,6 +27,7 @@ from .emission import (
 )
 from .emitter import KERNEL_TYPE, Emitter, call_in_turn
 from .lowering import lowering_of, unlowered_ops
+from .partition import module_texts
 from .program import CALL, ENTRY, SYNC_ERROR, Program, symbols_of, variable_slots
 from .pyobjects import (
     ARRAY_DATA, ARRAY_DESCR, ARRAY_DIMS, ARRAY_FITS, ARRAY_FLAGS, ARRAY_NDIM, OBJECT_TYPE, SYNC_ARRAY_TYPE, SYNC_HOLDER_OFFSET,
@@ -72,11 +73,11 @@ class CodeGen:
         finish.copy_buffers(self.graph_layout.copies)  # results that share another buffer, staged assignments
         b.call(finish.finish(), entry.args)
         b.ret_void()
-        self._emit_call_wrapper(entry, program)
-        program.ir = str(self.module)
+        call = self._emit_call_wrapper(entry, program)
+        program.ir, program.parts = module_texts(self.module, [fn for _, fn in functions], [entry, call])
         return program
 
-    def _emit_call_wrapper(self, entry: ir.Function, program: Program) -> None:
+    def _emit_call_wrapper(self, entry: ir.Function, program: Program) -> ir.Function:
         """``graphc_call(sync, inputs, arrays) -> status``: checks the tuple ``inputs`` and stores each
         array's data pointer in its slot of the table whose address is a sync word (``pyobjects``),
         likewise each array of the tuple ``arrays`` (outputs, variables, assigned variables: made by the
@@ -99,6 +100,7 @@ class CodeGen:
         b.call(entry, [ir.Constant(I64, 0), ir.Constant(I64, 1), slots, dims, sync])
         flagged = b.icmp_signed("!=", b.load(b.gep(sync, [ir.Constant(I64, SYNC_ERROR)])), ir.Constant(I64, 0))
         b.ret(b.select(flagged, ir.Constant(I64, -1), ir.Constant(I64, 0)))
+        return fn
 
 
 def read_field(b: ir.IRBuilder, obj, offset: int, type_=I8.as_pointer()):

@@ -1,4 +1,5 @@
-"""From a fused graph to an executable: code generation, LLVM's O3 pipeline, loading, caching.
+"""From a fused graph to an executable: code generation, LLVM's O3 pipeline (a large module in parts
+compiled at once, see ``partition``), loading, caching.
 
 A graph whose object code and buffer layout are both in the cache runs without the code generator
 (``codegen``) or llvmlite being imported: the layout is read back (``program.read_layout``), not
@@ -10,7 +11,7 @@ from typing import Callable
 from graphc.ir.errors import GraphcError, InternalCompilerError
 from graphc.ir.graph import Graph
 
-from . import cache, loader
+from . import cache, elf, loader
 from .blas import GEMM_SYMBOLS, blas_symbols
 from .program import CALL, ENTRY, read_layout, stored_layout
 from .runtime import Executable
@@ -52,8 +53,7 @@ def _compile(graph: Graph, timer: Callable) -> Executable:
     from . import target
 
     program = timer("codegen", lambda: generate(graph))
-    module = timer("llvm_optimize", lambda: target.optimize(program.ir))
-    object_code = timer("llvm_emit", lambda: target.emit_object(module))
+    object_code = elf.join_parts(timer("llvm_compile", lambda: target.compile_parts(program.parts)))
     if key:
         cache.store(key, object_code)
         _store_layout(key, program, graph)
@@ -62,18 +62,20 @@ def _compile(graph: Graph, timer: Callable) -> Executable:
 
 
 def load_object(object_code: bytes):
-    """``object_code`` loaded into this process: by graphc itself where it can (``loader``), else, or
-    for an object it does not load, by LLVM (MCJIT). The BLAS is loaded only for code that names its
-    routines (``GEMM_SYMBOLS``, undefined symbols of the object)."""
+    """``object_code`` (one object, or the parts ``elf.join_parts`` joined) loaded into this process:
+    by graphc itself where it can (``loader``), else, or for an object it does not load, by LLVM
+    (MCJIT). The BLAS is loaded only for code that names its routines (``GEMM_SYMBOLS``, undefined
+    symbols of the object)."""
+    objects = elf.split_parts(object_code)
     symbols = blas_symbols() if any(name.encode() in object_code for name in GEMM_SYMBOLS.values()) else {}
     if loader.applies():
         try:
-            return loader.LoadedObject(object_code, symbols)
+            return loader.LoadedParts(objects, symbols)
         except loader.Unsupported as why:
             cache.log.info("object code loaded by LLVM: %s", why)
     from . import target
 
-    return target.LoadedCode(object_code, symbols)
+    return target.LoadedCode(objects, symbols)
 
 
 def _load_cached(graph: Graph, key: str, timer: Callable):

@@ -54,6 +54,48 @@ def host_header() -> bytes:
     return target.emit_object(target.parse(""))[:_IDENT + 4]
 
 
+# Several objects in one payload (a module compiled in parts, see ``partition``): this line, their
+# number, each one's length, then the objects. A lone object is stored as itself.
+PARTS_MAGIC = b"GRAPHC-PARTS-1\n"
+MAX_PARTS = 256
+_COUNT, _LENGTH = struct.Struct("<I"), struct.Struct("<Q")
+
+
+def join_parts(objects: list[bytes]) -> bytes:
+    """The payload holding ``objects`` (the object code of a module's parts, the first part's first)."""
+    if len(objects) == 1:
+        return objects[0]
+    lengths = b"".join(_LENGTH.pack(len(o)) for o in objects)
+    return PARTS_MAGIC + _COUNT.pack(len(objects)) + lengths + b"".join(objects)
+
+
+def split_parts(data: bytes) -> list[bytes]:
+    """The objects ``join_parts`` put in ``data``; raises ValueError unless their lengths fill it exactly."""
+    if not data.startswith(PARTS_MAGIC):
+        return [data]
+    start = len(PARTS_MAGIC) + _COUNT.size
+    if len(data) < start:
+        raise ValueError("the object code ends inside the count of its parts")
+    (count,) = _COUNT.unpack_from(data, len(PARTS_MAGIC))
+    if not 2 <= count <= MAX_PARTS or len(data) < start + count * _LENGTH.size:
+        raise ValueError(f"the object code declares {count} parts, expected 2 to {MAX_PARTS} with their lengths")
+    lengths = [_LENGTH.unpack_from(data, start + k * _LENGTH.size)[0] for k in range(count)]
+    offset = start + count * _LENGTH.size
+    if 0 in lengths or offset + sum(lengths) != len(data):
+        raise ValueError(f"the object code's {count} parts of {lengths} bytes do not fill its "
+                         f"{len(data) - offset} bytes")
+    objects = []
+    for length in lengths:
+        objects.append(data[offset:offset + length])
+        offset += length
+    return objects
+
+
+def check_parts(data: bytes) -> list[ObjectFile | None]:
+    """``check`` of every object ``split_parts`` finds in ``data``."""
+    return [check(obj) for obj in split_parts(data)]
+
+
 def check(data: bytes) -> ObjectFile | None:
     """Raises ValueError naming the first structural defect of the relocatable object ``data``;
     returns the object read (None on a host whose objects are not ELF)."""

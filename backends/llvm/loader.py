@@ -103,6 +103,24 @@ class LoadedObject:
         return self._symbols.get(name, 0)
 
 
+class LoadedParts:
+    """The objects of a module's parts (``partition``; the first holds the entry points and calls
+    kernels of the others), loaded last part first: each part's undefined symbols are looked up in
+    the parts loaded before it, then as ``LoadedObject`` does."""
+
+    def __init__(self, objects: list[bytes], symbols: dict[str, int]):
+        self._parts: list[LoadedObject] = []
+        defined = dict(symbols)
+        for object_code in reversed(objects):
+            part = LoadedObject(object_code, defined)
+            defined = {**defined, **part._symbols}
+            self._parts.append(part)
+
+    def address(self, name: str) -> int:
+        """The address of the global symbol ``name`` in any part, or 0 if none defines it."""
+        return next((a for a in (part.address(name) for part in reversed(self._parts)) if a), 0)
+
+
 def _is_loaded(obj: elf.ObjectFile, index: int, section: elf.Section) -> bool:
     return bool(section.flags & elf.SHF_ALLOC) and section.size > 0 and section.type != SHT_X86_64_UNWIND and index > 0
 

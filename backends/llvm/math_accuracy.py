@@ -89,7 +89,7 @@ class CompiledMath:
             _emit_loop(module, name, dtype)
         optimized = target.optimize(str(module))
         self.assembly = target.emit_assembly(optimized)
-        self._code = target.LoadedCode(target.emit_object(optimized), {})
+        self._code = target.LoadedCode([target.emit_object(optimized)], {})
         self._loops = {}
         for name, dtype in self._keys:
             signature = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * (1 + FUNCTIONS[name]), ctypes.c_int64)

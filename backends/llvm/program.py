@@ -46,13 +46,15 @@ class Slot(NamedTuple):
 
 
 class Program:
-    """A compiled graph's code (LLVM IR; empty when the code came from the cache) and buffer layout:
-    its slots, symbolic sizes, nodes (by index, for error messages), the slots of its results and the
-    size of its arena. (A plain class: a dataclass took 0.5 ms of a warm first call's imports.)"""
+    """A compiled graph's code (LLVM IR; empty when the code came from the cache; ``parts``, the
+    texts LLVM compiles, see ``partition``) and buffer layout: its slots, symbolic sizes, nodes (by
+    index, for error messages), the slots of its results and the size of its arena. (A plain class:
+    a dataclass took 0.5 ms of a warm first call's imports.)"""
 
     def __init__(self, name: str, ir: str, slots: list[Slot], symbols: list[str], nodes: list[Node],
                  output_slots: list[int] | None = None, arena_bytes: int = 0):
         self.name, self.ir, self.slots, self.symbols, self.nodes = name, ir, slots, symbols, nodes
+        self.parts = [ir] if ir else []
         self.output_slots = output_slots if output_slots is not None else []
         self.arena_bytes = arena_bytes
 

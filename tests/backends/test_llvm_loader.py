@@ -59,7 +59,7 @@ def test_code_it_loads_gives_the_results_of_code_llvm_loads(name, monkeypatch):
     fn, args = FUNCTIONS[name]
     fused, program, obj = object_code(fn, args)
     ours = Executable(fused, program, loader.LoadedObject(obj, blas_symbols())).run(args)
-    llvms = Executable(fused, program, target.LoadedCode(obj, blas_symbols())).run(args)
+    llvms = Executable(fused, program, target.LoadedCode([obj], blas_symbols())).run(args)
     assert len(ours) == len(llvms) > 0
     for a, b in zip(ours, llvms):
         assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()

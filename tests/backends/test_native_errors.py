@@ -103,10 +103,10 @@ def test_an_exception_inside_an_ops_lowering_is_an_internal_compiler_error_namin
 def test_an_exception_inside_llvm_is_an_internal_compiler_error_naming_the_graph(monkeypatch):
     monkeypatch.setenv("GRAPHC_CACHE", "0")
 
-    def broken(ir_text):
+    def broken(ir_text, *context):
         raise RuntimeError("LLVM verifier: broken module")
 
-    monkeypatch.setattr(target, "optimize", broken)
+    monkeypatch.setattr(target, "parse", broken)
     error = _raised(gc.function(_add_one), np.ones(3))
     assert isinstance(error, gc.errors.InternalCompilerError)
     assert "_add_one" in error.message and "LLVM verifier" in error.message
