@@ -64,8 +64,9 @@ def _compile(graph: Graph, timer: Callable) -> Executable:
 def load_object(object_code: bytes):
     """``object_code`` (one object, or the parts ``elf.join_parts`` joined) loaded into this process:
     by graphc itself where it can (``loader``), else, or for an object it does not load, by LLVM
-    (MCJIT). The BLAS is loaded only for code that names its routines (``GEMM_SYMBOLS``, undefined
-    symbols of the object)."""
+    (MCJIT); never by LLVM when it calls a function defined nowhere (``loader.Unresolved``: LLVM
+    would leave a call to address 0). The BLAS is loaded only for code that names its routines
+    (``GEMM_SYMBOLS``, undefined symbols of the object)."""
     objects = elf.split_parts(object_code)
     symbols = blas_symbols() if any(name.encode() in object_code for name in GEMM_SYMBOLS.values()) else {}
     if loader.applies():
@@ -80,12 +81,17 @@ def load_object(object_code: bytes):
 
 def _load_cached(graph: Graph, key: str, timer: Callable):
     """(program, loaded code) from the cache entry for ``key``, or None on a miss. Object code that
-    lacks an entry point once loaded is reported and is a miss too (so the caller rebuilds it and
-    overwrites the entry); ``cache.load`` has checked its structure (llvmlite raises no errors)."""
+    calls a function defined nowhere, or lacks an entry point once loaded, is reported and is a
+    miss too (so the caller rebuilds it and overwrites the entry); ``cache.load`` has checked its
+    structure (llvmlite raises no errors)."""
     object_code = timer("cache_load", lambda: cache.load(key))
     if object_code is None:
         return None
-    code = timer("load", lambda: load_object(object_code))
+    try:
+        code = timer("load", lambda: load_object(object_code))
+    except loader.Unresolved as error:
+        cache.reject(key, str(error))
+        return None
     missing = [name for name in (ENTRY, CALL) if not code.address(name)]
     if missing:
         cache.reject(key, f"it defines no {' or '.join(missing)}")

@@ -6,9 +6,10 @@ It loads what this backend emits on x86-64 Linux: relocatable ELF objects of LLV
 sections are laid out in fresh pages (code first, then read-only data), the unwind tables left out
 (no exception crosses graphc's code), undefined symbols taken from the table given (BLAS), then from
 the process (memset, memcpy, sched_yield, libm), relocations written, and the pages made read-and-
-execute and read-only. Anything else (another relocation kind, a writable section, a symbol found
-nowhere, a page that cannot be made executable) raises ``Unsupported``: the caller loads the object
-with LLVM instead. The object is checked first (``elf.check``), as for LLVM's loader.
+execute and read-only. Anything else (another relocation kind, a writable section, a page that
+cannot be made executable) raises ``Unsupported``: the caller loads the object with LLVM instead. A
+symbol found nowhere raises ``Unresolved``: the object is refused. The object is checked first
+(``elf.check``), as for LLVM's loader.
 """
 from __future__ import annotations
 
@@ -29,6 +30,12 @@ _ADDRESS = struct.Struct("<Q")
 
 class Unsupported(Exception):
     """The object holds something this loader does not do (LLVM's loader can)."""
+
+
+class Unresolved(ValueError):
+    """The object calls a function defined nowhere: not in the symbols given, not in the process.
+    LLVM's loader would find none either (it searches the same places) and leave a call to address
+    0, so the object is not handed to it."""
 
 
 def applies() -> bool:
@@ -67,7 +74,7 @@ class LoadedObject:
             raise Unsupported("more than one symbol table")
         symtab = tables[0] if tables else None
         names = obj.strings(obj.sections[symtab].link) if tables else b""
-        addresses, defined = [], {}
+        addresses, defined, names_of, unsupported = [], {}, [], None
         for name_offset, info, _, shndx, value, _ in obj.symbols(symtab) if tables else []:
             name = names[name_offset:names.index(b"\0", name_offset)].decode("ascii", "replace")
             if shndx == 0:
@@ -79,6 +86,7 @@ class LoadedObject:
             else:
                 address = None  # in a section not loaded (the unwind tables): nothing loaded may use it
             addresses.append(address)
+            names_of.append(name)
             if shndx in offsets and info >> 4 != STB_LOCAL:
                 defined[name] = address
         for section in obj.sections:
@@ -91,11 +99,16 @@ class LoadedObject:
                 kind, symbol = info & 0xFFFFFFFF, info >> 32
                 if kind == R_X86_64_NONE:
                     continue
+                if addresses[symbol] == 0:  # (checked first: nor may LLVM's loader have it)
+                    raise Unresolved(f"it calls {names_of[symbol] or f'symbol {symbol}'!r}, which is defined nowhere")
                 if kind != R_X86_64_64 or offset + _ADDRESS.size > target_size:
-                    raise Unsupported(f"relocation type {kind} at {offset}")
-                if not addresses[symbol]:
-                    raise Unsupported(f"symbol {symbol} is undefined here")
-                _ADDRESS.pack_into(self._memory, offsets[section.info] + offset, (addresses[symbol] + addend) % 2**64)
+                    unsupported = unsupported or Unsupported(f"relocation type {kind} at {offset}")
+                elif addresses[symbol] is None:
+                    unsupported = unsupported or Unsupported(f"symbol {symbol} is in a section not loaded")
+                else:
+                    _ADDRESS.pack_into(self._memory, offsets[section.info] + offset, (addresses[symbol] + addend) % 2**64)
+        if unsupported:
+            raise unsupported
         return defined
 
     def address(self, name: str) -> int:

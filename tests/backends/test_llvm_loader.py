@@ -121,12 +121,18 @@ def test_a_relocation_reaching_past_its_section_is_refused(obj):
         loader.LoadedObject(bytes(damaged), blas_symbols())
 
 
-def test_a_symbol_found_nowhere_is_refused(obj):
+def test_a_symbol_found_nowhere_is_refused_and_not_handed_to_llvm(obj):
+    """LLVM's loader searches the same places and leaves a call to address 0: no fallback to it,
+    even when the object also holds what only LLVM's loader loads."""
     assert b"graphc_blas_sgemm\0" in obj
-    with pytest.raises(loader.Unsupported, match="undefined here"):
-        loader.LoadedObject(obj.replace(b"graphc_blas_sgemm\0", b"graphc_blas_sgemX\0"), blas_symbols())
-    with pytest.raises(loader.Unsupported, match="undefined here"):
+    unknown = obj.replace(b"graphc_blas_sgemm\0", b"graphc_blas_sgemX\0")
+    with pytest.raises(loader.Unresolved, match="it calls 'graphc_blas_sgemX', which is defined nowhere"):
+        loader.LoadedObject(unknown, blas_symbols())
+    with pytest.raises(loader.Unresolved, match="'graphc_blas_sgemm'"):
         loader.LoadedObject(obj, {})  # the BLAS symbols not given
+    for object_code in (unknown, with_relocation_kind(unknown, 24)):
+        with pytest.raises(loader.Unresolved):
+            compiler.load_object(object_code)
 
 
 def test_objects_it_refuses_load_with_llvm(obj, monkeypatch, caplog):

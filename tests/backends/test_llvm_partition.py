@@ -307,3 +307,23 @@ def test_every_cut_of_the_parts_header_is_rejected(stored_parts):
     for length in range(len(elf.PARTS_MAGIC), len(elf.PARTS_MAGIC) + 4 + 3 * 8 + 1):
         with pytest.raises(ValueError):
             elf.split_parts(data[:length])
+
+
+@pytest.mark.parametrize("kept", [[0, 1], [0, 2], [0, 2, 1]], ids=["last-part-missing", "middle-part-missing",
+                                                                    "parts-reordered"])
+def test_parts_that_do_not_link_are_rejected_never_run_and_rebuilt(kept, stored_parts, tmp_path):
+    """Parts of one module, well-formed each, under a valid checksum: a part missing leaves calls
+    to functions defined nowhere, which neither graphc's loader nor LLVM's may run (LLVM's would
+    call address 0); parts in another order still link."""
+    _, cold, path, entry = stored_parts
+    objects = elf.split_parts(payload(entry))
+    (tmp_path / "cache").mkdir(mode=0o700)
+    bad = tmp_path / "cache" / path.name
+    bad.write_bytes(cache.encode(path.stem, elf.join_parts([objects[k] for k in kept])))
+    result = run_child(tmp_path)
+    assert result.stdout == cold.stdout
+    if len(kept) == len(objects):
+        assert "graphc graphc.cache: hit" in result.stderr
+    else:
+        assert "ignoring the cache entry" in result.stderr and "which is defined nowhere" in result.stderr
+        assert bad.read_bytes() == entry, "rebuilt"
