@@ -89,10 +89,14 @@ def is_shallow(k, n) -> bool:
 
 def _shallow_loops(em: Emitter, dtype: DType, M, n: int, k: int, pa, pb, pc, trans_a: bool, trans_b: bool) -> None:
     """C = A @ B for a shallow product (``is_shallow``): per row of C, each element's products summed
-    in order of k, contracted to fused multiply-adds where the CPU has them (as BLAS does); the
-    loop over the row vectorises, the sum over k is unrolled."""
+    in order of k, each after the first by a fused multiply-add (``llvm.fma``, as BLAS does); the
+    loop over the row vectorises, the sum over k is unrolled. (With LLVM free to contract a product
+    and a sum, it fused different pairs in vectorised and scalar code: a row's result depended on
+    how many rows the product had, and op determinism's sums on how the batch was split.)"""
     b = em.builder
     K, N = ir.Constant(I64, k), ir.Constant(I64, n)
+    ty = scalar.register_type(dtype)
+    fma = b.module.declare_intrinsic("llvm.fma", [ty], ir.FunctionType(ty, [ty] * 3))
     with em.loop(ir.Constant(I64, 0), M, "si") as i:
         a_row = [scalar.load(b, em.element(pa, b.add(b.mul(ir.Constant(I64, kk), M), i) if trans_a
                                            else b.add(b.mul(i, K), ir.Constant(I64, kk))), dtype) for kk in range(k)]
@@ -101,8 +105,8 @@ def _shallow_loops(em: Emitter, dtype: DType, M, n: int, k: int, pa, pb, pc, tra
             acc = None
             for kk in range(k):
                 offset = b.add(b.mul(j, K), ir.Constant(I64, kk)) if trans_b else b.add(ir.Constant(I64, kk * n), j)
-                term = b.fmul(a_row[kk], scalar.load(b, em.element(pb, offset), dtype), flags=("contract",))
-                acc = term if acc is None else b.fadd(acc, term, flags=("contract",))
+                x = scalar.load(b, em.element(pb, offset), dtype)
+                acc = b.fmul(a_row[kk], x) if acc is None else b.call(fma, [a_row[kk], x, acc])
             scalar.store(b, acc, em.element(pc, b.add(c_row, j)), dtype)
 
 

@@ -281,3 +281,23 @@ def test_shallow_products_of_reals_match_numpy_nan_and_infinities_included():
     got32 = matmul(a.astype(np.float32), b.astype(np.float32)).numpy()
     np.testing.assert_allclose(got32, want, rtol=1e-5, atol=1e-5, equal_nan=True)
     assert np.isnan(want[7, 1]) and np.isnan(got32[7, 1])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batch=st.integers(1, 12), m=st.integers(1, 9), k=st.integers(1, SHALLOW_DEPTH), n=st.integers(1, 12),
+       trans_a=st.booleans(), trans_b=st.booleans(), dtype=st.sampled_from([np.float32, np.float64]),
+       seed=st.integers(0, 2**31 - 1))
+def test_a_shallow_products_rows_do_not_depend_on_how_many_rows_or_batches_it_has(
+        batch, m, k, n, trans_a, trans_b, dtype, seed):
+    """Every element is its k products summed in order, the same in vectorised and scalar code: a
+    batch's products are, bit for bit, each batch entry's, and each of its rows' (op determinism
+    adds group sums made so, and relies on it; LLVM's own contraction once fused other pairs)."""
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((batch, k, m) if trans_a else (batch, m, k)).astype(dtype)
+    b = rng.standard_normal((batch, n, k) if trans_b else (batch, k, n)).astype(dtype)
+    matmul = gc.function(lambda a, b: gc.matmul(a, b, transpose_a=trans_a, transpose_b=trans_b), backend="llvm")
+    whole = matmul(a, b).numpy()
+    for i in range(batch):
+        assert whole[i].tobytes() == matmul(a[i:i + 1], b[i:i + 1]).numpy()[0].tobytes()
+    rows = [matmul(a[:, :, r:r + 1] if trans_a else a[:, r:r + 1], b).numpy() for r in range(m)]
+    assert whole.tobytes() == np.concatenate(rows, axis=1).tobytes()
