@@ -32,16 +32,17 @@ def instrumented_call_in_turn(kernels: list):
     """A replacement for ``emitter.call_in_turn`` that adds each kernel's cycles (with its barrier)
     to the global array ``COUNTERS``; ``kernels`` receives each kernel's name, in order."""
 
-    def call_in_turn(b: ir.IRBuilder, args, functions) -> None:
+    def call_in_turn(b: ir.IRBuilder, args, functions: list[emitter.Kernel]) -> None:
         array = ir.ArrayType(I64, max(1, len(functions)))
         counters = ir.GlobalVariable(b.module, array, COUNTERS)
         counters.initializer = ir.Constant(array, [0] * array.count)
         cycles = b.module.declare_intrinsic("llvm.readcyclecounter", (), ir.FunctionType(I64, []))
         barrier = emitter.barrier_function(b.module)
-        kernels[:] = [node.attrs.get("kernel", node.op) for node, _ in functions]
-        for k, (node, fn) in enumerate(functions):
+        kernels[:] = [kernel.node.attrs.get("kernel", kernel.node.op) for kernel in functions]
+        room = emitter.kernel_tables(b, functions)
+        for k, kernel in enumerate(functions):
             start = b.call(cycles, [])
-            b.call(fn, args)
+            emitter.call_kernel(b, args, kernel, room)
             b.call(barrier, [args[1], args[4]])
             counter = b.gep(counters, [ir.Constant(I64, 0), ir.Constant(I64, k)])
             b.store(b.add(b.load(counter), b.sub(b.call(cycles, []), start)), counter)

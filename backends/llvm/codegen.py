@@ -65,16 +65,18 @@ class CodeGen:
     def build(self) -> Program:
         """The program with its LLVM IR."""
         program = self.layout()
-        functions = KernelFunctions(self.module, self.symbols, self.graph.nodes).of_graph(self.graph_layout)
+        emitted = KernelFunctions(self.module, self.symbols, self.graph.nodes)
+        kernels = emitted.of_graph(self.graph_layout)
         entry = ir.Function(self.module, KERNEL_TYPE, ENTRY)
         b = ir.IRBuilder(entry.append_basic_block("entry"))
-        call_in_turn(b, entry.args, functions)
+        call_in_turn(b, entry.args, kernels)
         finish = Emitter(self.module, "finish", self.graph_layout.slot_of, self.symbols, len(self.graph.nodes))
         finish.copy_buffers(self.graph_layout.copies)  # results that share another buffer, staged assignments
         b.call(finish.finish(), entry.args)
         b.ret_void()
         call = self._emit_call_wrapper(entry, program)
-        program.ir, program.parts = module_texts(self.module, [fn for _, fn in functions], [entry, call])
+        functions = list(dict.fromkeys(k.function for k in kernels))  # (a kernel may run for several nodes)
+        program.ir, program.parts = module_texts(self.module, functions, [entry, call], emitted.texts)
         return program
 
     def _emit_call_wrapper(self, entry: ir.Function, program: Program) -> ir.Function:

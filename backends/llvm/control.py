@@ -26,7 +26,7 @@ from llvmlite import ir
 from graphc.ir.graph import Graph, Node, Value
 from graphc.ir.types import bool_
 
-from .emitter import Emitter, call_in_turn
+from .emitter import Emitter, Kernel, call_in_turn
 from .scalar import I64, load
 
 __all__ = ["RegionSlots", "emit_region_op", "region_slots", "unsupported_in_regions"]
@@ -82,7 +82,7 @@ def region_slots(node: Node, slot_of: dict[Value, int]) -> list[RegionSlots]:
 
 
 # -- code -----------------------------------------------------------------------------------------
-def emit_region_op(em: Emitter, node: Node, layouts: list, functions: list[list[tuple[Node, ir.Function]]]) -> None:
+def emit_region_op(em: Emitter, node: Node, layouts: list, functions: list[list[Kernel]]) -> None:
     """The code of region op ``node``'s kernel function, given its regions' layouts (``GraphLayout``s
     in ``region_slots`` order) and their kernel functions."""
     if node.op == "cond":

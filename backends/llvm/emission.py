@@ -22,9 +22,10 @@ from graphc.ir.passes.memory import align_up, plan_memory
 
 from . import control, ops
 from .blas import GEMM_SYMBOLS
-from .emitter import Emitter
+from .emitter import Emitter, Kernel
 from .host_calls import HostCall
 from .kernels import Operand, emit_fused
+from .lowering import uses_whole_table
 from .program import ALIGNMENT, Slot
 
 
@@ -227,22 +228,43 @@ class KernelFunctions:
         self.module = module
         self.symbols = symbols
         self.nodes = nodes
+        self.texts: dict[str, str] = {}  # the text of each kernel with a table of its own, by name
+        self._by_body: dict[str, ir.Function] = {}
 
-    def of_graph(self, layout: GraphLayout, prefix: str = "", owner: int | None = None) -> list[tuple[Node, ir.Function]]:
-        """(node, kernel function named ``{prefix}node{j}_{op}``) for each node of ``layout.graph`` that
-        has code. Errors name top-level node ``owner`` (a region's region op), by default the node."""
-        functions = []
+    def of_graph(self, layout: GraphLayout, prefix: str = "", owner: int | None = None) -> list[Kernel]:
+        """The kernel (function named ``{prefix}node{j}_{op}``) of each node of ``layout.graph`` that
+        has code. Errors name top-level node ``owner`` (a region's region op), by default the node.
+        Top-level kernels have tables of their own (``emitter``; but for ``lowering.uses_whole_table``),
+        and one that is another's but for its table is not emitted twice: it is the same function,
+        called with its own table."""
+        kernels = []
         for j, node in enumerate(layout.graph.nodes):
             if not ops.has_code(node) or any(v in layout.transposed for v in node.outputs):
                 continue
             index = j if owner is None else owner
+            own_table = owner is None and not uses_whole_table(node)
             with internal_errors_name(self.nodes[index]):
-                functions.append((node, self._node_function(layout, j, f"{prefix}node{j}_{node.op}", index)))
-        return functions
+                kernels.append(self._node_kernel(layout, j, f"{prefix}node{j}_{node.op}", index, own_table))
+        return kernels
 
-    def _node_function(self, layout: GraphLayout, j: int, name: str, index: int) -> ir.Function:
+    def _node_kernel(self, layout: GraphLayout, j: int, name: str, index: int, own_table: bool) -> Kernel:
+        em = Emitter(self.module, name, layout.slot_of, self.symbols, index, own_table)
+        fn = self._emit(em, layout, j)
+        if em.table is None:
+            return Kernel(layout.graph.nodes[j], fn)
+        text = str(fn)
+        body = text[text.index("\n"):]  # (its first line names it)
+        same = self._by_body.setdefault(body, fn)
+        if same is fn:
+            self.texts[fn.name] = text
+        else:
+            del self.module.globals[fn.name]
+        return Kernel(layout.graph.nodes[j], same, tuple(em.table))
+
+    def _emit(self, em: Emitter, layout: GraphLayout, j: int) -> ir.Function:
         node = layout.graph.nodes[j]
-        em = Emitter(self.module, name, layout.slot_of, self.symbols, index)
+        name = em.function.name
+        index = em.node_index
         if node.opdef.regions:
             regions = layout.regions[j]
             functions = [self.of_graph(region, f"{name}.{k}.", index) for k, region in enumerate(regions)]

@@ -4,10 +4,14 @@ and the calls of kernel functions in turn.
 Every node with code becomes one internal function with the entry's signature
 ``void (i64 tid, i64 nthreads, i8** slots, i64* dims, i64* sync)``: ``slots`` holds one pointer per
 buffer, ``dims`` the run-time value of every symbolic dimension, ``sync`` the barrier and error words.
+A kernel with a table of its own (``Emitter(..., own_table=True)``) gets in ``slots`` just the
+pointers of the buffers it uses, numbered in the order it first uses them: kernels that differ only
+in their buffers are then the same function (``KernelFunctions``), compiled once.
 """
 from __future__ import annotations
 
 import contextlib
+from typing import NamedTuple
 
 from llvmlite import ir
 
@@ -28,9 +32,11 @@ SPINS_BEFORE_YIELD = 2000
 
 class Emitter:
     """Emits one kernel function. ``slot_of`` maps values to slot indices, ``symbols``
-    symbolic dimension names to indices in ``dims``."""
+    symbolic dimension names to indices in ``dims``; with ``own_table``, ``table`` lists the slots
+    whose pointers the function's ``slots`` holds, in order."""
 
-    def __init__(self, module: ir.Module, name: str, slot_of: dict[Value, int], symbols: dict[str, int], node_index: int):
+    def __init__(self, module: ir.Module, name: str, slot_of: dict[Value, int], symbols: dict[str, int], node_index: int,
+                 own_table: bool = False):
         self.module = module
         self.function = ir.Function(module, KERNEL_TYPE, name)
         self.function.linkage = "internal"
@@ -43,6 +49,7 @@ class Emitter:
         self.symbols = symbols
         self.node_index = node_index
         self._dim_cache: dict = {}
+        self.table: list[int] | None = [] if own_table else None
 
     # -- sizes ------------------------------------------------------------------------------------
     def dim(self, d) -> ir.Value:
@@ -73,6 +80,10 @@ class Emitter:
 
     def slot_pointer(self, slot: int, dtype: DType) -> ir.Value:
         b = self.builder
+        if self.table is not None:
+            if slot not in self.table:
+                self.table.append(slot)
+            slot = self.table.index(slot)
         with b.goto_block(self.prologue):
             raw = b.load(b.gep(self.slots, [ir.Constant(I64, slot)], inbounds=True))
             return b.bitcast(raw, memory_type(dtype).as_pointer())
@@ -189,16 +200,47 @@ def bool_constant(value: bool) -> ir.Constant:
     return ir.Constant(I1, int(value))
 
 
-def call_in_turn(b: ir.IRBuilder, args, functions: list[tuple[Node, ir.Function]]) -> None:
-    """Calls each kernel function with the calling function's ``args`` (tid, nthreads, slots, dims,
-    sync), every thread waiting at a barrier after each; returns from the calling function when one
-    whose node may fail flagged an error. ``functions``: (node, its kernel function) pairs."""
+class Kernel(NamedTuple):
+    """A node's kernel function, and the slots whose pointers make its table (``Emitter.table``;
+    None: it takes its caller's ``slots``)."""
+
+    node: Node
+    function: ir.Function
+    table: tuple[int, ...] | None = None
+
+
+def kernel_tables(b: ir.IRBuilder, kernels: list[Kernel]) -> ir.Value | None:
+    """Room for the widest table of ``kernels`` on the stack of the function ``b`` emits (None: no
+    kernel has one)."""
+    width = max((len(k.table) for k in kernels if k.table is not None), default=0)
+    if not width:
+        return None
+    with b.goto_entry_block():
+        return b.alloca(ir.ArrayType(I8P, width), name="kernel_table")
+
+
+def call_kernel(b: ir.IRBuilder, args, kernel: Kernel, room: ir.Value | None) -> None:
+    """Calls ``kernel`` with the calling function's ``args`` (tid, nthreads, slots, dims, sync), its
+    table first filled in ``room`` (``kernel_tables``) from the caller's ``slots``."""
+    if kernel.table is not None:
+        zero = ir.Constant(I64, 0)
+        for k, slot in enumerate(kernel.table):
+            pointer = b.load(b.gep(args[2], [ir.Constant(I64, slot)], inbounds=True))
+            b.store(pointer, b.gep(room, [zero, ir.Constant(I64, k)], inbounds=True))
+        args = [args[0], args[1], b.bitcast(room, I8P.as_pointer()), args[3], args[4]]
+    b.call(kernel.function, args)
+
+
+def call_in_turn(b: ir.IRBuilder, args, kernels: list[Kernel]) -> None:
+    """Calls each kernel (``call_kernel``), every thread waiting at a barrier after each; returns
+    from the calling function when one whose node may fail flagged an error."""
     nthreads, sync = args[1], args[4]
     barrier = barrier_function(b.module)
-    for node, fn in functions:
-        b.call(fn, args)
+    room = kernel_tables(b, kernels)
+    for kernel in kernels:
+        call_kernel(b, args, kernel, room)
         b.call(barrier, [nthreads, sync])
-        if may_fail(node):
+        if may_fail(kernel.node):
             error = b.load_atomic(b.gep(sync, [ir.Constant(I64, SYNC_ERROR)]), "acquire", 8)
             with b.if_then(b.icmp_signed("!=", error, ir.Constant(I64, 0)), likely=False):
                 b.ret_void()

@@ -48,8 +48,9 @@ def _lower_host_call(em: Emitter, node: Node) -> None:
     em.flag_error(b.icmp_signed("!=", status, ir.Constant(I64, 0)), ERROR_HOST_CALL)
 
 
-node_code("host_call", fallible=True)(_lower_host_call)
-node_code("pure_host_call", fallible=True)(_lower_host_call)
+# (the code hands the whole slot table to the host)
+node_code("host_call", fallible=True, whole_table=True)(_lower_host_call)
+node_code("pure_host_call", fallible=True, whole_table=True)(_lower_host_call)
 
 
 class HostCall(NamedTuple):

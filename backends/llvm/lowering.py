@@ -21,25 +21,27 @@ class Lowering(NamedTuple):
     """Registered code: ``emit(em, node)`` for node code; ``emit(b, args, in_types, out_type, attrs)``
     returning one element's IR value for element code (a fallible one also takes ``flag_error``).
     ``fallible(result dtype)`` says whether the code may flag an error (an index out of range, an
-    integer to a negative power) that the call then raises."""
+    integer to a negative power) that the call then raises. ``whole_table``: the node code uses its
+    function's whole slot table (``Emitter.slots``), not only its own buffers (see ``emitter``)."""
 
     emit: Callable
     fallible: Callable[[DType], bool]
+    whole_table: bool = False
 
 
-def _register(kind: str, op: str, fallible: bool | Callable[[DType], bool]):
+def _register(kind: str, op: str, fallible: bool | Callable[[DType], bool], whole_table: bool = False):
     may_fail = fallible if callable(fallible) else (lambda dtype: fallible)
 
     def register(emit):
-        implement(op, kind)(Lowering(emit, may_fail))
+        implement(op, kind)(Lowering(emit, may_fail, whole_table))
         return emit
 
     return register
 
 
-def node_code(op: str, fallible: bool | Callable[[DType], bool] = False):
+def node_code(op: str, fallible: bool | Callable[[DType], bool] = False, whole_table: bool = False):
     """Registers the code of ``op`` run as a node of its own: ``@node_code("transpose")``."""
-    return _register(BACKEND, op, fallible)
+    return _register(BACKEND, op, fallible, whole_table)
 
 
 def element_code(op: str, fallible: bool | Callable[[DType], bool] = False):
@@ -77,6 +79,13 @@ def may_fail(node: Node) -> bool:
     if isinstance(code, Lowering) and node.outputs and code.fallible(node.outputs[0].dtype):
         return True
     return any(may_fail(n) for graph in node.subgraphs.values() for n in graph.nodes)
+
+
+def uses_whole_table(node: Node) -> bool:
+    """Whether ``node``'s code needs its function's whole slot table: a region op's (its regions'
+    kernels read it) and node code registered ``whole_table``."""
+    code = node.opdef.implementations.get(BACKEND)
+    return bool(node.opdef.regions) or (isinstance(code, Lowering) and code.whole_table)
 
 
 def unlowered_ops(graph: Graph) -> set[str]:

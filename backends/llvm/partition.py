@@ -35,12 +35,13 @@ def _cost(text: str) -> int:
     return 4_000 + len(text) + 6_000 * text.count(" = phi ")
 
 
-def module_texts(module: ir.Module, kernels: list[ir.Function],
-                 entry_points: list[ir.Function]) -> tuple[str, list[str]]:
+def module_texts(module: ir.Module, kernels: list[ir.Function], entry_points: list[ir.Function],
+                 printed: dict[str, str]) -> tuple[str, list[str]]:
     """(the text of ``module``, the texts of its parts): one part, the module itself, unless
     ``part_count`` gives more. ``kernels`` are the functions the entry points call in turn; every
-    other function defined in ``module`` is reached from them."""
-    texts = {name: str(value) for name, value in module.globals.items()}
+    other function defined in ``module`` is reached from them. ``printed``: the text of some
+    globals, by name (printed already)."""
+    texts = {name: printed.get(name) or str(value) for name, value in module.globals.items()}
     head = [f'; ModuleID = "{module.name}"', f'target triple = "{module.triple}"',
             f'target datalayout = "{module.data_layout}"', ""]
     head += [t.get_declaration() for t in module.get_identified_types().values()]
