@@ -139,7 +139,8 @@ VARIABLES = {v.name: v for v in (
              + "; ".join(f"{topic}: {what}" for topic, what in LOG_TOPICS.items())),
     Variable("GRAPHC_NUM_THREADS", whole_number(1, max_threads, f"more than {THREADS_PER_CORE} threads per core"),
              cores, f"a whole number from 1 to {max_threads()}, {THREADS_PER_CORE} per core; more are clamped",
-             "worker threads for large graphs on the native backend (default: one per core)"),
+             "worker threads for large graphs on the native backend (default: one per core); compiling a "
+             "large module takes at most this many threads, one per core"),
     Variable("GRAPHC_BLAS", parse_blas, lambda: "auto", "auto, scipy, mkl or the path of a BLAS library",
              "the BLAS whose sgemm and dgemm compiled matmuls call: auto (MKL when graphc[mkl] is installed, "
              "else SciPy's OpenBLAS), scipy, mkl, or a library exporting LP64 sgemm_ and dgemm_"),
