@@ -48,7 +48,7 @@ def module_texts(module: ir.Module, kernels: list[ir.Function], entry_points: li
     tail = module._get_metadata_lines()  # (llvmlite's own printer: the module's text is head, globals, tail)
     whole = "\n".join(head + list(texts.values()) + tail)
     costs = {name: _cost(text) for name, text in texts.items() if text.startswith("define")}
-    count = part_count(sum(costs.values()))
+    count = min(part_count(sum(costs.values())), 1 + len(kernels))  # (no part without a kernel)
     if count == 1:
         return whole, [whole]
     groups = _balanced([[f.name for f in entry_points]] + [[] for _ in range(count - 1)],

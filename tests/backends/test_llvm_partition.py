@@ -327,3 +327,10 @@ def test_parts_that_do_not_link_are_rejected_never_run_and_rebuilt(kept, stored_
     else:
         assert "ignoring the cache entry" in result.stderr and "which is defined nowhere" in result.stderr
         assert bad.read_bytes() == entry, "rebuilt"
+
+
+def test_no_part_is_left_without_a_kernel(no_cache, monkeypatch):
+    parts_of(8, monkeypatch)
+    f = gc.function(lambda x: gc.tanh(x) * 2.0)
+    np.testing.assert_allclose(f(X).numpy(), np.tanh(X) * 2.0, rtol=1e-6)
+    assert len(f.get_concrete_function(X).compiled().native().program.parts) == 2, "the entry points and one kernel"
