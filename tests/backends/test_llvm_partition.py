@@ -334,3 +334,13 @@ def test_no_part_is_left_without_a_kernel(no_cache, monkeypatch):
     f = gc.function(lambda x: gc.tanh(x) * 2.0)
     np.testing.assert_allclose(f(X).numpy(), np.tanh(X) * 2.0, rtol=1e-6)
     assert len(f.get_concrete_function(X).compiled().native().program.parts) == 2, "the entry points and one kernel"
+
+
+def test_the_long_calls_bypass_llvmlites_lock():
+    """The parts compile at once only through llvmlite's unlocked functions (``target._unlocked``):
+    an llvmlite without them would compile one part at a time, correctly but slowly; this names it."""
+    from llvmlite.binding import ffi
+
+    for name in ("LLVMPY_RunNewModulePassManager", "LLVMPY_TargetMachineEmitToMemory"):
+        unlocked = target._unlocked(name)
+        assert unlocked is not getattr(ffi.lib, name) and unlocked.argtypes, name
