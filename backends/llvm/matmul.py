@@ -95,8 +95,6 @@ def _shallow_loops(em: Emitter, dtype: DType, M, n: int, k: int, pa, pb, pc, tra
     how many rows the product had, and op determinism's sums on how the batch was split.)"""
     b = em.builder
     K, N = ir.Constant(I64, k), ir.Constant(I64, n)
-    ty = scalar.register_type(dtype)
-    fma = b.module.declare_intrinsic("llvm.fma", [ty], ir.FunctionType(ty, [ty] * 3))
     with em.loop(ir.Constant(I64, 0), M, "si") as i:
         a_row = [scalar.load(b, em.element(pa, b.add(b.mul(ir.Constant(I64, kk), M), i) if trans_a
                                            else b.add(b.mul(i, K), ir.Constant(I64, kk))), dtype) for kk in range(k)]
@@ -106,7 +104,7 @@ def _shallow_loops(em: Emitter, dtype: DType, M, n: int, k: int, pa, pb, pc, tra
             for kk in range(k):
                 offset = b.add(b.mul(j, K), ir.Constant(I64, kk)) if trans_b else b.add(ir.Constant(I64, kk * n), j)
                 x = scalar.load(b, em.element(pb, offset), dtype)
-                acc = b.fmul(a_row[kk], x) if acc is None else b.call(fma, [a_row[kk], x, acc])
+                acc = b.fmul(a_row[kk], x) if acc is None else scalar.call_intrinsic(b, "llvm.fma", a_row[kk], x, acc)
             scalar.store(b, acc, em.element(pc, b.add(c_row, j)), dtype)
 
 
