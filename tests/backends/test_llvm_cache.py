@@ -507,11 +507,14 @@ LOAD_EACH = textwrap.dedent(
             except ValueError:
                 continue
             print(offset, value, flush=True)  # the last line names the change that crashed
-            target.LoadedCode([mutated], blas_symbols()).address("graphc_entry")
+            try:  # (a symbol defined nowhere is refused, never called: loader.Unresolved)
+                target.LoadedCode([mutated], blas_symbols()).address("graphc_entry")
+            except loader.Unresolved:
+                pass
             if loader.applies():  # graphc's own loader too: it loads the object or refuses it
                 try:
                     loader.LoadedObject(mutated, blas_symbols()).address("graphc_entry")
-                except loader.Unsupported:
+                except (loader.Unsupported, loader.Unresolved):
                     pass
     print("done")
     """
