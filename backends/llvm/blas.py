@@ -8,6 +8,10 @@ the ``mkl`` package is installed (``pip install 'graphc[mkl]'``) and SciPy's Ope
 A library is used only after a small product through it gives the right numbers; otherwise a
 warning names it and SciPy's BLAS runs. Compiled code does not depend on the choice (the symbols
 are bound when it is loaded), only the rounding of its products does.
+
+MKL runs its products on the threads of an OpenMP runtime; graphc's kernels between them run on the
+same threads (``openmp_functions``, ``teams``). With any other library, a graph that calls BLAS runs
+its kernels on one thread.
 """
 from __future__ import annotations
 
@@ -18,18 +22,53 @@ import logging
 import os
 import sys
 import threading
+from typing import NamedTuple
 
 from graphc.ir import environment
 
 GEMM_SYMBOLS = {"float32": "graphc_blas_sgemm", "float64": "graphc_blas_dgemm"}
 _ROUTINES = (("sgemm", GEMM_SYMBOLS["float32"], ctypes.c_float), ("dgemm", GEMM_SYMBOLS["float64"], ctypes.c_double))
 MKL_RUNTIMES = ("libmkl_rt.so.3", "libmkl_rt.so.2", "libmkl_rt.so")
+SHALLOW_DEPTH, SHALLOW_COLUMNS = 16, 256  # see is_shallow
 EXPECTED = [11.0, 14.0, 10.0, 14.0]  # the check's product, column-major
 
 log = logging.getLogger("graphc.blas")
 
 
 _lock = threading.Lock()
+
+
+def is_gemm_kernel(node) -> bool:
+    """Whether ``node`` is a fused kernel whose product calls BLAS (``is_gemm``)."""
+    body = node.attrs.get("body") if node.op == "fused" and node.attrs.get("kind") == "matmul" else None
+    return body is not None and any(is_gemm(n) for n in body.nodes)
+
+
+def is_gemm(node) -> bool:
+    """Whether ``node`` is a product that calls BLAS (``calls_gemm``)."""
+    return node.op == "matmul" and calls_gemm(node.outputs[0].dtype.name, node.inputs[0].type.shape[-1],
+                                              node.outputs[0].type.shape[-1])
+
+
+def calls_gemm(dtype_name: str, k, n) -> bool:
+    """Whether a product of this dtype, inner dimension ``k`` and ``n`` columns calls BLAS."""
+    return dtype_name in GEMM_SYMBOLS and not is_shallow(k, n)
+
+
+def is_shallow(k, n) -> bool:
+    """Whether a float product of static inner dimension ``k`` and ``n`` columns runs as loops of its
+    own instead of a gemm call: one with at most SHALLOW_DEPTH products per element and at most
+    SHALLOW_COLUMNS columns (the forward product of a first convolution layer, ``[N*OH*OW, 9] @
+    [9, F]``). OpenBLAS spends such products packing and, with two threads, waiting for its
+    threads: W6's ``[43264, 9] @ [9, 32]`` took 1.5-2.9 Mcycles on one BLAS thread, 0.8-0.9 on
+    two, 16-27 on two at load 3 (its threads wait for each other across the other jobs'
+    time slices); these loops 1.0-1.1 on one thread, 5-8 at load 3."""
+    return isinstance(k, int) and isinstance(n, int) and 1 <= k <= SHALLOW_DEPTH and n <= SHALLOW_COLUMNS
+
+
+class _Blas(NamedTuple):
+    symbols: dict[str, int]  # GEMM_SYMBOLS' names -> addresses
+    openmp: object  # see openmp_functions: a ctypes array, or None
 
 
 def blas_symbols() -> dict[str, int]:
@@ -39,13 +78,44 @@ def blas_symbols() -> dict[str, int]:
     ``scipy.linalg.cython_blas`` takes about 200 ms of a first call), else from SciPy's own table.
     The library is loaded and checked once per process, by whichever thread asks first (threads
     compiling at once wait for it)."""
+    return _loaded().symbols
+
+
+def openmp_functions() -> int:
+    """The address of three addresses in the OpenMP runtime whose threads run the chosen BLAS's
+    products (``GOMP_parallel``, ``omp_get_thread_num``, ``omp_get_num_threads``; ``teams``), or 0
+    when the BLAS has no such threads: SciPy's OpenBLAS runs threads of its own, and MKL's
+    sequential or TBB layers (``MKL_THREADING_LAYER``) none of OpenMP's."""
+    table = _loaded().openmp
+    return 0 if table is None else ctypes.addressof(table)
+
+
+def _loaded() -> _Blas:
     with _lock:
-        return _loaded_symbols()
+        return _load()
 
 
 @functools.cache
-def _loaded_symbols() -> dict[str, int]:
-    return chosen_blas_symbols() or blas_symbols_from_library() or blas_symbols_from_scipy()
+def _load() -> _Blas:
+    chosen = chosen_blas()
+    if chosen is not None:
+        return chosen
+    return _Blas(blas_symbols_from_library() or blas_symbols_from_scipy(), None)
+
+
+def _openmp_of_mkl(mkl_path: str):
+    """The functions ``openmp_functions`` names, of the OpenMP runtime MKL's threading layer has
+    loaded (Intel's beside MKL, GNU's with ``MKL_THREADING_LAYER=GNU``), as a ctypes array; None
+    when it has loaded none."""
+    layer = os.environ.get("MKL_THREADING_LAYER", "INTEL").strip().upper()
+    runtime = {"INTEL": os.path.join(os.path.dirname(mkl_path), "libiomp5.so"), "GNU": "libgomp.so.1"}.get(layer)
+    try:
+        library = ctypes.CDLL(runtime, mode=os.RTLD_NOLOAD | os.RTLD_LAZY) if runtime else None
+        names = ("GOMP_parallel", "omp_get_thread_num", "omp_get_num_threads")
+        addresses = [ctypes.cast(getattr(library, name), ctypes.c_void_p).value for name in names] if library else []
+    except (OSError, AttributeError):  # not loaded (RTLD_NOLOAD), or not such a runtime
+        return None
+    return (ctypes.c_int64 * 3)(*addresses) if addresses else None
 
 
 def _after_fork_in_child() -> None:
@@ -62,17 +132,19 @@ def blas_name() -> str:
     return "scipy" if chosen is None else "mkl" if os.path.basename(chosen).startswith("libmkl_rt") else chosen
 
 
-def chosen_blas_symbols() -> dict[str, int] | None:
+def chosen_blas() -> _Blas | None:
     """The routines of the library ``GRAPHC_BLAS`` chooses, or None for SciPy's."""
     path = _chosen_library()
     if path is None:
         return None
     library = ctypes.CDLL(path)
+    openmp = None
     if hasattr(library, "MKL_Set_Interface_Layer"):
         library.MKL_Set_Interface_Layer(0)  # LP64: 32-bit integers, whatever MKL_INTERFACE_LAYER says
         if "GRAPHC_NUM_THREADS" in os.environ:  # MKL's own default is one thread per core
             library.MKL_Set_Num_Threads(environment.value("GRAPHC_NUM_THREADS"))
-    return _routines(library)
+        openmp = _openmp_of_mkl(path)  # (the check's product has loaded MKL's threading layer)
+    return _Blas(_routines(library), openmp)
 
 
 @functools.cache

@@ -16,7 +16,8 @@ from graphc.ir.graph import Graph
 from graphc.ir.registry import OPS
 from llvmlite import ir
 
-from . import control
+from . import control, teams
+from .blas import is_gemm_kernel
 from .emission import (
     GraphLayout,
     KernelFunctions,
@@ -68,12 +69,16 @@ class CodeGen:
         emitted = KernelFunctions(self.module, self.symbols, self.graph.nodes)
         kernels = emitted.of_graph(self.graph_layout)
         entry = ir.Function(self.module, KERNEL_TYPE, ENTRY)
-        b = ir.IRBuilder(entry.append_basic_block("entry"))
-        call_in_turn(b, entry.args, kernels)
         finish = Emitter(self.module, "finish", self.graph_layout.slot_of, self.symbols, len(self.graph.nodes))
         finish.copy_buffers(self.graph_layout.copies)  # results that share another buffer, staged assignments
-        b.call(finish.finish(), entry.args)
-        b.ret_void()
+        finish = finish.finish()
+        if any(is_gemm_kernel(k.node) for k in kernels):  # products run by BLAS's threads: see teams
+            teams.emit_entry(entry, kernels, finish, call_in_turn)
+        else:
+            b = ir.IRBuilder(entry.append_basic_block("entry"))
+            call_in_turn(b, entry.args, kernels)
+            b.call(finish, entry.args)
+            b.ret_void()
         call = self._emit_call_wrapper(entry, program)
         functions = list(dict.fromkeys(k.function for k in kernels))  # (a kernel may run for several nodes)
         program.ir, program.parts = module_texts(self.module, functions, [entry, call], emitted.texts)

@@ -91,19 +91,20 @@ class Emitter:
     def element(self, base: ir.Value, offset: ir.Value) -> ir.Value:
         return self.builder.gep(base, [offset], inbounds=True)
 
-    def fill(self, value: Value, number) -> None:
-        """Stores ``number`` into every element of ``value``'s buffer."""
+    def fill(self, value: Value, number, elements: tuple | None = None) -> None:
+        """Stores ``number`` into every element of ``value``'s buffer (or those in ``range(*elements)``)."""
         constant, ptr = scalar.constant(value.dtype, number), self.pointer(value)
-        with self.loop(0, self.product(value.type.shape), "fill") as i:
+        with self.loop(*(elements or (0, self.product(value.type.shape))), "fill") as i:
             scalar.store(self.builder, constant, self.element(ptr, i), value.dtype)
 
-    def scatter_add(self, out: Value, source: Value, loops) -> None:
-        """``out`` zeroed, then every element of ``source`` added into the element of ``out`` it is paired
-        with: ``loops(body)`` calls ``body(out offset, source offset, inside)`` for each element of
-        ``source``, ``inside`` an i1 saying whether it has a partner (the adjoint of a masked gather)."""
+    def scatter_add(self, out: Value, source: Value, loops, elements: tuple | None = None) -> None:
+        """``out`` zeroed (or its elements in ``range(*elements)``), then every element of ``source``
+        added into the element of ``out`` it is paired with: ``loops(body)`` calls ``body(out offset,
+        source offset, inside)`` for each element of ``source``, ``inside`` an i1 saying whether it
+        has a partner (the adjoint of a masked gather)."""
         b = self.builder
         src, dst = self.pointer(source), self.pointer(out)
-        self.fill(out, 0)
+        self.fill(out, 0, elements)
 
         def body(out_offset, source_offset, inside):
             with b.if_then(inside):

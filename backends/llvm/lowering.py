@@ -22,26 +22,31 @@ class Lowering(NamedTuple):
     returning one element's IR value for element code (a fallible one also takes ``flag_error``).
     ``fallible(result dtype)`` says whether the code may flag an error (an index out of range, an
     integer to a negative power) that the call then raises. ``whole_table``: the node code uses its
-    function's whole slot table (``Emitter.slots``), not only its own buffers (see ``emitter``)."""
+    function's whole slot table (``Emitter.slots``), not only its own buffers (see ``emitter``).
+    ``splits``: the node code shares its work among the threads itself (``Emitter.chunk``); other
+    node code runs on thread 0."""
 
     emit: Callable
     fallible: Callable[[DType], bool]
     whole_table: bool = False
+    splits: bool = False
 
 
-def _register(kind: str, op: str, fallible: bool | Callable[[DType], bool], whole_table: bool = False):
+def _register(kind: str, op: str, fallible: bool | Callable[[DType], bool], whole_table: bool = False,
+              splits: bool = False):
     may_fail = fallible if callable(fallible) else (lambda dtype: fallible)
 
     def register(emit):
-        implement(op, kind)(Lowering(emit, may_fail, whole_table))
+        implement(op, kind)(Lowering(emit, may_fail, whole_table, splits))
         return emit
 
     return register
 
 
-def node_code(op: str, fallible: bool | Callable[[DType], bool] = False, whole_table: bool = False):
+def node_code(op: str, fallible: bool | Callable[[DType], bool] = False, whole_table: bool = False,
+              splits: bool = False):
     """Registers the code of ``op`` run as a node of its own: ``@node_code("transpose")``."""
-    return _register(BACKEND, op, fallible, whole_table)
+    return _register(BACKEND, op, fallible, whole_table, splits)
 
 
 def element_code(op: str, fallible: bool | Callable[[DType], bool] = False):

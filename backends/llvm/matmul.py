@@ -11,12 +11,11 @@ from llvmlite import ir
 from graphc.ir.types import DType
 
 from . import scalar
-from .blas import GEMM_SYMBOLS
+from .blas import GEMM_SYMBOLS, calls_gemm
 from .emitter import Emitter
 from .scalar import I32, I64, I8
 
 DEPTH_CHUNK = 1024  # see depth_chunk
-SHALLOW_DEPTH, SHALLOW_COLUMNS = 16, 256  # see is_shallow
 
 
 def _batch_offset(em: Emitter, batch_index, out_batch: tuple, operand_batch: tuple, matrix_size) -> ir.Value:
@@ -48,18 +47,23 @@ def emit_matmul(em: Emitter, inputs, output) -> None:
     M, K, N = em.dim(m), em.dim(k), em.dim(n)
     batches = em.product(out_batch)
     A, B, C = (em.slot_pointer(op.slot, op.dtype) for op in (a, b_op, output))
-    with em.only_first_thread():
-        with em.loop(ir.Constant(I64, 0), batches, "batch") as batch:
-            a_off = _batch_offset(em, batch, out_batch, a.shape[:-2], b.mul(M, K))
-            b_off = _batch_offset(em, batch, out_batch, b_op.shape[:-2], b.mul(K, N))
-            c_off = b.mul(batch, b.mul(M, N))
-            pa, pb, pc = em.element(A, a_off), em.element(B, b_off), em.element(C, c_off)
-            if dtype.name in GEMM_SYMBOLS and is_shallow(k, n):
-                _shallow_loops(em, dtype, M, n, k, pa, pb, pc, a.transposed, b_op.transposed)
-            elif dtype.name in GEMM_SYMBOLS:
-                _call_gemm(em, dtype, M, N, K, pa, pb, pc, a.transposed, b_op.transposed, depth_chunk(m, n, k))
-            else:
-                _loops(em, dtype, M, N, K, pa, pb, pc)
+
+    def matrices(batch):
+        a_off = _batch_offset(em, batch, out_batch, a.shape[:-2], b.mul(M, K))
+        b_off = _batch_offset(em, batch, out_batch, b_op.shape[:-2], b.mul(K, N))
+        return em.element(A, a_off), em.element(B, b_off), em.element(C, b.mul(batch, b.mul(M, N)))
+
+    if calls_gemm(dtype.name, k, n):  # on one thread: BLAS runs its own
+        with em.only_first_thread(), em.loop(ir.Constant(I64, 0), batches, "batch") as batch:
+            _call_gemm(em, dtype, M, N, K, *matrices(batch), a.transposed, b_op.transposed, depth_chunk(m, n, k))
+        return
+    with em.loop(ir.Constant(I64, 0), batches, "batch") as batch:  # graphc's own loops: each thread some rows
+        pa, pb, pc = matrices(batch)
+        first, last = em.chunk(M)
+        if dtype.name in GEMM_SYMBOLS:
+            _shallow_loops(em, dtype, first, last, M, n, k, pa, pb, pc, a.transposed, b_op.transposed)
+        else:
+            _loops(em, dtype, first, last, N, K, pa, pb, pc)
 
 
 def depth_chunk(m, n, k) -> int | None:
@@ -76,26 +80,17 @@ def depth_chunk(m, n, k) -> int | None:
     return DEPTH_CHUNK
 
 
-def is_shallow(k, n) -> bool:
-    """Whether a float product of static inner dimension ``k`` and ``n`` columns runs as loops of its
-    own instead of a gemm call: one with at most SHALLOW_DEPTH products per element and at most
-    SHALLOW_COLUMNS columns (the forward product of a first convolution layer, ``[N*OH*OW, 9] @
-    [9, F]``). OpenBLAS spends such products packing and, with two threads, waiting for its
-    threads: W6's ``[43264, 9] @ [9, 32]`` took 1.5-2.9 Mcycles on one BLAS thread, 0.8-0.9 on
-    two, 16-27 on two at load 3 (its threads wait for each other across the other jobs'
-    time slices); these loops 1.0-1.1 on one thread, 5-8 at load 3."""
-    return isinstance(k, int) and isinstance(n, int) and 1 <= k <= SHALLOW_DEPTH and n <= SHALLOW_COLUMNS
-
-
-def _shallow_loops(em: Emitter, dtype: DType, M, n: int, k: int, pa, pb, pc, trans_a: bool, trans_b: bool) -> None:
-    """C = A @ B for a shallow product (``is_shallow``): per row of C, each element's products summed
-    in order of k, each after the first by a fused multiply-add (``llvm.fma``, as BLAS does); the
-    loop over the row vectorises, the sum over k is unrolled. (With LLVM free to contract a product
+def _shallow_loops(em: Emitter, dtype: DType, first, last, M, n: int, k: int, pa, pb, pc, trans_a: bool,
+                   trans_b: bool) -> None:
+    """Rows ``[first, last)`` of C = A @ B, A of ``M`` rows, a shallow product (``blas.is_shallow``):
+    per row of C, each element's products summed in order of k, each after the first by a fused
+    multiply-add (``llvm.fma``, as BLAS does); the loop over the row vectorises, the sum over k is
+    unrolled. (With LLVM free to contract a product
     and a sum, it fused different pairs in vectorised and scalar code: a row's result depended on
     how many rows the product had, and op determinism's sums on how the batch was split.)"""
     b = em.builder
     K, N = ir.Constant(I64, k), ir.Constant(I64, n)
-    with em.loop(ir.Constant(I64, 0), M, "si") as i:
+    with em.loop(first, last, "si") as i:
         a_row = [scalar.load(b, em.element(pa, b.add(b.mul(ir.Constant(I64, kk), M), i) if trans_a
                                            else b.add(b.mul(i, K), ir.Constant(I64, kk))), dtype) for kk in range(k)]
         c_row = b.mul(i, N)
@@ -158,12 +153,12 @@ def _call_gemm(em: Emitter, dtype: DType, M, N, K, pa, pb, pc, trans_a=False, tr
                               beta, pc, ld_c])
 
 
-def _loops(em: Emitter, dtype: DType, M, N, K, pa, pb, pc) -> None:
-    """Integer matmul (wrapping): for i, k: C[i, :] += A[i, k] * B[k, :] (the inner loop vectorises).
-    float16: each C[i, j] sums its products in a float32 register, rounded to float16 once."""
+def _loops(em: Emitter, dtype: DType, first, last, N, K, pa, pb, pc) -> None:
+    """Rows ``[first, last)`` of an integer matmul (wrapping): for i, k: C[i, :] += A[i, k] * B[k, :]
+    (the inner loop vectorises). float16: each C[i, j] sums its products in a float32 register, rounded to float16 once."""
     b = em.builder
     zero = scalar.constant(dtype, 0)
-    with em.loop(ir.Constant(I64, 0), M, "mi") as i:
+    with em.loop(first, last, "mi") as i:
         row = b.mul(i, N)
         if dtype.is_floating:
             with em.loop(ir.Constant(I64, 0), N, "mj") as j:

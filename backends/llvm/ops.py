@@ -364,5 +364,9 @@ def has_code(node: Node) -> bool:
 
 
 def lower_op(em: Emitter, node: Node) -> None:
+    code = node.opdef.implementations[BACKEND]
+    if code.splits:
+        code.emit(em, node)
+        return
     with em.only_first_thread():
-        node.opdef.implementations[BACKEND].emit(em, node)
+        code.emit(em, node)

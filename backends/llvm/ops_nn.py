@@ -67,16 +67,17 @@ def _lower_random(em: Emitter, node: Node):
                 scalar.store(b, value, em.element(out_ptr, index), out.dtype)
 
 
-def _patch_loops(em: Emitter, node: Node, image, patches, body):
-    """For every patch element: ``body(image_offset, patch_offset, inside)`` where ``inside`` says
-    whether the element comes from the image (not the zero padding)."""
+def _patch_loops(em: Emitter, node: Node, image, patches, body, images):
+    """For every element of the patches of the images in ``range(*images)``: ``body(image_offset,
+    patch_offset, inside)`` where ``inside`` says whether the element comes from the image (not the
+    zero padding)."""
     b = em.builder
     (kh, kw), (sh, sw) = node.attrs["sizes"], node.attrs["strides"]
     top, _, left, _ = node.attrs["padding"]
     n, h, w, c = image.type.shape
     _, oh, ow, _ = patches.type.shape
     H, W, C = (ir.Constant(I64, d) for d in (h, w, c))
-    with em.loop(ZERO, em.dim(n), "pn") as ni:
+    with em.loop(*images, "pn") as ni:
         with em.loop(ZERO, ir.Constant(I64, oh), "pi") as i:
             with em.loop(ZERO, ir.Constant(I64, ow), "pj") as j:
                 patch_base = b.mul(b.add(b.mul(b.add(b.mul(ni, ir.Constant(I64, oh)), i), ir.Constant(I64, ow)), j),
@@ -95,8 +96,9 @@ def _patch_loops(em: Emitter, node: Node, image, patches, body):
                             body(b.add(pixel, ci), b.add(patch, ci), inside)
 
 
-@node_code("extract_patches")
+@node_code("extract_patches", splits=True)
 def _lower_extract_patches(em: Emitter, node: Node):
+    """Each thread the patches of some images."""
     x, out = node.inputs[0], node.outputs[0]
     b = em.builder
     src, dst = em.pointer(x), em.pointer(out)
@@ -106,10 +108,15 @@ def _lower_extract_patches(em: Emitter, node: Node):
         safe = b.select(inside, pixel, ZERO)
         b.store(b.select(inside, b.load(em.element(src, safe)), zero), em.element(dst, patch))
 
-    _patch_loops(em, node, x, out, body)
+    _patch_loops(em, node, x, out, body, em.chunk(em.dim(x.type.shape[0])))
 
 
-@node_code("extract_patches_transpose")
+@node_code("extract_patches_transpose", splits=True)
 def _lower_extract_patches_transpose(em: Emitter, node: Node):
+    """Each thread the images whose patches it adds up (their patches overlap no other image's)."""
     patches, out = node.inputs[0], node.outputs[0]
-    em.scatter_add(out, patches, lambda body: _patch_loops(em, node, out, patches, body))
+    b = em.builder
+    images = em.chunk(em.dim(out.type.shape[0]))
+    image_size = em.product(out.type.shape[1:])
+    elements = tuple(b.mul(i, image_size) for i in images)
+    em.scatter_add(out, patches, lambda body: _patch_loops(em, node, out, patches, body, images), elements)

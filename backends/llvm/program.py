@@ -26,6 +26,7 @@ CALL = "graphc_call"
 # sync words (see ``emitter`` and ``pyobjects`` for those after SYNC_HOST)
 SYNC_COUNT, SYNC_GENERATION, SYNC_ERROR, SYNC_ERROR_NODE = 0, 1, 2, 3
 SYNC_HOST = 5  # the address of the executable's host call dispatcher (``host_calls.py``); word 4: ``graphc_call``'s dims
+SYNC_OPENMP = 6  # the address of the OpenMP functions of ``teams``, or 0
 ALIGNMENT = 64  # of every buffer and arena range
 
 

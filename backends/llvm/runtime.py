@@ -14,10 +14,10 @@ from graphc.ir.shapes import concrete_types
 from graphc.ir.state import SharedVariable, VariableAccess
 from graphc.ir.types import TensorType
 
-from .blas import GEMM_SYMBOLS
+from . import blas
 from .error_codes import ERROR_HOST_CALL, ERROR_INDEX_OUT_OF_RANGE, ERROR_NEGATIVE_INTEGER_POWER
 from .lowering import may_fail
-from .program import ALIGNMENT, CALL, ENTRY, SYNC_ERROR, SYNC_ERROR_NODE, SYNC_HOST, Program, variable_slots
+from .program import ALIGNMENT, CALL, ENTRY, SYNC_ERROR, SYNC_ERROR_NODE, SYNC_HOST, SYNC_OPENMP, Program, variable_slots
 from .pyobjects import SYNC_INPUT_DTYPES, SYNC_SLOTS, layout_verified, sync_words
 
 ENTRY_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
@@ -172,12 +172,15 @@ class Executable:
         self._interpreter = None  # for calls whose run-time sizes need a broadcast the code does not do
         self._local = threading.local()
         self._host = _dispatcher(program) if any(s.kind == "host" for s in program.slots) else None
-        # BLAS runs its own threads: graphc's workers waiting out a gemm at a barrier only compete with
-        # them (measured: 256x784x512 took 4x longer), so graphs that call BLAS run on one thread
+        # BLAS runs its own threads: graphc's workers waiting out a gemm at a barrier only competed with
+        # them (measured: 256x784x512 took 4x longer), so graphs that call BLAS run their kernels on
+        # BLAS's own OpenMP threads where it has them (``teams``), else on one thread
+        # (the entry hands work to a team when a kernel at its top level calls BLAS)
+        self._openmp = blas.openmp_functions() if any(blas.is_gemm_kernel(n) for n in graph.nodes) else 0
         # graphs that call back into Python run on the calling thread only: graphc's workers would spin at
         # the barrier while the function runs, and one that calls a compiled function would find no
         # free worker (see host_calls)
-        self._may_split = _THREADS > 1 and not _calls_blas(graph) and self._host is None
+        self._may_split = _THREADS > 1 and (self._openmp or not _calls_blas(graph)) and self._host is None
         # with symbolic sizes the call's own sizes decide (``_run``)
         self._parallel = self._may_split and self._static and elements_touched(graph) >= PARALLEL_THRESHOLD
         self._variable_slots = variable_slots(program)
@@ -253,6 +256,7 @@ class Executable:
                     table[i] = _address(array)
             sync = np.zeros(SYNC_INPUT_DTYPES + len(self.graph.inputs), np.int64)
             sync[SYNC_HOST] = self._host.address if self._host else 0
+            sync[SYNC_OPENMP] = self._openmp
             sync[SYNC_SLOTS:] = sync_words(_address(table), [v.dtype.numpy for v in self.graph.inputs])
             state = cache[key] = (table, _address(table), sync, _address(sync), keep)
         return state
@@ -397,8 +401,8 @@ class Executable:
 
     def _call(self, table_address, dims_address, sync_address, parallel: bool) -> None:
         args = (table_address, dims_address, sync_address)
-        if not parallel:
-            self._entry(0, 1, *args)
+        if not parallel or self._openmp:  # (with OpenMP's threads, the entry hands the work to them)
+            self._entry(0, _THREADS if parallel else 1, *args)
             return
         pool = _worker_pool()
         with _submit_lock:  # a call's tasks queue together: workers never all wait on queued siblings
@@ -438,7 +442,6 @@ def _holds_gil(graph: Graph, host) -> bool:
 
 
 def _calls_blas(graph: Graph) -> bool:
-    return any(
-        n.op == "fused" and n.attrs["kind"] == "matmul" and n.outputs and n.outputs[0].dtype.name in GEMM_SYMBOLS
-        for n in graph.nodes
-    )
+    """Whether the graph's code calls BLAS: a float product not shallow enough for graphc's own loops
+    (``blas.calls_gemm``), at the top or in a region."""
+    return any(blas.is_gemm(node) or any(map(_calls_blas, node.subgraphs.values())) for node in graph.nodes)

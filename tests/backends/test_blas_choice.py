@@ -109,9 +109,9 @@ import numpy as np, graphc as gc
 from graphc.backends.llvm import blas
 x = np.ones((40, 40), np.float32)
 np.testing.assert_allclose(gc.function(lambda v: gc.exp(v) * 2.0)(x).numpy(), np.exp(x) * 2, rtol=1e-6)
-print("after elementwise", blas._loaded_symbols.cache_info().misses)
+print("after elementwise", blas._load.cache_info().misses)
 np.testing.assert_allclose(gc.function(lambda v: gc.nn.relu(v @ v))(x).numpy(), x @ x)
-print("after matmul", blas._loaded_symbols.cache_info().misses)
+print("after matmul", blas._load.cache_info().misses)
 """
 
 
@@ -136,7 +136,7 @@ def test_threads_asking_at_once_load_the_blas_once():
         for t in threads: t.start()
         for t in threads: t.join()
         assert len(results) == 8 and all(r == results[0] for r in results) and len(results[0]) == 2
-        print("loads", blas._loaded_symbols.cache_info().misses)
+        print("loads", blas._load.cache_info().misses)
     """
     assert "loads 1" in _run(None, textwrap.dedent(script)).stdout
 

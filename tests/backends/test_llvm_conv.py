@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 
 import graphc as gc
 from graphc.backends.llvm.kernels import COLUMN_TILE
-from graphc.backends.llvm.matmul import DEPTH_CHUNK, SHALLOW_COLUMNS, SHALLOW_DEPTH, depth_chunk, is_shallow
+from graphc.backends.llvm.blas import SHALLOW_COLUMNS, SHALLOW_DEPTH, is_shallow
+from graphc.backends.llvm.matmul import DEPTH_CHUNK, depth_chunk
 from graphc.test_util import check_grads
 
 pytestmark = pytest.mark.filterwarnings("error::graphc.compiler.BackendFallbackWarning")
