@@ -28,8 +28,11 @@ def contiguous_strides(em: Emitter, shape) -> list[ir.Value]:
     return strides[::-1]
 
 
-def strided_copy(em: Emitter, dtype, shape, dst, dst_base, dst_strides, src, src_base, src_strides, add=False):
-    """``dst[dst_base + i·dst_strides] (+)= src[src_base + i·src_strides]`` for every index i of ``shape``."""
+def strided_copy(em: Emitter, dtype, shape, dst, dst_base, dst_strides, src, src_base, src_strides, add=False,
+                 shared=False):
+    """``dst[dst_base + i·dst_strides] (+)= src[src_base + i·src_strides]`` for every index i of ``shape``;
+    ``shared``: each thread the indices of a range of the first axis (the code of ops that split, see
+    ``lowering.Lowering``)."""
     b = em.builder
 
     def level(axis, d_off, s_off):
@@ -40,24 +43,29 @@ def strided_copy(em: Emitter, dtype, shape, dst, dst_base, dst_strides, src, src
             else:
                 b.store(b.load(s_ptr), d_ptr)
             return
-        with em.loop(ZERO, em.dim(shape[axis]), f"c{axis}") as i:
+        indices = em.chunk(em.dim(shape[axis])) if shared and axis == 0 else (ZERO, em.dim(shape[axis]))
+        with em.loop(*indices, f"c{axis}") as i:
             level(axis + 1, b.add(d_off, b.mul(i, dst_strides[axis])), b.add(s_off, b.mul(i, src_strides[axis])))
 
+    if shared and not shape:  # one element: thread 0's
+        with em.only_first_thread():
+            level(0, dst_base, src_base)
+        return
     level(0, dst_base, src_base)
 
 
-def _copy_all(em: Emitter, dtype, shape, dst, src):
+def _copy_all(em: Emitter, dtype, shape, dst, src, shared=False):
     strides = contiguous_strides(em, shape)
-    strided_copy(em, dtype, shape, dst, ZERO, strides, src, ZERO, strides)
+    strided_copy(em, dtype, shape, dst, ZERO, strides, src, ZERO, strides, shared=shared)
 
 
-@node_code("transpose")
+@node_code("transpose", splits=True)
 def _lower_transpose(em: Emitter, node: Node):
     x, out = node.inputs[0], node.outputs[0]
     in_strides = contiguous_strides(em, x.type.shape)
     src_strides = [in_strides[p] for p in node.attrs["perm"]]
     strided_copy(em, x.dtype, out.type.shape, em.pointer(out), ZERO, contiguous_strides(em, out.type.shape),
-                 em.pointer(x), ZERO, src_strides)
+                 em.pointer(x), ZERO, src_strides, shared=True)
 
 
 def _slice_start(em: Emitter, item: slice, dim) -> ir.Value:
@@ -97,21 +105,23 @@ def _index_mapping(em: Emitter, index: tuple, in_shape) -> tuple[ir.Value, list[
     return base, strides
 
 
-@node_code("getitem")
+@node_code("getitem", splits=True)
 def _lower_getitem(em: Emitter, node: Node):
     x, out = node.inputs[0], node.outputs[0]
     base, strides = _index_mapping(em, node.attrs["index"], x.type.shape)
     strided_copy(em, x.dtype, out.type.shape, em.pointer(out), ZERO, contiguous_strides(em, out.type.shape),
-                 em.pointer(x), base, strides)
+                 em.pointer(x), base, strides, shared=True)
 
 
-@node_code("scatter_slice")
+@node_code("scatter_slice", splits=True)
 def _lower_scatter_slice(em: Emitter, node: Node):
+    """The base copied, then (after every thread's part of it) the update over the slice."""
     base_value, update, out = *node.inputs, node.outputs[0]
-    _copy_all(em, out.dtype, out.type.shape, em.pointer(out), em.pointer(base_value))
+    _copy_all(em, out.dtype, out.type.shape, em.pointer(out), em.pointer(base_value), shared=True)
+    em.barrier()
     offset, strides = _index_mapping(em, node.attrs["index"], out.type.shape)
     strided_copy(em, out.dtype, update.type.shape, em.pointer(out), offset, strides,
-                 em.pointer(update), ZERO, contiguous_strides(em, update.type.shape))
+                 em.pointer(update), ZERO, contiguous_strides(em, update.type.shape), shared=True)
 
 
 def _copy_pieces(em: Emitter, whole: Value, pieces: list[Value], axis: int, into_whole: bool) -> None:

@@ -46,10 +46,18 @@ KERNELS = textwrap.dedent(
         out = gc.nn.conv2d(images, filters, padding="same")
         return gc.nn.conv2d_transpose(out, filters, [11, 47, 1031, 1], padding="same")
 
+    def copies(x, y):  # a strided slice, a transpose, and a slice's gradient (``scatter_slice``)
+        with gc.GradientTape() as tape:
+            tape.watch(x)
+            picked = gc.transpose(x[3:-2:2, ::-3])
+            loss = gc.reduce_sum(gc.tanh(picked) * 3.0)
+        return tape.gradient(loss, x) + picked[0, 0]
+
     def integer_matmul(x, y):
         return gc.matmul(gc.cast(x[:, :64] * 10.0, "int32"), gc.cast(y[:64, :300] * 10.0, "int32"))
 
-    KERNELS = [elementwise, row_softmax, column_sums, matmul_epilogue, total, convolution_and_adjoint, integer_matmul]
+    KERNELS = [elementwise, row_softmax, column_sums, matmul_epilogue, total, convolution_and_adjoint, copies,
+               integer_matmul]
 
     def inputs(seed=0):
         rng = np.random.default_rng(seed)
