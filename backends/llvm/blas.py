@@ -107,7 +107,7 @@ def _openmp_of_mkl(mkl_path: str):
     """The functions ``openmp_functions`` names, of the OpenMP runtime MKL's threading layer has
     loaded (Intel's beside MKL, GNU's with ``MKL_THREADING_LAYER=GNU``), as a ctypes array; None
     when it has loaded none."""
-    layer = os.environ.get("MKL_THREADING_LAYER", "INTEL").strip().upper()
+    layer = (os.environ.get("MKL_THREADING_LAYER", "").strip() or "INTEL").upper()  # (empty: MKL's default)
     runtime = {"INTEL": os.path.join(os.path.dirname(mkl_path), "libiomp5.so"), "GNU": "libgomp.so.1"}.get(layer)
     try:
         library = ctypes.CDLL(runtime, mode=os.RTLD_NOLOAD | os.RTLD_LAZY) if runtime else None

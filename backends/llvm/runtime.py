@@ -174,13 +174,13 @@ class Executable:
         self._host = _dispatcher(program) if any(s.kind == "host" for s in program.slots) else None
         # BLAS runs its own threads: graphc's workers waiting out a gemm at a barrier only competed with
         # them (measured: 256x784x512 took 4x longer), so graphs that call BLAS run their kernels on
-        # BLAS's own OpenMP threads where it has them (``teams``), else on one thread
-        # (the entry hands work to a team when a kernel at its top level calls BLAS)
+        # BLAS's own OpenMP threads where it has them (``teams``: the entry hands work to them when a
+        # kernel at its top level calls BLAS), else on one thread
         self._openmp = blas.openmp_functions() if any(blas.is_gemm_kernel(n) for n in graph.nodes) else 0
         # graphs that call back into Python run on the calling thread only: graphc's workers would spin at
         # the barrier while the function runs, and one that calls a compiled function would find no
         # free worker (see host_calls)
-        self._may_split = _THREADS > 1 and (self._openmp or not _calls_blas(graph)) and self._host is None
+        self._may_split = _THREADS > 1 and (bool(self._openmp) or not _calls_blas(graph)) and self._host is None
         # with symbolic sizes the call's own sizes decide (``_run``)
         self._parallel = self._may_split and self._static and elements_touched(graph) >= PARALLEL_THRESHOLD
         self._variable_slots = variable_slots(program)

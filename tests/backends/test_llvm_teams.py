@@ -258,12 +258,13 @@ def test_a_team_smaller_than_asked_for_still_finishes(limit, tmp_path, team):
 
 # -- which runtime ---------------------------------------------------------------------------------------
 @pytest.mark.skipif(not blas._mkl_runtime(), reason="MKL is not installed (pip install 'graphc[mkl]')")
-@pytest.mark.parametrize("layer, has_team", [("", True), ("INTEL", True), ("intel", True), ("GNU", True),
-                                             ("SEQUENTIAL", False), ("sequential", False)])
+@pytest.mark.parametrize("layer, has_team", [(None, True), ("", True), ("INTEL", True), ("intel", True), ("GNU", True),
+                                             ("SEQUENTIAL", False), ("sequential", False), ("banana", False)])
 def test_mkl_hands_over_its_openmp_threads_only_where_it_has_them(layer, has_team, tmp_path):
+    """A layer graphc does not know (MKL runs its default) gets no team: graphc's kernels on one thread."""
     script = "from graphc.backends.llvm import blas; print(blas.blas_name(), bool(blas.openmp_functions()))"
     env = {name: value for name, value in os.environ.items() if name != "MKL_THREADING_LAYER"}
-    env |= {"GRAPHC_BLAS": "mkl"} | ({"MKL_THREADING_LAYER": layer} if layer else {})
+    env |= {"GRAPHC_BLAS": "mkl"} | ({"MKL_THREADING_LAYER": layer} if layer is not None else {})
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["mkl", str(has_team)]
