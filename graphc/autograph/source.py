@@ -82,8 +82,8 @@ _modules: dict[str, tuple[str, dict[int, list[ast.Lambda]] | None]] = {}
 
 def _lambdas_by_line(filename: str) -> dict[int, list[ast.Lambda]] | None:
     """The lambdas of the file by the line they start on (None: it does not parse), found with one
-    walk of its tree per version of its source: walking the tree for each lambda converted took 85
-    ms a lambda in a file of 1,400 lines, under cProfile)."""
+    walk of its tree per version of its source (a walk for each lambda converted took 85 ms a lambda
+    in a file of 1,400 lines, under cProfile)."""
     linecache.checkcache(filename)  # (a file edited since it was read: as for a def)
     source = "".join(linecache.getlines(filename))
     cached = _modules.get(filename)
