@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import ast
 import functools
-import importlib.util
 import inspect
 import textwrap
 
 import pytest
 
 from graphc.autograph import source
+
+from .test_autograph_code_cache import module_from
 
 
 def same(f):
@@ -125,17 +126,9 @@ def test_code_without_source_is_reported():
 
 
 def test_a_file_edited_since_it_was_read_is_read_again(tmp_path):
-    def load(text):
-        path = tmp_path / "edited.py"
-        path.write_text(text)
-        spec = importlib.util.spec_from_file_location("edited", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module.f
-
-    first = load("def f(x):\n    return x + 1\n")
+    first = module_from(tmp_path / "edited.py", "def f(x):\n    return x + 1\n").f
     assert ast.unparse(source.function_def(first)[0]) == "def f(x):\n    return x + 1"
-    edited = load("def f(x):\n    return x + 22222\n")
+    edited = module_from(tmp_path / "edited.py", "def f(x):\n    return x + 22222\n").f
     assert ast.unparse(source.function_def(edited)[0]) == "def f(x):\n    return x + 22222"
 
 
@@ -159,19 +152,11 @@ def test_the_lambdas_of_a_file_are_found_in_one_walk_of_its_tree_per_version(tmp
     walks = []
     walk = ast.walk
     monkeypatch.setattr(ast, "walk", lambda node: (walks.append(node), walk(node))[1])
-
-    def load(text):
-        path = tmp_path / "lambdas.py"
-        path.write_text(text)
-        spec = importlib.util.spec_from_file_location("lambdas", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module.FUNCTIONS
-
-    functions = load("FUNCTIONS = [\n" + "".join(f"    lambda x: x + {k},\n" for k in range(50)) + "]\n")
+    path = tmp_path / "lambdas.py"
+    functions = module_from(path, "FUNCTIONS = [\n" + "".join(f"    lambda x: x + {k},\n" for k in range(50)) + "]\n").FUNCTIONS
     bodies = [ast.unparse(source.lambda_def(f.__code__).body[0]) for f in functions]
     assert bodies == [f"return x + {k}" for k in range(50)]
     assert len([w for w in walks if isinstance(w, ast.Module)]) == 1
-    edited = load("FUNCTIONS = [lambda x: x * 7]\n")
+    edited = module_from(path, "FUNCTIONS = [lambda x: x * 7]\n").FUNCTIONS
     assert ast.unparse(source.lambda_def(edited[0].__code__).body[0]) == "return x * 7"
     assert len([w for w in walks if isinstance(w, ast.Module)]) == 2
