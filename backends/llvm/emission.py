@@ -173,10 +173,13 @@ def lay_out_graph(table: SlotTable, graph: Graph, input_slots: list[int], output
 
 
 def _add_scratch(table: SlotTable, layout: GraphLayout, index: int, body: Graph) -> None:
-    """A buffer for the matmul result of kernel ``index`` when the kernel uses it only inside."""
+    """A slot for the matmul result of kernel ``index`` when the kernel uses it only inside: of kind
+    'scratch', whose buffer every such kernel shares (kernels never overlap: the threads meet at a
+    barrier after each)."""
     for n in body.nodes:
         if n.op == "matmul" and n.outputs[0] not in body.outputs:
-            layout.scratch[index] = table.buffer_slot(n.outputs[0])
+            v = n.outputs[0]
+            layout.scratch[index] = table.new_slot("scratch", None, v.dtype, v.type.shape)
 
 
 def _lay_out_regions(table: SlotTable, node: Node, slot_of: dict[Value, int]) -> list[GraphLayout]:

@@ -36,7 +36,8 @@ class Slot(NamedTuple):
     kind: 'input' (key: input index), 'output' (key: output index), 'variable' (key: name; its
     current value, read only), 'assigned' (key: name; the buffer its new value is built in),
     'constant' (key: the array), 'arena' (key: the offset in the arena), 'buffer' (an intermediate
-    of unknown size the runtime allocates per run-time sizes and reuses), 'host' (key: a ``HostCall``;
+    of unknown size the runtime allocates per run-time sizes and reuses), 'scratch' (a value used
+    inside one kernel only: every scratch slot points to one buffer, as large as the largest), 'host' (key: a ``HostCall``;
     no buffer: the number host call code passes to the dispatcher, see ``host_calls``). (A NamedTuple:
     a dataclass took 0.3 ms of a first call.)"""
 
@@ -189,7 +190,7 @@ def _expected_type(slot: Slot, graph: Graph, arena_bytes: int) -> tuple | None:
         static = all(isinstance(d, int) for d in slot.shape)
         fits = static and _count(key) and key % ALIGNMENT == 0 and key + _nbytes(slot) <= arena_bytes
         return (slot.dtype, slot.shape) if fits else None
-    if kind == "buffer":
+    if kind in ("buffer", "scratch"):
         return (slot.dtype, slot.shape) if key is None else None
     return None
 

@@ -242,7 +242,13 @@ class Executable:
         if state is None:
             table = np.zeros(len(self.program.slots), np.uintp)
             arena = aligned_empty((self.program.arena_bytes,), np.uint8)
-            keep = [arena]
+            scratch = [(i, self._concrete_shape(s.shape, dims), s.dtype.numpy) for i, s in enumerate(self.program.slots)
+                       if s.kind == "scratch"]
+            shared = aligned_empty((max((int(np.prod(shape)) * dtype.itemsize for _, shape, dtype in scratch), default=0),),
+                                   np.uint8)
+            keep = [arena, shared]
+            for i, _, _ in scratch:
+                table[i] = _address(shared)
             for i, slot in enumerate(self.program.slots):
                 if slot.kind == "arena":
                     table[i] = _address(arena) + slot.key

@@ -92,7 +92,7 @@ def test_a_stored_layout_reads_back_as_the_code_generator_lays_it_out(name, fn, 
 
 def test_the_table_covers_every_kind_of_slot():
     kinds = {s.kind for g in GRAPHS for s in codegen.layout(graph_of(*g)).slots}
-    assert kinds == {"input", "output", "variable", "assigned", "constant", "arena", "buffer"}
+    assert kinds == {"input", "output", "variable", "assigned", "constant", "arena", "buffer", "scratch"}
 
 
 def test_a_layout_with_host_calls_is_not_stored_and_its_code_runs_from_the_cache(fresh, caplog):
@@ -163,7 +163,8 @@ FORGED = [
     ("unknown-variable", "variables-matmul-gradient", slot_changed("variable", 1, "v"), "does not fit"),
     ("variable-missing", "variables-matmul-gradient", removed("variable"), "one variable slot per variable"),
     ("assigned-of-no-variable", "variables-matmul-gradient", slot_changed("assigned", 1, "nothing"), "does not fit"),
-    ("buffer-with-a-key", "variables-matmul-gradient", slot_changed("buffer", 1, 3), "does not fit"),
+    ("buffer-with-a-key", "while-loop", slot_changed("buffer", 1, 3), "does not fit"),
+    ("scratch-with-a-key", "variables-matmul-gradient", slot_changed("scratch", 1, 3), "does not fit"),
     ("constant-path-to-an-input-node", "large-constant", slot_changed("constant", 1, [99]), "does not fit"),
     ("constant-path-to-a-non-constant", "large-constant", slot_changed("constant", 1, [1]), "does not fit"),
     ("constant-path-malformed", "cond-with-constants", slot_changed("constant", 1, [1, 0, 0]), "does not fit"),
