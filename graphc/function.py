@@ -231,7 +231,7 @@ class Function:
             for key, value in zip(keys, call_.values)
         ]
         args, kwargs = call_.rebuild(leaves)
-        handler = TraceHandler(graph)
+        handler = TraceHandler(graph, _product_preparation(self._backend or config.get_backend()))
         try:
             with dispatch.handler(handler):
                 result = self._traced_function()(*args, **kwargs)
@@ -261,6 +261,16 @@ class Function:
                 warnings.warn_explicit(message, RetracingWarning, caller.file, caller.line)
             else:
                 warnings.warn(message, RetracingWarning)
+
+
+def _product_preparation(backend: str):
+    """What a trace starts at its first product (``TraceHandler``): for the LLVM backend, loading
+    the BLAS its products call, on another thread while the trace goes on."""
+    if backend != "llvm":
+        return None
+    from graphc.backends.llvm.blas import load_in_background
+
+    return load_in_background
 
 
 def _weak_method(func, instance):

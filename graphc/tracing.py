@@ -77,7 +77,13 @@ _ESCAPED_FROM_REGION = (
 
 
 class TraceHandler(dispatch.GraphBuilder):
-    """Records ops into ``graph``; inputs and results are gc.Tensors."""
+    """Records ops into ``graph``; inputs and results are gc.Tensors. ``on_first_product`` (if given)
+    is called once, when the first product (an op of fusion kind ``matmul``) is recorded: the
+    backend that will compile the graph may prepare for it meanwhile."""
+
+    def __init__(self, graph: Graph, on_first_product=None):
+        super().__init__(graph)
+        self.on_first_product = on_first_product
 
     def to_value(self, x) -> Value:
         if isinstance(x, Tensor):
@@ -100,6 +106,9 @@ class TraceHandler(dispatch.GraphBuilder):
         return self.wrap(self.to_value(x))
 
     def process(self, opdef, inputs, attrs):
+        if self.on_first_product is not None and opdef.fusion_kind == "matmul":
+            prepare, self.on_first_product = self.on_first_product, None
+            prepare()
         return [self.wrap(v) for v in self.add(opdef.name, [x.ir_value for x in inputs], attrs)]
 
     def wrap(self, value: Value) -> Tensor:

@@ -36,6 +36,7 @@ log = logging.getLogger("graphc.blas")
 
 
 _lock = threading.Lock()
+_loader: threading.Thread | None = None  # see load_in_background
 
 
 def is_gemm_kernel(node) -> bool:
@@ -95,6 +96,25 @@ def _loaded() -> _Blas:
         return _load()
 
 
+def load_in_background() -> None:
+    """Starts loading the BLAS on a thread of its own unless it is loaded or loading already. A
+    function being traced for the LLVM backend calls this at its first product, so that the library
+    loads while Python traces and optimises (MKL's load and check: 12 ms of W3's first call). A
+    failure is left to the thread that needs the BLAS, which raises it or warns then (``_load``
+    keeps only a success). Forking waits for the loading thread (``_before_fork``)."""
+    global _loader
+    if _loader is None and not _load.cache_info().currsize:
+        _loader = threading.Thread(target=_load_quietly, name="graphc-blas-load")
+        _loader.start()
+
+
+def _load_quietly() -> None:
+    try:
+        _loaded()
+    except Exception:  # (raised again to whoever needs the BLAS: see load_in_background)
+        pass
+
+
 @functools.cache
 def _load() -> _Blas:
     chosen = chosen_blas()
@@ -118,12 +138,19 @@ def _openmp_of_mkl(mkl_path: str):
     return (ctypes.c_int64 * 3)(*addresses) if addresses else None
 
 
+def _before_fork() -> None:
+    loader = _loader
+    if loader is not None and loader is not threading.current_thread():
+        loader.join()  # (a child forked while MKL loads could find the dynamic loader's locks held)
+
+
 def _after_fork_in_child() -> None:
-    global _lock
+    global _lock, _loader
     _lock = threading.Lock()  # (a fork while another thread loads the BLAS would leave it held forever)
+    _loader = None
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 
 
 def blas_name() -> str:

@@ -162,3 +162,70 @@ def test_a_fork_while_the_blas_loads_leaves_the_child_able_to_load_it():
         print("child", os.waitstatus_to_exitcode(status))
     """
     assert "child 0" in _run(None, textwrap.dedent(script)).stdout
+
+
+# -- loading in the background: a trace starts it at its first product, for the LLVM backend only
+def test_a_trace_starts_loading_the_blas_at_its_first_product_and_only_then():
+    script = """
+        import numpy as np, graphc as gc
+        from graphc.backends.llvm import blas
+        x = np.ones((8, 8), np.float32)
+        gc.function(lambda v: gc.exp(v) + 1.0).get_concrete_function(x)
+        gc.function(lambda v: v @ v, backend="numpy").get_concrete_function(x)
+        print("without a product or LLVM", blas._loader is None)
+        gc.function(lambda v: gc.exp(v @ v)).get_concrete_function(x)  # traced, not compiled
+        blas._loader.join()
+        print("after a product's trace", blas._load.cache_info().currsize)
+        gc.function(lambda v: v @ v.T).get_concrete_function(x)
+        print("loads", blas._load.cache_info().misses)
+    """
+    out = _run(None, textwrap.dedent(script)).stdout
+    assert "without a product or LLVM True" in out and "after a product's trace 1" in out and "loads 1" in out
+
+
+def test_a_background_load_that_fails_raises_where_the_blas_is_needed_and_prints_nothing_itself():
+    script = """
+        import numpy as np, graphc as gc
+        from graphc.backends.llvm import blas
+        def broken():
+            raise OSError("no BLAS today")
+        blas.chosen_blas = broken
+        f = gc.function(lambda v: v @ v)
+        x = np.ones((40, 40), np.float32)
+        f.get_concrete_function(x)
+        blas._loader.join()
+        try:
+            f(x)
+        except gc.errors.InternalCompilerError as error:
+            print("raised", "no BLAS today" in str(error))
+    """
+    done = _run(None, textwrap.dedent(script), GRAPHC_CACHE="0")
+    assert "raised True" in done.stdout and "Traceback" not in done.stderr and "Exception in thread" not in done.stderr
+
+
+def test_a_fork_just_after_a_trace_waits_for_the_load_and_the_child_computes():
+    script = """
+        import os
+        import numpy as np, graphc as gc
+        from graphc.backends.llvm import blas
+        x = np.arange(1600, dtype=np.float32).reshape(40, 40) / 1000
+        f = gc.function(lambda v: gc.nn.relu(v @ v))
+        f.get_concrete_function(x)  # starts the load; the fork comes at once
+        pid = os.fork()
+        if pid == 0:
+            loaded = blas._load.cache_info().currsize == 1 and blas._loader is None
+            os._exit(0 if loaded and np.allclose(f(x).numpy(), x @ x, rtol=1e-5) else 1)
+        _, status = os.waitpid(pid, 0)
+        print("child", os.waitstatus_to_exitcode(status))
+    """
+    assert "child 0" in _run(None, textwrap.dedent(script)).stdout
+
+
+def test_a_process_that_exits_while_the_blas_loads_exits_cleanly():
+    script = """
+        import numpy as np, graphc as gc
+        gc.function(lambda v: v @ v).get_concrete_function(np.ones((4, 4), np.float32))
+        print("traced")
+    """
+    done = _run(None, textwrap.dedent(script))
+    assert done.stdout.strip() == "traced" and done.stderr == ""
