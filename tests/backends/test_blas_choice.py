@@ -183,6 +183,25 @@ def test_a_trace_starts_loading_the_blas_at_its_first_product_and_only_then():
     assert "without a product or LLVM True" in out and "after a product's trace 1" in out and "loads 1" in out
 
 
+def test_threads_tracing_products_at_once_load_the_blas_once_and_compute_right():
+    script = """
+        import threading
+        import numpy as np, graphc as gc
+        from graphc.backends.llvm import blas
+        x = np.arange(900, dtype=np.float32).reshape(30, 30) / 900
+        start, right = threading.Barrier(8), []
+        def trace_and_call(k):
+            start.wait()
+            f = gc.function(lambda v: gc.tanh(v @ v) * k)
+            right.append(np.allclose(f(x).numpy(), np.tanh(x @ x) * k, rtol=1e-5, atol=1e-6))
+        threads = [threading.Thread(target=trace_and_call, args=(k,)) for k in range(8)]
+        for t in threads: t.start()
+        for t in threads: t.join()
+        print("right", sum(right), "loads", blas._load.cache_info().misses)
+    """
+    assert "right 8 loads 1" in _run(None, textwrap.dedent(script)).stdout
+
+
 def test_a_background_load_that_fails_raises_where_the_blas_is_needed_and_prints_nothing_itself():
     script = """
         import numpy as np, graphc as gc
