@@ -70,6 +70,7 @@ def is_shallow(k, n) -> bool:
 class _Blas(NamedTuple):
     symbols: dict[str, int]  # GEMM_SYMBOLS' names -> addresses
     openmp: object  # see openmp_functions: a ctypes array, or None
+    gnu_mkl: object = None  # MKL's runtime (ctypes) when it runs on GNU's OpenMP: see _after_fork_in_child
 
 
 def blas_symbols() -> dict[str, int]:
@@ -130,8 +131,7 @@ def _openmp_of_mkl(mkl_path: str):
     """The functions ``openmp_functions`` names, of the OpenMP runtime MKL's threading layer has
     loaded (Intel's beside MKL, GNU's with ``MKL_THREADING_LAYER=GNU``), as a ctypes array; None
     when it has loaded none."""
-    layer = (os.environ.get("MKL_THREADING_LAYER", "").strip() or "INTEL").upper()  # (empty: MKL's default)
-    runtime = {"INTEL": os.path.join(os.path.dirname(mkl_path), "libiomp5.so"), "GNU": "libgomp.so.1"}.get(layer)
+    runtime = {"INTEL": os.path.join(os.path.dirname(mkl_path), "libiomp5.so"), "GNU": "libgomp.so.1"}.get(_mkl_layer())
     try:
         library = ctypes.CDLL(runtime, mode=os.RTLD_NOLOAD | os.RTLD_LAZY) if runtime else None
         names = ("GOMP_parallel", "omp_get_thread_num", "omp_get_num_threads")
@@ -141,6 +141,11 @@ def _openmp_of_mkl(mkl_path: str):
     return (ctypes.c_int64 * 3)(*addresses) if addresses else None
 
 
+def _mkl_layer() -> str:
+    """The threading layer MKL loads (``MKL_THREADING_LAYER``; empty or unset: MKL's default, Intel's)."""
+    return (os.environ.get("MKL_THREADING_LAYER", "").strip() or "INTEL").upper()
+
+
 def _before_fork() -> None:
     loader = _loader
     if loader is not None and loader is not threading.current_thread():
@@ -148,9 +153,14 @@ def _before_fork() -> None:
 
 
 def _after_fork_in_child() -> None:
+    """Fresh locks; and MKL on GNU's OpenMP held to one thread: its first product in a child forked
+    after MKL had run threads waited forever (GNU's runtime is not made for fork; Intel's is)."""
     global _lock, _loader
     _lock = threading.Lock()  # (a fork while another thread loads the BLAS would leave it held forever)
     _loader = None
+    mkl = _load().gnu_mkl if _load.cache_info().currsize else None
+    if mkl is not None:
+        mkl.MKL_Set_Num_Threads(1)
 
 
 os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
@@ -178,7 +188,8 @@ def chosen_blas() -> _Blas | None:
         if "GRAPHC_NUM_THREADS" in os.environ:  # MKL's own default is one thread per core
             library.MKL_Set_Num_Threads(environment.value("GRAPHC_NUM_THREADS"))
         openmp = _openmp_of_mkl(path)  # (the check's product has loaded MKL's threading layer)
-    return _Blas(_routines(library), openmp)
+    gnu_mkl = library if hasattr(library, "MKL_Set_Num_Threads") and _mkl_layer() == "GNU" else None
+    return _Blas(_routines(library), openmp, gnu_mkl)
 
 
 @functools.cache

@@ -30,13 +30,13 @@ SCIPY_LIBS = os.path.join(os.path.dirname(os.path.dirname(scipy.__file__)), "sci
 NUMPY_LIBS = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
 
 
-def _run(value: str | None, script: str = PROBE, **extra) -> subprocess.CompletedProcess:
+def _run(value: str | None, script: str = PROBE, timeout: float = 300, **extra) -> subprocess.CompletedProcess:
     """``script`` in a fresh process with ``GRAPHC_BLAS=value`` (unset for None) and ``extra`` set."""
     env = {k: v for k, v in os.environ.items() if k != "GRAPHC_BLAS"}
     if value is not None:
         env["GRAPHC_BLAS"] = value
     env.update(extra)
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stderr
     return done
 
@@ -162,6 +162,36 @@ def test_a_fork_while_the_blas_loads_leaves_the_child_able_to_load_it():
         print("child", os.waitstatus_to_exitcode(status))
     """
     assert "child 0" in _run(None, textwrap.dedent(script)).stdout
+
+
+# -- forking after MKL has run its threads: Intel's OpenMP is made for it, GNU's is not (MKL then runs
+# on one thread in the child, ``blas._after_fork_in_child``)
+FORK_AFTER_PRODUCTS = """
+import multiprocessing, os
+import numpy as np, graphc as gc
+x = np.random.default_rng(0).normal(size=(256, 256)).astype(np.float32)
+f = gc.function(lambda v: gc.tanh(gc.exp(gc.sin(v @ v) * 0.1) @ v) + 1.0)  # a kernel between two products
+expected = np.tanh(np.exp(np.sin(x @ x) * 0.1) @ x) + 1.0
+f(x)  # MKL's threads and graphc's team have run
+def right(_):
+    return bool(np.allclose(f(x).numpy(), expected, rtol=1e-3, atol=1e-3))
+pid = os.fork()
+if pid == 0:
+    os._exit(0 if right(0) else 1)
+_, status = os.waitpid(pid, 0)
+print("child", os.waitstatus_to_exitcode(status))
+with multiprocessing.get_context("fork").Pool(2) as pool:
+    print("pool", sum(pool.map(right, range(4))))
+print("parent", right(0))
+"""
+
+
+@pytest.mark.parametrize("layer", ["GNU", "INTEL", ""])
+def test_a_child_forked_after_mkl_ran_its_threads_computes_right(layer):
+    if not blas._mkl_runtime():
+        pytest.skip("MKL is not installed (pip install 'graphc[mkl]')")
+    out = _run(None, FORK_AFTER_PRODUCTS, timeout=120, MKL_THREADING_LAYER=layer, GRAPHC_CACHE="0").stdout
+    assert "child 0" in out and "pool 4" in out and "parent True" in out
 
 
 # -- loading in the background: a trace starts it at its first product, for the LLVM backend and MKL
