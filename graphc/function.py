@@ -264,8 +264,9 @@ class Function:
 
 
 def _product_preparation(backend: str):
-    """What a trace starts at its first product (``TraceHandler``): for the LLVM backend, loading
-    the BLAS its products call, on another thread while the trace goes on."""
+    """What a trace starts at its first product (``TraceHandler``): for the LLVM backend,
+    ``blas.load_in_background`` (MKL, when it is the BLAS asked for, loads on another thread while
+    the trace goes on)."""
     if backend != "llvm":
         return None
     from graphc.backends.llvm.blas import load_in_background
