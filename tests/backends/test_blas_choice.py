@@ -204,8 +204,20 @@ blas._is_mkl = lambda path: True
 """
 
 
-def _background(script: str, **extra) -> subprocess.CompletedProcess:
-    return _run(None, BACKGROUND + textwrap.dedent(script), **extra)
+# a load as long as MKL's on a slow machine: what the script does next surely happens during it
+SLOW_LOAD = """
+import time
+chosen = blas.chosen_blas
+def slow():
+    time.sleep(0.3)
+    return chosen()
+blas.chosen_blas = slow
+"""
+
+
+def _background(script: str, slow: bool = False, **extra) -> subprocess.CompletedProcess:
+    """``script`` (indented) after BACKGROUND, and after SLOW_LOAD when ``slow``."""
+    return _run(None, BACKGROUND + (SLOW_LOAD if slow else "") + textwrap.dedent(script), **extra)
 
 
 @pytest.mark.parametrize("value", ["auto", "scipy"])
@@ -273,12 +285,7 @@ def test_a_background_load_that_fails_raises_where_the_blas_is_needed_and_prints
 
 def test_a_fork_just_after_a_trace_waits_for_the_load_and_the_child_computes():
     script = """
-        import os, time
-        chosen = blas.chosen_blas
-        def slow():  # (a load as long as MKL's on a slow machine: the fork surely comes during it)
-            time.sleep(0.3)
-            return chosen()
-        blas.chosen_blas = slow
+        import os
         x = np.arange(1600, dtype=np.float32).reshape(40, 40) / 1000
         f = gc.function(lambda v: gc.nn.relu(v @ v))
         f.get_concrete_function(x)  # starts the load; the fork comes at once
@@ -289,13 +296,13 @@ def test_a_fork_just_after_a_trace_waits_for_the_load_and_the_child_computes():
         _, status = os.waitpid(pid, 0)
         print("child", os.waitstatus_to_exitcode(status))
     """
-    assert "child 0" in _background(script).stdout
+    assert "child 0" in _background(script, slow=True).stdout
 
 
 def test_a_process_that_exits_while_the_blas_loads_exits_cleanly():
     script = """
         gc.function(lambda v: v @ v).get_concrete_function(np.ones((4, 4), np.float32))
-        print("loading", blas._loader is not None)
+        print("loading", blas._loader.is_alive())
     """
-    done = _background(script)
+    done = _background(script, slow=True)
     assert done.stdout.strip() == "loading True" and done.stderr == ""
