@@ -82,7 +82,7 @@ class RegionTracer(TraceHandler):
     node share it, so each variable is read once."""
 
     def __init__(self, name: str, parent: TraceHandler, reads: dict):
-        super().__init__(Graph(name))
+        super().__init__(Graph(name), getattr(parent, "on_first_product", None))  # (a product in a region counts)
         REGION_GRAPHS.add(self.graph)
         self.parent = parent
         self.reads = reads

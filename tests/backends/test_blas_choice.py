@@ -248,6 +248,17 @@ def test_a_trace_starts_loading_the_blas_at_its_first_product_and_only_then():
     assert "without a product or LLVM True" in out and "after a product's trace 1" in out and "loads 1" in out
 
 
+def test_a_product_only_inside_a_loop_body_starts_the_load_too():
+    script = """
+        def body(i, acc):
+            return i + 1, gc.tanh(acc @ acc)
+        f = gc.function(lambda v: gc.while_loop(lambda i, acc: i < 3, body, (gc.constant(0), v))[1])
+        f.get_concrete_function(np.ones((8, 8), np.float32))
+        print("loading", blas._loader is not None)
+    """
+    assert "loading True" in _background(script).stdout
+
+
 def test_threads_tracing_products_at_once_load_the_blas_once_and_compute_right():
     script = """
         import threading
