@@ -73,3 +73,25 @@ def test_threads_calling_at_once_each_have_their_own_scratch():
     for t in threads:
         t.join()
     assert failures == []
+
+
+def test_products_in_a_loop_body_and_at_the_top_level_share_the_scratch_buffer_and_compute_right():
+    """A while_loop's body runs its kernels between two top-level kernels: its products' scratch is
+    the same buffer as theirs."""
+    w = (RNG.normal(size=(64, 64)) / 8).astype(np.float32)
+
+    def loop_of_products(x):
+        h = gc.nn.relu(x @ W1 + B1)  # top level, [n, 128]
+
+        def body(i, acc):
+            return i + 1, gc.tanh(acc @ w + 0.5)  # in the loop, [n, 64]
+        _, y = gc.while_loop(lambda i, acc: i < 3, body, (gc.constant(0), x))
+        return gc.sigmoid(gc.cast(gc.tanh(gc.cast(h, "float64") @ W2), "float32") @ W3) + gc.reduce_sum(y)
+
+    native = gc.function(loop_of_products)
+    reference = gc.function(loop_of_products, backend="numpy")
+    for n in (2, 90):
+        x = RNG.normal(size=(n, 64)).astype(np.float32)
+        np.testing.assert_allclose(native(x).numpy(), reference(x).numpy(), rtol=2e-5, atol=2e-5)
+    kinds = [s.kind for s in native.get_concrete_function(x).executable().program.slots]
+    assert kinds.count("scratch") == 4  # three at the top level, one in the loop body
