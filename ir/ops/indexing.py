@@ -14,7 +14,7 @@ from ..errors import DTypeError, InvalidArgumentError, ShapeError
 from ..types import TensorType, fresh_dim, weak_type_of
 from .common import cast_to, define, require, shape_of, user_op
 from .creation import zeros_like
-from .shape import broadcast_to, expand_dims, transpose
+from .shape import broadcast_like, broadcast_to, expand_dims, transpose
 
 
 def _slice_length(s: slice, dim):
@@ -144,7 +144,11 @@ def scatter_slice(base, update, index):
     index = normalize_index(index, shape_of(base))
     if weak_type_of(update) is not None:
         update = cast_to(update, type_of(base).dtype)
-    update = broadcast_to(update, indexed_shape(shape_of(base), index))
+    shape = indexed_shape(shape_of(base), index)
+    if all(isinstance(d, int) for d in shape):
+        update = broadcast_to(update, shape)
+    else:  # (a symbolic slice length is known only as the slice's own)
+        update = broadcast_like(update, getitem_normalized(base, index))
     return bind("scatter_slice", base, update, index=index)
 
 

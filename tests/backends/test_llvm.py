@@ -279,6 +279,21 @@ for dtype in (F32, I64, BOOL):
         case(f"getitem-{tag(dtype)}-{index}", _getitem(index), ints((4, 5, 6), dtype), quick=dtype == F32 or i < 2,
              dynamic="quick" if dtype == F32 else True)
 
+# a slice replaced (``scatter_slice``, getitem's adjoint): by a number, a row, a slice of the tensor itself, with
+# slice lengths unknown until the call when the sizes are (the update is broadcast like the slice then)
+SCATTERS = [((slice(1, None),), lambda t: t[1:] * 3), ((slice(0, 1),), lambda t: 5),
+            ((slice(None), 2), lambda t: t[0, 2]), ((slice(None, None, -2), slice(1, -1)), lambda t: t[0, 1:-1] + 1),
+            ((Ellipsis, slice(-2, None)), lambda t: t[..., :1])]
+
+
+def _scatter_slice(index, update):
+    return lambda t: [irops.scatter_slice(t, update(t), index) * 2]
+
+
+for dtype in (F32, I64):
+    for index, update in SCATTERS:
+        case(f"scatter_slice-{tag(dtype)}-{index}", _scatter_slice(index, update), ints((5, 4), dtype), dynamic="quick")
+
 
 
 def _gather(axis):
@@ -622,6 +637,7 @@ MISMATCHES = [
     ("concat", lambda a, b: gc.concat([a, b], axis=0), [M, M], [(2, 3), (2, 4)], "concat"),
     ("reshape", lambda a, b: gc.reshape(a, [2, -1]) + 1.0, [V, V], [(5,), (5,)], "reshape"),
     ("broadcast_to", lambda a, b: gc.broadcast_to(a, [3, 4]), [V, V], [(5,), (5,)], "broadcast_to"),
+    ("scatter_slice", lambda a, b: irops.scatter_slice(a, b, (slice(1, None),)), [V, V], [(3,), (5,)], "broadcast_like"),
     ("after-reduction", lambda a, b: gc.reduce_sum(a, axis=0) - b, [M, V], [(2, 3), (4,)], "subtract"),
     # shape and layout ops (tf-shape)
     ("pad-reflect", lambda a, b: gc.pad(a, [[0, 2]], "REFLECT") * b, [V, V], [(2,), (4,)], "pad"),
