@@ -44,7 +44,8 @@ def instrumented_call_in_turn(kernels: list):
         cycles = b.module.declare_intrinsic("llvm.readcyclecounter", (), ir.FunctionType(I64, []))
         barrier = emitter.barrier_function(b.module)
         first = len(kernels)
-        kernels.extend(kernel.node.attrs.get("kernel", kernel.node.op) for kernel in functions)
+        kernels.extend(" ".join(filter(None, (kernel.node.attrs.get("kernel", kernel.node.op), kernel.part)))
+                       for kernel in functions)
         assert len(kernels) <= MAX_COUNTERS
         room = emitter.kernel_tables(b, functions)
         for k, kernel in enumerate(functions):

@@ -21,10 +21,10 @@ from graphc.ir.ops.host import HostFunction
 from graphc.ir.passes.memory import align_up, plan_memory
 
 from . import control, ops
-from .blas import GEMM_SYMBOLS
+from .blas import GEMM_SYMBOLS, is_gemm_kernel
 from .emitter import Emitter, Kernel
 from .host_calls import HostCall
-from .kernels import Operand, emit_fused
+from .kernels import Operand, emit_fused, has_epilogue
 from .lowering import uses_whole_table
 from .program import ALIGNMENT, Slot
 
@@ -246,15 +246,20 @@ class KernelFunctions:
                 continue
             index = j if owner is None else owner
             own_table = owner is None and not uses_whole_table(node)
+            name = f"{prefix}node{j}_{node.op}"
+            # a product BLAS runs and its epilogue: two kernels, so that the epilogue runs on every thread
+            # where BLAS's product runs on the calling thread alone (``teams``)
+            parts = ("product", "epilogue") if is_gemm_kernel(node) and has_epilogue(node) else ("",)
             with internal_errors_name(self.nodes[index]):
-                kernels.append(self._node_kernel(layout, j, f"{prefix}node{j}_{node.op}", index, own_table))
+                kernels.extend(self._node_kernel(layout, j, name + (part and f".{part}"), index, own_table, part)
+                               for part in parts)
         return kernels
 
-    def _node_kernel(self, layout: GraphLayout, j: int, name: str, index: int, own_table: bool) -> Kernel:
+    def _node_kernel(self, layout: GraphLayout, j: int, name: str, index: int, own_table: bool, part: str) -> Kernel:
         em = Emitter(self.module, name, layout.slot_of, self.symbols, index, own_table)
-        fn = self._emit(em, layout, j)
+        fn = self._emit(em, layout, j, part)
         if em.table is None:
-            return Kernel(layout.graph.nodes[j], fn)
+            return Kernel(layout.graph.nodes[j], fn, part=part)
         text = str(fn)
         body = text[text.index("\n"):]  # (its first line names it)
         same = self._by_body.setdefault(body, fn)
@@ -262,9 +267,9 @@ class KernelFunctions:
             self.texts[fn.name] = text
         else:
             del self.module.globals[fn.name]
-        return Kernel(layout.graph.nodes[j], same, tuple(em.table))
+        return Kernel(layout.graph.nodes[j], same, tuple(em.table), part)
 
-    def _emit(self, em: Emitter, layout: GraphLayout, j: int) -> ir.Function:
+    def _emit(self, em: Emitter, layout: GraphLayout, j: int, part: str) -> ir.Function:
         node = layout.graph.nodes[j]
         name = em.function.name
         index = em.node_index
@@ -277,7 +282,7 @@ class KernelFunctions:
                 return Operand(layout.slot_of[v], v.dtype, v.type.shape, v in layout.transposed)
 
             emit_fused(em, node, [operand(v) for v in node.inputs], [operand(v) for v in node.outputs],
-                       layout.scratch.get(j))
+                       layout.scratch.get(j), part)
         else:
             ops.lower_op(em, node)
         return em.finish()

@@ -18,8 +18,9 @@ from llvmlite import ir
 from graphc.ir.graph import Node, Value
 from graphc.ir.types import DType
 
-from .lowering import may_fail
 from . import scalar
+from .blas import is_gemm_kernel
+from .lowering import may_fail
 from .program import SYNC_COUNT, SYNC_ERROR, SYNC_ERROR_NODE, SYNC_GENERATION
 from .scalar import I1, I8, I64, memory_type
 
@@ -203,11 +204,18 @@ def bool_constant(value: bool) -> ir.Constant:
 
 class Kernel(NamedTuple):
     """A node's kernel function, and the slots whose pointers make its table (``Emitter.table``;
-    None: it takes its caller's ``slots``)."""
+    None: it takes its caller's ``slots``); ``part``: ``"product"`` or ``"epilogue"`` for the two
+    kernels of a product that BLAS runs followed by an epilogue, else empty."""
 
     node: Node
     function: ir.Function
     table: tuple[int, ...] | None = None
+    part: str = ""
+
+    @property
+    def calls_blas(self) -> bool:
+        """Whether the kernel runs a BLAS product (``blas.is_gemm_kernel``; not its epilogue)."""
+        return self.part != "epilogue" and is_gemm_kernel(self.node)
 
 
 def kernel_tables(b: ir.IRBuilder, kernels: list[Kernel]) -> ir.Value | None:

@@ -535,23 +535,38 @@ class _TileSum:
 
 
 def emit_fused(em: Emitter, node: Node, operands_in: list[Operand], operands_out: list[Operand],
-               scratch_slot: int | None = None) -> None:
-    """Emits a ``fused`` node whose inputs and results live in the given operands."""
+               scratch_slot: int | None = None, part: str = "") -> None:
+    """Emits a ``fused`` node whose inputs and results live in the given operands: the whole kernel,
+    or of a product with an epilogue (``has_epilogue``) only its ``part``, ``"product"`` or
+    ``"epilogue"`` (for kernels whose product BLAS runs: see ``teams``)."""
     body: Graph = node.attrs["body"]
     sources = dict(zip(body.inputs, operands_in))
     sinks = dict(zip(body.outputs, operands_out))
     nodes = [n for n in body.nodes if n.op != "constant"]
-    kind, space = kernel_space([n for n in body.nodes if n.op != "constant"])
+    kind, space = kernel_space(nodes)
     if kind == "matmul":
-        mm = next(n for n in nodes if n.op == "matmul")
+        mm, rest = _product_and_epilogue(body)
         result = mm.outputs[0]
         target = sinks.get(result) or Operand(scratch_slot, result.dtype, result.type.shape)
-        emit_matmul(em, [sources[v] for v in mm.inputs], target)
-        rest = [n for n in nodes if n is not mm]
-        if not rest:
+        if part != "epilogue":
+            emit_matmul(em, [sources[v] for v in mm.inputs], target)
+        if not rest or part == "product":
             return
-        em.barrier()
+        if not part:
+            em.barrier()
         sources[result] = target
         sinks.pop(result, None)
         nodes = rest
     FusedKernel(em, body, sources, sinks, nodes, space).emit()
+
+
+def has_epilogue(node: Node) -> bool:
+    """Whether ``node`` is a fused product with more ops after it (its epilogue)."""
+    return node.op == "fused" and node.attrs["kind"] == "matmul" and bool(_product_and_epilogue(node.attrs["body"])[1])
+
+
+def _product_and_epilogue(body: Graph) -> tuple[Node, list[Node]]:
+    """The product of a matmul kernel's body and the nodes after it (its constants aside)."""
+    nodes = [n for n in body.nodes if n.op != "constant"]
+    product = next(n for n in nodes if n.op == "matmul")
+    return product, [n for n in nodes if n is not product]

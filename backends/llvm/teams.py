@@ -7,9 +7,10 @@ that call BLAS ran their kernels on one thread. Where the BLAS's OpenMP runtime 
 (``blas.openmp_functions``), the runtime calls the entry once, with the team's size as
 ``nthreads``, and the entry hands each run of kernels between two products to that runtime's
 ``GOMP_parallel``: the same threads run graphc's kernels and, from the calling thread between the
-runs, BLAS's products (``blas.is_gemm_kernel``). Sync word ``SYNC_OPENMP`` holds the address of
-three function addresses (``GOMP_parallel``, ``omp_get_thread_num``, ``omp_get_num_threads``), or 0
-where the threads are graphc's own: every thread then calls the entry, which calls the same runs.
+runs, BLAS's products (``Kernel.calls_blas``). A product's epilogue is a kernel of its own, in the
+run after the product: on the whole team. Sync word ``SYNC_OPENMP`` holds the address of three
+function addresses (``GOMP_parallel``, ``omp_get_thread_num``, ``omp_get_num_threads``), or 0 where
+the threads are graphc's own: every thread then calls the entry, which calls the same runs.
 """
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from typing import Callable
 
 from llvmlite import ir
 
-from .blas import is_gemm_kernel
 from .emitter import I8P, VOID, Kernel
 from .lowering import may_fail
 from .program import SYNC_ERROR, SYNC_OPENMP
@@ -53,7 +53,7 @@ def emit_entry(entry: ir.Function, kernels: list[Kernel], finish: ir.Function, c
     alone = [b.select(on_team, ir.Constant(I64, 0), tid), b.select(on_team, ir.Constant(I64, 1), nthreads), slots, dims, sync]
     data = b.bitcast(arguments, I8P)
     for index, run in enumerate(runs):
-        if is_gemm_kernel(run[0].node):
+        if run[0].calls_blas:
             call_in_turn(b, alone, run)  # (returns from the entry when it flags an error)
             continue
         b.store(ir.Constant(I64, index), _field(b, arguments, RUN))
@@ -79,7 +79,7 @@ def _runs(kernels: list[Kernel]) -> list[list[Kernel]]:
     """``kernels`` in runs: each product that calls BLAS alone, the kernels between them together."""
     runs: list[list[Kernel]] = []
     for kernel in kernels:
-        if is_gemm_kernel(kernel.node) or not runs or is_gemm_kernel(runs[-1][0].node):
+        if kernel.calls_blas or not runs or runs[-1][0].calls_blas:
             runs.append([kernel])
         else:
             runs[-1].append(kernel)
@@ -112,7 +112,7 @@ def _team_function(module: ir.Module, runs: list[list[Kernel]], call_in_turn: Ca
     done = fn.append_basic_block("done")
     switch = b.switch(run, done)
     for index, kernels in enumerate(runs):
-        if is_gemm_kernel(kernels[0].node):
+        if kernels[0].calls_blas:
             continue
         case = fn.append_basic_block(f"run.{index}")
         switch.add_case(ir.Constant(I64, index), case)

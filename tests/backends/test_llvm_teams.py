@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -166,6 +167,26 @@ def test_the_entry_is_called_once_with_the_teams_size(team):
     executable._entry = lambda tid, nthreads, *rest: (calls.append((tid, nthreads)), real(tid, nthreads, *rest))[1]
     f(*args)
     assert calls == [(0, runtime.num_threads())]
+
+
+def _function_body(ir_text: str, name: str) -> str:
+    start = re.search(rf'^define [^\n]*@"{re.escape(name)}"\(', ir_text, re.MULTILINE).start()
+    return ir_text[start:ir_text.index("\n}", start)]
+
+
+@pytest.mark.parametrize("make", [dense_step, batched_products], ids=lambda m: m.__name__)
+def test_a_products_epilogue_runs_on_the_team_and_the_product_alone(make, team):
+    """The ops a kernel applies to a BLAS product (bias, activation, an SGD update) are a kernel of their
+    own, called by every thread of the team; the product is called from the entry, on the calling thread."""
+    step, args, _ = make()
+    ir_text = gc.function(step).get_concrete_function(*args).llvm_ir()
+    products = set(re.findall(r'@"(node\d+_fused)\.product"\(', ir_text))
+    epilogues = set(re.findall(r'@"(node\d+_fused)\.epilogue"\(', ir_text))
+    assert products and epilogues and epilogues <= products
+    calls = {name: set(re.findall(r'call [^@]*@"([^"]+)"', _function_body(ir_text, name)))
+             for name in ("graphc_entry", "graphc.team")}
+    assert {f"{p}.product" for p in products} <= calls["graphc_entry"] - calls["graphc.team"]
+    assert {f"{e}.epilogue" for e in epilogues} <= calls["graphc.team"] - calls["graphc_entry"]
 
 
 @pytest.mark.parametrize("step", [
