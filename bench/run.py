@@ -40,8 +40,15 @@ sys.path.insert(0, HERE)
 import workloads  # noqa: E402
 
 
+SETTLE_SECONDS = 0.3  # see median_time
+
+
 def median_time(fn, repeats: int, min_seconds: float = 0.2) -> float:
-    """Median seconds per call over ``repeats`` batches, each at least ``min_seconds`` long."""
+    """Median seconds per call over ``repeats`` batches, each at least ``min_seconds`` long, after
+    ``SETTLE_SECONDS`` of sleep: the threads of the implementation timed before (NumPy's OpenBLAS)
+    keep a core busy for about 0.1 s after its last call, and graphc's W3 step took 8-11 ms in that
+    time against 3.7 ms after it, enough to move a median of nine batches."""
+    time.sleep(SETTLE_SECONDS)
     fn()
     fn()
     start = time.perf_counter()
