@@ -4,6 +4,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import importlib
+import os
 import threading
 
 import numpy as np
@@ -39,6 +40,18 @@ _NO_DIMS = np.zeros(1, np.int64)
 _pool = None  # a ThreadPoolExecutor, made on first use
 _pool_lock = threading.Lock()
 _submit_lock = threading.Lock()
+_forked = False  # see _after_fork_in_child
+
+
+def _after_fork_in_child() -> None:
+    """A forked child runs no kernels on the BLAS's OpenMP team (``teams``): GNU's OpenMP keeps no
+    state across fork, and the child's first parallel region waited forever for the parent's threads
+    (``MKL_THREADING_LAYER=GNU``). The child runs such graphs on its calling thread."""
+    global _forked
+    _forked = True
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _worker_pool():
@@ -408,7 +421,7 @@ class Executable:
     def _call(self, table_address, dims_address, sync_address, parallel: bool) -> None:
         args = (table_address, dims_address, sync_address)
         if not parallel or self._openmp:  # (with OpenMP's threads, the entry hands the work to them)
-            self._entry(0, _THREADS if parallel else 1, *args)
+            self._entry(0, _THREADS if parallel and not _forked else 1, *args)
             return
         pool = _worker_pool()
         with _submit_lock:  # a call's tasks queue together: workers never all wait on queued siblings

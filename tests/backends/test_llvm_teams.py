@@ -250,10 +250,10 @@ CHILD = textwrap.dedent(
     import numpy as np
     import graphc as gc
     from graphc.backends.llvm import blas
-    library = ctypes.CDLL("libgomp.so.1")
-    table = (ctypes.c_int64 * 3)(*[ctypes.cast(getattr(library, n), ctypes.c_void_p).value
-                                   for n in ("GOMP_parallel", "omp_get_thread_num", "omp_get_num_threads")])
-    if not blas.openmp_functions():
+    if not blas.openmp_functions():  # (libgomp beside MKL's OpenMP: a forked child hung in MKL's product)
+        library = ctypes.CDLL("libgomp.so.1")
+        table = (ctypes.c_int64 * 3)(*[ctypes.cast(getattr(library, n), ctypes.c_void_p).value
+                                       for n in ("GOMP_parallel", "omp_get_thread_num", "omp_get_num_threads")])
         blas.openmp_functions = lambda: ctypes.addressof(table)
     rng = np.random.default_rng(0)
     x, w = rng.normal(size=(400, 300)).astype(np.float32), rng.normal(size=(300, 200)).astype(np.float32)
@@ -274,6 +274,32 @@ def test_a_team_smaller_than_asked_for_still_finishes(limit, tmp_path, team):
     path.write_text(CHILD)
     env = {**os.environ, "OMP_THREAD_LIMIT": limit, "GRAPHC_CACHE": "0", "GRAPHC_NUM_THREADS": "2"}
     result = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0 and result.stdout.endswith("ok\n"), result.stderr[-2000:]
+
+
+FORKED = CHILD.replace('print("ok")', textwrap.dedent(
+    """
+    import os, signal
+    def right():
+        return bool(np.allclose(f(x).numpy(), got, rtol=1e-5, atol=1e-5))
+    pid = os.fork()
+    if pid == 0:
+        signal.alarm(60)  # a child that waits forever for the parent's threads is killed, not waited on
+        os._exit(0 if right() else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, os.waitstatus_to_exitcode(status)
+    assert right()  # the parent keeps its team
+    print("ok")
+    """))
+
+
+def test_a_child_forked_after_the_team_ran_computes_on_its_calling_thread(tmp_path, team):
+    """GNU's OpenMP (libgomp, the team here) keeps no state across fork: a child's first parallel region
+    waited forever for the parent's threads. A forked child runs the graph without the team."""
+    path = tmp_path / "forked.py"
+    path.write_text(FORKED)
+    env = {**os.environ, "GRAPHC_CACHE": "0", "GRAPHC_NUM_THREADS": "2"}
+    result = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=180, env=env)
     assert result.returncode == 0 and result.stdout.endswith("ok\n"), result.stderr[-2000:]
 
 
