@@ -44,11 +44,14 @@ _forked = False  # see _after_fork_in_child
 
 
 def _after_fork_in_child() -> None:
-    """A forked child runs no kernels on the BLAS's OpenMP team (``teams``): GNU's OpenMP keeps no
-    state across fork, and the child's first parallel region waited forever for the parent's threads
-    (``MKL_THREADING_LAYER=GNU``). The child runs such graphs on its calling thread."""
-    global _forked
+    """A forked child makes its own worker pool (the parent's workers do not exist in it: its first
+    parallel call waited forever for them) and runs no kernels on the BLAS's OpenMP team (``teams``):
+    GNU's OpenMP keeps no state across fork either, and the child's first parallel region waited
+    forever for the parent's threads (``MKL_THREADING_LAYER=GNU``). The child runs such graphs on its
+    calling thread."""
+    global _forked, _pool, _pool_lock, _submit_lock
     _forked = True
+    _pool, _pool_lock, _submit_lock = None, threading.Lock(), threading.Lock()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

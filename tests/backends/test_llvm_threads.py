@@ -271,6 +271,39 @@ def _paused_fraction(f, *args, attempts: int = 3) -> float:
     return min(fractions)
 
 
+FORK_AFTER_PARALLEL_CALLS = textwrap.dedent(
+    """
+    import multiprocessing, os, signal
+    import numpy as np, graphc as gc
+    x = np.random.default_rng(0).normal(size=(1 << 21,)).astype(np.float32)
+    f = gc.function(lambda v: gc.tanh(v) * 2.0 + 1.0)
+    want = f(x).numpy()  # the worker threads have run
+    assert f.get_concrete_function(x).compiled().executable._parallel
+    def right(_):
+        return bool(np.array_equal(f(x).numpy(), want))
+    pid = os.fork()
+    if pid == 0:
+        signal.alarm(60)  # a child waiting forever for its parent's workers is killed, not waited on
+        os._exit(0 if right(0) else 1)
+    _, status = os.waitpid(pid, 0)
+    print("child", os.waitstatus_to_exitcode(status))
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        print("pool", sum(pool.map(right, range(4))))
+    print("parent", right(0))
+    """
+)
+
+
+def test_a_child_forked_after_parallel_calls_computes_right():
+    """The parent's worker threads do not exist in a forked child: the child makes its own (its first
+    parallel call used to wait for the parent's forever), as does each worker of a fork pool."""
+    env = {**os.environ, "GRAPHC_NUM_THREADS": "2", "GRAPHC_CACHE": "0"}
+    result = subprocess.run([sys.executable, "-c", FORK_AFTER_PARALLEL_CALLS], capture_output=True, text=True,
+                            timeout=180, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["child", "0", "pool", "4", "parent", "True"]
+
+
 def test_native_code_runs_without_the_gil():
     """While one thread is inside a long native call, another keeps running Python: the longest pause
     of its loop stays far below the call's duration (it would span the whole call under the GIL)."""
