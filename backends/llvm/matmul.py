@@ -1,4 +1,6 @@
-"""Matrix multiplication: float32/float64 through the BLAS SciPy ships, integers by loops.
+"""Matrix multiplication: float32/float64 through the chosen BLAS (``blas``) but for shallow and
+narrow products (``blas.is_shallow``, ``blas.is_narrow``), which run as loops of graphc's own, as
+integers do.
 
 ``C[..., M, N] = A[..., M, K] @ B[..., K, N]`` with broadcast batch axes. The BLAS routines are
 called through symbols bound at load time to the addresses of SciPy's sgemm and dgemm
@@ -10,12 +12,14 @@ from llvmlite import ir
 
 from graphc.ir.types import DType
 
-from . import scalar
-from .blas import GEMM_SYMBOLS, calls_gemm
+from . import scalar, target
+from .blas import GEMM_SYMBOLS, calls_gemm, is_shallow
 from .emitter import Emitter
 from .scalar import I32, I64, I8
 
 DEPTH_CHUNK = 1024  # see depth_chunk
+NARROW_BLOCK = 8  # rows of C a narrow product computes at once: see _narrow_loops
+PREFETCH = 16  # how many of A's rows ahead a narrow product with A transposed prefetches
 
 
 def _batch_offset(em: Emitter, batch_index, out_batch: tuple, operand_batch: tuple, matrix_size) -> ir.Value:
@@ -59,11 +63,12 @@ def emit_matmul(em: Emitter, inputs, output) -> None:
         return
     with em.loop(ir.Constant(I64, 0), batches, "batch") as batch:  # graphc's own loops: each thread some rows
         pa, pb, pc = matrices(batch)
-        first, last = em.chunk(M)
-        if dtype.name in GEMM_SYMBOLS:
-            _shallow_loops(em, dtype, first, last, M, n, k, pa, pb, pc, a.transposed, b_op.transposed)
+        if dtype.name in GEMM_SYMBOLS and is_shallow(k, n):
+            _shallow_loops(em, dtype, *em.chunk(M), M, n, k, pa, pb, pc, a.transposed, b_op.transposed)
+        elif dtype.name in GEMM_SYMBOLS:
+            _narrow_loops(em, dtype, M, n, K, pa, pb, pc, a.transposed, b_op.transposed)
         else:
-            _loops(em, dtype, first, last, N, K, pa, pb, pc)
+            _loops(em, dtype, *em.chunk(M), N, K, pa, pb, pc)
 
 
 def depth_chunk(m, n, k) -> int | None:
@@ -101,6 +106,107 @@ def _shallow_loops(em: Emitter, dtype: DType, first, last, M, n: int, k: int, pa
                 x = scalar.load(b, em.element(pb, offset), dtype)
                 acc = b.fmul(a_row[kk], x) if acc is None else scalar.call_intrinsic(b, "llvm.fma", a_row[kk], x, acc)
             scalar.store(b, acc, em.element(pc, b.add(c_row, j)), dtype)
+
+
+def _narrow_loops(em: Emitter, dtype: DType, M, n: int, K, pa, pb, pc, trans_a: bool, trans_b: bool) -> None:
+    """This thread's rows of C = A @ B, B of ``n`` columns, a narrow product (``blas.is_narrow``).
+    Each element is its products summed in order of k by fused multiply-adds from zero (BLAS's
+    order for one element, and NumPy's), whichever way its row is computed, so a row's result
+    depends on neither its block nor the threads' split. Rows go in blocks whose sums are
+    independent (the adds' latency hidden): with A stored transposed, first vectors of rows of C per
+    column (A's rows then read as whole vectors, a few rows ahead prefetched: the blocks step
+    through A with a stride of its row); then a vector of C's ``n`` columns per row, NARROW_BLOCK
+    rows at once; the rows left over one at a time. Threads split the rows in multiples of
+    NARROW_BLOCK."""
+    b = em.builder
+    ty = scalar.register_type(dtype)
+    align = dtype.numpy.itemsize
+
+    def vector_type(lanes: int) -> ir.VectorType:
+        return ir.VectorType(ty, lanes)
+
+    def fma(x, y, z):
+        name = f"llvm.fma.v{x.type.count}{'f32' if ty == scalar.F32 else 'f64'}"
+        fn = em.module.globals.get(name) or ir.Function(em.module, ir.FunctionType(x.type, [x.type] * 3), name)
+        return b.call(fn, [x, y, z])
+
+    def splat(value, lanes: int):
+        undefined = ir.Constant(vector_type(lanes), ir.Undefined)
+        mask = ir.Constant(ir.VectorType(I32, lanes), [ir.Constant(I32, 0)] * lanes)
+        return b.shuffle_vector(b.insert_element(undefined, value, ir.Constant(I32, 0)), undefined, mask)
+
+    def index(i) -> ir.Value:
+        return i if isinstance(i, ir.Value) else ir.Constant(I64, i)
+
+    def a_at(i, kk):
+        return em.element(pa, b.add(b.mul(kk, M), i) if trans_a else b.add(b.mul(i, K), kk))
+
+    def b_at(kk, j):
+        return em.element(pb, b.add(b.mul(index(j), K), kk) if trans_b else b.add(b.mul(kk, ir.Constant(I64, n)), index(j)))
+
+    def summed(lanes: int, count: int, step):
+        """``count`` vectors of ``lanes`` sums, zero, then ``step(kk, sums)`` for each k in order."""
+        sums = []
+        for _ in range(count):
+            with b.goto_block(em.prologue):
+                sums.append(b.alloca(vector_type(lanes)))
+            b.store(ir.Constant(vector_type(lanes), [ir.Constant(ty, 0.0)] * lanes), sums[-1])
+        with em.loop(ir.Constant(I64, 0), K, "nk") as kk:
+            for total, value in zip(sums, step(kk, [b.load(t) for t in sums])):
+                b.store(value, total)
+        return [b.load(t) for t in sums]
+
+    def row_of_b(kk):
+        if not trans_b:
+            return b.load(b.bitcast(b_at(kk, 0), vector_type(n).as_pointer()), align=align)
+        row = ir.Constant(vector_type(n), ir.Undefined)
+        for j in range(n):
+            row = b.insert_element(row, b.load(b_at(kk, j)), ir.Constant(I32, j))
+        return row
+
+    def rows(i0, count: int) -> None:  # a vector of n columns per row
+        def step(kk, sums):
+            row = row_of_b(kk)
+            return [fma(splat(b.load(a_at(b.add(i0, index(r)), kk)), n), row, total) for r, total in enumerate(sums)]
+
+        for r, total in enumerate(summed(n, count, step)):
+            out = em.element(pc, b.mul(b.add(i0, index(r)), ir.Constant(I64, n)))
+            b.store(total, b.bitcast(out, vector_type(n).as_pointer()), align=align)
+
+    wide = target.has_avx512()  # 32 vector registers of 64 bytes, else 16 of 32
+    lanes = (64 if wide else 32) // align
+    vectors = max(1, min(4, (24 if wide else 8) // n))  # per block of rows: as many sums as registers hold
+
+    def rows_as_lanes(i0) -> None:  # vectors of rows per column (A stored transposed)
+        prefetch = em.module.globals.get("llvm.prefetch.p0") or ir.Function(
+            em.module, ir.FunctionType(ir.VoidType(), [I8.as_pointer(), I32, I32, I32]), "llvm.prefetch.p0")
+
+        def step(kk, sums):
+            ahead = b.gep(pa, [b.add(b.mul(b.add(kk, ir.Constant(I64, PREFETCH)), M), i0)])  # (may pass A's end)
+            b.call(prefetch, [b.bitcast(ahead, I8.as_pointer()), *(ir.Constant(I32, v) for v in (0, 3, 1))])
+            columns = [b.load(b.bitcast(a_at(b.add(i0, index(v * lanes)), kk), vector_type(lanes).as_pointer()),
+                              align=align) for v in range(vectors)]
+            factors = [splat(b.load(b_at(kk, j)), lanes) for j in range(n)]
+            return [fma(columns[v], factors[j], sums[j * vectors + v]) for j in range(n) for v in range(vectors)]
+
+        for t, total in enumerate(summed(lanes, n * vectors, step)):
+            j, v = divmod(t, vectors)
+            for r in range(lanes):
+                out = em.element(pc, b.add(b.mul(b.add(i0, index(v * lanes + r)), ir.Constant(I64, n)), index(j)))
+                b.store(b.extract_element(total, ir.Constant(I32, r)), out)
+
+    def in_blocks(start, size: int, emit):
+        """``emit(i0)`` for each whole block of ``size`` rows from ``start`` to ``last``; where they end."""
+        blocks = b.sdiv(b.sub(last, start), ir.Constant(I64, size))
+        with em.loop(ir.Constant(I64, 0), blocks, "nb") as k:
+            emit(b.add(start, b.mul(k, ir.Constant(I64, size))))
+        return b.add(start, b.mul(blocks, ir.Constant(I64, size)))
+
+    first, last = em.chunk(M, align=NARROW_BLOCK)
+    start = in_blocks(first, lanes * vectors, rows_as_lanes) if trans_a else first
+    start = in_blocks(start, NARROW_BLOCK, lambda i0: rows(i0, NARROW_BLOCK))
+    with em.loop(start, last, "nr") as i:
+        rows(i, 1)
 
 
 def _call_gemm(em: Emitter, dtype: DType, M, N, K, pa, pb, pc, trans_a=False, trans_b=False, chunk=None) -> None:

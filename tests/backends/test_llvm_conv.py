@@ -10,7 +10,10 @@ interpreter (the reference) and against finite differences.
 4. long, thin products (a convolution's filter gradient over many positions), which call gemm once
    per slice of the inner dimension: exact on integer values, every transpose, batches, epilogues;
 5. shallow products (a first layer's forward product, ``[N*OH*OW, 9] @ [9, F]``), which run as loops
-   of their own: likewise, and NaN and infinities as NumPy.
+   of their own: likewise, and NaN and infinities as NumPy;
+6. narrow products (at most ``NARROW_COLUMNS`` columns: a last layer's ten classes, its weights'
+   gradient ``h^T @ g``, a convolution of few filters), also loops of their own: likewise, with
+   sizes known only at run time, and each row's bits independent of the rows and batches beside it.
 """
 from __future__ import annotations
 
@@ -21,8 +24,8 @@ from hypothesis import strategies as st
 
 import graphc as gc
 from graphc.backends.llvm.kernels import COLUMN_TILE
-from graphc.backends.llvm.blas import SHALLOW_COLUMNS, SHALLOW_DEPTH, is_shallow
-from graphc.backends.llvm.matmul import DEPTH_CHUNK, depth_chunk
+from graphc.backends.llvm.blas import NARROW_COLUMNS, SHALLOW_COLUMNS, SHALLOW_DEPTH, calls_gemm, is_narrow, is_shallow
+from graphc.backends.llvm.matmul import DEPTH_CHUNK, NARROW_BLOCK, depth_chunk
 from graphc.test_util import check_grads
 
 pytestmark = pytest.mark.filterwarnings("error::graphc.compiler.BackendFallbackWarning")
@@ -200,6 +203,19 @@ def _check_exact_on_integers(a_shape, b_shape, flags, dtype) -> None:
     np.testing.assert_array_equal(epilogue.numpy(), np.maximum(want + 0.5, 0).astype(dtype))
 
 
+def _check_rows_alone(batch, m, k, n, trans_a, trans_b, dtype, seed) -> None:
+    """A batch of ``m``-row products, bit for bit each batch entry's product and each of its rows'."""
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((batch, k, m) if trans_a else (batch, m, k)).astype(dtype)
+    b = rng.standard_normal((batch, n, k) if trans_b else (batch, k, n)).astype(dtype)
+    matmul = gc.function(lambda a, b: gc.matmul(a, b, transpose_a=trans_a, transpose_b=trans_b), backend="llvm")
+    whole = matmul(a, b).numpy()
+    for i in range(batch):
+        assert whole[i].tobytes() == matmul(a[i:i + 1], b[i:i + 1]).numpy()[0].tobytes()
+    rows = [matmul(a[:, :, r:r + 1] if trans_a else a[:, r:r + 1], b).numpy() for r in range(m)]
+    assert whole.tobytes() == np.concatenate(rows, axis=1).tobytes()
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("a_shape, b_shape, flags", [
     ((DEEP, 9), (DEEP, 32), {"transpose_a": True}),  # a filter gradient: patches^T @ output gradient
@@ -293,12 +309,73 @@ def test_a_shallow_products_rows_do_not_depend_on_how_many_rows_or_batches_it_ha
     """Every element is its k products summed in order, the same in vectorised and scalar code: a
     batch's products are, bit for bit, each batch entry's, and each of its rows' (op determinism
     adds group sums made so, and relies on it; LLVM's own contraction once fused other pairs)."""
-    rng = np.random.default_rng(seed)
-    a = rng.standard_normal((batch, k, m) if trans_a else (batch, m, k)).astype(dtype)
-    b = rng.standard_normal((batch, n, k) if trans_b else (batch, k, n)).astype(dtype)
-    matmul = gc.function(lambda a, b: gc.matmul(a, b, transpose_a=trans_a, transpose_b=trans_b), backend="llvm")
-    whole = matmul(a, b).numpy()
-    for i in range(batch):
-        assert whole[i].tobytes() == matmul(a[i:i + 1], b[i:i + 1]).numpy()[0].tobytes()
-    rows = [matmul(a[:, :, r:r + 1] if trans_a else a[:, r:r + 1], b).numpy() for r in range(m)]
-    assert whole.tobytes() == np.concatenate(rows, axis=1).tobytes()
+    _check_rows_alone(batch, m, k, n, trans_a, trans_b, dtype, seed)
+
+
+# -- 6. narrow products, as loops of their own -------------------------------------------------------
+@pytest.mark.parametrize("k, n, narrow, gemm", [
+    (784, 10, True, False), ("k", 1, True, False), (0, NARROW_COLUMNS, True, False), (9, 10, True, False),
+    (784, NARROW_COLUMNS + 1, False, True), (784, "n", False, True), (784, 0, False, True),
+])
+def test_only_static_products_of_few_columns_are_narrow(k, n, narrow, gemm):
+    assert is_narrow(n) is narrow
+    assert calls_gemm("float32", k, n) is gemm and calls_gemm("float64", k, n) is gemm
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("a_shape, b_shape, flags", [
+    ((256, 512), (512, 10), {}),  # a last layer's forward product
+    ((256, 512), (256, 10), {"transpose_a": True}),  # its weights' gradient, h^T @ g
+    ((37, 300), (10, 300), {"transpose_b": True}),
+    ((300, 45), (16, 300), {"transpose_a": True, "transpose_b": True}),
+    ((NARROW_BLOCK * 3 + 5, 17), (17, 1), {}),  # whole blocks and rows left over
+    ((200, 53), (200, NARROW_COLUMNS), {"transpose_a": True}),  # 53: vectors of rows and rows left over
+    ((1, 2000), (2000, 3), {}), ((2000, 1), (2000, 7), {"transpose_a": True}),  # one row
+    ((3, 40, 33), (33, 5), {}),  # a batch
+    ((2, 1, 19, 30), (4, 30, 9), {}),  # broadcast batch axes
+    ((0, 30), (30, 4), {}), ((30, 0), (30, 4), {"transpose_a": True}), ((5, 0), (0, 6), {}),  # empty
+])
+def test_narrow_products_are_exact_on_integers(a_shape, b_shape, flags, dtype):
+    n = b_shape[-2] if flags.get("transpose_b") else b_shape[-1]
+    assert is_narrow(n) and not is_shallow(a_shape[-2] if flags.get("transpose_a") else a_shape[-1], n)
+    _check_exact_on_integers(a_shape, b_shape, flags, dtype)
+
+
+@pytest.mark.parametrize("transpose_a", [False, True])
+def test_narrow_products_with_sizes_known_at_run_time_match_numpy(transpose_a):
+    a_spec = gc.TensorSpec([None, None], "float64")
+    matmul = gc.function(lambda a, b: gc.nn.relu(gc.matmul(a, b, transpose_a=transpose_a)) - 1.0,
+                         input_signature=[a_spec, gc.TensorSpec([None, 10], "float64")], backend="llvm")
+    rng = np.random.default_rng(7)
+    for m, k in [(1, 1), (29, 300), (64, 17), (3, 0), (0, 5)]:
+        a, b = rng.standard_normal((k, m) if transpose_a else (m, k)), rng.standard_normal((k, 10))
+        want = np.maximum((a.T if transpose_a else a) @ b, 0) - 1.0
+        np.testing.assert_allclose(matmul(a, b).numpy(), want, rtol=1e-12, atol=1e-12)
+
+
+def test_narrow_products_of_reals_match_numpy_nan_and_infinities_included():
+    rng = np.random.default_rng(8)
+    a, b = rng.standard_normal((300, 40)), rng.standard_normal((40, 10))
+    a[3, 4], a[5, 0], b[2, 7], b[6, 1] = np.inf, np.nan, -np.inf, 0.0
+    a[7, 6] = np.inf  # times b[6, 1] = 0: NaN
+    for transpose_a in (False, True):
+        matmul = gc.function(lambda a, b: gc.matmul(a, b, transpose_a=transpose_a), backend="llvm")
+        operand = np.ascontiguousarray(a.T) if transpose_a else a
+        with np.errstate(invalid="ignore"):
+            want = a @ b
+        np.testing.assert_allclose(matmul(operand, b).numpy(), want, rtol=1e-13, atol=1e-13, equal_nan=True)
+        got32 = matmul(operand.astype(np.float32), b.astype(np.float32)).numpy()
+        np.testing.assert_allclose(got32, want, rtol=1e-5, atol=1e-5, equal_nan=True)
+        assert np.isnan(want[7, 1]) and np.isnan(got32[7, 1]) and np.isnan(got32[5]).all()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batch=st.integers(1, 4), m=st.integers(1, 40), k=st.integers(SHALLOW_DEPTH + 1, 300),
+       n=st.integers(1, NARROW_COLUMNS), trans_a=st.booleans(), trans_b=st.booleans(),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**31 - 1))
+def test_a_narrow_products_rows_do_not_depend_on_how_many_rows_or_batches_it_has(
+        batch, m, k, n, trans_a, trans_b, dtype, seed):
+    """Every element is its k products summed in order from zero, whether its row is computed in a
+    block of rows or alone: a batch's products are, bit for bit, each batch entry's, and each of its
+    rows'."""
+    _check_rows_alone(batch, m, k, n, trans_a, trans_b, dtype, seed)
