@@ -30,7 +30,7 @@ GEMM_SYMBOLS = {"float32": "graphc_blas_sgemm", "float64": "graphc_blas_dgemm"}
 _ROUTINES = (("sgemm", GEMM_SYMBOLS["float32"], ctypes.c_float), ("dgemm", GEMM_SYMBOLS["float64"], ctypes.c_double))
 MKL_RUNTIMES = ("libmkl_rt.so.3", "libmkl_rt.so.2", "libmkl_rt.so")
 SHALLOW_DEPTH, SHALLOW_COLUMNS = 16, 256  # see is_shallow
-NARROW_COLUMNS = 16  # see is_narrow
+NARROW_COLUMNS, NARROW_DEPTH = 16, 4096  # see is_narrow
 EXPECTED = [11.0, 14.0, 10.0, 14.0]  # the check's product, column-major
 
 log = logging.getLogger("graphc.blas")
@@ -54,7 +54,7 @@ def is_gemm(node) -> bool:
 
 def calls_gemm(dtype_name: str, k, n) -> bool:
     """Whether a product of this dtype, inner dimension ``k`` and ``n`` columns calls BLAS."""
-    return dtype_name in GEMM_SYMBOLS and not is_shallow(k, n) and not is_narrow(n)
+    return dtype_name in GEMM_SYMBOLS and not is_shallow(k, n) and not is_narrow(k, n)
 
 
 def is_shallow(k, n) -> bool:
@@ -68,12 +68,16 @@ def is_shallow(k, n) -> bool:
     return isinstance(k, int) and isinstance(n, int) and 1 <= k <= SHALLOW_DEPTH and n <= SHALLOW_COLUMNS
 
 
-def is_narrow(n) -> bool:
-    """Whether a float product of static ``n`` columns, at most NARROW_COLUMNS, runs as loops of its
-    own instead of a gemm call (``matmul._narrow_loops``): a last layer's products with ten classes.
-    MKL ran W3b's ``[1024, 512] @ [512, 10]`` (the weight gradient, its first operand transposed) at
-    about 25 GFLOP/s in the training step, a tenth of its speed on the square products."""
-    return isinstance(n, int) and 1 <= n <= NARROW_COLUMNS
+def is_narrow(k, n) -> bool:
+    """Whether a float product of static ``n`` columns, at most NARROW_COLUMNS, and a static inner
+    dimension ``k`` below NARROW_DEPTH runs as loops of its own instead of a gemm call
+    (``matmul._narrow_loops``): a last layer's products with ten classes. MKL ran W3b's
+    ``[1024, 512] @ [512, 10]`` (the weight gradient, its first operand transposed) at about 27
+    GFLOP/s in the training step, a tenth of its speed on the square products. Deeper products, a
+    convolution's filter gradient over many positions, stay with BLAS: the loops took 584-608 us
+    for ``[72, 10816] @ [10816, 16]`` on one thread, MKL 372-381; so does an inner dimension known
+    only at run time (a weight gradient over a batch of unknown size may be such a product)."""
+    return isinstance(n, int) and 1 <= n <= NARROW_COLUMNS and isinstance(k, int) and k < NARROW_DEPTH
 
 
 class _Blas(NamedTuple):

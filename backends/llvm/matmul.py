@@ -66,7 +66,7 @@ def emit_matmul(em: Emitter, inputs, output) -> None:
         if dtype.name in GEMM_SYMBOLS and is_shallow(k, n):
             _shallow_loops(em, dtype, *em.chunk(M), M, n, k, pa, pb, pc, a.transposed, b_op.transposed)
         elif dtype.name in GEMM_SYMBOLS:
-            _narrow_loops(em, dtype, M, n, K, pa, pb, pc, a.transposed, b_op.transposed)
+            _narrow_loops(em, dtype, m, M, n, K, pa, pb, pc, a.transposed, b_op.transposed)
         else:
             _loops(em, dtype, *em.chunk(M), N, K, pa, pb, pc)
 
@@ -108,16 +108,17 @@ def _shallow_loops(em: Emitter, dtype: DType, first, last, M, n: int, k: int, pa
             scalar.store(b, acc, em.element(pc, b.add(c_row, j)), dtype)
 
 
-def _narrow_loops(em: Emitter, dtype: DType, M, n: int, K, pa, pb, pc, trans_a: bool, trans_b: bool) -> None:
+def _narrow_loops(em: Emitter, dtype: DType, m, M, n: int, K, pa, pb, pc, trans_a: bool, trans_b: bool) -> None:
     """This thread's rows of C = A @ B, B of ``n`` columns, a narrow product (``blas.is_narrow``).
     Each element is its products summed in order of k by fused multiply-adds from zero (BLAS's
     order for one element, and NumPy's), whichever way its row is computed, so a row's result
     depends on neither its block nor the threads' split. Rows go in blocks whose sums are
-    independent (the adds' latency hidden): with A stored transposed, first vectors of rows of C per
+    independent (the adds' latency hidden): with A stored transposed, first a vector of rows of C per
     column (A's rows then read as whole vectors, a few rows ahead prefetched: the blocks step
     through A with a stride of its row); then a vector of C's ``n`` columns per row, NARROW_BLOCK
     rows at once; the rows left over one at a time. Threads split the rows in multiples of
-    NARROW_BLOCK."""
+    NARROW_BLOCK, or of the first kind of block when the static ``m`` rows are whole such blocks (no
+    code for other blocks then: each kind of block costs LLVM time on the first call)."""
     b = em.builder
     ty = scalar.register_type(dtype)
     align = dtype.numpy.itemsize
@@ -138,8 +139,12 @@ def _narrow_loops(em: Emitter, dtype: DType, M, n: int, K, pa, pb, pc, trans_a: 
     def index(i) -> ir.Value:
         return i if isinstance(i, ir.Value) else ir.Constant(I64, i)
 
-    def a_at(i, kk):
-        return em.element(pa, b.add(b.mul(kk, M), i) if trans_a else b.add(b.mul(i, K), kk))
+    def a_of(i0, count: int):
+        """``at(r, kk)``: the address of A[i0 + r, kk], r < count (the rows' addresses computed once)."""
+        if trans_a:
+            return lambda r, kk: em.element(pa, b.add(b.mul(kk, M), b.add(i0, index(r))))
+        starts = [em.element(pa, b.mul(b.add(i0, index(r)), K)) for r in range(count)]
+        return lambda r, kk: em.element(starts[r], kk)
 
     def b_at(kk, j):
         return em.element(pb, b.add(b.mul(index(j), K), kk) if trans_b else b.add(b.mul(kk, ir.Constant(I64, n)), index(j)))
@@ -165,35 +170,39 @@ def _narrow_loops(em: Emitter, dtype: DType, M, n: int, K, pa, pb, pc, trans_a: 
         return row
 
     def rows(i0, count: int) -> None:  # a vector of n columns per row
+        a_at = a_of(i0, count)
+
         def step(kk, sums):
             row = row_of_b(kk)
-            return [fma(splat(b.load(a_at(b.add(i0, index(r)), kk)), n), row, total) for r, total in enumerate(sums)]
+            return [fma(splat(b.load(a_at(r, kk)), n), row, total) for r, total in enumerate(sums)]
 
         for r, total in enumerate(summed(n, count, step)):
             out = em.element(pc, b.mul(b.add(i0, index(r)), ir.Constant(I64, n)))
             b.store(total, b.bitcast(out, vector_type(n).as_pointer()), align=align)
 
-    wide = target.has_avx512()  # 32 vector registers of 64 bytes, else 16 of 32
-    lanes = (64 if wide else 32) // align
-    vectors = max(1, min(4, (24 if wide else 8) // n))  # per block of rows: as many sums as registers hold
+    lanes = (64 if target.has_avx512() else 32) // align  # rows of C per vector
 
-    def rows_as_lanes(i0) -> None:  # vectors of rows per column (A stored transposed)
+    def rows_as_lanes(i0) -> None:  # a vector of rows per column (A stored transposed)
         prefetch = em.module.globals.get("llvm.prefetch.p0") or ir.Function(
             em.module, ir.FunctionType(ir.VoidType(), [I8.as_pointer(), I32, I32, I32]), "llvm.prefetch.p0")
 
         def step(kk, sums):
-            ahead = b.gep(pa, [b.add(b.mul(b.add(kk, ir.Constant(I64, PREFETCH)), M), i0)])  # (may pass A's end)
+            column = em.element(pa, b.add(b.mul(kk, M), i0))  # A[i0, kk], A stored transposed
+            ahead = b.gep(column, [b.mul(ir.Constant(I64, PREFETCH), M)])  # (may pass A's end)
             b.call(prefetch, [b.bitcast(ahead, I8.as_pointer()), *(ir.Constant(I32, v) for v in (0, 3, 1))])
-            columns = [b.load(b.bitcast(a_at(b.add(i0, index(v * lanes)), kk), vector_type(lanes).as_pointer()),
-                              align=align) for v in range(vectors)]
-            factors = [splat(b.load(b_at(kk, j)), lanes) for j in range(n)]
-            return [fma(columns[v], factors[j], sums[j * vectors + v]) for j in range(n) for v in range(vectors)]
+            rows_of_a = b.load(b.bitcast(column, vector_type(lanes).as_pointer()), align=align)
+            return [fma(rows_of_a, splat(b.load(b_at(kk, j)), lanes), total) for j, total in enumerate(sums)]
 
-        for t, total in enumerate(summed(lanes, n * vectors, step)):
-            j, v = divmod(t, vectors)
-            for r in range(lanes):
-                out = em.element(pc, b.add(b.mul(b.add(i0, index(v * lanes + r)), ir.Constant(I64, n)), index(j)))
-                b.store(b.extract_element(total, ir.Constant(I32, r)), out)
+        # vector j holds column j of the block's rows: through the stack to C's rows
+        with b.goto_block(em.prologue):
+            stack = b.alloca(ir.ArrayType(vector_type(lanes), n))
+        for j, total in enumerate(summed(lanes, n, step)):
+            b.store(total, b.gep(stack, [ir.Constant(I64, 0), ir.Constant(I64, j)]), align=align)
+        sums = b.bitcast(stack, ty.as_pointer())
+        with em.loop(ir.Constant(I64, 0), ir.Constant(I64, lanes), "nt") as r:
+            row = b.mul(b.add(i0, r), ir.Constant(I64, n))
+            for j in range(n):
+                b.store(b.load(b.gep(sums, [b.add(ir.Constant(I64, j * lanes), r)])), em.element(pc, b.add(row, index(j))))
 
     def in_blocks(start, size: int, emit):
         """``emit(i0)`` for each whole block of ``size`` rows from ``start`` to ``last``; where they end."""
@@ -202,11 +211,16 @@ def _narrow_loops(em: Emitter, dtype: DType, M, n: int, K, pa, pb, pc, trans_a: 
             emit(b.add(start, b.mul(k, ir.Constant(I64, size))))
         return b.add(start, b.mul(blocks, ir.Constant(I64, size)))
 
-    first, last = em.chunk(M, align=NARROW_BLOCK)
-    start = in_blocks(first, lanes * vectors, rows_as_lanes) if trans_a else first
-    start = in_blocks(start, NARROW_BLOCK, lambda i0: rows(i0, NARROW_BLOCK))
-    with em.loop(start, last, "nr") as i:
-        rows(i, 1)
+    blocks = [(lanes, rows_as_lanes)] if trans_a else []
+    blocks.append((NARROW_BLOCK, lambda i0: rows(i0, NARROW_BLOCK)))
+    whole = isinstance(m, int) and m % blocks[0][0] == 0  # then the first kind of block is all (less code)
+    first, last = em.chunk(M, align=blocks[0][0] if whole else NARROW_BLOCK)
+    start = first
+    for size, emit in blocks[:1] if whole else blocks:
+        start = in_blocks(start, size, emit)
+    if not whole:
+        with em.loop(start, last, "nr") as i:
+            rows(i, 1)
 
 
 def _call_gemm(em: Emitter, dtype: DType, M, N, K, pa, pb, pc, trans_a=False, trans_b=False, chunk=None) -> None:

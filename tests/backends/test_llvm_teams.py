@@ -80,8 +80,8 @@ def dense_step():
 
 
 def conv_step():
-    """A convolution's forward and gradients: patches, pooling, the patches' adjoint, a shallow product,
-    narrow products (the first layer's 8 filters) and BLAS's (the second's 24)."""
+    """A convolution's forward and gradients: patches, pooling, the patches' adjoint, shallow products,
+    a narrow one (the first layer's 8 filters, with the batch unknown) and BLAS's (the second layer's 24)."""
     rng = np.random.default_rng(1)
     f1 = gc.Variable(rng.normal(0, 0.3, (3, 3, 1, 8)).astype(np.float32))
     f2 = gc.Variable(rng.normal(0, 0.1, (3, 3, 8, 24)).astype(np.float32))
