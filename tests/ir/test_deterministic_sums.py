@@ -191,8 +191,10 @@ def test_matmuls_of_every_shape_agree_with_numpy(way, a_shape, b_shape):
 # call holds other rows (measured with SciPy's OpenBLAS: 14 of 76 row splits differed in the last
 # bits, MKL 10 of 46). The deterministic form fixes the order of the contraction, not of the rows:
 # for these narrow products of one group (an odd number of 8-term blocks: 65 and 125), 128 + 128
-# rows are not the rows of 256 there. Compiled, such products (``blas.is_narrow``: at most
-# ``NARROW_COLUMNS`` columns, not deep) run as graphc's own loops, whose rows are: the next test.
+# rows are not the rows of 256 there. Row-blocked products were built and reverted: the gradient of
+# the weights then summed the blocks' partial products in a plain sum, not a tree, and the replicas'
+# equivalence broke. Compiled, such products (``blas.is_narrow``: at most ``NARROW_COLUMNS`` columns,
+# not deep) now run as graphc's own loops, each row summed alone, whose rows are: the next test.
 @pytest.mark.xfail(strict=True, reason="BLAS rows are not split-invariant")
 @pytest.mark.parametrize("way", ["eager", "numpy"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
