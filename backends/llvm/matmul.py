@@ -126,11 +126,6 @@ def _narrow_loops(em: Emitter, dtype: DType, m, M, n: int, K, pa, pb, pc, trans_
     def vector_type(lanes: int) -> ir.VectorType:
         return ir.VectorType(ty, lanes)
 
-    def fma(x, y, z):
-        name = f"llvm.fma.v{x.type.count}{'f32' if ty == scalar.F32 else 'f64'}"
-        fn = em.module.globals.get(name) or ir.Function(em.module, ir.FunctionType(x.type, [x.type] * 3), name)
-        return b.call(fn, [x, y, z])
-
     def splat(value, lanes: int):
         undefined = ir.Constant(vector_type(lanes), ir.Undefined)
         mask = ir.Constant(ir.VectorType(I32, lanes), [ir.Constant(I32, 0)] * lanes)
@@ -174,7 +169,8 @@ def _narrow_loops(em: Emitter, dtype: DType, m, M, n: int, K, pa, pb, pc, trans_
 
         def step(kk, sums):
             row = row_of_b(kk)
-            return [fma(splat(b.load(a_at(r, kk)), n), row, total) for r, total in enumerate(sums)]
+            return [scalar.call_intrinsic(b, "llvm.fma", splat(b.load(a_at(r, kk)), n), row, total)
+                    for r, total in enumerate(sums)]
 
         for r, total in enumerate(summed(n, count, step)):
             out = em.element(pc, b.mul(b.add(i0, index(r)), ir.Constant(I64, n)))
@@ -191,7 +187,8 @@ def _narrow_loops(em: Emitter, dtype: DType, m, M, n: int, K, pa, pb, pc, trans_
             ahead = b.gep(column, [b.mul(ir.Constant(I64, PREFETCH), M)])  # (may pass A's end)
             b.call(prefetch, [b.bitcast(ahead, I8.as_pointer()), *(ir.Constant(I32, v) for v in (0, 3, 1))])
             rows_of_a = b.load(b.bitcast(column, vector_type(lanes).as_pointer()), align=align)
-            return [fma(rows_of_a, splat(b.load(b_at(kk, j)), lanes), total) for j, total in enumerate(sums)]
+            return [scalar.call_intrinsic(b, "llvm.fma", rows_of_a, splat(b.load(b_at(kk, j)), lanes), total)
+                    for j, total in enumerate(sums)]
 
         # vector j holds column j of the block's rows: through the stack to C's rows
         with b.goto_block(em.prologue):

@@ -72,9 +72,12 @@ def _int_compare(b: ir.IRBuilder, dtype: DType, pred: str, x, y):
 
 
 def call_intrinsic(b: ir.IRBuilder, name: str, *args):
-    """Calls the float LLVM intrinsic ``name`` (``llvm.fabs`` ...) at the type of its arguments."""
+    """Calls the float LLVM intrinsic ``name`` (``llvm.fabs`` ...) at the type of its arguments
+    (scalars or vectors of them)."""
     ty = args[0].type
-    full = f"{name}.{'f32' if ty == F32 else 'f64'}"
+    element = ty.element if isinstance(ty, ir.VectorType) else ty
+    lanes = f"v{ty.count}" if isinstance(ty, ir.VectorType) else ""
+    full = f"{name}.{lanes}{'f32' if element == F32 else 'f64'}"
     fn = b.module.globals.get(full) or ir.Function(b.module, ir.FunctionType(ty, [ty] * len(args)), full)
     return b.call(fn, list(args))
 
